@@ -1,0 +1,235 @@
+// Loading an ONNX ModelProto and reading initializer bytes, inline or external.
+#include "compiler/onnx/OnnxModel.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+
+#include <fstream>
+
+using namespace mlir;
+using namespace mlir::weft;
+using llvm::createStringError;
+using llvm::inconvertibleErrorCode;
+
+llvm::Expected<OnnxModel> mlir::weft::loadOnnxModel(llvm::StringRef path) {
+  auto buf = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                         /*RequiresNullTerminator=*/false);
+  if (!buf)
+    return createStringError(inconvertibleErrorCode(),
+                             "cannot read '%s': %s", path.str().c_str(),
+                             buf.getError().message().c_str());
+  OnnxModel model;
+  const auto &data = **buf;
+  if (data.getBufferSize() == 0 ||
+      !model.proto.ParseFromArray(data.getBufferStart(),
+                                  int(data.getBufferSize())))
+    return createStringError(inconvertibleErrorCode(),
+                             "'%s' is not an ONNX model (protobuf parse "
+                             "failed: truncated or not a ModelProto)",
+                             path.str().c_str());
+  if (!model.proto.has_graph())
+    return createStringError(inconvertibleErrorCode(),
+                             "'%s' is not an ONNX model (no graph)",
+                             path.str().c_str());
+  model.path = path.str();
+  llvm::SmallString<256> dir(path);
+  llvm::sys::path::remove_filename(dir);
+  model.dir = dir.empty() ? "." : std::string(dir);
+  for (const auto &imp : model.proto.opset_import())
+    if (imp.domain().empty() || imp.domain() == "ai.onnx")
+      model.opset = imp.version();
+  return model;
+}
+
+Type mlir::weft::onnxElementType(MLIRContext &ctx, int32_t dataType) {
+  Builder b(&ctx);
+  switch (dataType) {
+  case onnx::TensorProto::FLOAT:
+    return b.getF32Type();
+  case onnx::TensorProto::FLOAT16:
+    return b.getF16Type();
+  case onnx::TensorProto::BFLOAT16:
+    return b.getBF16Type();
+  case onnx::TensorProto::DOUBLE:
+    return b.getF64Type();
+  case onnx::TensorProto::INT64:
+    return b.getI64Type();
+  case onnx::TensorProto::INT32:
+    return b.getI32Type();
+  case onnx::TensorProto::INT16:
+    return b.getI16Type();
+  case onnx::TensorProto::INT8:
+    return b.getI8Type();
+  case onnx::TensorProto::UINT8:
+    return b.getIntegerType(8, /*isSigned=*/false);
+  case onnx::TensorProto::BOOL:
+    return b.getI1Type();
+  default:
+    return {};
+  }
+}
+
+llvm::Expected<std::optional<ExternalRef>>
+mlir::weft::externalRefOf(const onnx::TensorProto &tensor) {
+  if (tensor.data_location() != onnx::TensorProto::EXTERNAL)
+    return std::nullopt;
+  ExternalRef ref;
+  for (const auto &kv : tensor.external_data()) {
+    if (kv.key() == "location") {
+      ref.location = kv.value();
+    } else if (kv.key() == "offset" || kv.key() == "length") {
+      long long v;
+      if (llvm::StringRef(kv.value()).getAsInteger(10, v) || v < 0)
+        return createStringError(inconvertibleErrorCode(),
+                                 "initializer '%s': external data %s '%s' is "
+                                 "not a non-negative integer",
+                                 tensor.name().c_str(), kv.key().c_str(),
+                                 kv.value().c_str());
+      (kv.key() == "offset" ? ref.offset : ref.length) = v;
+    }
+  }
+  if (ref.location.empty())
+    return createStringError(inconvertibleErrorCode(),
+                             "initializer '%s': external data has no location",
+                             tensor.name().c_str());
+  if (llvm::sys::path::is_absolute(ref.location))
+    return createStringError(inconvertibleErrorCode(),
+                             "initializer '%s': external data location '%s' is "
+                             "an absolute path; it must be relative to the "
+                             "model's directory",
+                             tensor.name().c_str(), ref.location.c_str());
+  for (auto it = llvm::sys::path::begin(ref.location),
+            e = llvm::sys::path::end(ref.location);
+       it != e; ++it)
+    if (*it == "..")
+      return createStringError(inconvertibleErrorCode(),
+                               "initializer '%s': external data location '%s' "
+                               "leaves the model's directory ('..')",
+                               tensor.name().c_str(), ref.location.c_str());
+  return ref;
+}
+
+static int64_t bytesPerElement(Type elem) {
+  if (elem.isInteger(1))
+    return 1;
+  return (elem.getIntOrFloatBitWidth() + 7) / 8;
+}
+
+/// Reads the raw little-endian bytes of a tensor, inline or external.
+static llvm::Expected<std::string> rawBytes(const onnx::TensorProto &tensor,
+                                            llvm::StringRef dir,
+                                            int64_t expected) {
+  auto ref = externalRefOf(tensor);
+  if (!ref)
+    return ref.takeError();
+  if (!*ref)
+    return tensor.raw_data();
+  llvm::SmallString<256> file(dir);
+  llvm::sys::path::append(file, (*ref)->location);
+  uint64_t size;
+  if (llvm::sys::fs::file_size(file, size))
+    return createStringError(inconvertibleErrorCode(),
+                             "initializer '%s': external data file '%s' is "
+                             "missing or unreadable",
+                             tensor.name().c_str(), file.c_str());
+  int64_t length = (*ref)->length < 0 ? int64_t(size) - (*ref)->offset
+                                      : (*ref)->length;
+  if ((*ref)->offset + length > int64_t(size) || length < 0)
+    return createStringError(inconvertibleErrorCode(),
+                             "initializer '%s': external data range [%lld, "
+                             "%lld) is past the end of '%s' (%llu bytes)",
+                             tensor.name().c_str(), (long long)(*ref)->offset,
+                             (long long)((*ref)->offset + length), file.c_str(),
+                             (unsigned long long)size);
+  if (length != expected)
+    return createStringError(inconvertibleErrorCode(),
+                             "initializer '%s': external data holds %lld "
+                             "bytes, its shape and type need %lld",
+                             tensor.name().c_str(), (long long)length,
+                             (long long)expected);
+  std::ifstream in(std::string(file), std::ios::binary);
+  std::string bytes(length, '\0');
+  in.seekg((*ref)->offset);
+  in.read(bytes.data(), length);
+  if (!in)
+    return createStringError(inconvertibleErrorCode(),
+                             "initializer '%s': cannot read '%s'",
+                             tensor.name().c_str(), file.c_str());
+  return bytes;
+}
+
+llvm::Expected<DenseElementsAttr>
+mlir::weft::readTensorData(const onnx::TensorProto &tensor,
+                           RankedTensorType type, llvm::StringRef dir) {
+  Type elem = type.getElementType();
+  int64_t n = type.getNumElements();
+  int64_t expected = n * bytesPerElement(elem);
+  auto bad = [&](const char *why) {
+    return createStringError(inconvertibleErrorCode(),
+                             "initializer '%s': %s", tensor.name().c_str(),
+                             why);
+  };
+  bool typed = tensor.data_location() != onnx::TensorProto::EXTERNAL &&
+               !tensor.has_raw_data();
+  if (!typed) {
+    auto bytes = rawBytes(tensor, dir, expected);
+    if (!bytes)
+      return bytes.takeError();
+    if (int64_t(bytes->size()) != expected)
+      return bad("raw_data size does not match its shape and type");
+    if (elem.isInteger(1)) {
+      SmallVector<bool> v;
+      for (char c : *bytes)
+        v.push_back(c != 0);
+      return DenseElementsAttr::get(type, ArrayRef<bool>(v));
+    }
+    return DenseElementsAttr::getFromRawBuffer(
+        type, ArrayRef<char>(bytes->data(), bytes->size()));
+  }
+  // Typed fields.
+  auto count = [&](int size) {
+    return size == n || (size == 1 && n == 1);
+  };
+  if (elem.isF32()) {
+    if (!count(tensor.float_data_size()))
+      return bad("float_data size does not match its shape");
+    return DenseElementsAttr::get(
+        type, ArrayRef<float>(tensor.float_data().data(), n));
+  }
+  if (elem.isF64()) {
+    if (!count(tensor.double_data_size()))
+      return bad("double_data size does not match its shape");
+    return DenseElementsAttr::get(
+        type, ArrayRef<double>(tensor.double_data().data(), n));
+  }
+  if (elem.isInteger(64)) {
+    if (!count(tensor.int64_data_size()))
+      return bad("int64_data size does not match its shape");
+    return DenseElementsAttr::get(
+        type, ArrayRef<int64_t>(tensor.int64_data().data(), n));
+  }
+  // int32_data carries int32, int16, int8, uint8, bool, and the bit patterns
+  // of float16 and bfloat16.
+  if (!count(tensor.int32_data_size()))
+    return bad("int32_data size does not match its shape");
+  if (auto ft = dyn_cast<FloatType>(elem)) {
+    SmallVector<APFloat> v;
+    for (int32_t bits : tensor.int32_data())
+      v.push_back(APFloat(ft.getFloatSemantics(), APInt(16, uint16_t(bits))));
+    return DenseElementsAttr::get(type, v);
+  }
+  if (elem.isInteger(1)) {
+    SmallVector<bool> v;
+    for (int32_t x : tensor.int32_data())
+      v.push_back(x != 0);
+    return DenseElementsAttr::get(type, ArrayRef<bool>(v));
+  }
+  unsigned width = elem.getIntOrFloatBitWidth();
+  SmallVector<APInt> v;
+  for (int32_t x : tensor.int32_data())
+    v.push_back(APInt(width, uint64_t(int64_t(x)), /*isSigned=*/true,
+                      /*implicitTrunc=*/true));
+  return DenseElementsAttr::get(type, v);
+}

@@ -1,0 +1,52 @@
+// Loading an ONNX ModelProto and reading its initializers' bytes (inline or
+// external data), with every malformed input refused by a clear message.
+#ifndef WEFT_COMPILER_ONNX_ONNXMODEL_H
+#define WEFT_COMPILER_ONNX_ONNXMODEL_H
+
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Diagnostics.h"
+#include "llvm/Support/Error.h"
+
+#include <onnx/onnx_pb.h>
+
+#include <optional>
+#include <string>
+
+namespace mlir::weft {
+
+/// Where an initializer's bytes live when they are outside the model file.
+struct ExternalRef {
+  std::string location; // relative to the model's directory
+  int64_t offset = 0;
+  int64_t length = -1; // -1: to the end of the file
+};
+
+/// A loaded model and the directory its external data is relative to.
+struct OnnxModel {
+  onnx::ModelProto proto;
+  std::string path;
+  std::string dir;
+  int64_t opset = 0; // default-domain opset
+};
+
+/// Parses the model file; fails with a message naming the file.
+llvm::Expected<OnnxModel> loadOnnxModel(llvm::StringRef path);
+
+/// Maps an ONNX element type to MLIR, or null if unsupported.
+Type onnxElementType(MLIRContext &ctx, int32_t dataType);
+
+/// The external reference of a tensor, or std::nullopt for inline data; fails
+/// on an absolute or escaping path, or a malformed entry.
+llvm::Expected<std::optional<ExternalRef>>
+externalRefOf(const onnx::TensorProto &tensor);
+
+/// Reads a tensor's elements into a DenseElementsAttr of `type`. External
+/// data is read from `dir`; a missing file or a range past its end fails.
+llvm::Expected<DenseElementsAttr> readTensorData(const onnx::TensorProto &tensor,
+                                                 RankedTensorType type,
+                                                 llvm::StringRef dir);
+
+} // namespace mlir::weft
+
+#endif // WEFT_COMPILER_ONNX_ONNXMODEL_H

@@ -1,0 +1,42 @@
+// Pass pipelines and dialect registration, assembled in one place.
+#include "compiler/pipeline/Pipeline.h"
+
+#include "dialects/Weft/WeftOps.h"
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Shard/IR/ShardDialect.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+void weft::registerWeftDialects(DialectRegistry &registry) {
+  registry.insert<WeftDialect, func::FuncDialect, arith::ArithDialect,
+                  math::MathDialect, tensor::TensorDialect,
+                  linalg::LinalgDialect, shard::ShardDialect>();
+  registerShardingInterfaceExternalModels(registry);
+}
+
+void weft::buildGraphPipeline(OpPassManager &pm) {
+  pm.addPass(createCanonicalizerPass());
+  OpPassManager &fn = pm.nest<func::FuncOp>();
+  fn.addPass(createFuseNorms());
+  fn.addPass(createFuseActivations());
+  fn.addPass(createFuseRotary());
+  fn.addPass(createFuseAttention());
+  fn.addPass(createFormLinear());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
+void weft::registerWeftPipelines() {
+  PassPipelineRegistration<>(
+      "weft-graph-pipeline",
+      "Lift an imported graph to weft's high-level ops",
+      [](OpPassManager &pm) { buildGraphPipeline(pm); });
+}

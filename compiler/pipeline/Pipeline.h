@@ -1,0 +1,20 @@
+// Pass pipelines and dialect registration, assembled in one place.
+#ifndef WEFT_COMPILER_PIPELINE_PIPELINE_H
+#define WEFT_COMPILER_PIPELINE_PIPELINE_H
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Pass/PassManager.h"
+
+namespace mlir::weft {
+/// The dialects (and their interface models) that weft's IR may hold.
+void registerWeftDialects(DialectRegistry &registry);
+
+/// Graph pipeline: canonicalize, recognize norms, activations, rotary and
+/// attention, form projections, clean up. Runs on the module.
+void buildGraphPipeline(OpPassManager &pm);
+
+/// Registers the named pipelines (`--weft-graph-pipeline`) with mlir-opt.
+void registerWeftPipelines();
+} // namespace mlir::weft
+
+#endif // WEFT_COMPILER_PIPELINE_PIPELINE_H

@@ -1,0 +1,41 @@
+// The weft dialect: op classes, enums and the constant evaluator's entry point.
+#ifndef WEFT_DIALECTS_WEFT_WEFTOPS_H
+#define WEFT_DIALECTS_WEFT_WEFTOPS_H
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Dialect.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "dialects/Weft/WeftDialect.h.inc"
+#include "dialects/Weft/WeftEnums.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "dialects/Weft/WeftAttrs.h.inc"
+
+namespace mlir::weft {
+/// Evaluates a weft op whose operands are all constant (DenseElementsAttr);
+/// returns null when it cannot (non-constant operand, result too large, an op
+/// without an evaluator), or the operand itself for identity forms.
+OpFoldResult foldWeftOp(Operation *op, ArrayRef<Attribute> operands);
+
+/// Results larger than this many elements are not folded into constants.
+constexpr int64_t kMaxFoldElements = int64_t(1) << 22;
+
+/// Infers the numpy-broadcast shape of two shapes, or fails.
+FailureOr<SmallVector<int64_t>> broadcastShapes(ArrayRef<int64_t> a,
+                                                ArrayRef<int64_t> b);
+} // namespace mlir::weft
+
+#define GET_OP_CLASSES
+#include "dialects/Weft/WeftOps.h.inc"
+
+namespace mlir::weft {
+/// Registers the weft ops' external ShardingInterface models.
+void registerShardingInterfaceExternalModels(DialectRegistry &registry);
+} // namespace mlir::weft
+
+#endif // WEFT_DIALECTS_WEFT_WEFTOPS_H

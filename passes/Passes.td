@@ -1,0 +1,55 @@
+// weft's passes: pattern recognition that lifts exporter output to weft ops.
+#ifndef WEFT_PASSES_TD
+#define WEFT_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def FuseNorms : Pass<"weft-fuse-norms", "func::FuncOp"> {
+  let summary = "Recognize decomposed LayerNorm and RMSNorm chains";
+  let description = [{
+    Rewrites mean/variance chains (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt,
+    Div, Mul, Add) into `weft.layer_norm` and Llama's RMSNorm (Pow, ReduceMean,
+    Add, Sqrt, Reciprocal or Div, Mul, Mul by weight, with optional casts)
+    into `weft.rms_norm`.
+  }];
+  let dependentDialects = ["::mlir::weft::WeftDialect"];
+}
+
+def FuseActivations : Pass<"weft-fuse-activations", "func::FuncOp"> {
+  let summary = "Recognize GELU (erf and tanh forms), SiLU and SwiGLU";
+  let dependentDialects = ["::mlir::weft::WeftDialect"];
+}
+
+def FuseRotary : Pass<"weft-fuse-rotary", "func::FuncOp"> {
+  let summary = "Recognize rotate-half rotary embedding into weft.rotary";
+  let description = [{
+    Rewrites x * cos + concat(-x[..., r/2:r], x[..., :r/2]) * sin into
+    `weft.rotary`, also where only the first r dims of x are rotated.
+  }];
+  let dependentDialects = ["::mlir::weft::WeftDialect"];
+}
+
+def FuseAttention : Pass<"weft-fuse-attention", "func::FuncOp"> {
+  let summary = "Recognize scaled dot-product attention into weft.attention";
+  let description = [{
+    Rewrites softmax(scale * q k^T + mask) v, in the forms the PyTorch
+    exporters produce (scale on the scores or split over q and k, additive or
+    boolean masks, NaN guards, grouped-query repetition of k and v through
+    broadcast and reshape), into one `weft.attention`. A constant causal mask
+    becomes `causal = true`.
+  }];
+  let dependentDialects = ["::mlir::weft::WeftDialect"];
+}
+
+def FormLinear : Pass<"weft-form-linear", "func::FuncOp"> {
+  let summary = "Turn products with weights into weft.linear and lookups into "
+                "weft.embedding";
+  let description = [{
+    matmul(x, W) or matmul(x, transpose(W)) with W a 2-D weight, plus an
+    optional bias add, becomes `weft.linear`; gather(W, ids) along axis 0 of a
+    2-D weight becomes `weft.embedding`.
+  }];
+  let dependentDialects = ["::mlir::weft::WeftDialect"];
+}
+
+#endif // WEFT_PASSES_TD

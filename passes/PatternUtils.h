@@ -1,0 +1,46 @@
+// Small matchers shared by the recognition passes.
+#ifndef WEFT_PASSES_PATTERNUTILS_H
+#define WEFT_PASSES_PATTERNUTILS_H
+
+#include "dialects/Weft/WeftOps.h"
+
+#include "mlir/IR/PatternMatch.h"
+
+#include <optional>
+
+namespace mlir::weft {
+
+/// The value of a constant whose elements are all equal, if v is one.
+std::optional<double> splatValue(Value v);
+
+/// Whether v is a constant splat within a relative 1e-3 of `expected`.
+bool isSplatNear(Value v, double expected);
+
+/// v with weft.cast ops stripped (norms upcast to f32 around the math).
+Value stripCasts(Value v);
+
+/// For a binary op, returns the operand that is not `known`, or null if
+/// neither operand is `known`.
+Value otherOperand(Operation *op, Value known);
+
+/// Matches op(a, b) in either operand order: calls `match(first, second)` with
+/// both orders and returns the first success.
+template <typename Fn> bool matchEitherOrder(Operation *op, Fn match) {
+  if (op->getNumOperands() != 2)
+    return false;
+  return match(op->getOperand(0), op->getOperand(1)) ||
+         match(op->getOperand(1), op->getOperand(0));
+}
+
+/// The single user of v, or null.
+Operation *soleUser(Value v);
+
+/// Whether v's element type is floating point.
+bool isFloatTensor(Value v);
+
+/// Whether v is a weight or a constant (a compile-time parameter).
+bool isParameter(Value v);
+
+} // namespace mlir::weft
+
+#endif // WEFT_PASSES_PATTERNUTILS_H

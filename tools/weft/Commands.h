@@ -1,0 +1,10 @@
+// The weft CLI's subcommands.
+#ifndef WEFT_TOOLS_WEFT_COMMANDS_H
+#define WEFT_TOOLS_WEFT_COMMANDS_H
+
+namespace weft::cli {
+/// `weft compile MODEL.onnx ...`; argv[0] is "weft compile".
+int runCompile(int argc, char **argv);
+} // namespace weft::cli
+
+#endif // WEFT_TOOLS_WEFT_COMMANDS_H

@@ -1,0 +1,155 @@
+// `weft compile`: import, bind dims, fold, fuse; print or write the result.
+#include "tools/weft/Commands.h"
+
+#include "compiler/onnx/Importer.h"
+#include "compiler/pipeline/Pipeline.h"
+
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+namespace {
+enum class Emit { Import, Mlir };
+
+/// Prints `[k/N] phase (seconds)` on stderr after each phase.
+class PhaseTimer {
+public:
+  PhaseTimer(int total, bool quiet) : total(total), quiet(quiet) {}
+  template <typename Fn> auto run(llvm::StringRef name, Fn fn) {
+    auto start = std::chrono::steady_clock::now();
+    auto result = fn();
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                             start)
+                   .count();
+    if (!quiet)
+      llvm::errs() << llvm::format("[%d/%d] %s (%.2f s)\n", ++done, total,
+                                   name.str().c_str(), s);
+    return result;
+  }
+
+private:
+  int total, done = 0;
+  bool quiet;
+};
+
+/// Diagnostics as `weft: error: MODEL: message`.
+void installDiagnosticHandler(MLIRContext &ctx, const std::string &model) {
+  ctx.getDiagEngine().registerHandler([model](Diagnostic &diag) {
+    const char *kind = diag.getSeverity() == DiagnosticSeverity::Error
+                           ? "error"
+                       : diag.getSeverity() == DiagnosticSeverity::Warning
+                           ? "warning"
+                           : "note";
+    llvm::errs() << "weft: " << kind << ": " << model << ": " << diag << "\n";
+    for (Diagnostic &note : diag.getNotes())
+      llvm::errs() << "weft: note: " << note << "\n";
+    return success();
+  });
+}
+
+/// Parses `--dim NAME=VALUE` entries; reports the first bad one.
+bool parseDims(const std::vector<std::string> &specs,
+               llvm::StringMap<int64_t> &dims) {
+  for (const std::string &spec : specs) {
+    auto [name, value] = llvm::StringRef(spec).split('=');
+    long long v;
+    if (name.empty() || !llvm::StringRef(spec).contains('=')) {
+      llvm::errs() << "weft: error: --dim '" << spec
+                   << "': expected NAME=VALUE\n";
+      return false;
+    }
+    if (value.getAsInteger(10, v) || v <= 0) {
+      llvm::errs() << "weft: error: --dim '" << spec
+                   << "': VALUE must be a positive integer\n";
+      return false;
+    }
+    if (!dims.try_emplace(name, v).second) {
+      llvm::errs() << "weft: error: --dim '" << name
+                   << "' is given more than once\n";
+      return false;
+    }
+  }
+  return true;
+}
+} // namespace
+
+int ::weft::cli::runCompile(int argc, char **argv) {
+  cl::OptionCategory cat("weft compile options");
+  cl::opt<std::string> model(cl::Positional, cl::desc("<model.onnx>"),
+                             cl::Required, cl::cat(cat));
+  cl::list<std::string> dimSpecs(
+      "dim", cl::desc("Bind a symbolic input dim: --dim NAME=VALUE "
+                      "(repeatable)"),
+      cl::value_desc("NAME=VALUE"), cl::cat(cat));
+  cl::opt<Emit> emit(
+      "emit", cl::desc("What to produce"), cl::init(Emit::Mlir),
+      cl::values(clEnumValN(Emit::Import, "import",
+                            "the weft-dialect module right after import "
+                            "and folding"),
+                 clEnumValN(Emit::Mlir, "mlir",
+                            "the weft-dialect module after fusion (default)")),
+      cl::cat(cat));
+  cl::opt<std::string> output("o", cl::desc("Output file ('-' for stdout)"),
+                              cl::value_desc("file"), cl::init("-"),
+                              cl::cat(cat));
+  cl::opt<bool> quiet("quiet", cl::desc("Do not print phase timings"),
+                      cl::cat(cat));
+  cl::HideUnrelatedOptions(cat);
+  if (!cl::ParseCommandLineOptions(
+          argc, argv,
+          "import an ONNX model and compile it for weft\n\n"
+          "  weft compile model.onnx --dim batch=1 --dim seq=128 --emit=mlir\n",
+          &llvm::errs()))
+    return 2;
+
+  llvm::StringMap<int64_t> dims;
+  if (!parseDims(dimSpecs, dims))
+    return 2;
+
+  DialectRegistry registry;
+  mlir::weft::registerWeftDialects(registry);
+  MLIRContext ctx(registry);
+  ctx.loadAllAvailableDialects();
+  installDiagnosticHandler(ctx, model);
+
+  PhaseTimer timer(emit == Emit::Import ? 2 : 3, quiet);
+  mlir::weft::ImportOptions options;
+  options.dims = dims;
+  OwningOpRef<ModuleOp> module = timer.run("import and fold", [&] {
+    return mlir::weft::importOnnxModel(ctx, model, options);
+  });
+  if (!module)
+    return 1;
+
+  if (emit == Emit::Mlir) {
+    PassManager pm(&ctx);
+    mlir::weft::buildGraphPipeline(pm);
+    if (failed(timer.run("fuse", [&] { return pm.run(*module); })))
+      return 1;
+  }
+
+  bool ok = timer.run("write", [&] {
+    llvm::Error err = llvm::writeToOutput(output, [&](llvm::raw_ostream &os) {
+      module->print(os);
+      os << "\n";
+      return llvm::Error::success();
+    });
+    if (err) {
+      llvm::errs() << "weft: error: cannot write '" << output
+                   << "': " << llvm::toString(std::move(err)) << "\n";
+      return false;
+    }
+    return true;
+  });
+  return ok ? 0 : 1;
+}

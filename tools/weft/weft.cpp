@@ -1,0 +1,43 @@
+// weft: the command-line driver; dispatches to subcommands.
+#include "tools/weft/Commands.h"
+
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstring>
+#include <string>
+
+static void printUsage(llvm::raw_ostream &os) {
+  os << "weft " << WEFT_VERSION
+     << ": a compiler for sharded LLM inference\n\n"
+        "USAGE: weft <command> [options]\n\n"
+        "COMMANDS:\n"
+        "  compile   import an ONNX model, bind its dims and lift it to weft's\n"
+        "            graph ops (see 'weft compile --help')\n\n"
+        "Run 'weft <command> --help' for a command's options.\n";
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  if (argc < 2) {
+    printUsage(llvm::errs());
+    return 2;
+  }
+  std::string cmd = argv[1];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    printUsage(llvm::outs());
+    return 0;
+  }
+  if (cmd == "--version") {
+    llvm::outs() << "weft " << WEFT_VERSION << "\n";
+    return 0;
+  }
+  // Subcommands parse their own options; argv[1] becomes their program name.
+  std::string prog = std::string("weft ") + cmd;
+  argv[1] = prog.data();
+  if (cmd == "compile")
+    return weft::cli::runCompile(argc - 1, argv + 1);
+  llvm::errs() << "weft: error: unknown command '" << cmd << "'\n\n";
+  printUsage(llvm::errs());
+  return 2;
+}
