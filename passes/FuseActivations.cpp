@@ -49,6 +49,12 @@ Operation *matchHalfXTimes(Value t, Value x) {
   }
   if (matchHalfOf(other) == x)
     return u; // (0.5 * x) * t
+  if (isSplatNear(other, 0.5)) {
+    // x * (0.5 * t)
+    auto root = dyn_cast_or_null<MulOp>(soleUser(u.getResult()));
+    if (root && otherOperand(root, u.getResult()) == x)
+      return root;
+  }
   return nullptr;
 }
 

@@ -179,7 +179,7 @@ struct AttentionPattern : OpRewritePattern<MatmulOp> {
         kPerm.assign(tr.getPerm().begin(), tr.getPerm().end());
         kSource = peelScalarScale(tr.getInput(), scale);
       } else {
-        kPerm = {0, 1, 3, 2};
+        kPerm = {0, 1, 2, 3}; // k^T as computed; swapped below into k
       }
       if (kPerm.size() != 4)
         return failure();
@@ -195,19 +195,6 @@ struct AttentionPattern : OpRewritePattern<MatmulOp> {
       for (int64_t i = 0; i < 4; ++i)
         kShape[i] = srcShape[kPerm[i]];
     Value v = pv.getB();
-    // Grouped-query heads: attend to the kv heads before repetition.
-    Value kBase = kPerm.empty() ? unrepeatHeads(kSource) : kSource;
-    Value vBase = unrepeatHeads(v);
-    bool unrepeat = kBase != kSource && vBase != v &&
-                    cast<RankedTensorType>(kBase.getType()).getDimSize(1) ==
-                        cast<RankedTensorType>(vBase.getType()).getDimSize(1);
-    if (unrepeat) {
-      kSource = kBase;
-      v = vBase;
-      kShape.assign(cast<RankedTensorType>(kBase.getType()).getShape().begin(),
-                    cast<RankedTensorType>(kBase.getType()).getShape().end());
-    }
-
     auto qt = cast<RankedTensorType>(q.getType());
     auto vt = cast<RankedTensorType>(v.getType());
     if (qt.getRank() != 4 || vt.getRank() != 4 || qt.getDimSize(0) != kShape[0] ||
@@ -272,10 +259,31 @@ struct AttentionPattern : OpRewritePattern<MatmulOp> {
   }
 };
 
+/// Grouped-query heads: attend to the kv heads before their repetition.
+struct UnrepeatKvHeads : OpRewritePattern<AttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(AttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    Value k = unrepeatHeads(op.getK()), v = unrepeatHeads(op.getV());
+    if (k == op.getK() || v == op.getV() ||
+        cast<RankedTensorType>(k.getType()).getDimSize(1) !=
+            cast<RankedTensorType>(v.getType()).getDimSize(1))
+      return failure();
+    rewriter.modifyOpInPlace(op, [&] {
+      op.getKMutable().assign(k);
+      op.getVMutable().assign(v);
+    });
+    return success();
+  }
+};
+
 struct FuseAttentionPass : mlir::weft::impl::FuseAttentionBase<FuseAttentionPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<AttentionPattern>(&getContext());
+    patterns.add<AttentionPattern, UnrepeatKvHeads>(&getContext());
+    // Transpose and reshape clean-ups expose repeated kv heads behind k^T.
+    TransposeOp::getCanonicalizationPatterns(patterns, &getContext());
+    ReshapeOp::getCanonicalizationPatterns(patterns, &getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

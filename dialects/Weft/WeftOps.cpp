@@ -184,6 +184,39 @@ struct FoldTransposeChain : OpRewritePattern<TransposeOp> {
     return success();
   }
 };
+/// transpose(reshape(x)) -> reshape(transpose(x)) when the transpose only
+/// permutes trailing dims that the reshape leaves intact (it merges or splits
+/// leading dims only). This exposes transposes to composition and the
+/// patterns below them (attention's k^T through flattened heads).
+struct SinkTransposeThroughReshape : OpRewritePattern<TransposeOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(TransposeOp op,
+                                PatternRewriter &rewriter) const override {
+    auto reshape = op.getInput().getDefiningOp<ReshapeOp>();
+    if (!reshape)
+      return failure();
+    ArrayRef<int64_t> perm = op.getPerm();
+    int64_t rank = perm.size(), lead = 0;
+    while (lead < rank && perm[lead] == lead)
+      ++lead;
+    int64_t trailing = rank - lead;
+    ArrayRef<int64_t> in = reshape.getInput().getType().getShape();
+    ArrayRef<int64_t> out = reshape.getType().getShape();
+    if (trailing < 2 || int64_t(in.size()) < trailing ||
+        in.take_back(trailing) != out.take_back(trailing))
+      return failure();
+    int64_t inLead = in.size() - trailing;
+    SmallVector<int64_t> newPerm;
+    for (int64_t i = 0; i < inLead; ++i)
+      newPerm.push_back(i);
+    for (int64_t i = lead; i < rank; ++i)
+      newPerm.push_back(perm[i] - lead + inLead);
+    auto t = TransposeOp::create(rewriter, op.getLoc(), reshape.getInput(),
+                                 newPerm);
+    rewriter.replaceOpWithNewOp<ReshapeOp>(op, op.getType(), t.getResult());
+    return success();
+  }
+};
 } // namespace
 
 void ReshapeOp::getCanonicalizationPatterns(RewritePatternSet &results,
@@ -193,7 +226,7 @@ void ReshapeOp::getCanonicalizationPatterns(RewritePatternSet &results,
 
 void TransposeOp::getCanonicalizationPatterns(RewritePatternSet &results,
                                               MLIRContext *ctx) {
-  results.add<FoldTransposeChain>(ctx);
+  results.add<FoldTransposeChain, SinkTransposeThroughReshape>(ctx);
 }
 
 LogicalResult BroadcastOp::verify() {

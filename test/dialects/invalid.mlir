@@ -1,0 +1,105 @@
+// RUN: weft-opt %s -split-input-file -verify-diagnostics
+// Verifiers and result-type inference refuse malformed ops.
+
+func.func @bad_broadcast(%a: tensor<2x3xf32>, %b: tensor<4x3xf32>) {
+  // expected-error @+2 {{operand shapes do not broadcast}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = weft.add %a, %b : tensor<2x3xf32>, tensor<4x3xf32> -> tensor<2x3xf32>
+  return
+}
+
+// -----
+
+func.func @mixed_types(%a: tensor<2xf32>, %b: tensor<2xf16>) {
+  // expected-error @+2 {{operand element types differ}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = weft.mul %a, %b : tensor<2xf32>, tensor<2xf16> -> tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @reshape_count(%a: tensor<2x3xf32>) {
+  // expected-error @+1 {{element count changes}}
+  %0 = weft.reshape %a : tensor<2x3xf32> -> tensor<7xf32>
+  return
+}
+
+// -----
+
+func.func @gqa_heads(%q: tensor<1x6x4x8xf32>, %k: tensor<1x4x4x8xf32>) {
+  // expected-error @+2 {{query heads (6) are not a multiple of kv heads (4)}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = weft.attention %q, %k, %k {scale = 1.0 : f64} : tensor<1x6x4x8xf32>, tensor<1x4x4x8xf32>, tensor<1x4x4x8xf32> -> tensor<1x6x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @attention_mask(%q: tensor<1x2x4x8xf32>, %m: tensor<1x1x4x5xf32>) {
+  // expected-error @+2 {{mask does not broadcast onto the scores}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = weft.attention %q, %q, %q, %m {scale = 1.0 : f64} : tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x1x4x5xf32> -> tensor<1x2x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @linear_k(%x: tensor<2x8xf32>, %w: tensor<16x9xf32>) {
+  // expected-error @+2 {{linear contraction sizes differ: 8 vs 9}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = weft.linear %x, %w {transpose_weight = true} : tensor<2x8xf32>, tensor<16x9xf32> -> tensor<2x16xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_k(%a: tensor<2x3xf32>, %b: tensor<4x5xf32>) {
+  // expected-error @+2 {{matmul contraction sizes differ: 3 vs 4}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = weft.matmul %a, %b : tensor<2x3xf32>, tensor<4x5xf32> -> tensor<2x5xf32>
+  return
+}
+
+// -----
+
+func.func @norm_scale(%x: tensor<2x8xf32>, %g: tensor<7xf32>) {
+  // expected-error @+1 {{scale does not broadcast onto the normalized dimensions}}
+  %0 = weft.rms_norm %x, %g {axis = 1 : i64, epsilon = 1.0e-6 : f64} : tensor<2x8xf32>, tensor<7xf32> -> tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @rotary_dim(%x: tensor<1x2x4x8xf32>, %c: tensor<1x1x4x3xf32>) {
+  // expected-error @+1 {{rotary dim 3 must be even and at most 8}}
+  %0 = weft.rotary %x, %c, %c : tensor<1x2x4x8xf32>, tensor<1x1x4x3xf32>, tensor<1x1x4x3xf32> -> tensor<1x2x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @slice_bounds(%x: tensor<4xf32>) {
+  // expected-error @+2 {{slice bounds not normalized on dimension 0}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = weft.slice %x[[0] : [5] : [1]] : tensor<4xf32> -> tensor<5xf32>
+  return
+}
+
+// -----
+
+func.func @transpose_perm(%x: tensor<2x3xf32>) {
+  // expected-error @+2 {{invalid permutation}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = weft.transpose %x, [0, 0] : tensor<2x3xf32> -> tensor<2x2xf32>
+  return
+}
+
+// -----
+
+func.func @reduce_axes(%x: tensor<2x3xf32>) {
+  // expected-error @+2 {{reduce axes must be sorted, unique and in range}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = weft.reduce <sum> %x {axes = array<i64: 1, 0>, keepdims = false} : tensor<2x3xf32> -> tensor<f32>
+  return
+}

@@ -1,0 +1,30 @@
+# lit configuration for weft's tests: dialects, passes, onnx import, tools.
+import os
+import shutil
+import sys
+
+import lit.formats
+
+config.name = "weft"
+config.test_format = lit.formats.ShTest(not lit_config.isWindows)
+config.suffixes = [".mlir", ".test"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.weft_obj_root, "test")
+config.excludes = ["lit.cfg.py", "lit.site.cfg.py", "CMakeLists.txt",
+                   "unit", "fixtures", "models", "Inputs"]
+
+# Tools: weft's own first, then LLVM's FileCheck, not, count.
+path = [config.weft_tools_dir, config.llvm_tools_dir,
+        os.environ.get("PATH", "")]
+config.environment["PATH"] = os.pathsep.join(path)
+for var in ["HOME", "PYTHONPATH", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"]:
+    if var in os.environ:
+        config.environment[var] = os.environ[var]
+
+python = getattr(config, "python_executable", "") or sys.executable
+if not python or "@" in python:
+    python = shutil.which("python3") or sys.executable
+config.substitutions.append(("%python", python))
+config.substitutions.append(("%models", os.path.join(config.test_source_root, "models")))
+config.substitutions.append(("%fixtures", os.path.join(config.test_source_root, "fixtures")))
+config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
