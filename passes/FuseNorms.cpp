@@ -151,8 +151,10 @@ struct RmsNormPattern : RewritePattern {
 
 /// LayerNorm: (x - mean(x)) / sqrt(var + eps) [* gamma] [+ beta].
 struct LayerNormPattern : RewritePattern {
+  // Outranks RmsNormPattern: the centered half of a LayerNorm is an RMSNorm
+  // of x - mean(x), and the whole chain must become one layer_norm.
   LayerNormPattern(MLIRContext *ctx)
-      : RewritePattern(MatchAnyOpTypeTag(), 1, ctx) {}
+      : RewritePattern(MatchAnyOpTypeTag(), 2, ctx) {}
 
   LogicalResult matchAndRewrite(Operation *op,
                                 PatternRewriter &rewriter) const override {

@@ -1,0 +1,42 @@
+// RUN: weft-opt %s -split-input-file --canonicalize | FileCheck %s
+
+// Shape arithmetic on constants folds; identity reshapes and transposes go.
+// CHECK-LABEL: func.func @fold_shape_math
+// CHECK-NEXT: %[[C:.*]] = arith.constant dense<[2, 12, 4, 16]> : tensor<4xi64>
+// CHECK-NEXT: return %[[C]], %arg0
+func.func @fold_shape_math(%x: tensor<2x12x64xf32>) -> (tensor<4xi64>, tensor<2x12x64xf32>) {
+  %shape = arith.constant dense<[2, 12, 64]> : tensor<3xi64>
+  %idx = arith.constant dense<[0, 1]> : tensor<2xi64>
+  %bs = weft.gather %shape[%idx] {axis = 0 : i64} : tensor<3xi64>, tensor<2xi64> -> tensor<2xi64>
+  %tail = arith.constant dense<[4, 16]> : tensor<2xi64>
+  %cat = weft.concat %bs, %tail {axis = 0 : i64} : (tensor<2xi64>, tensor<2xi64>) -> tensor<4xi64>
+  %r = weft.reshape %x : tensor<2x12x64xf32> -> tensor<2x12x64xf32>
+  %t = weft.transpose %r, [0, 1, 2] : tensor<2x12x64xf32> -> tensor<2x12x64xf32>
+  return %cat, %t : tensor<4xi64>, tensor<2x12x64xf32>
+}
+
+// -----
+
+// Transpose chains compose; transposes of trailing dims move below reshapes
+// that only merge leading dims.
+// CHECK-LABEL: func.func @transposes
+// CHECK: %[[T:.*]] = weft.transpose %arg0, [0, 1, 2, 4, 3] : tensor<2x2x3x5x7xf32> -> tensor<2x2x3x7x5xf32>
+// CHECK: weft.reshape %[[T]] : tensor<2x2x3x7x5xf32> -> tensor<12x7x5xf32>
+func.func @transposes(%x: tensor<2x2x3x5x7xf32>) -> tensor<12x7x5xf32> {
+  %r = weft.reshape %x : tensor<2x2x3x5x7xf32> -> tensor<12x5x7xf32>
+  %t = weft.transpose %r, [0, 2, 1] : tensor<12x5x7xf32> -> tensor<12x7x5xf32>
+  return %t : tensor<12x7x5xf32>
+}
+
+// -----
+
+// A causal mask built from Range and a comparison folds to one constant.
+// CHECK-LABEL: func.func @mask_fold
+// CHECK-NEXT: arith.constant dense<{{\[}}[true, false, false], [true, true, false], [true, true, true]]> : tensor<3x3xi1>
+// CHECK-NEXT: return
+func.func @mask_fold() -> tensor<3x3xi1> {
+  %row = arith.constant dense<[[0], [1], [2]]> : tensor<3x1xi64>
+  %col = arith.constant dense<[[0, 1, 2]]> : tensor<1x3xi64>
+  %m = weft.cmp <le>, %col, %row : tensor<1x3xi64>, tensor<3x1xi64> -> tensor<3x3xi1>
+  return %m : tensor<3x3xi1>
+}

@@ -1,0 +1,98 @@
+// RUN: weft-opt %s -split-input-file --weft-fuse-attention | FileCheck %s
+
+// Eager attention with grouped-query heads repeated by reshape/broadcast, a
+// constant causal mask and the scale on the scores. S=5, T=5, D=16.
+// CHECK-LABEL: func.func @gqa_causal
+// CHECK-SAME: (%[[Q:.*]]: tensor<2x4x5x16xf32>, %[[K:.*]]: tensor<2x2x5x16xf32>, %[[V:.*]]: tensor<2x2x5x16xf32>)
+// CHECK: %[[A:.*]] = weft.attention %[[Q]], %[[K]], %[[V]] {causal = true, scale = 2.500000e-01 : f64} : tensor<2x4x5x16xf32>, tensor<2x2x5x16xf32>, tensor<2x2x5x16xf32> -> tensor<2x4x5x16xf32>
+// CHECK-NOT: weft.softmax
+// CHECK: return %[[A]]
+func.func @gqa_causal(%q: tensor<2x4x5x16xf32>, %k: tensor<2x2x5x16xf32>, %v: tensor<2x2x5x16xf32>) -> tensor<2x4x5x16xf32> {
+  %k5 = weft.reshape %k : tensor<2x2x5x16xf32> -> tensor<2x2x1x5x16xf32>
+  %kb = weft.broadcast %k5 : tensor<2x2x1x5x16xf32> -> tensor<2x2x2x5x16xf32>
+  %kr = weft.reshape %kb : tensor<2x2x2x5x16xf32> -> tensor<2x4x5x16xf32>
+  %v5 = weft.reshape %v : tensor<2x2x5x16xf32> -> tensor<2x2x1x5x16xf32>
+  %vb = weft.broadcast %v5 : tensor<2x2x1x5x16xf32> -> tensor<2x2x2x5x16xf32>
+  %vr = weft.reshape %vb : tensor<2x2x2x5x16xf32> -> tensor<2x4x5x16xf32>
+  %kt = weft.transpose %kr, [0, 1, 3, 2] : tensor<2x4x5x16xf32> -> tensor<2x4x16x5xf32>
+  %s = weft.matmul %q, %kt : tensor<2x4x5x16xf32>, tensor<2x4x16x5xf32> -> tensor<2x4x5x5xf32>
+  %c = arith.constant dense<0.25> : tensor<f32>
+  %ss = weft.mul %s, %c : tensor<2x4x5x5xf32>, tensor<f32> -> tensor<2x4x5x5xf32>
+  %mask = arith.constant dense<[[[[0.0, -3.40282347E+38, -3.40282347E+38, -3.40282347E+38, -3.40282347E+38], [0.0, 0.0, -3.40282347E+38, -3.40282347E+38, -3.40282347E+38], [0.0, 0.0, 0.0, -3.40282347E+38, -3.40282347E+38], [0.0, 0.0, 0.0, 0.0, -3.40282347E+38], [0.0, 0.0, 0.0, 0.0, 0.0]]]]> : tensor<1x1x5x5xf32>
+  %sm = weft.add %ss, %mask : tensor<2x4x5x5xf32>, tensor<1x1x5x5xf32> -> tensor<2x4x5x5xf32>
+  %p = weft.softmax %sm {axis = 3 : i64} : tensor<2x4x5x5xf32>
+  %o = weft.matmul %p, %vr : tensor<2x4x5x5xf32>, tensor<2x4x5x16xf32> -> tensor<2x4x5x16xf32>
+  return %o : tensor<2x4x5x16xf32>
+}
+
+// -----
+
+// SDPA decomposition: q and k^T each scaled by sqrt(scale), a boolean mask
+// through where(mask, s, -inf) and the isnan guard; k^T from a non-square
+// transpose (S=3, D=8) so a swapped k shows.
+// CHECK-LABEL: func.func @sdpa_bool_mask
+// CHECK-SAME: (%[[Q:.*]]: tensor<1x2x3x8xf32>, %[[K:.*]]: tensor<1x2x3x8xf32>, %[[V:.*]]: tensor<1x2x3x8xf32>, %[[M:.*]]: tensor<1x1x3x3xi1>)
+// CHECK: %[[ADD:.*]] = weft.select %[[M]]
+// CHECK: weft.attention %[[Q]], %[[K]], %[[V]], %[[ADD]] {scale = 0.12499
+// CHECK-NOT: weft.isnan
+func.func @sdpa_bool_mask(%q: tensor<1x2x3x8xf32>, %k: tensor<1x2x3x8xf32>, %v: tensor<1x2x3x8xf32>, %m: tensor<1x1x3x3xi1>) -> tensor<1x2x3x8xf32> {
+  %r = arith.constant dense<0.353553385> : tensor<f32>
+  %qs = weft.mul %q, %r : tensor<1x2x3x8xf32>, tensor<f32> -> tensor<1x2x3x8xf32>
+  %kt = weft.transpose %k, [0, 1, 3, 2] : tensor<1x2x3x8xf32> -> tensor<1x2x8x3xf32>
+  %ks = weft.mul %kt, %r : tensor<1x2x8x3xf32>, tensor<f32> -> tensor<1x2x8x3xf32>
+  %s = weft.matmul %qs, %ks : tensor<1x2x3x8xf32>, tensor<1x2x8x3xf32> -> tensor<1x2x3x3xf32>
+  %ninf = arith.constant dense<0xFF800000> : tensor<f32>
+  %sm = weft.select %m, %s, %ninf : tensor<1x1x3x3xi1>, tensor<1x2x3x3xf32>, tensor<f32> -> tensor<1x2x3x3xf32>
+  %p = weft.softmax %sm {axis = 3 : i64} : tensor<1x2x3x3xf32>
+  %nan = weft.isnan %p : tensor<1x2x3x3xf32> -> tensor<1x2x3x3xi1>
+  %zero = arith.constant dense<0.0> : tensor<f32>
+  %pg = weft.select %nan, %zero, %p : tensor<1x2x3x3xi1>, tensor<f32>, tensor<1x2x3x3xf32> -> tensor<1x2x3x3xf32>
+  %o = weft.matmul %pg, %v : tensor<1x2x3x3xf32>, tensor<1x2x3x8xf32> -> tensor<1x2x3x8xf32>
+  return %o : tensor<1x2x3x8xf32>
+}
+
+// -----
+
+// BERT: an input-dependent padding mask stays an additive operand; the scale
+// divides the scores; k^T comes from a [B, S, H, D] tensor permuted with
+// [0, 2, 3, 1].
+// CHECK-LABEL: func.func @padding_mask
+// CHECK-SAME: (%[[Q:.*]]: tensor<2x4x6x8xf32>, %[[KS:.*]]: tensor<2x6x4x8xf32>, %[[V:.*]]: tensor<2x4x6x8xf32>, %[[M:.*]]: tensor<2x1x1x6xf32>)
+// CHECK: %[[K:.*]] = weft.transpose %[[KS]], [0, 2, 1, 3]
+// CHECK: weft.attention %[[Q]], %[[K]], %[[V]], %[[M]] {scale = 0.35355
+// CHECK-NOT: causal
+func.func @padding_mask(%q: tensor<2x4x6x8xf32>, %ks: tensor<2x6x4x8xf32>, %v: tensor<2x4x6x8xf32>, %m: tensor<2x1x1x6xf32>) -> tensor<2x4x6x8xf32> {
+  %kt = weft.transpose %ks, [0, 2, 3, 1] : tensor<2x6x4x8xf32> -> tensor<2x4x8x6xf32>
+  %s = weft.matmul %q, %kt : tensor<2x4x6x8xf32>, tensor<2x4x8x6xf32> -> tensor<2x4x6x6xf32>
+  %d = arith.constant dense<2.82842708> : tensor<f32>
+  %sd = weft.div %s, %d : tensor<2x4x6x6xf32>, tensor<f32> -> tensor<2x4x6x6xf32>
+  %sm = weft.add %sd, %m : tensor<2x4x6x6xf32>, tensor<2x1x1x6xf32> -> tensor<2x4x6x6xf32>
+  %p = weft.softmax %sm {axis = 3 : i64} : tensor<2x4x6x6xf32>
+  %o = weft.matmul %p, %v : tensor<2x4x6x6xf32>, tensor<2x4x6x8xf32> -> tensor<2x4x6x8xf32>
+  return %o : tensor<2x4x6x8xf32>
+}
+
+// -----
+
+// k^T given directly (not produced by a transpose): weft adds the transpose.
+// CHECK-LABEL: func.func @kt_argument
+// CHECK: %[[K:.*]] = weft.transpose %arg1, [0, 1, 3, 2] : tensor<1x1x8x3xf32> -> tensor<1x1x3x8xf32>
+// CHECK: weft.attention %arg0, %[[K]], %arg2 {scale = 1.000000e+00 : f64}
+func.func @kt_argument(%q: tensor<1x1x3x8xf32>, %kt: tensor<1x1x8x3xf32>, %v: tensor<1x1x3x8xf32>) -> tensor<1x1x3x8xf32> {
+  %s = weft.matmul %q, %kt : tensor<1x1x3x8xf32>, tensor<1x1x8x3xf32> -> tensor<1x1x3x3xf32>
+  %p = weft.softmax %s {axis = 3 : i64} : tensor<1x1x3x3xf32>
+  %o = weft.matmul %p, %v : tensor<1x1x3x3xf32>, tensor<1x1x3x8xf32> -> tensor<1x1x3x8xf32>
+  return %o : tensor<1x1x3x8xf32>
+}
+
+// -----
+
+// Refused: softmax over the query axis is not attention.
+// CHECK-LABEL: func.func @softmax_wrong_axis
+// CHECK-NOT: weft.attention
+func.func @softmax_wrong_axis(%q: tensor<1x1x3x8xf32>, %kt: tensor<1x1x8x3xf32>, %v: tensor<1x1x3x8xf32>) -> tensor<1x1x3x8xf32> {
+  %s = weft.matmul %q, %kt : tensor<1x1x3x8xf32>, tensor<1x1x8x3xf32> -> tensor<1x1x3x3xf32>
+  %p = weft.softmax %s {axis = 2 : i64} : tensor<1x1x3x3xf32>
+  %o = weft.matmul %p, %v : tensor<1x1x3x3xf32>, tensor<1x1x3x8xf32> -> tensor<1x1x3x8xf32>
+  return %o : tensor<1x1x3x8xf32>
+}
