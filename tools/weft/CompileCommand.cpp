@@ -1,6 +1,7 @@
 // `weft compile`: import, bind dims, fold, fuse; print or write the result.
 #include "tools/weft/Commands.h"
 
+#include "compiler/onnx/GraphImporter.h"
 #include "compiler/onnx/Importer.h"
 #include "compiler/pipeline/Pipeline.h"
 
@@ -86,7 +87,7 @@ bool parseDims(const std::vector<std::string> &specs,
 int ::weft::cli::runCompile(int argc, char **argv) {
   cl::OptionCategory cat("weft compile options");
   cl::opt<std::string> model(cl::Positional, cl::desc("<model.onnx>"),
-                             cl::Required, cl::cat(cat));
+                             cl::cat(cat));
   cl::list<std::string> dimSpecs(
       "dim", cl::desc("Bind a symbolic input dim: --dim NAME=VALUE "
                       "(repeatable)"),
@@ -104,6 +105,9 @@ int ::weft::cli::runCompile(int argc, char **argv) {
                               cl::cat(cat));
   cl::opt<bool> quiet("quiet", cl::desc("Do not print phase timings"),
                       cl::cat(cat));
+  cl::opt<bool> listOps("list-ops",
+                        cl::desc("Print the supported ONNX op types and exit"),
+                        cl::cat(cat));
   cl::HideUnrelatedOptions(cat);
   if (!cl::ParseCommandLineOptions(
           argc, argv,
@@ -112,6 +116,19 @@ int ::weft::cli::runCompile(int argc, char **argv) {
           &llvm::errs()))
     return 2;
 
+  if (listOps) {
+    std::vector<std::string> ops;
+    for (const auto &entry : mlir::weft::opImporters())
+      ops.push_back(entry.getKey().str());
+    llvm::sort(ops);
+    for (const std::string &op : ops)
+      llvm::outs() << op << "\n";
+    return 0;
+  }
+  if (model.empty()) {
+    llvm::errs() << "weft compile: error: no model given (see --help)\n";
+    return 2;
+  }
   llvm::StringMap<int64_t> dims;
   if (!parseDims(dimSpecs, dims))
     return 2;
