@@ -5,6 +5,8 @@
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Transforms/ShardingInterfaceImpl.h"
+#include "mlir/Dialect/Func/Extensions/ShardingExtensions.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -20,6 +22,8 @@ void weft::registerWeftDialects(DialectRegistry &registry) {
                   math::MathDialect, tensor::TensorDialect,
                   linalg::LinalgDialect, shard::ShardDialect>();
   registerShardingInterfaceExternalModels(registry);
+  arith::registerShardingInterfaceExternalModels(registry);
+  func::registerShardingInterfaceExternalModels(registry);
 }
 
 void weft::buildGraphPipeline(OpPassManager &pm) {

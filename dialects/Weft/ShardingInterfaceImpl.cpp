@@ -36,6 +36,15 @@ AffineMap broadcastMap(Value operand, ArrayRef<int64_t> loopDims,
   return AffineMap::get(numLoops, 0, exprs, ctx);
 }
 
+/// The map from `numLoops` loops to their first `rank` dims (a result's map
+/// when the reduction loops come last).
+AffineMap leadingLoopsMap(int64_t numLoops, int64_t rank, MLIRContext *ctx) {
+  SmallVector<AffineExpr> exprs;
+  for (int64_t i = 0; i < rank; ++i)
+    exprs.push_back(getAffineDimExpr(i, ctx));
+  return AffineMap::get(numLoops, 0, exprs, ctx);
+}
+
 SmallVector<int64_t> iota(int64_t n, int64_t from = 0) {
   SmallVector<int64_t> v(n);
   for (int64_t i = 0; i < n; ++i)
@@ -143,7 +152,7 @@ struct MatmulModel : ReducingModel<MatmulModel, MatmulOp> {
     else
       b.append({getAffineDimExpr(k, ctx), getAffineDimExpr(n, ctx)});
     return {AffineMap::get(nl, 0, a, ctx), AffineMap::get(nl, 0, b, ctx),
-            AffineMap::getMinorIdentityMap(nl, r, ctx)};
+            leadingLoopsMap(nl, r, ctx)};
   }
 };
 
@@ -175,7 +184,7 @@ struct LinearModel : ReducingModel<LinearModel, LinearOp> {
         ctx));
     if (lin.getBias())
       maps.push_back(AffineMap::get(nl, 0, {d(n)}, ctx));
-    maps.push_back(AffineMap::getMinorIdentityMap(nl, r, ctx));
+    maps.push_back(leadingLoopsMap(nl, r, ctx));
     return maps;
   }
 };
@@ -275,7 +284,7 @@ struct EmbeddingModel : ReducingModel<EmbeddingModel, EmbeddingOp> {
       ids.push_back(d(i));
     return {AffineMap::get(nl, 0, {d(r), d(r - 1)}, ctx),
             AffineMap::get(nl, 0, ids, ctx),
-            AffineMap::getMinorIdentityMap(nl, r, ctx)};
+            leadingLoopsMap(nl, r, ctx)};
   }
   LogicalResult partition(Operation *op, ArrayRef<Value> partitionedOperands,
                           ArrayRef<shard::Sharding> operandShardings,
@@ -297,6 +306,32 @@ struct EmbeddingModel : ReducingModel<EmbeddingModel, EmbeddingOp> {
   }
 };
 
+/// weight: one parallel loop per dim. Partitioning gives each rank a weight
+/// of its local shape; which slice of the named tensor it holds follows from
+/// the sharding annotation, which the artifact's slice table records.
+struct WeightModel
+    : shard::ShardingInterface::ExternalModel<WeightModel, WeightOp> {
+  SmallVector<IteratorType> getLoopIteratorTypes(Operation *op) const {
+    return SmallVector<IteratorType>(rankOf(op->getResult(0)),
+                                     IteratorType::parallel);
+  }
+  SmallVector<AffineMap> getIndexingMaps(Operation *op) const {
+    return {AffineMap::getMultiDimIdentityMap(rankOf(op->getResult(0)),
+                                              op->getContext())};
+  }
+  LogicalResult partition(Operation *op, ArrayRef<Value> partitionedOperands,
+                          ArrayRef<shard::Sharding> operandShardings,
+                          ArrayRef<shard::Sharding> resultShardings,
+                          IRMapping &partitionMap,
+                          SymbolTableCollection &symbolTable,
+                          OpBuilder &builder) const {
+    shard::partitionTriviallyShardableOperation(
+        *op, partitionedOperands, operandShardings, resultShardings,
+        partitionMap, symbolTable, builder);
+    return success();
+  }
+};
+
 template <typename... Ops>
 void attachElementwise(MLIRContext *ctx) {
   (Ops::template attachInterface<ElementwiseModel<Ops>>(*ctx), ...);
@@ -311,6 +346,7 @@ void mlir::weft::registerShardingInterfaceExternalModels(
                       TanhOp, SigmoidOp, SqrtOp, ReciprocalOp, CosOp, SinOp,
                       AbsOp, ReluOp, NotOp, SiluOp, GeluOp, IsNanOp, CastOp,
                       SwigluOp>(ctx);
+    WeightOp::attachInterface<WeightModel>(*ctx);
     MatmulOp::attachInterface<MatmulModel>(*ctx);
     LinearOp::attachInterface<LinearModel>(*ctx);
     AttentionOp::attachInterface<AttentionModel>(*ctx);
