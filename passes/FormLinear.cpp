@@ -1,7 +1,7 @@
 // --weft-form-linear: products with 2-D weights become weft.linear (bias
 // folded in) and row lookups in 2-D weights become weft.embedding.
-#include "passes/PatternUtils.h"
 #include "passes/Passes.h"
+#include "passes/PatternUtils.h"
 
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -53,9 +53,9 @@ struct LinearPattern : OpRewritePattern<MatmulOp> {
           RankedTensorType::get({mm.getType().getShape().back()},
                                 mm.getType().getElementType()),
           bias);
-    auto lin = LinearOp::create(rewriter, root->getLoc(), mm.getType(),
-                                mm.getA(), w, bias,
-                                rewriter.getBoolAttr(transposed));
+    auto lin =
+        LinearOp::create(rewriter, root->getLoc(), mm.getType(), mm.getA(), w,
+                         bias, rewriter.getBoolAttr(transposed));
     rewriter.replaceOp(root, lin.getResult());
     return success();
   }

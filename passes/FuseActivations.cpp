@@ -1,6 +1,6 @@
 // --weft-fuse-activations: GELU (erf and tanh forms), SiLU and SwiGLU.
-#include "passes/PatternUtils.h"
 #include "passes/Passes.h"
+#include "passes/PatternUtils.h"
 
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -78,7 +78,8 @@ struct GeluErfPattern : OpRewritePattern<ErfOp> {
                                 PatternRewriter &rewriter) const override {
     Value x;
     Value in = erf.getInput();
-    if (auto d = in.getDefiningOp<DivOp>(); d && isSplatNear(d.getRhs(), M_SQRT2))
+    if (auto d = in.getDefiningOp<DivOp>();
+        d && isSplatNear(d.getRhs(), M_SQRT2))
       x = d.getLhs();
     else if (auto m = in.getDefiningOp<MulOp>())
       matchEitherOrder(m, [&](Value a, Value c) {
@@ -94,8 +95,7 @@ struct GeluErfPattern : OpRewritePattern<ErfOp> {
     if (!root || root->getResult(0).getType() != x.getType())
       return failure();
     rewriter.setInsertionPoint(root);
-    rewriter.replaceOpWithNewOp<GeluOp>(root, x.getType(), x,
-                                        GeluApprox::none);
+    rewriter.replaceOpWithNewOp<GeluOp>(root, x.getType(), x, GeluApprox::none);
     return success();
   }
 };
@@ -123,8 +123,8 @@ struct GeluTanhPattern : OpRewritePattern<TanhOp> {
         return false;
       return matchEitherOrder(m, [&](Value p, Value c) {
         auto pow = p.getDefiningOp<PowOp>();
-        if (!pow || !isSplatNear(c, 0.044715) || !isSplatNear(pow.getRhs(), 3.0) ||
-            pow.getLhs() != a)
+        if (!pow || !isSplatNear(c, 0.044715) ||
+            !isSplatNear(pow.getRhs(), 3.0) || pow.getLhs() != a)
           return false;
         x = a;
         return true;
@@ -139,8 +139,7 @@ struct GeluTanhPattern : OpRewritePattern<TanhOp> {
     if (!root || root->getResult(0).getType() != x.getType())
       return failure();
     rewriter.setInsertionPoint(root);
-    rewriter.replaceOpWithNewOp<GeluOp>(root, x.getType(), x,
-                                        GeluApprox::tanh);
+    rewriter.replaceOpWithNewOp<GeluOp>(root, x.getType(), x, GeluApprox::tanh);
     return success();
   }
 };

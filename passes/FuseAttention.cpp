@@ -1,7 +1,7 @@
 // --weft-fuse-attention: softmax(scale * q k^T + mask) v becomes one
 // weft.attention, in the forms the PyTorch exporters produce.
-#include "passes/PatternUtils.h"
 #include "passes/Passes.h"
+#include "passes/PatternUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Matchers.h"
@@ -197,7 +197,8 @@ struct AttentionPattern : OpRewritePattern<MatmulOp> {
     Value v = pv.getB();
     auto qt = cast<RankedTensorType>(q.getType());
     auto vt = cast<RankedTensorType>(v.getType());
-    if (qt.getRank() != 4 || vt.getRank() != 4 || qt.getDimSize(0) != kShape[0] ||
+    if (qt.getRank() != 4 || vt.getRank() != 4 ||
+        qt.getDimSize(0) != kShape[0] ||
         ArrayRef<int64_t>(kShape).drop_back() != vt.getShape().drop_back() ||
         qt.getDimSize(3) != kShape[3] || kShape[1] == 0 ||
         qt.getDimSize(1) % kShape[1])
@@ -217,9 +218,10 @@ struct AttentionPattern : OpRewritePattern<MatmulOp> {
     // Matched: build.
     Location loc = pv.getLoc();
     rewriter.setInsertionPoint(pv);
-    Value k = kPerm.empty()
-                  ? kSource
-                  : TransposeOp::create(rewriter, loc, kSource, kPerm).getResult();
+    Value k =
+        kPerm.empty()
+            ? kSource
+            : TransposeOp::create(rewriter, loc, kSource, kPerm).getResult();
     auto scalarTy = RankedTensorType::get({}, elem);
     auto scalarConst = [&](double x) {
       return arith::ConstantOp::create(
@@ -277,7 +279,8 @@ struct UnrepeatKvHeads : OpRewritePattern<AttentionOp> {
   }
 };
 
-struct FuseAttentionPass : mlir::weft::impl::FuseAttentionBase<FuseAttentionPass> {
+struct FuseAttentionPass
+    : mlir::weft::impl::FuseAttentionBase<FuseAttentionPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<AttentionPattern, UnrepeatKvHeads>(&getContext());

@@ -1,7 +1,7 @@
 // --weft-fuse-norms: decomposed LayerNorm and RMSNorm chains become
 // weft.layer_norm and weft.rms_norm.
-#include "passes/PatternUtils.h"
 #include "passes/Passes.h"
+#include "passes/PatternUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -73,13 +73,15 @@ std::optional<std::pair<Value, double>> matchRsqrtPlusEps(Value v) {
 }
 
 /// A constant of ones shaped like x's trailing dims from `axis`.
-Value onesScale(PatternRewriter &rewriter, Location loc, Value x, int64_t axis) {
+Value onesScale(PatternRewriter &rewriter, Location loc, Value x,
+                int64_t axis) {
   auto t = cast<RankedTensorType>(x.getType());
-  auto type = RankedTensorType::get(t.getShape().drop_front(axis),
-                                    t.getElementType());
+  auto type =
+      RankedTensorType::get(t.getShape().drop_front(axis), t.getElementType());
   return arith::ConstantOp::create(
       rewriter, loc, type,
-      DenseElementsAttr::get(type, rewriter.getFloatAttr(t.getElementType(), 1.0)));
+      DenseElementsAttr::get(type,
+                             rewriter.getFloatAttr(t.getElementType(), 1.0)));
 }
 
 /// Whether a parameter broadcasts onto x's trailing dims [axis, rank).
@@ -107,7 +109,8 @@ std::pair<Operation *, Value> matchScaleUser(Value v, Value x, int64_t axis) {
 
 /// Llama's RMSNorm: x * rsqrt(mean(x^2) + eps) [* weight].
 struct RmsNormPattern : RewritePattern {
-  RmsNormPattern(MLIRContext *ctx) : RewritePattern(MatchAnyOpTypeTag(), 1, ctx) {}
+  RmsNormPattern(MLIRContext *ctx)
+      : RewritePattern(MatchAnyOpTypeTag(), 1, ctx) {}
 
   LogicalResult matchAndRewrite(Operation *op,
                                 PatternRewriter &rewriter) const override {
@@ -131,7 +134,8 @@ struct RmsNormPattern : RewritePattern {
     if (!mean)
       return failure();
     Value sq = matchSquare(mean->input);
-    if (!sq || stripCasts(sq) != stripCasts(x) || x.getType() != op->getResult(0).getType())
+    if (!sq || stripCasts(sq) != stripCasts(x) ||
+        x.getType() != op->getResult(0).getType())
       return failure();
 
     Location loc = op->getLoc();
@@ -191,7 +195,8 @@ struct LayerNormPattern : RewritePattern {
     Value beta;
     if (gammaUser) {
       root = gammaUser;
-      if (auto add = dyn_cast_or_null<AddOp>(soleUser(gammaUser->getResult(0)))) {
+      if (auto add =
+              dyn_cast_or_null<AddOp>(soleUser(gammaUser->getResult(0)))) {
         Value b = otherOperand(add, gammaUser->getResult(0));
         if (b && isParameter(b) && fitsTrailing(b, x, axis) &&
             add.getType() == x.getType()) {

@@ -1,6 +1,6 @@
 // --weft-fuse-rotary: x * cos + rotate_half(x) * sin becomes weft.rotary.
-#include "passes/PatternUtils.h"
 #include "passes/Passes.h"
+#include "passes/PatternUtils.h"
 
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -45,7 +45,8 @@ Value matchRotateHalf(Value v) {
     return {};
   Value x = hi.getInput();
   int64_t width = type.getShape().back(), half = width / 2;
-  if (width % 2 || cast<RankedTensorType>(x.getType()).getShape().back() != width ||
+  if (width % 2 ||
+      cast<RankedTensorType>(x.getType()).getShape().back() != width ||
       !isLastDimSlice(neg.getInput(), x, half, width) ||
       !isLastDimSlice(cat.getInputs()[1], x, 0, half))
     return {};
@@ -78,7 +79,8 @@ struct RotaryPattern : OpRewritePattern<AddOp> {
       return failure();
     auto xt = cast<RankedTensorType>(x.getType());
     auto ct = cast<RankedTensorType>(cos.getType());
-    if (ct.getRank() > xt.getRank() || ct.getShape().back() != xt.getShape().back())
+    if (ct.getRank() > xt.getRank() ||
+        ct.getShape().back() != xt.getShape().back())
       return failure();
     auto b = broadcastShapes(xt.getShape(), ct.getShape());
     if (failed(b) || ArrayRef<int64_t>(*b) != xt.getShape())

@@ -22,7 +22,8 @@ std::optional<double> mlir::weft::splatValue(Value v) {
 
 bool mlir::weft::isSplatNear(Value v, double expected) {
   auto s = splatValue(v);
-  return s && std::fabs(*s - expected) <= 1e-3 * std::max(1.0, std::fabs(expected));
+  return s &&
+         std::fabs(*s - expected) <= 1e-3 * std::max(1.0, std::fabs(expected));
 }
 
 Value mlir::weft::stripCasts(Value v) {

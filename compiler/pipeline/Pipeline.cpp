@@ -39,8 +39,7 @@ void weft::buildGraphPipeline(OpPassManager &pm) {
 }
 
 void weft::registerWeftPipelines() {
-  PassPipelineRegistration<>(
-      "weft-graph-pipeline",
-      "Lift an imported graph to weft's high-level ops",
-      [](OpPassManager &pm) { buildGraphPipeline(pm); });
+  PassPipelineRegistration<>("weft-graph-pipeline",
+                             "Lift an imported graph to weft's high-level ops",
+                             [](OpPassManager &pm) { buildGraphPipeline(pm); });
 }

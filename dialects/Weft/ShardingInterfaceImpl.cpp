@@ -15,7 +15,9 @@ using shard::ReductionKind;
 using utils::IteratorType;
 
 namespace {
-int64_t rankOf(Value v) { return cast<RankedTensorType>(v.getType()).getRank(); }
+int64_t rankOf(Value v) {
+  return cast<RankedTensorType>(v.getType()).getRank();
+}
 
 /// Maps an operand that broadcasts (numpy rules) onto the given loop dims: its
 /// dim d reads loop loopDims[d + offset], or constant 0 where it has size 1
@@ -86,8 +88,7 @@ struct ElementwiseModel
 /// parallel loops are split, and for sum reductions (the result is then a
 /// partial sum that the partitioner all-reduces).
 template <typename Derived, typename Op>
-struct ReducingModel
-    : shard::ShardingInterface::ExternalModel<Derived, Op> {
+struct ReducingModel : shard::ShardingInterface::ExternalModel<Derived, Op> {
   LogicalResult partition(Operation *op, ArrayRef<Value> partitionedOperands,
                           ArrayRef<shard::Sharding> operandShardings,
                           ArrayRef<shard::Sharding> resultShardings,
@@ -102,8 +103,8 @@ struct ReducingModel
     for (auto [i, it] : llvm::enumerate(iters)) {
       if (it != IteratorType::reduction || assignment[i].empty())
         continue;
-      int64_t r = llvm::count(ArrayRef(iters).take_front(i),
-                              IteratorType::reduction);
+      int64_t r =
+          llvm::count(ArrayRef(iters).take_front(i), IteratorType::reduction);
       if (kinds[r] != ReductionKind::Sum)
         return op->emitOpError("cannot split loop ")
                << i << ": it is a non-sum reduction";
@@ -177,11 +178,11 @@ struct LinearModel : ReducingModel<LinearModel, LinearOp> {
       x.push_back(d(i));
     x.push_back(d(k));
     SmallVector<AffineMap> maps = {AffineMap::get(nl, 0, x, ctx)};
-    maps.push_back(AffineMap::get(
-        nl, 0,
-        lin.getTransposeWeight() ? ArrayRef<AffineExpr>{d(n), d(k)}
-                                 : ArrayRef<AffineExpr>{d(k), d(n)},
-        ctx));
+    maps.push_back(AffineMap::get(nl, 0,
+                                  lin.getTransposeWeight()
+                                      ? ArrayRef<AffineExpr>{d(n), d(k)}
+                                      : ArrayRef<AffineExpr>{d(k), d(n)},
+                                  ctx));
     if (lin.getBias())
       maps.push_back(AffineMap::get(nl, 0, {d(n)}, ctx));
     maps.push_back(leadingLoopsMap(nl, r, ctx));
@@ -192,8 +193,7 @@ struct LinearModel : ReducingModel<LinearModel, LinearOp> {
 /// Ops that reduce over their trailing dims with a non-sum reduction
 /// (softmax, norms, rotary): those loops must stay whole.
 template <typename Op>
-struct TrailingReductionModel
-    : ReducingModel<TrailingReductionModel<Op>, Op> {
+struct TrailingReductionModel : ReducingModel<TrailingReductionModel<Op>, Op> {
   static int64_t firstReduced(Operation *op) {
     if (auto s = dyn_cast<SoftmaxOp>(op))
       return s.getAxis();
@@ -215,7 +215,8 @@ struct TrailingReductionModel
       it[i] = IteratorType::reduction;
     return it;
   }
-  SmallVector<ReductionKind> getReductionLoopIteratorKinds(Operation *op) const {
+  SmallVector<ReductionKind>
+  getReductionLoopIteratorKinds(Operation *op) const {
     return SmallVector<ReductionKind>(lastReduced(op) - firstReduced(op) + 1,
                                       ReductionKind::Generic);
   }
@@ -253,8 +254,8 @@ struct AttentionModel : ReducingModel<AttentionModel, AttentionOp> {
         AffineMap::get(6, 0, {d(B), d(H), d(T), d(E)}, ctx)};
     if (Value mask = att.getMask()) {
       auto q = att.getQ().getType().getShape();
-      SmallVector<int64_t> sizes = {q[0], q[1], q[2], 0,
-                                    att.getK().getType().getShape()[2], 0};
+      SmallVector<int64_t> sizes = {
+          q[0], q[1], q[2], 0, att.getK().getType().getShape()[2], 0};
       maps.push_back(broadcastMap(mask, {B, H, S, T}, sizes, 6, ctx));
     }
     maps.push_back(AffineMap::get(6, 0, {d(B), d(H), d(S), d(E)}, ctx));
@@ -283,8 +284,7 @@ struct EmbeddingModel : ReducingModel<EmbeddingModel, EmbeddingOp> {
     for (int64_t i = 0; i < r - 1; ++i)
       ids.push_back(d(i));
     return {AffineMap::get(nl, 0, {d(r), d(r - 1)}, ctx),
-            AffineMap::get(nl, 0, ids, ctx),
-            leadingLoopsMap(nl, r, ctx)};
+            AffineMap::get(nl, 0, ids, ctx), leadingLoopsMap(nl, r, ctx)};
   }
   LogicalResult partition(Operation *op, ArrayRef<Value> partitionedOperands,
                           ArrayRef<shard::Sharding> operandShardings,
@@ -332,8 +332,7 @@ struct WeightModel
   }
 };
 
-template <typename... Ops>
-void attachElementwise(MLIRContext *ctx) {
+template <typename... Ops> void attachElementwise(MLIRContext *ctx) {
   (Ops::template attachInterface<ElementwiseModel<Ops>>(*ctx), ...);
 }
 } // namespace
@@ -342,10 +341,10 @@ void mlir::weft::registerShardingInterfaceExternalModels(
     DialectRegistry &registry) {
   registry.addExtension(+[](MLIRContext *ctx, WeftDialect *) {
     attachElementwise<AddOp, SubOp, MulOp, DivOp, PowOp, MaxOp, MinOp, AndOp,
-                      OrOp, CmpOp, SelectOp, NegOp, ExpOp, LogOp, ErfOp,
-                      TanhOp, SigmoidOp, SqrtOp, ReciprocalOp, CosOp, SinOp,
-                      AbsOp, ReluOp, NotOp, SiluOp, GeluOp, IsNanOp, CastOp,
-                      SwigluOp>(ctx);
+                      OrOp, CmpOp, SelectOp, NegOp, ExpOp, LogOp, ErfOp, TanhOp,
+                      SigmoidOp, SqrtOp, ReciprocalOp, CosOp, SinOp, AbsOp,
+                      ReluOp, NotOp, SiluOp, GeluOp, IsNanOp, CastOp, SwigluOp>(
+        ctx);
     WeightOp::attachInterface<WeightModel>(*ctx);
     MatmulOp::attachInterface<MatmulModel>(*ctx);
     LinearOp::attachInterface<LinearModel>(*ctx);

@@ -64,8 +64,8 @@ SmallVector<int64_t> broadcastStrides(ArrayRef<int64_t> shape,
 template <typename Fn>
 void forEachIndex(ArrayRef<int64_t> out, ArrayRef<SmallVector<int64_t>> strides,
                   Fn fn) {
-  int64_t n = std::accumulate(out.begin(), out.end(), int64_t(1),
-                              std::multiplies<>());
+  int64_t n =
+      std::accumulate(out.begin(), out.end(), int64_t(1), std::multiplies<>());
   size_t rank = out.size();
   SmallVector<int64_t> idx(rank, 0), offs(strides.size(), 0);
   for (int64_t k = 0; k < n; ++k) {
@@ -182,10 +182,12 @@ double applyBinaryF(Operation *op, double a, double b) {
       .Case<MulOp>([&](auto) { return a * b; })
       .Case<DivOp>([&](auto) { return a / b; })
       .Case<PowOp>([&](auto) { return std::pow(a, b); })
-      .Case<MaxOp>([&](auto) { return std::isnan(a) || std::isnan(b)
-                                          ? NAN : std::max(a, b); })
-      .Case<MinOp>([&](auto) { return std::isnan(a) || std::isnan(b)
-                                          ? NAN : std::min(a, b); })
+      .Case<MaxOp>([&](auto) {
+        return std::isnan(a) || std::isnan(b) ? NAN : std::max(a, b);
+      })
+      .Case<MinOp>([&](auto) {
+        return std::isnan(a) || std::isnan(b) ? NAN : std::min(a, b);
+      })
       .Default([&](auto) { return NAN; });
 }
 
@@ -200,7 +202,8 @@ std::optional<int64_t> applyBinaryI(Operation *op, int64_t a, int64_t b) {
           return std::nullopt;
         return a / b;
       })
-      .Case<PowOp>([&](auto) { return int64_t(std::pow(double(a), double(b))); })
+      .Case<PowOp>(
+          [&](auto) { return int64_t(std::pow(double(a), double(b))); })
       .Case<MaxOp>([&](auto) { return std::max(a, b); })
       .Case<MinOp>([&](auto) { return std::min(a, b); })
       .Case<AndOp>([&](auto) { return int64_t(a && b); })
@@ -260,7 +263,8 @@ std::optional<double> applyUnary(Operation *op, double x) {
       .Case<GeluOp>([&](GeluOp g) {
         if (g.getApproximate() == GeluApprox::tanh)
           return 0.5 * x *
-                 (1 + std::tanh(std::sqrt(2 / kPi) * (x + 0.044715 * x * x * x)));
+                 (1 +
+                  std::tanh(std::sqrt(2 / kPi) * (x + 0.044715 * x * x * x)));
         return 0.5 * x * (1 + std::erf(x / kSqrt2));
       })
       .Default([&](auto) { return std::nullopt; });
@@ -336,7 +340,8 @@ Lit gatherBy(const Lit &src, RankedTensorType type, Fn srcOffset) {
 }
 
 /// Unravels a flat index of `shape` into per-dim indices.
-void unravel(int64_t k, ArrayRef<int64_t> shape, SmallVectorImpl<int64_t> &idx) {
+void unravel(int64_t k, ArrayRef<int64_t> shape,
+             SmallVectorImpl<int64_t> &idx) {
   idx.resize(shape.size());
   for (int64_t d = int64_t(shape.size()) - 1; d >= 0; --d) {
     idx[d] = shape[d] ? k % shape[d] : 0;
@@ -356,8 +361,9 @@ std::optional<Lit> evalMovement(Operation *op, ArrayRef<Lit> in,
   }
   if (isa<BroadcastOp>(op)) {
     Lit r = makeResult(type);
-    forEachIndex(out, {broadcastStrides(x.shape, out)},
-                 [&](int64_t k, ArrayRef<int64_t> o) { r.copyFrom(x, o[0], k); });
+    forEachIndex(
+        out, {broadcastStrides(x.shape, out)},
+        [&](int64_t k, ArrayRef<int64_t> o) { r.copyFrom(x, o[0], k); });
     return r;
   }
   if (auto t = dyn_cast<TransposeOp>(op)) {
@@ -472,7 +478,8 @@ std::optional<Lit> evalGather(Operation *op, ArrayRef<Lit> in,
   return r;
 }
 
-std::optional<Lit> evalReduce(ReduceOp op, const Lit &x, RankedTensorType type) {
+std::optional<Lit> evalReduce(ReduceOp op, const Lit &x,
+                              RankedTensorType type) {
   SmallVector<int64_t> keep(x.shape);
   for (int64_t a : op.getAxes())
     keep[a] = 1;
@@ -480,8 +487,8 @@ std::optional<Lit> evalReduce(ReduceOp op, const Lit &x, RankedTensorType type) 
   std::vector<double> acc(r.size());
   std::vector<int64_t> count(r.size(), 0);
   ReduceKind kind = op.getKind();
-  double init = kind == ReduceKind::max   ? -INFINITY
-                : kind == ReduceKind::min ? INFINITY
+  double init = kind == ReduceKind::max    ? -INFINITY
+                : kind == ReduceKind::min  ? INFINITY
                 : kind == ReduceKind::prod ? 1.0
                                            : 0.0;
   std::fill(acc.begin(), acc.end(), init);
@@ -525,8 +532,8 @@ std::optional<Lit> evalMatmul(MatmulOp op, const Lit &a, const Lit &b,
     return std::nullopt;
   ArrayRef<int64_t> out = type.getShape();
   int64_t rank = out.size(), m = out[rank - 2], n = out[rank - 1];
-  int64_t kdim = op.getTransposeA() ? a.shape[a.shape.size() - 2]
-                                    : a.shape.back();
+  int64_t kdim =
+      op.getTransposeA() ? a.shape[a.shape.size() - 2] : a.shape.back();
   SmallVector<int64_t> batch(out.drop_back(2));
   auto as = broadcastStrides(ArrayRef<int64_t>(a.shape).drop_back(2), batch);
   auto bs = broadcastStrides(ArrayRef<int64_t>(b.shape).drop_back(2), batch);
@@ -549,7 +556,8 @@ std::optional<Lit> evalMatmul(MatmulOp op, const Lit &a, const Lit &b,
   return r;
 }
 
-std::optional<Lit> evalScan(Operation *op, const Lit &x, RankedTensorType type) {
+std::optional<Lit> evalScan(Operation *op, const Lit &x,
+                            RankedTensorType type) {
   ArrayRef<int64_t> shape = type.getShape();
   SmallVector<int64_t> idx;
   Lit r = makeResult(type);
@@ -634,8 +642,7 @@ OpFoldResult mlir::weft::foldWeftOp(Operation *op,
     return {};
   if (Value id = foldIdentity(op))
     return id;
-  if (operands.empty() ||
-      llvm::any_of(operands, [](Attribute a) {
+  if (operands.empty() || llvm::any_of(operands, [](Attribute a) {
         return !isa_and_nonnull<DenseElementsAttr>(a);
       }))
     return {};
@@ -647,10 +654,12 @@ OpFoldResult mlir::weft::foldWeftOp(Operation *op,
 
   // Splat operands through elementwise or data-movement ops stay splats, at
   // any size.
-  bool allSplat = llvm::all_of(
-      operands, [](Attribute a) { return cast<DenseElementsAttr>(a).isSplat(); });
+  bool allSplat = llvm::all_of(operands, [](Attribute a) {
+    return cast<DenseElementsAttr>(a).isSplat();
+  });
   bool movement = isa<ReshapeOp, BroadcastOp, TransposeOp, SliceOp, TileOp>(op);
-  if (allSplat && (isElementwise(op) || movement) && !isa<CumSumOp, TriluOp>(op)) {
+  if (allSplat && (isElementwise(op) || movement) &&
+      !isa<CumSumOp, TriluOp>(op)) {
     SmallVector<Lit> scalars;
     for (Attribute a : operands) {
       auto d = cast<DenseElementsAttr>(a);
@@ -661,9 +670,8 @@ OpFoldResult mlir::weft::foldWeftOp(Operation *op,
       scalars.push_back(*s);
     }
     auto scalarType = RankedTensorType::get({}, type.getElementType());
-    std::optional<Lit> v =
-        movement ? std::optional<Lit>(scalars[0])
-                 : evalElementwise(op, scalars, scalarType);
+    std::optional<Lit> v = movement ? std::optional<Lit>(scalars[0])
+                                    : evalElementwise(op, scalars, scalarType);
     if (!v)
       return {};
     auto s = cast<DenseElementsAttr>(fromLit(*v, scalarType));

@@ -40,8 +40,8 @@ Operation *WeftDialect::materializeConstant(OpBuilder &builder, Attribute value,
 // Shape helpers
 //===----------------------------------------------------------------------===//
 
-FailureOr<SmallVector<int64_t>> mlir::weft::broadcastShapes(ArrayRef<int64_t> a,
-                                                            ArrayRef<int64_t> b) {
+FailureOr<SmallVector<int64_t>>
+mlir::weft::broadcastShapes(ArrayRef<int64_t> a, ArrayRef<int64_t> b) {
   size_t rank = std::max(a.size(), b.size());
   SmallVector<int64_t> out(rank);
   for (size_t i = 0; i < rank; ++i) {
@@ -84,9 +84,9 @@ static LogicalResult inferBinary(std::optional<Location> loc, Value lhs,
 }
 
 #define WEFT_BINARY_INFER(Op)                                                  \
-  LogicalResult Op::inferReturnTypes(MLIRContext *, std::optional<Location> loc, \
-                                     Adaptor adaptor,                          \
-                                     SmallVectorImpl<Type> &out) {             \
+  LogicalResult Op::inferReturnTypes(                                          \
+      MLIRContext *, std::optional<Location> loc, Adaptor adaptor,             \
+      SmallVectorImpl<Type> &out) {                                            \
     return inferBinary(loc, adaptor.getLhs(), adaptor.getRhs(), out);          \
   }
 WEFT_BINARY_INFER(AddOp)
@@ -211,8 +211,8 @@ struct SinkTransposeThroughReshape : OpRewritePattern<TransposeOp> {
       newPerm.push_back(i);
     for (int64_t i = lead; i < rank; ++i)
       newPerm.push_back(perm[i] - lead + inLead);
-    auto t = TransposeOp::create(rewriter, op.getLoc(), reshape.getInput(),
-                                 newPerm);
+    auto t =
+        TransposeOp::create(rewriter, op.getLoc(), reshape.getInput(), newPerm);
     rewriter.replaceOpWithNewOp<ReshapeOp>(op, op.getType(), t.getResult());
     return success();
   }
@@ -338,7 +338,8 @@ LogicalResult GatherNdOp::inferReturnTypes(MLIRContext *,
   auto data = tensorOf(adaptor.getData());
   auto idx = tensorOf(adaptor.getIndices());
   int64_t b = adaptor.getBatchDims();
-  if (idx.getRank() < 1 || b < 0 || b >= std::min(data.getRank(), idx.getRank()))
+  if (idx.getRank() < 1 || b < 0 ||
+      b >= std::min(data.getRank(), idx.getRank()))
     return emitOptionalError(loc, "invalid GatherND ranks or batch_dims");
   int64_t last = idx.getShape().back();
   if (last < 1 || last > data.getRank() - b)
@@ -475,8 +476,8 @@ LogicalResult MatmulOp::inferReturnTypes(MLIRContext *,
   if (ka != kb)
     return emitOptionalError(loc, "matmul contraction sizes differ: ", ka,
                              " vs ", kb);
-  auto batch = broadcastShapes(a.getShape().drop_back(2),
-                               b.getShape().drop_back(2));
+  auto batch =
+      broadcastShapes(a.getShape().drop_back(2), b.getShape().drop_back(2));
   if (failed(batch))
     return emitOptionalError(loc, "matmul batch dimensions do not broadcast");
   SmallVector<int64_t> shape(*batch);
@@ -534,8 +535,8 @@ LogicalResult RotaryOp::verify() {
     return emitOpError("cos and sin types differ");
   int64_t r = c.getShape().empty() ? 0 : c.getShape().back();
   if (r <= 0 || r % 2 || r > x.getShape().back())
-    return emitOpError("rotary dim ") << r << " must be even and at most "
-                                      << x.getShape().back();
+    return emitOpError("rotary dim ")
+           << r << " must be even and at most " << x.getShape().back();
   SmallVector<int64_t> head(x.getShape());
   head.back() = r;
   auto b = broadcastShapes(head, c.getShape());
@@ -553,8 +554,8 @@ LogicalResult AttentionOp::inferReturnTypes(MLIRContext *,
   if (q.getRank() != 4 || k.getRank() != 4 || v.getRank() != 4)
     return emitOptionalError(loc, "attention needs 4-D q, k, v "
                                   "([batch, heads, seq, head_dim])");
-  if (q.getDimSize(0) != k.getDimSize(0) || k.getShape().drop_back() !=
-                                                v.getShape().drop_back())
+  if (q.getDimSize(0) != k.getDimSize(0) ||
+      k.getShape().drop_back() != v.getShape().drop_back())
     return emitOptionalError(loc, "attention batch or key shapes disagree");
   if (q.getDimSize(3) != k.getDimSize(3))
     return emitOptionalError(loc, "q and k head dims differ");

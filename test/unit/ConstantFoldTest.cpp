@@ -37,7 +37,8 @@ protected:
     EXPECT_TRUE(c) << "did not fold";
     std::vector<int64_t> out;
     if (c)
-      for (const APInt &x : cast<DenseElementsAttr>(c.getValue()).getValues<APInt>())
+      for (const APInt &x :
+           cast<DenseElementsAttr>(c.getValue()).getValues<APInt>())
         out.push_back(x.getSExtValue());
     return out;
   }
@@ -82,11 +83,10 @@ TEST_F(ConstantFoldTest, ShapeArithmeticChain) {
 
 TEST_F(ConstantFoldTest, CausalMaskFromRangeAndTrilu) {
   Value ones = f32s({3, 3}, {1, 1, 1, 1, 1, 1, 1, 1, 1});
-  Value tri = b.createOrFold<TriluOp>(b.getUnknownLoc(), ones.getType(), ones,
-                                      b.getBoolAttr(true),
-                                      b.getI64IntegerAttr(1));
-  EXPECT_EQ(floats(tri),
-            (std::vector<float>{0, 1, 1, 0, 0, 1, 0, 0, 0}));
+  Value tri =
+      b.createOrFold<TriluOp>(b.getUnknownLoc(), ones.getType(), ones,
+                              b.getBoolAttr(true), b.getI64IntegerAttr(1));
+  EXPECT_EQ(floats(tri), (std::vector<float>{0, 1, 1, 0, 0, 1, 0, 0, 0}));
   Value cum = b.createOrFold<CumSumOp>(
       b.getUnknownLoc(), ones.getType(), ones, b.getI64IntegerAttr(1),
       b.getBoolAttr(true), b.getBoolAttr(false));
@@ -98,10 +98,9 @@ TEST_F(ConstantFoldTest, TransposeSliceAndMatmul) {
   Value t = b.createOrFold<TransposeOp>(b.getUnknownLoc(), m,
                                         ArrayRef<int64_t>{1, 0});
   EXPECT_EQ(floats(t), (std::vector<float>{1, 4, 2, 5, 3, 6}));
-  Value s = b.createOrFold<SliceOp>(b.getUnknownLoc(), m,
-                                    ArrayRef<int64_t>{0, 2},
-                                    ArrayRef<int64_t>{2, -1},
-                                    ArrayRef<int64_t>{1, -2});
+  Value s = b.createOrFold<SliceOp>(
+      b.getUnknownLoc(), m, ArrayRef<int64_t>{0, 2}, ArrayRef<int64_t>{2, -1},
+      ArrayRef<int64_t>{1, -2});
   EXPECT_EQ(floats(s), (std::vector<float>{3, 1, 6, 4}));
   Value p = b.createOrFold<MatmulOp>(b.getUnknownLoc(), m, m, false, true);
   EXPECT_EQ(floats(p), (std::vector<float>{14, 32, 32, 77}));

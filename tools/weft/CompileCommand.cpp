@@ -29,9 +29,9 @@ public:
   template <typename Fn> auto run(llvm::StringRef name, Fn fn) {
     auto start = std::chrono::steady_clock::now();
     auto result = fn();
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                             start)
-                   .count();
+    double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
     if (!quiet)
       llvm::errs() << llvm::format("[%d/%d] %s (%.2f s)\n", ++done, total,
                                    name.str().c_str(), s);
@@ -46,8 +46,7 @@ private:
 /// Diagnostics as `weft: error: MODEL: message`.
 void installDiagnosticHandler(MLIRContext &ctx, const std::string &model) {
   ctx.getDiagEngine().registerHandler([model](Diagnostic &diag) {
-    const char *kind = diag.getSeverity() == DiagnosticSeverity::Error
-                           ? "error"
+    const char *kind = diag.getSeverity() == DiagnosticSeverity::Error ? "error"
                        : diag.getSeverity() == DiagnosticSeverity::Warning
                            ? "warning"
                            : "note";
@@ -89,8 +88,9 @@ int ::weft::cli::runCompile(int argc, char **argv) {
   cl::opt<std::string> model(cl::Positional, cl::desc("<model.onnx>"),
                              cl::cat(cat));
   cl::list<std::string> dimSpecs(
-      "dim", cl::desc("Bind a symbolic input dim: --dim NAME=VALUE "
-                      "(repeatable)"),
+      "dim",
+      cl::desc("Bind a symbolic input dim: --dim NAME=VALUE "
+               "(repeatable)"),
       cl::value_desc("NAME=VALUE"), cl::cat(cat));
   cl::opt<Emit> emit(
       "emit", cl::desc("What to produce"), cl::init(Emit::Mlir),

@@ -12,7 +12,8 @@ static void printUsage(llvm::raw_ostream &os) {
      << ": a compiler for sharded LLM inference\n\n"
         "USAGE: weft <command> [options]\n\n"
         "COMMANDS:\n"
-        "  compile   import an ONNX model, bind its dims and lift it to weft's\n"
+        "  compile   import an ONNX model, bind its dims and lift it to "
+        "weft's\n"
         "            graph ops (see 'weft compile --help')\n\n"
         "Run 'weft <command> --help' for a command's options.\n";
 }
