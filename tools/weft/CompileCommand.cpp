@@ -105,6 +105,10 @@ int ::weft::cli::runCompile(int argc, char **argv) {
                               cl::cat(cat));
   cl::opt<bool> quiet("quiet", cl::desc("Do not print phase timings"),
                       cl::cat(cat));
+  cl::opt<bool> debugLocations(
+      "debug-locations",
+      cl::desc("Print op locations (the ONNX node each op came from)"),
+      cl::cat(cat));
   cl::opt<bool> listOps("list-ops",
                         cl::desc("Print the supported ONNX op types and exit"),
                         cl::cat(cat));
@@ -157,7 +161,10 @@ int ::weft::cli::runCompile(int argc, char **argv) {
 
   bool ok = timer.run("write", [&] {
     llvm::Error err = llvm::writeToOutput(output, [&](llvm::raw_ostream &os) {
-      module->print(os);
+      OpPrintingFlags flags;
+      if (debugLocations)
+        flags.enableDebugInfo();
+      module->print(os, flags);
       os << "\n";
       return llvm::Error::success();
     });
