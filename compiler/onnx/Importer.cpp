@@ -54,6 +54,26 @@ InFlightDiagnostic GraphImporter::error(const NodeCtx &node) {
 FailureOr<Value> GraphImporter::emitOp(NodeCtx &node, llvm::StringRef opName,
                                        Type resultType, ValueRange operands,
                                        ArrayRef<NamedAttribute> attrs) {
+  // Type inference and verifiers report at the node's location, which the
+  // driver does not print: report their first error as error() does, naming
+  // the node.
+  std::string why;
+  bool capturing = true;
+  ScopedDiagnosticHandler capture(&ctx, [&](Diagnostic &diag) {
+    if (!capturing || diag.getSeverity() != DiagnosticSeverity::Error)
+      return failure();
+    if (why.empty())
+      why = diag.str();
+    return success();
+  });
+  auto fail = [&](Operation *op) -> FailureOr<Value> {
+    op->erase();
+    capturing = false;
+    if (why.empty())
+      why = "invalid " + opName.str();
+    return error(node) << why;
+  };
+
   OperationState state(node.loc, opName);
   state.addOperands(operands);
   state.addAttributes(attrs);
@@ -64,16 +84,12 @@ FailureOr<Value> GraphImporter::emitOp(NodeCtx &node, llvm::StringRef opName,
     SmallVector<Type> types;
     if (failed(iface.inferReturnTypes(
             &ctx, node.loc, op->getOperands(), op->getRawDictionaryAttrs(),
-            op->getPropertiesStorage(), op->getRegions(), types))) {
-      op->erase();
-      return failure();
-    }
+            op->getPropertiesStorage(), op->getRegions(), types)))
+      return fail(op);
     op->getResult(0).setType(types.front());
   }
-  if (failed(verify(op))) {
-    op->erase();
-    return failure();
-  }
+  if (failed(verify(op)))
+    return fail(op);
   SmallVector<Value> folded;
   if (succeeded(b.tryFold(op, folded)) && !folded.empty()) {
     op->erase();
@@ -105,7 +121,7 @@ DenseElementsAttr GraphImporter::known(Value v) {
   auto w = dyn_cast<WeightOp>(def);
   // Small weights that meet only constants are read (rotary frequencies,
   // scalars); large ones never are.
-  constexpr int64_t kReadableWeightElements = 1 << 16;
+  constexpr int64_t kReadableWeightElements = 4096;
   if (!w || w.getType().getNumElements() > kReadableWeightElements)
     return {};
   auto it = weightCache.find(def);
@@ -286,10 +302,13 @@ LogicalResult GraphImporter::importNode(const onnx::NodeProto &proto,
   }
   // When every input is known at compile time, read small weights as
   // constants so that the node folds.
+  // Pass-through nodes (aliases of a weight) keep the weight's name.
+  bool passThrough =
+      proto.op_type() == "Identity" || proto.op_type() == "Dropout";
   bool allKnown = llvm::all_of(node.inputs, [&](Value v) {
     return !v || known(v);
   });
-  if (allKnown)
+  if (allKnown && !passThrough)
     for (Value &v : node.inputs)
       if (v && v.getDefiningOp<WeightOp>())
         v = constant(known(v));

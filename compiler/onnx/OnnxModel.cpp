@@ -136,13 +136,18 @@ static llvm::Expected<std::string> rawBytes(const onnx::TensorProto &tensor,
                              tensor.name().c_str(), file.c_str());
   int64_t length = (*ref)->length < 0 ? int64_t(size) - (*ref)->offset
                                       : (*ref)->length;
-  if ((*ref)->offset + length > int64_t(size) || length < 0)
-    return createStringError(inconvertibleErrorCode(),
-                             "initializer '%s': external data range [%lld, "
-                             "%lld) is past the end of '%s' (%llu bytes)",
-                             tensor.name().c_str(), (long long)(*ref)->offset,
-                             (long long)((*ref)->offset + length), file.c_str(),
-                             (unsigned long long)size);
+  // The offset and the length may each be near INT64_MAX: compare and print
+  // without overflowing.
+  if (length < 0 || (*ref)->offset > int64_t(size) ||
+      length > int64_t(size) - (*ref)->offset)
+    return createStringError(
+        inconvertibleErrorCode(),
+        "initializer '%s': external data range [%lld, %llu) is past the end "
+        "of '%s' (%llu bytes)",
+        tensor.name().c_str(), (long long)(*ref)->offset,
+        (unsigned long long)(*ref)->offset +
+            (unsigned long long)std::max<int64_t>(length, 0),
+        file.c_str(), (unsigned long long)size);
   if (length != expected)
     return createStringError(inconvertibleErrorCode(),
                              "initializer '%s': external data holds %lld "

@@ -410,10 +410,20 @@ LogicalResult importConcat(GraphImporter &g, NodeCtx &node) {
                    typeOf(node.input(0)).getRank());
   if (failed(ax))
     return failure();
+  // Inputs with no extent on the axis add nothing; so do empty inputs of
+  // another rank (legacy exporters' placeholders). An empty input that does
+  // extend along the axis still counts.
+  int64_t rank = typeOf(node.input(0)).getRank();
   SmallVector<Value> inputs;
-  for (Value v : node.inputs)
-    if (v && typeOf(v).getNumElements() != 0)
-      inputs.push_back(v);
+  for (Value v : node.inputs) {
+    if (!v)
+      continue;
+    auto t = typeOf(v);
+    if (t.getNumElements() == 0 &&
+        (t.getRank() != rank || t.getDimSize(*ax) == 0))
+      continue;
+    inputs.push_back(v);
+  }
   if (inputs.empty())
     inputs.push_back(node.input(0));
   return setResult(node, g.emit<ConcatOp>(node, {}, inputs,
@@ -453,6 +463,8 @@ LogicalResult importSplit(GraphImporter &g, NodeCtx &node) {
     sizes = *s;
   } else {
     int64_t parts = node.intAttr("num_outputs", outs);
+    if (parts <= 0)
+      return g.error(node) << "num_outputs must be positive, got " << parts;
     int64_t chunk = (dim + parts - 1) / parts;
     for (int64_t i = 0; i < parts; ++i)
       sizes.push_back(std::clamp(dim - i * chunk, int64_t(0), chunk));
@@ -578,6 +590,10 @@ LogicalResult importExpand(GraphImporter &g, NodeCtx &node) {
   auto shape = g.constInts(node, 1, "the shape input");
   if (failed(shape))
     return failure();
+  for (int64_t d : *shape)
+    if (d < 0)
+      return g.error(node) << "negative dimension " << d
+                           << " in the requested shape";
   auto in = typeOf(node.input(0));
   auto out = broadcastShapes(in.getShape(), *shape);
   if (failed(out))

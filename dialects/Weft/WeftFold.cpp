@@ -606,6 +606,32 @@ std::optional<Lit> evalScan(Operation *op, const Lit &x,
   return r;
 }
 
+/// x op c -> x when c is a splat neutral element and the result is x's type.
+Value foldNeutralOperand(Operation *op, ArrayRef<Attribute> operands) {
+  if (op->getNumOperands() != 2 || operands.size() != 2)
+    return {};
+  auto neutral = [&](unsigned i) -> std::optional<double> {
+    if (isa<AddOp, OrOp>(op) || (isa<SubOp>(op) && i == 1))
+      return 0.0;
+    if (isa<MulOp, AndOp>(op) || (isa<DivOp>(op) && i == 1))
+      return 1.0;
+    return std::nullopt;
+  };
+  for (unsigned i = 0; i < 2; ++i) {
+    auto c = dyn_cast_or_null<DenseElementsAttr>(operands[i]);
+    Value other = op->getOperand(1 - i);
+    auto n = neutral(i);
+    if (!c || !c.isSplat() || !n || other.getType() != op->getResult(0).getType())
+      continue;
+    auto lit = toLit(DenseElementsAttr::get(
+        RankedTensorType::get({}, c.getElementType()),
+        c.getSplatValue<Attribute>()));
+    if (lit && lit->getF(0) == *n)
+      return other;
+  }
+  return {};
+}
+
 /// Identity forms that fold to their operand without constants.
 Value foldIdentity(Operation *op) {
   auto type = cast<RankedTensorType>(op->getResult(0).getType());
@@ -641,6 +667,8 @@ OpFoldResult mlir::weft::foldWeftOp(Operation *op,
   if (op->getNumResults() != 1)
     return {};
   if (Value id = foldIdentity(op))
+    return id;
+  if (Value id = foldNeutralOperand(op, operands))
     return id;
   if (operands.empty() || llvm::any_of(operands, [](Attribute a) {
         return !isa_and_nonnull<DenseElementsAttr>(a);
