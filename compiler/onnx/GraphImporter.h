@@ -22,7 +22,9 @@ struct NodeCtx {
   SmallVector<Value> inputs;
   SmallVector<Value> results;
 
-  Value input(unsigned i) const { return i < inputs.size() ? inputs[i] : Value(); }
+  Value input(unsigned i) const {
+    return i < inputs.size() ? inputs[i] : Value();
+  }
   const onnx::AttributeProto *attr(llvm::StringRef name) const;
   int64_t intAttr(llvm::StringRef name, int64_t dflt) const;
   float floatAttr(llvm::StringRef name, float dflt) const;

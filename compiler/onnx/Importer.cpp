@@ -47,8 +47,8 @@ GraphImporter::GraphImporter(MLIRContext &ctx, OnnxModel &model,
     : ctx(ctx), model(model), b(&ctx), options(options) {}
 
 InFlightDiagnostic GraphImporter::error(const NodeCtx &node) {
-  return emitError(node.loc) << "node '" << node.name << "' ("
-                             << node.proto.op_type() << "): ";
+  return emitError(node.loc)
+         << "node '" << node.name << "' (" << node.proto.op_type() << "): ";
 }
 
 FailureOr<Value> GraphImporter::emitOp(NodeCtx &node, llvm::StringRef opName,
@@ -150,9 +150,9 @@ GraphImporter::constInts(NodeCtx &node, unsigned i, llvm::StringRef what) {
       if (init != initializers.end()) {
         auto data = readTensorData(*init->second, w.getType(), model.dir);
         if (!data)
-          return error(node) << what << " needs the bytes of initializer '"
-                             << w.getName()
-                             << "': " << llvm::toString(data.takeError());
+          return error(node)
+                 << what << " needs the bytes of initializer '" << w.getName()
+                 << "': " << llvm::toString(data.takeError());
       }
     }
     return error(node) << what
@@ -199,9 +199,9 @@ LogicalResult GraphImporter::importInitializers() {
   for (const auto &init : model.proto.graph().initializer()) {
     auto type = tensorType(ctx, init);
     if (!type)
-      return emitError(loc) << "initializer '" << init.name()
-                            << "' has unsupported element type "
-                            << init.data_type();
+      return emitError(loc)
+             << "initializer '" << init.name()
+             << "' has unsupported element type " << init.data_type();
     for (int64_t d : type.getShape())
       if (d < 0)
         return emitError(loc) << "initializer '" << init.name()
@@ -235,14 +235,14 @@ LogicalResult GraphImporter::importInputs(
     if (initializers.count(in.name()))
       continue; // an initializer listed as input (old exporters)
     if (!in.type().has_tensor_type())
-      return emitError(loc) << "graph input '" << in.name()
-                            << "' is not a tensor";
+      return emitError(loc)
+             << "graph input '" << in.name() << "' is not a tensor";
     const auto &tt = in.type().tensor_type();
     Type elem = onnxElementType(ctx, tt.elem_type());
     if (!elem)
-      return emitError(loc) << "graph input '" << in.name()
-                            << "' has unsupported element type "
-                            << tt.elem_type();
+      return emitError(loc)
+             << "graph input '" << in.name()
+             << "' has unsupported element type " << tt.elem_type();
     if (!tt.has_shape())
       return emitError(loc) << "graph input '" << in.name()
                             << "' has no shape; weft needs its rank";
@@ -250,8 +250,8 @@ LogicalResult GraphImporter::importInputs(
     for (auto [i, dim] : llvm::enumerate(tt.shape().dim())) {
       if (dim.has_dim_value()) {
         if (dim.dim_value() < 0)
-          return emitError(loc) << "graph input '" << in.name() << "' dim "
-                                << i << " is negative";
+          return emitError(loc) << "graph input '" << in.name() << "' dim " << i
+                                << " is negative";
         shape.push_back(dim.dim_value());
         continue;
       }
@@ -261,10 +261,10 @@ LogicalResult GraphImporter::importInputs(
                                  "cannot bind it";
       auto it = options.dims.find(dim.dim_param());
       if (it == options.dims.end())
-        return emitError(loc) << "graph input '" << in.name() << "' dim " << i
-                              << " is the unbound symbol '" << dim.dim_param()
-                              << "'; bind it with --dim " << dim.dim_param()
-                              << "=VALUE";
+        return emitError(loc)
+               << "graph input '" << in.name() << "' dim " << i
+               << " is the unbound symbol '" << dim.dim_param()
+               << "'; bind it with --dim " << dim.dim_param() << "=VALUE";
       shape.push_back(it->second);
     }
     inputs.push_back({in.name(), RankedTensorType::get(shape, elem)});
@@ -282,8 +282,8 @@ LogicalResult GraphImporter::importNode(const onnx::NodeProto &proto,
   const auto &table = opImporters();
   auto it = table.find(proto.op_type());
   if (!defaultDomain || it == table.end()) {
-    auto diag = error(node) << "unsupported ONNX op '" << proto.op_type()
-                            << "'";
+    auto diag = error(node)
+                << "unsupported ONNX op '" << proto.op_type() << "'";
     if (!defaultDomain)
       diag << " of domain '" << proto.domain() << "'";
     return diag << " at opset " << model.opset;
@@ -305,9 +305,8 @@ LogicalResult GraphImporter::importNode(const onnx::NodeProto &proto,
   // Pass-through nodes (aliases of a weight) keep the weight's name.
   bool passThrough =
       proto.op_type() == "Identity" || proto.op_type() == "Dropout";
-  bool allKnown = llvm::all_of(node.inputs, [&](Value v) {
-    return !v || known(v);
-  });
+  bool allKnown =
+      llvm::all_of(node.inputs, [&](Value v) { return !v || known(v); });
   if (allKnown && !passThrough)
     for (Value &v : node.inputs)
       if (v && v.getDefiningOp<WeightOp>())
@@ -403,9 +402,9 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
   return owned;
 }
 
-OwningOpRef<ModuleOp> mlir::weft::importOnnxModel(MLIRContext &ctx,
-                                                  llvm::StringRef path,
-                                                  const ImportOptions &options) {
+OwningOpRef<ModuleOp>
+mlir::weft::importOnnxModel(MLIRContext &ctx, llvm::StringRef path,
+                            const ImportOptions &options) {
   ctx.loadDialect<WeftDialect, func::FuncDialect, arith::ArithDialect>();
   auto model = loadOnnxModel(path);
   if (!model) {

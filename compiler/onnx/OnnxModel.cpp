@@ -17,8 +17,8 @@ llvm::Expected<OnnxModel> mlir::weft::loadOnnxModel(llvm::StringRef path) {
   auto buf = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
                                          /*RequiresNullTerminator=*/false);
   if (!buf)
-    return createStringError(inconvertibleErrorCode(),
-                             "cannot read '%s': %s", path.str().c_str(),
+    return createStringError(inconvertibleErrorCode(), "cannot read '%s': %s",
+                             path.str().c_str(),
                              buf.getError().message().c_str());
   OnnxModel model;
   const auto &data = **buf;
@@ -134,20 +134,23 @@ static llvm::Expected<std::string> rawBytes(const onnx::TensorProto &tensor,
                              "initializer '%s': external data file '%s' is "
                              "missing or unreadable",
                              tensor.name().c_str(), file.c_str());
-  int64_t length = (*ref)->length < 0 ? int64_t(size) - (*ref)->offset
-                                      : (*ref)->length;
-  // The offset and the length may each be near INT64_MAX: compare and print
-  // without overflowing.
-  if (length < 0 || (*ref)->offset > int64_t(size) ||
-      length > int64_t(size) - (*ref)->offset)
-    return createStringError(
-        inconvertibleErrorCode(),
-        "initializer '%s': external data range [%lld, %llu) is past the end "
-        "of '%s' (%llu bytes)",
-        tensor.name().c_str(), (long long)(*ref)->offset,
-        (unsigned long long)(*ref)->offset +
-            (unsigned long long)std::max<int64_t>(length, 0),
-        file.c_str(), (unsigned long long)size);
+  // Both the offset and the length may be near INT64_MAX: compare without
+  // overflowing.
+  if ((*ref)->offset > int64_t(size))
+    return createStringError(inconvertibleErrorCode(),
+                             "initializer '%s': external data offset %lld is "
+                             "past the end of '%s' (%llu bytes)",
+                             tensor.name().c_str(), (long long)(*ref)->offset,
+                             file.c_str(), (unsigned long long)size);
+  int64_t length =
+      (*ref)->length < 0 ? int64_t(size) - (*ref)->offset : (*ref)->length;
+  if (length > int64_t(size) - (*ref)->offset)
+    return createStringError(inconvertibleErrorCode(),
+                             "initializer '%s': external data range [%lld, "
+                             "%llu) is past the end of '%s' (%llu bytes)",
+                             tensor.name().c_str(), (long long)(*ref)->offset,
+                             (unsigned long long)(*ref)->offset + length,
+                             file.c_str(), (unsigned long long)size);
   if (length != expected)
     return createStringError(inconvertibleErrorCode(),
                              "initializer '%s': external data holds %lld "
@@ -172,9 +175,8 @@ mlir::weft::readTensorData(const onnx::TensorProto &tensor,
   int64_t n = type.getNumElements();
   int64_t expected = n * bytesPerElement(elem);
   auto bad = [&](const char *why) {
-    return createStringError(inconvertibleErrorCode(),
-                             "initializer '%s': %s", tensor.name().c_str(),
-                             why);
+    return createStringError(inconvertibleErrorCode(), "initializer '%s': %s",
+                             tensor.name().c_str(), why);
   };
   bool typed = tensor.data_location() != onnx::TensorProto::EXTERNAL &&
                !tensor.has_raw_data();
@@ -194,9 +196,7 @@ mlir::weft::readTensorData(const onnx::TensorProto &tensor,
         type, ArrayRef<char>(bytes->data(), bytes->size()));
   }
   // Typed fields.
-  auto count = [&](int size) {
-    return size == n || (size == 1 && n == 1);
-  };
+  auto count = [&](int size) { return size == n || (size == 1 && n == 1); };
   if (elem.isF32()) {
     if (!count(tensor.float_data_size()))
       return bad("float_data size does not match its shape");

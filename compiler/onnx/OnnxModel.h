@@ -43,9 +43,9 @@ externalRefOf(const onnx::TensorProto &tensor);
 
 /// Reads a tensor's elements into a DenseElementsAttr of `type`. External
 /// data is read from `dir`; a missing file or a range past its end fails.
-llvm::Expected<DenseElementsAttr> readTensorData(const onnx::TensorProto &tensor,
-                                                 RankedTensorType type,
-                                                 llvm::StringRef dir);
+llvm::Expected<DenseElementsAttr>
+readTensorData(const onnx::TensorProto &tensor, RankedTensorType type,
+               llvm::StringRef dir);
 
 } // namespace mlir::weft
 

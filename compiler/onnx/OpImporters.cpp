@@ -81,17 +81,17 @@ LogicalResult importCmp(GraphImporter &g, NodeCtx &node) {
   if (failed(requireInputs(g, node, 2)))
     return failure();
   return setResult(
-      node, g.emit<CmpOp>(node, {}, {node.input(0), node.input(1)},
-                          {named(g, "predicate",
-                                 CmpPredicateAttr::get(&g.ctx, P))}));
+      node,
+      g.emit<CmpOp>(node, {}, {node.input(0), node.input(1)},
+                    {named(g, "predicate", CmpPredicateAttr::get(&g.ctx, P))}));
 }
 
 template <typename OpTy>
 LogicalResult importUnary(GraphImporter &g, NodeCtx &node) {
   if (failed(requireInputs(g, node, 1)))
     return failure();
-  return setResult(node, g.emit<OpTy>(node, node.input(0).getType(),
-                                      {node.input(0)}));
+  return setResult(
+      node, g.emit<OpTy>(node, node.input(0).getType(), {node.input(0)}));
 }
 
 LogicalResult importIsNaN(GraphImporter &g, NodeCtx &node) {
@@ -113,19 +113,19 @@ LogicalResult importCast(GraphImporter &g, NodeCtx &node) {
   Type elem = onnxElementType(g.ctx, int32_t(node.intAttr("to", 0)));
   if (!elem)
     return g.error(node) << "unsupported target type " << node.intAttr("to", 0);
-  return setResult(node, g.emit<CastOp>(node,
-                                        RankedTensorType::get(
-                                            typeOf(node.input(0)).getShape(),
-                                            elem),
-                                        {node.input(0)}));
+  return setResult(
+      node,
+      g.emit<CastOp>(
+          node, RankedTensorType::get(typeOf(node.input(0)).getShape(), elem),
+          {node.input(0)}));
 }
 
 LogicalResult importWhere(GraphImporter &g, NodeCtx &node) {
   if (failed(requireInputs(g, node, 3)))
     return failure();
-  return setResult(node, g.emit<SelectOp>(node, {},
-                                          {node.input(0), node.input(1),
-                                           node.input(2)}));
+  return setResult(
+      node, g.emit<SelectOp>(node, {},
+                             {node.input(0), node.input(1), node.input(2)}));
 }
 
 //===----------------------------------------------------------------------===//
@@ -140,8 +140,8 @@ LogicalResult importConstant(GraphImporter &g, NodeCtx &node) {
       return g.error(node) << "unsupported constant element type "
                            << t.data_type();
     SmallVector<int64_t> shape(t.dims().begin(), t.dims().end());
-    auto data = readTensorData(t, RankedTensorType::get(shape, elem),
-                               g.model.dir);
+    auto data =
+        readTensorData(t, RankedTensorType::get(shape, elem), g.model.dir);
     if (!data)
       return g.error(node) << llvm::toString(data.takeError());
     node.results.push_back(g.constant(*data));
@@ -158,13 +158,15 @@ LogicalResult importConstant(GraphImporter &g, NodeCtx &node) {
   if (const auto *a = node.attr("value_floats")) {
     SmallVector<float> v(a->floats().begin(), a->floats().end());
     auto type = RankedTensorType::get({int64_t(v.size())}, g.b.getF32Type());
-    node.results.push_back(g.constant(DenseElementsAttr::get(type, ArrayRef(v))));
+    node.results.push_back(
+        g.constant(DenseElementsAttr::get(type, ArrayRef(v))));
     return success();
   }
   if (const auto *a = node.attr("value_ints")) {
     SmallVector<int64_t> v(a->ints().begin(), a->ints().end());
     auto type = RankedTensorType::get({int64_t(v.size())}, g.b.getI64Type());
-    node.results.push_back(g.constant(DenseElementsAttr::get(type, ArrayRef(v))));
+    node.results.push_back(
+        g.constant(DenseElementsAttr::get(type, ArrayRef(v))));
     return success();
   }
   return g.error(node) << "only value, value_float(s) and value_int(s) "
@@ -210,15 +212,14 @@ LogicalResult importConstantOfShape(GraphImporter &g, NodeCtx &node) {
     elem = onnxElementType(g.ctx, a->t().data_type());
     if (!elem)
       return g.error(node) << "unsupported value type";
-    auto data = readTensorData(a->t(), RankedTensorType::get({1}, elem),
-                               g.model.dir);
+    auto data =
+        readTensorData(a->t(), RankedTensorType::get({1}, elem), g.model.dir);
     if (!data)
       return g.error(node) << llvm::toString(data.takeError());
     value = data->getSplatValue<Attribute>();
   }
-  node.results.push_back(
-      g.constant(DenseElementsAttr::get(RankedTensorType::get(*shape, elem),
-                                        value)));
+  node.results.push_back(g.constant(
+      DenseElementsAttr::get(RankedTensorType::get(*shape, elem), value)));
   return success();
 }
 
@@ -241,7 +242,13 @@ LogicalResult importRange(GraphImporter &g, NodeCtx &node) {
   double s = get(start), l = get(limit), d = get(delta);
   if (d == 0)
     return g.error(node) << "delta is zero";
-  int64_t n = std::max<int64_t>(int64_t(std::ceil((l - s) / d)), 0);
+  // A Range is always folded: refuse NaN, infinite and huge counts.
+  double count = std::ceil((l - s) / d);
+  if (!(count <= double(kMaxFoldElements)))
+    return g.error(node) << "start, limit and delta give " << count
+                         << " elements; at most " << kMaxFoldElements
+                         << " can be folded";
+  int64_t n = count > 0 ? int64_t(count) : 0;
   auto type = RankedTensorType::get({n}, elem);
   if (isa<FloatType>(elem)) {
     SmallVector<APFloat> v;
@@ -299,16 +306,17 @@ LogicalResult importReshape(GraphImporter &g, NodeCtx &node) {
   if (inferAt >= 0) {
     if (known == 0 || in.getNumElements() % known)
       return g.error(node) << "cannot infer the -1 dimension: "
-                           << in.getNumElements() << " elements into "
-                           << known << "-element blocks";
+                           << in.getNumElements() << " elements into " << known
+                           << "-element blocks";
     shape[inferAt] = in.getNumElements() / known;
   }
   int64_t count = 1;
   for (int64_t d : shape)
     count *= d;
   if (count != in.getNumElements())
-    return g.error(node) << "cannot reshape " << in << " (" << in.getNumElements()
-                         << " elements) to " << count << " elements";
+    return g.error(node) << "cannot reshape " << in << " ("
+                         << in.getNumElements() << " elements) to " << count
+                         << " elements";
   return setResult(node, g.reshape(node, node.input(0), shape));
 }
 
@@ -322,9 +330,10 @@ LogicalResult importTranspose(GraphImporter &g, NodeCtx &node) {
   else
     for (int64_t i = rank - 1; i >= 0; --i)
       perm.push_back(i);
-  return setResult(node, g.emit<TransposeOp>(
-                             node, {}, {node.input(0)},
-                             {named(g, "perm", g.b.getDenseI64ArrayAttr(perm))}));
+  return setResult(
+      node,
+      g.emit<TransposeOp>(node, {}, {node.input(0)},
+                          {named(g, "perm", g.b.getDenseI64ArrayAttr(perm))}));
 }
 
 /// Squeeze/Unsqueeze axes: from the input (opset >= 13) or the attribute.
@@ -406,8 +415,8 @@ LogicalResult importFlatten(GraphImporter &g, NodeCtx &node) {
 LogicalResult importConcat(GraphImporter &g, NodeCtx &node) {
   if (failed(requireInputs(g, node, 1)))
     return failure();
-  auto ax = g.axis(node, node.intAttr("axis", 0),
-                   typeOf(node.input(0)).getRank());
+  auto ax =
+      g.axis(node, node.intAttr("axis", 0), typeOf(node.input(0)).getRank());
   if (failed(ax))
     return failure();
   // Inputs with no extent on the axis add nothing; so do empty inputs of
@@ -426,9 +435,9 @@ LogicalResult importConcat(GraphImporter &g, NodeCtx &node) {
   }
   if (inputs.empty())
     inputs.push_back(node.input(0));
-  return setResult(node, g.emit<ConcatOp>(node, {}, inputs,
-                                          {named(g, "axis",
-                                                 g.b.getI64IntegerAttr(*ax))}));
+  return setResult(
+      node, g.emit<ConcatOp>(node, {}, inputs,
+                             {named(g, "axis", g.b.getI64IntegerAttr(*ax))}));
 }
 
 /// A static slice of `v` on one axis.
@@ -544,29 +553,30 @@ LogicalResult importSlice(GraphImporter &g, NodeCtx &node) {
     e[*ax] = f;
     st[*ax] = step;
   }
-  return setResult(node,
-                   g.emit<SliceOp>(node, {}, {node.input(0)},
-                                   {named(g, "starts", g.b.getDenseI64ArrayAttr(s)),
-                                    named(g, "ends", g.b.getDenseI64ArrayAttr(e)),
-                                    named(g, "steps",
-                                          g.b.getDenseI64ArrayAttr(st))}));
+  return setResult(
+      node, g.emit<SliceOp>(node, {}, {node.input(0)},
+                            {named(g, "starts", g.b.getDenseI64ArrayAttr(s)),
+                             named(g, "ends", g.b.getDenseI64ArrayAttr(e)),
+                             named(g, "steps", g.b.getDenseI64ArrayAttr(st))}));
 }
 
 LogicalResult importGather(GraphImporter &g, NodeCtx &node) {
   if (failed(requireInputs(g, node, 2)))
     return failure();
-  auto ax = g.axis(node, node.intAttr("axis", 0), typeOf(node.input(0)).getRank());
+  auto ax =
+      g.axis(node, node.intAttr("axis", 0), typeOf(node.input(0)).getRank());
   if (failed(ax))
     return failure();
-  return setResult(node, g.emit<GatherOp>(node, {}, {node.input(0), node.input(1)},
-                                          {named(g, "axis",
-                                                 g.b.getI64IntegerAttr(*ax))}));
+  return setResult(
+      node, g.emit<GatherOp>(node, {}, {node.input(0), node.input(1)},
+                             {named(g, "axis", g.b.getI64IntegerAttr(*ax))}));
 }
 
 LogicalResult importGatherElements(GraphImporter &g, NodeCtx &node) {
   if (failed(requireInputs(g, node, 2)))
     return failure();
-  auto ax = g.axis(node, node.intAttr("axis", 0), typeOf(node.input(0)).getRank());
+  auto ax =
+      g.axis(node, node.intAttr("axis", 0), typeOf(node.input(0)).getRank());
   if (failed(ax))
     return failure();
   return setResult(node, g.emit<GatherElementsOp>(
@@ -577,11 +587,11 @@ LogicalResult importGatherElements(GraphImporter &g, NodeCtx &node) {
 LogicalResult importGatherND(GraphImporter &g, NodeCtx &node) {
   if (failed(requireInputs(g, node, 2)))
     return failure();
-  return setResult(node, g.emit<GatherNdOp>(
-                             node, {}, {node.input(0), node.input(1)},
-                             {named(g, "batch_dims",
-                                    g.b.getI64IntegerAttr(
-                                        node.intAttr("batch_dims", 0)))}));
+  return setResult(
+      node, g.emit<GatherNdOp>(
+                node, {}, {node.input(0), node.input(1)},
+                {named(g, "batch_dims",
+                       g.b.getI64IntegerAttr(node.intAttr("batch_dims", 0)))}));
 }
 
 LogicalResult importExpand(GraphImporter &g, NodeCtx &node) {
@@ -599,9 +609,10 @@ LogicalResult importExpand(GraphImporter &g, NodeCtx &node) {
   if (failed(out))
     return g.error(node) << "input shape does not broadcast to the requested "
                             "shape";
-  return setResult(node, g.emit<BroadcastOp>(
-                             node, RankedTensorType::get(*out, in.getElementType()),
-                             {node.input(0)}));
+  return setResult(node,
+                   g.emit<BroadcastOp>(
+                       node, RankedTensorType::get(*out, in.getElementType()),
+                       {node.input(0)}));
 }
 
 LogicalResult importTile(GraphImporter &g, NodeCtx &node) {
@@ -610,9 +621,10 @@ LogicalResult importTile(GraphImporter &g, NodeCtx &node) {
   auto reps = g.constInts(node, 1, "repeats");
   if (failed(reps))
     return failure();
-  return setResult(node, g.emit<TileOp>(node, {}, {node.input(0)},
-                                        {named(g, "repeats",
-                                               g.b.getDenseI64ArrayAttr(*reps))}));
+  return setResult(
+      node,
+      g.emit<TileOp>(node, {}, {node.input(0)},
+                     {named(g, "repeats", g.b.getDenseI64ArrayAttr(*reps))}));
 }
 
 LogicalResult importCumSum(GraphImporter &g, NodeCtx &node) {
@@ -627,12 +639,12 @@ LogicalResult importCumSum(GraphImporter &g, NodeCtx &node) {
   if (failed(ax))
     return failure();
   return setResult(
-      node, g.emit<CumSumOp>(
-                node, node.input(0).getType(), {node.input(0)},
-                {named(g, "axis", g.b.getI64IntegerAttr(*ax)),
-                 named(g, "exclusive",
-                       g.b.getBoolAttr(node.intAttr("exclusive", 0))),
-                 named(g, "reverse", g.b.getBoolAttr(node.intAttr("reverse", 0)))}));
+      node,
+      g.emit<CumSumOp>(
+          node, node.input(0).getType(), {node.input(0)},
+          {named(g, "axis", g.b.getI64IntegerAttr(*ax)),
+           named(g, "exclusive", g.b.getBoolAttr(node.intAttr("exclusive", 0))),
+           named(g, "reverse", g.b.getBoolAttr(node.intAttr("reverse", 0)))}));
 }
 
 LogicalResult importTrilu(GraphImporter &g, NodeCtx &node) {
@@ -649,11 +661,11 @@ LogicalResult importTrilu(GraphImporter &g, NodeCtx &node) {
       return g.error(node) << "k must be a scalar";
     k = (*kv)[0];
   }
-  return setResult(node, g.emit<TriluOp>(
-                             node, node.input(0).getType(), {node.input(0)},
-                             {named(g, "upper",
-                                    g.b.getBoolAttr(node.intAttr("upper", 1))),
-                              named(g, "k", g.b.getI64IntegerAttr(k))}));
+  return setResult(
+      node, g.emit<TriluOp>(
+                node, node.input(0).getType(), {node.input(0)},
+                {named(g, "upper", g.b.getBoolAttr(node.intAttr("upper", 1))),
+                 named(g, "k", g.b.getI64IntegerAttr(k))}));
 }
 
 //===----------------------------------------------------------------------===//
@@ -691,24 +703,25 @@ LogicalResult importReduce(GraphImporter &g, NodeCtx &node) {
   }
   llvm::sort(axes);
   axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
-  return setResult(node, g.emit<ReduceOp>(
-                             node, {}, {node.input(0)},
-                             {named(g, "kind", ReduceKindAttr::get(&g.ctx, K)),
-                              named(g, "axes", g.b.getDenseI64ArrayAttr(axes)),
-                              named(g, "keepdims",
-                                    g.b.getBoolAttr(node.intAttr("keepdims", 1)))}));
+  return setResult(
+      node,
+      g.emit<ReduceOp>(node, {}, {node.input(0)},
+                       {named(g, "kind", ReduceKindAttr::get(&g.ctx, K)),
+                        named(g, "axes", g.b.getDenseI64ArrayAttr(axes)),
+                        named(g, "keepdims",
+                              g.b.getBoolAttr(node.intAttr("keepdims", 1)))}));
 }
 
 LogicalResult importSoftmax(GraphImporter &g, NodeCtx &node) {
   if (failed(requireInputs(g, node, 1)))
     return failure();
-  auto ax = g.axis(node, node.intAttr("axis", -1), typeOf(node.input(0)).getRank());
+  auto ax =
+      g.axis(node, node.intAttr("axis", -1), typeOf(node.input(0)).getRank());
   if (failed(ax))
     return failure();
-  return setResult(node, g.emit<SoftmaxOp>(node, node.input(0).getType(),
-                                           {node.input(0)},
-                                           {named(g, "axis",
-                                                  g.b.getI64IntegerAttr(*ax))}));
+  return setResult(
+      node, g.emit<SoftmaxOp>(node, node.input(0).getType(), {node.input(0)},
+                              {named(g, "axis", g.b.getI64IntegerAttr(*ax))}));
 }
 
 LogicalResult onlyFirstOutput(GraphImporter &g, NodeCtx &node) {
@@ -721,24 +734,27 @@ LogicalResult onlyFirstOutput(GraphImporter &g, NodeCtx &node) {
 LogicalResult importLayerNorm(GraphImporter &g, NodeCtx &node) {
   if (failed(requireInputs(g, node, 2)) || failed(onlyFirstOutput(g, node)))
     return failure();
-  auto ax = g.axis(node, node.intAttr("axis", -1), typeOf(node.input(0)).getRank());
+  auto ax =
+      g.axis(node, node.intAttr("axis", -1), typeOf(node.input(0)).getRank());
   if (failed(ax))
     return failure();
   SmallVector<Value> operands = {node.input(0), node.input(1)};
   if (node.input(2))
     operands.push_back(node.input(2));
-  return setResult(node, g.emit<LayerNormOp>(
-                             node, node.input(0).getType(), operands,
-                             {named(g, "axis", g.b.getI64IntegerAttr(*ax)),
-                              named(g, "epsilon",
-                                    g.b.getF64FloatAttr(
-                                        node.floatAttr("epsilon", 1e-5f)))}));
+  return setResult(
+      node,
+      g.emit<LayerNormOp>(
+          node, node.input(0).getType(), operands,
+          {named(g, "axis", g.b.getI64IntegerAttr(*ax)),
+           named(g, "epsilon",
+                 g.b.getF64FloatAttr(node.floatAttr("epsilon", 1e-5f)))}));
 }
 
 LogicalResult needsOpset(GraphImporter &g, NodeCtx &node, int64_t opset) {
   if (g.model.opset < opset)
     return g.error(node) << "unsupported ONNX op '" << node.proto.op_type()
-                         << "' at opset " << g.model.opset << " (it exists from "
+                         << "' at opset " << g.model.opset
+                         << " (it exists from "
                          << "opset " << opset << ")";
   return success();
 }
@@ -746,16 +762,17 @@ LogicalResult needsOpset(GraphImporter &g, NodeCtx &node, int64_t opset) {
 LogicalResult importRmsNorm(GraphImporter &g, NodeCtx &node) {
   if (failed(needsOpset(g, node, 23)) || failed(requireInputs(g, node, 2)))
     return failure();
-  auto ax = g.axis(node, node.intAttr("axis", -1), typeOf(node.input(0)).getRank());
+  auto ax =
+      g.axis(node, node.intAttr("axis", -1), typeOf(node.input(0)).getRank());
   if (failed(ax))
     return failure();
-  return setResult(node, g.emit<RmsNormOp>(
-                             node, node.input(0).getType(),
-                             {node.input(0), node.input(1)},
-                             {named(g, "axis", g.b.getI64IntegerAttr(*ax)),
-                              named(g, "epsilon",
-                                    g.b.getF64FloatAttr(
-                                        node.floatAttr("epsilon", 1e-5f)))}));
+  return setResult(
+      node,
+      g.emit<RmsNormOp>(
+          node, node.input(0).getType(), {node.input(0), node.input(1)},
+          {named(g, "axis", g.b.getI64IntegerAttr(*ax)),
+           named(g, "epsilon",
+                 g.b.getF64FloatAttr(node.floatAttr("epsilon", 1e-5f)))}));
 }
 
 /// ONNX RotaryEmbedding (opset 23): caches hold rotary_dim / 2 columns, looked
@@ -775,8 +792,8 @@ LogicalResult importRotaryEmbedding(GraphImporter &g, NodeCtx &node) {
                             "size";
   int64_t batch = xt.getDimSize(0);
   int64_t seq = xt.getRank() == 4 ? xt.getDimSize(2) : xt.getDimSize(1);
-  int64_t headDim = xt.getRank() == 4 ? xt.getDimSize(3)
-                                      : xt.getDimSize(2) / heads;
+  int64_t headDim =
+      xt.getRank() == 4 ? xt.getDimSize(3) : xt.getDimSize(2) / heads;
   if (Value pos = node.input(3)) {
     for (Value *c : {&cos, &sin}) {
       auto r = g.emit<GatherOp>(node, {}, {*c, pos},
@@ -788,8 +805,10 @@ LogicalResult importRotaryEmbedding(GraphImporter &g, NodeCtx &node) {
   }
   auto ct = typeOf(cos);
   if (ct.getRank() != 3 || ct.getDimSize(0) != batch || ct.getDimSize(1) != seq)
-    return g.error(node) << "cos/sin caches must give [batch, seq, rotary_dim/2]"
-                            " values, got " << ct;
+    return g.error(node)
+           << "cos/sin caches must give [batch, seq, rotary_dim/2]"
+              " values, got "
+           << ct;
   int64_t half = ct.getDimSize(2), rot = 2 * half;
   int64_t rotAttr = node.intAttr("rotary_embedding_dim", 0);
   if ((rotAttr && rotAttr != rot) || rot > headDim)
@@ -803,7 +822,8 @@ LogicalResult importRotaryEmbedding(GraphImporter &g, NodeCtx &node) {
       if (failed(col))
         return failure();
       auto pair = g.emit<BroadcastOp>(
-          node, RankedTensorType::get({batch, seq, half, 2}, ct.getElementType()),
+          node,
+          RankedTensorType::get({batch, seq, half, 2}, ct.getElementType()),
           {*col});
       if (failed(pair))
         return failure();
@@ -833,9 +853,9 @@ LogicalResult importRotaryEmbedding(GraphImporter &g, NodeCtx &node) {
       return failure();
     in = *r;
   }
-  auto out = g.emit<RotaryOp>(node, in.getType(), {in, cos, sin},
-                              {named(g, "interleaved",
-                                     g.b.getBoolAttr(interleaved))});
+  auto out =
+      g.emit<RotaryOp>(node, in.getType(), {in, cos, sin},
+                       {named(g, "interleaved", g.b.getBoolAttr(interleaved))});
   if (failed(out))
     return failure();
   if (xt.getRank() == 3)
@@ -894,7 +914,8 @@ LogicalResult importGemm(GraphImporter &g, NodeCtx &node) {
     return failure();
   Value acc = *mm;
   Type elem = typeOf(acc).getElementType();
-  float alpha = node.floatAttr("alpha", 1.f), beta = node.floatAttr("beta", 1.f);
+  float alpha = node.floatAttr("alpha", 1.f),
+        beta = node.floatAttr("beta", 1.f);
   if (alpha != 1.f) {
     auto r = g.emit<MulOp>(node, {}, {acc, g.scalar(elem, alpha)});
     if (failed(r))

@@ -23,32 +23,30 @@ F, F16, I64, I32, B = T.FLOAT, T.FLOAT16, T.INT64, T.INT32, T.BOOL
 INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min
 
-# The --dim bindings the tests use for each model; models not listed here
-# take DEFAULT_DIMS.
+# The --dim bindings the lit tests pass, for tools that run these models (a
+# cross-check against onnxruntime, say); models not listed take DEFAULT_DIMS.
 DEFAULT_DIMS = {"batch": 2, "seq": 5}
 DIMS = {
     "mask_subgraph": {"seq": 3},
     "trilu_fold": {"seq": 3},
 }
 
-# Models that the importer must refuse, or that are not valid ONNX on
-# purpose; cross-checking tools skip them.
+# Models that the importer must refuse or that are invalid ONNX on purpose;
+# such tools skip them.
 INVALID = set()
 
 MODELS = {}
 
 
-def tensor_input(name, dtype, shape):
-    return h.make_tensor_value_info(name, dtype, shape)
-
-
-def model(name, nodes, inputs, outputs, inits=None, opset=18, invalid=False):
+def model(name, nodes, inputs, outputs, inits=None, opset=18, invalid=False,
+          name_nodes=True):
     """Registers a model. `inputs` are (name, dtype, shape) triples, `outputs`
     names or (name, dtype) pairs (float by default), `inits` a dict of numpy
-    arrays."""
+    arrays. Unnamed nodes are named OpType_INDEX unless `name_nodes` is
+    false."""
     assert name not in MODELS, name
     for i, n in enumerate(nodes):
-        if not n.name:
+        if not n.name and name_nodes:
             n.name = f"{n.op_type}_{i}"
     outs = []
     for o in outputs:
@@ -57,7 +55,7 @@ def model(name, nodes, inputs, outputs, inits=None, opset=18, invalid=False):
     graph = h.make_graph(
         nodes,
         name,
-        [tensor_input(*i) for i in inputs],
+        [h.make_tensor_value_info(*i) for i in inputs],
         outs,
         initializer=[numpy_helper.from_array(np.asarray(v), k)
                      for k, v in (inits or {}).items()],
@@ -105,8 +103,10 @@ def const(out, value, name=""):
 
 
 def rand(*shape):
-    return np.random.default_rng(len(MODELS)).standard_normal(shape).astype(
-        np.float32)
+    """Weight values; seeded by the shape, so that they do not depend on the
+    order the models are built in."""
+    rng = np.random.default_rng(list(shape))
+    return rng.standard_normal(shape).astype(np.float32)
 
 
 #===------------------------------------------------------------------------===#
@@ -165,7 +165,7 @@ def elementwise():
     model("cast_bool", [node("Cast", ["x"], ["z"], to=B)],
           [("x", I32, [3, 2])], [("z", B)])
     # A cast to the same type is the identity.
-    model("cast_same", [node("Cast", ["x"], ["z"], to=F)],
+    model("cast_to_same", [node("Cast", ["x"], ["z"], to=F)],
           [("x", F, [2, 3])], ["z"])
     model("cast_string", [node("Cast", ["x"], ["z"], to=T.STRING)],
           [("x", F, [2, 3])], [("z", T.STRING)], invalid=True)
@@ -246,6 +246,16 @@ def constants():
           [const("a", s64(10)), const("b", s64(4)), const("d", s64(-2)),
            node("Range", ["a", "b", "d"], ["z"])],
           [], [("z", I64)])
+    # Ranges are always folded: a NaN or huge count is refused.
+    model("range_nan",
+          [const("a", np.float32(0)), const("b", np.float32(1)),
+           const("d", np.float32(np.nan)),
+           node("Range", ["a", "b", "d"], ["z"], name="r")],
+          [], ["z"], invalid=True)
+    model("range_huge",
+          [const("a", s64(0)), const("b", s64(INT64_MAX)), const("d", s64(1)),
+           node("Range", ["a", "b", "d"], ["z"], name="r")],
+          [], [("z", I64)], invalid=True)
     # Shape -> Gather -> Unsqueeze -> Concat -> Reshape, the exporters'
     # view(batch, seq, heads, -1): all of it folds into the reshape's type.
     model("shape_subgraph",
@@ -387,6 +397,13 @@ def shape_ops():
     model("concat_empty",
           [node("Concat", ["a", "e", "b"], ["z"], axis=0)],
           [("a", F, [2, 3]), ("e", F, [0, 3]), ("b", F, [4, 3])], ["z"])
+    # Empty on another dim: the operands still add up along the axis.
+    model("concat_zero_rows",
+          [node("Concat", ["a", "b"], ["z"], axis=1)],
+          [("a", F, [0, 2]), ("b", F, [0, 3])], ["z"])
+    model("concat_bad",
+          [node("Concat", ["a", "b"], ["z"], axis=0, name="cat")],
+          [("a", F, [2, 3]), ("b", F, [2, 4])], ["z"], invalid=True)
     model("split_13",
           [node("Split", ["x", "split"], ["a", "b", "c"], axis=1)],
           [("x", F, [2, 7])], ["a", "b", "c"],
@@ -405,6 +422,9 @@ def shape_ops():
           [node("Split", ["x", "split"], ["a", "b"], axis=1, name="sp")],
           [("x", F, [4, 9])], ["a", "b"], inits={"split": i64(5, 5)},
           invalid=True)
+    model("split_zero_outputs",
+          [node("Split", ["x"], ["a", "b"], num_outputs=0, name="sp")],
+          [("x", F, [4, 9])], ["a", "b"], invalid=True)
     # Negative starts and steps, out-of-range ends, axes out of order.
     model("slice",
           [node("Slice", ["x", "starts", "ends", "axes", "steps"], ["z"])],
@@ -447,6 +467,11 @@ def shape_ops():
     model("expand",
           [node("Expand", ["x", "shape"], ["z"])],
           [("x", F, [3, 1])], ["z"], inits={"shape": i64(2, 1, 4)})
+    # Expand takes no -1 (unlike Reshape).
+    model("expand_negative",
+          [node("Expand", ["x", "shape"], ["z"], name="ex")],
+          [("x", F, [1, 1])], ["z"], inits={"shape": i64(-1, 4)},
+          invalid=True)
     model("tile",
           [node("Tile", ["x", "reps"], ["z"])],
           [("x", F, [2, 3])], ["z"], inits={"reps": i64(2, 4)})
@@ -603,7 +628,7 @@ def products():
     model("gemm_bias",
           [node("Gemm", ["a", "w", "c"], ["z"], transB=1)],
           [("a", F, ["batch", 4])], ["z"],
-          inits={"w": rand(6, 4), "c": rand(6)})
+          inits={"w": rand(6, 4), "c": f32(0.5, -1, 1.5, -2, 2.5, -3)})
     model("gemm_beta0",
           [node("Gemm", ["a", "b", "c"], ["z"], beta=0.0)],
           [("a", F, [3, 4]), ("b", F, [4, 5]), ("c", F, [3, 5])], ["z"])
@@ -654,6 +679,15 @@ def tools(outdir):
               inits={"w": rand(4, 6), "b": rand(6)})
     set_external(m.graph.initializer[0], "weights.bin", offset=0, length=96)
     set_external(m.graph.initializer[1], "weights.bin", offset=96, length=24)
+    # A node whose only input is an absent weight: its bytes are not at hand,
+    # so the transpose stays an op on the named weight.
+    m = model("external_weights_transposed",
+              [node("Transpose", ["wt"], ["w"]),
+               node("MatMul", ["x", "w"], ["z"])],
+              [("x", F, ["batch", 4])], ["z"],
+              inits={"wt": rand(6, 4)})
+    set_external(m.graph.initializer[0], "weights.bin", offset=120,
+                 length=96)
 
     # Shape initializer in a file that exists, at an offset: read and folded.
     reshape_model("external_shape", location="shape.bin", offset=8,
@@ -673,10 +707,10 @@ def tools(outdir):
                   offset=4096)
     reshape_model("external_wrong_length", location="shape.bin", offset=0,
                   length=24)
+    reshape_model("external_huge_offset", location="shape.bin",
+                  offset=INT64_MAX - 8, length=16)
     reshape_model("external_bad_offset", location="shape.bin", offset="-8")
-    reshape_model("external_no_location")
-    m = MODELS["external_no_location"]
-    set_external(m.graph.initializer[0], "x.bin")
+    m = reshape_model("external_no_location", location="shape.bin")
     del m.graph.initializer[0].external_data[:]
     # An unsafe path is refused even for a weight nothing reads.
     m = model("external_unused_absolute",
@@ -688,9 +722,10 @@ def tools(outdir):
           [("x", F, ["batch", "seq", 4])], ["z"], invalid=True)
     model("unknown_op", [node("FancyOp", ["x"], ["z"], name="fancy")],
           [("x", F, [2, 3])], ["z"], invalid=True)
+    # A real ONNX op that weft does not import, on a node without a name.
     model("unknown_op_unnamed",
-          [node("Relu", ["x"], ["y"]), node("Celu", ["y"], ["z"])],
-          [("x", F, [2, 3])], ["z"], invalid=True)
+          [node("Relu", ["x"], ["y"]), node("Det", ["y"], ["z"])],
+          [("x", F, [2, 3, 3])], ["z"], invalid=True, name_nodes=False)
     m = model("custom_domain",
               [h.make_node("FusedMatMul", ["x", "x"], ["z"], name="fmm",
                            domain="com.microsoft")],
@@ -706,6 +741,12 @@ def tools(outdir):
           ["z"], opset=13)
     model("opset_23", [node("Relu", ["x"], ["z"])], [("x", F, [2, 3])],
           ["z"], opset=23)
+    model("negative_dim", [node("Relu", ["x"], ["z"])],
+          [("x", F, [2, -3])], ["z"], invalid=True)
+    # Old exporters list initializers as graph inputs too.
+    m = model("initializer_as_input", [node("Add", ["x", "w"], ["z"])],
+              [("x", F, [2, 3]), ("w", F, [3])], ["z"],
+              inits={"w": f32(1, 2, 3)})
     model("undefined_input", [node("Add", ["x", "nowhere"], ["z"],
                                    name="add")],
           [("x", F, [2, 3])], ["z"], invalid=True)
