@@ -52,4 +52,19 @@ def FormLinear : Pass<"weft-form-linear", "func::FuncOp"> {
   let dependentDialects = ["::mlir::weft::WeftDialect"];
 }
 
+def ConvertComputeType : Pass<"weft-convert-compute-type", "func::FuncOp"> {
+  let summary = "Run the float computation in f16 or bf16";
+  let description = [{
+    Every f32 tensor inside the function becomes `dtype`: weights keep their
+    stored type in the model (the runtime converts them on load), constants
+    are converted, f32 inputs are cast on entry and results cast back to f32
+    on return, so the function's signature is unchanged.
+  }];
+  let options = [
+    Option<"dtype", "dtype", "std::string", /*default=*/"\"bf16\"",
+           "compute type: f16 or bf16">
+  ];
+  let dependentDialects = ["::mlir::weft::WeftDialect"];
+}
+
 #endif // WEFT_PASSES_TD

@@ -26,7 +26,7 @@ void weft::registerWeftDialects(DialectRegistry &registry) {
   func::registerShardingInterfaceExternalModels(registry);
 }
 
-void weft::buildGraphPipeline(OpPassManager &pm) {
+void weft::buildGraphPipeline(OpPassManager &pm, llvm::StringRef computeType) {
   pm.addPass(createCanonicalizerPass());
   OpPassManager &fn = pm.nest<func::FuncOp>();
   fn.addPass(createFuseNorms());
@@ -36,6 +36,12 @@ void weft::buildGraphPipeline(OpPassManager &pm) {
   fn.addPass(createFormLinear());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  if (!computeType.empty()) {
+    ConvertComputeTypeOptions options;
+    options.dtype = computeType.str();
+    pm.addNestedPass<func::FuncOp>(createConvertComputeType(options));
+    pm.addPass(createCanonicalizerPass());
+  }
 }
 
 void weft::registerWeftPipelines() {

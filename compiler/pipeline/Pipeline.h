@@ -10,8 +10,9 @@ namespace mlir::weft {
 void registerWeftDialects(DialectRegistry &registry);
 
 /// Graph pipeline: canonicalize, recognize norms, activations, rotary and
-/// attention, form projections, clean up. Runs on the module.
-void buildGraphPipeline(OpPassManager &pm);
+/// attention, form projections, clean up; then, when `computeType` is f16 or
+/// bf16, convert the float computation to it. Runs on the module.
+void buildGraphPipeline(OpPassManager &pm, llvm::StringRef computeType = "");
 
 /// Registers the named pipelines (`--weft-graph-pipeline`) with mlir-opt.
 void registerWeftPipelines();

@@ -5,6 +5,8 @@
 namespace weft::cli {
 /// `weft compile MODEL.onnx ...`; argv[0] is "weft compile".
 int runCompile(int argc, char **argv);
+/// `weft inspect ARTIFACT`.
+int runInspect(int argc, char **argv);
 } // namespace weft::cli
 
 #endif // WEFT_TOOLS_WEFT_COMMANDS_H

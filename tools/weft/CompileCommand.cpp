@@ -1,6 +1,7 @@
 // `weft compile`: import, bind dims, fold, fuse; print or write the result.
 #include "tools/weft/Commands.h"
 
+#include "compiler/artifact/ArtifactWriter.h"
 #include "compiler/onnx/GraphImporter.h"
 #include "compiler/onnx/Importer.h"
 #include "compiler/pipeline/Pipeline.h"
@@ -20,7 +21,7 @@ using namespace mlir;
 namespace cl = llvm::cl;
 
 namespace {
-enum class Emit { Import, Mlir };
+enum class Emit { Import, Mlir, Artifact };
 
 /// Prints `[k/N] phase (seconds)` on stderr after each phase.
 class PhaseTimer {
@@ -93,13 +94,25 @@ int ::weft::cli::runCompile(int argc, char **argv) {
                "(repeatable)"),
       cl::value_desc("NAME=VALUE"), cl::cat(cat));
   cl::opt<Emit> emit(
-      "emit", cl::desc("What to produce"), cl::init(Emit::Mlir),
+      "emit",
+      cl::desc("What to produce (default: artifact with -o DIR, else mlir)"),
       cl::values(clEnumValN(Emit::Import, "import",
                             "the weft-dialect module right after import "
                             "and folding"),
                  clEnumValN(Emit::Mlir, "mlir",
-                            "the weft-dialect module after fusion (default)")),
+                            "the weft-dialect module after fusion"),
+                 clEnumValN(Emit::Artifact, "artifact",
+                            "the artifact directory (manifest, per-rank "
+                            "plans, weights by reference)")),
       cl::cat(cat));
+  cl::opt<bool> packWeights(
+      "pack-weights",
+      cl::desc("Copy weights into per-rank safetensors files in the "
+               "artifact instead of referencing the model's files"),
+      cl::cat(cat));
+  cl::opt<std::string> dtype(
+      "dtype", cl::desc("Compute type: f32 (default), f16 or bf16"),
+      cl::value_desc("f32|f16|bf16"), cl::init("f32"), cl::cat(cat));
   cl::opt<std::string> output("o", cl::desc("Output file ('-' for stdout)"),
                               cl::value_desc("file"), cl::init("-"),
                               cl::cat(cat));
@@ -133,6 +146,20 @@ int ::weft::cli::runCompile(int argc, char **argv) {
     llvm::errs() << "weft compile: error: no model given (see --help)\n";
     return 2;
   }
+  if (emit.getNumOccurrences() == 0)
+    emit = output != "-" && !llvm::StringRef(output).ends_with(".mlir")
+               ? Emit::Artifact
+               : Emit::Mlir;
+  if (emit == Emit::Artifact && output == "-") {
+    llvm::errs() << "weft compile: error: --emit=artifact needs -o DIR\n";
+    return 2;
+  }
+  if (dtype != "f32" && dtype != "f16" && dtype != "bf16") {
+    llvm::errs() << "weft compile: error: --dtype must be f32, f16 or bf16, "
+                    "not '"
+                 << dtype << "'\n";
+    return 2;
+  }
   llvm::StringMap<int64_t> dims;
   if (!parseDims(dimSpecs, dims))
     return 2;
@@ -144,6 +171,7 @@ int ::weft::cli::runCompile(int argc, char **argv) {
   installDiagnosticHandler(ctx, model);
 
   PhaseTimer timer(emit == Emit::Import ? 2 : 3, quiet);
+  bool lowPrecision = dtype != "f32";
   mlir::weft::ImportOptions options;
   options.dims = dims;
   OwningOpRef<ModuleOp> module = timer.run("import and fold", [&] {
@@ -152,13 +180,24 @@ int ::weft::cli::runCompile(int argc, char **argv) {
   if (!module)
     return 1;
 
-  if (emit == Emit::Mlir) {
+  if (emit != Emit::Import) {
     PassManager pm(&ctx);
-    mlir::weft::buildGraphPipeline(pm);
+    mlir::weft::buildGraphPipeline(pm, lowPrecision ? dtype.getValue() : "");
     if (failed(timer.run("fuse", [&] { return pm.run(*module); })))
       return 1;
   }
 
+  if (emit == Emit::Artifact) {
+    mlir::weft::ArtifactOptions art;
+    art.output = output;
+    art.modelPath = model;
+    art.packWeights = packWeights;
+    art.dims = dims;
+    bool written = timer.run("plan and write artifact", [&] {
+      return succeeded(mlir::weft::writeArtifact(*module, art));
+    });
+    return written ? 0 : 1;
+  }
   bool ok = timer.run("write", [&] {
     llvm::Error err = llvm::writeToOutput(output, [&](llvm::raw_ostream &os) {
       OpPrintingFlags flags;

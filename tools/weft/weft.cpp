@@ -14,7 +14,9 @@ static void printUsage(llvm::raw_ostream &os) {
         "COMMANDS:\n"
         "  compile   import an ONNX model, bind its dims and lift it to "
         "weft's\n"
-        "            graph ops (see 'weft compile --help')\n\n"
+        "            graph ops, and write an artifact (see 'weft compile "
+        "--help')\n"
+        "  inspect   print a readable summary of an artifact\n\n"
         "Run 'weft <command> --help' for a command's options.\n";
 }
 
@@ -38,6 +40,8 @@ int main(int argc, char **argv) {
   argv[1] = prog.data();
   if (cmd == "compile")
     return weft::cli::runCompile(argc - 1, argv + 1);
+  if (cmd == "inspect")
+    return weft::cli::runInspect(argc - 1, argv + 1);
   llvm::errs() << "weft: error: unknown command '" << cmd << "'\n\n";
   printUsage(llvm::errs());
   return 2;

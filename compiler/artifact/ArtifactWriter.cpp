@@ -1,0 +1,361 @@
+// Writes the artifact directory: manifest.pb, rank<N>.plan.pb and, for
+// packed weights, rank<N>.weights.safetensors.
+#include "compiler/artifact/ArtifactWriter.h"
+
+#include "compiler/artifact/PlanBuilder.h"
+#include "compiler/artifact/WeightLocator.h"
+#include "compiler/onnx/OnnxModel.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace mlir::weft;
+namespace art = ::weft::artifact;
+
+namespace {
+const char *safetensorsDType(art::DType d) {
+  switch (d) {
+  case art::F32:
+    return "F32";
+  case art::F16:
+    return "F16";
+  case art::BF16:
+    return "BF16";
+  case art::F64:
+    return "F64";
+  case art::I64:
+    return "I64";
+  case art::I32:
+    return "I32";
+  case art::I16:
+    return "I16";
+  case art::I8:
+    return "I8";
+  case art::U8:
+    return "U8";
+  case art::BOOL:
+    return "BOOL";
+  default:
+    return "F32";
+  }
+}
+
+/// Tensors packed into one safetensors file.
+class SafetensorsFile {
+public:
+  /// Adds a tensor; returns its byte range within the data section.
+  std::pair<uint64_t, uint64_t> add(const art::WeightRef &ref,
+                                    std::string bytes) {
+    uint64_t begin = data.size();
+    data += bytes;
+    entries.push_back(
+        {ref.name(), ref.dtype(),
+         std::vector<int64_t>(ref.shape().begin(), ref.shape().end()), begin,
+         data.size()});
+    return {begin, data.size()};
+  }
+  bool empty() const { return entries.empty(); }
+  /// The header's size, fixed once all tensors are added.
+  std::string header() const {
+    std::string json = "{";
+    for (auto [i, e] : llvm::enumerate(entries)) {
+      if (i)
+        json += ',';
+      json += '"';
+      json += e.name;
+      json += "\":{\"dtype\":\"";
+      json += safetensorsDType(e.dtype);
+      json += "\",\"shape\":[";
+      for (auto [j, d] : llvm::enumerate(e.shape)) {
+        if (j)
+          json += ',';
+        json += std::to_string(d);
+      }
+      json += "],\"data_offsets\":[" + std::to_string(e.begin) + "," +
+              std::to_string(e.end) + "]}";
+    }
+    json += "}";
+    while (json.size() % 8)
+      json += ' ';
+    return json;
+  }
+  std::string serialize() const {
+    std::string h = header();
+    std::string out(8, '\0');
+    uint64_t n = h.size();
+    for (int i = 0; i < 8; ++i)
+      out[i] = char((n >> (8 * i)) & 0xff);
+    return out + h + data;
+  }
+
+private:
+  struct Entry {
+    std::string name;
+    art::DType dtype;
+    std::vector<int64_t> shape;
+    uint64_t begin, end;
+  };
+  std::vector<Entry> entries;
+  std::string data;
+};
+
+/// Bytes of a tensor (inline or typed fields), little-endian, 1 byte per bool.
+FailureOr<std::string> tensorBytes(const onnx::TensorProto &t, Location loc,
+                                   StringRef dir) {
+  Type elem = onnxElementType(*loc.getContext(), t.data_type());
+  SmallVector<int64_t> shape(t.dims().begin(), t.dims().end());
+  auto data = readTensorData(t, RankedTensorType::get(shape, elem), dir);
+  if (!data)
+    return emitError(loc) << llvm::toString(data.takeError());
+  if (elem.isInteger(1)) {
+    std::string out;
+    for (bool b : data->getValues<bool>())
+      out.push_back(char(b));
+    return out;
+  }
+  ArrayRef<char> raw = data->getRawData();
+  if (!data->isSplat())
+    return std::string(raw.begin(), raw.end());
+  std::string out;
+  for (int64_t i = 0, n = data->getNumElements(); i < n; ++i)
+    out.append(raw.data(), raw.size());
+  return out;
+}
+
+LogicalResult writeFile(Location loc, StringRef path, StringRef bytes) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec);
+  if (!ec) {
+    os << bytes;
+    os.close();
+    ec = os.error();
+  }
+  if (ec)
+    return emitError(loc) << "cannot write '" << path << "': " << ec.message();
+  return success();
+}
+
+class Writer {
+public:
+  Writer(ModuleOp module, const ArtifactOptions &options)
+      : module(module), options(options),
+        loc(FileLineColLoc::get(module.getContext(), options.output, 0, 0)) {}
+  LogicalResult run();
+
+private:
+  ModuleOp module;
+  const ArtifactOptions &options;
+  Location loc;
+  OnnxModel model;
+  std::string modelBytes;
+  llvm::StringMap<const onnx::TensorProto *> initializers;
+  llvm::StringMap<ByteRange> rawRanges;
+
+  LogicalResult loadModel();
+  LogicalResult locateWeights(art::Plan &plan, SafetensorsFile &packed,
+                              StringRef packedName);
+  LogicalResult writeDirectory(const art::Manifest &manifest,
+                               const art::Plan &plan,
+                               const SafetensorsFile &packed,
+                               StringRef packedName);
+};
+
+LogicalResult Writer::loadModel() {
+  auto m = loadOnnxModel(options.modelPath);
+  if (!m)
+    return emitError(loc) << llvm::toString(m.takeError());
+  model = std::move(*m);
+  auto buf = llvm::MemoryBuffer::getFile(options.modelPath, false, false);
+  if (!buf)
+    return emitError(loc) << "cannot read '" << options.modelPath << "'";
+  modelBytes = (*buf)->getBuffer().str();
+  for (const auto &init : model.proto.graph().initializer())
+    initializers[init.name()] = &init;
+  auto ranges = locateRawData(modelBytes);
+  if (!ranges)
+    return emitError(loc) << llvm::toString(ranges.takeError());
+  rawRanges = std::move(*ranges);
+  return success();
+}
+
+LogicalResult Writer::locateWeights(art::Plan &plan, SafetensorsFile &packed,
+                                    StringRef packedName) {
+  std::string modelFile = llvm::sys::path::filename(options.modelPath).str();
+  for (art::WeightRef &ref : *plan.mutable_weights()) {
+    const onnx::TensorProto &t = *initializers.lookup(ref.name());
+    int64_t bytes = dtypeBytes(ref.dtype());
+    for (int64_t d : ref.shape())
+      bytes *= d;
+    auto ext = externalRefOf(t);
+    if (!ext)
+      return emitError(loc) << llvm::toString(ext.takeError());
+    if (!options.packWeights && *ext) {
+      // By reference into the external data file; hashed when present.
+      ref.set_file((*ext)->location);
+      ref.set_relative_to_model(true);
+      ref.set_offset((*ext)->offset);
+      ref.set_length((*ext)->length >= 0 ? (*ext)->length : bytes);
+      llvm::SmallString<256> file(model.dir);
+      llvm::sys::path::append(file, (*ext)->location);
+      if (auto buf = llvm::MemoryBuffer::getFileSlice(file, ref.length(),
+                                                      ref.offset(), false))
+        ref.set_sha256(sha256Hex((*buf)->getBuffer()));
+      continue;
+    }
+    auto raw = rawRanges.find(ref.name());
+    if (!options.packWeights && !*ext && raw != rawRanges.end() &&
+        int64_t(raw->second.length) == bytes) {
+      // By reference into the model file itself.
+      ref.set_file(modelFile);
+      ref.set_relative_to_model(true);
+      ref.set_offset(raw->second.offset);
+      ref.set_length(raw->second.length);
+      ref.set_sha256(
+          sha256Hex(StringRef(modelBytes)
+                        .substr(raw->second.offset, raw->second.length)));
+      continue;
+    }
+    // Packed: typed-field initializers always, all weights with --pack-weights.
+    auto data = tensorBytes(t, loc, model.dir);
+    if (failed(data))
+      return failure();
+    ref.set_sha256(sha256Hex(*data));
+    auto [begin, end] = packed.add(ref, std::move(*data));
+    ref.set_file(packedName.str());
+    ref.set_relative_to_model(false);
+    ref.set_offset(begin); // within the data section; fixed up below
+    ref.set_length(end - begin);
+  }
+  // Offsets of packed tensors become absolute file offsets.
+  uint64_t dataStart = 8 + packed.header().size();
+  for (art::WeightRef &ref : *plan.mutable_weights())
+    if (!ref.relative_to_model())
+      ref.set_offset(ref.offset() + dataStart);
+  return success();
+}
+
+LogicalResult Writer::writeDirectory(const art::Manifest &manifest,
+                                     const art::Plan &plan,
+                                     const SafetensorsFile &packed,
+                                     StringRef packedName) {
+  std::string out = options.output;
+  std::string tmp =
+      out + ".tmp-" + std::to_string(llvm::sys::Process::getProcessId());
+  llvm::sys::fs::remove_directories(tmp);
+  if (auto ec = llvm::sys::fs::create_directories(tmp))
+    return emitError(loc) << "cannot create '" << tmp << "': " << ec.message();
+  auto cleanup = [&] { llvm::sys::fs::remove_directories(tmp); };
+  std::string planBytes, manifestBytes;
+  plan.SerializeToString(&planBytes);
+  art::Manifest m = manifest;
+  m.mutable_ranks(0)->set_plan_sha256(sha256Hex(planBytes));
+  if (!packed.empty()) {
+    std::string w = packed.serialize();
+    m.mutable_ranks(0)->set_weights_file(packedName.str());
+    m.mutable_ranks(0)->set_weights_sha256(sha256Hex(w));
+    if (failed(writeFile(loc, tmp + "/" + packedName.str(), w))) {
+      cleanup();
+      return failure();
+    }
+  }
+  m.SerializeToString(&manifestBytes);
+  if (failed(writeFile(loc, tmp + "/" + m.ranks(0).plan_file(), planBytes)) ||
+      failed(writeFile(loc, tmp + "/manifest.pb", manifestBytes))) {
+    cleanup();
+    return failure();
+  }
+  // Replace an earlier artifact, never anything else.
+  std::string old;
+  if (llvm::sys::fs::exists(out)) {
+    if (!llvm::sys::fs::exists(out + "/manifest.pb")) {
+      cleanup();
+      return emitError(loc) << "'" << out
+                            << "' exists and is not a weft artifact; "
+                               "refusing to replace it";
+    }
+    old = out + ".old-" + std::to_string(llvm::sys::Process::getProcessId());
+    if (auto ec = llvm::sys::fs::rename(out, old)) {
+      cleanup();
+      return emitError(loc)
+             << "cannot replace '" << out << "': " << ec.message();
+    }
+  }
+  if (auto ec = llvm::sys::fs::rename(tmp, out)) {
+    cleanup();
+    if (!old.empty())
+      (void)llvm::sys::fs::rename(old, out);
+    return emitError(loc) << "cannot create '" << out << "': " << ec.message();
+  }
+  if (!old.empty())
+    llvm::sys::fs::remove_directories(old);
+  return success();
+}
+
+void addSpec(google::protobuf::RepeatedPtrField<art::TensorSpec> *specs,
+             const art::Buffer &b) {
+  art::TensorSpec *s = specs->Add();
+  s->set_name(b.name());
+  s->set_dtype(b.dtype());
+  for (int64_t d : b.shape())
+    s->add_shape(d);
+}
+
+LogicalResult Writer::run() {
+  auto func = module.lookupSymbol<func::FuncOp>("main");
+  if (!func)
+    return emitError(loc) << "the module has no @main function";
+  if (failed(loadModel()))
+    return failure();
+  auto weightInfo = [&](StringRef name) -> std::optional<WeightInfo> {
+    const onnx::TensorProto *t = initializers.lookup(name);
+    if (!t)
+      return std::nullopt;
+    Type elem = onnxElementType(*module.getContext(), t->data_type());
+    return WeightInfo{toArtifactDType(elem),
+                      std::vector<int64_t>(t->dims().begin(), t->dims().end())};
+  };
+  auto plan = buildPlan(func, weightInfo);
+  if (failed(plan))
+    return failure();
+  std::string packedName = "rank0.weights.safetensors";
+  SafetensorsFile packed;
+  if (failed(locateWeights(*plan, packed, packedName)))
+    return failure();
+
+  art::Manifest manifest;
+  manifest.set_format_version(1);
+  manifest.set_compiler_version(WEFT_VERSION);
+  llvm::SmallString<256> abs(options.modelPath);
+  llvm::sys::fs::make_absolute(abs);
+  manifest.set_source_model(std::string(abs));
+  manifest.set_source_sha256(sha256Hex(modelBytes));
+  manifest.set_topology(options.topology);
+  manifest.set_world_size(1);
+  manifest.set_target(options.target);
+  art::DType compute = art::F32;
+  for (const art::Buffer &b : plan->buffers())
+    if (b.dtype() == art::F16 || b.dtype() == art::BF16)
+      compute = b.dtype();
+  manifest.set_compute_dtype(compute);
+  for (uint32_t id : plan->inputs())
+    addSpec(manifest.mutable_inputs(), plan->buffers(id));
+  for (uint32_t id : plan->outputs())
+    addSpec(manifest.mutable_outputs(), plan->buffers(id));
+  for (const auto &d : options.dims)
+    (*manifest.mutable_dims())[d.getKey().str()] = d.getValue();
+  art::RankEntry *rank = manifest.add_ranks();
+  rank->set_rank(0);
+  rank->set_plan_file("rank0.plan.pb");
+  return writeDirectory(manifest, *plan, packed, packedName);
+}
+} // namespace
+
+LogicalResult mlir::weft::writeArtifact(ModuleOp module,
+                                        const ArtifactOptions &options) {
+  return Writer(module, options).run();
+}

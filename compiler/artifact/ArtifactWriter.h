@@ -1,0 +1,29 @@
+// Writes a compiled module as an artifact directory: manifest, per-rank plans
+// and weights by reference (or packed as safetensors).
+#ifndef WEFT_COMPILER_ARTIFACT_ARTIFACTWRITER_H
+#define WEFT_COMPILER_ARTIFACT_ARTIFACTWRITER_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/StringMap.h"
+
+#include <string>
+
+namespace mlir::weft {
+
+struct ArtifactOptions {
+  std::string output;    // the artifact directory to create
+  std::string modelPath; // the compiled ONNX file
+  bool packWeights = false;
+  std::string target = "cpu";
+  std::string topology = "host";
+  llvm::StringMap<int64_t> dims;
+};
+
+/// Plans `module` (its @main) and writes the artifact atomically: into a
+/// temporary directory beside `output`, renamed into place at the end, so a
+/// failure leaves nothing behind. Errors are emitted as diagnostics.
+LogicalResult writeArtifact(ModuleOp module, const ArtifactOptions &options);
+
+} // namespace mlir::weft
+
+#endif // WEFT_COMPILER_ARTIFACT_ARTIFACTWRITER_H

@@ -1,0 +1,581 @@
+// Lowers a lifted weft graph to a per-rank execution plan: fused elementwise
+// kernels, library steps and a static arena from liveness-based planning.
+#include "compiler/artifact/PlanBuilder.h"
+
+#include "dialects/Weft/WeftOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace mlir::weft;
+namespace art = ::weft::artifact;
+
+art::DType mlir::weft::toArtifactDType(Type t) {
+  if (t.isF32())
+    return art::F32;
+  if (t.isF16())
+    return art::F16;
+  if (t.isBF16())
+    return art::BF16;
+  if (t.isF64())
+    return art::F64;
+  if (t.isInteger(1))
+    return art::BOOL;
+  if (auto it = dyn_cast<IntegerType>(t)) {
+    if (it.isUnsigned() && it.getWidth() == 8)
+      return art::U8;
+    switch (it.getWidth()) {
+    case 64:
+      return art::I64;
+    case 32:
+      return art::I32;
+    case 16:
+      return art::I16;
+    case 8:
+      return art::I8;
+    }
+  }
+  return art::DTYPE_UNSPECIFIED;
+}
+
+int64_t mlir::weft::dtypeBytes(art::DType d) {
+  switch (d) {
+  case art::F64:
+  case art::I64:
+    return 8;
+  case art::F32:
+  case art::I32:
+    return 4;
+  case art::F16:
+  case art::BF16:
+  case art::I16:
+    return 2;
+  default:
+    return 1;
+  }
+}
+
+namespace {
+constexpr int64_t kAlignment = 64;
+
+/// A region of the arena with the steps during which it must hold its value.
+struct Alloc {
+  int64_t bytes;
+  int first; // step that writes it (-1: before the first step)
+  int last;  // last step that reads it
+  int64_t offset = -1;
+};
+
+bool isElementwise(Operation *op) {
+  return isa<AddOp, SubOp, MulOp, DivOp, PowOp, MaxOp, MinOp, AndOp, OrOp,
+             CmpOp, SelectOp, NegOp, ExpOp, LogOp, ErfOp, TanhOp, SigmoidOp,
+             SqrtOp, ReciprocalOp, CosOp, SinOp, AbsOp, ReluOp, NotOp, SiluOp,
+             GeluOp, IsNanOp, CastOp, SwigluOp, BroadcastOp>(op);
+}
+
+art::Instr::Op unaryOpcode(Operation *op) {
+  return TypeSwitch<Operation *, art::Instr::Op>(op)
+      .Case<NegOp>([](auto) { return art::Instr::NEG; })
+      .Case<ExpOp>([](auto) { return art::Instr::EXP; })
+      .Case<LogOp>([](auto) { return art::Instr::LOG; })
+      .Case<ErfOp>([](auto) { return art::Instr::ERF; })
+      .Case<TanhOp>([](auto) { return art::Instr::TANH; })
+      .Case<SigmoidOp>([](auto) { return art::Instr::SIGMOID; })
+      .Case<SqrtOp>([](auto) { return art::Instr::SQRT; })
+      .Case<ReciprocalOp>([](auto) { return art::Instr::RECIPROCAL; })
+      .Case<CosOp>([](auto) { return art::Instr::COS; })
+      .Case<SinOp>([](auto) { return art::Instr::SIN; })
+      .Case<AbsOp>([](auto) { return art::Instr::ABS; })
+      .Case<ReluOp>([](auto) { return art::Instr::RELU; })
+      .Case<NotOp>([](auto) { return art::Instr::NOT; })
+      .Case<SiluOp>([](auto) { return art::Instr::SILU; })
+      .Case<IsNanOp>([](auto) { return art::Instr::ISNAN; })
+      .Case<CastOp>([](auto) { return art::Instr::CAST; })
+      .Case<GeluOp>([](GeluOp g) {
+        return g.getApproximate() == GeluApprox::tanh ? art::Instr::GELU_TANH
+                                                      : art::Instr::GELU;
+      })
+      .Default([](auto) { return art::Instr::OP_UNSPECIFIED; });
+}
+
+art::Instr::Op binaryOpcode(Operation *op) {
+  if (auto cmp = dyn_cast<CmpOp>(op)) {
+    switch (cmp.getPredicate()) {
+    case CmpPredicate::eq:
+      return art::Instr::EQ;
+    case CmpPredicate::lt:
+      return art::Instr::LT;
+    case CmpPredicate::le:
+      return art::Instr::LE;
+    case CmpPredicate::gt:
+      return art::Instr::GT;
+    case CmpPredicate::ge:
+      return art::Instr::GE;
+    }
+  }
+  return TypeSwitch<Operation *, art::Instr::Op>(op)
+      .Case<AddOp>([](auto) { return art::Instr::ADD; })
+      .Case<SubOp>([](auto) { return art::Instr::SUB; })
+      .Case<MulOp>([](auto) { return art::Instr::MUL; })
+      .Case<DivOp>([](auto) { return art::Instr::DIV; })
+      .Case<PowOp>([](auto) { return art::Instr::POW; })
+      .Case<MaxOp>([](auto) { return art::Instr::MAX; })
+      .Case<MinOp>([](auto) { return art::Instr::MIN; })
+      .Case<AndOp>([](auto) { return art::Instr::AND; })
+      .Case<OrOp>([](auto) { return art::Instr::OR; })
+      .Default([](auto) { return art::Instr::OP_UNSPECIFIED; });
+}
+
+std::string locationName(Location loc) {
+  if (auto n = dyn_cast<NameLoc>(loc))
+    return n.getName().str();
+  if (auto f = dyn_cast<FusedLoc>(loc)) {
+    std::string out;
+    for (Location l : f.getLocations()) {
+      std::string s = locationName(l);
+      if (!s.empty()) {
+        if (!out.empty())
+          out += ',';
+        out += s;
+      }
+    }
+    return out;
+  }
+  return {};
+}
+
+/// Raw little-endian bytes of a constant, one byte per i1.
+std::string constantBytes(DenseElementsAttr attr) {
+  auto type = cast<RankedTensorType>(attr.getType());
+  Type elem = type.getElementType();
+  int64_t n = type.getNumElements();
+  if (elem.isInteger(1)) {
+    std::string out;
+    out.reserve(n);
+    for (bool b : attr.getValues<bool>())
+      out.push_back(char(b));
+    return out;
+  }
+  ArrayRef<char> raw = attr.getRawData();
+  if (!attr.isSplat())
+    return std::string(raw.begin(), raw.end());
+  std::string out;
+  int64_t width = dtypeBytes(toArtifactDType(elem));
+  out.reserve(n * width);
+  for (int64_t i = 0; i < n; ++i)
+    out.append(raw.data(), width);
+  return out;
+}
+
+class PlanBuilderImpl {
+public:
+  PlanBuilderImpl(
+      func::FuncOp func,
+      const std::function<std::optional<WeightInfo>(StringRef)> &weights)
+      : func(func), weights(weights) {}
+
+  FailureOr<art::Plan> build();
+
+private:
+  func::FuncOp func;
+  const std::function<std::optional<WeightInfo>(StringRef)> &weights;
+  art::Plan plan;
+  llvm::DenseMap<Value, uint32_t> bufferOf;
+  llvm::DenseMap<uint32_t, int> allocOf; // arena buffers -> allocation
+  std::vector<Alloc> allocs;
+  llvm::StringMap<uint32_t> weightIndex;
+  llvm::DenseSet<Operation *> inlined; // elementwise ops fused into a user
+  int step = 0;
+
+  art::Buffer &newBuffer(Value v, art::Buffer::Kind kind);
+  uint32_t newArenaBuffer(Value v, art::Buffer::Kind kind, int first);
+  uint32_t operand(Value v);
+  art::Step &newStep(art::Step::Kind kind, Operation *op, StringRef name);
+  void markInlinable();
+  LogicalResult lowerOp(Operation *op);
+  void lowerElementwise(Operation *root);
+  void lowerReshape(ReshapeOp op);
+  LogicalResult lowerReturn(func::ReturnOp ret);
+  void assignOffsets();
+};
+
+art::Buffer &PlanBuilderImpl::newBuffer(Value v, art::Buffer::Kind kind) {
+  auto type = cast<RankedTensorType>(v.getType());
+  art::Buffer *b = plan.add_buffers();
+  b->set_id(plan.buffers_size() - 1);
+  b->set_kind(kind);
+  b->set_dtype(toArtifactDType(type.getElementType()));
+  for (int64_t d : type.getShape())
+    b->add_shape(d);
+  b->set_bytes(type.getNumElements() * dtypeBytes(b->dtype()));
+  bufferOf[v] = b->id();
+  return *b;
+}
+
+uint32_t PlanBuilderImpl::newArenaBuffer(Value v, art::Buffer::Kind kind,
+                                         int first) {
+  art::Buffer &b = newBuffer(v, kind);
+  allocOf[b.id()] = allocs.size();
+  allocs.push_back({int64_t(b.bytes()), first, first});
+  return b.id();
+}
+
+uint32_t PlanBuilderImpl::operand(Value v) {
+  uint32_t id = bufferOf.at(v);
+  auto it = allocOf.find(id);
+  if (it != allocOf.end())
+    allocs[it->second].last = std::max(allocs[it->second].last, step);
+  return id;
+}
+
+art::Step &PlanBuilderImpl::newStep(art::Step::Kind kind, Operation *op,
+                                    StringRef name) {
+  art::Step *s = plan.add_steps();
+  s->set_kind(kind);
+  s->set_name(name.str());
+  s->set_location(locationName(op->getLoc()));
+  return *s;
+}
+
+/// An elementwise op is fused into its user when that user is the only one
+/// and is elementwise too.
+void PlanBuilderImpl::markInlinable() {
+  func.walk([&](Operation *op) {
+    if (!isElementwise(op) || !op->getResult(0).hasOneUse())
+      return;
+    Operation *user = *op->getResult(0).getUsers().begin();
+    if (isElementwise(user))
+      inlined.insert(op);
+  });
+}
+
+void PlanBuilderImpl::lowerElementwise(Operation *root) {
+  SmallVector<Value> inputs;
+  art::Step s;
+  llvm::DenseMap<Value, uint32_t> instrOf;
+  std::string name;
+  // Emits the program for v (post-order) and returns its instruction index.
+  std::function<uint32_t(Value)> emit = [&](Value v) -> uint32_t {
+    auto it = instrOf.find(v);
+    if (it != instrOf.end())
+      return it->second;
+    Operation *def = v.getDefiningOp();
+    art::Instr instr;
+    instr.set_dtype(
+        toArtifactDType(cast<RankedTensorType>(v.getType()).getElementType()));
+    if (def && (def == root || inlined.contains(def))) {
+      if (!name.empty())
+        name += '_';
+      name += def->getName().stripDialect().str();
+      SmallVector<uint32_t> args;
+      for (Value o : def->getOperands())
+        args.push_back(emit(o));
+      if (isa<BroadcastOp>(def)) {
+        instrOf[v] = args[0];
+        return args[0];
+      }
+      if (auto sw = dyn_cast<SwigluOp>(def)) {
+        art::Instr silu;
+        silu.set_op(art::Instr::SILU);
+        silu.add_args(args[0]);
+        silu.set_dtype(instr.dtype());
+        *s.add_program() = silu;
+        instr.set_op(art::Instr::MUL);
+        instr.add_args(s.program_size() - 1);
+        instr.add_args(args[1]);
+      } else if (isa<SelectOp>(def)) {
+        instr.set_op(art::Instr::SELECT);
+        for (uint32_t a : args)
+          instr.add_args(a);
+      } else if (def->getNumOperands() == 2) {
+        instr.set_op(binaryOpcode(def));
+        for (uint32_t a : args)
+          instr.add_args(a);
+      } else {
+        instr.set_op(unaryOpcode(def));
+        instr.add_args(args[0]);
+      }
+    } else {
+      auto pos = llvm::find(inputs, v);
+      instr.set_op(art::Instr::INPUT);
+      instr.set_index(pos - inputs.begin());
+      if (pos == inputs.end())
+        inputs.push_back(v);
+    }
+    *s.add_program() = instr;
+    instrOf[v] = s.program_size() - 1;
+    return s.program_size() - 1;
+  };
+  emit(root->getResult(0));
+  art::Step &st = newStep(art::Step::ELEMENTWISE, root, "");
+  *st.mutable_program() = s.program();
+  st.set_name("fused_" + (name.size() > 48 ? name.substr(0, 48) : name));
+  for (Value v : inputs)
+    st.add_inputs(operand(v));
+  st.add_outputs(newArenaBuffer(root->getResult(0), art::Buffer::ARENA, step));
+}
+
+void PlanBuilderImpl::lowerReshape(ReshapeOp op) {
+  uint32_t src = operand(op.getInput());
+  art::Buffer srcBuf = plan.buffers(src);
+  art::Buffer &b = newBuffer(op.getResult(), srcBuf.kind() == art::Buffer::INPUT
+                                                 ? art::Buffer::ARENA
+                                                 : srcBuf.kind());
+  b.set_weight(srcBuf.weight());
+  b.set_data(srcBuf.data());
+  auto it = allocOf.find(src);
+  if (it != allocOf.end())
+    allocOf[b.id()] = it->second; // an alias of the same region
+}
+
+LogicalResult PlanBuilderImpl::lowerOp(Operation *op) {
+  auto ints = [](art::Step &s, StringRef k, int64_t v) {
+    (*s.mutable_ints())[k.str()] = v;
+  };
+  auto list = [](art::Step &s, StringRef k, ArrayRef<int64_t> v) {
+    auto &l = (*s.mutable_lists())[k.str()];
+    for (int64_t x : v)
+      l.add_values(x);
+  };
+  auto simple = [&](art::Step::Kind kind, StringRef name) -> art::Step & {
+    art::Step &s = newStep(kind, op, name);
+    for (Value v : op->getOperands())
+      s.add_inputs(operand(v));
+    s.add_outputs(newArenaBuffer(op->getResult(0), art::Buffer::ARENA, step));
+    return s;
+  };
+  return TypeSwitch<Operation *, LogicalResult>(op)
+      .Case<WeightOp>([&](WeightOp w) -> LogicalResult {
+        auto info = weights(w.getName());
+        if (!info)
+          return w.emitError("weight '") << w.getName() << "' is unknown";
+        auto [it, fresh] =
+            weightIndex.try_emplace(w.getName(), plan.weights_size());
+        if (fresh) {
+          art::WeightRef *ref = plan.add_weights();
+          ref->set_name(w.getName().str());
+          ref->set_dtype(info->dtype);
+          for (int64_t d : info->shape)
+            ref->add_shape(d);
+        }
+        newBuffer(w.getResult(), art::Buffer::WEIGHT).set_weight(it->second);
+        return success();
+      })
+      .Case<arith::ConstantOp>([&](arith::ConstantOp c) -> LogicalResult {
+        auto attr = dyn_cast<DenseElementsAttr>(c.getValue());
+        if (!attr)
+          return c.emitError("only dense tensor constants can be planned");
+        newBuffer(c.getResult(), art::Buffer::CONSTANT)
+            .set_data(constantBytes(attr));
+        return success();
+      })
+      .Case<ReshapeOp>([&](ReshapeOp r) {
+        lowerReshape(r);
+        return success();
+      })
+      .Case<LinearOp>([&](LinearOp l) {
+        art::Step &s = simple(art::Step::GEMM, "linear");
+        ints(s, "linear", 1);
+        ints(s, "transpose_b", l.getTransposeWeight());
+        ints(s, "has_bias", l.getBias() != nullptr);
+        return success();
+      })
+      .Case<MatmulOp>([&](MatmulOp m) {
+        art::Step &s = simple(art::Step::GEMM, "matmul");
+        ints(s, "transpose_a", m.getTransposeA());
+        ints(s, "transpose_b", m.getTransposeB());
+        return success();
+      })
+      .Case<AttentionOp>([&](AttentionOp a) {
+        art::Step &s = simple(art::Step::ATTENTION, "attention");
+        (*s.mutable_floats())["scale"] = a.getScale().convertToDouble();
+        ints(s, "causal", a.getCausal());
+        ints(s, "has_mask", a.getMask() != nullptr);
+        return success();
+      })
+      .Case<LayerNormOp>([&](LayerNormOp n) {
+        art::Step &s = simple(art::Step::LAYER_NORM, "layer_norm");
+        ints(s, "axis", n.getAxis());
+        ints(s, "has_bias", n.getBias() != nullptr);
+        (*s.mutable_floats())["epsilon"] = n.getEpsilon().convertToDouble();
+        return success();
+      })
+      .Case<RmsNormOp>([&](RmsNormOp n) {
+        art::Step &s = simple(art::Step::RMS_NORM, "rms_norm");
+        ints(s, "axis", n.getAxis());
+        (*s.mutable_floats())["epsilon"] = n.getEpsilon().convertToDouble();
+        return success();
+      })
+      .Case<RotaryOp>([&](RotaryOp r) {
+        ints(simple(art::Step::ROTARY, "rotary"), "interleaved",
+             r.getInterleaved());
+        return success();
+      })
+      .Case<SoftmaxOp>([&](SoftmaxOp s) {
+        ints(simple(art::Step::SOFTMAX, "softmax"), "axis", s.getAxis());
+        return success();
+      })
+      .Case<EmbeddingOp>([&](auto) {
+        simple(art::Step::EMBEDDING, "embedding");
+        return success();
+      })
+      .Case<GatherOp>([&](GatherOp g) {
+        ints(simple(art::Step::GATHER, "gather"), "axis", g.getAxis());
+        return success();
+      })
+      .Case<GatherNdOp>([&](GatherNdOp g) {
+        ints(simple(art::Step::GATHER_ND, "gather_nd"), "batch_dims",
+             g.getBatchDims());
+        return success();
+      })
+      .Case<GatherElementsOp>([&](GatherElementsOp g) {
+        ints(simple(art::Step::GATHER_ELEMENTS, "gather_elements"), "axis",
+             g.getAxis());
+        return success();
+      })
+      .Case<ReduceOp>([&](ReduceOp r) {
+        art::Step &s = simple(art::Step::REDUCE, "reduce");
+        ints(s, "kind", int64_t(r.getKind()));
+        ints(s, "keepdims", r.getKeepdims());
+        list(s, "axes", r.getAxes());
+        return success();
+      })
+      .Case<TransposeOp>([&](TransposeOp t) {
+        list(simple(art::Step::TRANSPOSE, "transpose"), "perm", t.getPerm());
+        return success();
+      })
+      .Case<SliceOp>([&](SliceOp sl) {
+        art::Step &s = simple(art::Step::SLICE, "slice");
+        list(s, "starts", sl.getStarts());
+        list(s, "ends", sl.getEnds());
+        list(s, "steps", sl.getSteps());
+        return success();
+      })
+      .Case<ConcatOp>([&](ConcatOp c) {
+        ints(simple(art::Step::CONCAT, "concat"), "axis", c.getAxis());
+        return success();
+      })
+      .Case<CumSumOp>([&](CumSumOp c) {
+        art::Step &s = simple(art::Step::CUMSUM, "cumsum");
+        ints(s, "axis", c.getAxis());
+        ints(s, "exclusive", c.getExclusive());
+        ints(s, "reverse", c.getReverse());
+        return success();
+      })
+      .Case<TriluOp>([&](TriluOp t) {
+        art::Step &s = simple(art::Step::TRILU, "trilu");
+        ints(s, "upper", t.getUpper());
+        ints(s, "k", int64_t(t.getK()));
+        return success();
+      })
+      .Case<TileOp>([&](TileOp t) {
+        list(simple(art::Step::TILE, "tile"), "repeats", t.getRepeats());
+        return success();
+      })
+      .Case<func::ReturnOp>([&](func::ReturnOp r) { return lowerReturn(r); })
+      .Default([&](Operation *o) -> LogicalResult {
+        if (isElementwise(o)) {
+          if (!inlined.contains(o))
+            lowerElementwise(o);
+          return success();
+        }
+        return o->emitError("no execution step for '") << o->getName() << "'";
+      });
+}
+
+LogicalResult PlanBuilderImpl::lowerReturn(func::ReturnOp ret) {
+  for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
+    auto nameAttr = func.getResultAttrOfType<StringAttr>(i, "weft.name");
+    std::string name = nameAttr ? nameAttr.str() : "output" + std::to_string(i);
+    uint32_t id = operand(v);
+    art::Buffer &b = *plan.mutable_buffers(id);
+    bool ownArena = b.kind() == art::Buffer::ARENA && allocOf.count(id) &&
+                    allocs[allocOf[id]].first >= 0;
+    if (ownArena) {
+      b.set_kind(art::Buffer::OUTPUT);
+      b.set_name(name);
+      allocs[allocOf[id]].last = INT32_MAX;
+      plan.add_outputs(id);
+      continue;
+    }
+    // Inputs, weights, constants and repeated outputs are copied out.
+    art::Step &s = newStep(art::Step::COPY, ret, "copy_output");
+    s.add_inputs(id);
+    uint32_t out = newArenaBuffer(v, art::Buffer::OUTPUT, step);
+    art::Buffer &ob = *plan.mutable_buffers(out);
+    ob.set_name(name);
+    allocs[allocOf[out]].last = INT32_MAX;
+    s.add_outputs(out);
+    plan.add_outputs(out);
+    ++step;
+  }
+  return success();
+}
+
+/// Greedy by size: the largest regions first, each at the lowest offset
+/// that overlaps no placed region alive at the same time.
+void PlanBuilderImpl::assignOffsets() {
+  std::vector<int> order(allocs.size());
+  for (size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  llvm::stable_sort(
+      order, [&](int a, int b) { return allocs[a].bytes > allocs[b].bytes; });
+  std::vector<int> placed;
+  int64_t peak = 0;
+  for (int i : order) {
+    Alloc &a = allocs[i];
+    int64_t size = (a.bytes + kAlignment - 1) / kAlignment * kAlignment;
+    std::vector<std::pair<int64_t, int64_t>> busy;
+    for (int j : placed) {
+      const Alloc &p = allocs[j];
+      if (p.first <= a.last && a.first <= p.last)
+        busy.push_back({p.offset, p.offset + ((p.bytes + kAlignment - 1) /
+                                              kAlignment * kAlignment)});
+    }
+    llvm::sort(busy);
+    int64_t offset = 0;
+    for (auto [lo, hi] : busy) {
+      if (offset + size <= lo)
+        break;
+      offset = std::max(offset, hi);
+    }
+    a.offset = offset;
+    peak = std::max(peak, offset + size);
+    placed.push_back(i);
+  }
+  for (auto [id, idx] : allocOf)
+    plan.mutable_buffers(id)->set_offset(allocs[idx].offset);
+  plan.set_arena_bytes(peak);
+}
+
+FailureOr<art::Plan> PlanBuilderImpl::build() {
+  plan.set_format_version(1);
+  markInlinable();
+  Block &body = func.getBody().front();
+  for (auto [i, arg] : llvm::enumerate(body.getArguments())) {
+    uint32_t id = newArenaBuffer(arg, art::Buffer::INPUT, -1);
+    auto nameAttr = func.getArgAttrOfType<StringAttr>(i, "weft.name");
+    plan.mutable_buffers(id)->set_name(nameAttr ? nameAttr.str()
+                                                : "input" + std::to_string(i));
+    plan.add_inputs(id);
+  }
+  for (Operation &op : body) {
+    int before = plan.steps_size();
+    if (failed(lowerOp(&op)))
+      return failure();
+    if (plan.steps_size() != before && !isa<func::ReturnOp>(op))
+      ++step;
+  }
+  assignOffsets();
+  return plan;
+}
+} // namespace
+
+FailureOr<art::Plan> mlir::weft::buildPlan(
+    func::FuncOp func,
+    const std::function<std::optional<WeightInfo>(StringRef)> &weights) {
+  PlanBuilderImpl builder(func, weights);
+  return builder.build();
+}
