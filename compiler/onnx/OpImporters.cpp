@@ -107,6 +107,29 @@ LogicalResult importPassThrough(GraphImporter &g, NodeCtx &node) {
   return success();
 }
 
+/// Dropout is the identity at inference. Training mode drops at random:
+/// refuse it, and a mode known only at run time, unless the ratio is zero.
+LogicalResult importDropout(GraphImporter &g, NodeCtx &node) {
+  if (failed(requireInputs(g, node, 1)))
+    return failure();
+  if (Value modeInput = node.input(2)) {
+    DenseElementsAttr mode = g.known(modeInput);
+    DenseElementsAttr ratio = g.known(node.input(1));
+    bool inference = mode && mode.getNumElements() == 1 &&
+                     (*mode.getValues<APInt>().begin()).isZero();
+    bool zeroRatio = ratio && ratio.getNumElements() == 1 &&
+                     isa<FloatType>(ratio.getElementType()) &&
+                     (*ratio.getValues<APFloat>().begin()).isZero();
+    if (!inference && !zeroRatio)
+      return g.error(node) << (mode ? "training mode (random dropout) is not "
+                                      "supported"
+                                    : "training_mode must be a compile-time "
+                                      "constant; weft compiles inference");
+  }
+  node.results.push_back(node.input(0));
+  return success();
+}
+
 LogicalResult importCast(GraphImporter &g, NodeCtx &node) {
   if (failed(requireInputs(g, node, 1)))
     return failure();
@@ -974,7 +997,7 @@ const llvm::StringMap<OpImporterFn> &mlir::weft::opImporters() {
       {"Cast", importCast},
       {"Where", importWhere},
       {"Identity", importPassThrough},
-      {"Dropout", importPassThrough},
+      {"Dropout", importDropout},
       {"Constant", importConstant},
       {"ConstantOfShape", importConstantOfShape},
       {"Shape", importShape},

@@ -2,13 +2,16 @@
 """Checks `weft compile` numerically against onnxruntime.
 
   python check_against_ort.py MODEL.onnx --dim batch=2 --dim seq=12 \
-      [--emit import|mlir] [--tol 1e-4] [--seed 0] [--keep DIR]
+      [--emit import|mlir|artifact] [--dtype f32|f16|bf16] [--tol 1e-4]
+      [--seed 0] [--keep DIR]
 
 Makes random valid inputs for the model (token ids below the vocabulary size,
 read from the embedding table the ids index; an attention_mask of ones with
 some zeros on the right for padding), runs the model in onnxruntime, compiles
 it with `weft compile` (the binary named by $WEFT, else `weft` on PATH),
-evaluates the printed module with weft_eval.py, and requires
+evaluates the printed module with weft_eval.py (or, with --emit artifact,
+writes an artifact and runs it with `weft-run`, named by $WEFT_RUN), and
+requires
 
     max|out - ref| / max|ref| <= tol
 
@@ -129,6 +132,37 @@ def weft_binary():
     return w
 
 
+def weft_run_binary():
+    w = os.environ.get("WEFT_RUN") or shutil.which("weft-run")
+    if not w:
+        raise SystemExit("cannot find weft-run: set $WEFT_RUN or put it on PATH")
+    return w
+
+
+def run_artifact(args, feeds, work):
+    """Compiles an artifact and runs it; returns the outputs or None."""
+    art = os.path.join(work, "model.weft")
+    cmd = [weft_binary(), "compile", args.model, "--quiet", "-o", art,
+           "--dtype", args.dtype]
+    for d in args.dim:
+        cmd += ["--dim", d]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        print("FAIL: weft compile exited %d:\n%s%s" % (r.returncode, r.stdout,
+                                                       r.stderr))
+        return None
+    ins, outs = os.path.join(work, "inputs.npz"), os.path.join(work, "out.npz")
+    np.savez(ins, **feeds)
+    r = subprocess.run([weft_run_binary(), art, "--inputs", ins,
+                        "--outputs", outs], capture_output=True, text=True)
+    if r.returncode != 0:
+        print("FAIL: weft-run exited %d:\n%s%s" % (r.returncode, r.stdout,
+                                                   r.stderr))
+        return None
+    with np.load(outs) as z:
+        return {k: z[k] for k in z.files}
+
+
 def rel_error(out, ref):
     out = np.asarray(out, np.float64)
     ref = np.asarray(ref, np.float64)
@@ -162,7 +196,10 @@ def main(argv=None):
     p.add_argument("model")
     p.add_argument("--dim", action="append", default=[],
                    help="NAME=VALUE binding of a symbolic input dim")
-    p.add_argument("--emit", choices=["import", "mlir"], default="mlir")
+    p.add_argument("--emit", choices=["import", "mlir", "artifact"],
+                   default="mlir")
+    p.add_argument("--dtype", choices=["f32", "f16", "bf16"], default="f32",
+                   help="compute type (with --emit artifact)")
     p.add_argument("--tol", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--keep", metavar="DIR",
@@ -180,6 +217,13 @@ def main(argv=None):
 
     work = args.keep or tempfile.mkdtemp(prefix="weft-e2e-")
     os.makedirs(work, exist_ok=True)
+    if args.emit == "artifact":
+        got = run_artifact(args, feeds, work)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        if got is None:
+            return 1
+        return compare(args, got, ref)
     mlir_path = os.path.join(work, "module.%s.mlir" % args.emit)
     cmd = [weft_binary(), "compile", args.model, "--emit=%s" % args.emit,
            "--quiet", "-o", mlir_path]
@@ -207,6 +251,10 @@ def main(argv=None):
     else:
         shutil.rmtree(work, ignore_errors=True)
 
+    return compare(args, got, ref)
+
+
+def compare(args, got, ref):
     base = os.path.basename(args.model)
     failed = False
     if set(got) != set(ref):

@@ -180,6 +180,18 @@ def elementwise():
     model("dropout_mask", [node("Dropout", ["x"], ["z", "mask"],
                                 name="drop")],
           [("x", F, [2, 3])], ["z", ("mask", B)], invalid=True)
+    model("dropout_eval",
+          [const("ratio", np.float32(0.25)), const("mode", np.bool_(False)),
+           node("Dropout", ["x", "ratio", "mode"], ["z"])],
+          [("x", F, [2, 3])], ["z"])
+    model("dropout_training",
+          [const("ratio", np.float32(0.25)), const("mode", np.bool_(True)),
+           node("Dropout", ["x", "ratio", "mode"], ["z"], name="drop")],
+          [("x", F, [2, 3])], ["z"], invalid=True)
+    model("dropout_runtime_mode",
+          [node("Dropout", ["x", "ratio", "mode"], ["z"], name="drop")],
+          [("x", F, [2, 3]), ("ratio", F, []), ("mode", B, [])], ["z"],
+          invalid=True)
 
 
 #===------------------------------------------------------------------------===#

@@ -1,4 +1,5 @@
 // weft: the command-line driver; dispatches to subcommands.
+#include "runtime/exec/RunMain.h"
 #include "tools/weft/Commands.h"
 
 #include "llvm/Support/InitLLVM.h"
@@ -16,6 +17,8 @@ static void printUsage(llvm::raw_ostream &os) {
         "weft's\n"
         "            graph ops, and write an artifact (see 'weft compile "
         "--help')\n"
+        "  run       run an artifact on inputs from an .npz file (also the\n"
+        "            standalone, MLIR-free 'weft-run')\n"
         "  inspect   print a readable summary of an artifact\n\n"
         "Run 'weft <command> --help' for a command's options.\n";
 }
@@ -42,6 +45,8 @@ int main(int argc, char **argv) {
     return weft::cli::runCompile(argc - 1, argv + 1);
   if (cmd == "inspect")
     return weft::cli::runInspect(argc - 1, argv + 1);
+  if (cmd == "run")
+    return weft::runtime::runMain(argc - 1, argv + 1);
   llvm::errs() << "weft: error: unknown command '" << cmd << "'\n\n";
   printUsage(llvm::errs());
   return 2;

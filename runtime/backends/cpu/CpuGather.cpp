@@ -1,0 +1,231 @@
+// CPU kernels that index: EMBEDDING, GATHER, GATHER_ND and GATHER_ELEMENTS.
+#include "runtime/backends/cpu/CpuSupport.h"
+
+#include <cstring>
+
+namespace weft::runtime::cpu {
+
+namespace {
+
+/// Data and integer indices in, one output of the data's dtype.
+Status checkIndexed(const StepArgs &args, const char *dataName) {
+  if (Status s = expectArity(args, 2, 1); !s.ok())
+    return s;
+  if (Status s = expectIndex(args.inputs[1].dtype, "indices"); !s.ok())
+    return s;
+  return expectSameDType(args.inputs[0].dtype, args.outputs[0].dtype, dataName);
+}
+
+/// Index `i` of the indices tensor made non-negative (when `wrap`) and
+/// checked against [0, dim).
+Result<int64_t> indexAt(const InTensor &indices, int64_t i, int64_t dim,
+                        bool wrap) {
+  int64_t v = loadInt(indices.dtype, indices.data, i);
+  int64_t idx = wrap && v < 0 ? v + dim : v;
+  if (idx < 0 || idx >= dim)
+    return errorStatus("index " + std::to_string(v) + " (element " +
+                       std::to_string(i) +
+                       " of the indices) is out of range "
+                       "for a dim of size " +
+                       std::to_string(dim));
+  return idx;
+}
+
+Shape concatShapes(std::initializer_list<Shape> parts) {
+  Shape out;
+  for (const Shape &p : parts)
+    out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+Shape sub(const Shape &s, size_t begin, size_t end) {
+  return Shape(s.begin() + begin, s.begin() + end);
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// EMBEDDING
+//===----------------------------------------------------------------------===//
+
+Status checkEmbedding(const StepArgs &args) {
+  if (Status s = checkIndexed(args, "table and output"); !s.ok())
+    return s;
+  const Shape &table = args.inputs[0].shape;
+  if (table.empty())
+    return errorStatus("table needs rank >= 1");
+  return expectShape(
+      args.outputs[0],
+      concatShapes({args.inputs[1].shape, sub(table, 1, table.size())}));
+}
+
+Status runEmbedding(const StepArgs &args) {
+  const InTensor &table = args.inputs[0], &ids = args.inputs[1];
+  uint64_t rowBytes =
+      product(table.shape, 1, table.shape.size()) * table.elementSize();
+  for (int64_t i = 0; i < ids.numElements(); ++i) {
+    auto id = indexAt(ids, i, table.shape[0], /*wrap=*/false);
+    if (!id.ok())
+      return id.status().withPrefix("embedding id: ");
+    std::memcpy(args.outputs[0].data + i * rowBytes,
+                table.data + *id * rowBytes, rowBytes);
+  }
+  return okStatus();
+}
+
+//===----------------------------------------------------------------------===//
+// GATHER
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+Result<int64_t> gatherAxis(const StepArgs &args) {
+  auto axis = intAttr(args.step, "axis");
+  if (!axis.ok())
+    return axis.status();
+  return normalizeAxis(*axis, args.inputs[0].rank());
+}
+
+} // namespace
+
+Status checkGather(const StepArgs &args) {
+  if (Status s = checkIndexed(args, "data and output"); !s.ok())
+    return s;
+  auto axis = gatherAxis(args);
+  if (!axis.ok())
+    return axis.status();
+  const Shape &data = args.inputs[0].shape;
+  return expectShape(args.outputs[0],
+                     concatShapes({sub(data, 0, *axis), args.inputs[1].shape,
+                                   sub(data, *axis + 1, data.size())}));
+}
+
+Status runGather(const StepArgs &args) {
+  const InTensor &data = args.inputs[0], &indices = args.inputs[1];
+  int64_t axis = *gatherAxis(args);
+  int64_t outer = product(data.shape, 0, axis), dim = data.shape[axis];
+  uint64_t chunk =
+      product(data.shape, axis + 1, data.shape.size()) * data.elementSize();
+  int64_t count = indices.numElements();
+  std::byte *dst = args.outputs[0].data;
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t i = 0; i < count; ++i, dst += chunk) {
+      auto idx = indexAt(indices, i, dim, /*wrap=*/true);
+      if (!idx.ok())
+        return idx.status();
+      std::memcpy(dst, data.data + (o * dim + *idx) * chunk, chunk);
+    }
+  }
+  return okStatus();
+}
+
+//===----------------------------------------------------------------------===//
+// GATHER_ND
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+struct GatherNdShape {
+  int64_t batchDims = 0, depth = 0; // depth: indices' last dim
+  Shape out;
+};
+
+Result<GatherNdShape> gatherNdShape(const StepArgs &args) {
+  GatherNdShape g;
+  g.batchDims = intAttrOr(args.step, "batch_dims", 0);
+  const Shape &data = args.inputs[0].shape, &idx = args.inputs[1].shape;
+  int64_t b = g.batchDims;
+  if (idx.empty() || b < 0 || b >= static_cast<int64_t>(idx.size()) ||
+      b > static_cast<int64_t>(data.size()))
+    return errorStatus("batch_dims " + std::to_string(b) +
+                       " does not fit data " + shapeString(data) +
+                       " and indices " + shapeString(idx));
+  g.depth = idx.back();
+  if (g.depth < 0 || b + g.depth > static_cast<int64_t>(data.size()) ||
+      sub(data, 0, b) != sub(idx, 0, b))
+    return errorStatus("indices " + shapeString(idx) + " do not index data " +
+                       shapeString(data) + " with batch_dims " +
+                       std::to_string(b));
+  g.out = concatShapes(
+      {sub(idx, 0, idx.size() - 1), sub(data, b + g.depth, data.size())});
+  return g;
+}
+
+} // namespace
+
+Status checkGatherNd(const StepArgs &args) {
+  if (Status s = checkIndexed(args, "data and output"); !s.ok())
+    return s;
+  auto g = gatherNdShape(args);
+  if (!g.ok())
+    return g.status();
+  return expectShape(args.outputs[0], g->out);
+}
+
+Status runGatherNd(const StepArgs &args) {
+  const InTensor &data = args.inputs[0], &indices = args.inputs[1];
+  GatherNdShape g = *gatherNdShape(args);
+  int64_t b = g.batchDims, depth = g.depth;
+  Shape strides = contiguousStrides(data.shape);
+  int64_t batches = product(data.shape, 0, b);
+  int64_t batchStride = product(data.shape, b, data.shape.size());
+  int64_t tuples = product(indices.shape, b, indices.shape.size() - 1);
+  uint64_t chunk =
+      product(data.shape, b + depth, data.shape.size()) * data.elementSize();
+  std::byte *dst = args.outputs[0].data;
+  for (int64_t n = 0; n < batches; ++n) {
+    for (int64_t t = 0; t < tuples; ++t, dst += chunk) {
+      int64_t off = n * batchStride;
+      for (int64_t k = 0; k < depth; ++k) {
+        auto idx = indexAt(indices, (n * tuples + t) * depth + k,
+                           data.shape[b + k], /*wrap=*/true);
+        if (!idx.ok())
+          return idx.status();
+        off += *idx * strides[b + k];
+      }
+      std::memcpy(dst, data.data + off * data.elementSize(), chunk);
+    }
+  }
+  return okStatus();
+}
+
+//===----------------------------------------------------------------------===//
+// GATHER_ELEMENTS
+//===----------------------------------------------------------------------===//
+
+Status checkGatherElements(const StepArgs &args) {
+  if (Status s = checkIndexed(args, "data and output"); !s.ok())
+    return s;
+  auto axis = gatherAxis(args);
+  if (!axis.ok())
+    return axis.status();
+  const Shape &data = args.inputs[0].shape, &idx = args.inputs[1].shape;
+  bool fits = data.size() == idx.size();
+  for (size_t d = 0; fits && d < data.size(); ++d)
+    fits = static_cast<int64_t>(d) == *axis || idx[d] <= data[d];
+  if (!fits)
+    return errorStatus("indices " + shapeString(idx) + " do not fit data " +
+                       shapeString(data) +
+                       " (same rank, no larger off the axis)");
+  return expectShape(args.outputs[0], idx);
+}
+
+Status runGatherElements(const StepArgs &args) {
+  const InTensor &data = args.inputs[0], &indices = args.inputs[1];
+  int64_t axis = *gatherAxis(args);
+  Shape strides = contiguousStrides(data.shape), offStrides = strides;
+  offStrides[axis] = 0;
+  StridedWalker walker(indices.shape, {offStrides});
+  size_t elemSize = data.elementSize();
+  for (int64_t i = 0; i < indices.numElements(); ++i, walker.next()) {
+    auto idx = indexAt(indices, i, data.shape[axis], /*wrap=*/true);
+    if (!idx.ok())
+      return idx.status();
+    int64_t src = walker.offset(0) + *idx * strides[axis];
+    std::memcpy(args.outputs[0].data + i * elemSize, data.data + src * elemSize,
+                elemSize);
+  }
+  return okStatus();
+}
+
+} // namespace weft::runtime::cpu

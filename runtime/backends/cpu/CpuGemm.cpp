@@ -1,0 +1,195 @@
+// CPU kernel of GEMM: batched matrix products through cblas_sgemm.
+#include "runtime/backends/cpu/CpuSupport.h"
+
+#include <algorithm>
+#include <cblas.h>
+#include <climits>
+#include <cstring>
+#include <mutex>
+
+namespace weft::runtime::cpu {
+
+namespace {
+
+/// The shapes of one GEMM step: out = op(a) @ op(b) (+ bias).
+struct GemmShape {
+  bool transA = false, transB = false, vectorA = false;
+  int64_t m = 0, n = 0, k = 0;
+  Shape batchA, batchB, batch, out;
+};
+
+/// Broadcast of two batch shapes (numpy rules).
+Result<Shape> broadcastBatch(const Shape &a, const Shape &b) {
+  size_t rank = std::max(a.size(), b.size());
+  Shape out(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+    int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
+    if (da != db && da != 1 && db != 1)
+      return errorStatus("batch dims " + shapeString(a) + " and " +
+                         shapeString(b) + " do not broadcast");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+Result<GemmShape> gemmShape(const StepArgs &args) {
+  GemmShape g;
+  auto ta = boolAttr(args.step, "transpose_a");
+  auto tb = boolAttr(args.step, "transpose_b");
+  if (!ta.ok() || !tb.ok())
+    return ta.ok() ? tb.status() : ta.status();
+  g.transA = *ta;
+  g.transB = *tb;
+  const Shape &a = args.inputs[0].shape, &b = args.inputs[1].shape;
+  if (b.size() < 2 || a.empty() || (a.size() == 1 && g.transA))
+    return errorStatus("operands of shapes " + shapeString(a) + " and " +
+                       shapeString(b) +
+                       " cannot be multiplied (b needs rank "
+                       ">= 2, a rank >= 1, and a 1-D a no transpose)");
+  g.vectorA = a.size() == 1;
+  size_t ra = a.size(), rb = b.size();
+  g.m = g.vectorA ? 1 : (g.transA ? a[ra - 1] : a[ra - 2]);
+  int64_t ka = g.vectorA ? a[0] : (g.transA ? a[ra - 2] : a[ra - 1]);
+  g.k = g.transB ? b[rb - 1] : b[rb - 2];
+  g.n = g.transB ? b[rb - 2] : b[rb - 1];
+  if (ka != g.k)
+    return errorStatus("contraction dims differ: a " + shapeString(a) +
+                       (g.transA ? " (transposed)" : "") + ", b " +
+                       shapeString(b) + (g.transB ? " (transposed)" : ""));
+  g.batchA = Shape(a.begin(), a.end() - (g.vectorA ? 1 : 2));
+  g.batchB = Shape(b.begin(), b.end() - 2);
+  auto batch = broadcastBatch(g.batchA, g.batchB);
+  if (!batch.ok())
+    return batch.status();
+  g.batch = *batch;
+  g.out = g.batch;
+  if (!g.vectorA)
+    g.out.push_back(g.m);
+  g.out.push_back(g.n);
+  return g;
+}
+
+Status checkGemmSizes(const GemmShape &g) {
+  int64_t lda = g.transA ? g.m : g.k, ldb = g.transB ? g.k : g.n;
+  for (int64_t v : {g.m, g.n, g.k, lda, ldb})
+    if (v > INT_MAX)
+      return errorStatus("a matrix dim exceeds the BLAS limit of " +
+                         std::to_string(INT_MAX));
+  return okStatus();
+}
+
+/// Linear batch index -> offsets of a's and b's matrices (in matrices).
+struct BatchMap {
+  explicit BatchMap(const GemmShape &g)
+      : batch(g.batch), stridesA(broadcastStrides(g.batchA, g.batch)),
+        stridesB(broadcastStrides(g.batchB, g.batch)) {}
+  std::pair<int64_t, int64_t> operator()(int64_t linear) const {
+    int64_t oa = 0, ob = 0;
+    for (size_t d = batch.size(); d-- > 0;) {
+      int64_t i = linear % batch[d];
+      linear /= batch[d];
+      oa += i * stridesA[d];
+      ob += i * stridesB[d];
+    }
+    return {oa, ob};
+  }
+  Shape batch, stridesA, stridesB;
+};
+
+/// C[rows, cols] block of one batch: splits rows (m) or columns (n).
+void gemmBlock(const GemmShape &g, const float *a, const float *b, float *c,
+               int64_t r0, int64_t r1, bool splitRows) {
+  int lda = static_cast<int>(g.transA ? g.m : g.k);
+  int ldb = static_cast<int>(g.transB ? g.k : g.n);
+  int ldc = static_cast<int>(g.n);
+  int64_t m = g.m, n = g.n;
+  if (splitRows) {
+    a += g.transA ? r0 : r0 * g.k;
+    c += r0 * g.n;
+    m = r1 - r0;
+  } else {
+    b += g.transB ? r0 * g.k : r0;
+    c += r0;
+    n = r1 - r0;
+  }
+  cblas_sgemm(CblasRowMajor, g.transA ? CblasTrans : CblasNoTrans,
+              g.transB ? CblasTrans : CblasNoTrans, static_cast<int>(m),
+              static_cast<int>(n), static_cast<int>(g.k), 1.0f, a, lda, b, ldb,
+              0.0f, c, ldc);
+}
+
+float addFloats(float x, float y) { return x + y; }
+
+} // namespace
+
+void useSingleThreadedBlas() {
+  static std::once_flag once;
+  std::call_once(once, [] { openblas_set_num_threads(1); });
+}
+
+Status checkGemm(const StepArgs &args) {
+  auto hasBias = boolAttr(args.step, "has_bias");
+  if (!hasBias.ok())
+    return hasBias.status();
+  if (Status s = expectArity(args, *hasBias ? 3 : 2, 1); !s.ok())
+    return s.withPrefix(*hasBias ? "has_bias: " : "");
+  auto g = gemmShape(args);
+  if (!g.ok())
+    return g.status();
+  for (size_t i = 0; i < args.inputs.size(); ++i)
+    if (Status s = expectFloat(args.inputs[i].dtype, i == 0   ? "a"
+                                                     : i == 1 ? "b"
+                                                              : "bias");
+        !s.ok())
+      return s;
+  if (Status s = expectFloat(args.outputs[0].dtype, "output"); !s.ok())
+    return s;
+  if (*hasBias && !broadcastsTo(args.inputs[2].shape, g->out))
+    return errorStatus("bias of shape " + shapeString(args.inputs[2].shape) +
+                       " does not broadcast to " + shapeString(g->out));
+  if (Status s = checkGemmSizes(*g); !s.ok())
+    return s;
+  return expectShape(args.outputs[0], g->out);
+}
+
+Status runGemm(const StepArgs &args) {
+  useSingleThreadedBlas();
+  GemmShape g = *gemmShape(args);
+  FloatInput a(args.inputs[0]), b(args.inputs[1]);
+  FloatOutput out(args.outputs[0]);
+  float *c = out.data();
+  int64_t batches = numElements(g.batch);
+  if (g.k == 0)
+    std::fill(c, c + numElements(g.out), 0.0f);
+  if (g.k > 0 && g.m > 0 && g.n > 0 && batches > 0) {
+    // Tasks are (batch, block of rows or columns), about 4 per thread.
+    bool splitRows = g.m >= g.n;
+    int64_t extent = splitRows ? g.m : g.n;
+    int64_t threads = args.pool ? args.pool->size() : 1;
+    int64_t wanted =
+        std::max<int64_t>(1, (4 * threads + batches - 1) / batches);
+    int64_t block =
+        std::max<int64_t>(std::max<int64_t>(1, (extent + wanted - 1) / wanted),
+                          splitRows ? 16 : 64);
+    int64_t blocks = (extent + block - 1) / block;
+    BatchMap map(g);
+    parallelFor(args, batches * blocks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) {
+        auto [oa, ob] = map(t / blocks);
+        int64_t r0 = (t % blocks) * block;
+        gemmBlock(g, a.data() + oa * g.m * g.k, b.data() + ob * g.k * g.n,
+                  c + (t / blocks) * g.m * g.n, r0,
+                  std::min(r0 + block, extent), splitRows);
+      }
+    });
+  }
+  if (args.inputs.size() == 3) {
+    FloatInput bias(args.inputs[2]);
+    applyBroadcast(c, g.out, bias.data(), args.inputs[2].shape, addFloats);
+  }
+  out.commit();
+  return okStatus();
+}
+
+} // namespace weft::runtime::cpu

@@ -1,0 +1,215 @@
+// CPU kernels of LAYER_NORM, RMS_NORM, SOFTMAX and ROTARY.
+#include "runtime/backends/cpu/CpuSupport.h"
+
+#include <cmath>
+
+namespace weft::runtime::cpu {
+
+namespace {
+
+float mulFloats(float x, float y) { return x * y; }
+float addFloats(float x, float y) { return x + y; }
+
+/// The normalized axis of a norm or softmax step (attribute "axis").
+Result<int64_t> axisOf(const StepArgs &args) {
+  auto axis = intAttr(args.step, "axis");
+  if (!axis.ok())
+    return axis.status();
+  return normalizeAxis(*axis, args.inputs[0].rank());
+}
+
+/// Checks x, scale (and bias) of a norm: floats, broadcasting to x.
+Status checkNorm(const StepArgs &args, bool allowBias) {
+  auto hasBias = boolAttr(args.step, "has_bias");
+  if (!hasBias.ok())
+    return hasBias.status();
+  if (*hasBias && !allowBias)
+    return errorStatus("has_bias is set but RMS_NORM has no bias");
+  if (Status s = expectArity(args, *hasBias ? 3 : 2, 1); !s.ok())
+    return s.withPrefix(*hasBias ? "has_bias: " : "");
+  const char *names[] = {"input", "scale", "bias"};
+  const Shape &x = args.inputs[0].shape;
+  for (size_t i = 0; i < args.inputs.size(); ++i) {
+    if (Status s = expectFloat(args.inputs[i].dtype, names[i]); !s.ok())
+      return s;
+    if (i > 0 && !broadcastsTo(args.inputs[i].shape, x))
+      return errorStatus(std::string(names[i]) + " of shape " +
+                         shapeString(args.inputs[i].shape) +
+                         " does not broadcast to the input's " +
+                         shapeString(x));
+  }
+  auto axis = axisOf(args);
+  if (!axis.ok())
+    return axis.status();
+  if (auto eps = floatAttr(args.step, "epsilon"); !eps.ok())
+    return eps.status();
+  if (Status s = expectFloat(args.outputs[0].dtype, "output"); !s.ok())
+    return s;
+  return expectShape(args.outputs[0], x);
+}
+
+/// Normalizes each row of `inner` elements: (x - mean) / sqrt(var + eps),
+/// or x / sqrt(mean(x^2) + eps) when `rms`; then applies scale and bias.
+Status runNorm(const StepArgs &args, bool rms) {
+  const InTensor &xt = args.inputs[0];
+  int64_t axis = *axisOf(args);
+  double eps = *floatAttr(args.step, "epsilon");
+  int64_t inner = product(xt.shape, axis, xt.shape.size());
+  int64_t rows = inner ? xt.numElements() / inner : 0;
+  FloatInput x(xt);
+  FloatOutput out(args.outputs[0]);
+  const float *xp = x.data();
+  float *y = out.data();
+  parallelFor(args, rows, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float *row = xp + r * inner;
+      double mean = 0, var = 0;
+      if (!rms) {
+        for (int64_t i = 0; i < inner; ++i)
+          mean += row[i];
+        mean /= inner;
+      }
+      for (int64_t i = 0; i < inner; ++i)
+        var += (row[i] - mean) * (row[i] - mean);
+      double inv = 1.0 / std::sqrt(var / inner + eps);
+      for (int64_t i = 0; i < inner; ++i)
+        y[r * inner + i] = static_cast<float>((row[i] - mean) * inv);
+    }
+  });
+  FloatInput scale(args.inputs[1]);
+  applyBroadcast(y, xt.shape, scale.data(), args.inputs[1].shape, mulFloats);
+  if (args.inputs.size() == 3) {
+    FloatInput bias(args.inputs[2]);
+    applyBroadcast(y, xt.shape, bias.data(), args.inputs[2].shape, addFloats);
+  }
+  out.commit();
+  return okStatus();
+}
+
+} // namespace
+
+Status checkLayerNorm(const StepArgs &args) { return checkNorm(args, true); }
+Status runLayerNorm(const StepArgs &args) { return runNorm(args, false); }
+Status checkRmsNorm(const StepArgs &args) { return checkNorm(args, false); }
+Status runRmsNorm(const StepArgs &args) { return runNorm(args, true); }
+
+//===----------------------------------------------------------------------===//
+// SOFTMAX
+//===----------------------------------------------------------------------===//
+
+Status checkSoftmax(const StepArgs &args) {
+  if (Status s = expectArity(args, 1, 1); !s.ok())
+    return s;
+  if (Status s = expectFloat(args.inputs[0].dtype, "input"); !s.ok())
+    return s;
+  if (Status s = expectFloat(args.outputs[0].dtype, "output"); !s.ok())
+    return s;
+  if (auto axis = axisOf(args); !axis.ok())
+    return axis.status();
+  return expectShape(args.outputs[0], args.inputs[0].shape);
+}
+
+Status runSoftmax(const StepArgs &args) {
+  const InTensor &xt = args.inputs[0];
+  int64_t axis = *axisOf(args);
+  int64_t len = xt.shape[axis];
+  int64_t inner = product(xt.shape, axis + 1, xt.shape.size());
+  int64_t lines = len && inner ? xt.numElements() / len : 0;
+  FloatInput x(xt);
+  FloatOutput out(args.outputs[0]);
+  const float *xp = x.data();
+  float *y = out.data();
+  parallelFor(args, lines, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t l = begin; l < end; ++l) {
+      int64_t base = (l / inner) * len * inner + l % inner;
+      float max = -INFINITY;
+      for (int64_t i = 0; i < len; ++i)
+        max = std::max(max, xp[base + i * inner]);
+      if (!std::isfinite(max)) // like the numpy reference: shift by 0
+        max = 0;
+      double sum = 0;
+      for (int64_t i = 0; i < len; ++i) {
+        float e = std::exp(xp[base + i * inner] - max);
+        y[base + i * inner] = e;
+        sum += e;
+      }
+      for (int64_t i = 0; i < len; ++i)
+        y[base + i * inner] = static_cast<float>(y[base + i * inner] / sum);
+    }
+  });
+  out.commit();
+  return okStatus();
+}
+
+//===----------------------------------------------------------------------===//
+// ROTARY
+//===----------------------------------------------------------------------===//
+
+Status checkRotary(const StepArgs &args) {
+  if (Status s = expectArity(args, 3, 1); !s.ok())
+    return s;
+  const char *names[] = {"input", "cos", "sin"};
+  for (size_t i = 0; i < 3; ++i)
+    if (Status s = expectFloat(args.inputs[i].dtype, names[i]); !s.ok())
+      return s;
+  if (Status s = boolAttr(args.step, "interleaved").status(); !s.ok())
+    return s;
+  const Shape &x = args.inputs[0].shape, &cos = args.inputs[1].shape,
+              &sin = args.inputs[2].shape;
+  if (x.empty() || cos.empty() || sin.empty())
+    return errorStatus("input, cos and sin need rank >= 1");
+  int64_t r = cos.back();
+  if (sin.back() != r || r % 2 != 0 || r > x.back())
+    return errorStatus("rotary dim " + std::to_string(r) + " (cos " +
+                       shapeString(cos) + ", sin " + shapeString(sin) +
+                       ") must be even, shared by sin and at most the "
+                       "input's last dim " +
+                       std::to_string(x.back()));
+  Shape rotated = x;
+  rotated.back() = r;
+  if (!broadcastsTo(cos, rotated) || !broadcastsTo(sin, rotated))
+    return errorStatus("cos " + shapeString(cos) + " and sin " +
+                       shapeString(sin) + " do not broadcast to " +
+                       shapeString(rotated));
+  if (Status s = expectFloat(args.outputs[0].dtype, "output"); !s.ok())
+    return s;
+  return expectShape(args.outputs[0], x);
+}
+
+Status runRotary(const StepArgs &args) {
+  const Shape &xs = args.inputs[0].shape;
+  bool interleaved = *boolAttr(args.step, "interleaved");
+  int64_t width = xs.back(), r = args.inputs[1].shape.back(), half = r / 2;
+  Shape rowShape(xs.begin(), xs.end() - 1), rotated = xs;
+  rotated.back() = r;
+  auto rowStrides = [&](const Shape &s) {
+    Shape st = broadcastStrides(s, rotated);
+    st.pop_back();
+    return st;
+  };
+  std::vector<Shape> strides{rowStrides(args.inputs[1].shape),
+                             rowStrides(args.inputs[2].shape)};
+  FloatInput x(args.inputs[0]), cos(args.inputs[1]), sin(args.inputs[2]);
+  FloatOutput out(args.outputs[0]);
+  int64_t rows = width ? args.inputs[0].numElements() / width : 0;
+  parallelFor(args, rows, 64, [&](int64_t begin, int64_t end) {
+    StridedWalker walker(rowShape, strides);
+    walker.seek(begin);
+    for (int64_t row = begin; row < end; ++row, walker.next()) {
+      const float *xr = x.data() + row * width;
+      const float *c = cos.data() + walker.offset(0);
+      const float *s = sin.data() + walker.offset(1);
+      float *o = out.data() + row * width;
+      for (int64_t i = 0; i < r; ++i) {
+        float rot = interleaved ? (i % 2 ? xr[i - 1] : -xr[i + 1])
+                                : (i < half ? -xr[i + half] : xr[i - half]);
+        o[i] = xr[i] * c[i] + rot * s[i];
+      }
+      std::copy(xr + r, xr + width, o + r);
+    }
+  });
+  out.commit();
+  return okStatus();
+}
+
+} // namespace weft::runtime::cpu

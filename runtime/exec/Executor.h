@@ -1,0 +1,79 @@
+// Runs one rank's plan on the CPU: binds buffers, then runs the steps.
+#ifndef WEFT_RUNTIME_EXEC_EXECUTOR_H
+#define WEFT_RUNTIME_EXEC_EXECUTOR_H
+
+#include "runtime/artifact/ArtifactReader.h"
+#include "runtime/exec/Tensor.h"
+#include "runtime/support/AlignedBuffer.h"
+#include "runtime/support/Status.h"
+#include "runtime/support/ThreadPool.h"
+
+#include <map>
+#include <memory>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+namespace weft::runtime {
+
+struct ExecutorOptions {
+  unsigned threads = 0;   // 0: one per hardware thread
+  uint32_t worldSize = 1; // of the artifact, for multi-rank refusals
+};
+
+class Executor {
+public:
+  /// Binds every buffer of `rank` (whose weights must be loaded) and checks
+  /// every step. `rank` must outlive the executor.
+  static Result<std::unique_ptr<Executor>>
+  create(const RankPlan &rank, const ExecutorOptions &options = {});
+
+  size_t numInputs() const { return inputs.size(); }
+  size_t numOutputs() const { return outputs.size(); }
+  /// Graph input/output i (plan order), bound to its place in the arena.
+  const OutTensor &input(size_t i) const { return inputs[i]; }
+  const InTensor &output(size_t i) const { return outputs[i]; }
+  const std::string &inputName(size_t i) const;
+  const std::string &outputName(size_t i) const;
+
+  /// Copies graph input i's bytes into the arena.
+  Status setInput(size_t i, std::span<const std::byte> bytes);
+  /// Runs every step in order; the error names the step.
+  Status run();
+
+private:
+  struct BoundStep {
+    const artifact::Step *step = nullptr;
+    std::string where;
+    std::vector<InTensor> inputs;
+    std::vector<OutTensor> outputs;
+    /// Outputs staged apart from inputs they overlap: (index, staging).
+    std::vector<std::pair<size_t, std::unique_ptr<AlignedBuffer>>> staged;
+  };
+
+  explicit Executor(const RankPlan &rank, const ExecutorOptions &options);
+  Status bindBuffers();
+  Status bindSteps();
+  Result<BoundStep> bindStep(int index);
+  void stageOverlaps(BoundStep &bound);
+  /// A weight buffer's bytes, converted when stored in another float type.
+  const std::byte *weightData(const artifact::Buffer &buf);
+  /// A writable view of an arena buffer (graph input, output, intermediate).
+  OutTensor arenaTensor(uint32_t id);
+
+  const RankPlan &rank;
+  ExecutorOptions options;
+  AlignedBuffer arena;
+  std::vector<std::unique_ptr<AlignedBuffer>> constants;
+  std::map<std::pair<uint32_t, int>, std::unique_ptr<AlignedBuffer>> converted;
+  std::unordered_map<uint32_t, InTensor> buffers;
+  std::unordered_map<uint32_t, const artifact::Buffer *> places;
+  std::vector<BoundStep> steps;
+  std::vector<OutTensor> inputs;
+  std::vector<InTensor> outputs;
+  std::unique_ptr<ThreadPool> pool;
+};
+
+} // namespace weft::runtime
+
+#endif // WEFT_RUNTIME_EXEC_EXECUTOR_H

@@ -1,0 +1,216 @@
+// Helpers of the runtime unit tests: temp dirs, tensors, one-step runs.
+#ifndef WEFT_TEST_UNIT_RUNTIMETESTUTIL_H
+#define WEFT_TEST_UNIT_RUNTIMETESTUTIL_H
+
+#include "runtime/backends/cpu/CpuKernels.h"
+#include "runtime/support/Float16.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace weft::runtime::test {
+
+/// A directory under the system's temp dir, removed with its contents.
+class TempDir {
+public:
+  TempDir() {
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "weft-rt-XXXXXX").string();
+    path = mkdtemp(tmpl.data()) ? tmpl : "";
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  std::string file(const std::string &name) const { return path + "/" + name; }
+  std::string path;
+};
+
+inline void writeFile(const std::string &path, const std::string &bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+inline std::string readFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+/// A tensor owned by a test.
+struct HostTensor {
+  DType dtype = DType::F32;
+  Shape shape;
+  std::vector<std::byte> bytes;
+
+  InTensor view() const { return InTensor{dtype, shape, bytes.data()}; }
+  std::string str() const {
+    return std::string(reinterpret_cast<const char *>(bytes.data()),
+                       bytes.size());
+  }
+};
+
+template <typename T>
+HostTensor makeTensor(DType dtype, Shape shape, const std::vector<T> &values) {
+  HostTensor t{dtype, std::move(shape), {}};
+  t.bytes.resize(values.size() * sizeof(T));
+  if (!values.empty())
+    std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
+  return t;
+}
+
+inline HostTensor f32(Shape shape, std::vector<float> v) {
+  return makeTensor(DType::F32, std::move(shape), v);
+}
+inline HostTensor i64(Shape shape, std::vector<int64_t> v) {
+  return makeTensor(DType::I64, std::move(shape), v);
+}
+inline HostTensor i32(Shape shape, std::vector<int32_t> v) {
+  return makeTensor(DType::I32, std::move(shape), v);
+}
+inline HostTensor boolean(Shape shape, std::vector<uint8_t> v) {
+  return makeTensor(DType::BOOL, std::move(shape), v);
+}
+inline HostTensor f16(Shape shape, const std::vector<float> &v) {
+  std::vector<uint16_t> h;
+  for (float x : v)
+    h.push_back(floatToHalf(x));
+  return makeTensor(DType::F16, std::move(shape), h);
+}
+inline HostTensor bf16(Shape shape, const std::vector<float> &v) {
+  std::vector<uint16_t> h;
+  for (float x : v)
+    h.push_back(floatToBf16(x));
+  return makeTensor(DType::BF16, std::move(shape), h);
+}
+
+/// Elements of a float tensor (f32, f16, bf16) as floats.
+inline std::vector<float> floats(const HostTensor &t) {
+  size_t n = t.bytes.size() / dtypeSize(t.dtype);
+  std::vector<float> out(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (t.dtype == DType::F32) {
+      std::memcpy(&out[i], t.bytes.data() + 4 * i, 4);
+      continue;
+    }
+    uint16_t h;
+    std::memcpy(&h, t.bytes.data() + 2 * i, 2);
+    out[i] = t.dtype == DType::F16 ? halfToFloat(h) : bf16ToFloat(h);
+  }
+  return out;
+}
+
+/// Elements of an integer tensor (i64, i32, bool) as int64.
+inline std::vector<int64_t> ints(const HostTensor &t) {
+  size_t size = dtypeSize(t.dtype), n = t.bytes.size() / size;
+  std::vector<int64_t> out(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (size == 8) {
+      std::memcpy(&out[i], t.bytes.data() + 8 * i, 8);
+    } else if (size == 4) {
+      int32_t v;
+      std::memcpy(&v, t.bytes.data() + 4 * i, 4);
+      out[i] = v;
+    } else {
+      out[i] = static_cast<int64_t>(t.bytes[i]);
+    }
+  }
+  return out;
+}
+
+/// A step of `kind` with integer, float and list attributes.
+inline artifact::Step
+makeStep(artifact::Step::Kind kind,
+         std::initializer_list<std::pair<const char *, int64_t>> intAttrs = {},
+         std::initializer_list<std::pair<const char *, double>> floatAttrs = {},
+         std::initializer_list<std::pair<const char *, Shape>> listAttrs = {}) {
+  artifact::Step step;
+  step.set_kind(kind);
+  step.set_name("test");
+  for (auto &[k, v] : intAttrs)
+    (*step.mutable_ints())[k] = v;
+  for (auto &[k, v] : floatAttrs)
+    (*step.mutable_floats())[k] = v;
+  for (auto &[k, v] : listAttrs)
+    for (int64_t x : v)
+      (*step.mutable_lists())[k].add_values(x);
+  return step;
+}
+
+/// An ELEMENTWISE instruction.
+inline artifact::Instr instr(artifact::Instr::Op op, DType dtype,
+                             std::initializer_list<uint32_t> args = {},
+                             uint32_t index = 0) {
+  artifact::Instr in;
+  in.set_op(op);
+  in.set_dtype(dtype);
+  for (uint32_t a : args)
+    in.add_args(a);
+  in.set_index(index);
+  return in;
+}
+
+/// Runs one step with fresh outputs of the given dtypes and shapes; the
+/// outputs, or the kernel's error. `threads` 0 runs serially.
+inline Result<std::vector<HostTensor>>
+runKernel(const artifact::Step &step, const std::vector<HostTensor> &inputs,
+          const std::vector<std::pair<DType, Shape>> &outputs,
+          unsigned threads = 2) {
+  std::vector<InTensor> ins;
+  for (const HostTensor &t : inputs)
+    ins.push_back(t.view());
+  std::vector<HostTensor> outs;
+  for (auto &[dtype, shape] : outputs) {
+    HostTensor t{dtype, shape, {}};
+    t.bytes.resize(numElements(shape) * dtypeSize(dtype));
+    outs.push_back(std::move(t));
+  }
+  std::vector<OutTensor> outViews;
+  for (HostTensor &t : outs)
+    outViews.push_back(OutTensor{t.dtype, t.shape, t.bytes.data()});
+  ThreadPool pool(threads ? threads : 1);
+  cpu::StepArgs args{step, ins, outViews, threads ? &pool : nullptr};
+  if (Status s = cpu::runStep(args); !s.ok())
+    return s;
+  return outs;
+}
+
+/// The single output of a step that must succeed.
+inline HostTensor runOne(const artifact::Step &step,
+                         const std::vector<HostTensor> &inputs, DType dtype,
+                         const Shape &shape) {
+  auto out = runKernel(step, inputs, {{dtype, shape}});
+  EXPECT_TRUE(out.ok()) << out.message();
+  return out.ok() ? (*out)[0] : HostTensor{dtype, shape, {}};
+}
+
+/// The error of a step that must fail.
+inline std::string runError(const artifact::Step &step,
+                            const std::vector<HostTensor> &inputs, DType dtype,
+                            const Shape &shape) {
+  auto out = runKernel(step, inputs, {{dtype, shape}});
+  EXPECT_FALSE(out.ok());
+  return out.ok() ? "" : out.message();
+}
+
+inline void expectNear(const std::vector<float> &got,
+                       const std::vector<float> &want, float tol = 1e-5f) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (std::isinf(want[i]))
+      EXPECT_EQ(got[i], want[i]) << "element " << i;
+    else
+      EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
+  }
+}
+
+} // namespace weft::runtime::test
+
+#endif // WEFT_TEST_UNIT_RUNTIMETESTUTIL_H
