@@ -67,4 +67,25 @@ def ConvertComputeType : Pass<"weft-convert-compute-type", "func::FuncOp"> {
   let dependentDialects = ["::mlir::weft::WeftDialect"];
 }
 
+def TensorParallel : Pass<"weft-tensor-parallel", "func::FuncOp"> {
+  let summary = "Rewrite the graph into one tensor-parallel rank's graph";
+  let description = [{
+    Megatron-style: a projection whose input is replicated becomes
+    column-parallel (its weight split on the output features); one whose
+    input is split on its features becomes row-parallel (weight split on the
+    input features) followed by `weft.all_reduce`, its bias added after.
+    Splits follow through reshapes, transposes, rotary and elementwise ops,
+    so attention runs on this rank's heads. A fused QKV projection consumed
+    by equal slices is split part by part. Embedding tables are split on
+    the vocabulary (each rank looks up its ids, then all-reduce). A value a
+    consumer cannot take split is all-gathered first; results are always
+    whole. A dimension that does not divide by `tp` stays replicated, except
+    attention heads, which are refused with a message.
+  }];
+  let options = [
+    Option<"tp", "tp", "int64_t", /*default=*/"1", "tensor-parallel degree">
+  ];
+  let dependentDialects = ["::mlir::weft::WeftDialect"];
+}
+
 #endif // WEFT_PASSES_TD

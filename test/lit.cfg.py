@@ -30,3 +30,15 @@ config.substitutions.append(("%fixtures", os.path.join(config.test_source_root, 
 config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
 config.substitutions.append(("%build", config.weft_obj_root))
 config.substitutions.append(("%src", config.weft_src_root))
+
+# MPI: tests that launch weft-run under mpirun need a weft built with MPI
+# and an mpirun (CI runs as root, and the machine may have fewer cores than
+# ranks).
+mpirun = shutil.which("mpirun")
+if getattr(config, "weft_have_mpi", "OFF") in ("ON", "1", "TRUE") and mpirun:
+    config.available_features.add("mpi")
+    config.substitutions.append(
+        ("%mpirun", mpirun + " --allow-run-as-root --oversubscribe"))
+for var in ["TMPDIR", "OMPI_MCA_btl_vader_single_copy_mechanism"]:
+    if var in os.environ:
+        config.environment[var] = os.environ[var]

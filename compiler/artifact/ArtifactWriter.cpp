@@ -8,6 +8,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
@@ -18,6 +19,11 @@ using namespace mlir::weft;
 namespace art = ::weft::artifact;
 
 namespace {
+/// A rank's file name in the artifact: rank<N>.<suffix>.
+std::string rankFile(int64_t rank, llvm::StringRef suffix) {
+  return llvm::formatv("rank{0}.{1}", rank, suffix).str();
+}
+
 const char *safetensorsDType(art::DType d) {
   switch (d) {
   case art::F32:
@@ -127,6 +133,33 @@ FailureOr<std::string> tensorBytes(const onnx::TensorProto &t, Location loc,
   return out;
 }
 
+/// The row-major box [begin, begin + size) of a tensor's bytes.
+std::string sliceBytes(StringRef full, ArrayRef<int64_t> shape,
+                       int64_t elemBytes, ArrayRef<int64_t> begin,
+                       ArrayRef<int64_t> size) {
+  int64_t rank = shape.size();
+  SmallVector<int64_t> strides(rank, elemBytes);
+  for (int64_t d = rank - 2; d >= 0; --d)
+    strides[d] = strides[d + 1] * shape[d + 1];
+  int64_t rows = 1;
+  for (int64_t d = 0; d + 1 < rank; ++d)
+    rows *= size[d];
+  std::string out;
+  SmallVector<int64_t> idx(rank, 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t off = begin[rank - 1] * elemBytes;
+    for (int64_t d = 0; d + 1 < rank; ++d)
+      off += (begin[d] + idx[d]) * strides[d];
+    out.append(full.data() + off, size[rank - 1] * elemBytes);
+    for (int64_t d = rank - 2; d >= 0; --d) {
+      if (++idx[d] < size[d])
+        break;
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
 LogicalResult writeFile(Location loc, StringRef path, StringRef bytes) {
   std::error_code ec;
   llvm::raw_fd_ostream os(path, ec);
@@ -155,14 +188,14 @@ private:
   std::string modelBytes;
   llvm::StringMap<const onnx::TensorProto *> initializers;
   llvm::StringMap<ByteRange> rawRanges;
+  llvm::StringMap<std::string> fullHashes; // by weight name
 
   LogicalResult loadModel();
   LogicalResult locateWeights(art::Plan &plan, SafetensorsFile &packed,
                               StringRef packedName);
-  LogicalResult writeDirectory(const art::Manifest &manifest,
-                               const art::Plan &plan,
-                               const SafetensorsFile &packed,
-                               StringRef packedName);
+  LogicalResult writeDirectory(art::Manifest manifest,
+                               const std::vector<art::Plan> &plans,
+                               const std::vector<SafetensorsFile> &packed);
 };
 
 LogicalResult Writer::loadModel() {
@@ -200,11 +233,17 @@ LogicalResult Writer::locateWeights(art::Plan &plan, SafetensorsFile &packed,
       ref.set_relative_to_model(true);
       ref.set_offset((*ext)->offset);
       ref.set_length((*ext)->length >= 0 ? (*ext)->length : bytes);
+      auto cached = fullHashes.find(ref.name());
+      if (cached != fullHashes.end()) {
+        ref.set_sha256(cached->second);
+        continue;
+      }
       llvm::SmallString<256> file(model.dir);
       llvm::sys::path::append(file, (*ext)->location);
       if (auto buf = llvm::MemoryBuffer::getFileSlice(file, ref.length(),
                                                       ref.offset(), false))
         ref.set_sha256(sha256Hex((*buf)->getBuffer()));
+      fullHashes[ref.name()] = ref.sha256();
       continue;
     }
     auto raw = rawRanges.find(ref.name());
@@ -221,9 +260,23 @@ LogicalResult Writer::locateWeights(art::Plan &plan, SafetensorsFile &packed,
       continue;
     }
     // Packed: typed-field initializers always, all weights with --pack-weights.
+    // A rank packs only its slice, which then is the whole tensor it holds.
     auto data = tensorBytes(t, loc, model.dir);
     if (failed(data))
       return failure();
+    if (ref.slice_size_size()) {
+      SmallVector<int64_t> shape(ref.shape().begin(), ref.shape().end());
+      SmallVector<int64_t> begin(ref.slice_begin().begin(),
+                                 ref.slice_begin().end());
+      SmallVector<int64_t> size(ref.slice_size().begin(),
+                                ref.slice_size().end());
+      *data = sliceBytes(*data, shape, dtypeBytes(ref.dtype()), begin, size);
+      ref.clear_shape();
+      for (int64_t d : size)
+        ref.add_shape(d);
+      ref.clear_slice_begin();
+      ref.clear_slice_size();
+    }
     ref.set_sha256(sha256Hex(*data));
     auto [begin, end] = packed.add(ref, std::move(*data));
     ref.set_file(packedName.str());
@@ -239,10 +292,9 @@ LogicalResult Writer::locateWeights(art::Plan &plan, SafetensorsFile &packed,
   return success();
 }
 
-LogicalResult Writer::writeDirectory(const art::Manifest &manifest,
-                                     const art::Plan &plan,
-                                     const SafetensorsFile &packed,
-                                     StringRef packedName) {
+LogicalResult
+Writer::writeDirectory(art::Manifest m, const std::vector<art::Plan> &plans,
+                       const std::vector<SafetensorsFile> &packed) {
   std::string out = options.output;
   std::string tmp =
       out + ".tmp-" + std::to_string(llvm::sys::Process::getProcessId());
@@ -250,22 +302,28 @@ LogicalResult Writer::writeDirectory(const art::Manifest &manifest,
   if (auto ec = llvm::sys::fs::create_directories(tmp))
     return emitError(loc) << "cannot create '" << tmp << "': " << ec.message();
   auto cleanup = [&] { llvm::sys::fs::remove_directories(tmp); };
-  std::string planBytes, manifestBytes;
-  plan.SerializeToString(&planBytes);
-  art::Manifest m = manifest;
-  m.mutable_ranks(0)->set_plan_sha256(sha256Hex(planBytes));
-  if (!packed.empty()) {
-    std::string w = packed.serialize();
-    m.mutable_ranks(0)->set_weights_file(packedName.str());
-    m.mutable_ranks(0)->set_weights_sha256(sha256Hex(w));
-    if (failed(writeFile(loc, tmp + "/" + packedName.str(), w))) {
+  for (auto [r, plan] : llvm::enumerate(plans)) {
+    art::RankEntry *entry = m.mutable_ranks(r);
+    std::string planBytes;
+    plan.SerializeToString(&planBytes);
+    entry->set_plan_sha256(sha256Hex(planBytes));
+    if (failed(writeFile(loc, tmp + "/" + entry->plan_file(), planBytes))) {
+      cleanup();
+      return failure();
+    }
+    if (packed[r].empty())
+      continue;
+    std::string w = packed[r].serialize();
+    entry->set_weights_file(rankFile(r, "weights.safetensors"));
+    entry->set_weights_sha256(sha256Hex(w));
+    if (failed(writeFile(loc, tmp + "/" + entry->weights_file(), w))) {
       cleanup();
       return failure();
     }
   }
+  std::string manifestBytes;
   m.SerializeToString(&manifestBytes);
-  if (failed(writeFile(loc, tmp + "/" + m.ranks(0).plan_file(), planBytes)) ||
-      failed(writeFile(loc, tmp + "/manifest.pb", manifestBytes))) {
+  if (failed(writeFile(loc, tmp + "/manifest.pb", manifestBytes))) {
     cleanup();
     return failure();
   }
@@ -319,14 +377,18 @@ LogicalResult Writer::run() {
     return WeightInfo{toArtifactDType(elem),
                       std::vector<int64_t>(t->dims().begin(), t->dims().end())};
   };
-  auto plan = buildPlan(func, weightInfo);
-  if (failed(plan))
-    return failure();
-  std::string packedName = "rank0.weights.safetensors";
-  SafetensorsFile packed;
-  if (failed(locateWeights(*plan, packed, packedName)))
-    return failure();
-
+  std::vector<art::Plan> plans;
+  std::vector<SafetensorsFile> packed(options.tp);
+  for (int64_t r = 0; r < options.tp; ++r) {
+    auto plan = buildPlan(func, weightInfo, r, options.tp);
+    if (failed(plan))
+      return failure();
+    std::string packedName = rankFile(r, "weights.safetensors");
+    if (failed(locateWeights(*plan, packed[r], packedName)))
+      return failure();
+    plans.push_back(std::move(*plan));
+  }
+  const art::Plan &first = plans.front();
   art::Manifest manifest;
   manifest.set_format_version(1);
   manifest.set_compiler_version(WEFT_VERSION);
@@ -335,23 +397,28 @@ LogicalResult Writer::run() {
   manifest.set_source_model(std::string(abs));
   manifest.set_source_sha256(sha256Hex(modelBytes));
   manifest.set_topology(options.topology);
-  manifest.set_world_size(1);
+  manifest.set_world_size(options.tp);
+  manifest.set_tp(options.tp);
+  manifest.set_pp(1);
+  manifest.set_dp(1);
   manifest.set_target(options.target);
   art::DType compute = art::F32;
-  for (const art::Buffer &b : plan->buffers())
+  for (const art::Buffer &b : first.buffers())
     if (b.dtype() == art::F16 || b.dtype() == art::BF16)
       compute = b.dtype();
   manifest.set_compute_dtype(compute);
-  for (uint32_t id : plan->inputs())
-    addSpec(manifest.mutable_inputs(), plan->buffers(id));
-  for (uint32_t id : plan->outputs())
-    addSpec(manifest.mutable_outputs(), plan->buffers(id));
+  for (uint32_t id : first.inputs())
+    addSpec(manifest.mutable_inputs(), first.buffers(id));
+  for (uint32_t id : first.outputs())
+    addSpec(manifest.mutable_outputs(), first.buffers(id));
   for (const auto &d : options.dims)
     (*manifest.mutable_dims())[d.getKey().str()] = d.getValue();
-  art::RankEntry *rank = manifest.add_ranks();
-  rank->set_rank(0);
-  rank->set_plan_file("rank0.plan.pb");
-  return writeDirectory(manifest, *plan, packed, packedName);
+  for (int64_t r = 0; r < options.tp; ++r) {
+    art::RankEntry *rank = manifest.add_ranks();
+    rank->set_rank(r);
+    rank->set_plan_file(rankFile(r, "plan.pb"));
+  }
+  return writeDirectory(manifest, plans, packed);
 }
 } // namespace
 

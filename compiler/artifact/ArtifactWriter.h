@@ -10,12 +10,16 @@
 
 namespace mlir::weft {
 
+struct Topology;
+
 struct ArtifactOptions {
   std::string output;    // the artifact directory to create
   std::string modelPath; // the compiled ONNX file
   bool packWeights = false;
   std::string target = "cpu";
-  std::string topology = "host";
+  std::string topology = "host"; // the topology's name (manifest.topology)
+  int64_t tp = 1;                // the module is a per-rank graph for tp ranks
+  const Topology *cluster = nullptr; // the loaded topology, when one was given
   llvm::StringMap<int64_t> dims;
 };
 

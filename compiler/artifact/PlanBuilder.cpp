@@ -7,6 +7,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/FormatVariadic.h"
 
 using namespace mlir;
 using namespace mlir::weft;
@@ -173,14 +174,16 @@ class PlanBuilderImpl {
 public:
   PlanBuilderImpl(
       func::FuncOp func,
-      const std::function<std::optional<WeightInfo>(StringRef)> &weights)
-      : func(func), weights(weights) {}
+      const std::function<std::optional<WeightInfo>(StringRef)> &weights,
+      int64_t rank, int64_t tp)
+      : func(func), weights(weights), rank(rank), tp(tp) {}
 
   FailureOr<art::Plan> build();
 
 private:
   func::FuncOp func;
   const std::function<std::optional<WeightInfo>(StringRef)> &weights;
+  int64_t rank, tp;
   art::Plan plan;
   llvm::DenseMap<Value, uint32_t> bufferOf;
   llvm::DenseMap<uint32_t, int> allocOf; // arena buffers -> allocation
@@ -199,6 +202,12 @@ private:
   void lowerReshape(ReshapeOp op);
   LogicalResult lowerReturn(func::ReturnOp ret);
   void assignOffsets();
+  SmallVector<int64_t> tpGroup() const {
+    SmallVector<int64_t> g;
+    for (int64_t r = 0; r < tp; ++r)
+      g.push_back(r);
+    return g;
+  }
 };
 
 art::Buffer &PlanBuilderImpl::newBuffer(Value v, art::Buffer::Kind kind) {
@@ -351,14 +360,28 @@ LogicalResult PlanBuilderImpl::lowerOp(Operation *op) {
         auto info = weights(w.getName());
         if (!info)
           return w.emitError("weight '") << w.getName() << "' is unknown";
-        auto [it, fresh] =
-            weightIndex.try_emplace(w.getName(), plan.weights_size());
+        std::string key = w.getName().str();
+        if (auto dim = w.getShardDim())
+          key += llvm::formatv("#{0}:{1}", int64_t(*dim),
+                               int64_t(*w.getShardBase()))
+                     .str();
+        auto [it, fresh] = weightIndex.try_emplace(key, plan.weights_size());
         if (fresh) {
           art::WeightRef *ref = plan.add_weights();
           ref->set_name(w.getName().str());
           ref->set_dtype(info->dtype);
           for (int64_t d : info->shape)
             ref->add_shape(d);
+          if (auto dim = w.getShardDim()) {
+            // This rank's slice of the full tensor.
+            for (auto [d, full] : llvm::enumerate(info->shape)) {
+              bool sharded = int64_t(d) == int64_t(*dim);
+              int64_t size = sharded ? int64_t(*w.getShardSize()) : full;
+              ref->add_slice_begin(
+                  sharded ? int64_t(*w.getShardBase()) + rank * size : 0);
+              ref->add_slice_size(size);
+            }
+          }
         }
         newBuffer(w.getResult(), art::Buffer::WEIGHT).set_weight(it->second);
         return success();
@@ -417,8 +440,26 @@ LogicalResult PlanBuilderImpl::lowerOp(Operation *op) {
         ints(simple(art::Step::SOFTMAX, "softmax"), "axis", s.getAxis());
         return success();
       })
-      .Case<EmbeddingOp>([&](auto) {
-        simple(art::Step::EMBEDDING, "embedding");
+      .Case<EmbeddingOp>([&](EmbeddingOp e) {
+        art::Step &s = simple(art::Step::EMBEDDING, "embedding");
+        auto table = e.getTable().getDefiningOp<WeightOp>();
+        if (table && table.getShardDim() && *table.getShardDim() == 0)
+          ints(s, "vocab_start",
+               int64_t(*table.getShardBase()) +
+                   rank * int64_t(*table.getShardSize()));
+        return success();
+      })
+      .Case<AllReduceOp>([&](auto) {
+        art::Step &s = simple(art::Step::COLLECTIVE, "all_reduce");
+        ints(s, "op", 0);
+        list(s, "group", tpGroup());
+        return success();
+      })
+      .Case<AllGatherOp>([&](AllGatherOp g) {
+        art::Step &s = simple(art::Step::COLLECTIVE, "all_gather");
+        ints(s, "op", 1);
+        ints(s, "axis", g.getAxis());
+        list(s, "group", tpGroup());
         return success();
       })
       .Case<GatherOp>([&](GatherOp g) {
@@ -488,7 +529,8 @@ LogicalResult PlanBuilderImpl::lowerOp(Operation *op) {
 LogicalResult PlanBuilderImpl::lowerReturn(func::ReturnOp ret) {
   for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
     auto nameAttr = func.getResultAttrOfType<StringAttr>(i, "weft.name");
-    std::string name = nameAttr ? nameAttr.str() : "output" + std::to_string(i);
+    std::string name =
+        nameAttr ? nameAttr.str() : llvm::formatv("output{0}", i).str();
     uint32_t id = operand(v);
     art::Buffer &b = *plan.mutable_buffers(id);
     bool ownArena = b.kind() == art::Buffer::ARENA && allocOf.count(id) &&
@@ -552,13 +594,14 @@ void PlanBuilderImpl::assignOffsets() {
 
 FailureOr<art::Plan> PlanBuilderImpl::build() {
   plan.set_format_version(1);
+  plan.set_rank(rank);
   markInlinable();
   Block &body = func.getBody().front();
   for (auto [i, arg] : llvm::enumerate(body.getArguments())) {
     uint32_t id = newArenaBuffer(arg, art::Buffer::INPUT, -1);
     auto nameAttr = func.getArgAttrOfType<StringAttr>(i, "weft.name");
-    plan.mutable_buffers(id)->set_name(nameAttr ? nameAttr.str()
-                                                : "input" + std::to_string(i));
+    plan.mutable_buffers(id)->set_name(
+        nameAttr ? nameAttr.str() : llvm::formatv("input{0}", i).str());
     plan.add_inputs(id);
   }
   for (Operation &op : body) {
@@ -575,7 +618,8 @@ FailureOr<art::Plan> PlanBuilderImpl::build() {
 
 FailureOr<art::Plan> mlir::weft::buildPlan(
     func::FuncOp func,
-    const std::function<std::optional<WeightInfo>(StringRef)> &weights) {
-  PlanBuilderImpl builder(func, weights);
+    const std::function<std::optional<WeightInfo>(StringRef)> &weights,
+    int64_t rank, int64_t tp) {
+  PlanBuilderImpl builder(func, weights, rank, tp);
   return builder.build();
 }

@@ -18,12 +18,14 @@ struct WeightInfo {
   std::vector<int64_t> shape;
 };
 
-/// Builds the plan of `func` (one rank). Weights appear in plan.weights with
-/// name, dtype and shape only; the artifact writer fills in where they are.
-/// Fails with a diagnostic on an op that has no step.
+/// Builds rank `rank`'s plan of `func` (a per-rank graph for `tp` ranks).
+/// Weights appear in plan.weights with name, dtype, full shape and this
+/// rank's slice; the artifact writer fills in where their bytes are. Fails
+/// with a diagnostic on an op that has no step.
 FailureOr<::weft::artifact::Plan>
 buildPlan(func::FuncOp func,
-          const std::function<std::optional<WeightInfo>(StringRef)> &weights);
+          const std::function<std::optional<WeightInfo>(StringRef)> &weights,
+          int64_t rank = 0, int64_t tp = 1);
 
 /// The artifact dtype of an MLIR element type, or DTYPE_UNSPECIFIED.
 ::weft::artifact::DType toArtifactDType(Type type);

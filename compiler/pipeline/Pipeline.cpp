@@ -44,6 +44,14 @@ void weft::buildGraphPipeline(OpPassManager &pm, llvm::StringRef computeType) {
   }
 }
 
+void weft::buildLayoutPipeline(OpPassManager &pm, int64_t tp) {
+  TensorParallelOptions options;
+  options.tp = tp;
+  pm.addNestedPass<func::FuncOp>(createTensorParallel(options));
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
 void weft::registerWeftPipelines() {
   PassPipelineRegistration<>("weft-graph-pipeline",
                              "Lift an imported graph to weft's high-level ops",

@@ -14,6 +14,10 @@ void registerWeftDialects(DialectRegistry &registry);
 /// bf16, convert the float computation to it. Runs on the module.
 void buildGraphPipeline(OpPassManager &pm, llvm::StringRef computeType = "");
 
+/// Layout: rewrite the lifted graph into one tensor-parallel rank's graph
+/// for `tp` ranks.
+void buildLayoutPipeline(OpPassManager &pm, int64_t tp);
+
 /// Registers the named pipelines (`--weft-graph-pipeline`) with mlir-opt.
 void registerWeftPipelines();
 } // namespace mlir::weft

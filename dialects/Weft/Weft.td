@@ -104,10 +104,21 @@ def Weft_WeightOp : Weft_Op<"weight"> {
   let description = [{
     A named initializer of the source model. The compiler knows its shape and
     dtype only; the runtime reads the bytes (or each rank its slice).
+
+    In a tensor-parallel (per-rank) graph, `shard_dim` names the dim this
+    rank holds a slice of: `shard_size` entries starting at
+    `shard_base + rank * shard_size`; the result type is the local slice.
   }];
-  let arguments = (ins StrAttr:$name);
+  let arguments = (ins StrAttr:$name, OptionalAttr<I64Attr>:$shard_dim,
+                   OptionalAttr<I64Attr>:$shard_size,
+                   OptionalAttr<I64Attr>:$shard_base);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = "$name attr-dict `:` type($result)";
+  let builders = [OpBuilder<(ins "::mlir::Type":$result,
+                                 "::llvm::StringRef":$name), [{
+    build($_builder, $_state, result, $_builder.getStringAttr(name), nullptr,
+          nullptr, nullptr);
+  }]>];
 }
 
 //===----------------------------------------------------------------------===//
@@ -343,6 +354,24 @@ def Weft_RmsNormOp : Weft_Op<"rms_norm"> {
     type($result)
   }];
   let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Collectives (per-rank graphs)
+//===----------------------------------------------------------------------===//
+
+def Weft_AllReduceOp : Weft_Op<"all_reduce", [SameOperandsAndResultType]> {
+  let summary = "sum over the tensor-parallel group";
+  let arguments = (ins AnyRankedTensor:$input);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def Weft_AllGatherOp : Weft_Op<"all_gather"> {
+  let summary = "concatenation of every rank's tensor along `axis`";
+  let arguments = (ins AnyRankedTensor:$input, I64Attr:$axis);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
 }
 
 //===----------------------------------------------------------------------===//

@@ -225,7 +225,62 @@ Status checkStepBuffers(const Step &step, const BufferIndex &byId) {
   return okStatus();
 }
 
-Status checkSteps(const Plan &plan, const BufferIndex &byId) {
+std::string listString(const artifact::IntList &list) {
+  return shapeString(toShape(list.values()));
+}
+
+/// COLLECTIVE: a known op, and a group of distinct ranks of the world that
+/// holds the plan's own rank.
+Status checkCollectiveStep(const Step &step, uint32_t rank,
+                           uint32_t worldSize) {
+  auto op = step.ints().find("op");
+  if (op == step.ints().end() || (op->second != 0 && op->second != 1))
+    return errorStatus(op == step.ints().end()
+                           ? std::string("COLLECTIVE has no 'op'")
+                           : "op " + std::to_string(op->second) +
+                                 " is not 0 (all-reduce sum) or 1 "
+                                 "(all-gather)");
+  if (op->second == 1 && !step.ints().count("axis"))
+    return errorStatus("all-gather has no 'axis'");
+  auto group = step.lists().find("group");
+  if (group == step.lists().end() || group->second.values().empty())
+    return errorStatus("COLLECTIVE has no 'group' (or an empty one)");
+  std::set<int64_t> seen;
+  for (int64_t r : group->second.values()) {
+    if (r < 0 || r >= static_cast<int64_t>(worldSize))
+      return errorStatus("group " + listString(group->second) + " holds rank " +
+                         std::to_string(r) + ", outside world_size " +
+                         std::to_string(worldSize));
+    if (!seen.insert(r).second)
+      return errorStatus("group " + listString(group->second) + " holds rank " +
+                         std::to_string(r) + " twice");
+  }
+  if (!seen.count(rank))
+    return errorStatus("group " + listString(group->second) +
+                       " does not hold the plan's own rank " +
+                       std::to_string(rank));
+  return okStatus();
+}
+
+/// SEND / RECV: a peer that is another rank of the world, a tag >= 0.
+Status checkPeerStep(const Step &step, uint32_t rank, uint32_t worldSize) {
+  auto peer = step.ints().find("peer");
+  if (peer == step.ints().end())
+    return errorStatus(Step::Kind_Name(step.kind()) + " has no 'peer'");
+  if (peer->second < 0 || peer->second >= static_cast<int64_t>(worldSize))
+    return errorStatus("peer " + std::to_string(peer->second) +
+                       " is outside world_size " + std::to_string(worldSize));
+  if (peer->second == static_cast<int64_t>(rank))
+    return errorStatus("peer " + std::to_string(peer->second) +
+                       " is the plan's own rank");
+  auto tag = step.ints().find("tag");
+  if (tag != step.ints().end() && tag->second < 0)
+    return errorStatus("tag " + std::to_string(tag->second) + " is negative");
+  return okStatus();
+}
+
+Status checkSteps(const Plan &plan, const BufferIndex &byId,
+                  uint32_t worldSize) {
   for (int i = 0; i < plan.steps_size(); ++i) {
     const Step &step = plan.steps(i);
     std::string where =
@@ -235,6 +290,13 @@ Status checkSteps(const Plan &plan, const BufferIndex &byId) {
       return errorStatus(where + "unknown kind " + std::to_string(step.kind()));
     if (Status s = checkStepBuffers(step, byId); !s.ok())
       return s.withPrefix(where);
+    Status multi;
+    if (step.kind() == Step::COLLECTIVE)
+      multi = checkCollectiveStep(step, plan.rank(), worldSize);
+    else if (step.kind() == Step::SEND || step.kind() == Step::RECV)
+      multi = checkPeerStep(step, plan.rank(), worldSize);
+    if (!multi.ok())
+      return multi.withPrefix(where);
   }
   return okStatus();
 }
@@ -271,12 +333,25 @@ Status checkManifest(const Manifest &m) {
     return errorStatus("world_size " + std::to_string(m.world_size()) +
                        " but " + std::to_string(m.ranks_size()) +
                        " ranks are listed");
+  // The layout degrees, where set (an unset one counts as 1).
+  uint64_t tp = m.tp() ? m.tp() : 1, pp = m.pp() ? m.pp() : 1,
+           dp = m.dp() ? m.dp() : 1;
+  if ((m.tp() || m.pp() || m.dp()) && tp * pp * dp != m.world_size())
+    return errorStatus(
+        "tp * pp * dp = " + std::to_string(tp) + " * " + std::to_string(pp) +
+        " * " + std::to_string(dp) + " = " + std::to_string(tp * pp * dp) +
+        " differs from world_size " + std::to_string(m.world_size()));
+  std::set<uint32_t> listed;
   for (int i = 0; i < m.ranks_size(); ++i) {
     const RankEntry &r = m.ranks(i);
     std::string where = "ranks[" + std::to_string(i) + "]: ";
-    if (r.rank() != static_cast<uint32_t>(i))
-      return errorStatus(where + "rank is " + std::to_string(r.rank()) +
-                         ", expected " + std::to_string(i));
+    if (r.rank() >= m.world_size())
+      return errorStatus(where + "rank " + std::to_string(r.rank()) +
+                         " is outside world_size " +
+                         std::to_string(m.world_size()));
+    if (!listed.insert(r.rank()).second)
+      return errorStatus(where + "rank " + std::to_string(r.rank()) +
+                         " is listed twice");
     if (Status s = checkRelativePath(r.plan_file(), "plan_file"); !s.ok())
       return s.withPrefix(where);
     if (r.plan_sha256().empty())
@@ -295,19 +370,31 @@ Status checkManifest(const Manifest &m) {
 }
 
 /// The plan's graph inputs (or outputs) must be the manifest's, in order.
+/// With `subset`, a plan may list only some of them (still in order).
 Status
 checkInterface(const google::protobuf::RepeatedPtrField<TensorSpec> &specs,
                const google::protobuf::RepeatedField<uint32_t> &ids,
-               const Plan &plan, const std::string &field) {
-  if (specs.size() != ids.size())
+               const Plan &plan, const std::string &field, bool subset) {
+  if (specs.size() != ids.size() && !subset)
     return errorStatus("plan has " + std::to_string(ids.size()) + " " + field +
                        ", the manifest " + std::to_string(specs.size()));
+  int next = 0; // the manifest entry to match next
   for (int i = 0; i < ids.size(); ++i) {
     const Buffer *buf = nullptr;
     for (const Buffer &b : plan.buffers())
       if (b.id() == ids[i])
         buf = &b;
-    const TensorSpec &spec = specs[i];
+    if (subset) {
+      int match = next;
+      while (match < specs.size() && specs[match].name() != buf->name())
+        ++match;
+      if (match == specs.size())
+        return errorStatus(field + "[" + std::to_string(i) + "]: plan buffer " +
+                           quoted(buf->name()) + " is not among the " +
+                           "manifest's " + field + " (or is out of order)");
+      next = match;
+    }
+    const TensorSpec &spec = specs[subset ? next++ : i];
     if (buf->name() != spec.name() || buf->dtype() != spec.dtype() ||
         toShape(buf->shape()) != toShape(spec.shape()))
       return errorStatus(field + "[" + std::to_string(i) + "]: plan buffer " +
@@ -335,19 +422,22 @@ Result<Plan> readPlan(const std::string &dir, const RankEntry &entry,
   Plan plan;
   if (!plan.ParseFromString(*bytes))
     return errorStatus(path + ": not a Plan (protobuf parse failed)");
-  if (Status s = validatePlan(plan, path); !s.ok())
-    return s;
   if (plan.rank() != entry.rank())
     return errorStatus(path + ": plan is for rank " +
                        std::to_string(plan.rank()) + ", listed as rank " +
                        std::to_string(entry.rank()));
-  if (Status s =
-          checkInterface(manifest.inputs(), plan.inputs(), plan, "inputs");
+  if (Status s = validatePlan(plan, path, manifest.world_size()); !s.ok())
+    return s;
+  // With several ranks, a rank may take only some graph inputs (a later
+  // pipeline stage) and list no outputs (ranks whose outputs are not used).
+  bool multi = manifest.world_size() > 1;
+  if (Status s = checkInterface(manifest.inputs(), plan.inputs(), plan,
+                                "inputs", multi);
       !s.ok())
     return s.withPrefix(path + ": ");
-  if (Status s =
-          checkInterface(manifest.outputs(), plan.outputs(), plan, "outputs");
-      !s.ok())
+  if (Status s = checkInterface(manifest.outputs(), plan.outputs(), plan,
+                                "outputs", false);
+      !s.ok() && !(multi && plan.outputs().empty()))
     return s.withPrefix(path + ": ");
   return plan;
 }
@@ -527,7 +617,8 @@ Result<uint64_t> heldWeightBytes(const WeightRef &ref) {
   return checkedBytes(toShape(ref.slice_size()), ref.dtype());
 }
 
-Status validatePlan(const Plan &plan, const std::string &where) {
+Status validatePlan(const Plan &plan, const std::string &where,
+                    uint32_t worldSize) {
   std::string prefix = where + ": ";
   if (plan.format_version() != kArtifactFormatVersion)
     return errorStatus(prefix + "unsupported plan format version " +
@@ -547,10 +638,13 @@ Status validatePlan(const Plan &plan, const std::string &where) {
                                    "outputs");
       !s.ok())
     return s.withPrefix(prefix);
-  return checkSteps(plan, *byId).withPrefix(prefix);
+  if (plan.rank() >= worldSize)
+    return errorStatus(prefix + "rank " + std::to_string(plan.rank()) +
+                       " is outside world_size " + std::to_string(worldSize));
+  return checkSteps(plan, *byId, worldSize).withPrefix(prefix);
 }
 
-Result<Artifact> readArtifact(const std::string &dir) {
+Result<Artifact> readManifest(const std::string &dir) {
   Artifact artifact;
   artifact.dir = dir;
   std::string manifestPath = joinPath(dir, "manifest.pb");
@@ -563,17 +657,52 @@ Result<Artifact> readArtifact(const std::string &dir) {
                        ": not a Manifest (protobuf parse failed)");
   if (Status s = checkManifest(artifact.manifest); !s.ok())
     return s.withPrefix(manifestPath + ": ");
+  return artifact;
+}
+
+Result<RankPlan> readRankPlan(const Artifact &artifact, uint32_t rank) {
   for (const RankEntry &entry : artifact.manifest.ranks()) {
-    auto plan = readPlan(dir, entry, artifact.manifest);
+    if (entry.rank() != rank)
+      continue;
+    auto plan = readPlan(artifact.dir, entry, artifact.manifest);
     if (!plan.ok())
       return plan.status();
-    RankPlan rank;
-    rank.entry = entry;
-    rank.planPath = joinPath(dir, entry.plan_file());
-    rank.plan = std::move(*plan);
-    artifact.ranks.push_back(std::move(rank));
+    RankPlan rp;
+    rp.entry = entry;
+    rp.planPath = joinPath(artifact.dir, entry.plan_file());
+    rp.plan = std::move(*plan);
+    return rp;
+  }
+  return errorStatus("rank " + std::to_string(rank) +
+                     " is not in the artifact (world_size " +
+                     std::to_string(artifact.manifest.world_size()) + ")");
+}
+
+Result<Artifact> readArtifact(const std::string &dir) {
+  auto artifact = readManifest(dir);
+  if (!artifact.ok())
+    return artifact.status();
+  for (uint32_t r = 0; r < artifact->manifest.world_size(); ++r) {
+    auto rank = readRankPlan(*artifact, r);
+    if (!rank.ok())
+      return rank.status();
+    artifact->ranks.push_back(std::move(*rank));
   }
   return artifact;
+}
+
+Status loadWeights(const Artifact &artifact, RankPlan &rank) {
+  WeightLoader loader(artifact, rank);
+  std::vector<WeightBytes> weights;
+  for (int i = 0; i < rank.plan.weights_size(); ++i) {
+    const WeightRef &ref = rank.plan.weights(i);
+    auto bytes = loader.load(ref);
+    if (!bytes.ok())
+      return bytes.status().withPrefix("weight " + quoted(ref.name()) + ": ");
+    weights.push_back(std::move(*bytes));
+  }
+  rank.weights = std::move(weights);
+  return okStatus();
 }
 
 Status loadRankWeights(Artifact &artifact, uint32_t rank) {
@@ -581,18 +710,7 @@ Status loadRankWeights(Artifact &artifact, uint32_t rank) {
     return errorStatus("rank " + std::to_string(rank) +
                        " is not in the artifact (" +
                        std::to_string(artifact.ranks.size()) + " ranks)");
-  RankPlan &rp = artifact.ranks[rank];
-  WeightLoader loader(artifact, rp);
-  std::vector<WeightBytes> weights;
-  for (int i = 0; i < rp.plan.weights_size(); ++i) {
-    const WeightRef &ref = rp.plan.weights(i);
-    auto bytes = loader.load(ref);
-    if (!bytes.ok())
-      return bytes.status().withPrefix("weight " + quoted(ref.name()) + ": ");
-    weights.push_back(std::move(*bytes));
-  }
-  rp.weights = std::move(weights);
-  return okStatus();
+  return loadWeights(artifact, artifact.ranks[rank]);
 }
 
 } // namespace weft::runtime

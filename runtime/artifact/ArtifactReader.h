@@ -36,7 +36,7 @@ struct RankPlan {
 struct Artifact {
   std::string dir;
   artifact::Manifest manifest;
-  std::vector<RankPlan> ranks; // indexed by rank
+  std::vector<RankPlan> ranks; // indexed by rank (empty: readManifest)
 };
 
 /// Reads DIR/manifest.pb and every rank's plan, checking versions, hashes,
@@ -44,14 +44,29 @@ struct Artifact {
 /// name the file and the field at fault.
 Result<Artifact> readArtifact(const std::string &dir);
 
+/// Reads and checks DIR/manifest.pb alone (`ranks` stays empty): version,
+/// world size, the rank entries (each rank of [0, world_size) once), the
+/// layout (tp * pp * dp == world_size where set), inputs and outputs.
+Result<Artifact> readManifest(const std::string &dir);
+
+/// Reads and checks one rank's plan (as readArtifact does) from an
+/// artifact whose manifest is read; the other ranks' plans are not read.
+Result<RankPlan> readRankPlan(const Artifact &artifact, uint32_t rank);
+
 /// Maps (or copies) every weight of `rank`'s plan, checking ranges and
 /// hashes.
 Status loadRankWeights(Artifact &artifact, uint32_t rank);
+/// The same for a rank read with readRankPlan.
+Status loadWeights(const Artifact &artifact, RankPlan &rank);
 
 /// Checks a plan on its own: version, buffers (ids, kinds, sizes, arena
-/// bounds), steps' buffer references, inputs/outputs and weight references.
-/// `where` (the plan's file) prefixes errors.
-Status validatePlan(const artifact::Plan &plan, const std::string &where);
+/// bounds), steps' buffer references, inputs/outputs, weight references and
+/// the attributes of multi-rank steps against `worldSize` (COLLECTIVE: op,
+/// a group of distinct ranks of the world holding the plan's rank; SEND /
+/// RECV: a peer that is another rank of the world). `where` (the plan's
+/// file) prefixes errors.
+Status validatePlan(const artifact::Plan &plan, const std::string &where,
+                    uint32_t worldSize);
 
 /// Bytes a rank holds of a weight: its slice, or the whole tensor.
 Result<uint64_t> heldWeightBytes(const artifact::WeightRef &ref);

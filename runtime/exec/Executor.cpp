@@ -2,6 +2,7 @@
 #include "runtime/exec/Executor.h"
 
 #include "runtime/backends/cpu/CpuKernels.h"
+#include "runtime/comm/Transport.h"
 
 #include <cstring>
 #include <new>
@@ -37,9 +38,19 @@ Executor::Executor(const RankPlan &rank, const ExecutorOptions &options)
 
 Result<std::unique_ptr<Executor>>
 Executor::create(const RankPlan &rank, const ExecutorOptions &options) {
-  if (Status s = validatePlan(rank.plan, rank.planPath); !s.ok())
+  ExecutorOptions opts = options;
+  if (opts.transport) {
+    opts.worldSize = opts.transport->worldSize();
+    if (opts.transport->rank() != rank.plan.rank())
+      return errorStatus(rank.planPath + ": the plan is for rank " +
+                         std::to_string(rank.plan.rank()) +
+                         ", the transport's rank is " +
+                         std::to_string(opts.transport->rank()));
+  }
+  if (Status s = validatePlan(rank.plan, rank.planPath, opts.worldSize);
+      !s.ok())
     return s;
-  std::unique_ptr<Executor> exec(new Executor(rank, options));
+  std::unique_ptr<Executor> exec(new Executor(rank, opts));
   if (rank.weights.size() != static_cast<size_t>(rank.plan.weights_size()))
     return errorStatus("the weights of rank " +
                        std::to_string(rank.entry.rank()) + " are not loaded");
@@ -117,18 +128,19 @@ Result<Executor::BoundStep> Executor::bindStep(int index) {
   // Defects of the plan name its file too.
   std::string planWhere =
       (rank.planPath.empty() ? "" : rank.planPath + ": ") + bound.where;
-  if (isMultiRank(step.kind()))
+  if (isMultiRank(step.kind()) && !options.transport)
     return errorStatus(planWhere + "needs " +
                        (options.worldSize > 1
                             ? std::to_string(options.worldSize) + " ranks"
                             : std::string("several ranks")) +
-                       "; running multi-rank plans is not supported yet "
-                       "(this runtime runs one rank, without collectives)");
+                       ", but this rank runs alone (without a transport to "
+                       "the others)");
   for (uint32_t id : step.inputs())
     bound.inputs.push_back(buffers.at(id));
   for (uint32_t id : step.outputs())
     bound.outputs.push_back(arenaTensor(id));
-  cpu::StepArgs args{step, bound.inputs, bound.outputs, nullptr};
+  cpu::StepArgs args{step, bound.inputs, bound.outputs, nullptr,
+                     options.transport};
   if (Status s = cpu::checkStep(args); !s.ok())
     return s.withPrefix(planWhere);
   stageOverlaps(bound);
@@ -183,7 +195,8 @@ Status Executor::run() {
     std::vector<OutTensor> outs = bound.outputs;
     for (auto &[o, staging] : bound.staged)
       outs[o].data = staging->data();
-    cpu::StepArgs args{*bound.step, bound.inputs, outs, pool.get()};
+    cpu::StepArgs args{*bound.step, bound.inputs, outs, pool.get(),
+                       options.transport};
     if (Status s = cpu::runStep(args); !s.ok())
       return s.withPrefix(bound.where);
     for (auto &[o, staging] : bound.staged)

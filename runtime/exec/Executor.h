@@ -1,4 +1,5 @@
-// Runs one rank's plan on the CPU: binds buffers, then runs the steps.
+// Runs one rank's plan on the CPU: binds buffers, then runs the steps
+// (exchanging data with the other ranks over a transport, if any).
 #ifndef WEFT_RUNTIME_EXEC_EXECUTOR_H
 #define WEFT_RUNTIME_EXEC_EXECUTOR_H
 
@@ -16,9 +17,17 @@
 
 namespace weft::runtime {
 
+namespace comm {
+class Transport;
+} // namespace comm
+
 struct ExecutorOptions {
   unsigned threads = 0;   // 0: one per hardware thread
-  uint32_t worldSize = 1; // of the artifact, for multi-rank refusals
+  uint32_t worldSize = 1; // of the artifact (the transport's, when given)
+  /// How COLLECTIVE, SEND and RECV steps reach the other ranks; it must
+  /// outlive the executor. Null: the rank runs alone, and plans with such
+  /// steps are refused.
+  comm::Transport *transport = nullptr;
 };
 
 class Executor {
@@ -38,7 +47,8 @@ public:
 
   /// Copies graph input i's bytes into the arena.
   Status setInput(size_t i, std::span<const std::byte> bytes);
-  /// Runs every step in order; the error names the step.
+  /// Runs every step in order; the error names the step. Run once per
+  /// set of inputs, by the thread that owns the transport.
   Status run();
 
 private:

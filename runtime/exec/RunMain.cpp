@@ -2,10 +2,14 @@
 #include "runtime/exec/RunMain.h"
 
 #include "runtime/artifact/ArtifactReader.h"
+#include "runtime/comm/MpiTransport.h"
 #include "runtime/exec/Executor.h"
+#include "runtime/exec/MultiRank.h"
 #include "runtime/exec/Npz.h"
 
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -18,9 +22,16 @@ constexpr int kExitData = 1, kExitUsage = 2;
 
 struct RunOptions {
   std::string artifact, inputs, outputs, backend = "cpu";
-  uint32_t rank = 0;
+  std::optional<uint32_t> rank;
   unsigned threads = 0;
+  double timeout = 300;
   bool help = false;
+};
+
+/// This process as one of several started by a launcher (mpirun, srun).
+struct Launch {
+  uint32_t rank = 0, size = 1;
+  std::string sizeSource; // the variable the size was read from: "VAR=N"
 };
 
 void printHelp(const std::string &prog, std::ostream &os) {
@@ -42,25 +53,40 @@ void printHelp(const std::string &prog, std::ostream &os) {
         "                     temporary file and renamed, so a failed run\n"
         "                     leaves no partial file\n"
         "  --backend NAME     cpu (default) or cuda; this binary has only cpu\n"
-        "  --rank N           the rank whose plan to run (default 0); plans\n"
-        "                     with collectives need every rank and are "
-        "refused\n"
-        "  --threads N        worker threads (default: one per hardware\n"
-        "                     thread)\n"
+        "  --rank N           run only rank N's plan, alone (for debugging;\n"
+        "                     plans that exchange data with other ranks are\n"
+        "                     refused)\n"
+        "  --threads N        worker threads per rank (default: the hardware\n"
+        "                     threads divided among the ranks on this host)\n"
+        "  --timeout SECONDS  how long a rank waits for the others before it\n"
+        "                     fails (default 300)\n"
         "  -h, --help         print this help and exit\n\n"
+        "MULTI-RANK ARTIFACTS:\n"
+        "  By default every rank runs as a thread of this process, each\n"
+        "  loading only its own plan and weights; all ranks get the same\n"
+        "  inputs, and the outputs are those of the first rank whose plan\n"
+        "  lists outputs. Under mpirun or srun (OMPI_COMM_WORLD_*, PMI_*,\n"
+        "  SLURM_PROCID/SLURM_STEP_NUM_TASKS or RANK/WORLD_SIZE set), each\n"
+        "  process runs one rank over MPI; the job's size must be the\n"
+        "  artifact's world size, and only the output rank writes OUT.npz.\n"
+        "  A rank that fails ends the others.\n\n"
         "EXIT STATUS:\n"
         "  0 success, 1 bad data (artifact, inputs, a failed step), 2 bad\n"
         "  command line.\n";
 }
 
+// Each message goes out in one write: under mpirun the processes' lines
+// would otherwise interleave. In a launched job every process reports the
+// errors they all find (one that exits first may end the others before
+// they print).
 int usageError(const std::string &prog, const std::string &message) {
-  std::cerr << "weft: error: " << message << "\nRun '" << prog
-            << " --help' for usage.\n";
+  std::cerr << "weft: error: " + message + "\nRun '" + prog +
+                   " --help' for usage.\n";
   return kExitUsage;
 }
 
 int dataError(const std::string &message) {
-  std::cerr << "weft: error: " << message << "\n";
+  std::cerr << "weft: error: " + message + "\n";
   return kExitData;
 }
 
@@ -79,16 +105,23 @@ std::optional<std::string> applyOption(RunOptions &opts,
     opts.outputs = value;
   else if (name == "--backend")
     opts.backend = value;
-  else if (name == "--rank" && !parseNumber(value, opts.rank))
-    return "--rank '" + value + "' is not a non-negative integer";
-  else if (name == "--threads" && !parseNumber(value, opts.threads))
+  else if (name == "--rank") {
+    uint32_t rank = 0;
+    if (!parseNumber(value, rank))
+      return "--rank '" + value + "' is not a non-negative integer";
+    opts.rank = rank;
+  } else if (name == "--threads" && !parseNumber(value, opts.threads))
     return "--threads '" + value + "' is not a non-negative integer";
+  else if (name == "--timeout" &&
+           (!parseNumber(value, opts.timeout) || !std::isfinite(opts.timeout) ||
+            opts.timeout <= 0))
+    return "--timeout '" + value + "' is not a positive number of seconds";
   return std::nullopt;
 }
 
 bool takesValue(const std::string &name) {
   return name == "--inputs" || name == "--outputs" || name == "--backend" ||
-         name == "--rank" || name == "--threads";
+         name == "--rank" || name == "--threads" || name == "--timeout";
 }
 
 std::optional<std::string> parseArgs(int argc, char **argv, RunOptions &opts) {
@@ -166,45 +199,167 @@ matchInputs(const artifact::Manifest &manifest,
   return matched;
 }
 
-Status writeOutputs(const Executor &exec, const artifact::Manifest &manifest,
+Status writeOutputs(const std::vector<NpyArray> &outputs,
                     const std::string &path) {
   std::vector<NpyView> views;
-  for (size_t i = 0; i < exec.numOutputs(); ++i) {
-    const InTensor &t = exec.output(i);
-    views.push_back(NpyView{manifest.outputs(i).name(), t.dtype, t.shape,
-                            t.data, t.bytes()});
-  }
+  for (const NpyArray &a : outputs)
+    views.push_back(
+        NpyView{a.name, a.dtype, a.shape, a.data.data(), a.data.size()});
   return writeNpz(path, views);
 }
 
+/// This process's place in a launched job, from the launcher's environment;
+/// none when not launched or launched as a single process.
+std::optional<Launch> detectLaunch() {
+  static const char *const vars[][2] = {
+      {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"},
+      {"PMI_RANK", "PMI_SIZE"},
+      {"SLURM_PROCID", "SLURM_STEP_NUM_TASKS"},
+      {"RANK", "WORLD_SIZE"},
+  };
+  for (auto [rankVar, sizeVar] : vars) {
+    const char *rank = std::getenv(rankVar), *size = std::getenv(sizeVar);
+    Launch launch;
+    if (!rank || !size || !parseNumber(std::string(rank), launch.rank) ||
+        !parseNumber(std::string(size), launch.size))
+      continue;
+    if (launch.size <= 1)
+      return std::nullopt;
+    launch.sizeSource = std::string(sizeVar) + "=" + size;
+    return launch;
+  }
+  return std::nullopt;
+}
+
+/// `--rank N` of a multi-rank artifact: rank N's plan alone, no transport.
+int runAloneRank(Artifact &artifact, uint32_t rank,
+                 std::span<const NpyArray *const> inputs,
+                 const RunOptions &opts) {
+  auto plan = readRankPlan(artifact, rank);
+  if (!plan.ok())
+    return dataError(plan.message());
+  RankPlan rp = std::move(*plan);
+  if (Status s = loadWeights(artifact, rp); !s.ok())
+    return dataError(s.message());
+  auto exec = Executor::create(
+      rp, ExecutorOptions{opts.threads, artifact.manifest.world_size()});
+  if (!exec.ok())
+    return dataError(exec.message());
+  if ((*exec)->numOutputs() == 0 && artifact.manifest.outputs_size() > 0)
+    return dataError("rank " + std::to_string(rank) +
+                     "'s plan lists no graph outputs (another rank's plan "
+                     "gives them)");
+  for (size_t i = 0; i < (*exec)->numInputs(); ++i) {
+    for (int k = 0; k < artifact.manifest.inputs_size(); ++k)
+      if (artifact.manifest.inputs(k).name() == (*exec)->inputName(i))
+        if (Status s = (*exec)->setInput(i, inputs[k]->data); !s.ok())
+          return dataError(s.message());
+  }
+  if (Status s = (*exec)->run(); !s.ok())
+    return dataError(s.message());
+  std::vector<NpyArray> outputs;
+  for (size_t i = 0; i < (*exec)->numOutputs(); ++i) {
+    const InTensor &t = (*exec)->output(i);
+    outputs.push_back(
+        NpyArray{artifact.manifest.outputs(i).name(), t.dtype, t.shape,
+                 std::vector<std::byte>(t.data, t.data + t.bytes())});
+  }
+  if (Status s = writeOutputs(outputs, opts.outputs); !s.ok())
+    return dataError(s.message());
+  return 0;
+}
+
+/// Reports an error of this rank and ends the whole MPI job: the other
+/// ranks may be waiting on this one.
+[[noreturn]] void failJob(comm::MpiSession &mpi, const std::string &message) {
+  dataError("rank " + std::to_string(mpi.rank()) + ": " + message);
+  std::cerr.flush();
+  mpi.abort(kExitData);
+}
+
+/// One rank of an mpirun / srun job.
+int runLaunchedRank(const Launch &launch, const Artifact &artifact,
+                    const RunOptions &opts) {
+  std::string self = "rank " + std::to_string(launch.rank) + ": ";
+  uint32_t world = artifact.manifest.world_size();
+  if (launch.size != world)
+    return dataError("the artifact has world_size " + std::to_string(world) +
+                     ", but this job has " + std::to_string(launch.size) +
+                     " processes (" + launch.sizeSource + "); launch exactly " +
+                     std::to_string(world) + " (e.g. mpirun -np " +
+                     std::to_string(world) + ")");
+  auto session =
+      comm::MpiSession::init(std::chrono::duration<double>(opts.timeout));
+  if (!session.ok())
+    return dataError(self + session.message());
+  comm::MpiSession &mpi = **session;
+  if (mpi.worldSize() != world)
+    return dataError(self + "the launcher says this job has " +
+                     std::to_string(launch.size) + " processes (" +
+                     launch.sizeSource + "), but MPI sees " +
+                     std::to_string(mpi.worldSize()) +
+                     " (was it started by an MPI launcher such as mpirun or "
+                     "srun?)");
+  auto arrays = readNpz(opts.inputs);
+  if (!arrays.ok())
+    failJob(mpi, arrays.message());
+  auto matched = matchInputs(artifact.manifest, *arrays, opts.inputs);
+  if (!matched.ok())
+    failJob(mpi, matched.message());
+  unsigned threads =
+      opts.threads ? opts.threads : threadsPerRank(mpi.localSize());
+  // Nothing may escape past the session: its destructor would wait for
+  // ranks that wait for this one.
+  try {
+    RankState state;
+    auto outcome = runRank(artifact, mpi.rank(), mpi.transport(), *matched,
+                           threads, state);
+    if (!outcome.ok())
+      failJob(mpi, outcome.message());
+    if (mpi.rank() == outcome->outputRank)
+      if (Status s = writeOutputs(outcome->outputs, opts.outputs); !s.ok())
+        failJob(mpi, s.message());
+  } catch (const std::bad_alloc &) {
+    failJob(mpi, "out of memory");
+  } catch (const std::exception &e) {
+    failJob(mpi, std::string("internal error: ") + e.what());
+  }
+  return 0;
+}
+
 int runArtifact(const RunOptions &opts, const std::string &prog) {
-  auto artifact = readArtifact(opts.artifact);
+  std::optional<Launch> launch = detectLaunch();
+  if (launch && opts.rank)
+    return usageError(prog, "--rank cannot be used in a launched job (" +
+                                launch->sizeSource +
+                                "): each process runs its own rank");
+  auto artifact = readManifest(opts.artifact);
   if (!artifact.ok())
-    return dataError(artifact.message());
+    return dataError(
+        (launch ? "rank " + std::to_string(launch->rank) + ": " : "") +
+        artifact.message());
   uint32_t world = artifact->manifest.world_size();
-  if (opts.rank >= world)
-    return usageError(prog, "--rank " + std::to_string(opts.rank) +
+  if (opts.rank && *opts.rank >= world)
+    return usageError(prog, "--rank " + std::to_string(*opts.rank) +
                                 " is out of range: the artifact has " +
                                 std::to_string(world) + " rank(s)");
-  if (Status s = loadRankWeights(*artifact, opts.rank); !s.ok())
-    return dataError(s.message());
+  if (launch)
+    return runLaunchedRank(*launch, *artifact, opts);
   auto arrays = readNpz(opts.inputs);
   if (!arrays.ok())
     return dataError(arrays.message());
   auto matched = matchInputs(artifact->manifest, *arrays, opts.inputs);
   if (!matched.ok())
     return dataError(matched.message());
-  auto exec = Executor::create(artifact->ranks[opts.rank],
-                               ExecutorOptions{opts.threads, world});
-  if (!exec.ok())
-    return dataError(exec.message());
-  for (size_t i = 0; i < matched->size(); ++i)
-    if (Status s = (*exec)->setInput(i, (*matched)[i]->data); !s.ok())
-      return dataError(s.message());
-  if (Status s = (*exec)->run(); !s.ok())
-    return dataError(s.message());
-  if (Status s = writeOutputs(**exec, artifact->manifest, opts.outputs);
-      !s.ok())
+  if (opts.rank && world > 1)
+    return runAloneRank(*artifact, *opts.rank, *matched, opts);
+  LocalRunOptions local;
+  local.threadsPerRank = opts.threads;
+  local.timeout = std::chrono::duration<double>(opts.timeout);
+  auto outputs = runLocalRanks(*artifact, *matched, local);
+  if (!outputs.ok())
+    return dataError(outputs.message());
+  if (Status s = writeOutputs(*outputs, opts.outputs); !s.ok())
     return dataError(s.message());
   return 0;
 }

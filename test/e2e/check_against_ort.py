@@ -143,7 +143,8 @@ def run_artifact(args, feeds, work):
     """Compiles an artifact and runs it; returns the outputs or None."""
     art = os.path.join(work, "model.weft")
     cmd = [weft_binary(), "compile", args.model, "--quiet", "-o", art,
-           "--dtype", args.dtype]
+           "--dtype", args.dtype, "--tp", str(args.tp), "--topology",
+           args.topology]
     for d in args.dim:
         cmd += ["--dim", d]
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -200,6 +201,10 @@ def main(argv=None):
                    default="mlir")
     p.add_argument("--dtype", choices=["f32", "f16", "bf16"], default="f32",
                    help="compute type (with --emit artifact)")
+    p.add_argument("--tp", type=int, default=1,
+                   help="tensor-parallel degree (with --emit artifact)")
+    p.add_argument("--topology", default="h100x4",
+                   help="topology preset or file (with --emit artifact)")
     p.add_argument("--tol", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--keep", metavar="DIR",

@@ -413,13 +413,16 @@ TEST(Executor, StagesOutputsThatOverlapInputs) {
 
 TEST(Executor, RefusesMultiRankStepsAndBadSteps) {
   TinyArtifact a;
-  a.plan.mutable_steps(0)->set_kind(Step::COLLECTIVE);
+  Step *collective = a.plan.mutable_steps(0);
+  collective->set_kind(Step::COLLECTIVE);
+  (*collective->mutable_ints())["op"] = 0;
+  (*collective->mutable_lists())["group"].add_values(0);
   a.write();
   ASSERT_EQ(a.load(), "");
   auto exec = Executor::create(a.artifact->ranks[0], {1, 2});
   ASSERT_FALSE(exec.ok());
   EXPECT_TRUE(contains(exec.message(), "step 0 'add' (COLLECTIVE): needs 2 "
-                                       "ranks"))
+                                       "ranks, but this rank runs alone"))
       << exec.message();
   TinyArtifact b;
   b.plan.mutable_steps(0)->mutable_program(2)->set_op(Instr::LT);

@@ -689,11 +689,20 @@ TEST(RuntimeKernels, GatherElements) {
 // Multi-rank steps and dispatch
 //===----------------------------------------------------------------------===//
 
-TEST(RuntimeKernels, MultiRankStepsAreRefused) {
-  for (Step::Kind kind : {Step::COLLECTIVE, Step::SEND, Step::RECV}) {
-    std::string err =
-        runError(makeStep(kind), {f32({1}, {1})}, DType::F32, {1});
-    EXPECT_TRUE(contains(err, "needs several ranks")) << err;
+TEST(RuntimeKernels, MultiRankStepsAreRefusedWithoutATransport) {
+  // RuntimeCollectivesTest runs them over a transport.
+  HostTensor x = f32({1}, {1});
+  auto collective = runKernel(
+      makeStep(Step::COLLECTIVE, {{"op", 0}}, {}, {{"group", {0, 1}}}), {x},
+      {{DType::F32, {1}}});
+  auto send = runKernel(makeStep(Step::SEND, {{"peer", 1}}), {x}, {});
+  auto recv =
+      runKernel(makeStep(Step::RECV, {{"peer", 1}}), {}, {{DType::F32, {1}}});
+  for (auto *r : {&collective, &send, &recv}) {
+    ASSERT_FALSE(r->ok());
+    EXPECT_TRUE(contains(r->message(), "needs other ranks, and this rank "
+                                       "runs alone (no transport)"))
+        << r->message();
   }
   EXPECT_TRUE(
       contains(runError(makeStep(Step::KIND_UNSPECIFIED), {}, DType::F32, {1}),

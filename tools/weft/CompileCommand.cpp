@@ -5,6 +5,7 @@
 #include "compiler/onnx/GraphImporter.h"
 #include "compiler/onnx/Importer.h"
 #include "compiler/pipeline/Pipeline.h"
+#include "compiler/topology/Topology.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -82,6 +83,31 @@ bool parseDims(const std::vector<std::string> &specs,
   }
   return true;
 }
+
+/// Loads `--topology`; returns 0, or the exit status once the error is
+/// printed: 2 for a name that is neither a preset nor a file, 1 for a file
+/// that cannot be read or is invalid.
+int loadTopologyOption(llvm::StringRef nameOrPath,
+                       std::optional<mlir::weft::Topology> &topology) {
+  llvm::Expected<mlir::weft::Topology> loaded =
+      mlir::weft::loadTopology(nameOrPath);
+  if (loaded) {
+    topology = std::move(*loaded);
+    return 0;
+  }
+  int status = 1;
+  llvm::handleAllErrors(
+      loaded.takeError(),
+      [&](const mlir::weft::UnknownTopologyError &err) {
+        llvm::errs() << "weft compile: error: --topology: " << err.message()
+                     << "\n";
+        status = 2;
+      },
+      [&](const llvm::ErrorInfoBase &err) {
+        llvm::errs() << "weft: error: " << err.message() << "\n";
+      });
+  return status;
+}
 } // namespace
 
 int ::weft::cli::runCompile(int argc, char **argv) {
@@ -125,6 +151,19 @@ int ::weft::cli::runCompile(int argc, char **argv) {
   cl::opt<bool> listOps("list-ops",
                         cl::desc("Print the supported ONNX op types and exit"),
                         cl::cat(cat));
+  cl::opt<std::string> topologyName(
+      "topology",
+      cl::desc("The cluster to compile for: a preset (--list-topologies) or "
+               "a topology YAML file (default: h100x1)"),
+      cl::value_desc("NAME|FILE"), cl::init("h100x1"), cl::cat(cat));
+  cl::opt<int64_t> tp(
+      "tp",
+      cl::desc("Tensor-parallel degree: split projections, attention heads "
+               "and embeddings over this many ranks (default 1)"),
+      cl::value_desc("N"), cl::init(1), cl::cat(cat));
+  cl::opt<bool> listTopologies("list-topologies",
+                               cl::desc("Print the topology presets and exit"),
+                               cl::cat(cat));
   cl::HideUnrelatedOptions(cat);
   if (!cl::ParseCommandLineOptions(
           argc, argv,
@@ -140,6 +179,12 @@ int ::weft::cli::runCompile(int argc, char **argv) {
     llvm::sort(ops);
     for (const std::string &op : ops)
       llvm::outs() << op << "\n";
+    return 0;
+  }
+  if (listTopologies) {
+    for (const mlir::weft::TopologyPreset &preset :
+         mlir::weft::topologyPresets())
+      llvm::outs() << preset.name << "\n";
     return 0;
   }
   if (model.empty()) {
@@ -163,6 +208,28 @@ int ::weft::cli::runCompile(int argc, char **argv) {
   llvm::StringMap<int64_t> dims;
   if (!parseDims(dimSpecs, dims))
     return 2;
+  // The cluster, loaded and validated before the model is read.
+  std::optional<mlir::weft::Topology> topology;
+  if (int status = loadTopologyOption(topologyName, topology))
+    return status;
+  if (tp < 1) {
+    llvm::errs() << "weft compile: error: --tp must be at least 1\n";
+    return 2;
+  }
+  if (tp > topology->worldSize()) {
+    llvm::errs() << "weft compile: error: --tp " << tp << " needs " << tp
+                 << " GPUs; topology '" << topology->name << "' has "
+                 << topology->worldSize() << "\n";
+    return 2;
+  }
+  if (tp > topology->gpusPerNode) {
+    llvm::errs() << "weft compile: error: --tp " << tp
+                 << " would cross nodes: topology '" << topology->name
+                 << "' has " << topology->gpusPerNode
+                 << " GPUs per node, and tensor parallelism stays inside "
+                    "a node\n";
+    return 2;
+  }
 
   DialectRegistry registry;
   mlir::weft::registerWeftDialects(registry);
@@ -183,6 +250,8 @@ int ::weft::cli::runCompile(int argc, char **argv) {
   if (emit != Emit::Import) {
     PassManager pm(&ctx);
     mlir::weft::buildGraphPipeline(pm, lowPrecision ? dtype.getValue() : "");
+    if (tp > 1)
+      mlir::weft::buildLayoutPipeline(pm, tp);
     if (failed(timer.run("fuse", [&] { return pm.run(*module); })))
       return 1;
   }
@@ -193,6 +262,9 @@ int ::weft::cli::runCompile(int argc, char **argv) {
     art.modelPath = model;
     art.packWeights = packWeights;
     art.dims = dims;
+    art.topology = topology->name;
+    art.tp = tp;
+    art.cluster = &*topology;
     bool written = timer.run("plan and write artifact", [&] {
       return succeeded(mlir::weft::writeArtifact(*module, art));
     });

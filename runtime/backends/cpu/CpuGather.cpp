@@ -54,6 +54,10 @@ Status checkEmbedding(const StepArgs &args) {
   const Shape &table = args.inputs[0].shape;
   if (table.empty())
     return errorStatus("table needs rank >= 1");
+  if (intAttrOr(args.step, "vocab_start", 0) < 0)
+    return errorStatus("vocab_start " +
+                       std::to_string(intAttrOr(args.step, "vocab_start", 0)) +
+                       " is negative");
   return expectShape(
       args.outputs[0],
       concatShapes({args.inputs[1].shape, sub(table, 1, table.size())}));
@@ -63,12 +67,28 @@ Status runEmbedding(const StepArgs &args) {
   const InTensor &table = args.inputs[0], &ids = args.inputs[1];
   uint64_t rowBytes =
       product(table.shape, 1, table.shape.size()) * table.elementSize();
+  // A vocab-parallel shard holds ids [vocab_start, vocab_start + rows);
+  // other ids give zero rows (the ranks' rows are summed afterwards).
+  auto start = args.step.ints().find("vocab_start");
+  bool shard = start != args.step.ints().end();
+  int64_t rows = table.shape[0];
   for (int64_t i = 0; i < ids.numElements(); ++i) {
-    auto id = indexAt(ids, i, table.shape[0], /*wrap=*/false);
+    std::byte *dst = args.outputs[0].data + i * rowBytes;
+    if (shard) {
+      int64_t v = loadInt(ids.dtype, ids.data, i);
+      // Unsigned: ids far from the shard (either side) fall outside.
+      uint64_t row =
+          static_cast<uint64_t>(v) - static_cast<uint64_t>(start->second);
+      if (row < static_cast<uint64_t>(rows))
+        std::memcpy(dst, table.data + row * rowBytes, rowBytes);
+      else
+        std::memset(dst, 0, rowBytes);
+      continue;
+    }
+    auto id = indexAt(ids, i, rows, /*wrap=*/false);
     if (!id.ok())
       return id.status().withPrefix("embedding id: ");
-    std::memcpy(args.outputs[0].data + i * rowBytes,
-                table.data + *id * rowBytes, rowBytes);
+    std::memcpy(dst, table.data + *id * rowBytes, rowBytes);
   }
   return okStatus();
 }

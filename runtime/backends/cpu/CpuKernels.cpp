@@ -14,12 +14,6 @@ struct Kernel {
   Status (*run)(const StepArgs &);
 };
 
-Status refuseMultiRank(const StepArgs &args) {
-  return errorStatus(Step::Kind_Name(args.step.kind()) +
-                     " needs several ranks; this runtime runs one rank and "
-                     "has no collectives yet");
-}
-
 Result<Kernel> kernelFor(int kind) {
   switch (kind) {
   case Step::ELEMENTWISE:
@@ -65,9 +59,11 @@ Result<Kernel> kernelFor(int kind) {
   case Step::SWIGLU:
     return Kernel{checkSwiglu, runSwiglu};
   case Step::COLLECTIVE:
+    return Kernel{checkCollective, runCollective};
   case Step::SEND:
+    return Kernel{checkSend, runSend};
   case Step::RECV:
-    return Kernel{refuseMultiRank, refuseMultiRank};
+    return Kernel{checkRecv, runRecv};
   default:
     return errorStatus("unknown step kind " + std::to_string(kind));
   }

@@ -166,6 +166,9 @@ WEFT_CPU_KERNEL(Embedding)
 WEFT_CPU_KERNEL(Gather)
 WEFT_CPU_KERNEL(GatherNd)
 WEFT_CPU_KERNEL(GatherElements)
+WEFT_CPU_KERNEL(Collective)
+WEFT_CPU_KERNEL(Send)
+WEFT_CPU_KERNEL(Recv)
 #undef WEFT_CPU_KERNEL
 
 } // namespace weft::runtime::cpu

@@ -125,7 +125,8 @@ def write_embedding(a, d):
 
 
 def write_multirank(a, d):
-    """Two ranks whose plans all-reduce: a single rank cannot run them."""
+    """Two ranks whose plans all-reduce y = x + x: one rank alone (--rank)
+    cannot run them."""
     B_ = a.Buffer
     plans = []
     for r in range(2):
@@ -134,8 +135,10 @@ def write_multirank(a, d):
         buffer(plan, 1, B_.OUTPUT, F32, [2, 3], 64, "y")
         plan.inputs.append(0)
         plan.outputs.append(1)
-        plan.steps.add(kind=a.Step.COLLECTIVE, inputs=[0], outputs=[1],
-                       name="all_reduce")
+        ar = plan.steps.add(kind=a.Step.COLLECTIVE, inputs=[0], outputs=[1],
+                            name="all_reduce")
+        ar.ints["op"] = 0
+        ar.lists["group"].values.extend([0, 1])
         plans.append(plan)
     m = a.Manifest(format_version=1, world_size=2)
     spec(m.inputs, "x", F32, [2, 3])

@@ -1,0 +1,371 @@
+// --weft-tensor-parallel: rewrites the graph into one tensor-parallel rank's
+// graph (Megatron-style column/row-parallel projections, head-split
+// attention, vocab-parallel embeddings), with all-reduce and all-gather.
+#include "passes/Passes.h"
+#include "passes/PatternUtils.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/DenseMap.h"
+
+namespace mlir::weft {
+#define GEN_PASS_DEF_TENSORPARALLEL
+#include "passes/Passes.h.inc"
+} // namespace mlir::weft
+
+using namespace mlir;
+using namespace mlir::weft;
+
+namespace {
+RankedTensorType tensorType(Value v) {
+  return cast<RankedTensorType>(v.getType());
+}
+
+RankedTensorType withDim(RankedTensorType t, int64_t dim, int64_t size) {
+  SmallVector<int64_t> shape(t.getShape());
+  shape[dim] = size;
+  return RankedTensorType::get(shape, t.getElementType());
+}
+
+class Partitioner {
+public:
+  Partitioner(func::FuncOp func, int64_t tp)
+      : func(func), tp(tp), b(func.getContext()) {}
+  LogicalResult run();
+
+private:
+  func::FuncOp func;
+  int64_t tp;
+  OpBuilder b;
+  llvm::DenseMap<Value, int64_t> split;  // value -> split dim
+  llvm::DenseMap<Value, Value> gathered; // value -> its all-gathered form
+
+  std::optional<int64_t> splitOf(Value v) const {
+    auto it = split.find(v);
+    if (it == split.end())
+      return std::nullopt;
+    return it->second;
+  }
+  /// Marks r split on dim and gives it its local type.
+  void setSplit(Value r, int64_t dim) {
+    auto t = tensorType(r);
+    r.setType(withDim(t, dim, t.getDimSize(dim) / tp));
+    split[r] = dim;
+  }
+  Value whole(Value v, Operation *before);
+  void gatherOperands(Operation *op);
+  WeightOp shardWeight(WeightOp w, int64_t dim, int64_t size, int64_t base,
+                       Operation *before);
+  LogicalResult checkHeads();
+  void partitionLinear(LinearOp op);
+  void partitionEmbedding(EmbeddingOp op);
+  void partitionElementwise(Operation *op);
+  void partitionReshape(ReshapeOp op);
+  void partition(Operation *op);
+};
+
+/// The whole (all-gathered) form of v, created once.
+Value Partitioner::whole(Value v, Operation *before) {
+  auto d = splitOf(v);
+  if (!d)
+    return v;
+  auto it = gathered.find(v);
+  if (it != gathered.end())
+    return it->second;
+  OpBuilder::InsertionGuard guard(b);
+  if (Operation *def = v.getDefiningOp())
+    b.setInsertionPointAfter(def);
+  else
+    b.setInsertionPoint(before);
+  auto t = tensorType(v);
+  auto g =
+      AllGatherOp::create(b, v.getLoc(), withDim(t, *d, t.getDimSize(*d) * tp),
+                          v, b.getI64IntegerAttr(*d));
+  gathered[v] = g.getResult();
+  return g.getResult();
+}
+
+void Partitioner::gatherOperands(Operation *op) {
+  for (OpOperand &o : op->getOpOperands())
+    if (splitOf(o.get()))
+      o.set(whole(o.get(), op));
+}
+
+WeightOp Partitioner::shardWeight(WeightOp w, int64_t dim, int64_t size,
+                                  int64_t base, Operation *before) {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(before);
+  auto op = WeightOp::create(b, w.getLoc(), withDim(w.getType(), dim, size),
+                             w.getName());
+  op.setShardDimAttr(b.getI64IntegerAttr(dim));
+  op.setShardSizeAttr(b.getI64IntegerAttr(size));
+  op.setShardBaseAttr(b.getI64IntegerAttr(base));
+  return op;
+}
+
+LogicalResult Partitioner::checkHeads() {
+  WalkResult r = func.walk([&](AttentionOp a) {
+    int64_t hq = a.getQ().getType().getDimSize(1);
+    int64_t hkv = a.getK().getType().getDimSize(1);
+    if (hq % tp == 0 && hkv % tp == 0)
+      return WalkResult::advance();
+    a.emitError() << "attention heads do not divide by tp " << tp << ": " << hq
+                  << " query heads, " << hkv
+                  << " kv heads (pad the heads or choose a tp that divides "
+                     "both)";
+    return WalkResult::interrupt();
+  });
+  return failure(r.wasInterrupted());
+}
+
+/// The parts a projection's output is sliced into on its last dim (a fused
+/// QKV), or 1.
+int64_t equalSliceParts(Value out) {
+  auto t = tensorType(out);
+  int64_t n = t.getShape().back(), last = t.getRank() - 1;
+  SmallVector<std::pair<int64_t, int64_t>> ranges;
+  for (Operation *user : out.getUsers()) {
+    auto s = dyn_cast<SliceOp>(user);
+    if (!s)
+      return 1;
+    for (int64_t d = 0; d < t.getRank(); ++d) {
+      bool full = s.getStarts()[d] == 0 && s.getEnds()[d] == t.getDimSize(d);
+      if (s.getSteps()[d] != 1 || (d != last && !full))
+        return 1;
+    }
+    ranges.push_back({s.getStarts()[last], s.getEnds()[last]});
+  }
+  llvm::sort(ranges);
+  ranges.erase(std::unique(ranges.begin(), ranges.end()), ranges.end());
+  int64_t parts = ranges.size();
+  if (parts < 2 || n % parts)
+    return 1;
+  for (auto [i, r] : llvm::enumerate(ranges))
+    if (r.first != int64_t(i) * (n / parts) ||
+        r.second != int64_t(i + 1) * (n / parts))
+      return 1;
+  return parts;
+}
+
+void Partitioner::partitionLinear(LinearOp op) {
+  auto w = op.getWeight().getDefiningOp<WeightOp>();
+  auto biasW =
+      op.getBias() ? op.getBias().getDefiningOp<WeightOp>() : WeightOp();
+  int64_t nDim = op.getTransposeWeight() ? 0 : 1, kDim = 1 - nDim;
+  int64_t last = tensorType(op.getInput()).getRank() - 1;
+  auto inSplit = splitOf(op.getInput());
+  if (w && inSplit && *inSplit == last) {
+    // Row-parallel: this rank's input features times its weight rows, summed.
+    int64_t k = w.getType().getDimSize(kDim) / tp;
+    WeightOp ws = shardWeight(w, kDim, k, 0, op);
+    b.setInsertionPoint(op);
+    auto partial =
+        LinearOp::create(b, op.getLoc(), op.getType(), op.getInput(),
+                         ws.getResult(), Value(), op.getTransposeWeightAttr());
+    Value sum = AllReduceOp::create(b, op.getLoc(), partial.getResult());
+    if (Value bias = op.getBias())
+      sum = AddOp::create(b, op.getLoc(), op.getType(), sum, bias);
+    op.getResult().replaceAllUsesWith(sum);
+    op.erase();
+    return;
+  }
+  gatherOperands(op);
+  int64_t n = op.getType().getShape().back();
+  int64_t parts = equalSliceParts(op.getResult());
+  bool biasOk = !op.getBias() || biasW;
+  if (!w || !biasOk || (n / parts) % tp)
+    return; // replicated
+  // Column-parallel, part by part for a fused projection.
+  int64_t part = n / parts, local = part / tp;
+  auto shardParts = [&](WeightOp src, int64_t dim) -> Value {
+    SmallVector<Value> pieces;
+    for (int64_t p = 0; p < parts; ++p)
+      pieces.push_back(shardWeight(src, dim, local, p * part, op));
+    if (pieces.size() == 1)
+      return pieces.front();
+    b.setInsertionPoint(op);
+    return ConcatOp::create(b, op.getLoc(), pieces, b.getI64IntegerAttr(dim));
+  };
+  Value wl = shardParts(w, nDim);
+  op.getWeightMutable().assign(wl);
+  if (biasW)
+    op.getBiasMutable().assign(shardParts(biasW, 0));
+  setSplit(op.getResult(), last);
+  // The slices of a fused projection take their part of this rank's share.
+  if (parts == 1)
+    return;
+  for (Operation *user : llvm::make_early_inc_range(op->getUsers())) {
+    auto s = cast<SliceOp>(user);
+    SmallVector<int64_t> starts(s.getStarts()), ends(s.getEnds());
+    int64_t p = starts[last] / part;
+    starts[last] = p * local;
+    ends[last] = (p + 1) * local;
+    s.setStarts(starts);
+    s.setEnds(ends);
+    setSplit(s.getResult(), last);
+  }
+}
+
+void Partitioner::partitionEmbedding(EmbeddingOp op) {
+  gatherOperands(op);
+  auto table = op.getTable().getDefiningOp<WeightOp>();
+  int64_t vocab = op.getTable().getType().getDimSize(0);
+  if (!table || vocab % tp)
+    return;
+  // Vocab-parallel: ids outside this rank's rows give zeros; then sum.
+  WeightOp ts = shardWeight(table, 0, vocab / tp, 0, op);
+  op.getTableMutable().assign(ts.getResult());
+  b.setInsertionPointAfter(op);
+  auto sum = AllReduceOp::create(b, op.getLoc(), op.getResult());
+  op.getResult().replaceAllUsesExcept(sum.getResult(), sum);
+}
+
+void Partitioner::partitionElementwise(Operation *op) {
+  auto out = tensorType(op->getResult(0));
+  int64_t rank = out.getRank();
+  std::optional<int64_t> dim;
+  bool ok = true;
+  for (Value v : op->getOperands()) {
+    auto t = tensorType(v);
+    int64_t off = rank - t.getRank();
+    if (auto d = splitOf(v)) {
+      if (dim && *dim != *d + off)
+        ok = false;
+      dim = *d + off;
+    }
+  }
+  if (dim)
+    for (Value v : op->getOperands()) {
+      auto t = tensorType(v);
+      int64_t local = *dim - (rank - t.getRank());
+      if (!splitOf(v) && local >= 0 && t.getDimSize(local) != 1)
+        ok = false;
+    }
+  if (!dim)
+    return;
+  if (!ok || (isa<RotaryOp>(op) && *dim == rank - 1)) {
+    gatherOperands(op);
+    return;
+  }
+  setSplit(op->getResult(0), *dim);
+}
+
+/// A split dim survives a reshape when the dims before it hold the same
+/// number of elements on both sides and both sides divide by tp.
+void Partitioner::partitionReshape(ReshapeOp op) {
+  auto d = splitOf(op.getInput());
+  if (!d)
+    return;
+  auto in = tensorType(op.getInput()).getShape();
+  int64_t globalIn = in[*d] * tp;
+  int64_t before = 1;
+  for (int64_t i = 0; i < *d; ++i)
+    before *= in[i];
+  auto out = op.getType().getShape();
+  int64_t prefix = 1;
+  for (int64_t i = 0; i < int64_t(out.size()); ++i) {
+    if (prefix == before && out[i] % tp == 0 && globalIn % tp == 0 &&
+        out[i] > 1) {
+      setSplit(op.getResult(), i);
+      return;
+    }
+    prefix *= out[i];
+  }
+  gatherOperands(op);
+}
+
+void Partitioner::partition(Operation *op) {
+  if (isa<WeightOp, arith::ConstantOp>(op))
+    return;
+  // Already partitioned by its producer (the slices of a fused projection).
+  if (op->getNumResults() == 1 && splitOf(op->getResult(0)))
+    return;
+  if (auto l = dyn_cast<LinearOp>(op))
+    return partitionLinear(l);
+  if (auto e = dyn_cast<EmbeddingOp>(op))
+    return partitionEmbedding(e);
+  if (auto r = dyn_cast<ReshapeOp>(op))
+    return partitionReshape(r);
+  if (isa<func::ReturnOp>(op))
+    return gatherOperands(op);
+  bool anySplit = llvm::any_of(op->getOperands(),
+                               [&](Value v) { return splitOf(v).has_value(); });
+  if (!anySplit)
+    return;
+  if (auto t = dyn_cast<TransposeOp>(op)) {
+    int64_t d = *splitOf(t.getInput());
+    for (auto [i, p] : llvm::enumerate(t.getPerm()))
+      if (p == d)
+        setSplit(t.getResult(), i);
+    return;
+  }
+  if (auto a = dyn_cast<AttentionOp>(op)) {
+    bool heads = splitOf(a.getQ()) == 1 && splitOf(a.getK()) == 1 &&
+                 splitOf(a.getV()) == 1 &&
+                 (!a.getMask() || (!splitOf(a.getMask()) &&
+                                   a.getMask().getType().getDimSize(1) == 1));
+    if (!heads)
+      return gatherOperands(op);
+    setSplit(a.getResult(), 1);
+    return;
+  }
+  if (auto s = dyn_cast<SliceOp>(op)) {
+    int64_t d = *splitOf(s.getInput());
+    int64_t local = s.getInput().getType().getDimSize(d);
+    if (s.getStarts()[d] == 0 && s.getEnds()[d] == local * tp &&
+        s.getSteps()[d] == 1) {
+      SmallVector<int64_t> ends(s.getEnds());
+      ends[d] = local;
+      s.setEnds(ends);
+      setSplit(s.getResult(), d);
+      return;
+    }
+    return gatherOperands(op);
+  }
+  if (isa<SoftmaxOp, LayerNormOp, RmsNormOp>(op)) {
+    int64_t axis = isa<SoftmaxOp>(op)     ? cast<SoftmaxOp>(op).getAxis()
+                   : isa<LayerNormOp>(op) ? cast<LayerNormOp>(op).getAxis()
+                                          : cast<RmsNormOp>(op).getAxis();
+    auto d = splitOf(op->getOperand(0));
+    bool paramsWhole = llvm::all_of(op->getOperands().drop_front(),
+                                    [&](Value v) { return !splitOf(v); });
+    if (d && *d < axis && paramsWhole)
+      return setSplit(op->getResult(0), *d);
+    return gatherOperands(op);
+  }
+  if (isa<AddOp, SubOp, MulOp, DivOp, PowOp, MaxOp, MinOp, AndOp, OrOp, CmpOp,
+          SelectOp, NegOp, ExpOp, LogOp, ErfOp, TanhOp, SigmoidOp, SqrtOp,
+          ReciprocalOp, CosOp, SinOp, AbsOp, ReluOp, NotOp, SiluOp, GeluOp,
+          IsNanOp, CastOp, SwigluOp, RotaryOp>(op))
+    return partitionElementwise(op);
+  gatherOperands(op);
+}
+
+LogicalResult Partitioner::run() {
+  if (tp <= 1)
+    return success();
+  if (failed(checkHeads()))
+    return failure();
+  Block &body = func.getBody().front();
+  for (Operation &op : llvm::make_early_inc_range(body))
+    partition(&op);
+  // Weights replaced by their shards are no longer used.
+  for (Operation &op : llvm::make_early_inc_range(body))
+    if (isa<WeightOp>(op) && op.use_empty())
+      op.erase();
+  return success();
+}
+
+struct TensorParallelPass
+    : mlir::weft::impl::TensorParallelBase<TensorParallelPass> {
+  using TensorParallelBase::TensorParallelBase;
+  void runOnOperation() override {
+    if (tp < 1) {
+      getOperation().emitError("tp must be at least 1");
+      return signalPassFailure();
+    }
+    if (failed(Partitioner(getOperation(), tp).run()))
+      signalPassFailure();
+  }
+};
+} // namespace

@@ -1,0 +1,42 @@
+// Helpers shared by the transports.
+#include "runtime/comm/Transport.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace weft::runtime::comm {
+
+std::string groupString(const Group &group) {
+  std::string s = "[";
+  for (size_t i = 0; i < group.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(group[i]);
+  return s + "]";
+}
+
+std::string secondsString(std::chrono::duration<double> d) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g s", d.count());
+  return buf;
+}
+
+std::vector<Group> planGroups(const artifact::Plan &plan, uint32_t worldSize) {
+  std::vector<Group> groups;
+  for (const artifact::Step &step : plan.steps()) {
+    if (step.kind() != artifact::Step::COLLECTIVE)
+      continue;
+    auto it = step.lists().find("group");
+    if (it == step.lists().end())
+      continue;
+    Group g(it->second.values().begin(), it->second.values().end());
+    if (std::find(groups.begin(), groups.end(), g) == groups.end())
+      groups.push_back(std::move(g));
+  }
+  Group world(worldSize);
+  for (uint32_t r = 0; r < worldSize; ++r)
+    world[r] = r;
+  if (std::find(groups.begin(), groups.end(), world) == groups.end())
+    groups.push_back(std::move(world));
+  return groups;
+}
+
+} // namespace weft::runtime::comm

@@ -1,0 +1,70 @@
+// Running the ranks of an artifact: one rank over a transport, or every
+// rank as a thread of this process.
+#ifndef WEFT_RUNTIME_EXEC_MULTIRANK_H
+#define WEFT_RUNTIME_EXEC_MULTIRANK_H
+
+#include "runtime/artifact/ArtifactReader.h"
+#include "runtime/comm/Transport.h"
+#include "runtime/exec/Executor.h"
+#include "runtime/exec/Npz.h"
+
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace weft::runtime {
+
+/// A rank's plan and executor, kept by the caller of runRank until no
+/// other rank can still read this rank's memory (in-process collectives
+/// read their inputs in place).
+struct RankState {
+  RankPlan rank;
+  std::unique_ptr<Executor> executor;
+};
+
+/// What a rank's run gives back.
+struct RankOutcome {
+  /// The rank whose outputs are the graph's: the first rank whose plan
+  /// lists outputs (rank 0 when none does and the graph has no outputs).
+  uint32_t outputRank = 0;
+  /// The graph outputs (manifest order), on the output rank only.
+  std::vector<NpyArray> outputs;
+};
+
+/// Runs `rank` of `artifact` (whose manifest is read) over `transport`:
+/// reads the rank's plan, readies its groups, loads its weights, binds it,
+/// agrees with the other ranks on the output rank, sets the graph inputs it
+/// takes from `inputs` (the manifest's, in order), runs it and then waits
+/// until every rank has succeeded. Collective over every rank of the world.
+/// `threads` is the rank's worker thread count (0: hardware threads).
+Result<RankOutcome> runRank(const Artifact &artifact, uint32_t rank,
+                            comm::Transport &transport,
+                            std::span<const NpyArray *const> inputs,
+                            unsigned threads, RankState &state);
+
+struct LocalRunOptions {
+  /// Worker threads per rank; 0: the hardware threads divided among the
+  /// ranks (at least 1).
+  unsigned threadsPerRank = 0;
+  /// How long a rank waits for the others before failing.
+  std::chrono::duration<double> timeout = comm::kDefaultTimeout;
+};
+
+/// Runs every rank of `artifact` (whose manifest is read) as a thread of
+/// this process over an in-process transport; each thread reads only its
+/// own plan and weights, and all get the same `inputs`. Returns the output
+/// rank's outputs. On failure the error is the first rank's to fail,
+/// "rank N: MESSAGE" (without the prefix for a single-rank artifact); the
+/// other ranks end with "rank N failed: ...". `rankStatus`, when given,
+/// receives every rank's own status.
+Result<std::vector<NpyArray>>
+runLocalRanks(const Artifact &artifact, std::span<const NpyArray *const> inputs,
+              const LocalRunOptions &options = {},
+              std::vector<Status> *rankStatus = nullptr);
+
+/// The default worker threads of each of `localRanks` ranks on this host.
+unsigned threadsPerRank(uint32_t localRanks);
+
+} // namespace weft::runtime
+
+#endif // WEFT_RUNTIME_EXEC_MULTIRANK_H
