@@ -39,6 +39,13 @@ private:
   OpBuilder b;
   llvm::DenseMap<Value, int64_t> split;  // value -> split dim
   llvm::DenseMap<Value, Value> gathered; // value -> its all-gathered form
+  // Values split into fewer than tp parts: grouped-query kv heads, each part
+  // held by tp / parts ranks. They may only flow into attention.
+  llvm::DenseMap<Value, int64_t> parts;
+  // Projections feeding k or v of attention whose kv heads do not divide
+  // by tp: how many ranks share each kv head.
+  llvm::DenseMap<Operation *, int64_t> kvReplicas;
+  bool invalid = false;
 
   std::optional<int64_t> splitOf(Value v) const {
     auto it = split.find(v);
@@ -46,16 +53,25 @@ private:
       return std::nullopt;
     return it->second;
   }
-  /// Marks r split on dim and gives it its local type.
-  void setSplit(Value r, int64_t dim) {
-    auto t = tensorType(r);
-    r.setType(withDim(t, dim, t.getDimSize(dim) / tp));
-    split[r] = dim;
+  int64_t partsOf(Value v) const {
+    auto it = parts.find(v);
+    return it == parts.end() ? tp : it->second;
   }
+  /// Marks r split on dim into n parts (default tp) and gives it its local
+  /// type.
+  void setSplit(Value r, int64_t dim, int64_t n = 0) {
+    n = n ? n : tp;
+    auto t = tensorType(r);
+    r.setType(withDim(t, dim, t.getDimSize(dim) / n));
+    split[r] = dim;
+    if (n != tp)
+      parts[r] = n;
+  }
+  void findGroupedKv();
   Value whole(Value v, Operation *before);
   void gatherOperands(Operation *op);
   WeightOp shardWeight(WeightOp w, int64_t dim, int64_t size, int64_t base,
-                       Operation *before);
+                       Operation *before, int64_t replicas = 1);
   LogicalResult checkHeads();
   void partitionLinear(LinearOp op);
   void partitionEmbedding(EmbeddingOp op);
@@ -69,6 +85,13 @@ Value Partitioner::whole(Value v, Operation *before) {
   auto d = splitOf(v);
   if (!d)
     return v;
+  if (partsOf(v) != tp) {
+    // Grouped kv heads are shared by several ranks: they cannot be gathered.
+    before->emitError("grouped-query kv heads replicated over ranks reach an "
+                      "op that needs them whole; only attention can take them");
+    invalid = true;
+    return v;
+  }
   auto it = gathered.find(v);
   if (it != gathered.end())
     return it->second;
@@ -92,7 +115,8 @@ void Partitioner::gatherOperands(Operation *op) {
 }
 
 WeightOp Partitioner::shardWeight(WeightOp w, int64_t dim, int64_t size,
-                                  int64_t base, Operation *before) {
+                                  int64_t base, Operation *before,
+                                  int64_t replicas) {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPoint(before);
   auto op = WeightOp::create(b, w.getLoc(), withDim(w.getType(), dim, size),
@@ -100,6 +124,8 @@ WeightOp Partitioner::shardWeight(WeightOp w, int64_t dim, int64_t size,
   op.setShardDimAttr(b.getI64IntegerAttr(dim));
   op.setShardSizeAttr(b.getI64IntegerAttr(size));
   op.setShardBaseAttr(b.getI64IntegerAttr(base));
+  if (replicas > 1)
+    op.setShardReplicasAttr(b.getI64IntegerAttr(replicas));
   return op;
 }
 
@@ -107,12 +133,13 @@ LogicalResult Partitioner::checkHeads() {
   WalkResult r = func.walk([&](AttentionOp a) {
     int64_t hq = a.getQ().getType().getDimSize(1);
     int64_t hkv = a.getK().getType().getDimSize(1);
-    if (hq % tp == 0 && hkv % tp == 0)
+    // kv heads either split, or each is replicated over its query group.
+    if (hq % tp == 0 && (hkv % tp == 0 || tp % hkv == 0))
       return WalkResult::advance();
     a.emitError() << "attention heads do not divide by tp " << tp << ": " << hq
                   << " query heads, " << hkv
-                  << " kv heads (pad the heads or choose a tp that divides "
-                     "both)";
+                  << " kv heads (query heads must divide by tp, and kv heads "
+                     "divide tp or by it)";
     return WalkResult::interrupt();
   });
   return failure(r.wasInterrupted());
@@ -172,15 +199,17 @@ void Partitioner::partitionLinear(LinearOp op) {
   gatherOperands(op);
   int64_t n = op.getType().getShape().back();
   int64_t parts = equalSliceParts(op.getResult());
+  int64_t replicas = kvReplicas.lookup(op) ? kvReplicas.lookup(op) : 1;
+  int64_t ways = tp / replicas; // distinct shards
   bool biasOk = !op.getBias() || biasW;
-  if (!w || !biasOk || (n / parts) % tp)
+  if (!w || !biasOk || (n / parts) % ways)
     return; // replicated
   // Column-parallel, part by part for a fused projection.
-  int64_t part = n / parts, local = part / tp;
+  int64_t part = n / parts, local = part / ways;
   auto shardParts = [&](WeightOp src, int64_t dim) -> Value {
     SmallVector<Value> pieces;
     for (int64_t p = 0; p < parts; ++p)
-      pieces.push_back(shardWeight(src, dim, local, p * part, op));
+      pieces.push_back(shardWeight(src, dim, local, p * part, op, replicas));
     if (pieces.size() == 1)
       return pieces.front();
     b.setInsertionPoint(op);
@@ -190,7 +219,7 @@ void Partitioner::partitionLinear(LinearOp op) {
   op.getWeightMutable().assign(wl);
   if (biasW)
     op.getBiasMutable().assign(shardParts(biasW, 0));
-  setSplit(op.getResult(), last);
+  setSplit(op.getResult(), last, ways);
   // The slices of a fused projection take their part of this rank's share.
   if (parts == 1)
     return;
@@ -243,11 +272,18 @@ void Partitioner::partitionElementwise(Operation *op) {
     }
   if (!dim)
     return;
+  int64_t n = 0;
+  for (Value v : op->getOperands())
+    if (splitOf(v)) {
+      if (n && n != partsOf(v))
+        ok = false;
+      n = partsOf(v);
+    }
   if (!ok || (isa<RotaryOp>(op) && *dim == rank - 1)) {
     gatherOperands(op);
     return;
   }
-  setSplit(op->getResult(0), *dim);
+  setSplit(op->getResult(0), *dim, n);
 }
 
 /// A split dim survives a reshape when the dims before it hold the same
@@ -257,16 +293,17 @@ void Partitioner::partitionReshape(ReshapeOp op) {
   if (!d)
     return;
   auto in = tensorType(op.getInput()).getShape();
-  int64_t globalIn = in[*d] * tp;
+  int64_t n = partsOf(op.getInput());
+  int64_t globalIn = in[*d] * n;
   int64_t before = 1;
   for (int64_t i = 0; i < *d; ++i)
     before *= in[i];
   auto out = op.getType().getShape();
   int64_t prefix = 1;
   for (int64_t i = 0; i < int64_t(out.size()); ++i) {
-    if (prefix == before && out[i] % tp == 0 && globalIn % tp == 0 &&
+    if (prefix == before && out[i] % n == 0 && globalIn % n == 0 &&
         out[i] > 1) {
-      setSplit(op.getResult(), i);
+      setSplit(op.getResult(), i, n);
       return;
     }
     prefix *= out[i];
@@ -296,7 +333,7 @@ void Partitioner::partition(Operation *op) {
     int64_t d = *splitOf(t.getInput());
     for (auto [i, p] : llvm::enumerate(t.getPerm()))
       if (p == d)
-        setSplit(t.getResult(), i);
+        setSplit(t.getResult(), i, partsOf(t.getInput()));
     return;
   }
   if (auto a = dyn_cast<AttentionOp>(op)) {
@@ -341,14 +378,38 @@ void Partitioner::partition(Operation *op) {
   gatherOperands(op);
 }
 
+/// For attention whose kv heads are fewer than tp (and divide it), finds the
+/// projections of k and v through reshape, transpose and rotary.
+void Partitioner::findGroupedKv() {
+  func.walk([&](AttentionOp a) {
+    int64_t hkv = a.getK().getType().getDimSize(1);
+    if (hkv % tp == 0)
+      return;
+    for (Value v : {a.getK(), a.getV()}) {
+      while (Operation *def = v.getDefiningOp()) {
+        if (auto l = dyn_cast<LinearOp>(def)) {
+          kvReplicas[l] = tp / hkv;
+          break;
+        }
+        if (!isa<ReshapeOp, TransposeOp, RotaryOp>(def))
+          break;
+        v = def->getOperand(0);
+      }
+    }
+  });
+}
+
 LogicalResult Partitioner::run() {
   if (tp <= 1)
     return success();
   if (failed(checkHeads()))
     return failure();
+  findGroupedKv();
   Block &body = func.getBody().front();
   for (Operation &op : llvm::make_early_inc_range(body))
     partition(&op);
+  if (invalid)
+    return failure();
   // Weights replaced by their shards are no longer used.
   for (Operation &op : llvm::make_early_inc_range(body))
     if (isa<WeightOp>(op) && op.use_empty())

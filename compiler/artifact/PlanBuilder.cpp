@@ -362,8 +362,9 @@ LogicalResult PlanBuilderImpl::lowerOp(Operation *op) {
           return w.emitError("weight '") << w.getName() << "' is unknown";
         std::string key = w.getName().str();
         if (auto dim = w.getShardDim())
-          key += llvm::formatv("#{0}:{1}", int64_t(*dim),
-                               int64_t(*w.getShardBase()))
+          key += llvm::formatv("#{0}:{1}:{2}", int64_t(*dim),
+                               int64_t(*w.getShardBase()),
+                               int64_t(*w.getShardSize()))
                      .str();
         auto [it, fresh] = weightIndex.try_emplace(key, plan.weights_size());
         if (fresh) {
@@ -377,8 +378,11 @@ LogicalResult PlanBuilderImpl::lowerOp(Operation *op) {
             for (auto [d, full] : llvm::enumerate(info->shape)) {
               bool sharded = int64_t(d) == int64_t(*dim);
               int64_t size = sharded ? int64_t(*w.getShardSize()) : full;
-              ref->add_slice_begin(
-                  sharded ? int64_t(*w.getShardBase()) + rank * size : 0);
+              int64_t replicas =
+                  w.getShardReplicas() ? int64_t(*w.getShardReplicas()) : 1;
+              ref->add_slice_begin(sharded ? int64_t(*w.getShardBase()) +
+                                                 rank / replicas * size
+                                           : 0);
               ref->add_slice_size(size);
             }
           }

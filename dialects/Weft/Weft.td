@@ -107,17 +107,20 @@ def Weft_WeightOp : Weft_Op<"weight"> {
 
     In a tensor-parallel (per-rank) graph, `shard_dim` names the dim this
     rank holds a slice of: `shard_size` entries starting at
-    `shard_base + rank * shard_size`; the result type is the local slice.
+    `shard_base + (rank / shard_replicas) * shard_size` (`shard_replicas`
+    ranks share a slice, 1 if absent: grouped-query kv heads); the result
+    type is the local slice.
   }];
   let arguments = (ins StrAttr:$name, OptionalAttr<I64Attr>:$shard_dim,
                    OptionalAttr<I64Attr>:$shard_size,
-                   OptionalAttr<I64Attr>:$shard_base);
+                   OptionalAttr<I64Attr>:$shard_base,
+                   OptionalAttr<I64Attr>:$shard_replicas);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = "$name attr-dict `:` type($result)";
   let builders = [OpBuilder<(ins "::mlir::Type":$result,
                                  "::llvm::StringRef":$name), [{
     build($_builder, $_state, result, $_builder.getStringAttr(name), nullptr,
-          nullptr, nullptr);
+          nullptr, nullptr, nullptr);
   }]>];
 }
 
