@@ -38,6 +38,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 LAYERS, HIDDEN, HEADS, HEAD_DIM, KV_HEADS, VOCAB, MAX_POS = 2, 64, 4, 16, 2, 96, 64
+LLAMA_FF = 176
 F32_MIN = float(np.finfo(np.float32).min)
 INT64_MAX = int(np.iinfo(np.int64).max)
 
@@ -367,7 +368,7 @@ def gpt2(opset, dynamo):
 
 def llama(opset, dynamo):
     g = Graph(opset, dynamo)
-    ids, ff, n_rep = "input_ids", 176, HEADS // KV_HEADS
+    ids, ff, n_rep = "input_ids", LLAMA_FF, HEADS // KV_HEADS
     h = g.op("Gather", g.weight("model.embed_tokens.weight", [VOCAB, HIDDEN]), ids, axis=0)
     b, s = g.dim(ids, 0), g.dim(ids, 1)
     mask = None

@@ -54,10 +54,39 @@ bool readProto(const std::string &path, google::protobuf::Message &msg) {
   return true;
 }
 
+uint64_t dtypeBytes(art::DType d) {
+  switch (d) {
+  case art::F64:
+  case art::I64:
+    return 8;
+  case art::F32:
+  case art::I32:
+    return 4;
+  case art::F16:
+  case art::BF16:
+  case art::I16:
+    return 2;
+  default:
+    return 1;
+  }
+}
+
+/// The bytes this rank holds of a weight: its slice, or all of it.
+uint64_t heldBytes(const art::WeightRef &w) {
+  uint64_t n = dtypeBytes(w.dtype());
+  if (w.slice_size_size())
+    for (int64_t d : w.slice_size())
+      n *= d;
+  else
+    for (int64_t d : w.shape())
+      n *= d;
+  return n;
+}
+
 void printPlan(const art::Plan &plan, bool steps) {
   uint64_t weightBytes = 0;
   for (const art::WeightRef &w : plan.weights())
-    weightBytes += w.length();
+    weightBytes += heldBytes(w);
   std::map<std::string, int> kinds;
   int collectives = 0;
   for (const art::Step &s : plan.steps()) {
