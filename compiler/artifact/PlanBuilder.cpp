@@ -3,6 +3,7 @@
 #include "compiler/artifact/PlanBuilder.h"
 
 #include "dialects/Weft/WeftOps.h"
+#include "runtime/artifact/DType.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "llvm/ADT/DenseMap.h"
@@ -42,20 +43,7 @@ art::DType mlir::weft::toArtifactDType(Type t) {
 }
 
 int64_t mlir::weft::dtypeBytes(art::DType d) {
-  switch (d) {
-  case art::F64:
-  case art::I64:
-    return 8;
-  case art::F32:
-  case art::I32:
-    return 4;
-  case art::F16:
-  case art::BF16:
-  case art::I16:
-    return 2;
-  default:
-    return 1;
-  }
+  return int64_t(::weft::runtime::dtypeSize(d));
 }
 
 namespace {

@@ -2,6 +2,7 @@
 // rank its arena, weight bytes, collectives and steps.
 #include "tools/weft/Commands.h"
 
+#include "runtime/artifact/DType.h"
 #include "runtime/artifact/artifact.pb.h"
 
 #include "llvm/Support/CommandLine.h"
@@ -54,26 +55,9 @@ bool readProto(const std::string &path, google::protobuf::Message &msg) {
   return true;
 }
 
-uint64_t dtypeBytes(art::DType d) {
-  switch (d) {
-  case art::F64:
-  case art::I64:
-    return 8;
-  case art::F32:
-  case art::I32:
-    return 4;
-  case art::F16:
-  case art::BF16:
-  case art::I16:
-    return 2;
-  default:
-    return 1;
-  }
-}
-
 /// The bytes this rank holds of a weight: its slice, or all of it.
 uint64_t heldBytes(const art::WeightRef &w) {
-  uint64_t n = dtypeBytes(w.dtype());
+  uint64_t n = weft::runtime::dtypeSize(w.dtype());
   if (w.slice_size_size())
     for (int64_t d : w.slice_size())
       n *= d;
