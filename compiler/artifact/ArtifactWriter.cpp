@@ -355,12 +355,12 @@ Writer::writeDirectory(art::Manifest m, const std::vector<art::Plan> &plans,
 }
 
 void addSpec(google::protobuf::RepeatedPtrField<art::TensorSpec> *specs,
-             const art::Buffer &b) {
+             const art::Buffer &b, int64_t chunks) {
   art::TensorSpec *s = specs->Add();
   s->set_name(b.name());
   s->set_dtype(b.dtype());
-  for (int64_t d : b.shape())
-    s->add_shape(d);
+  for (auto [i, d] : llvm::enumerate(b.shape()))
+    s->add_shape(i == 0 ? d * chunks : d);
 }
 
 LogicalResult Writer::run() {
@@ -377,10 +377,19 @@ LogicalResult Writer::run() {
     return WeightInfo{toArtifactDType(elem),
                       std::vector<int64_t>(t->dims().begin(), t->dims().end())};
   };
+  int64_t world = options.tp * options.pp * options.dp;
+  auto stages = assignStages(func, options.pp);
   std::vector<art::Plan> plans;
-  std::vector<SafetensorsFile> packed(options.tp);
-  for (int64_t r = 0; r < options.tp; ++r) {
-    auto plan = buildPlan(func, weightInfo, r, options.tp);
+  std::vector<SafetensorsFile> packed(world);
+  for (int64_t r = 0; r < world; ++r) {
+    RankLayout layout;
+    layout.tp = options.tp;
+    layout.pp = options.pp;
+    layout.dp = options.dp;
+    layout.tpIndex = r % options.tp;
+    layout.stage = (r / options.tp) % options.pp;
+    layout.replica = r / (options.tp * options.pp);
+    auto plan = buildPlan(func, weightInfo, layout, &stages);
     if (failed(plan))
       return failure();
     std::string packedName = rankFile(r, "weights.safetensors");
@@ -389,6 +398,9 @@ LogicalResult Writer::run() {
     plans.push_back(std::move(*plan));
   }
   const art::Plan &first = plans.front();
+  // The last stage's first rank has the outputs.
+  const art::Plan &last = plans[(options.pp - 1) * options.tp];
+  int64_t chunks = options.dp * options.microbatches;
   art::Manifest manifest;
   manifest.set_format_version(1);
   manifest.set_compiler_version(WEFT_VERSION);
@@ -397,23 +409,25 @@ LogicalResult Writer::run() {
   manifest.set_source_model(std::string(abs));
   manifest.set_source_sha256(sha256Hex(modelBytes));
   manifest.set_topology(options.topology);
-  manifest.set_world_size(options.tp);
+  manifest.set_world_size(world);
   manifest.set_tp(options.tp);
-  manifest.set_pp(1);
-  manifest.set_dp(1);
+  manifest.set_pp(options.pp);
+  manifest.set_dp(options.dp);
+  manifest.set_microbatches(options.microbatches);
   manifest.set_target(options.target);
   art::DType compute = art::F32;
   for (const art::Buffer &b : first.buffers())
     if (b.dtype() == art::F16 || b.dtype() == art::BF16)
       compute = b.dtype();
   manifest.set_compute_dtype(compute);
+  // Whole shapes: a plan holds one of `chunks` slices of the batch.
   for (uint32_t id : first.inputs())
-    addSpec(manifest.mutable_inputs(), first.buffers(id));
-  for (uint32_t id : first.outputs())
-    addSpec(manifest.mutable_outputs(), first.buffers(id));
+    addSpec(manifest.mutable_inputs(), first.buffers(id), chunks);
+  for (uint32_t id : last.outputs())
+    addSpec(manifest.mutable_outputs(), last.buffers(id), chunks);
   for (const auto &d : options.dims)
     (*manifest.mutable_dims())[d.getKey().str()] = d.getValue();
-  for (int64_t r = 0; r < options.tp; ++r) {
+  for (int64_t r = 0; r < world; ++r) {
     art::RankEntry *rank = manifest.add_ranks();
     rank->set_rank(r);
     rank->set_plan_file(rankFile(r, "plan.pb"));

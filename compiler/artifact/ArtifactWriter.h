@@ -19,6 +19,9 @@ struct ArtifactOptions {
   std::string target = "cpu";
   std::string topology = "host"; // the topology's name (manifest.topology)
   int64_t tp = 1;                // the module is a per-rank graph for tp ranks
+  int64_t pp = 1;                // pipeline stages
+  int64_t dp = 1;                // data-parallel replicas
+  int64_t microbatches = 1;      // the module is compiled for one batch chunk
   const Topology *cluster = nullptr; // the loaded topology, when one was given
   llvm::StringMap<int64_t> dims;
 };

@@ -7,6 +7,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -163,15 +164,20 @@ public:
   PlanBuilderImpl(
       func::FuncOp func,
       const std::function<std::optional<WeightInfo>(StringRef)> &weights,
-      int64_t rank, int64_t tp)
-      : func(func), weights(weights), rank(rank), tp(tp) {}
+      const RankLayout &layout,
+      const llvm::DenseMap<Operation *, int64_t> *stages)
+      : func(func), weights(weights), rank(layout.tpIndex), tp(layout.tp),
+        layout(layout), stages(stages) {}
 
   FailureOr<art::Plan> build();
 
 private:
   func::FuncOp func;
   const std::function<std::optional<WeightInfo>(StringRef)> &weights;
-  int64_t rank, tp;
+  int64_t rank, tp; // this rank's index in its tensor-parallel group
+  RankLayout layout;
+  const llvm::DenseMap<Operation *, int64_t> *stages;
+  llvm::DenseMap<Value, int64_t> tags; // values crossing stages
   art::Plan plan;
   llvm::DenseMap<Value, uint32_t> bufferOf;
   llvm::DenseMap<uint32_t, int> allocOf; // arena buffers -> allocation
@@ -192,10 +198,28 @@ private:
   void assignOffsets();
   SmallVector<int64_t> tpGroup() const {
     SmallVector<int64_t> g;
+    int64_t base = layout.rankOf(layout.stage) - layout.tpIndex;
     for (int64_t r = 0; r < tp; ++r)
-      g.push_back(r);
+      g.push_back(base + r);
     return g;
   }
+  /// The pipeline stage of an op; -1 for weights, constants and return.
+  int64_t stageOf(Operation *op) const {
+    if (!stages || isa<WeightOp, arith::ConstantOp, func::ReturnOp>(op))
+      return isa<func::ReturnOp>(op) ? layout.pp - 1 : -1;
+    auto it = stages->find(op);
+    return it == stages->end() ? 0 : it->second;
+  }
+  int64_t producerStage(Value v) const {
+    Operation *def = v.getDefiningOp();
+    return def ? stageOf(def) : -1;
+  }
+  bool usedInStage(Operation *op, int64_t s) const {
+    return llvm::any_of(op->getUsers(),
+                        [&](Operation *u) { return stageOf(u) == s; });
+  }
+  void receiveOperands(Operation *op);
+  void sendResults(Operation *op);
 };
 
 art::Buffer &PlanBuilderImpl::newBuffer(Value v, art::Buffer::Kind kind) {
@@ -243,7 +267,7 @@ void PlanBuilderImpl::markInlinable() {
     if (!isElementwise(op) || !op->getResult(0).hasOneUse())
       return;
     Operation *user = *op->getResult(0).getUsers().begin();
-    if (isElementwise(user))
+    if (isElementwise(user) && stageOf(user) == stageOf(op))
       inlined.insert(op);
   });
 }
@@ -586,7 +610,7 @@ void PlanBuilderImpl::assignOffsets() {
 
 FailureOr<art::Plan> PlanBuilderImpl::build() {
   plan.set_format_version(1);
-  plan.set_rank(rank);
+  plan.set_rank(layout.rank());
   markInlinable();
   Block &body = func.getBody().front();
   for (auto [i, arg] : llvm::enumerate(body.getArguments())) {
@@ -596,22 +620,107 @@ FailureOr<art::Plan> PlanBuilderImpl::build() {
         nameAttr ? nameAttr.str() : llvm::formatv("input{0}", i).str());
     plan.add_inputs(id);
   }
+  int64_t values = 0;
+  for (Operation &op : body)
+    for (Value r : op.getResults())
+      tags[r] = values++;
   for (Operation &op : body) {
+    int64_t s = stageOf(&op);
+    // Weights and constants are materialized where they are used.
+    if (s < 0 ? !usedInStage(&op, layout.stage) : s != layout.stage)
+      continue;
+    receiveOperands(&op);
     int before = plan.steps_size();
     if (failed(lowerOp(&op)))
       return failure();
     if (plan.steps_size() != before && !isa<func::ReturnOp>(op))
       ++step;
+    if (s >= 0)
+      sendResults(&op);
   }
   assignOffsets();
   return plan;
 }
+
+/// Operands produced by an earlier stage arrive by RECV from the rank of
+/// that stage with the same tensor-parallel index.
+void PlanBuilderImpl::receiveOperands(Operation *op) {
+  for (Value v : op->getOperands()) {
+    int64_t from = producerStage(v);
+    if (from < 0 || from == layout.stage || bufferOf.count(v) ||
+        inlined.contains(v.getDefiningOp()))
+      continue;
+    art::Step &s = newStep(art::Step::RECV, op, "recv");
+    (*s.mutable_ints())["peer"] = layout.rankOf(from);
+    (*s.mutable_ints())["tag"] = tags.lookup(v);
+    s.add_outputs(newArenaBuffer(v, art::Buffer::ARENA, step));
+    ++step;
+  }
+}
+
+/// Results used by later stages go to each of them once.
+void PlanBuilderImpl::sendResults(Operation *op) {
+  for (Value r : op->getResults()) {
+    if (inlined.contains(op))
+      continue;
+    llvm::SmallSetVector<int64_t, 4> later;
+    for (Operation *u : r.getUsers())
+      if (stageOf(u) > layout.stage)
+        later.insert(stageOf(u));
+    for (int64_t to : later) {
+      art::Step &s = newStep(art::Step::SEND, op, "send");
+      (*s.mutable_ints())["peer"] = layout.rankOf(to);
+      (*s.mutable_ints())["tag"] = tags.lookup(r);
+      s.add_inputs(operand(r));
+      ++step;
+    }
+  }
+}
+
 } // namespace
 
 FailureOr<art::Plan> mlir::weft::buildPlan(
     func::FuncOp func,
     const std::function<std::optional<WeightInfo>(StringRef)> &weights,
-    int64_t rank, int64_t tp) {
-  PlanBuilderImpl builder(func, weights, rank, tp);
+    const RankLayout &layout,
+    const llvm::DenseMap<Operation *, int64_t> *stages) {
+  PlanBuilderImpl builder(func, weights, layout, stages);
   return builder.build();
+}
+
+llvm::DenseMap<Operation *, int64_t> mlir::weft::assignStages(func::FuncOp func,
+                                                              int64_t pp) {
+  auto numel = [](Value v) {
+    return cast<RankedTensorType>(v.getType()).getNumElements();
+  };
+  auto cost = [&](Operation *op) -> double {
+    if (auto l = dyn_cast<LinearOp>(op))
+      return 2.0 * numel(l.getResult()) *
+             l.getInput().getType().getShape().back();
+    if (auto m = dyn_cast<MatmulOp>(op)) {
+      auto a = m.getA().getType();
+      int64_t k = m.getTransposeA() ? a.getDimSize(a.getRank() - 2)
+                                    : a.getShape().back();
+      return 2.0 * numel(m.getResult()) * k;
+    }
+    if (auto a = dyn_cast<AttentionOp>(op))
+      return 4.0 * numel(a.getResult()) * a.getK().getType().getDimSize(2);
+    return op->getNumResults() ? double(numel(op->getResult(0))) : 0.0;
+  };
+  SmallVector<Operation *> ops;
+  double total = 0;
+  for (Operation &op : func.getBody().front()) {
+    if (isa<WeightOp, arith::ConstantOp, func::ReturnOp>(op))
+      continue;
+    ops.push_back(&op);
+    total += cost(&op);
+  }
+  llvm::DenseMap<Operation *, int64_t> stages;
+  double prefix = 0;
+  for (Operation *op : ops) {
+    int64_t s = total > 0 ? int64_t(prefix * pp / total) : 0;
+    stages[op] = std::min<int64_t>(s, pp - 1);
+    prefix += cost(op);
+  }
+  return stages;
 }

@@ -6,6 +6,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "runtime/artifact/artifact.pb.h"
+#include "llvm/ADT/DenseMap.h"
 
 #include <string>
 
@@ -18,14 +19,31 @@ struct WeightInfo {
   std::vector<int64_t> shape;
 };
 
-/// Builds rank `rank`'s plan of `func` (a per-rank graph for `tp` ranks).
-/// Weights appear in plan.weights with name, dtype, full shape and this
-/// rank's slice; the artifact writer fills in where their bytes are. Fails
-/// with a diagnostic on an op that has no step.
+/// Where a rank sits: rank = (replica * pp + stage) * tp + tpIndex.
+struct RankLayout {
+  int64_t tp = 1, pp = 1, dp = 1;
+  int64_t tpIndex = 0, stage = 0, replica = 0;
+  int64_t rankOf(int64_t s) const { return (replica * pp + s) * tp + tpIndex; }
+  int64_t rank() const { return rankOf(stage); }
+};
+
+/// Pipeline stages of the ops in `func` (weights and constants excluded):
+/// contiguous ranges of the op list with about equal estimated cost
+/// (matrix products and attention by their FLOPs, other ops by size).
+llvm::DenseMap<Operation *, int64_t> assignStages(func::FuncOp func,
+                                                  int64_t pp);
+
+/// Builds one rank's plan of `func` (a per-rank graph for `layout.tp`
+/// ranks): the ops of its pipeline stage, values from earlier stages
+/// received and values for later stages sent. Weights appear in
+/// plan.weights with name, dtype, full shape and this rank's slice; the
+/// artifact writer fills in where their bytes are. Fails with a diagnostic
+/// on an op that has no step.
 FailureOr<::weft::artifact::Plan>
 buildPlan(func::FuncOp func,
           const std::function<std::optional<WeightInfo>(StringRef)> &weights,
-          int64_t rank = 0, int64_t tp = 1);
+          const RankLayout &layout = {},
+          const llvm::DenseMap<Operation *, int64_t> *stages = nullptr);
 
 /// The artifact dtype of an MLIR element type, or DTYPE_UNSPECIFIED.
 ::weft::artifact::DType toArtifactDType(Type type);

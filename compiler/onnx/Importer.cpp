@@ -267,6 +267,15 @@ LogicalResult GraphImporter::importInputs(
                << "'; bind it with --dim " << dim.dim_param() << "=VALUE";
       shape.push_back(it->second);
     }
+    if (options.batchChunks > 1) {
+      if (shape.empty() || shape[0] % options.batchChunks)
+        return emitError(loc)
+               << "graph input '" << in.name() << "' dim 0 ("
+               << (shape.empty() ? 0 : shape[0]) << ") does not split into "
+               << options.batchChunks
+               << " equal chunks (data-parallel replicas x micro-batches)";
+      shape[0] /= options.batchChunks;
+    }
     inputs.push_back({in.name(), RankedTensorType::get(shape, elem)});
   }
   return success();

@@ -14,6 +14,9 @@ namespace mlir::weft {
 struct ImportOptions {
   /// Values of symbolic input dims (`--dim NAME=VALUE`).
   llvm::StringMap<int64_t> dims;
+  /// Compile for one chunk of the batch: every graph input's dim 0 is
+  /// divided by this (data-parallel replicas x micro-batches).
+  int64_t batchChunks = 1;
 };
 
 /// Reads `path` (an ONNX ModelProto, external data by reference) and returns a

@@ -341,6 +341,18 @@ Status checkManifest(const Manifest &m) {
         "tp * pp * dp = " + std::to_string(tp) + " * " + std::to_string(pp) +
         " * " + std::to_string(dp) + " = " + std::to_string(tp * pp * dp) +
         " differs from world_size " + std::to_string(m.world_size()));
+  uint64_t chunks = dp * (m.microbatches() ? m.microbatches() : 1);
+  if (chunks > 1)
+    for (const auto *specs : {&m.inputs(), &m.outputs()})
+      for (const TensorSpec &spec : *specs)
+        if (spec.shape().empty() || spec.shape(0) % chunks != 0)
+          return errorStatus(
+              (specs == &m.inputs() ? "input " : "output ") +
+              quoted(spec.name()) + " " + shapeString(toShape(spec.shape())) +
+              ": dim 0 cannot be cut into dp " + std::to_string(dp) +
+              " x microbatches " +
+              std::to_string(m.microbatches() ? m.microbatches() : 1) + " = " +
+              std::to_string(chunks) + " equal chunks");
   std::set<uint32_t> listed;
   for (int i = 0; i < m.ranks_size(); ++i) {
     const RankEntry &r = m.ranks(i);
@@ -374,7 +386,8 @@ Status checkManifest(const Manifest &m) {
 Status
 checkInterface(const google::protobuf::RepeatedPtrField<TensorSpec> &specs,
                const google::protobuf::RepeatedField<uint32_t> &ids,
-               const Plan &plan, const std::string &field, bool subset) {
+               const Plan &plan, const std::string &field, bool subset,
+               const Layout &layout) {
   if (specs.size() != ids.size() && !subset)
     return errorStatus("plan has " + std::to_string(ids.size()) + " " + field +
                        ", the manifest " + std::to_string(specs.size()));
@@ -395,14 +408,24 @@ checkInterface(const google::protobuf::RepeatedPtrField<TensorSpec> &specs,
       next = match;
     }
     const TensorSpec &spec = specs[subset ? next++ : i];
+    // Plans hold one chunk's shape: dim 0 cut into dp * microbatches.
+    Shape chunk = toShape(spec.shape());
+    uint64_t chunks = layout.chunks();
+    if (chunks > 1 && !chunk.empty())
+      chunk[0] /= static_cast<int64_t>(chunks);
     if (buf->name() != spec.name() || buf->dtype() != spec.dtype() ||
-        toShape(buf->shape()) != toShape(spec.shape()))
-      return errorStatus(field + "[" + std::to_string(i) + "]: plan buffer " +
-                         quoted(buf->name()) + " " + dtypeName(buf->dtype()) +
-                         " " + shapeString(toShape(buf->shape())) +
-                         " differs from the manifest's " + quoted(spec.name()) +
-                         " " + dtypeName(spec.dtype()) + " " +
-                         shapeString(toShape(spec.shape())));
+        toShape(buf->shape()) != chunk)
+      return errorStatus(
+          field + "[" + std::to_string(i) + "]: plan buffer " +
+          quoted(buf->name()) + " " + dtypeName(buf->dtype()) + " " +
+          shapeString(toShape(buf->shape())) + " differs from the manifest's " +
+          quoted(spec.name()) + " " + dtypeName(spec.dtype()) + " " +
+          shapeString(toShape(spec.shape())) +
+          (chunks > 1
+               ? " cut into dp " + std::to_string(layout.dp) +
+                     " x microbatches " + std::to_string(layout.microbatches) +
+                     " chunks of " + shapeString(chunk)
+               : std::string()));
   }
   return okStatus();
 }
@@ -431,12 +454,13 @@ Result<Plan> readPlan(const std::string &dir, const RankEntry &entry,
   // With several ranks, a rank may take only some graph inputs (a later
   // pipeline stage) and list no outputs (ranks whose outputs are not used).
   bool multi = manifest.world_size() > 1;
+  Layout layout = layoutOf(manifest);
   if (Status s = checkInterface(manifest.inputs(), plan.inputs(), plan,
-                                "inputs", multi);
+                                "inputs", multi, layout);
       !s.ok())
     return s.withPrefix(path + ": ");
   if (Status s = checkInterface(manifest.outputs(), plan.outputs(), plan,
-                                "outputs", false);
+                                "outputs", false, layout);
       !s.ok() && !(multi && plan.outputs().empty()))
     return s.withPrefix(path + ": ");
   return plan;
@@ -642,6 +666,19 @@ Status validatePlan(const Plan &plan, const std::string &where,
     return errorStatus(prefix + "rank " + std::to_string(plan.rank()) +
                        " is outside world_size " + std::to_string(worldSize));
   return checkSteps(plan, *byId, worldSize).withPrefix(prefix);
+}
+
+Layout layoutOf(const Manifest &manifest) {
+  Layout layout;
+  if (!manifest.tp() && !manifest.pp() && !manifest.dp())
+    layout.tp = manifest.world_size();
+  else {
+    layout.tp = manifest.tp() ? manifest.tp() : 1;
+    layout.pp = manifest.pp() ? manifest.pp() : 1;
+    layout.dp = manifest.dp() ? manifest.dp() : 1;
+  }
+  layout.microbatches = manifest.microbatches() ? manifest.microbatches() : 1;
+  return layout;
 }
 
 Result<Artifact> readManifest(const std::string &dir) {

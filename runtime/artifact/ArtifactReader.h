@@ -39,6 +39,23 @@ struct Artifact {
   std::vector<RankPlan> ranks; // indexed by rank (empty: readManifest)
 };
 
+/// The parallel layout of an artifact: rank = (dp_index * pp + pp_index) *
+/// tp + tp_index; every degree at least 1. A manifest that sets none of tp,
+/// pp and dp counts as tp = world_size.
+struct Layout {
+  uint32_t tp = 1, pp = 1, dp = 1;
+  uint32_t microbatches = 1;
+
+  /// Into how many chunks the batch (dim 0 of every input) is cut.
+  uint64_t chunks() const { return uint64_t{dp} * microbatches; }
+  uint32_t dpIndex(uint32_t rank) const { return rank / (tp * pp); }
+  uint32_t ppIndex(uint32_t rank) const { return rank / tp % pp; }
+  uint32_t tpIndex(uint32_t rank) const { return rank % tp; }
+};
+
+/// The layout of a checked manifest.
+Layout layoutOf(const artifact::Manifest &manifest);
+
 /// Reads DIR/manifest.pb and every rank's plan, checking versions, hashes,
 /// buffer ids and sizes. Weights are not read (see loadRankWeights). Errors
 /// name the file and the field at fault.

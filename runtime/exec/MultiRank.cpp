@@ -5,6 +5,7 @@
 #include "runtime/comm/InProcessTransport.h"
 
 #include <algorithm>
+#include <cstring>
 #include <exception>
 #include <new>
 #include <optional>
@@ -22,8 +23,11 @@ comm::Group worldGroup(uint32_t worldSize) {
   return g;
 }
 
+/// Sets the graph inputs of `exec` to chunk `chunk` of the whole inputs
+/// (the manifest's, in order): its rows of dim 0, one of `chunks`.
 Status setInputs(Executor &exec, const artifact::Manifest &manifest,
-                 std::span<const NpyArray *const> inputs) {
+                 std::span<const NpyArray *const> inputs, uint64_t chunk,
+                 uint64_t chunks) {
   for (size_t i = 0; i < exec.numInputs(); ++i) {
     const std::string &name = exec.inputName(i);
     const NpyArray *array = nullptr;
@@ -33,30 +37,69 @@ Status setInputs(Executor &exec, const artifact::Manifest &manifest,
         array = inputs[k];
     if (!array)
       return errorStatus("no data for graph input '" + name + "'");
-    if (Status s = exec.setInput(i, array->data); !s.ok())
+    std::span<const std::byte> bytes = array->data;
+    if (chunks > 1) {
+      if (bytes.size() % chunks != 0)
+        return errorStatus(
+            "graph input '" + name + "' of " + std::to_string(bytes.size()) +
+            " bytes cannot be cut into " + std::to_string(chunks) + " chunks");
+      uint64_t size = bytes.size() / chunks;
+      bytes = bytes.subspan(chunk * size, size);
+    }
+    if (Status s = exec.setInput(i, bytes); !s.ok())
       return s;
   }
   return okStatus();
 }
 
-/// The first rank whose plan lists outputs, agreed on by every rank.
-Result<uint32_t> agreeOnOutputRank(const Executor &exec,
-                                   const artifact::Manifest &manifest,
-                                   comm::Transport &transport) {
-  uint32_t world = manifest.world_size();
+/// Which ranks' plans list outputs, agreed on by every rank.
+Result<std::vector<bool>> agreeOnOutputRanks(const Executor &exec,
+                                             uint32_t world,
+                                             comm::Transport &transport) {
   std::byte mine{exec.numOutputs() > 0};
   std::vector<std::byte> listed(world);
   if (Status s =
           transport.allGather(worldGroup(world), &mine, 1, listed.data());
       !s.ok())
     return s;
+  std::vector<bool> result(world);
   for (uint32_t r = 0; r < world; ++r)
-    if (listed[r] != std::byte{0})
-      return r;
-  if (manifest.outputs_size() > 0)
-    return errorStatus("no rank's plan lists the graph outputs");
-  return 0u;
+    result[r] = listed[r] != std::byte{0};
+  return result;
 }
+
+/// Each replica's output rank: its lowest rank whose plan lists outputs
+/// (rank 0 of each when the graph has no outputs).
+Result<std::vector<uint32_t>>
+replicaOutputRanks(const std::vector<bool> &listed, const Layout &layout,
+                   const artifact::Manifest &manifest) {
+  uint32_t perReplica = layout.tp * layout.pp;
+  std::vector<uint32_t> ranks;
+  for (uint32_t d = 0; d < layout.dp; ++d) {
+    uint32_t first = d * perReplica, found = first;
+    while (found < first + perReplica && !listed[found])
+      ++found;
+    if (found == first + perReplica) {
+      if (manifest.outputs_size() > 0)
+        return errorStatus(layout.dp > 1
+                               ? "no rank of data-parallel replica " +
+                                     std::to_string(d) + " (ranks " +
+                                     std::to_string(first) + " to " +
+                                     std::to_string(first + perReplica - 1) +
+                                     ") lists the graph outputs"
+                               : std::string("no rank's plan lists the graph "
+                                             "outputs"));
+      found = first;
+    }
+    ranks.push_back(found);
+  }
+  return ranks;
+}
+
+/// A tag the output gather uses: messages with a plan's tags between the
+/// same ranks are all received before (sends and receives are in order
+/// per sender, receiver and tag).
+constexpr int64_t kGatherTag = 32767;
 
 } // namespace
 
@@ -90,14 +133,67 @@ Result<RankOutcome> runRank(const Artifact &artifact, uint32_t rank,
     return exec.status();
   state.executor = std::move(*exec);
   Executor &ex = *state.executor;
-  if (Status s = setInputs(ex, manifest, inputs); !s.ok())
-    return s;
-  auto outputRank = agreeOnOutputRank(ex, manifest, transport);
-  if (!outputRank.ok())
-    return outputRank.status();
+  Layout layout = layoutOf(manifest);
+  auto listed = agreeOnOutputRanks(ex, world, transport);
+  if (!listed.ok())
+    return listed.status();
+  auto outputRanks = replicaOutputRanks(*listed, layout, manifest);
+  if (!outputRanks.ok())
+    return outputRanks.status();
+  uint32_t replica = layout.dpIndex(rank);
+  bool yields = (*outputRanks)[replica] == rank;
+  uint64_t chunks = layout.chunks(), perReplica = layout.microbatches;
 
-  if (Status s = ex.run(); !s.ok())
-    return s;
+  // This replica's outputs: its chunks, one after another.
+  std::vector<std::vector<std::byte>> mine;
+  if (yields)
+    for (size_t i = 0; i < ex.numOutputs(); ++i)
+      mine.emplace_back(ex.output(i).bytes() * perReplica);
+  for (uint64_t u = 0; u < perReplica; ++u) {
+    uint64_t chunk = replica * perReplica + u;
+    if (Status s = setInputs(ex, manifest, inputs, chunk, chunks); !s.ok())
+      return chunks > 1 ? s.withPrefix("chunk " + std::to_string(chunk) + ": ")
+                        : s;
+    if (Status s = ex.run(); !s.ok())
+      return chunks > 1 ? s.withPrefix("chunk " + std::to_string(chunk) + ": ")
+                        : s;
+    if (yields)
+      for (size_t i = 0; i < ex.numOutputs(); ++i) {
+        const InTensor &t = ex.output(i);
+        if (t.bytes())
+          std::memcpy(mine[i].data() + u * t.bytes(), t.data, t.bytes());
+      }
+  }
+
+  // The replicas' outputs go to the first replica's output rank.
+  uint32_t outputRank = (*outputRanks)[0];
+  if (yields && rank != outputRank)
+    for (const std::vector<std::byte> &bytes : mine)
+      if (Status s = transport.send(outputRank, kGatherTag, bytes.data(),
+                                    bytes.size());
+          !s.ok())
+        return s.withPrefix("sending the outputs: ");
+  RankOutcome outcome;
+  outcome.outputRank = outputRank;
+  if (rank == outputRank) {
+    for (size_t i = 0; i < ex.numOutputs(); ++i) {
+      const artifact::TensorSpec &spec = manifest.outputs(i);
+      NpyArray whole{spec.name(), spec.dtype(), toShape(spec.shape()),
+                     std::move(mine[i])};
+      whole.data.resize(whole.data.size() * layout.dp);
+      outcome.outputs.push_back(std::move(whole));
+    }
+    for (uint32_t d = 1; d < layout.dp; ++d)
+      for (NpyArray &whole : outcome.outputs) {
+        uint64_t replicaBytes = whole.data.size() / layout.dp;
+        if (Status s = transport.recv((*outputRanks)[d], kGatherTag,
+                                      whole.data.data() + d * replicaBytes,
+                                      replicaBytes);
+            !s.ok())
+          return s.withPrefix("gathering the outputs of replica " +
+                              std::to_string(d) + ": ");
+      }
+  }
   if (Status s = transport.flush(); !s.ok())
     return s;
   // Every rank has succeeded once each gets here.
@@ -107,17 +203,6 @@ Result<RankOutcome> runRank(const Artifact &artifact, uint32_t rank,
           transport.allGather(worldGroup(world), &done, 1, allDone.data());
       !s.ok())
     return s;
-
-  RankOutcome outcome;
-  outcome.outputRank = *outputRank;
-  if (rank != *outputRank)
-    return outcome;
-  for (size_t i = 0; i < ex.numOutputs(); ++i) {
-    const InTensor &t = ex.output(i);
-    outcome.outputs.push_back(
-        NpyArray{manifest.outputs(i).name(), t.dtype, t.shape,
-                 std::vector<std::byte>(t.data, t.data + t.bytes())});
-  }
   return outcome;
 }
 

@@ -24,19 +24,27 @@ struct RankState {
 
 /// What a rank's run gives back.
 struct RankOutcome {
-  /// The rank whose outputs are the graph's: the first rank whose plan
-  /// lists outputs (rank 0 when none does and the graph has no outputs).
+  /// The rank that gathers the graph's outputs: the first data-parallel
+  /// replica's lowest rank whose plan lists outputs (rank 0 when the graph
+  /// has no outputs).
   uint32_t outputRank = 0;
-  /// The graph outputs (manifest order), on the output rank only.
+  /// The whole graph outputs (manifest order and shapes), on the output
+  /// rank only.
   std::vector<NpyArray> outputs;
 };
 
 /// Runs `rank` of `artifact` (whose manifest is read) over `transport`:
-/// reads the rank's plan, readies its groups, loads its weights, binds it,
-/// agrees with the other ranks on the output rank, sets the graph inputs it
-/// takes from `inputs` (the manifest's, in order), runs it and then waits
-/// until every rank has succeeded. Collective over every rank of the world.
-/// `threads` is the rank's worker thread count (0: hardware threads).
+/// reads the rank's plan, readies its groups, loads its weights, binds it
+/// and agrees with the other ranks on the output ranks. The batch (dim 0
+/// of every input, `inputs` holding the manifest's whole inputs in order)
+/// is cut into dp * microbatches chunks; the rank runs its plan once per
+/// chunk of its replica, in order, its graph inputs set from that chunk's
+/// rows. Each replica's lowest rank whose plan lists outputs keeps its
+/// chunks' outputs and sends them to the output rank, which assembles the
+/// whole outputs (chunk c at rows [c * chunkRows, (c + 1) * chunkRows)).
+/// Then it waits until every rank has succeeded. Collective over every
+/// rank of the world. `threads` is the rank's worker thread count (0:
+/// hardware threads).
 Result<RankOutcome> runRank(const Artifact &artifact, uint32_t rank,
                             comm::Transport &transport,
                             std::span<const NpyArray *const> inputs,
@@ -52,8 +60,8 @@ struct LocalRunOptions {
 
 /// Runs every rank of `artifact` (whose manifest is read) as a thread of
 /// this process over an in-process transport; each thread reads only its
-/// own plan and weights, and all get the same `inputs`. Returns the output
-/// rank's outputs. On failure the error is the first rank's to fail,
+/// own plan and weights, and all get the same whole `inputs` (see runRank).
+/// Returns the whole outputs. On failure the error is the first rank's to fail,
 /// "rank N: MESSAGE" (without the prefix for a single-rank artifact); the
 /// other ranks end with "rank N failed: ...". `rankStatus`, when given,
 /// receives every rank's own status.

@@ -63,12 +63,15 @@ void printHelp(const std::string &prog, std::ostream &os) {
         "  -h, --help         print this help and exit\n\n"
         "MULTI-RANK ARTIFACTS:\n"
         "  By default every rank runs as a thread of this process, each\n"
-        "  loading only its own plan and weights; all ranks get the same\n"
-        "  inputs, and the outputs are those of the first rank whose plan\n"
-        "  lists outputs. Under mpirun or srun (OMPI_COMM_WORLD_*, PMI_*,\n"
+        "  loading only its own plan and weights. The batch (dim 0 of every\n"
+        "  input) is cut into dp x microbatches chunks; each data-parallel\n"
+        "  replica runs its chunks in order, and the outputs of each\n"
+        "  replica's last pipeline stage are put back together in chunk\n"
+        "  order. Under mpirun or srun (OMPI_COMM_WORLD_*, PMI_*,\n"
         "  SLURM_PROCID/SLURM_STEP_NUM_TASKS or RANK/WORLD_SIZE set), each\n"
         "  process runs one rank over MPI; the job's size must be the\n"
-        "  artifact's world size, and only the output rank writes OUT.npz.\n"
+        "  artifact's world size, and only the rank that gathers the\n"
+        "  outputs (the first replica's output rank) writes OUT.npz.\n"
         "  A rank that fails ends the others.\n\n"
         "EXIT STATUS:\n"
         "  0 success, 1 bad data (artifact, inputs, a failed step), 2 bad\n"
@@ -235,6 +238,13 @@ std::optional<Launch> detectLaunch() {
 int runAloneRank(Artifact &artifact, uint32_t rank,
                  std::span<const NpyArray *const> inputs,
                  const RunOptions &opts) {
+  if (layoutOf(artifact.manifest).chunks() > 1)
+    return dataError("--rank cannot run one rank of an artifact whose batch "
+                     "is cut into chunks (dp " +
+                     std::to_string(layoutOf(artifact.manifest).dp) +
+                     " x microbatches " +
+                     std::to_string(layoutOf(artifact.manifest).microbatches) +
+                     "): run every rank");
   auto plan = readRankPlan(artifact, rank);
   if (!plan.ok())
     return dataError(plan.message());

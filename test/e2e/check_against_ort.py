@@ -143,8 +143,9 @@ def run_artifact(args, feeds, work):
     """Compiles an artifact and runs it; returns the outputs or None."""
     art = os.path.join(work, "model.weft")
     cmd = [weft_binary(), "compile", args.model, "--quiet", "-o", art,
-           "--dtype", args.dtype, "--tp", str(args.tp), "--topology",
-           args.topology]
+           "--dtype", args.dtype, "--tp", str(args.tp), "--pp", str(args.pp),
+           "--dp", str(args.dp), "--microbatches", str(args.microbatches),
+           "--topology", args.topology]
     for d in args.dim:
         cmd += ["--dim", d]
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -203,6 +204,9 @@ def main(argv=None):
                    help="compute type (with --emit artifact)")
     p.add_argument("--tp", type=int, default=1,
                    help="tensor-parallel degree (with --emit artifact)")
+    p.add_argument("--pp", type=int, default=1)
+    p.add_argument("--dp", type=int, default=1)
+    p.add_argument("--microbatches", type=int, default=1)
     p.add_argument("--topology", default="h100x4",
                    help="topology preset or file (with --emit artifact)")
     p.add_argument("--tol", type=float, default=1e-4)

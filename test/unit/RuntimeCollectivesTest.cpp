@@ -15,6 +15,7 @@
 #include <chrono>
 #include <climits>
 #include <functional>
+#include <memory>
 #include <thread>
 
 using namespace weft::runtime;
@@ -315,13 +316,10 @@ TEST(MultiRank, AllGathersAlongAnyAxisInGroupOrder) {
                                 3, 6, 9, 12, 4, 8, 12, 16}));
 }
 
-TEST(MultiRank, GroupsOfTensorAndDataParallelRanksStayApart) {
-  // tp 2 x dp 2: rank r computes x * (r + 1), all-reduces within its tp
-  // group ({0, 1} -> 3x, {2, 3} -> 7x), then all-gathers along axis 0
-  // within its dp group ({0, 2} or {1, 3}).
+TEST(MultiRank, GroupsOfRanksStayApart) {
+  // Rank r computes x * (r + 1), all-reduces within the group {0, 1} (3x)
+  // or {2, 3} (7x), then all-gathers along axis 0 within {0, 2} or {1, 3}.
   MultiRankArtifact a(4);
-  a.manifest.set_tp(2);
-  a.manifest.set_dp(2);
   a.input("x", DType::F32, {1, 2});
   a.output("y", DType::F32, {2, 2});
   for (int64_t r = 0; r < 4; ++r) {
@@ -880,4 +878,232 @@ TEST(MultiRankReader, RanksMayTakeSomeInputsAndNoOutputs) {
   one.output("y", DType::F32, {1});
   PlanBuilder(one.plans[0]).input("a", DType::F32, {1});
   EXPECT_TRUE(contains(one.readError(), "plan has 0 outputs, the manifest 1"));
+}
+
+//===----------------------------------------------------------------------===//
+// Pipeline and data parallelism: the batch cut into chunks
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// x [rows, 3] with x[i][j] = 3 * i + j - 5.
+HostTensor rowsF32(int64_t rows) {
+  std::vector<float> v;
+  for (int64_t i = 0; i < rows * 3; ++i)
+    v.push_back(static_cast<float>(i) - 5);
+  return f32({rows, 3}, v);
+}
+
+/// Rank `r` of a two-stage pipeline on chunks [2, 3]: stage 0 sends x * 2
+/// to `next`; stage 1 receives it from `prev` and outputs it + 1.
+void pipelineStage(MultiRankArtifact &a, uint32_t r, bool first,
+                   uint32_t peer) {
+  PlanBuilder p = a.rank(r);
+  if (first) {
+    uint32_t x = p.input("x", DType::F32, {2, 3});
+    uint32_t h = p.arena(DType::F32, {2, 3});
+    p.binary(Instr::MUL, x, p.constant(scalarF32(2)), h);
+    p.step(Step::SEND, {h}, {}, "send", {{"peer", peer}, {"tag", 3}});
+    return;
+  }
+  uint32_t h = p.arena(DType::F32, {2, 3});
+  uint32_t y = p.output("y", DType::F32, {2, 3});
+  p.step(Step::RECV, {}, {h}, "recv", {{"peer", peer}, {"tag", 3}});
+  p.binary(Instr::ADD, h, p.constant(scalarF32(1)), y);
+}
+
+std::vector<float> timesTwoPlusOne(const HostTensor &x) {
+  std::vector<float> v = floats(x);
+  for (float &f : v)
+    f = f * 2 + 1;
+  return v;
+}
+
+} // namespace
+
+TEST(MultiRankChunks, PipelineRunsEachMicrobatch) {
+  // pp 2 x microbatches 2: x [4, 3] whole, [2, 3] per chunk; rank 0 sends
+  // each chunk's x * 2, rank 1 gives + 1; the chunks' outputs are put back
+  // together in order.
+  MultiRankArtifact a(2);
+  a.manifest.set_tp(1);
+  a.manifest.set_pp(2);
+  a.manifest.set_dp(1);
+  a.manifest.set_microbatches(2);
+  a.input("x", DType::F32, {4, 3});
+  a.output("y", DType::F32, {4, 3});
+  pipelineStage(a, 0, true, 1);
+  pipelineStage(a, 1, false, 0);
+  HostTensor x = rowsF32(4);
+  auto out = a.run({x});
+  ASSERT_TRUE(out.ok()) << out.message();
+  ASSERT_EQ(out->size(), 1u);
+  EXPECT_EQ((*out)[0].name, "y");
+  EXPECT_EQ((*out)[0].shape, (Shape{4, 3}));
+  EXPECT_EQ(outputFloats((*out)[0]), timesTwoPlusOne(x));
+}
+
+TEST(MultiRankChunks, DataParallelReplicasTakeTheirHalves) {
+  // dp 2: each replica (one rank) computes x + 1 on its half of x [4, 3],
+  // in one chunk or in two microbatches of one row.
+  for (uint32_t micro : {1u, 2u}) {
+    int64_t rows = 2 / micro;
+    MultiRankArtifact a(2);
+    a.manifest.set_dp(2);
+    a.manifest.set_microbatches(micro);
+    a.input("x", DType::F32, {4, 3});
+    a.output("y", DType::F32, {4, 3});
+    for (uint32_t r = 0; r < 2; ++r) {
+      PlanBuilder p = a.rank(r);
+      uint32_t x = p.input("x", DType::F32, {rows, 3});
+      uint32_t y = p.output("y", DType::F32, {rows, 3});
+      p.binary(Instr::ADD, x, p.constant(scalarF32(1)), y);
+    }
+    HostTensor x = rowsF32(4);
+    auto out = a.run({x});
+    ASSERT_TRUE(out.ok()) << out.message();
+    std::vector<float> want = floats(x);
+    for (float &f : want)
+      f += 1;
+    EXPECT_EQ((*out)[0].shape, (Shape{4, 3}));
+    EXPECT_EQ(outputFloats((*out)[0]), want) << "microbatches " << micro;
+  }
+}
+
+TEST(MultiRankChunks, TensorParallelStagesOfEveryReplica) {
+  // dp 2 x pp 2 x tp 2 (8 ranks), microbatches 2: x [4, 3] whole, [1, 3]
+  // per chunk. In each replica, stage 0's ranks t compute x * (t + 1) and
+  // all-reduce (3x) within their stage, then send to the same tp index of
+  // stage 1; stage 1's ranks add t, all-reduce (6x + 1) and output; only
+  // the replica's tp index 0 yields outputs, though both list them.
+  MultiRankArtifact a(8);
+  a.manifest.set_tp(2);
+  a.manifest.set_pp(2);
+  a.manifest.set_dp(2);
+  a.manifest.set_microbatches(2);
+  a.input("x", DType::F32, {4, 3});
+  a.input("unused", DType::F32, {4});
+  a.output("y", DType::F32, {4, 3});
+  for (uint32_t r = 0; r < 8; ++r) {
+    uint32_t t = r % 2, stage = r / 2 % 2, base = r / 4 * 4;
+    Shape group = {base + 2 * stage, base + 2 * stage + 1};
+    PlanBuilder p = a.rank(r);
+    uint32_t h = p.arena(DType::F32, {1, 3});
+    uint32_t sum = p.arena(DType::F32, {1, 3});
+    if (stage == 0) {
+      uint32_t x = p.input("x", DType::F32, {1, 3});
+      p.binary(Instr::MUL, x, p.constant(scalarF32(t + 1.0f)), h);
+      p.allReduce(h, sum, group);
+      p.step(Step::SEND, {sum}, {}, "send", {{"peer", r + 2}, {"tag", 0}});
+    } else {
+      uint32_t y = p.output("y", DType::F32, {1, 3});
+      p.step(Step::RECV, {}, {h}, "recv", {{"peer", r - 2}, {"tag", 0}});
+      p.binary(Instr::ADD, h, p.constant(scalarF32(t)), sum);
+      p.allReduce(sum, y, group);
+    }
+  }
+  HostTensor x = rowsF32(4);
+  auto out = a.run({x, f32({4}, {0, 0, 0, 0})});
+  ASSERT_TRUE(out.ok()) << out.message();
+  std::vector<float> want = floats(x);
+  for (float &f : want)
+    f = 6 * f + 1;
+  EXPECT_EQ((*out)[0].shape, (Shape{4, 3}));
+  EXPECT_EQ(outputFloats((*out)[0]), want);
+}
+
+TEST(MultiRankChunks, TensorParallelPipelineOfFourRanks) {
+  // tp 2 x pp 2, microbatches 2: stage 0 (ranks 0, 1) all-reduces x *
+  // (t + 1) within {0, 1} and sends 0 -> 2, 1 -> 3; stage 1 all-reduces
+  // within {2, 3} (2 * 3x) and adds 1.
+  MultiRankArtifact a(4);
+  a.manifest.set_tp(2);
+  a.manifest.set_pp(2);
+  a.manifest.set_microbatches(2);
+  a.input("x", DType::F32, {4, 3});
+  a.output("y", DType::F32, {4, 3});
+  for (uint32_t r = 0; r < 4; ++r) {
+    uint32_t t = r % 2;
+    PlanBuilder p = a.rank(r);
+    uint32_t h = p.arena(DType::F32, {2, 3});
+    uint32_t sum = p.arena(DType::F32, {2, 3});
+    if (r < 2) {
+      uint32_t x = p.input("x", DType::F32, {2, 3});
+      p.binary(Instr::MUL, x, p.constant(scalarF32(t + 1.0f)), h);
+      p.allReduce(h, sum, {0, 1});
+      p.step(Step::SEND, {sum}, {}, "send", {{"peer", r + 2}, {"tag", 1}});
+    } else {
+      uint32_t y = p.output("y", DType::F32, {2, 3});
+      p.step(Step::RECV, {}, {h}, "recv", {{"peer", r - 2}, {"tag", 1}});
+      p.allReduce(h, sum, {2, 3});
+      p.binary(Instr::ADD, sum, p.constant(scalarF32(1)), y);
+    }
+  }
+  HostTensor x = rowsF32(4);
+  auto out = a.run({x});
+  ASSERT_TRUE(out.ok()) << out.message();
+  std::vector<float> want = floats(x);
+  for (float &f : want)
+    f = 6 * f + 1;
+  EXPECT_EQ(outputFloats((*out)[0]), want);
+}
+
+TEST(MultiRankChunks, RefusesChunksThatDoNotFit) {
+  auto pipeline = [](uint32_t micro, int64_t wholeRows) {
+    auto a = std::make_unique<MultiRankArtifact>(2);
+    a->manifest.set_pp(2);
+    a->manifest.set_microbatches(micro);
+    a->input("x", DType::F32, {wholeRows, 3});
+    a->output("y", DType::F32, {wholeRows, 3});
+    pipelineStage(*a, 0, true, 1);
+    pipelineStage(*a, 1, false, 0);
+    return a;
+  };
+  std::string err = pipeline(2, 6)->readError();
+  EXPECT_TRUE(contains(err, "plan buffer 'x' f32 [2, 3] differs from the "
+                            "manifest's 'x' f32 [6, 3] cut into dp 1 x "
+                            "microbatches 2 chunks of [3, 3]"))
+      << err;
+  err = pipeline(4, 6)->readError();
+  EXPECT_TRUE(contains(err, "manifest.pb: input 'x' [6, 3]: dim 0 cannot be "
+                            "cut into dp 1 x microbatches 4 = 4 equal chunks"))
+      << err;
+  // Outputs too.
+  auto a = pipeline(2, 4);
+  a->manifest.mutable_outputs(0)->set_shape(0, 2);
+  err = a->readError();
+  EXPECT_TRUE(contains(err, "rank1.plan.pb: outputs[0]: plan buffer 'y' f32 "
+                            "[2, 3] differs from the manifest's 'y' f32 [2, "
+                            "3] cut into dp 1 x microbatches 2 chunks of [1, "
+                            "3]"))
+      << err;
+  // The run refuses them as well (each rank reads its own plan).
+  auto run = pipeline(2, 6)->run({rowsF32(6)});
+  ASSERT_FALSE(run.ok());
+  EXPECT_TRUE(contains(run.message(), "chunks of [3, 3]")) << run.message();
+  // tp * pp * dp must be the world size.
+  a = pipeline(2, 4);
+  a->manifest.set_dp(2);
+  err = a->readError();
+  EXPECT_TRUE(contains(err, "tp * pp * dp = 1 * 2 * 2 = 4 differs from "
+                            "world_size 2"))
+      << err;
+  // Each replica needs a rank that yields the outputs.
+  MultiRankArtifact b(2);
+  b.manifest.set_dp(2);
+  b.input("x", DType::F32, {4, 3});
+  b.output("y", DType::F32, {4, 3});
+  for (uint32_t r = 0; r < 2; ++r) {
+    PlanBuilder p = b.rank(r);
+    uint32_t x = p.input("x", DType::F32, {2, 3});
+    uint32_t y = r == 0 ? p.output("y", DType::F32, {2, 3})
+                        : p.arena(DType::F32, {2, 3});
+    p.binary(Instr::ADD, x, p.constant(scalarF32(1)), y);
+  }
+  run = b.run({rowsF32(4)});
+  ASSERT_FALSE(run.ok());
+  EXPECT_TRUE(contains(run.message(), "no rank of data-parallel replica 1 "
+                                      "(ranks 1 to 1) lists the graph "
+                                      "outputs"))
+      << run.message();
 }

@@ -161,6 +161,20 @@ int ::weft::cli::runCompile(int argc, char **argv) {
       cl::desc("Tensor-parallel degree: split projections, attention heads "
                "and embeddings over this many ranks (default 1)"),
       cl::value_desc("N"), cl::init(1), cl::cat(cat));
+  cl::opt<int64_t> pp("pp",
+                      cl::desc("Pipeline stages: layers in pp groups of "
+                               "about equal cost, activations sent between "
+                               "them (default 1)"),
+                      cl::value_desc("M"), cl::init(1), cl::cat(cat));
+  cl::opt<int64_t> dp("dp",
+                      cl::desc("Data-parallel replicas, each taking its "
+                               "share of the batch (default 1)"),
+                      cl::value_desc("K"), cl::init(1), cl::cat(cat));
+  cl::opt<int64_t> microbatches(
+      "microbatches",
+      cl::desc("Micro-batches each replica's batch is cut into, to keep "
+               "pipeline stages busy (default 1)"),
+      cl::value_desc("U"), cl::init(1), cl::cat(cat));
   cl::opt<bool> listTopologies("list-topologies",
                                cl::desc("Print the topology presets and exit"),
                                cl::cat(cat));
@@ -212,12 +226,15 @@ int ::weft::cli::runCompile(int argc, char **argv) {
   std::optional<mlir::weft::Topology> topology;
   if (int status = loadTopologyOption(topologyName, topology))
     return status;
-  if (tp < 1) {
-    llvm::errs() << "weft compile: error: --tp must be at least 1\n";
+  if (tp < 1 || pp < 1 || dp < 1 || microbatches < 1) {
+    llvm::errs() << "weft compile: error: --tp, --pp, --dp and "
+                    "--microbatches must be at least 1\n";
     return 2;
   }
-  if (tp > topology->worldSize()) {
-    llvm::errs() << "weft compile: error: --tp " << tp << " needs " << tp
+  int64_t world = tp * pp * dp;
+  if (world > topology->worldSize()) {
+    llvm::errs() << "weft compile: error: --tp " << tp << " x --pp " << pp
+                 << " x --dp " << dp << " needs " << world
                  << " GPUs; topology '" << topology->name << "' has "
                  << topology->worldSize() << "\n";
     return 2;
@@ -241,6 +258,7 @@ int ::weft::cli::runCompile(int argc, char **argv) {
   bool lowPrecision = dtype != "f32";
   mlir::weft::ImportOptions options;
   options.dims = dims;
+  options.batchChunks = dp * microbatches;
   OwningOpRef<ModuleOp> module = timer.run("import and fold", [&] {
     return mlir::weft::importOnnxModel(ctx, model, options);
   });
@@ -264,6 +282,9 @@ int ::weft::cli::runCompile(int argc, char **argv) {
     art.dims = dims;
     art.topology = topology->name;
     art.tp = tp;
+    art.pp = pp;
+    art.dp = dp;
+    art.microbatches = microbatches;
     art.cluster = &*topology;
     bool written = timer.run("plan and write artifact", [&] {
       return succeeded(mlir::weft::writeArtifact(*module, art));

@@ -13,6 +13,9 @@ artifact_pb2 must have been generated into DIR (protoc --python_out=DIR).
             columns [2r, 2r+2) and the ranks all-gather along the last axis)
   pipeline  two stages: rank 0 computes h = x * 2 and sends it; rank 1
             receives it and gives y = h + 1 (the outputs are rank 1's)
+  pipeline_mb  the same in two microbatches of one row each
+  dp        two data-parallel replicas: each gives y = x + 1 on its row
+            (rank 1 sends its row to rank 0, which writes the outputs)
   failing   rank 1 looks up an id that is out of range before the ranks
             all-reduce: every rank must end with rank 1's error
 """
@@ -146,19 +149,34 @@ def write_tp(a, d):
     write_artifact(d, plans, m, W.tobytes() + V.tobytes())
 
 
-def write_pipeline(a, d):
+def write_pipeline(a, d, microbatches=0):
+    rows = 2 // max(microbatches, 1)
     p0 = PlanBuilder(a, 0)
-    x = p0.input("x", [2, 4])
-    h = p0.arena([2, 4])
+    x = p0.input("x", [rows, 4])
+    h = p0.arena([rows, 4])
     p0.binary(a.Instr.MUL, x, p0.constant(np.array([2])), h)
     p0.step(a.Step.SEND, [h], [], "send", ints={"peer": 1, "tag": 5})
     p1 = PlanBuilder(a, 1)
-    h = p1.arena([2, 4])
-    y = p1.output("y", [2, 4])
+    h = p1.arena([rows, 4])
+    y = p1.output("y", [rows, 4])
     p1.step(a.Step.RECV, [], [h], "recv", ints={"peer": 0, "tag": 5})
     p1.binary(a.Instr.ADD, h, p1.constant(np.array([1])), y)
-    m = manifest(a, 2, [("x", F32, [2, 4])], [("y", [2, 4])], pp=2)
+    m = manifest(a, 2, [("x", F32, [2, 4])], [("y", [2, 4])], pp=2,
+                 microbatches=microbatches)
     write_artifact(d, [p0.plan, p1.plan], m)
+
+
+def write_dp(a, d):
+    plans = []
+    for r in range(2):
+        p = PlanBuilder(a, r)
+        x = p.input("x", [1, 4])
+        y = p.output("y", [1, 4])
+        p.binary(a.Instr.ADD, x, p.constant(np.array([1])), y)
+        plans.append(p.plan)
+    m = manifest(a, 2, [("x", F32, [2, 4])], [("y", [2, 4])], tp=1, pp=1,
+                 dp=2)
+    write_artifact(d, plans, m)
 
 
 def write_failing(a, d):
@@ -184,8 +202,10 @@ def write_failing(a, d):
 def expected(name):
     if name == "tp":
         return {"y": X @ W, "g": X @ V}
-    if name == "pipeline":
+    if name in ("pipeline", "pipeline_mb"):
         return {"y": X * 2 + 1}
+    if name == "dp":
+        return {"y": X + 1}
     sys.exit("unknown artifact " + name)
 
 
@@ -210,6 +230,8 @@ def main():
     a = pb()
     write_tp(a, os.path.join(d, "tp"))
     write_pipeline(a, os.path.join(d, "pipeline"))
+    write_pipeline(a, os.path.join(d, "pipeline_mb"), microbatches=2)
+    write_dp(a, os.path.join(d, "dp"))
     write_failing(a, os.path.join(d, "failing"))
     np.savez(os.path.join(d, "x.npz"), x=X)
     np.savez(os.path.join(d, "ids.npz"), ids=np.array([7], np.int64))
