@@ -143,6 +143,18 @@ LogicalResult importCast(GraphImporter &g, NodeCtx &node) {
           {node.input(0)}));
 }
 
+/// CastLike: cast input 0 to the element type of input 1.
+LogicalResult importCastLike(GraphImporter &g, NodeCtx &node) {
+  if (failed(requireInputs(g, node, 2)))
+    return failure();
+  Type elem = typeOf(node.input(1)).getElementType();
+  return setResult(
+      node, g.emit<CastOp>(
+                node,
+                RankedTensorType::get(typeOf(node.input(0)).getShape(), elem),
+                {node.input(0)}));
+}
+
 LogicalResult importWhere(GraphImporter &g, NodeCtx &node) {
   if (failed(requireInputs(g, node, 3)))
     return failure();
@@ -995,6 +1007,7 @@ const llvm::StringMap<OpImporterFn> &mlir::weft::opImporters() {
       {"Not", importUnary<NotOp>},
       {"IsNaN", importIsNaN},
       {"Cast", importCast},
+      {"CastLike", importCastLike},
       {"Where", importWhere},
       {"Identity", importPassThrough},
       {"Dropout", importDropout},
