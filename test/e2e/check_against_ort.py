@@ -155,8 +155,11 @@ def run_artifact(args, feeds, work):
         return None
     ins, outs = os.path.join(work, "inputs.npz"), os.path.join(work, "out.npz")
     np.savez(ins, **feeds)
-    r = subprocess.run([weft_run_binary(), art, "--inputs", ins,
-                        "--outputs", outs], capture_output=True, text=True)
+    # $WEFT_LAUNCH (e.g. "mpirun -np 2") runs the ranks as processes.
+    launch = os.environ.get("WEFT_LAUNCH", "").split()
+    r = subprocess.run(launch + [weft_run_binary(), art, "--inputs", ins,
+                                 "--outputs", outs],
+                       capture_output=True, text=True)
     if r.returncode != 0:
         print("FAIL: weft-run exited %d:\n%s%s" % (r.returncode, r.stdout,
                                                    r.stderr))
