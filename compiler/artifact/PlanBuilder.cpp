@@ -708,19 +708,54 @@ llvm::DenseMap<Operation *, int64_t> mlir::weft::assignStages(func::FuncOp func,
     return op->getNumResults() ? double(numel(op->getResult(0))) : 0.0;
   };
   SmallVector<Operation *> ops;
-  double total = 0;
-  for (Operation &op : func.getBody().front()) {
-    if (isa<WeightOp, arith::ConstantOp, func::ReturnOp>(op))
-      continue;
-    ops.push_back(&op);
-    total += cost(&op);
+  llvm::DenseMap<Operation *, int64_t> index;
+  for (Operation &op : func.getBody().front())
+    if (!isa<WeightOp, arith::ConstantOp, func::ReturnOp>(op)) {
+      index[&op] = ops.size();
+      ops.push_back(&op);
+    }
+  int64_t n = ops.size();
+  // prefix[b]: cost of ops before b; crossing[b]: bytes of the values made
+  // before b and read at or after it (what a cut at b would send).
+  std::vector<double> prefix(n + 1, 0.0), crossing(n + 2, 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    prefix[i + 1] = prefix[i] + cost(ops[i]);
+  for (int64_t i = 0; i < n; ++i)
+    for (Value r : ops[i]->getResults()) {
+      int64_t last = i;
+      for (Operation *u : r.getUsers())
+        last = std::max(last, isa<func::ReturnOp>(u) ? n : index.lookup(u));
+      auto t = cast<RankedTensorType>(r.getType());
+      double bytes = double(t.getNumElements()) *
+                     std::max<int64_t>(1, t.getElementTypeBitWidth() / 8);
+      crossing[i + 1] += bytes;
+      crossing[last + 1] -= bytes;
+    }
+  for (int64_t b = 1; b <= n; ++b)
+    crossing[b] += crossing[b - 1];
+  // Each cut: near its share of the cost (within half a stage), where the
+  // fewest bytes cross (between layers, only the residual stream does).
+  double total = prefix[n];
+  SmallVector<int64_t> cuts = {0};
+  for (int64_t s = 1; s < pp; ++s) {
+    double target = total * s / pp, window = total / (2.0 * pp);
+    int64_t best = -1;
+    for (int64_t b = cuts.back() + 1; b < n; ++b) {
+      if (std::abs(prefix[b] - target) > window)
+        continue;
+      if (best < 0 || crossing[b] < crossing[best] ||
+          (crossing[b] == crossing[best] &&
+           std::abs(prefix[b] - target) < std::abs(prefix[best] - target)))
+        best = b;
+    }
+    cuts.push_back(best < 0 ? std::min(n, cuts.back() + 1) : best);
   }
   llvm::DenseMap<Operation *, int64_t> stages;
-  double prefix = 0;
-  for (Operation *op : ops) {
-    int64_t s = total > 0 ? int64_t(prefix * pp / total) : 0;
-    stages[op] = std::min<int64_t>(s, pp - 1);
-    prefix += cost(op);
+  int64_t stage = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    while (stage + 1 < int64_t(cuts.size()) && i >= cuts[stage + 1])
+      ++stage;
+    stages[ops[i]] = stage;
   }
   return stages;
 }
