@@ -149,10 +149,10 @@ LogicalResult importCastLike(GraphImporter &g, NodeCtx &node) {
     return failure();
   Type elem = typeOf(node.input(1)).getElementType();
   return setResult(
-      node, g.emit<CastOp>(
-                node,
-                RankedTensorType::get(typeOf(node.input(0)).getShape(), elem),
-                {node.input(0)}));
+      node,
+      g.emit<CastOp>(
+          node, RankedTensorType::get(typeOf(node.input(0)).getShape(), elem),
+          {node.input(0)}));
 }
 
 LogicalResult importWhere(GraphImporter &g, NodeCtx &node) {

@@ -621,11 +621,12 @@ Value foldNeutralOperand(Operation *op, ArrayRef<Attribute> operands) {
     auto c = dyn_cast_or_null<DenseElementsAttr>(operands[i]);
     Value other = op->getOperand(1 - i);
     auto n = neutral(i);
-    if (!c || !c.isSplat() || !n || other.getType() != op->getResult(0).getType())
+    if (!c || !c.isSplat() || !n ||
+        other.getType() != op->getResult(0).getType())
       continue;
-    auto lit = toLit(DenseElementsAttr::get(
-        RankedTensorType::get({}, c.getElementType()),
-        c.getSplatValue<Attribute>()));
+    auto lit = toLit(
+        DenseElementsAttr::get(RankedTensorType::get({}, c.getElementType()),
+                               c.getSplatValue<Attribute>()));
     if (lit && lit->getF(0) == *n)
       return other;
   }
