@@ -5,6 +5,7 @@
 #include "compiler/artifact/PlanBuilder.h"
 #include "compiler/artifact/WeightLocator.h"
 #include "compiler/onnx/OnnxModel.h"
+#include "runtime/artifact/Sha256.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/Support/FileSystem.h"
@@ -22,6 +23,11 @@ namespace {
 /// A rank's file name in the artifact: rank<N>.<suffix>.
 std::string rankFile(int64_t rank, llvm::StringRef suffix) {
   return llvm::formatv("rank{0}.{1}", rank, suffix).str();
+}
+
+/// Hex SHA-256 of bytes: the runtime's, so both sides hash alike.
+std::string sha256Hex(StringRef bytes) {
+  return ::weft::runtime::sha256Hex(bytes.data(), bytes.size());
 }
 
 const char *safetensorsDType(art::DType d) {

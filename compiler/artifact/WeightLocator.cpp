@@ -3,7 +3,6 @@
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
-#include <openssl/evp.h>
 
 #include <climits>
 
@@ -92,19 +91,6 @@ mlir::weft::locateRawData(llvm::StringRef modelBytes) {
     if (!ok)
       return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                      "malformed model protobuf");
-  }
-  return out;
-}
-
-std::string mlir::weft::sha256Hex(llvm::StringRef bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr);
-  static const char *hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out.push_back(hex[digest[i] >> 4]);
-    out.push_back(hex[digest[i] & 15]);
   }
   return out;
 }

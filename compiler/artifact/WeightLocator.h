@@ -22,9 +22,6 @@ struct ByteRange {
 llvm::Expected<llvm::StringMap<ByteRange>>
 locateRawData(llvm::StringRef modelBytes);
 
-/// Hex SHA-256 of a byte range.
-std::string sha256Hex(llvm::StringRef bytes);
-
 } // namespace mlir::weft
 
 #endif // WEFT_COMPILER_ARTIFACT_WEIGHTLOCATOR_H
