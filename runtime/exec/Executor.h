@@ -4,6 +4,7 @@
 #define WEFT_RUNTIME_EXEC_EXECUTOR_H
 
 #include "runtime/artifact/ArtifactReader.h"
+#include "runtime/exec/RankExecutor.h"
 #include "runtime/exec/Tensor.h"
 #include "runtime/support/AlignedBuffer.h"
 #include "runtime/support/Status.h"
@@ -30,26 +31,26 @@ struct ExecutorOptions {
   comm::Transport *transport = nullptr;
 };
 
-class Executor {
+class Executor final : public RankExecutor {
 public:
   /// Binds every buffer of `rank` (whose weights must be loaded) and checks
   /// every step. `rank` must outlive the executor.
   static Result<std::unique_ptr<Executor>>
   create(const RankPlan &rank, const ExecutorOptions &options = {});
 
-  size_t numInputs() const { return inputs.size(); }
-  size_t numOutputs() const { return outputs.size(); }
+  size_t numInputs() const override { return inputs.size(); }
+  size_t numOutputs() const override { return outputs.size(); }
   /// Graph input/output i (plan order), bound to its place in the arena.
   const OutTensor &input(size_t i) const { return inputs[i]; }
-  const InTensor &output(size_t i) const { return outputs[i]; }
-  const std::string &inputName(size_t i) const;
-  const std::string &outputName(size_t i) const;
+  InTensor output(size_t i) const override { return outputs[i]; }
+  const std::string &inputName(size_t i) const override;
+  const std::string &outputName(size_t i) const override;
 
   /// Copies graph input i's bytes into the arena.
-  Status setInput(size_t i, std::span<const std::byte> bytes);
+  Status setInput(size_t i, std::span<const std::byte> bytes) override;
   /// Runs every step in order; the error names the step. Run once per
   /// set of inputs, by the thread that owns the transport.
-  Status run();
+  Status run() override;
 
 private:
   struct BoundStep {

@@ -5,6 +5,7 @@
 #include "runtime/comm/InProcessTransport.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <exception>
 #include <new>
@@ -25,7 +26,7 @@ comm::Group worldGroup(uint32_t worldSize) {
 
 /// Sets the graph inputs of `exec` to chunk `chunk` of the whole inputs
 /// (the manifest's, in order): its rows of dim 0, one of `chunks`.
-Status setInputs(Executor &exec, const artifact::Manifest &manifest,
+Status setInputs(RankExecutor &exec, const artifact::Manifest &manifest,
                  std::span<const NpyArray *const> inputs, uint64_t chunk,
                  uint64_t chunks) {
   for (size_t i = 0; i < exec.numInputs(); ++i) {
@@ -53,7 +54,7 @@ Status setInputs(Executor &exec, const artifact::Manifest &manifest,
 }
 
 /// Which ranks' plans list outputs, agreed on by every rank.
-Result<std::vector<bool>> agreeOnOutputRanks(const Executor &exec,
+Result<std::vector<bool>> agreeOnOutputRanks(const RankExecutor &exec,
                                              uint32_t world,
                                              comm::Transport &transport) {
   std::byte mine{exec.numOutputs() > 0};
@@ -101,6 +102,48 @@ replicaOutputRanks(const std::vector<bool> &listed, const Layout &layout,
 /// per sender, receiver and tag).
 constexpr int64_t kGatherTag = 32767;
 
+/// Runs the replica's chunks `warmup` times untimed, then `iterations`
+/// times timed: each run starts on every rank at once (a barrier) and its
+/// time is the slowest rank's wall clock, from the barrier to the end of
+/// the rank's last chunk (the outputs' copy to the host included).
+Result<std::vector<double>> timeRuns(RankExecutor &ex,
+                                     const artifact::Manifest &manifest,
+                                     std::span<const NpyArray *const> inputs,
+                                     uint32_t replica, const Layout &layout,
+                                     comm::Transport &transport,
+                                     unsigned warmup, unsigned iterations) {
+  std::vector<double> times;
+  uint32_t world = manifest.world_size();
+  comm::Group all = worldGroup(world);
+  for (unsigned it = 0; it < warmup + iterations; ++it) {
+    std::byte token{1};
+    std::vector<std::byte> tokens(world);
+    if (Status s = transport.allGather(all, &token, 1, tokens.data()); !s.ok())
+      return s;
+    auto start = std::chrono::steady_clock::now();
+    for (uint64_t u = 0; u < layout.microbatches; ++u) {
+      uint64_t chunk = replica * layout.microbatches + u;
+      if (Status s = setInputs(ex, manifest, inputs, chunk, layout.chunks());
+          !s.ok())
+        return s;
+      if (Status s = ex.run(); !s.ok())
+        return s;
+    }
+    double ms = std::chrono::duration<double, std::milli>(
+                    std::chrono::steady_clock::now() - start)
+                    .count();
+    std::vector<double> allMs(world);
+    if (Status s = transport.allGather(
+            all, reinterpret_cast<const std::byte *>(&ms), sizeof(ms),
+            reinterpret_cast<std::byte *>(allMs.data()));
+        !s.ok())
+      return s;
+    if (it >= warmup)
+      times.push_back(*std::max_element(allMs.begin(), allMs.end()));
+  }
+  return times;
+}
+
 } // namespace
 
 unsigned threadsPerRank(uint32_t localRanks) {
@@ -111,7 +154,8 @@ unsigned threadsPerRank(uint32_t localRanks) {
 Result<RankOutcome> runRank(const Artifact &artifact, uint32_t rank,
                             comm::Transport &transport,
                             std::span<const NpyArray *const> inputs,
-                            unsigned threads, RankState &state) {
+                            unsigned threads, RankState &state,
+                            const RankBackend &backend) {
   const artifact::Manifest &manifest = artifact.manifest;
   uint32_t world = manifest.world_size();
   if (transport.worldSize() != world || transport.rank() != rank)
@@ -128,11 +172,18 @@ Result<RankOutcome> runRank(const Artifact &artifact, uint32_t rank,
     return s;
   if (Status s = loadWeights(artifact, state.rank); !s.ok())
     return s;
-  auto exec = Executor::create(state.rank, {threads, world, &transport});
-  if (!exec.ok())
-    return exec.status();
-  state.executor = std::move(*exec);
-  Executor &ex = *state.executor;
+  if (backend.create) {
+    auto exec = backend.create(artifact, state, transport, threads);
+    if (!exec.ok())
+      return exec.status();
+    state.executor = std::move(*exec);
+  } else {
+    auto exec = Executor::create(state.rank, {threads, world, &transport});
+    if (!exec.ok())
+      return exec.status();
+    state.executor = std::move(*exec);
+  }
+  RankExecutor &ex = *state.executor;
   Layout layout = layoutOf(manifest);
   auto listed = agreeOnOutputRanks(ex, world, transport);
   if (!listed.ok())
@@ -159,11 +210,15 @@ Result<RankOutcome> runRank(const Artifact &artifact, uint32_t rank,
                         : s;
     if (yields)
       for (size_t i = 0; i < ex.numOutputs(); ++i) {
-        const InTensor &t = ex.output(i);
+        InTensor t = ex.output(i);
         if (t.bytes())
           std::memcpy(mine[i].data() + u * t.bytes(), t.data, t.bytes());
       }
   }
+  auto times = timeRuns(ex, manifest, inputs, replica, layout, transport,
+                        backend.warmup, backend.iterations);
+  if (!times.ok())
+    return times.status();
 
   // The replicas' outputs go to the first replica's output rank.
   uint32_t outputRank = (*outputRanks)[0];
@@ -175,6 +230,8 @@ Result<RankOutcome> runRank(const Artifact &artifact, uint32_t rank,
         return s.withPrefix("sending the outputs: ");
   RankOutcome outcome;
   outcome.outputRank = outputRank;
+  if (rank == outputRank)
+    outcome.timesMs = std::move(*times);
   if (rank == outputRank) {
     for (size_t i = 0; i < ex.numOutputs(); ++i) {
       const artifact::TensorSpec &spec = manifest.outputs(i);
@@ -225,8 +282,8 @@ runLocalRanks(const Artifact &artifact, std::span<const NpyArray *const> inputs,
   auto runOne = [&](uint32_t r) {
     Status failure;
     try {
-      auto outcome =
-          runRank(artifact, r, *transports[r], inputs, threads, states[r]);
+      auto outcome = runRank(artifact, r, *transports[r], inputs, threads,
+                             states[r], options.backend);
       if (outcome.ok()) {
         outcomes[r] = std::move(*outcome);
         rendezvous.finish(r);
@@ -262,6 +319,8 @@ runLocalRanks(const Artifact &artifact, std::span<const NpyArray *const> inputs,
         (world > 1 ? "rank " + std::to_string(failed->first) + ": " : "") +
         failed->second);
   uint32_t outputRank = outcomes[0]->outputRank;
+  if (options.timesMs)
+    *options.timesMs = std::move(outcomes[outputRank]->timesMs);
   return std::move(outcomes[outputRank]->outputs);
 }
 

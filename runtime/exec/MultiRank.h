@@ -7,6 +7,9 @@
 #include "runtime/comm/Transport.h"
 #include "runtime/exec/Executor.h"
 #include "runtime/exec/Npz.h"
+#include "runtime/exec/RankExecutor.h"
+
+#include <functional>
 
 #include <memory>
 #include <span>
@@ -19,7 +22,21 @@ namespace weft::runtime {
 /// read their inputs in place).
 struct RankState {
   RankPlan rank;
-  std::unique_ptr<Executor> executor;
+  std::unique_ptr<RankExecutor> executor;
+};
+
+/// How a rank's plan runs. The default: on the CPU.
+struct RankBackend {
+  /// Makes the executor of `state.rank` (read, weights loaded) over
+  /// `transport`, with `threads` worker threads. Null: the CPU executor.
+  std::function<Result<std::unique_ptr<RankExecutor>>(
+      const Artifact &artifact, RankState &state, comm::Transport &transport,
+      unsigned threads)>
+      create;
+  /// Timing: after the run on the inputs, `warmup` untimed and then
+  /// `iterations` timed runs of the whole batch, each started together on
+  /// every rank (a barrier) and lasting until the slowest rank is done.
+  unsigned warmup = 0, iterations = 0;
 };
 
 /// What a rank's run gives back.
@@ -31,6 +48,9 @@ struct RankOutcome {
   /// The whole graph outputs (manifest order and shapes), on the output
   /// rank only.
   std::vector<NpyArray> outputs;
+  /// The timed runs' wall-clock milliseconds, slowest rank's (see
+  /// RankBackend::iterations), on the output rank.
+  std::vector<double> timesMs;
 };
 
 /// Runs `rank` of `artifact` (whose manifest is read) over `transport`:
@@ -48,7 +68,8 @@ struct RankOutcome {
 Result<RankOutcome> runRank(const Artifact &artifact, uint32_t rank,
                             comm::Transport &transport,
                             std::span<const NpyArray *const> inputs,
-                            unsigned threads, RankState &state);
+                            unsigned threads, RankState &state,
+                            const RankBackend &backend = {});
 
 struct LocalRunOptions {
   /// Worker threads per rank; 0: the hardware threads divided among the
@@ -56,6 +77,10 @@ struct LocalRunOptions {
   unsigned threadsPerRank = 0;
   /// How long a rank waits for the others before failing.
   std::chrono::duration<double> timeout = comm::kDefaultTimeout;
+  /// How each rank runs (default: the CPU).
+  RankBackend backend;
+  /// Receives the timed runs' milliseconds when backend.iterations > 0.
+  std::vector<double> *timesMs = nullptr;
 };
 
 /// Runs every rank of `artifact` (whose manifest is read) as a thread of

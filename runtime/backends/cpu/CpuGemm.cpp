@@ -11,13 +11,6 @@ namespace weft::runtime::cpu {
 
 namespace {
 
-/// The shapes of one GEMM step: out = op(a) @ op(b) (+ bias).
-struct GemmShape {
-  bool transA = false, transB = false, vectorA = false;
-  int64_t m = 0, n = 0, k = 0;
-  Shape batchA, batchB, batch, out;
-};
-
 /// Broadcast of two batch shapes (numpy rules).
 Result<Shape> broadcastBatch(const Shape &a, const Shape &b) {
   size_t rank = std::max(a.size(), b.size());
@@ -32,6 +25,8 @@ Result<Shape> broadcastBatch(const Shape &a, const Shape &b) {
   }
   return out;
 }
+
+} // namespace
 
 Result<GemmShape> gemmShape(const StepArgs &args) {
   GemmShape g;
@@ -69,6 +64,8 @@ Result<GemmShape> gemmShape(const StepArgs &args) {
   g.out.push_back(g.n);
   return g;
 }
+
+namespace {
 
 Status checkGemmSizes(const GemmShape &g) {
   int64_t lda = g.transA ? g.m : g.k, ldb = g.transB ? g.k : g.n;

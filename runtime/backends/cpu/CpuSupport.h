@@ -112,6 +112,17 @@ bool broadcastsTo(const Shape &in, const Shape &out);
 /// Element strides of `in` seen with `out`'s rank: 0 on broadcast dims.
 Shape broadcastStrides(const Shape &in, const Shape &out);
 
+/// The shapes of one GEMM step: out = op(a) @ op(b) (+ bias); batch dims
+/// broadcast (numpy rules), a 1-D `a` is a row vector.
+struct GemmShape {
+  bool transA = false, transB = false, vectorA = false;
+  int64_t m = 0, n = 0, k = 0;
+  Shape batchA, batchB, batch, out;
+};
+
+/// The shapes of GEMM step `args` (its attributes and operand shapes).
+Result<GemmShape> gemmShape(const StepArgs &args);
+
 /// Walks the positions of a shape in row-major order, keeping one linear
 /// offset per stride vector (each of the shape's rank).
 class StridedWalker {

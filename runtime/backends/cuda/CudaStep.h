@@ -54,7 +54,8 @@ inline Status cudaStatus(cudaError_t err, const std::string &what) {
 /// Refuses, with the reason, a step it cannot run (an unsupported kind,
 /// dtype, shape or attribute).
 Result<std::unique_ptr<BoundStep>>
-bindLibraryStep(const artifact::Step &step, std::span<const DeviceTensor> inputs,
+bindLibraryStep(const artifact::Step &step,
+                std::span<const DeviceTensor> inputs,
                 std::span<const DeviceTensor> outputs);
 
 } // namespace weft::runtime::cuda

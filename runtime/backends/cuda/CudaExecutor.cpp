@@ -1,0 +1,720 @@
+// Runs one rank's plan on a CUDA GPU.
+#include "runtime/backends/cuda/CudaExecutor.h"
+
+#include "runtime/artifact/Sha256.h"
+#include "runtime/backends/cpu/CpuKernels.h"
+#include "runtime/backends/cuda/CudaConvert.h"
+#include "runtime/backends/cuda/CudaGemm.h"
+
+#include <cuda.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+namespace weft::runtime::cuda {
+
+using artifact::Buffer;
+
+namespace {
+
+constexpr uint64_t kDeviceAlignment = 256;
+constexpr uint64_t kStagingBytes = 64ull << 20;
+constexpr unsigned kElementwiseBlock = 256;
+
+uint64_t alignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+std::string driverError(CUresult r) {
+  const char *name = nullptr, *text = nullptr;
+  cuGetErrorName(r, &name);
+  cuGetErrorString(r, &text);
+  return std::string(name ? name : "CUDA_ERROR") + ": " + (text ? text : "");
+}
+
+bool envFlag(const char *name, bool fallback) {
+  const char *v = std::getenv(name);
+  if (!v || !*v)
+    return fallback;
+  return std::string(v) != "0";
+}
+
+std::string stepWhere(int index, const artifact::Step &step) {
+  std::string where = "step " + std::to_string(index) + " '" + step.name() +
+                      "' (" + artifact::Step::Kind_Name(step.kind());
+  if (!step.location().empty())
+    where += ", " + step.location();
+  return where + "): ";
+}
+
+Result<std::string> readFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return errorStatus("cannot read " + path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// A generated kernel: out, in0, in1, ... by pointer (the ABI of the
+/// artifact's kernel module), a grid-stride loop over the output.
+class ElementwiseStep final : public BoundStep {
+public:
+  ElementwiseStep(CUfunction fn, std::vector<void *> pointers, int64_t numel)
+      : fn(fn), pointers(std::move(pointers)) {
+    for (void *&p : this->pointers)
+      params.push_back(&p);
+    int64_t blocks =
+        (numel + 4 * kElementwiseBlock - 1) / (4 * kElementwiseBlock);
+    grid = static_cast<unsigned>(std::clamp<int64_t>(blocks, 1, 65535));
+  }
+  Status launch(cudaStream_t stream) override {
+    CUresult r = cuLaunchKernel(fn, grid, 1, 1, kElementwiseBlock, 1, 1, 0,
+                                stream, params.data(), nullptr);
+    if (r != CUDA_SUCCESS)
+      return errorStatus("launching the generated kernel: " + driverError(r));
+    return okStatus();
+  }
+
+private:
+  CUfunction fn;
+  std::vector<void *> pointers;
+  std::vector<void *> params;
+  unsigned grid = 1;
+};
+
+class CopyStep final : public BoundStep {
+public:
+  CopyStep(void *dst, const void *src, uint64_t bytes)
+      : dst(dst), src(src), bytes(bytes) {}
+  Status launch(cudaStream_t stream) override {
+    if (!bytes)
+      return okStatus();
+    return cudaStatus(
+        cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream),
+        "copy");
+  }
+
+private:
+  void *dst;
+  const void *src;
+  uint64_t bytes;
+};
+
+/// A step whose outputs overlap its inputs: it writes to staging memory,
+/// copied to the real outputs afterwards.
+class StagedStep final : public BoundStep {
+public:
+  StagedStep(std::unique_ptr<BoundStep> inner,
+             std::vector<std::unique_ptr<BoundStep>> copies)
+      : inner(std::move(inner)), copies(std::move(copies)) {}
+  Status launch(cudaStream_t stream) override {
+    if (Status s = inner->launch(stream); !s.ok())
+      return s;
+    for (auto &c : copies)
+      if (Status s = c->launch(stream); !s.ok())
+        return s;
+    return okStatus();
+  }
+
+private:
+  std::unique_ptr<BoundStep> inner;
+  std::vector<std::unique_ptr<BoundStep>> copies;
+};
+
+class CollectiveStep final : public BoundStep {
+public:
+  enum Op { AllReduce, AllGather, Send, Recv };
+  CollectiveStep(DeviceComm &comm, Op op, comm::Group group, DType dtype,
+                 const void *in, void *out, int64_t count, uint64_t bytes,
+                 uint32_t peer, std::unique_ptr<BoundStep> after)
+      : comm(comm), op(op), group(std::move(group)), dtype(dtype), in(in),
+        out(out), count(count), bytes(bytes), peer(peer),
+        after(std::move(after)) {}
+  Status launch(cudaStream_t stream) override {
+    Status s;
+    switch (op) {
+    case AllReduce:
+      s = comm.allReduceSum(group, dtype, in, out, count, stream);
+      break;
+    case AllGather:
+      s = comm.allGather(group, in, bytes, out, stream);
+      break;
+    case Send:
+      s = comm.send(peer, in, bytes, stream);
+      break;
+    case Recv:
+      s = comm.recv(peer, out, bytes, stream);
+      break;
+    }
+    if (!s.ok() || !after)
+      return s;
+    return after->launch(stream);
+  }
+
+private:
+  DeviceComm &comm;
+  Op op;
+  comm::Group group;
+  DType dtype;
+  const void *in;
+  void *out;
+  int64_t count;
+  uint64_t bytes;
+  uint32_t peer;
+  std::unique_ptr<BoundStep> after; // reorders an all-gather along an axis
+};
+
+bool overlaps(const DeviceTensor &a, const DeviceTensor &b) {
+  auto *pa = static_cast<const std::byte *>(a.data);
+  auto *pb = static_cast<const std::byte *>(b.data);
+  return a.bytes() && b.bytes() && pa < pb + b.bytes() && pb < pa + a.bytes();
+}
+
+} // namespace
+
+/// The artifact's generated kernels, loaded into the current context.
+class KernelModule {
+public:
+  static Result<std::unique_ptr<KernelModule>> load(const Artifact &artifact) {
+    const artifact::KernelModule &km = artifact.manifest.kernels();
+    if (km.cubin_file().empty() && km.ptx_file().empty())
+      return errorStatus(
+          "the artifact has no GPU kernels (compiled for target '" +
+          artifact.manifest.target() +
+          "'); compile it for a GPU target, e.g. weft compile --target sm_90a");
+    std::unique_ptr<KernelModule> m(new KernelModule());
+    std::string firstError;
+    // The machine code first; the PTX when the GPU is another architecture.
+    for (auto [file, sha] : {std::pair{km.cubin_file(), km.cubin_sha256()},
+                             {km.ptx_file(), km.ptx_sha256()}}) {
+      if (file.empty())
+        continue;
+      std::string path = artifact.dir + "/" + file;
+      auto bytes = readFile(path);
+      if (!bytes.ok())
+        return bytes.status();
+      std::string digest = sha256Hex(bytes->data(), bytes->size());
+      if (!sha.empty() && !sha256Matches(sha, digest))
+        return errorStatus(path + ": sha256 mismatch (manifest says " + sha +
+                           ", file has " + digest + ")");
+      if (file == km.ptx_file())
+        bytes->push_back('\0');
+      CUresult r = cuModuleLoadData(&m->module, bytes->data());
+      if (r == CUDA_SUCCESS)
+        return m;
+      if (firstError.empty())
+        firstError = path + ": " + driverError(r);
+    }
+    return errorStatus("cannot load the kernel module (" + km.arch() +
+                       "): " + firstError);
+  }
+  ~KernelModule() {
+    if (module)
+      cuModuleUnload(module);
+  }
+  Result<CUfunction> function(const std::string &name) {
+    auto it = functions.find(name);
+    if (it != functions.end())
+      return it->second;
+    CUfunction fn;
+    CUresult r = cuModuleGetFunction(&fn, module, name.c_str());
+    if (r != CUDA_SUCCESS)
+      return errorStatus("kernel '" + name +
+                         "' is not in the module: " + driverError(r));
+    functions.emplace(name, fn);
+    return fn;
+  }
+
+private:
+  KernelModule() = default;
+  CUmodule module = nullptr;
+  std::map<std::string, CUfunction> functions;
+};
+
+CudaExecutor::CudaExecutor(const RankPlan &rank,
+                           const CudaExecutorOptions &options)
+    : rank(rank), options(options) {}
+
+CudaExecutor::~CudaExecutor() {
+  cudaSetDevice(options.device);
+  if (stream)
+    cudaStreamSynchronize(stream);
+  steps.clear();
+  gemm.reset();
+  module.reset();
+  if (graphExec)
+    cudaGraphExecDestroy(graphExec);
+  if (graph)
+    cudaGraphDestroy(graph);
+  for (void *p : allocations)
+    cudaFree(p);
+  if (stream)
+    cudaStreamDestroy(stream);
+}
+
+Result<std::unique_ptr<CudaExecutor>>
+CudaExecutor::create(const Artifact &artifact, RankPlan &rank,
+                     const CudaExecutorOptions &options) {
+  if (Status s = validatePlan(rank.plan, rank.planPath, options.worldSize);
+      !s.ok())
+    return s;
+  if (rank.weights.size() != static_cast<size_t>(rank.plan.weights_size()))
+    return errorStatus("the weights of rank " +
+                       std::to_string(rank.entry.rank()) + " are not loaded");
+  int devices = 0;
+  if (Status s = cudaStatus(cudaGetDeviceCount(&devices), "finding GPUs");
+      !s.ok())
+    return s;
+  if (options.device < 0 || options.device >= devices)
+    return errorStatus("rank " + std::to_string(rank.entry.rank()) +
+                       " needs GPU " + std::to_string(options.device) +
+                       ", this machine has " + std::to_string(devices));
+  std::unique_ptr<CudaExecutor> exec(new CudaExecutor(rank, options));
+  exec->options.graph = options.graph && envFlag("WEFT_CUDA_GRAPH", true);
+  if (Status s = cudaStatus(cudaSetDevice(options.device), "selecting the GPU");
+      !s.ok())
+    return s;
+  if (Status s = cudaStatus(
+          cudaStreamCreateWithFlags(&exec->stream, cudaStreamNonBlocking),
+          "creating a stream");
+      !s.ok())
+    return s;
+  if (Status s = exec->allocate(); !s.ok())
+    return s;
+  if (Status s = exec->uploadWeights(rank); !s.ok())
+    return s;
+  if (Status s = exec->uploadConstants(); !s.ok())
+    return s;
+  if (Status s = exec->bindSteps(artifact); !s.ok())
+    return s;
+  return exec;
+}
+
+Result<void *> CudaExecutor::deviceAlloc(uint64_t bytes,
+                                         const std::string &what) {
+  void *p = nullptr;
+  cudaError_t err = cudaMalloc(&p, std::max<uint64_t>(bytes, 1));
+  if (err != cudaSuccess) {
+    size_t freeBytes = 0, total = 0;
+    cudaGetLastError();
+    cudaMemGetInfo(&freeBytes, &total);
+    return errorStatus(
+        "cannot allocate " + what + " of " + std::to_string(bytes) +
+        " bytes on GPU " + std::to_string(options.device) + " (" +
+        std::to_string(freeBytes) + " of " + std::to_string(total) +
+        " bytes free): " + cudaErrorString(err));
+  }
+  allocations.push_back(p);
+  allocated += bytes;
+  return p;
+}
+
+Status CudaExecutor::allocate() {
+  auto a = deviceAlloc(rank.plan.arena_bytes(), "the arena");
+  if (!a.ok())
+    return a.status();
+  arena = static_cast<std::byte *>(*a);
+  // Zeroed, so that the first run never reads garbage (say, as indices).
+  if (Status s =
+          cudaStatus(cudaMemsetAsync(arena, 0, rank.plan.arena_bytes(), stream),
+                     "clearing the arena");
+      !s.ok())
+    return s;
+  for (const Buffer &buf : rank.plan.buffers()) {
+    places[buf.id()] = &buf;
+    if (buf.kind() == Buffer::ARENA || buf.kind() == Buffer::INPUT ||
+        buf.kind() == Buffer::OUTPUT)
+      buffers[buf.id()] = {buf.dtype(), toShape(buf.shape()),
+                           arena + buf.offset()};
+  }
+  inputIds.assign(rank.plan.inputs().begin(), rank.plan.inputs().end());
+  outputIds.assign(rank.plan.outputs().begin(), rank.plan.outputs().end());
+  for (uint32_t id : outputIds)
+    hostOutputs.emplace_back(buffers.at(id).bytes());
+  return okStatus();
+}
+
+Status CudaExecutor::uploadWeights(RankPlan &plan) {
+  // One device block for every (weight, dtype) the plan reads.
+  std::map<std::pair<uint32_t, int>, uint64_t> offsets;
+  uint64_t total = 0;
+  for (const Buffer &buf : rank.plan.buffers()) {
+    if (buf.kind() != Buffer::WEIGHT)
+      continue;
+    auto key = std::make_pair(buf.weight(), static_cast<int>(buf.dtype()));
+    if (offsets.count(key))
+      continue;
+    const artifact::WeightRef &ref = rank.plan.weights(buf.weight());
+    uint64_t elems = plan.weights[buf.weight()].size / dtypeSize(ref.dtype());
+    offsets[key] = total;
+    total += alignUp(elems * dtypeSize(buf.dtype()), kDeviceAlignment);
+  }
+  auto block = deviceAlloc(total, "the weights");
+  if (!block.ok())
+    return block.status();
+  auto *base = static_cast<std::byte *>(*block);
+
+  // Streamed through two pinned staging buffers (and, for weights stored
+  // in another float type, two device buffers converted from).
+  void *pinned[2] = {nullptr, nullptr};
+  std::byte *scratch = nullptr;
+  cudaEvent_t done[2] = {nullptr, nullptr};
+  auto cleanup = [&] {
+    cudaStreamSynchronize(stream);
+    for (int i = 0; i < 2; ++i) {
+      if (pinned[i])
+        cudaFreeHost(pinned[i]);
+      if (done[i])
+        cudaEventDestroy(done[i]);
+    }
+    if (scratch)
+      cudaFree(scratch);
+  };
+  Status st;
+  for (int i = 0; i < 2 && st.ok(); ++i) {
+    st = cudaStatus(cudaHostAlloc(&pinned[i], kStagingBytes, 0),
+                    "allocating pinned staging memory");
+    if (st.ok())
+      st =
+          cudaStatus(cudaEventCreateWithFlags(&done[i], cudaEventDisableTiming),
+                     "creating an event");
+  }
+  if (st.ok())
+    st = cudaStatus(cudaMalloc(&scratch, 2 * kStagingBytes),
+                    "allocating weight conversion memory");
+  int slot = 0;
+  for (auto &[key, offset] : offsets) {
+    if (!st.ok())
+      break;
+    const artifact::WeightRef &ref = rank.plan.weights(key.first);
+    const WeightBytes &src = plan.weights[key.first];
+    DType from = ref.dtype(), to = static_cast<DType>(key.second);
+    uint64_t fromSize = dtypeSize(from), toSize = dtypeSize(to);
+    uint64_t chunk = kStagingBytes / fromSize * fromSize;
+    for (uint64_t pos = 0; pos < src.size && st.ok(); pos += chunk) {
+      uint64_t n = std::min(chunk, src.size - pos);
+      st = cudaStatus(cudaEventSynchronize(done[slot]), "staging weights");
+      if (!st.ok())
+        break;
+      std::memcpy(pinned[slot], src.data + pos, n);
+      std::byte *dst = base + offset + pos / fromSize * toSize;
+      if (from == to) {
+        st = cudaStatus(cudaMemcpyAsync(dst, pinned[slot], n,
+                                        cudaMemcpyHostToDevice, stream),
+                        "uploading weight '" + ref.name() + "'");
+      } else {
+        std::byte *tmp = scratch + slot * kStagingBytes;
+        st = cudaStatus(cudaMemcpyAsync(tmp, pinned[slot], n,
+                                        cudaMemcpyHostToDevice, stream),
+                        "uploading weight '" + ref.name() + "'");
+        if (st.ok())
+          st = convertOnDevice(from, tmp, to, dst, n / fromSize, stream);
+      }
+      if (st.ok())
+        st = cudaStatus(cudaEventRecord(done[slot], stream), "staging weights");
+      slot ^= 1;
+    }
+  }
+  cleanup();
+  if (!st.ok())
+    return st;
+  for (const Buffer &buf : rank.plan.buffers())
+    if (buf.kind() == Buffer::WEIGHT)
+      buffers[buf.id()] = {
+          buf.dtype(), toShape(buf.shape()),
+          base + offsets.at({buf.weight(), static_cast<int>(buf.dtype())})};
+  // The device holds them now: the host copies (mapped or sliced) go.
+  plan.weights.clear();
+  return cudaStatus(cudaGetLastError(), "uploading the weights");
+}
+
+Status CudaExecutor::uploadConstants() {
+  for (const Buffer &buf : rank.plan.buffers()) {
+    if (buf.kind() != Buffer::CONSTANT)
+      continue;
+    auto p = deviceAlloc(buf.data().size(), "a constant");
+    if (!p.ok())
+      return p.status();
+    if (Status s =
+            cudaStatus(cudaMemcpy(*p, buf.data().data(), buf.data().size(),
+                                  cudaMemcpyHostToDevice),
+                       "uploading a constant");
+        !s.ok())
+      return s;
+    buffers[buf.id()] = {buf.dtype(), toShape(buf.shape()), *p};
+  }
+  return okStatus();
+}
+
+Result<std::unique_ptr<BoundStep>>
+CudaExecutor::bindStep(const artifact::Step &step) {
+  std::vector<DeviceTensor> ins, outs;
+  for (uint32_t id : step.inputs())
+    ins.push_back(buffers.at(id));
+  for (uint32_t id : step.outputs())
+    outs.push_back(buffers.at(id));
+
+  // Outputs that overlap an input are written elsewhere first.
+  std::vector<std::unique_ptr<BoundStep>> copies;
+  if (step.kind() != artifact::Step::COPY &&
+      step.kind() != artifact::Step::COLLECTIVE)
+    for (DeviceTensor &out : outs) {
+      bool clash = std::any_of(ins.begin(), ins.end(),
+                               [&](auto &in) { return overlaps(out, in); });
+      if (!clash)
+        continue;
+      auto staging = deviceAlloc(out.bytes(), "staging for an in-place step");
+      if (!staging.ok())
+        return staging.status();
+      copies.push_back(
+          std::make_unique<CopyStep>(out.data, *staging, out.bytes()));
+      out.data = *staging;
+    }
+
+  std::unique_ptr<BoundStep> bound;
+  switch (step.kind()) {
+  case artifact::Step::ELEMENTWISE: {
+    if (step.kernel().empty())
+      return errorStatus("has no generated kernel (compile the artifact for "
+                         "a GPU target)");
+    if (outs.size() != 1)
+      return errorStatus("a generated kernel has one output, the step has " +
+                         std::to_string(outs.size()));
+    auto fn = module->function(step.kernel());
+    if (!fn.ok())
+      return fn.status();
+    std::vector<void *> pointers{outs[0].data};
+    for (const DeviceTensor &in : ins)
+      pointers.push_back(in.data);
+    bound = std::make_unique<ElementwiseStep>(*fn, std::move(pointers),
+                                              outs[0].numElements());
+    break;
+  }
+  case artifact::Step::GEMM: {
+    auto g = gemm->bind(step, ins, outs, stream);
+    if (!g.ok())
+      return g.status();
+    bound = std::move(*g);
+    break;
+  }
+  case artifact::Step::COPY: {
+    if (ins.size() != 1 || outs.size() != 1 ||
+        ins[0].bytes() != outs[0].bytes())
+      return errorStatus("COPY takes one input and one output of the same "
+                         "size");
+    bound =
+        std::make_unique<CopyStep>(outs[0].data, ins[0].data, ins[0].bytes());
+    break;
+  }
+  case artifact::Step::COLLECTIVE:
+  case artifact::Step::SEND:
+  case artifact::Step::RECV: {
+    if (!options.comm)
+      return errorStatus(
+          "needs the other ranks, but this rank runs alone (without a "
+          "communicator)");
+    // The CPU backend's checks hold for the shapes and attributes.
+    std::vector<InTensor> cin;
+    std::vector<OutTensor> cout;
+    for (auto &t : ins)
+      cin.push_back({t.dtype, t.shape, static_cast<std::byte *>(t.data)});
+    for (auto &t : outs)
+      cout.push_back({t.dtype, t.shape, static_cast<std::byte *>(t.data)});
+    // (Ranks and peers were checked against the world by validatePlan.)
+    cpu::StepArgs args{step, cin, cout};
+    if (Status s = cpu::checkStep(args); !s.ok())
+      return s;
+    auto intOr = [&](const char *k, int64_t d) {
+      auto it = step.ints().find(k);
+      return it == step.ints().end() ? d : it->second;
+    };
+    if (step.kind() == artifact::Step::SEND) {
+      bound = std::make_unique<CollectiveStep>(
+          *options.comm, CollectiveStep::Send, comm::Group{}, ins[0].dtype,
+          ins[0].data, nullptr, 0, ins[0].bytes(),
+          static_cast<uint32_t>(intOr("peer", 0)), nullptr);
+      break;
+    }
+    if (step.kind() == artifact::Step::RECV) {
+      bound = std::make_unique<CollectiveStep>(
+          *options.comm, CollectiveStep::Recv, comm::Group{}, outs[0].dtype,
+          nullptr, outs[0].data, 0, outs[0].bytes(),
+          static_cast<uint32_t>(intOr("peer", 0)), nullptr);
+      break;
+    }
+    const auto &values = step.lists().at("group").values();
+    comm::Group group(values.begin(), values.end());
+    if (intOr("op", 0) == 0) {
+      bound = std::make_unique<CollectiveStep>(
+          *options.comm, CollectiveStep::AllReduce, group, ins[0].dtype,
+          ins[0].data, outs[0].data, ins[0].numElements(), 0, 0, nullptr);
+      break;
+    }
+    // All-gather along `axis`: NCCL stacks the members' blocks, [g, outer,
+    // len * inner]; a transpose puts them at the axis, [outer, g, ...].
+    int64_t axis = intOr("axis", 0);
+    if (axis < 0)
+      axis += ins[0].rank();
+    int64_t outer = 1, inner = 1;
+    for (int64_t d = 0; d < ins[0].rank(); ++d)
+      (d < axis ? outer : inner) *= ins[0].shape[d];
+    std::unique_ptr<BoundStep> after;
+    void *gathered = outs[0].data;
+    if (outer > 1) {
+      auto tmp = deviceAlloc(outs[0].bytes(), "all-gather staging");
+      if (!tmp.ok())
+        return tmp.status();
+      gathered = *tmp;
+      artifact::Step t;
+      t.set_kind(artifact::Step::TRANSPOSE);
+      t.set_name(step.name() + "_reorder");
+      auto *perm = (*t.mutable_lists())["perm"].mutable_values();
+      for (int64_t p : {1, 0, 2})
+        perm->Add(p);
+      int64_t g = static_cast<int64_t>(group.size());
+      DeviceTensor src{outs[0].dtype, {g, outer, inner}, gathered};
+      DeviceTensor dst{outs[0].dtype, {outer, g, inner}, outs[0].data};
+      auto tb = bindLibraryStep(t, std::span(&src, 1), std::span(&dst, 1));
+      if (!tb.ok())
+        return tb.status().withPrefix("reordering the all-gather: ");
+      after = std::move(*tb);
+    }
+    bound = std::make_unique<CollectiveStep>(
+        *options.comm, CollectiveStep::AllGather, group, ins[0].dtype,
+        ins[0].data, gathered, 0, ins[0].bytes(), 0, std::move(after));
+    break;
+  }
+  default: {
+    auto lib = bindLibraryStep(step, ins, outs);
+    if (!lib.ok())
+      return lib.status();
+    bound = std::move(*lib);
+  }
+  }
+  if (!copies.empty())
+    bound = std::make_unique<StagedStep>(std::move(bound), std::move(copies));
+  return bound;
+}
+
+Status CudaExecutor::bindSteps(const Artifact &artifact) {
+  bool anyElementwise = false;
+  for (const artifact::Step &step : rank.plan.steps())
+    anyElementwise |= step.kind() == artifact::Step::ELEMENTWISE;
+  if (anyElementwise) {
+    auto m = KernelModule::load(artifact);
+    if (!m.ok())
+      return m.status();
+    module = std::move(*m);
+  }
+  auto g = GemmContext::create(envFlag("WEFT_GEMM_TUNE", true));
+  if (!g.ok())
+    return g.status();
+  gemm = std::move(*g);
+  allocated += gemm->workspaceBytes();
+  for (int i = 0; i < rank.plan.steps_size(); ++i) {
+    const artifact::Step &step = rank.plan.steps(i);
+    std::string where = stepWhere(i, step);
+    auto bound = bindStep(step);
+    if (!bound.ok())
+      return bound.status().withPrefix(rank.planPath + ": " + where);
+    steps.push_back({where, std::move(*bound)});
+  }
+  return cudaStatus(cudaStreamSynchronize(stream), "binding the steps");
+}
+
+const std::string &CudaExecutor::inputName(size_t i) const {
+  return places.at(inputIds[i])->name();
+}
+
+const std::string &CudaExecutor::outputName(size_t i) const {
+  return places.at(outputIds[i])->name();
+}
+
+Status CudaExecutor::setInput(size_t i, std::span<const std::byte> bytes) {
+  if (i >= inputIds.size())
+    return errorStatus("no graph input " + std::to_string(i));
+  const DeviceTensor &t = buffers.at(inputIds[i]);
+  if (bytes.size() != t.bytes())
+    return errorStatus("input '" + inputName(i) + "' needs " +
+                       std::to_string(t.bytes()) + " bytes, got " +
+                       std::to_string(bytes.size()));
+  cudaSetDevice(options.device);
+  if (bytes.empty())
+    return okStatus();
+  return cudaStatus(cudaMemcpyAsync(t.data, bytes.data(), bytes.size(),
+                                    cudaMemcpyHostToDevice, stream),
+                    "copying input '" + inputName(i) + "' to the GPU");
+}
+
+Status CudaExecutor::launchAll() {
+  // WEFT_CUDA_SYNC=1 waits after each step, so a fault names its step.
+  bool syncEach = envFlag("WEFT_CUDA_SYNC", false);
+  for (Step &s : steps) {
+    if (Status st = s.bound->launch(stream); !st.ok())
+      return st.withPrefix(s.where);
+    if (cudaError_t err = cudaGetLastError(); err != cudaSuccess)
+      return errorStatus(s.where + "launch failed: " + cudaErrorString(err));
+    if (syncEach)
+      if (Status st = options.comm ? options.comm->synchronize(stream)
+                                   : cudaStatus(cudaStreamSynchronize(stream),
+                                                "running");
+          !st.ok())
+        return st.withPrefix(s.where);
+  }
+  return okStatus();
+}
+
+Status CudaExecutor::capture() {
+  if (Status s = cudaStatus(
+          cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal),
+          "starting the CUDA graph capture");
+      !s.ok())
+    return s;
+  Status launched = launchAll();
+  cudaError_t end = cudaStreamEndCapture(stream, &graph);
+  if (!launched.ok())
+    return launched.withPrefix("capturing the CUDA graph: ");
+  if (Status s = cudaStatus(end, "ending the CUDA graph capture"); !s.ok())
+    return s;
+  return cudaStatus(cudaGraphInstantiate(&graphExec, graph, 0),
+                    "instantiating the CUDA graph");
+}
+
+Status CudaExecutor::run() {
+  cudaSetDevice(options.device);
+  // The first run launches step by step (faults name their step); later
+  // ones replay the plan captured once as a CUDA graph.
+  Status launched;
+  if (ranOnce && options.graph && !graphExec)
+    launched = capture();
+  if (launched.ok())
+    launched = graphExec ? cudaStatus(cudaGraphLaunch(graphExec, stream),
+                                      "launching the CUDA graph")
+                         : launchAll();
+  for (size_t i = 0; i < outputIds.size() && launched.ok(); ++i)
+    if (!hostOutputs[i].empty())
+      launched =
+          cudaStatus(cudaMemcpyAsync(
+                         hostOutputs[i].data(), buffers.at(outputIds[i]).data,
+                         hostOutputs[i].size(), cudaMemcpyDeviceToHost, stream),
+                     "copying output '" + outputName(i) + "' to the host");
+  Status synced = options.comm ? options.comm->synchronize(stream)
+                               : cudaStatus(cudaStreamSynchronize(stream),
+                                            "running the plan");
+  if (!launched.ok())
+    return launched;
+  if (!synced.ok())
+    return synced;
+  ranOnce = true;
+  return okStatus();
+}
+
+InTensor CudaExecutor::output(size_t i) const {
+  const DeviceTensor &t = buffers.at(outputIds[i]);
+  return InTensor{t.dtype, t.shape, hostOutputs[i].data()};
+}
+
+} // namespace weft::runtime::cuda

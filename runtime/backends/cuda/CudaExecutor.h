@@ -1,0 +1,93 @@
+// Runs one rank's plan on a CUDA GPU: one device arena from the static
+// memory plan, the rank's weight slices streamed to the device once, every
+// step bound once (generated kernels from the artifact's module, cuBLASLt
+// GEMMs, the runtime's kernels, NCCL), and the whole plan captured into a
+// CUDA graph that each run replays.
+#ifndef WEFT_RUNTIME_BACKENDS_CUDA_CUDAEXECUTOR_H
+#define WEFT_RUNTIME_BACKENDS_CUDA_CUDAEXECUTOR_H
+
+#include "runtime/artifact/ArtifactReader.h"
+#include "runtime/backends/cuda/CudaStep.h"
+#include "runtime/backends/cuda/DeviceComm.h"
+#include "runtime/exec/RankExecutor.h"
+
+#include <cuda_runtime.h>
+
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+namespace weft::runtime::cuda {
+
+class KernelModule;
+class GemmContext;
+
+struct CudaExecutorOptions {
+  int device = 0;
+  /// Collectives and send/receive with the other ranks; must outlive the
+  /// executor. Null: the rank runs alone (plans that need others are
+  /// refused).
+  DeviceComm *comm = nullptr;
+  uint32_t worldSize = 1;
+  /// Replay the plan as one CUDA graph (else launch step by step).
+  bool graph = true;
+};
+
+class CudaExecutor final : public RankExecutor {
+public:
+  /// Binds `rank` (read, weights loaded on the host) of `artifact`: uploads
+  /// the weights (then drops the host copies), loads the artifact's kernel
+  /// module, binds every step. `rank` must outlive the executor.
+  static Result<std::unique_ptr<CudaExecutor>>
+  create(const Artifact &artifact, RankPlan &rank,
+         const CudaExecutorOptions &options);
+  ~CudaExecutor() override;
+
+  size_t numInputs() const override { return inputIds.size(); }
+  size_t numOutputs() const override { return outputIds.size(); }
+  const std::string &inputName(size_t i) const override;
+  const std::string &outputName(size_t i) const override;
+  Status setInput(size_t i, std::span<const std::byte> bytes) override;
+  Status run() override;
+  InTensor output(size_t i) const override;
+
+  /// Device bytes this rank holds: arena, weights, constants, workspace.
+  uint64_t deviceBytes() const { return allocated; }
+
+private:
+  struct Step {
+    std::string where;
+    std::unique_ptr<BoundStep> bound;
+  };
+
+  CudaExecutor(const RankPlan &rank, const CudaExecutorOptions &options);
+  Status allocate();
+  Status uploadWeights(RankPlan &rank);
+  Status uploadConstants();
+  Status bindSteps(const Artifact &artifact);
+  Result<std::unique_ptr<BoundStep>> bindStep(const artifact::Step &step);
+  Status launchAll();
+  Status capture();
+  Result<void *> deviceAlloc(uint64_t bytes, const std::string &what);
+
+  const RankPlan &rank;
+  CudaExecutorOptions options;
+  cudaStream_t stream = nullptr;
+  std::vector<void *> allocations;
+  uint64_t allocated = 0;
+  std::byte *arena = nullptr;
+  std::unordered_map<uint32_t, DeviceTensor> buffers;
+  std::unordered_map<uint32_t, const artifact::Buffer *> places;
+  std::unique_ptr<KernelModule> module;
+  std::unique_ptr<GemmContext> gemm;
+  std::vector<Step> steps;
+  std::vector<uint32_t> inputIds, outputIds;
+  std::vector<std::vector<std::byte>> hostOutputs;
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t graphExec = nullptr;
+  bool ranOnce = false;
+};
+
+} // namespace weft::runtime::cuda
+
+#endif // WEFT_RUNTIME_BACKENDS_CUDA_CUDAEXECUTOR_H

@@ -1,0 +1,381 @@
+// GEMM steps through cuBLASLt.
+//
+// cuBLASLt is column-major; a row-major C[m, n] = A[m, k] B[k, n] is the
+// column-major C^T[n, m] = B^T[n, k] A^T[k, m], and a row-major matrix read
+// column-major is its transpose. So each product is issued with the
+// operands swapped and no data moved; the bias (one value per column of
+// the row-major C) becomes cuBLASLt's per-row bias epilogue of C^T.
+#include "runtime/backends/cuda/CudaGemm.h"
+
+#include "runtime/backends/cpu/CpuSupport.h"
+
+#include <cublasLt.h>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <numeric>
+#include <sstream>
+
+namespace weft::runtime::cuda {
+
+namespace {
+
+constexpr uint64_t kWorkspaceBytes = 32ull << 20;
+constexpr int kCandidates = 8;
+
+std::string cublasString(cublasStatus_t st) {
+  return std::string(cublasLtGetStatusName(st)) + ": " +
+         cublasLtGetStatusString(st);
+}
+
+Status cublasStatus(cublasStatus_t st, const std::string &what) {
+  if (st == CUBLAS_STATUS_SUCCESS)
+    return okStatus();
+  return errorStatus(what + ": " + cublasString(st));
+}
+
+Result<cudaDataType_t> cudaTypeOf(DType dtype) {
+  switch (dtype) {
+  case DType::F32:
+    return CUDA_R_32F;
+  case DType::F16:
+    return CUDA_R_16F;
+  case DType::BF16:
+    return CUDA_R_16BF;
+  default:
+    return errorStatus("GEMM on the GPU takes f32, f16 or bf16, not " +
+                       dtypeName(dtype));
+  }
+}
+
+/// The largest power of two (up to 256) that divides the address.
+uint32_t alignmentOf(const void *p) {
+  auto v = reinterpret_cast<uintptr_t>(p);
+  uint32_t a = 256;
+  while (a > 1 && v % a)
+    a /= 2;
+  return a;
+}
+
+/// One cuBLASLt problem: descriptors of op(B^T) op(A^T) for a batch of
+/// `count` matrices at fixed strides.
+struct Problem {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+
+  ~Problem() {
+    if (d)
+      cublasLtMatrixLayoutDestroy(d);
+    if (b)
+      cublasLtMatrixLayoutDestroy(b);
+    if (a)
+      cublasLtMatrixLayoutDestroy(a);
+    if (desc)
+      cublasLtMatmulDescDestroy(desc);
+  }
+};
+
+Status setBatch(cublasLtMatrixLayout_t layout, int32_t count, int64_t stride) {
+  if (count <= 1)
+    return okStatus();
+  if (Status s = cublasStatus(cublasLtMatrixLayoutSetAttribute(
+                                  layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
+                                  &count, sizeof(count)),
+                              "batch count");
+      !s.ok())
+    return s;
+  return cublasStatus(cublasLtMatrixLayoutSetAttribute(
+                          layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                          &stride, sizeof(stride)),
+                      "batch stride");
+}
+
+/// The algorithms chosen, by problem key, shared by every rank of the
+/// process (the same GPU type).
+std::mutex cacheMutex;
+std::map<std::string, cublasLtMatmulAlgo_t> algoCache;
+
+class GemmStep final : public BoundStep {
+public:
+  GemmStep(cublasLtHandle_t handle, void *workspace, uint64_t workspaceSize)
+      : handle(handle), workspace(workspace), workspaceSize(workspaceSize) {}
+
+  Status launch(cudaStream_t stream) override {
+    float alpha = 1.0f, beta = 0.0f;
+    for (const Call &c : calls) {
+      cublasStatus_t st =
+          cublasLtMatmul(handle, problem.desc, &alpha, c.b, problem.a, c.a,
+                         problem.b, &beta, c.out, problem.d, c.out, problem.d,
+                         &problem.algo, workspace, workspaceSize, stream);
+      if (st != CUBLAS_STATUS_SUCCESS)
+        return errorStatus("cublasLtMatmul: " + cublasString(st));
+    }
+    return okStatus();
+  }
+
+  /// One matmul call: the row-major a, b and output of a batch (or of all).
+  struct Call {
+    const void *a, *b;
+    void *out;
+  };
+  Problem problem;
+  std::vector<Call> calls;
+
+private:
+  cublasLtHandle_t handle;
+  void *workspace;
+  uint64_t workspaceSize;
+};
+
+int64_t product(const Shape &s) {
+  return std::accumulate(s.begin(), s.end(), int64_t{1},
+                         std::multiplies<int64_t>());
+}
+
+bool allOnes(const Shape &s) {
+  return std::all_of(s.begin(), s.end(), [](int64_t d) { return d == 1; });
+}
+
+/// Shape `s` left-padded with ones to `rank` dims.
+Shape padded(const Shape &s, size_t rank) {
+  Shape out(rank - s.size(), 1);
+  out.insert(out.end(), s.begin(), s.end());
+  return out;
+}
+
+} // namespace
+
+Result<std::unique_ptr<GemmContext>> GemmContext::create(bool tune) {
+  std::unique_ptr<GemmContext> ctx(new GemmContext());
+  ctx->tune = tune;
+  cublasLtHandle_t handle;
+  if (Status s = cublasStatus(cublasLtCreate(&handle), "cublasLtCreate");
+      !s.ok())
+    return s;
+  ctx->handle = handle;
+  if (Status s = cudaStatus(cudaMalloc(&ctx->workspace, kWorkspaceBytes),
+                            "allocating the GEMM workspace");
+      !s.ok())
+    return s;
+  ctx->workspaceSize = kWorkspaceBytes;
+  return ctx;
+}
+
+GemmContext::~GemmContext() {
+  if (workspace)
+    cudaFree(workspace);
+  if (handle)
+    cublasLtDestroy(static_cast<cublasLtHandle_t>(handle));
+}
+
+Result<std::unique_ptr<BoundStep>>
+GemmContext::bind(const artifact::Step &step,
+                  std::span<const DeviceTensor> inputs,
+                  std::span<const DeviceTensor> outputs, cudaStream_t stream) {
+  std::vector<InTensor> ins;
+  std::vector<OutTensor> outs;
+  for (const DeviceTensor &t : inputs)
+    ins.push_back({t.dtype, t.shape, static_cast<const std::byte *>(t.data)});
+  for (const DeviceTensor &t : outputs)
+    outs.push_back({t.dtype, t.shape, static_cast<std::byte *>(t.data)});
+  cpu::StepArgs args{step, ins, outs};
+  if (Status s = cpu::checkStep(args); !s.ok())
+    return s;
+  auto shape = cpu::gemmShape(args);
+  if (!shape.ok())
+    return shape.status();
+  const cpu::GemmShape &g = *shape;
+  DType dtype = outputs[0].dtype;
+  for (const DeviceTensor &t : inputs)
+    if (t.dtype != dtype)
+      return errorStatus("GEMM on the GPU needs one dtype, has " +
+                         dtypeName(t.dtype) + " and " + dtypeName(dtype));
+  auto type = cudaTypeOf(dtype);
+  if (!type.ok())
+    return type.status();
+  bool bias = cpu::intAttrOr(step, "has_bias", 0) != 0;
+  int64_t m = g.m, n = g.n, k = g.k, esize = dtypeSize(dtype);
+
+  // How the batch maps onto cuBLASLt: one product with the batch folded
+  // into m (b shared, a not transposed), a strided batch (equal or
+  // broadcast batch dims), or one call per matrix.
+  Shape batch = g.batch, ba = padded(g.batchA, batch.size()),
+        bb = padded(g.batchB, batch.size());
+  int64_t count = product(batch);
+  int64_t strideA = 0, strideB = 0;
+  bool perMatrix = false;
+  if (allOnes(bb) && !g.transA) {
+    m *= product(ba);
+    count = 1;
+  } else if ((ba == batch || allOnes(ba)) && (bb == batch || allOnes(bb))) {
+    strideA = allOnes(ba) ? 0 : m * k;
+    strideB = allOnes(bb) ? 0 : k * n;
+  } else {
+    perMatrix = true;
+  }
+  int32_t batchCount = perMatrix ? 1 : static_cast<int32_t>(count);
+  if (count > INT32_MAX || m > INT32_MAX || n > INT32_MAX || k > INT32_MAX)
+    return errorStatus("a GEMM dim exceeds cuBLASLt's int32 limit");
+
+  auto gemm = std::make_unique<GemmStep>(static_cast<cublasLtHandle_t>(handle),
+                                         workspace, workspaceSize);
+  Problem &p = gemm->problem;
+  cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
+  cudaDataType_t scale = CUDA_R_32F;
+  if (Status s = cublasStatus(cublasLtMatmulDescCreate(&p.desc, compute, scale),
+                              "matmul descriptor");
+      !s.ok())
+    return s;
+  // cuBLASLt's A is our b, its B our a.
+  cublasOperation_t opA = g.transB ? CUBLAS_OP_T : CUBLAS_OP_N;
+  cublasOperation_t opB = g.transA ? CUBLAS_OP_T : CUBLAS_OP_N;
+  cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &opA,
+                                 sizeof(opA));
+  cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &opB,
+                                 sizeof(opB));
+  if (bias) {
+    cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+    const void *ptr = inputs[2].data;
+    if (inputs[2].numElements() != n)
+      return errorStatus(
+          "the GPU GEMM takes a bias of n = " + std::to_string(n) +
+          " values, has " + shapeString(inputs[2].shape));
+    cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE,
+                                   &epilogue, sizeof(epilogue));
+    cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                   &ptr, sizeof(ptr));
+  }
+  // Column-major views: b as [n, k] (or [k, n] transposed), a as [k, m].
+  uint64_t aRows = g.transB ? k : n, aCols = g.transB ? n : k;
+  uint64_t bRows = g.transA ? m : k, bCols = g.transA ? k : m;
+  if (Status s = cublasStatus(
+          cublasLtMatrixLayoutCreate(&p.a, *type, aRows, aCols, aRows),
+          "layout of b");
+      !s.ok())
+    return s;
+  if (Status s = cublasStatus(
+          cublasLtMatrixLayoutCreate(&p.b, *type, bRows, bCols, bRows),
+          "layout of a");
+      !s.ok())
+    return s;
+  if (Status s = cublasStatus(cublasLtMatrixLayoutCreate(&p.d, *type, n, m, n),
+                              "layout of the output");
+      !s.ok())
+    return s;
+  for (auto [layout, stride] :
+       {std::pair{p.a, strideB}, {p.b, strideA}, {p.d, m * n}})
+    if (Status s = setBatch(layout, batchCount, stride); !s.ok())
+      return s;
+
+  // The calls: one, or one per matrix of the broadcast batch.
+  auto *a = static_cast<const std::byte *>(inputs[0].data);
+  auto *b = static_cast<const std::byte *>(inputs[1].data);
+  auto *out = static_cast<std::byte *>(outputs[0].data);
+  if (!perMatrix) {
+    gemm->calls.push_back({a, b, out});
+  } else {
+    Shape sa = cpu::broadcastStrides(g.batchA, batch);
+    Shape sb = cpu::broadcastStrides(g.batchB, batch);
+    for (int64_t linear = 0; linear < count; ++linear) {
+      int64_t oa = 0, ob = 0, rest = linear;
+      for (size_t d = batch.size(); d-- > 0;) {
+        int64_t i = rest % batch[d];
+        rest /= batch[d];
+        oa += i * sa[d];
+        ob += i * sb[d];
+      }
+      gemm->calls.push_back({a + oa * m * k * esize, b + ob * k * n * esize,
+                             out + linear * m * n * esize});
+    }
+  }
+
+  // The algorithm: cached by problem and operand alignment.
+  uint32_t alignA = 256, alignB = 256, alignD = 256;
+  for (const auto &c : gemm->calls) {
+    alignA = std::min(alignA, alignmentOf(c.b));
+    alignB = std::min(alignB, alignmentOf(c.a));
+    alignD = std::min(alignD, alignmentOf(c.out));
+  }
+  std::ostringstream key;
+  key << dtypeName(dtype) << ' ' << m << 'x' << n << 'x' << k << " t"
+      << g.transA << g.transB << " b" << batchCount << ':' << strideA << ':'
+      << strideB << " bias" << bias << " al" << alignA << ':' << alignB << ':'
+      << alignD;
+  {
+    std::lock_guard<std::mutex> lock(cacheMutex);
+    auto it = algoCache.find(key.str());
+    if (it != algoCache.end()) {
+      p.algo = it->second;
+      return std::unique_ptr<BoundStep>(std::move(gemm));
+    }
+  }
+  cublasLtMatmulPreference_t pref;
+  if (Status s = cublasStatus(cublasLtMatmulPreferenceCreate(&pref),
+                              "matmul preference");
+      !s.ok())
+    return s;
+  uint64_t ws = workspaceSize;
+  cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
+  cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &alignA,
+      sizeof(alignA));
+  cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &alignB,
+      sizeof(alignB));
+  cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &alignD,
+      sizeof(alignD));
+  cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &alignD,
+      sizeof(alignD));
+  cublasLtMatmulHeuristicResult_t results[kCandidates];
+  int found = 0;
+  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(
+      static_cast<cublasLtHandle_t>(handle), p.desc, p.a, p.b, p.d, p.d, pref,
+      kCandidates, results, &found);
+  cublasLtMatmulPreferenceDestroy(pref);
+  if (st != CUBLAS_STATUS_SUCCESS || found == 0)
+    return errorStatus("cuBLASLt has no algorithm for " + key.str() +
+                       (st != CUBLAS_STATUS_SUCCESS
+                            ? " (" + cublasString(st) + ")"
+                            : std::string()));
+  int best = 0;
+  if (tune && found > 1) {
+    // Time each candidate on the bound operands (a few runs each).
+    cudaEvent_t start, stop;
+    cudaEventCreate(&start);
+    cudaEventCreate(&stop);
+    float bestMs = -1;
+    for (int i = 0; i < found; ++i) {
+      p.algo = results[i].algo;
+      if (!gemm->launch(stream).ok()) // warm-up; some may not run
+        continue;
+      cudaEventRecord(start, stream);
+      bool ok = true;
+      for (int r = 0; r < 5 && ok; ++r)
+        ok = gemm->launch(stream).ok();
+      cudaEventRecord(stop, stream);
+      if (cudaEventSynchronize(stop) != cudaSuccess || !ok) {
+        cudaGetLastError();
+        continue;
+      }
+      float ms = 0;
+      cudaEventElapsedTime(&ms, start, stop);
+      if (bestMs < 0 || ms < bestMs) {
+        bestMs = ms;
+        best = i;
+      }
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+  }
+  p.algo = results[best].algo;
+  std::lock_guard<std::mutex> lock(cacheMutex);
+  algoCache.emplace(key.str(), p.algo);
+  return std::unique_ptr<BoundStep>(std::move(gemm));
+}
+
+} // namespace weft::runtime::cuda
