@@ -7,7 +7,9 @@
 #include "runtime/exec/MultiRank.h"
 #include "runtime/exec/Npz.h"
 
+#include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
@@ -20,11 +22,33 @@ namespace {
 
 constexpr int kExitData = 1, kExitUsage = 2;
 
+std::map<std::string, BackendFactory> &backendRegistry() {
+  static std::map<std::string, BackendFactory> registry;
+  return registry;
+}
+
+/// "weft-bench: median_ms=1.234 min_ms=1.200 iters=20".
+void printTimes(std::vector<double> times) {
+  if (times.empty())
+    return;
+  std::sort(times.begin(), times.end());
+  double median = times.size() % 2
+                      ? times[times.size() / 2]
+                      : (times[times.size() / 2 - 1] + times[times.size() / 2]) /
+                            2;
+  char line[160];
+  std::snprintf(line, sizeof(line),
+                "weft-bench: median_ms=%.4f min_ms=%.4f iters=%zu\n", median,
+                times.front(), times.size());
+  std::cout << line << std::flush;
+}
+
 struct RunOptions {
   std::string artifact, inputs, outputs, backend = "cpu";
   std::optional<uint32_t> rank;
   unsigned threads = 0;
   double timeout = 300;
+  unsigned benchIters = 0, benchWarmup = 3;
   bool help = false;
 };
 
@@ -33,6 +57,16 @@ struct Launch {
   uint32_t rank = 0, size = 1;
   std::string sizeSource; // the variable the size was read from: "VAR=N"
 };
+
+/// How the ranks run, from the options (the backend is registered).
+RankBackend rankBackend(const RunOptions &opts) {
+  RankBackend backend;
+  if (opts.backend != "cpu")
+    backend.create = backendRegistry().at(opts.backend);
+  backend.iterations = opts.benchIters;
+  backend.warmup = opts.benchIters ? opts.benchWarmup : 0;
+  return backend;
+}
 
 void printHelp(const std::string &prog, std::ostream &os) {
   os << "USAGE: " << prog
@@ -52,7 +86,10 @@ void printHelp(const std::string &prog, std::ostream &os) {
         "  --outputs FILE     .npz to write (uncompressed); written to a\n"
         "                     temporary file and renamed, so a failed run\n"
         "                     leaves no partial file\n"
-        "  --backend NAME     cpu (default) or cuda; this binary has only cpu\n"
+        "  --backend NAME     cpu (default) or cuda, where built in (rank r\n"
+        "                     of a host on its GPU r; WEFT_CUDA_GRAPH=0\n"
+        "                     launches step by step, WEFT_CUDA_SYNC=1 waits\n"
+        "                     after each step)\n"
         "  --rank N           run only rank N's plan, alone (for debugging;\n"
         "                     plans that exchange data with other ranks are\n"
         "                     refused)\n"
@@ -60,6 +97,12 @@ void printHelp(const std::string &prog, std::ostream &os) {
         "                     threads divided among the ranks on this host)\n"
         "  --timeout SECONDS  how long a rank waits for the others before it\n"
         "                     fails (default 300)\n"
+        "  --bench-iters N    after the run, time N more runs of the whole\n"
+        "                     batch (each started on every rank at once,\n"
+        "                     lasting until the slowest rank is done) and\n"
+        "                     print 'weft-bench: median_ms=... min_ms=...\n"
+        "                     iters=N'\n"
+        "  --bench-warmup N   untimed runs before those (default 3)\n"
         "  -h, --help         print this help and exit\n\n"
         "MULTI-RANK ARTIFACTS:\n"
         "  By default every rank runs as a thread of this process, each\n"
@@ -113,7 +156,12 @@ std::optional<std::string> applyOption(RunOptions &opts,
     if (!parseNumber(value, rank))
       return "--rank '" + value + "' is not a non-negative integer";
     opts.rank = rank;
-  } else if (name == "--threads" && !parseNumber(value, opts.threads))
+  } else if (name == "--bench-iters" &&
+             (!parseNumber(value, opts.benchIters) || opts.benchIters == 0))
+    return "--bench-iters '" + value + "' is not a positive integer";
+  else if (name == "--bench-warmup" && !parseNumber(value, opts.benchWarmup))
+    return "--bench-warmup '" + value + "' is not a non-negative integer";
+  else if (name == "--threads" && !parseNumber(value, opts.threads))
     return "--threads '" + value + "' is not a non-negative integer";
   else if (name == "--timeout" &&
            (!parseNumber(value, opts.timeout) || !std::isfinite(opts.timeout) ||
@@ -124,7 +172,8 @@ std::optional<std::string> applyOption(RunOptions &opts,
 
 bool takesValue(const std::string &name) {
   return name == "--inputs" || name == "--outputs" || name == "--backend" ||
-         name == "--rank" || name == "--threads" || name == "--timeout";
+         name == "--rank" || name == "--threads" || name == "--timeout" ||
+         name == "--bench-iters" || name == "--bench-warmup";
 }
 
 std::optional<std::string> parseArgs(int argc, char **argv, RunOptions &opts) {
@@ -323,12 +372,14 @@ int runLaunchedRank(const Launch &launch, const Artifact &artifact,
   try {
     RankState state;
     auto outcome = runRank(artifact, mpi.rank(), mpi.transport(), *matched,
-                           threads, state);
+                           threads, state, rankBackend(opts));
     if (!outcome.ok())
       failJob(mpi, outcome.message());
-    if (mpi.rank() == outcome->outputRank)
+    if (mpi.rank() == outcome->outputRank) {
       if (Status s = writeOutputs(outcome->outputs, opts.outputs); !s.ok())
         failJob(mpi, s.message());
+      printTimes(outcome->timesMs);
+    }
   } catch (const std::bad_alloc &) {
     failJob(mpi, "out of memory");
   } catch (const std::exception &e) {
@@ -361,20 +412,32 @@ int runArtifact(const RunOptions &opts, const std::string &prog) {
   auto matched = matchInputs(artifact->manifest, *arrays, opts.inputs);
   if (!matched.ok())
     return dataError(matched.message());
-  if (opts.rank && world > 1)
+  if (opts.rank && world > 1) {
+    if (opts.backend != "cpu" || opts.benchIters)
+      return usageError(prog, "--rank runs one rank alone on the CPU backend, "
+                              "without --bench-iters");
     return runAloneRank(*artifact, *opts.rank, *matched, opts);
+  }
   LocalRunOptions local;
   local.threadsPerRank = opts.threads;
   local.timeout = std::chrono::duration<double>(opts.timeout);
+  local.backend = rankBackend(opts);
+  std::vector<double> times;
+  local.timesMs = &times;
   auto outputs = runLocalRanks(*artifact, *matched, local);
   if (!outputs.ok())
     return dataError(outputs.message());
   if (Status s = writeOutputs(*outputs, opts.outputs); !s.ok())
     return dataError(s.message());
+  printTimes(times);
   return 0;
 }
 
 } // namespace
+
+void registerBackend(const std::string &name, BackendFactory factory) {
+  backendRegistry()[name] = std::move(factory);
+}
 
 int runMain(int argc, char **argv) {
   std::string prog = argc > 0 ? argv[0] : "weft run";
@@ -385,9 +448,12 @@ int runMain(int argc, char **argv) {
     printHelp(prog, std::cout);
     return 0;
   }
-  if (opts.backend == "cuda")
-    return usageError(prog, "the CUDA backend is not built into this binary "
-                            "(use --backend cpu)");
+  if (opts.backend != "cpu" && !backendRegistry().count(opts.backend))
+    return usageError(prog, "the " +
+                                std::string(opts.backend == "cuda" ? "CUDA"
+                                                                   : opts.backend) +
+                                " backend is not built into this binary "
+                                "(use --backend cpu)");
   try {
     return runArtifact(opts, prog);
   } catch (const std::bad_alloc &) {

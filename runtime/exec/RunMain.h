@@ -2,7 +2,18 @@
 #ifndef WEFT_RUNTIME_EXEC_RUNMAIN_H
 #define WEFT_RUNTIME_EXEC_RUNMAIN_H
 
+#include "runtime/exec/MultiRank.h"
+
+#include <string>
+
 namespace weft::runtime {
+
+/// Makes a rank's executor for `--backend NAME` (see RankBackend::create).
+using BackendFactory = decltype(RankBackend::create);
+
+/// Makes `--backend NAME` available to runMain; binaries that link a GPU
+/// backend register it before calling runMain.
+void registerBackend(const std::string &name, BackendFactory factory);
 
 /// `weft run ARTIFACT --inputs in.npz --outputs out.npz ...`; argv[0] is
 /// the program name (e.g. "weft run"). Returns the exit status: 0 on
