@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -21,7 +22,7 @@ namespace {
 constexpr int kExitData = 1, kExitUsage = 2;
 
 struct RunOptions {
-  std::string artifact, inputs, outputs, backend = "cpu";
+  std::string artifact, inputs, outputs, backend = "cpu", modelDir;
   std::optional<uint32_t> rank;
   unsigned threads = 0;
   double timeout = 300;
@@ -53,6 +54,10 @@ void printHelp(const std::string &prog, std::ostream &os) {
         "                     temporary file and renamed, so a failed run\n"
         "                     leaves no partial file\n"
         "  --backend NAME     cpu (default) or cuda; this binary has only cpu\n"
+        "  --model-dir DIR    read the weights the artifact references in the\n"
+        "                     source model's files from DIR instead of the\n"
+        "                     directory the model was compiled from (for an\n"
+        "                     artifact moved to another machine)\n"
         "  --rank N           run only rank N's plan, alone (for debugging;\n"
         "                     plans that exchange data with other ranks are\n"
         "                     refused)\n"
@@ -108,6 +113,8 @@ std::optional<std::string> applyOption(RunOptions &opts,
     opts.outputs = value;
   else if (name == "--backend")
     opts.backend = value;
+  else if (name == "--model-dir")
+    opts.modelDir = value;
   else if (name == "--rank") {
     uint32_t rank = 0;
     if (!parseNumber(value, rank))
@@ -124,7 +131,8 @@ std::optional<std::string> applyOption(RunOptions &opts,
 
 bool takesValue(const std::string &name) {
   return name == "--inputs" || name == "--outputs" || name == "--backend" ||
-         name == "--rank" || name == "--threads" || name == "--timeout";
+         name == "--model-dir" || name == "--rank" || name == "--threads" ||
+         name == "--timeout";
 }
 
 std::optional<std::string> parseArgs(int argc, char **argv, RunOptions &opts) {
@@ -337,6 +345,22 @@ int runLaunchedRank(const Launch &launch, const Artifact &artifact,
   return 0;
 }
 
+/// Points the manifest's source_model into `dir` (same file name): the
+/// weights it references are then read from there, and checked against
+/// their recorded hashes as before.
+Status overrideModelDir(artifact::Manifest &manifest, const std::string &dir) {
+  std::error_code ec;
+  std::filesystem::path abs = std::filesystem::absolute(dir, ec);
+  if (ec || !std::filesystem::is_directory(abs, ec))
+    return errorStatus("--model-dir '" + dir + "' is not a directory");
+  std::filesystem::path name =
+      std::filesystem::path(manifest.source_model()).filename();
+  if (name.empty())
+    return errorStatus("--model-dir: the manifest names no source model");
+  manifest.set_source_model((abs / name).lexically_normal().string());
+  return okStatus();
+}
+
 int runArtifact(const RunOptions &opts, const std::string &prog) {
   std::optional<Launch> launch = detectLaunch();
   if (launch && opts.rank)
@@ -348,6 +372,9 @@ int runArtifact(const RunOptions &opts, const std::string &prog) {
     return dataError(
         (launch ? "rank " + std::to_string(launch->rank) + ": " : "") +
         artifact.message());
+  if (!opts.modelDir.empty())
+    if (Status s = overrideModelDir(artifact->manifest, opts.modelDir); !s.ok())
+      return dataError(s.message());
   uint32_t world = artifact->manifest.world_size();
   if (opts.rank && *opts.rank >= world)
     return usageError(prog, "--rank " + std::to_string(*opts.rank) +
