@@ -10,7 +10,6 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
-#include <filesystem>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -22,11 +21,12 @@ namespace {
 constexpr int kExitData = 1, kExitUsage = 2;
 
 struct RunOptions {
-  std::string artifact, inputs, outputs, backend = "cpu", modelDir;
+  std::string artifact, inputs, outputs, backend = "cpu";
   std::optional<uint32_t> rank;
   unsigned threads = 0;
   double timeout = 300;
   bool help = false;
+  std::string modelDir;
 };
 
 /// This process as one of several started by a launcher (mpirun, srun).
@@ -54,10 +54,6 @@ void printHelp(const std::string &prog, std::ostream &os) {
         "                     temporary file and renamed, so a failed run\n"
         "                     leaves no partial file\n"
         "  --backend NAME     cpu (default) or cuda; this binary has only cpu\n"
-        "  --model-dir DIR    read the weights the artifact references in the\n"
-        "                     source model's files from DIR instead of the\n"
-        "                     directory the model was compiled from (for an\n"
-        "                     artifact moved to another machine)\n"
         "  --rank N           run only rank N's plan, alone (for debugging;\n"
         "                     plans that exchange data with other ranks are\n"
         "                     refused)\n"
@@ -65,6 +61,10 @@ void printHelp(const std::string &prog, std::ostream &os) {
         "                     threads divided among the ranks on this host)\n"
         "  --timeout SECONDS  how long a rank waits for the others before it\n"
         "                     fails (default 300)\n"
+        "  --model-dir DIR    read the weights referenced in the source\n"
+        "                     model's files from DIR instead of the directory\n"
+        "                     the model was compiled from (an artifact moved\n"
+        "                     to another machine)\n"
         "  -h, --help         print this help and exit\n\n"
         "MULTI-RANK ARTIFACTS:\n"
         "  By default every rank runs as a thread of this process, each\n"
@@ -130,9 +130,10 @@ std::optional<std::string> applyOption(RunOptions &opts,
 }
 
 bool takesValue(const std::string &name) {
+  if (name == "--model-dir")
+    return true;
   return name == "--inputs" || name == "--outputs" || name == "--backend" ||
-         name == "--model-dir" || name == "--rank" || name == "--threads" ||
-         name == "--timeout";
+         name == "--rank" || name == "--threads" || name == "--timeout";
 }
 
 std::optional<std::string> parseArgs(int argc, char **argv, RunOptions &opts) {
@@ -345,22 +346,6 @@ int runLaunchedRank(const Launch &launch, const Artifact &artifact,
   return 0;
 }
 
-/// Points the manifest's source_model into `dir` (same file name): the
-/// weights it references are then read from there, and checked against
-/// their recorded hashes as before.
-Status overrideModelDir(artifact::Manifest &manifest, const std::string &dir) {
-  std::error_code ec;
-  std::filesystem::path abs = std::filesystem::absolute(dir, ec);
-  if (ec || !std::filesystem::is_directory(abs, ec))
-    return errorStatus("--model-dir '" + dir + "' is not a directory");
-  std::filesystem::path name =
-      std::filesystem::path(manifest.source_model()).filename();
-  if (name.empty())
-    return errorStatus("--model-dir: the manifest names no source model");
-  manifest.set_source_model((abs / name).lexically_normal().string());
-  return okStatus();
-}
-
 int runArtifact(const RunOptions &opts, const std::string &prog) {
   std::optional<Launch> launch = detectLaunch();
   if (launch && opts.rank)
@@ -372,10 +357,11 @@ int runArtifact(const RunOptions &opts, const std::string &prog) {
     return dataError(
         (launch ? "rank " + std::to_string(launch->rank) + ": " : "") +
         artifact.message());
-  if (!opts.modelDir.empty())
-    if (Status s = overrideModelDir(artifact->manifest, opts.modelDir); !s.ok())
-      return dataError(s.message());
   uint32_t world = artifact->manifest.world_size();
+  if (!opts.modelDir.empty())
+    if (Status s = setSourceModelDir(artifact->manifest, opts.modelDir);
+        !s.ok())
+      return dataError(s.message());
   if (opts.rank && *opts.rank >= world)
     return usageError(prog, "--rank " + std::to_string(*opts.rank) +
                                 " is out of range: the artifact has " +
