@@ -35,16 +35,17 @@ sys.path.insert(0, HERE)
 import cases as C  # noqa: E402
 
 # --- the commands (flags may change: edit them here) -------------------------
-BIN = os.path.join(C.DIST, "bin")
-# One case: {artifact} {inputs} {outputs} {model_dir} are filled in.
-RUN = (BIN + "/weft-run {artifact} --backend cuda --inputs {inputs} "
+# One case: {weft_run} {backend} {artifact} {inputs} {outputs} {model_dir}
+# are filled in.
+RUN = ("{weft_run} {artifact} --backend {backend} --inputs {inputs} "
        "--outputs {outputs} --model-dir {model_dir}")
-# Appended for an artifact of N > 1 ranks: one process per GPU.
+# Appended for an artifact of N > 1 ranks on the GPUs: one process per GPU.
 NPROC = " --nproc {nproc}"
-# Kernel test binaries, run when bundled; {gpus} is the GPU count.
+# Kernel test binaries (in dist/gpu/bin), run when bundled, with the GPUs
+# they need at least.
 KERNEL_TESTS = [
-    ("weft-cuda-tests", BIN + "/weft-cuda-tests", 1),
-    ("weft-nccl-test", BIN + "/weft-nccl-test", 2),
+    ("weft-cuda-tests", [], 1),
+    ("weft-nccl-test", [], 2),
 ]
 RUN_TIMEOUT = 300  # seconds, per weft-run
 # Tolerances.
@@ -80,13 +81,20 @@ class Log:
 
 
 def gpu_count():
+    """(count, name of GPU 0) as torch sees them, else nvidia-smi."""
     try:
         import torch
-        return torch.cuda.device_count()
+        n = torch.cuda.device_count()
+        return n, torch.cuda.get_device_name(0) if n else "no GPU"
     except ImportError:
+        pass
+    try:
         r = subprocess.run(["nvidia-smi", "-L"], capture_output=True,
                            text=True)
-        return sum(line.startswith("GPU ") for line in r.stdout.splitlines())
+    except OSError:
+        return 0, "no GPU"
+    gpus = [line for line in r.stdout.splitlines() if line.startswith("GPU ")]
+    return len(gpus), gpus[0] if gpus else "no GPU"
 
 
 def rel_err(got, ref):
@@ -105,15 +113,18 @@ def top1(got, ref):
 class References:
     """onnxruntime sessions and torch models, built once each."""
 
-    def __init__(self, log):
-        self.log, self.ort, self.torch_models, self.cache = log, {}, {}, {}
+    def __init__(self, log, dist):
+        self.log, self.dist = log, dist
+        self.ort, self.torch_models, self.cache = {}, {}, {}
+        self.filled = False
 
     def onnxruntime(self, model, inputs):
         key = ("ort", model, inputs)
         if key not in self.cache:
             import onnxruntime as ort
             if model not in self.ort:
-                path = os.path.join(C.model_dir(model), "model.onnx")
+                path = os.path.join(C.model_dir(model, self.dist),
+                                    "model.onnx")
                 opts = ort.SessionOptions()
                 opts.graph_optimization_level = \
                     ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
@@ -152,7 +163,7 @@ def fill_models(index, log, refs):
     for preset, models in sorted(by_preset.items()):
         model = None
         for name in sorted(models):
-            path = os.path.join(C.model_dir(name), "model.onnx")
+            path = os.path.join(C.model_dir(name, refs.dist), "model.onnx")
             t0 = time.time()
             try:
                 model = fill_weights.fill(path, C.SEED, "cuda", model=model,
@@ -166,11 +177,13 @@ def fill_models(index, log, refs):
             refs.torch_models[(preset, "f32")] = model
             bf16 = copy.deepcopy(model).to(torch.bfloat16)
             refs.torch_models[(preset, "bf16")] = bf16.eval()
+    refs.filled = ok
     return ok
 
 
-def run_kernel_tests(log, gpus):
-    for name, path, need in KERNEL_TESTS:
+def run_kernel_tests(log, gpus, bin_dir):
+    for name, args, need in KERNEL_TESTS:
+        path = os.path.join(bin_dir, name)
         if not os.path.exists(path):
             log.result("SKIP", name, "not bundled")
             continue
@@ -179,7 +192,7 @@ def run_kernel_tests(log, gpus):
             continue
         t0 = time.time()
         try:
-            r = subprocess.run([path], capture_output=True, text=True,
+            r = subprocess.run([path] + args, capture_output=True, text=True,
                                timeout=RUN_TIMEOUT)
             tail = (r.stdout + r.stderr).strip().splitlines()[-15:]
             for line in tail:
@@ -203,7 +216,8 @@ def check_graphs(index, log, refs):
         if (case["preset"], "f32") not in refs.torch_models:
             log.result("FAIL", name, "no torch model (fill failed)")
             continue
-        inputs = C.inputs_path(case["model"], case["batch"], case["seq"])
+        inputs = C.inputs_path(case["model"], case["batch"], case["seq"],
+                               refs.dist)
         try:
             ort_out = refs.onnxruntime(case["model"], inputs)
             hf = refs.torch(case["preset"], "f32", inputs)
@@ -214,7 +228,7 @@ def check_graphs(index, log, refs):
             log.result("FAIL", name, f"{type(e).__name__}: {e}")
 
 
-def run_case(case, log, refs, gpus, keep_dir):
+def run_case(case, log, refs, gpus, keep_dir, opts):
     name = f"{case['name']} ({case['dtype']}, tp{case['tp']} pp{case['pp']}, "\
            f"{case['batch']}x{case['seq']})"
     ranks = case["tp"] * case["pp"]
@@ -224,11 +238,20 @@ def run_case(case, log, refs, gpus, keep_dir):
     if case.get("compile_error"):
         log.result("FAIL", name, "did not compile: " + case["compile_error"])
         return
-    inputs = C.inputs_path(case["model"], case["batch"], case["seq"])
+    if case["reference"] == "torch" and not refs.torch_models:
+        log.result("SKIP", name, "no torch reference (no GPU)")
+        return
+    if case["kind"] == "llama" and not refs.filled:
+        log.result("SKIP", name, "weights are filled on the GPU only")
+        return
+    inputs = C.inputs_path(case["model"], case["batch"], case["seq"],
+                           opts.dist)
     outputs = os.path.join(keep_dir, case["name"] + ".out.npz")
-    cmd = RUN.format(artifact=C.artifact_dir(case["name"]), inputs=inputs,
-                     outputs=outputs, model_dir=C.model_dir(case["model"]))
-    if ranks > 1:
+    cmd = RUN.format(weft_run=opts.weft_run, backend=opts.backend,
+                     artifact=C.artifact_dir(case["name"], opts.dist),
+                     inputs=inputs, outputs=outputs,
+                     model_dir=C.model_dir(case["model"], opts.dist))
+    if ranks > 1 and opts.backend == "cuda":
         cmd += NPROC.format(nproc=ranks)
     t0 = time.time()
     try:
@@ -271,43 +294,50 @@ def main(argv=None):
     p.add_argument("--skip-kernel-tests", action="store_true")
     p.add_argument("--keep-outputs", metavar="DIR",
                    help="keep weft-run's output .npz files in DIR")
+    p.add_argument("--dist", default=C.DIST,
+                   help="what gpu-prepare and gpu-bundle made (dist/gpu)")
+    p.add_argument("--weft-run", help="the runner (default DIST/bin/weft-run)")
+    p.add_argument("--backend", default="cuda", choices=["cuda", "cpu"],
+                   help="cpu checks this script where there is no GPU: the "
+                   "onnxruntime-referenced cases of the small models only, "
+                   "ranks as threads")
     a = p.parse_args(argv)
     C.setup_gpu_env()
-    index = C.read_index()
+    index = C.read_index(a.dist)
+    bin_dir = os.path.join(a.dist, "bin")
+    a.weft_run = a.weft_run or os.path.join(bin_dir, "weft-run")
     if a.only:
         index["cases"] = [c for c in index["cases"]
                           if any(s in c["name"] for s in a.only)]
     log = Log()
     start = time.time()
-    gpus = gpu_count()
-    import torch
-    log(f"gpu-test: commit {index['commit']}, {gpus} x "
-        f"{torch.cuda.get_device_name(0) if gpus else 'no GPU'}, "
-        f"torch {torch.__version__}, target flags "
+    gpus, card = gpu_count()
+    log(f"gpu-test: commit {index['commit']}, {gpus} x {card}, backend "
+        f"{a.backend}, target flags "
         f"{' '.join(index['target_flags']) or '(none)'}")
-    if not os.access(os.path.join(BIN, "weft-run"), os.X_OK):
-        log.result("FAIL", "weft-run", f"{BIN}/weft-run is missing: run "
+    if not os.access(a.weft_run, os.X_OK):
+        log.result("FAIL", "weft-run", f"{a.weft_run} is missing: run "
                    "scripts/gpu-bundle on the build machine and carry dist/gpu")
     else:
-        r = subprocess.run(["ldd", os.path.join(BIN, "weft-run")],
-                           capture_output=True, text=True)
+        r = subprocess.run(["ldd", a.weft_run], capture_output=True, text=True)
         missing = [line.strip() for line in r.stdout.splitlines()
                    if "not found" in line]
         log.result("FAIL" if missing else "PASS", "weft-run libraries",
                    "; ".join(missing) or "all found")
-    if not gpus:
-        log.result("FAIL", "GPUs", "torch sees no CUDA device")
-    refs = References(log)
-    if gpus:
+    refs = References(log, a.dist)
+    if a.backend == "cpu":
+        gpus = max(C.LAYOUTS[x][0] * C.LAYOUTS[x][1] for x in C.LAYOUTS)
+    elif not gpus:
+        log.result("FAIL", "GPUs", "no CUDA device visible")
+    else:
         fill_models(index, log, refs)
-    if not a.skip_kernel_tests:
-        run_kernel_tests(log, gpus)
-    if gpus:
+        if not a.skip_kernel_tests:
+            run_kernel_tests(log, gpus, bin_dir)
         check_graphs(index, log, refs)
     keep = a.keep_outputs or os.path.join("/tmp", "weft-gpu-test")
     os.makedirs(keep, exist_ok=True)
     for case in index["cases"]:
-        run_case(case, log, refs, gpus, keep)
+        run_case(case, log, refs, gpus, keep, a)
     counts = {s: sum(r["status"] == s for r in log.results)
               for s in ("PASS", "FAIL", "SKIP")}
     log(f"gpu-test: {time.time() - start:.0f} s")
