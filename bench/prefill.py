@@ -126,17 +126,20 @@ def measure_card(iters):
     """bf16 matmul TFLOP/s at 8192^3 and HBM copy bandwidth (bytes read +
     written per second) over 2 GiB."""
     import torch
-    n = 8192
-    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-    ms = cuda_median_ms(lambda: torch.matmul(a, b), iters, 5)
-    tflops = 2 * n ** 3 / (ms * 1e-3) / 1e12
-    del a, b
-    src = torch.empty(2 << 30, dtype=torch.uint8, device="cuda")
-    dst = torch.empty_like(src)
-    ms = cuda_median_ms(lambda: dst.copy_(src), iters, 3)
-    bw = 2 * src.numel() / (ms * 1e-3)
-    del src, dst
+
+    def matmul_ms(n):
+        a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+        b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+        return cuda_median_ms(lambda: torch.matmul(a, b), iters, 5)
+
+    def copy_ms(nbytes):
+        src = torch.empty(nbytes, dtype=torch.uint8, device="cuda")
+        dst = torch.empty_like(src)
+        return cuda_median_ms(lambda: dst.copy_(src), iters, 3)
+
+    n, nbytes = 8192, 2 << 30
+    tflops = 2 * n ** 3 / (matmul_ms(n) * 1e-3) / 1e12
+    bw = 2 * nbytes / (copy_ms(nbytes) * 1e-3)
     torch.cuda.empty_cache()
     return tflops, bw
 

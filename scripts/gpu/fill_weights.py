@@ -133,17 +133,53 @@ def tensor_bytes(t, data_type, transpose):
     return t.cpu().numpy().tobytes()
 
 
+def llama_config(cfg, attn):
+    """transformers.LlamaConfig of make_llama.py's keyword arguments. The
+    rope base moved from `rope_theta` into `rope_parameters` in transformers
+    5: whichever this version takes is used."""
+    import inspect
+    import transformers
+    cfg = dict(cfg)
+    theta = cfg.pop("rope_theta")
+    params = inspect.signature(transformers.LlamaConfig.__init__).parameters
+    if "rope_parameters" in params:
+        cfg["rope_parameters"] = {"rope_type": "default", "rope_theta": theta}
+    else:
+        cfg["rope_theta"] = theta
+    return transformers.LlamaConfig(**cfg, attn_implementation=attn)
+
+
+def check_rope(model, cfg):
+    """The model's rotary inverse frequencies are those of the graph's
+    rope_theta (a config key the installed transformers ignored would
+    leave its default base)."""
+    import torch
+    hd = cfg["hidden_size"] // cfg["num_attention_heads"]
+    exponent = torch.arange(0, hd, 2, dtype=torch.float32) / hd
+    expected = 1.0 / cfg["rope_theta"] ** exponent
+    inv = getattr(getattr(model.model, "rotary_emb", None), "inv_freq", None)
+    if inv is None:
+        print("fill_weights: warning: no model.rotary_emb.inv_freq to check "
+              "rope_theta against", file=sys.stderr)
+        return
+    inv = inv.detach().float().cpu()
+    if not torch.allclose(inv, expected, rtol=1e-5):
+        raise FillError(f"the model's rotary frequencies do not follow "
+                        f"rope_theta {cfg['rope_theta']} (config "
+                        f"{model.config.to_dict()})")
+
+
 def build_model(cfg, seed, device, norm_noise=0.1, attn="eager"):
-    """LlamaForCausalLM(LlamaConfig(**cfg)) in float32 on device, seeded;
-    eager attention by default (the reference computation)."""
+    """LlamaForCausalLM of make_llama.py's config in float32 on device,
+    seeded; eager attention by default (the reference computation)."""
     import torch
     import transformers
-    config = transformers.LlamaConfig(**cfg)
-    config._attn_implementation = attn
+    config = llama_config(cfg, attn)
     torch.manual_seed(seed)
     with torch.device(device):
         model = transformers.LlamaForCausalLM(config)
     model.eval()
+    check_rope(model, cfg)
     if norm_noise:
         gen = torch.Generator(device=device).manual_seed(seed + 1)
         with torch.no_grad():
@@ -166,10 +202,11 @@ def fill(model_path, seed, device="cuda", norm_noise=0.1, quiet=False,
     inits = external_initializers(graph)
     if model is not None:
         for key, value in cfg.items():
-            if getattr(model.config, key, value) != value:
+            if key != "rope_theta" and getattr(model.config, key, value) != value:
                 raise FillError(f"the given model's config has {key} = "
                                 f"{getattr(model.config, key)}, the graph's "
                                 f"{value}")
+        check_rope(model, cfg)
     else:
         model = build_model(cfg, seed, device, norm_noise, attn)
     params = dict(model.named_parameters())

@@ -136,7 +136,9 @@ def rms_norm(g, x, w, eps):
 def rotary_tables(g, ids, head_dim, theta):
     """cos, sin [1, 1, seq, head_dim] in the compute dtype, from inv_freq
     and the positions as LlamaRotaryEmbedding computes them (float32)."""
-    inv = (1.0 / theta ** (np.arange(0, head_dim, 2) / head_dim))
+    # In float32, as LlamaRotaryEmbedding computes it.
+    exponent = np.arange(0, head_dim, 2).astype(np.float32) / head_dim
+    inv = np.float32(1.0) / np.power(np.float32(theta), exponent)
     inv = g.init("model.rotary_emb.inv_freq", inv.astype(np.float32))
     pos = g.op("Cast", g.arange(g.dim0(ids, 1)), to=TensorProto.FLOAT)
     pos_ids = g.unsqueeze(pos, [0])
