@@ -1,5 +1,5 @@
 """The GPU test and benchmark cases, shared by scripts/gpu/prepare.py (which
-compiles them on the build machine) and scripts/gpu/test.py and
+compiles them on the build machine) and scripts/gpu/gpu_test.py and
 bench/prefill.py (which run them on the GPU machine). Plain Python: nothing
 here needs onnx, torch or weft.
 

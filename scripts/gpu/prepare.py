@@ -16,6 +16,7 @@ a check that the artifacts are sound before they travel.
 """
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -38,8 +39,9 @@ def run(cmd, **kw):
 
 def target_flags(weft):
     """--target sm_90a where this weft compile has the option."""
-    helptext = run([weft, "compile", "--help"]).stdout
-    return ["--target", "sm_90a"] if "--target" in helptext else []
+    r = run([weft, "compile", "--help"])
+    has = re.search(r"^\s*--target\b", r.stdout + r.stderr, re.MULTILINE)
+    return ["--target", "sm_90a"] if has else []
 
 
 def generate_models(out, bench):

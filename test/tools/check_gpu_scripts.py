@@ -182,6 +182,18 @@ a = prefill.parse_args(["--models", "8b", "--systems", "eager,weft",
 expect((a.models, a.systems, a.batches, a.tp) ==
        (["8b"], ["eager", "weft"], [1], [1, 2, 4]), "prefill.py parses lists")
 
+# --- gpu_test.py's comparisons -----------------------------------------------------
+import numpy as np  # noqa: E402
+import gpu_test as T  # noqa: E402
+ref = np.array([[0.0, 1.0, 5.0], [0.0, 2.0, 2.01]])
+got = np.array([[0.0, 1.0, 4.9], [0.0, 2.02, 2.0]])
+expect(T.top1(got, ref) == (1.0, 1, 0.5),
+       "top-1 agreement counts only positions with a clear reference lead "
+       "(a near-tie flipped is not a miss)")
+expect(abs(T.rel_err(got, ref) - 0.1 / 5.0) < 1e-12,
+       "rel err is max|got - ref| / max|ref|")
+expect(T.rel_err(got[:1], ref) == float("inf"), "a shape mismatch fails")
+
 # --- cases.py ------------------------------------------------------------------
 cases = C.test_cases()
 names = [c["name"] for c in cases]

@@ -4,7 +4,7 @@ root): runs every case that scripts/gpu-prepare compiled into dist/gpu with
 dist/gpu/bin/weft-run on the CUDA backend and checks it against an
 independent reference.
 
-  test.py [--only SUBSTRING ...] [--skip-kernel-tests] [--keep-outputs]
+  gpu_test.py [--only SUBSTRING ...] [--skip-kernel-tests] [--keep-outputs]
 
 Steps: fill the weights of the make_llama.py models (fill_weights.py, seeded
 Hugging Face init on the GPU); run the kernel test binaries that were
@@ -14,7 +14,8 @@ computes); then run each case. f32 cases must match onnxruntime (CPU) on the
 same ONNX model and inputs within max|out - ref| / max|ref| <= 1e-4 (weft's
 f32 GEMMs are true f32); bf16 cases must match LlamaForCausalLM in bfloat16
 (eager, same weights) within 2e-2 by the same measure, with the top-1 token
-the same at >= 95% of positions. Layouts needing more GPUs than present are
+the same at >= 95% of the positions whose reference top-1 leads by at least
+1% of max|ref| (random weights make near-ties that rounding flips). Layouts needing more GPUs than present are
 SKIPped. One PASS/FAIL/SKIP line per case, then `N passed, N failed,
 N skipped`; the exit status is 1 if anything failed. With $OUT set, the log
 goes to $OUT/gpu-test.log and the results to $OUT/gpu-test.json.
@@ -52,6 +53,7 @@ RUN_TIMEOUT = 300  # seconds, per weft-run
 F32_TOL = 1e-4
 BF16_TOL = 2e-2
 BF16_TOP1 = 0.95
+TOP1_MARGIN = 1e-2  # of max|ref|: positions with a clear reference top-1
 # ------------------------------------------------------------------------------
 
 
@@ -107,7 +109,15 @@ def rel_err(got, ref):
 
 
 def top1(got, ref):
-    return float((got.argmax(-1) == ref.argmax(-1)).mean())
+    """(agreement of the top-1 token at the positions where the reference's
+    best logit leads its second by at least TOP1_MARGIN of max|ref|, the
+    number of such positions, the agreement over all positions). Random
+    weights give near-ties that bf16 rounding alone may flip."""
+    same = got.argmax(-1) == ref.argmax(-1)
+    top2 = np.sort(ref, axis=-1)[..., -2:]
+    clear = (top2[..., 1] - top2[..., 0]) >= TOP1_MARGIN * np.abs(ref).max()
+    agree = float(same[clear].mean()) if clear.any() else 1.0
+    return agree, int(clear.sum()), float(same.mean())
 
 
 class References:
@@ -276,10 +286,12 @@ def run_case(case, log, refs, gpus, keep_dir, opts):
             detail = f"rel err {err:.2e} (tol {F32_TOL:g}) vs onnxruntime"
         else:
             ref = refs.torch(case["preset"], "bf16", inputs)
-            err, agree = rel_err(got, ref), top1(got, ref)
+            err = rel_err(got, ref)
+            agree, clear, raw = top1(got, ref)
             ok = err <= BF16_TOL and agree >= BF16_TOP1
             detail = (f"rel err {err:.2e} (tol {BF16_TOL:g}), top-1 "
-                      f"{agree:.3f} (min {BF16_TOP1}) vs torch bf16")
+                      f"{agree:.3f} at {clear} clear positions (min "
+                      f"{BF16_TOP1}; {raw:.3f} at all) vs torch bf16")
     except Exception as e:
         log.result("FAIL", name, f"checking the outputs: "
                    f"{type(e).__name__}: {e}")
