@@ -7,6 +7,7 @@
 #include "runtime/support/MappedFile.h"
 
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -634,6 +635,19 @@ private:
 //===----------------------------------------------------------------------===//
 // Public functions
 //===----------------------------------------------------------------------===//
+
+Status setSourceModelDir(Manifest &manifest, const std::string &dir) {
+  std::error_code ec;
+  std::filesystem::path abs = std::filesystem::absolute(dir, ec);
+  if (ec || !std::filesystem::is_directory(abs, ec))
+    return errorStatus("--model-dir '" + dir + "' is not a directory");
+  std::filesystem::path name =
+      std::filesystem::path(manifest.source_model()).filename();
+  if (name.empty())
+    return errorStatus("--model-dir: the manifest names no source model");
+  manifest.set_source_model((abs / name).lexically_normal().string());
+  return okStatus();
+}
 
 Result<uint64_t> heldWeightBytes(const WeightRef &ref) {
   if (ref.slice_size_size() == 0)

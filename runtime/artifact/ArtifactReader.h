@@ -85,6 +85,12 @@ Status loadWeights(const Artifact &artifact, RankPlan &rank);
 Status validatePlan(const artifact::Plan &plan, const std::string &where,
                     uint32_t worldSize);
 
+/// Points the manifest's source_model into `dir`, same file name (`weft run
+/// --model-dir`): weights referenced relative to the model are then read
+/// from `dir`, and still checked against their recorded hashes. Refuses a
+/// `dir` that is not a directory.
+Status setSourceModelDir(artifact::Manifest &manifest, const std::string &dir);
+
 /// Bytes a rank holds of a weight: its slice, or the whole tensor.
 Result<uint64_t> heldWeightBytes(const artifact::WeightRef &ref);
 

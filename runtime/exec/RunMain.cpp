@@ -50,6 +50,7 @@ struct RunOptions {
   double timeout = 300;
   unsigned benchIters = 0, benchWarmup = 3;
   bool help = false;
+  std::string modelDir;
 };
 
 /// This process as one of several started by a launcher (mpirun, srun).
@@ -103,6 +104,10 @@ void printHelp(const std::string &prog, std::ostream &os) {
         "                     print 'weft-bench: median_ms=... min_ms=...\n"
         "                     iters=N'\n"
         "  --bench-warmup N   untimed runs before those (default 3)\n"
+        "  --model-dir DIR    read the weights referenced in the source\n"
+        "                     model's files from DIR instead of the directory\n"
+        "                     the model was compiled from (an artifact moved\n"
+        "                     to another machine)\n"
         "  -h, --help         print this help and exit\n\n"
         "MULTI-RANK ARTIFACTS:\n"
         "  By default every rank runs as a thread of this process, each\n"
@@ -151,6 +156,8 @@ std::optional<std::string> applyOption(RunOptions &opts,
     opts.outputs = value;
   else if (name == "--backend")
     opts.backend = value;
+  else if (name == "--model-dir")
+    opts.modelDir = value;
   else if (name == "--rank") {
     uint32_t rank = 0;
     if (!parseNumber(value, rank))
@@ -171,6 +178,8 @@ std::optional<std::string> applyOption(RunOptions &opts,
 }
 
 bool takesValue(const std::string &name) {
+  if (name == "--model-dir")
+    return true;
   return name == "--inputs" || name == "--outputs" || name == "--backend" ||
          name == "--rank" || name == "--threads" || name == "--timeout" ||
          name == "--bench-iters" || name == "--bench-warmup";
@@ -400,6 +409,10 @@ int runArtifact(const RunOptions &opts, const std::string &prog) {
         (launch ? "rank " + std::to_string(launch->rank) + ": " : "") +
         artifact.message());
   uint32_t world = artifact->manifest.world_size();
+  if (!opts.modelDir.empty())
+    if (Status s = setSourceModelDir(artifact->manifest, opts.modelDir);
+        !s.ok())
+      return dataError(s.message());
   if (opts.rank && *opts.rank >= world)
     return usageError(prog, "--rank " + std::to_string(*opts.rank) +
                                 " is out of range: the artifact has " +

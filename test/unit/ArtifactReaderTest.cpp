@@ -296,6 +296,34 @@ TEST(ArtifactReader, ReadsWeightsRelativeToTheModel) {
   EXPECT_TRUE(contains(a.load(), "is not an absolute path"));
 }
 
+TEST(ArtifactReader, ReadsModelWeightsFromAnotherDirectory) {
+  TinyArtifact a;
+  a.plan.mutable_weights(0)->set_relative_to_model(true);
+  a.plan.mutable_weights(0)->set_file("model.onnx.data");
+  a.plan.mutable_weights(0)->clear_sha256(); // compiled without the file
+  a.write();
+  std::filesystem::create_directories(a.dir.file("moved"));
+  writeFile(a.dir.file("moved/model.onnx.data"), a.weightsFile);
+  auto art = readArtifact(a.dir.path);
+  ASSERT_TRUE(art.ok()) << art.message();
+  // Beside source_model (model/) there is nothing.
+  EXPECT_TRUE(
+      contains(loadRankWeights(*art, 0).message(), "model/model.onnx.data"));
+  art = readArtifact(a.dir.path);
+  ASSERT_TRUE(art.ok()) << art.message();
+  ASSERT_TRUE(setSourceModelDir(art->manifest, a.dir.file("moved")).ok());
+  EXPECT_EQ(art->manifest.source_model(), a.dir.file("moved/model.onnx"));
+  Status s = loadRankWeights(*art, 0);
+  ASSERT_TRUE(s.ok()) << s.message();
+  const WeightBytes &w = art->ranks[0].weights[0];
+  EXPECT_EQ(std::string(reinterpret_cast<const char *>(w.data), w.size),
+            a.weightBytes);
+  // A path that is not a directory leaves the manifest as it was.
+  Status bad = setSourceModelDir(art->manifest, a.dir.file("weights.bin"));
+  EXPECT_TRUE(contains(bad.message(), "weights.bin' is not a directory"));
+  EXPECT_EQ(art->manifest.source_model(), a.dir.file("moved/model.onnx"));
+}
+
 TEST(ArtifactReader, ReadsPackedSafetensorsWeights) {
   TinyArtifact a;
   std::string packed =

@@ -1,4 +1,13 @@
 // weft-run: the standalone, MLIR-free runner of compiled artifacts.
 #include "runtime/exec/RunMain.h"
 
-int main(int argc, char **argv) { return weft::runtime::runMain(argc, argv); }
+#if WEFT_HAVE_CUDA
+#include "runtime/backends/cuda/CudaBackend.h"
+#endif
+
+int main(int argc, char **argv) {
+#if WEFT_HAVE_CUDA
+  weft::runtime::cuda::registerCudaBackend();
+#endif
+  return weft::runtime::runMain(argc, argv);
+}

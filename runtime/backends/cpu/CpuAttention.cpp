@@ -2,7 +2,6 @@
 #include "runtime/backends/cpu/CpuSupport.h"
 
 #include <algorithm>
-#include <cblas.h>
 #include <climits>
 #include <cmath>
 #include <limits>
@@ -82,19 +81,13 @@ public:
     const float *vp = v + (b * a.hkv + kvHead) * a.t * a.dv;
     scores.assign(rows * keys, 0.0f);
     if (a.d > 0)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
-                  static_cast<int>(rows), static_cast<int>(keys),
-                  static_cast<int>(a.d), static_cast<float>(a.scale), qp,
-                  static_cast<int>(a.d), kp, static_cast<int>(a.d), 0.0f,
-                  scores.data(), static_cast<int>(keys));
+      sgemm(false, true, rows, keys, a.d, static_cast<float>(a.scale), qp, a.d,
+            kp, a.d, 0.0f, scores.data(), keys);
     for (int64_t r = 0; r < rows; ++r)
       softmaxRow(b, h, s0 + r, scores.data() + r * keys, keys);
     if (a.dv > 0)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                  static_cast<int>(rows), static_cast<int>(a.dv),
-                  static_cast<int>(keys), 1.0f, scores.data(),
-                  static_cast<int>(keys), vp, static_cast<int>(a.dv), 0.0f, o,
-                  static_cast<int>(a.dv));
+      sgemm(false, false, rows, a.dv, keys, 1.0f, scores.data(), keys, vp, a.dv,
+            0.0f, o, a.dv);
   }
 
 private:

@@ -1,11 +1,16 @@
-// CPU kernel of GEMM: batched matrix products through cblas_sgemm.
+// CPU kernel of GEMM: batched matrix products through cblas_sgemm (or a
+// blocked loop where the runtime is built without BLAS).
 #include "runtime/backends/cpu/CpuSupport.h"
 
 #include <algorithm>
-#include <cblas.h>
 #include <climits>
 #include <cstring>
 #include <mutex>
+#include <vector>
+
+#ifndef WEFT_NO_BLAS
+#include <cblas.h>
+#endif
 
 namespace weft::runtime::cpu {
 
@@ -110,20 +115,72 @@ void gemmBlock(const GemmShape &g, const float *a, const float *b, float *c,
     c += r0;
     n = r1 - r0;
   }
-  cblas_sgemm(CblasRowMajor, g.transA ? CblasTrans : CblasNoTrans,
-              g.transB ? CblasTrans : CblasNoTrans, static_cast<int>(m),
-              static_cast<int>(n), static_cast<int>(g.k), 1.0f, a, lda, b, ldb,
-              0.0f, c, ldc);
+  sgemm(g.transA, g.transB, m, n, g.k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
 }
 
 float addFloats(float x, float y) { return x + y; }
 
 } // namespace
 
+#ifndef WEFT_NO_BLAS
 void useSingleThreadedBlas() {
   static std::once_flag once;
   std::call_once(once, [] { openblas_set_num_threads(1); });
 }
+
+void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+           float alpha, const float *a, int64_t lda, const float *b,
+           int64_t ldb, float beta, float *c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+              transB ? CblasTrans : CblasNoTrans, static_cast<int>(m),
+              static_cast<int>(n), static_cast<int>(k), alpha, a,
+              static_cast<int>(lda), b, static_cast<int>(ldb), beta, c,
+              static_cast<int>(ldc));
+}
+#else
+void useSingleThreadedBlas() {}
+
+void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+           float alpha, const float *a, int64_t lda, const float *b,
+           int64_t ldb, float beta, float *c, int64_t ldc) {
+  // Blocks of op(A) and op(B) are copied into contiguous row-major panels, so
+  // the inner loop runs over unit-stride rows of B and C whatever the
+  // transposes, and a kBlockK x kBlockN panel of B stays in cache while
+  // every row of C's block reuses it.
+  constexpr int64_t kBlockK = 128, kBlockN = 256;
+  for (int64_t i = 0; i < m; ++i) {
+    float *row = c + i * ldc;
+    if (beta == 0.0f)
+      std::fill(row, row + n, 0.0f);
+    else if (beta != 1.0f)
+      for (int64_t j = 0; j < n; ++j)
+        row[j] *= beta;
+  }
+  std::vector<float> panelB(kBlockK * kBlockN), panelA(kBlockK);
+  for (int64_t p0 = 0; p0 < k; p0 += kBlockK) {
+    int64_t kb = std::min(kBlockK, k - p0);
+    for (int64_t j0 = 0; j0 < n; j0 += kBlockN) {
+      int64_t nb = std::min(kBlockN, n - j0);
+      for (int64_t p = 0; p < kb; ++p)
+        for (int64_t j = 0; j < nb; ++j)
+          panelB[p * nb + j] =
+              transB ? b[(j0 + j) * ldb + p0 + p] : b[(p0 + p) * ldb + j0 + j];
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t p = 0; p < kb; ++p)
+          panelA[p] =
+              alpha * (transA ? a[(p0 + p) * lda + i] : a[i * lda + p0 + p]);
+        float *row = c + i * ldc + j0;
+        for (int64_t p = 0; p < kb; ++p) {
+          float x = panelA[p];
+          const float *bp = panelB.data() + p * nb;
+          for (int64_t j = 0; j < nb; ++j)
+            row[j] += x * bp[j];
+        }
+      }
+    }
+  }
+}
+#endif
 
 Status checkGemm(const StepArgs &args) {
   auto hasBias = boolAttr(args.step, "has_bias");

@@ -55,6 +55,15 @@ void parallelFor(const StepArgs &args, int64_t n, int64_t grain,
 /// Makes BLAS single-threaded (once): kernels parallelize around its calls.
 void useSingleThreadedBlas();
 
+/// C = alpha * op(A) @ op(B) + beta * C on row-major matrices (cblas_sgemm's
+/// contract): op(A) is m x k, op(B) k x n, C m x n. OpenBLAS when linked;
+/// a build with WEFT_CPU_BLAS=none (the self-contained GPU-machine binary,
+/// whose CPU backend only serves checks) uses a blocked loop instead. Every dim
+/// and leading dimension must fit in an int (checked by the callers).
+void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+           float alpha, const float *a, int64_t lda, const float *b,
+           int64_t ldb, float beta, float *c, int64_t ldc);
+
 //===----------------------------------------------------------------------===//
 // Element conversion
 //===----------------------------------------------------------------------===//

@@ -1,0 +1,125 @@
+"""The GPU test and benchmark cases, shared by scripts/gpu/prepare.py (which
+compiles them on the build machine) and scripts/gpu/gpu_test.py and
+bench/prefill.py (which run them on the GPU machine). Plain Python: nothing
+here needs onnx, torch or weft.
+
+A model is a directory dist/gpu/models/NAME/ holding model.onnx (and, for
+the make_llama.py graphs, model.weights once fill_weights.py has written it
+on the GPU machine). A case is one artifact of one model at one layout,
+with its inputs and the reference it is checked against.
+"""
+import json
+import os
+
+DIST = os.path.join("dist", "gpu")
+TOPOLOGY = "h100x4"  # four GPUs of one node: every layout below fits
+
+# The layouts: name -> (tp, pp).
+LAYOUTS = {"1gpu": (1, 1), "tp2": (2, 1), "tp4": (4, 1), "pp2": (1, 2),
+           "tp2pp2": (2, 2)}
+MULTI = ["tp2", "tp4", "pp2", "tp2pp2"]
+
+# make_transformers.py's models: all at 1 GPU, one per architecture on every
+# layout. Weights are in model.onnx; checked against onnxruntime in f32.
+SMALL = ["gpt2_ts14", "gpt2_ts17", "gpt2_dynamo18", "llama_ts14",
+         "llama_ts17", "llama_dynamo18", "llama_opset23", "bert_ts14",
+         "bert_ts17", "bert_dynamo18"]
+SMALL_MULTI = ["gpt2_dynamo18", "llama_dynamo18", "bert_dynamo18"]
+SMALL_DIMS = (2, 12)  # batch, seq
+
+# make_llama.py's graphs: (name, preset, dtype, batch, seq, layouts). The
+# weights are filled on the GPU machine from a seeded Hugging Face init;
+# f32 is checked against onnxruntime, bf16 against torch in bfloat16.
+LLAMA = [
+    ("tiny_f32", "tiny", "f32", 2, 16, ["1gpu"] + MULTI),
+    ("tiny_bf16", "tiny", "bf16", 2, 16, ["1gpu"] + MULTI),
+    ("llama1b_f32", "1b", "f32", 2, 64, ["1gpu"]),
+    ("llama1b_bf16", "1b", "bf16", 2, 64, ["1gpu"] + MULTI),
+]
+SEED = 1234  # fill_weights.py's seed for every make_llama.py model
+
+# bench/prefill.py's weft artifacts: bf16, prompt 512.
+BENCH_MODELS = {"1b": "llama1b_bf16", "8b": "llama8b_bf16"}
+BENCH_PRESET = {"llama1b_bf16": "1b", "llama8b_bf16": "8b"}
+BENCH_BATCHES = [1, 8]
+BENCH_SEQ = 512
+BENCH_TP = [1, 2, 4]
+
+
+def case_name(model, layout, batch=None, seq=None):
+    return f"{model}.{layout}" + (f".b{batch}s{seq}" if batch else "")
+
+
+def model_dir(model, root=DIST):
+    return os.path.join(root, "models", model)
+
+
+def artifact_dir(case, root=DIST):
+    return os.path.join(root, "artifacts", case + ".weft")
+
+
+def inputs_path(model, batch, seq, root=DIST):
+    return os.path.join(root, "inputs", f"{model}.b{batch}s{seq}.npz")
+
+
+def test_cases():
+    """Every test case: dicts with name, model, kind (small|llama), dtype,
+    preset, batch, seq, layout, tp, pp, reference (ort|torch)."""
+    out = []
+    for model in SMALL:
+        for layout in ["1gpu"] + (MULTI if model in SMALL_MULTI else []):
+            out.append(dict(model=model, kind="small", dtype="f32",
+                            preset=None, batch=SMALL_DIMS[0],
+                            seq=SMALL_DIMS[1], layout=layout))
+    for model, preset, dtype, batch, seq, layouts in LLAMA:
+        for layout in layouts:
+            out.append(dict(model=model, kind="llama", dtype=dtype,
+                            preset=preset, batch=batch, seq=seq,
+                            layout=layout))
+    for c in out:
+        c["tp"], c["pp"] = LAYOUTS[c["layout"]]
+        c["name"] = case_name(c["model"], c["layout"])
+        c["reference"] = "ort" if c["dtype"] == "f32" else "torch"
+    return out
+
+
+def bench_cases():
+    """Every benchmark artifact: dicts with name, model, preset, batch, seq,
+    tp."""
+    out = []
+    for size, model in BENCH_MODELS.items():
+        for batch in BENCH_BATCHES:
+            for tp in BENCH_TP:
+                layout = "1gpu" if tp == 1 else f"tp{tp}"
+                out.append(dict(model=model, preset=size, batch=batch,
+                                seq=BENCH_SEQ, tp=tp, layout=layout,
+                                name=case_name(model, layout, batch,
+                                               BENCH_SEQ)))
+    return out
+
+
+def write_index(path, index):
+    with open(path + ".tmp", "w") as f:
+        json.dump(index, f, indent=1, sort_keys=True)
+    os.replace(path + ".tmp", path)
+
+
+def read_index(root=DIST):
+    """dist/gpu/cases.json, as prepare.py wrote it."""
+    path = os.path.join(root, "cases.json")
+    if not os.path.isfile(path):
+        raise SystemExit(f"{path}: missing; run scripts/gpu-prepare on the "
+                         "build machine and carry dist/gpu")
+    with open(path) as f:
+        return json.load(f)
+
+
+def setup_gpu_env():
+    """The GPU machine's environment for weft-run: NCCL's NVLink SHARP off
+    (see docs), and the CUDA libraries findable wherever the loader's
+    configuration does not list them."""
+    os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
+    lib = "/usr/local/cuda/lib64"
+    paths = [p for p in os.environ.get("LD_LIBRARY_PATH", "").split(":") if p]
+    if os.path.isdir(lib) and lib not in paths:
+        os.environ["LD_LIBRARY_PATH"] = ":".join(paths + [lib])

@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+"""The GPU machine's test (scripts/gpu-test runs it from the repository
+root): runs every case that scripts/gpu-prepare compiled into dist/gpu with
+dist/gpu/bin/weft-run on the CUDA backend and checks it against an
+independent reference.
+
+  gpu_test.py [--only SUBSTRING ...] [--skip-kernel-tests] [--keep-outputs]
+
+Steps: fill the weights of the make_llama.py models (fill_weights.py, seeded
+Hugging Face init on the GPU); run the kernel test binaries that were
+bundled; check each generated Llama f32 graph against the Hugging Face model
+itself (onnxruntime vs torch f32: the graph means what LlamaForCausalLM
+computes); then run each case. f32 cases must match onnxruntime (CPU) on the
+same ONNX model and inputs within max|out - ref| / max|ref| <= 1e-4 (weft's
+f32 GEMMs are true f32); bf16 cases must match LlamaForCausalLM in bfloat16
+(eager, same weights) within 2e-2 by the same measure, with the top-1 token
+the same at >= 95% of the positions whose reference top-1 leads by at least
+1% of max|ref| (random weights make near-ties that rounding flips). Layouts needing more GPUs than present are
+SKIPped. One PASS/FAIL/SKIP line per case, then `N passed, N failed,
+N skipped`; the exit status is 1 if anything failed. With $OUT set, the log
+goes to $OUT/gpu-test.log and the results to $OUT/gpu-test.json.
+"""
+import argparse
+import copy
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import cases as C  # noqa: E402
+
+# --- the commands (flags may change: edit them here) -------------------------
+# One case: {weft_run} {backend} {artifact} {inputs} {outputs} {model_dir}
+# are filled in.
+RUN = ("{weft_run} {artifact} --backend {backend} --inputs {inputs} "
+       "--outputs {outputs} --model-dir {model_dir}")
+# Appended for an artifact of N > 1 ranks on the GPUs: one process per GPU.
+NPROC = " --nproc {nproc}"
+# Kernel test binaries (in dist/gpu/bin), run when bundled, with the GPUs
+# they need at least.
+KERNEL_TESTS = [
+    ("weft-cuda-tests", [], 1),
+    ("weft-nccl-test", [], 2),
+]
+RUN_TIMEOUT = 300  # seconds, per weft-run
+# Tolerances.
+F32_TOL = 1e-4
+BF16_TOL = 2e-2
+BF16_TOP1 = 0.95
+TOP1_MARGIN = 1e-2  # of max|ref|: positions with a clear reference top-1
+# ------------------------------------------------------------------------------
+
+
+class Log:
+    """Prints and keeps every line (for $OUT/gpu-test.log)."""
+
+    def __init__(self):
+        self.lines, self.results = [], []
+
+    def __call__(self, line=""):
+        print(line, flush=True)
+        self.lines.append(line)
+
+    def result(self, status, name, detail):
+        self.results.append(dict(status=status, name=name, detail=detail))
+        self(f"{status} {name}: {detail}")
+
+    def save(self):
+        out = os.environ.get("OUT")
+        if not out:
+            return
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "gpu-test.log"), "w") as f:
+            f.write("\n".join(self.lines) + "\n")
+        with open(os.path.join(out, "gpu-test.json"), "w") as f:
+            json.dump(self.results, f, indent=1)
+
+
+def gpu_count():
+    """(count, name of GPU 0) as torch sees them, else nvidia-smi."""
+    try:
+        import torch
+        n = torch.cuda.device_count()
+        return n, torch.cuda.get_device_name(0) if n else "no GPU"
+    except ImportError:
+        pass
+    try:
+        r = subprocess.run(["nvidia-smi", "-L"], capture_output=True,
+                           text=True)
+    except OSError:
+        return 0, "no GPU"
+    gpus = [line for line in r.stdout.splitlines() if line.startswith("GPU ")]
+    return len(gpus), gpus[0] if gpus else "no GPU"
+
+
+def rel_err(got, ref):
+    got, ref = got.astype(np.float64), ref.astype(np.float64)
+    if got.shape != ref.shape:
+        return float("inf")
+    if not np.isfinite(got).all():
+        return float("nan")
+    return float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30))
+
+
+def top1(got, ref):
+    """(agreement of the top-1 token at the positions where the reference's
+    best logit leads its second by at least TOP1_MARGIN of max|ref|, the
+    number of such positions, the agreement over all positions). Random
+    weights give near-ties that bf16 rounding alone may flip."""
+    same = got.argmax(-1) == ref.argmax(-1)
+    top2 = np.sort(ref, axis=-1)[..., -2:]
+    clear = (top2[..., 1] - top2[..., 0]) >= TOP1_MARGIN * np.abs(ref).max()
+    agree = float(same[clear].mean()) if clear.any() else 1.0
+    return agree, int(clear.sum()), float(same.mean())
+
+
+class References:
+    """onnxruntime sessions and torch models, built once each."""
+
+    def __init__(self, log, dist):
+        self.log, self.dist = log, dist
+        self.ort, self.torch_models, self.cache = {}, {}, {}
+        self.filled = False
+
+    def onnxruntime(self, model, inputs):
+        key = ("ort", model, inputs)
+        if key not in self.cache:
+            import onnxruntime as ort
+            if model not in self.ort:
+                path = os.path.join(C.model_dir(model, self.dist),
+                                    "model.onnx")
+                opts = ort.SessionOptions()
+                opts.graph_optimization_level = \
+                    ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+                self.ort[model] = ort.InferenceSession(
+                    path, opts, providers=["CPUExecutionProvider"])
+            sess = self.ort[model]
+            feeds = dict(np.load(inputs))
+            self.cache[key] = sess.run(None, feeds)[0]
+        return self.cache[key]
+
+    def torch(self, preset, dtype, inputs):
+        """LlamaForCausalLM logits (float32 numpy) in `dtype`."""
+        key = ("torch", preset, dtype, inputs)
+        if key not in self.cache:
+            import torch
+            model = self.torch_models[(preset, dtype)]
+            ids = torch.from_numpy(np.load(inputs)["input_ids"]).cuda()
+            with torch.no_grad():
+                out = model(input_ids=ids, use_cache=False).logits
+            self.cache[key] = out.float().cpu().numpy()
+        return self.cache[key]
+
+
+def fill_models(index, log, refs):
+    """Writes model.weights of every make_llama.py model the cases use and
+    keeps the torch models (f32 and bf16) for the references."""
+    import torch
+    import fill_weights
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    by_preset = {}
+    for case in index["cases"]:
+        if case["kind"] == "llama":
+            by_preset.setdefault(case["preset"], set()).add(case["model"])
+    ok = True
+    for preset, models in sorted(by_preset.items()):
+        model = None
+        for name in sorted(models):
+            path = os.path.join(C.model_dir(name, refs.dist), "model.onnx")
+            t0 = time.time()
+            try:
+                model = fill_weights.fill(path, C.SEED, "cuda", model=model,
+                                          quiet=True)
+                log.result("PASS", f"fill {name}",
+                           f"{time.time() - t0:.1f} s")
+            except Exception as e:  # every failure is reported, not raised
+                log.result("FAIL", f"fill {name}", f"{type(e).__name__}: {e}")
+                ok = False
+        if model is not None:
+            refs.torch_models[(preset, "f32")] = model
+            bf16 = copy.deepcopy(model).to(torch.bfloat16)
+            refs.torch_models[(preset, "bf16")] = bf16.eval()
+    refs.filled = ok
+    return ok
+
+
+def run_kernel_tests(log, gpus, bin_dir):
+    for name, args, need in KERNEL_TESTS:
+        path = os.path.join(bin_dir, name)
+        if not os.path.exists(path):
+            log.result("SKIP", name, "not bundled")
+            continue
+        if gpus < need:
+            log.result("SKIP", name, f"needs {need} GPUs, {gpus} present")
+            continue
+        t0 = time.time()
+        try:
+            r = subprocess.run([path] + args, capture_output=True, text=True,
+                               timeout=RUN_TIMEOUT)
+            tail = (r.stdout + r.stderr).strip().splitlines()[-15:]
+            for line in tail:
+                log("    " + line)
+            status = "PASS" if r.returncode == 0 else "FAIL"
+            log.result(status, name, f"exit {r.returncode}, "
+                       f"{time.time() - t0:.1f} s")
+        except subprocess.TimeoutExpired:
+            log.result("FAIL", name, f"timed out after {RUN_TIMEOUT} s")
+
+
+def check_graphs(index, log, refs):
+    """The generated f32 graphs against the Hugging Face model."""
+    seen = set()
+    for case in index["cases"]:
+        if case["kind"] != "llama" or case["dtype"] != "f32" or \
+                case["model"] in seen:
+            continue
+        seen.add(case["model"])
+        name = f"graph {case['model']} (onnxruntime vs HF torch f32)"
+        if (case["preset"], "f32") not in refs.torch_models:
+            log.result("FAIL", name, "no torch model (fill failed)")
+            continue
+        inputs = C.inputs_path(case["model"], case["batch"], case["seq"],
+                               refs.dist)
+        try:
+            ort_out = refs.onnxruntime(case["model"], inputs)
+            hf = refs.torch(case["preset"], "f32", inputs)
+            err = rel_err(ort_out, hf)
+            log.result("PASS" if err <= F32_TOL else "FAIL", name,
+                       f"rel err {err:.2e} (tol {F32_TOL:g})")
+        except Exception as e:
+            log.result("FAIL", name, f"{type(e).__name__}: {e}")
+
+
+def run_case(case, log, refs, gpus, keep_dir, opts):
+    name = f"{case['name']} ({case['dtype']}, tp{case['tp']} pp{case['pp']}, "\
+           f"{case['batch']}x{case['seq']})"
+    ranks = case["tp"] * case["pp"]
+    if ranks > gpus:
+        log.result("SKIP", name, f"needs {ranks} GPUs, {gpus} present")
+        return
+    if case.get("compile_error"):
+        log.result("FAIL", name, "did not compile: " + case["compile_error"])
+        return
+    if case["reference"] == "torch" and not refs.torch_models:
+        log.result("SKIP", name, "no torch reference (no GPU)")
+        return
+    if case["kind"] == "llama" and not refs.filled:
+        log.result("SKIP", name, "weights are filled on the GPU only")
+        return
+    inputs = C.inputs_path(case["model"], case["batch"], case["seq"],
+                           opts.dist)
+    outputs = os.path.join(keep_dir, case["name"] + ".out.npz")
+    cmd = RUN.format(weft_run=opts.weft_run, backend=opts.backend,
+                     artifact=C.artifact_dir(case["name"], opts.dist),
+                     inputs=inputs, outputs=outputs,
+                     model_dir=C.model_dir(case["model"], opts.dist))
+    if ranks > 1 and opts.backend == "cuda":
+        cmd += NPROC.format(nproc=ranks)
+    t0 = time.time()
+    try:
+        r = subprocess.run(shlex.split(cmd), capture_output=True, text=True,
+                           timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        log.result("FAIL", name, f"timed out after {RUN_TIMEOUT} s: {cmd}")
+        return
+    wall = time.time() - t0
+    if r.returncode != 0:
+        msg = (r.stderr or r.stdout).strip().splitlines()[-5:]
+        log.result("FAIL", name, f"exit {r.returncode}: {cmd}\n      "
+                   + "\n      ".join(msg))
+        return
+    try:
+        got = np.load(outputs)
+        got = got[got.files[0]] if len(got.files) == 1 else got["logits"]
+        if case["reference"] == "ort":
+            ref = refs.onnxruntime(case["model"], inputs)
+            err = rel_err(got, ref)
+            ok = err <= F32_TOL
+            detail = f"rel err {err:.2e} (tol {F32_TOL:g}) vs onnxruntime"
+        else:
+            ref = refs.torch(case["preset"], "bf16", inputs)
+            err = rel_err(got, ref)
+            agree, clear, raw = top1(got, ref)
+            ok = err <= BF16_TOL and agree >= BF16_TOP1
+            detail = (f"rel err {err:.2e} (tol {BF16_TOL:g}), top-1 "
+                      f"{agree:.3f} at {clear} clear positions (min "
+                      f"{BF16_TOP1}; {raw:.3f} at all) vs torch bf16")
+    except Exception as e:
+        log.result("FAIL", name, f"checking the outputs: "
+                   f"{type(e).__name__}: {e}")
+        return
+    log.result("PASS" if ok else "FAIL", name, f"{detail}, {wall:.1f} s")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--only", nargs="*", metavar="SUBSTRING",
+                   help="run only the cases whose name contains one of these")
+    p.add_argument("--skip-kernel-tests", action="store_true")
+    p.add_argument("--keep-outputs", metavar="DIR",
+                   help="keep weft-run's output .npz files in DIR")
+    p.add_argument("--dist", default=C.DIST,
+                   help="what gpu-prepare and gpu-bundle made (dist/gpu)")
+    p.add_argument("--weft-run", help="the runner (default DIST/bin/weft-run)")
+    p.add_argument("--backend", default="cuda", choices=["cuda", "cpu"],
+                   help="cpu checks this script where there is no GPU: the "
+                   "onnxruntime-referenced cases of the small models only, "
+                   "ranks as threads")
+    a = p.parse_args(argv)
+    C.setup_gpu_env()
+    index = C.read_index(a.dist)
+    bin_dir = os.path.join(a.dist, "bin")
+    a.weft_run = a.weft_run or os.path.join(bin_dir, "weft-run")
+    if a.only:
+        index["cases"] = [c for c in index["cases"]
+                          if any(s in c["name"] for s in a.only)]
+    log = Log()
+    start = time.time()
+    gpus, card = gpu_count()
+    log(f"gpu-test: commit {index['commit']}, {gpus} x {card}, backend "
+        f"{a.backend}, target flags "
+        f"{' '.join(index['target_flags']) or '(none)'}")
+    if not os.access(a.weft_run, os.X_OK):
+        log.result("FAIL", "weft-run", f"{a.weft_run} is missing: run "
+                   "scripts/gpu-bundle on the build machine and carry dist/gpu")
+    else:
+        r = subprocess.run(["ldd", a.weft_run], capture_output=True, text=True)
+        missing = [line.strip() for line in r.stdout.splitlines()
+                   if "not found" in line]
+        log.result("FAIL" if missing else "PASS", "weft-run libraries",
+                   "; ".join(missing) or "all found")
+    refs = References(log, a.dist)
+    if a.backend == "cpu":
+        gpus = max(C.LAYOUTS[x][0] * C.LAYOUTS[x][1] for x in C.LAYOUTS)
+    elif not gpus:
+        log.result("FAIL", "GPUs", "no CUDA device visible")
+    else:
+        # A broken torch or transformers fails the steps that need them,
+        # not the whole run.
+        try:
+            fill_models(index, log, refs)
+        except Exception as e:
+            log.result("FAIL", "fill", f"{type(e).__name__}: {e}")
+        if not a.skip_kernel_tests:
+            run_kernel_tests(log, gpus, bin_dir)
+        check_graphs(index, log, refs)
+    keep = a.keep_outputs or os.path.join("/tmp", "weft-gpu-test")
+    os.makedirs(keep, exist_ok=True)
+    for case in index["cases"]:
+        run_case(case, log, refs, gpus, keep, a)
+    counts = {s: sum(r["status"] == s for r in log.results)
+              for s in ("PASS", "FAIL", "SKIP")}
+    log(f"gpu-test: {time.time() - start:.0f} s")
+    log(f"{counts['PASS']} passed, {counts['FAIL']} failed, "
+        f"{counts['SKIP']} skipped")
+    log.save()
+    return 1 if counts["FAIL"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

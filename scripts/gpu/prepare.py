@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""Prepares the GPU machine's test and benchmark inputs on the build machine
+(scripts/gpu-prepare runs it): generates the models' graphs, compiles every
+case of scripts/gpu/cases.py with `weft compile` into dist/gpu/artifacts/,
+writes the input .npz files and dist/gpu/cases.json. Weights of the
+make_llama.py graphs are not written: fill_weights.py makes them there.
+
+  prepare.py [--weft build/bin/weft] [--no-bench] [--check-cpu]
+             [--weft-run build/bin/weft-run]
+
+--check-cpu runs every f32 case that can run here (the small models, and
+the tiny Llama with numpy random weights in a scratch directory, read via
+weft-run --model-dir) on the CPU backend against onnxruntime, and the tiny
+bf16 Llama against onnxruntime's f32 run of the same bf16-rounded weights:
+a check that the artifacts are sound before they travel.
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import cases as C  # noqa: E402
+
+MODELS_DIR = os.path.join(ROOT, "test", "models")
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+def target_flags(weft):
+    """--target sm_90a where this weft compile has the option."""
+    r = run([weft, "compile", "--help"])
+    has = re.search(r"^\s*--target\b", r.stdout + r.stderr, re.MULTILINE)
+    return ["--target", "sm_90a"] if has else []
+
+
+def generate_models(out, bench):
+    """Every model the cases use, as out/models/NAME/model.onnx."""
+    py = sys.executable
+    with tempfile.TemporaryDirectory() as tmp:
+        r = run([py, os.path.join(MODELS_DIR, "make_transformers.py"), tmp,
+                 "--only", *C.SMALL])
+        if r.returncode:
+            raise SystemExit("make_transformers.py failed:\n" + r.stderr)
+        for name in C.SMALL:
+            d = C.model_dir(name, out)
+            os.makedirs(d)
+            shutil.move(os.path.join(tmp, name + ".onnx"),
+                        os.path.join(d, "model.onnx"))
+    llama = {m: (p, d) for m, p, d, *_ in C.LLAMA}
+    if bench:
+        for model, preset in C.BENCH_PRESET.items():
+            llama[model] = (preset, "bf16")
+    for name, (preset, dtype) in sorted(llama.items()):
+        r = run([py, os.path.join(MODELS_DIR, "make_llama.py"), "--preset",
+                 preset, "--dtype", dtype, "-o", C.model_dir(name, out)])
+        if r.returncode:
+            raise SystemExit(f"make_llama.py {preset} {dtype} failed:\n"
+                             + r.stderr)
+        print(r.stdout.strip())
+
+
+def vocab_of(model_path):
+    import onnx
+    m = onnx.load(model_path, load_external_data=False)
+    return m.graph.output[0].type.tensor_type.shape.dim[2].dim_value, \
+        [i.name for i in m.graph.input]
+
+
+def write_inputs(model, batch, seq, out):
+    """Seeded input_ids (and an attention_mask with padding, for BERT)."""
+    path = C.inputs_path(model, batch, seq, out)
+    if os.path.exists(path):
+        return path
+    vocab, names = vocab_of(os.path.join(C.model_dir(model, out),
+                                         "model.onnx"))
+    rng = np.random.default_rng(batch * 1000 + seq)
+    feeds = {"input_ids": rng.integers(0, min(vocab, 32000), (batch, seq),
+                                       dtype=np.int64)}
+    if "attention_mask" in names:
+        mask = np.ones((batch, seq), np.int64)
+        mask[0, seq // 2:] = 0
+        feeds["attention_mask"] = mask
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    np.savez(path, **feeds)
+    return path
+
+
+def compile_case(weft, flags, case, out):
+    """weft compile of one case; returns (argv, error or None)."""
+    model = os.path.join(C.model_dir(case["model"], out), "model.onnx")
+    art = C.artifact_dir(case["name"], out)
+    argv = [weft, "compile", model, "--dim", f"batch={case['batch']}",
+            "--dim", f"seq={case['seq']}", "--tp", str(case["tp"]),
+            "--pp", str(case.get("pp", 1)), "--topology", C.TOPOLOGY,
+            *flags, "-o", art, "--quiet"]
+    r = run(argv)
+    shown = " ".join(os.path.relpath(a, ROOT) if a.startswith(ROOT) else a
+                     for a in argv)
+    if r.returncode:
+        return shown, (r.stderr.strip() or f"exit {r.returncode}")
+    return shown, None
+
+
+def rel_err(got, ref):
+    return float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30))
+
+
+def check_cpu(weft_run, index, out):
+    """Runs the f32-checkable cases on the CPU backend here."""
+    import onnxruntime as ort
+    results = []
+    with tempfile.TemporaryDirectory() as scratch:
+        # The tiny Llama graphs with numpy weights (same seed for both
+        # dtypes: bf16 holds the f32 values rounded).
+        weights = {}
+        for model in ("tiny_f32", "tiny_bf16"):
+            d = os.path.join(scratch, model)
+            dtype = model.split("_")[1]
+            r = run([sys.executable, os.path.join(MODELS_DIR, "make_llama.py"),
+                     "--preset", "tiny", "--dtype", dtype, "-o", d,
+                     "--write-weights", "--seed", "7"])
+            if r.returncode:
+                raise SystemExit(r.stderr)
+            weights[model] = d
+        # f32 weights equal to the bf16 ones, for the bf16 reference.
+        ref_bf16 = os.path.join(scratch, "tiny_f32_rounded")
+        shutil.copytree(weights["tiny_f32"], ref_bf16)
+        raw = np.fromfile(os.path.join(ref_bf16, "model.weights"), np.uint32)
+        raw = (raw + 0x7FFF + ((raw >> 16) & 1)) & 0xFFFF0000
+        raw.tofile(os.path.join(ref_bf16, "model.weights"))
+        sessions = {}
+        for case in index["cases"]:
+            if case.get("compile_error"):
+                continue
+            if case["kind"] == "llama" and case["preset"] != "tiny":
+                continue
+            if case["kind"] == "small":
+                model_dir, ref_dir = C.model_dir(case["model"], out), None
+            else:
+                model_dir = weights[case["model"]]
+                ref_dir = ref_bf16 if case["dtype"] == "bf16" else model_dir
+            ref_dir = ref_dir or model_dir
+            inputs = C.inputs_path(case["model"], case["batch"], case["seq"],
+                                   out)
+            got_path = os.path.join(scratch, case["name"] + ".npz")
+            r = run([weft_run, C.artifact_dir(case["name"], out), "--inputs",
+                     inputs, "--outputs", got_path, "--model-dir", model_dir])
+            if r.returncode:
+                results.append((case["name"], False, r.stderr.strip()))
+                continue
+            if ref_dir not in sessions:
+                sessions[ref_dir] = ort.InferenceSession(
+                    os.path.join(ref_dir, "model.onnx"),
+                    providers=["CPUExecutionProvider"])
+            feeds = dict(np.load(inputs))
+            ref = sessions[ref_dir].run(None, feeds)[0]
+            got = np.load(got_path)[sessions[ref_dir].get_outputs()[0].name]
+            tol = 1e-4 if case["dtype"] == "f32" else 3e-2
+            err = rel_err(got.astype(np.float32), ref)
+            results.append((case["name"], err <= tol,
+                            f"rel err {err:.2e} (tol {tol:g})"))
+    failed = 0
+    for name, ok, detail in results:
+        failed += not ok
+        print(f"{'PASS' if ok else 'FAIL'} cpu {name}: {detail}")
+    print(f"cpu check: {len(results) - failed} passed, {failed} failed")
+    return failed == 0
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--weft", default=os.path.join(ROOT, "build", "bin", "weft"))
+    p.add_argument("--weft-run",
+                   default=os.path.join(ROOT, "build", "bin", "weft-run"))
+    p.add_argument("--out", default=os.path.join(ROOT, C.DIST))
+    p.add_argument("--no-bench", action="store_true",
+                   help="skip the benchmark artifacts (1b and 8b, bf16)")
+    p.add_argument("--check-cpu", action="store_true",
+                   help="run the f32-checkable cases on the CPU backend")
+    a = p.parse_args(argv)
+    for tool in [a.weft] + ([a.weft_run] if a.check_cpu else []):
+        if not os.access(tool, os.X_OK):
+            p.error(f"{tool}: not an executable (build weft first)")
+    start = time.time()
+    out = os.path.abspath(a.out)
+    for sub in ("models", "artifacts", "inputs"):
+        shutil.rmtree(os.path.join(out, sub), ignore_errors=True)
+    os.makedirs(out, exist_ok=True)
+    flags = target_flags(a.weft)
+    generate_models(out, not a.no_bench)
+    index = {"topology": C.TOPOLOGY, "target_flags": flags,
+             "commit": run(["git", "-C", ROOT, "rev-parse", "--short",
+                            "HEAD"]).stdout.strip(),
+             "cases": C.test_cases(),
+             "bench": [] if a.no_bench else C.bench_cases()}
+    failed = 0
+    for case in index["cases"] + index["bench"]:
+        write_inputs(case["model"], case["batch"], case["seq"], out)
+        t0 = time.time()
+        case["compile"], err = compile_case(a.weft, flags, case, out)
+        if err:
+            case["compile_error"] = err
+            failed += 1
+        print(f"{'FAIL' if err else 'ok  '} compile {case['name']} "
+              f"({time.time() - t0:.1f} s)" + (f": {err}" if err else ""),
+              flush=True)
+    C.write_index(os.path.join(out, "cases.json"), index)
+    size = sum(os.path.getsize(os.path.join(d, f))
+               for d, _, files in os.walk(out) for f in files)
+    print(f"{out}: {len(index['cases'])} test and {len(index['bench'])} "
+          f"benchmark artifacts, {failed} failed to compile; "
+          f"{size / 2**20:.1f} MiB in all ({time.time() - start:.0f} s); "
+          f"target flags: {' '.join(flags) or '(none)'}")
+    ok = failed == 0
+    if a.check_cpu:
+        ok = check_cpu(a.weft_run, index, out) and ok
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

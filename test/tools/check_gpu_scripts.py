@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""Checks the parts of the GPU machine's scripts that need no GPU, torch or
+transformers:
+
+- fill_weights.py maps every external initializer of make_llama.py's graphs
+  onto the parameters of Hugging Face's LlamaForCausalLM, listed here from
+  its module structure (not from make_llama.py), and refuses graphs that
+  do not match;
+- bench/prefill.py's roofline cost against hand-computed FLOPs and bytes,
+  and its command-line refusals;
+- scripts/gpu/cases.py's case list fits the layouts and the presets.
+
+  check_gpu_scripts.py SRC_ROOT SCRATCH_DIR
+"""
+import contextlib
+import io
+import math
+import os
+import subprocess
+import sys
+
+import onnx
+
+SRC, SCRATCH = sys.argv[1], sys.argv[2]
+sys.path.insert(0, os.path.join(SRC, "scripts", "gpu"))
+sys.path.insert(0, os.path.join(SRC, "bench"))
+import cases as C  # noqa: E402
+import fill_weights as F  # noqa: E402
+import prefill  # noqa: E402
+
+failures = []
+
+
+def expect(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def hf_llama_parameters(h, layers, heads, kv_heads, ff, vocab):
+    """LlamaForCausalLM.named_parameters() shapes: nn.Linear weights are
+    [out_features, in_features], no biases, untied LM head."""
+    kv = kv_heads * (h // heads)
+    params = {"model.embed_tokens.weight": [vocab, h],
+              "model.norm.weight": [h], "lm_head.weight": [vocab, h]}
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        params.update({
+            p + "self_attn.q_proj.weight": [heads * (h // heads), h],
+            p + "self_attn.k_proj.weight": [kv, h],
+            p + "self_attn.v_proj.weight": [kv, h],
+            p + "self_attn.o_proj.weight": [h, heads * (h // heads)],
+            p + "mlp.gate_proj.weight": [ff, h],
+            p + "mlp.up_proj.weight": [ff, h],
+            p + "mlp.down_proj.weight": [h, ff],
+            p + "input_layernorm.weight": [h],
+            p + "post_attention_layernorm.weight": [h]})
+    return params
+
+
+def make(preset, dtype, layers=None):
+    out = os.path.join(SCRATCH, f"{preset}_{dtype}")
+    argv = [sys.executable, os.path.join(SRC, "test", "models", "make_llama.py"),
+            "--preset", preset, "--dtype", dtype, "-o", out]
+    if layers:
+        argv += ["--layers", str(layers)]
+    subprocess.run(argv, check=True, capture_output=True)
+    return onnx.load(os.path.join(out, "model.onnx"), load_external_data=False)
+
+
+def refuses(inits, params, message):
+    try:
+        F.plan_writes(inits, params)
+    except F.FillError as e:
+        return message in str(e)
+    return False
+
+
+# --- fill_weights: the mapping ------------------------------------------------
+shapes = {"tiny": (128, 2, 8, 4, 352, 256), "1b": (2048, 16, 32, 8, 8192, 32000),
+          "8b": (4096, 32, 32, 8, 14336, 128256)}
+for preset, dtype in (("tiny", "f32"), ("tiny", "bf16"), ("1b", "bf16"),
+                      ("8b", "bf16")):
+    model = make(preset, dtype)
+    cfg = F.llama_config_of(model)
+    h, layers, heads, kv, ff, vocab = shapes[preset]
+    expect((cfg["hidden_size"], cfg["num_hidden_layers"],
+            cfg["num_attention_heads"], cfg["num_key_value_heads"],
+            cfg["intermediate_size"], cfg["vocab_size"]) == shapes[preset],
+           f"{preset} {dtype}: llama_config metadata has the preset's shape")
+    params = hf_llama_parameters(*shapes[preset])
+    inits = F.external_initializers(model)
+    plan = F.plan_writes(inits, params)
+    expect(len(plan) == len(params) and not any(t for _, _, t in plan),
+           f"{preset} {dtype}: all {len(params)} parameters map 1:1, "
+           "none transposed")
+    itemsize = 4 if dtype == "f32" else 2
+    total = sum(itemsize * math.prod(s) for s in params.values())
+    end = max(i[4] + i[5] for i in inits)
+    expect(total <= end < total + 64 * len(params),
+           f"{preset} {dtype}: model.weights holds {total} bytes of "
+           f"parameters in {end} (64-byte aligned)")
+    expect({i[3] for i in inits} == {"model.weights"},
+           f"{preset} {dtype}: one file, model.weights")
+theta = {p: F.llama_config_of(make(p, "bf16"))["rope_theta"]
+         for p in ("1b", "8b")}
+expect(theta == {"1b": 10000.0, "8b": 500000.0},
+       f"rope theta as in TinyLlama-1.1B and Llama-3-8B: {theta}")
+
+# An x @ W layout (name.T, [in, out]) is transposed.
+model = make("tiny", "f32")
+inits = F.external_initializers(model)
+params = hf_llama_parameters(*shapes["tiny"])
+renamed = [(n + ".T", d[::-1], *rest) if n.endswith("q_proj.weight")
+           else (n, d, *rest) for n, d, *rest in inits]
+plan = F.plan_writes(renamed, params)
+expect(sorted(p for _, p, t in plan if t) ==
+       sorted(n for n in params if n.endswith("q_proj.weight")),
+       "q_proj.weight.T [in, out] maps to q_proj.weight, transposed")
+
+# Refusals: an unknown name, a wrong shape, an unused parameter, overlaps.
+bad = [("model.layers.9.mlp.up_proj.weight",) + tuple(inits[0][1:])] + inits[1:]
+expect(refuses(bad, params, "initializer 'model.layers.9.mlp.up_proj.weight': "
+               "no parameter of that name"), "refuses an unknown name")
+expect(refuses(bad, params, "parameter 'model.embed_tokens.weight' is not in "
+               "the graph"), "refuses a parameter the graph lacks")
+wrong = [(inits[0][0], [7, 7]) + tuple(inits[0][2:])] + inits[1:]
+expect(refuses(wrong, params, "initializer 'model.embed_tokens.weight' "
+               "[7, 7]: parameter 'model.embed_tokens.weight' has shape "
+               "[256, 128]"), "refuses a shape mismatch")
+overlap = [inits[0], (inits[1][0], inits[1][1], inits[1][2], inits[1][3],
+                      inits[0][4] + 4, inits[1][5])] + inits[2:]
+expect(refuses(overlap, params, "overlap in the weight file"),
+       "refuses overlapping ranges")
+two = [inits[0][:3] + ("other.bin",) + inits[0][4:]] + inits[1:]
+expect(refuses(two, params, "expected one"), "refuses two weight files")
+nometa = onnx.ModelProto()
+try:
+    F.llama_config_of(nometa)
+    expect(False, "refuses a graph without llama_config")
+except F.FillError as e:
+    expect("no 'llama_config' metadata" in str(e),
+           "refuses a graph without llama_config")
+# The command line: a missing model is a usage error.
+r = subprocess.run([sys.executable, os.path.join(SRC, "scripts", "gpu",
+                                                 "fill_weights.py"),
+                    os.path.join(SCRATCH, "none.onnx"), "--seed", "1"],
+                   capture_output=True, text=True)
+expect(r.returncode == 2 and "none.onnx: no such file" in r.stderr,
+       "fill_weights.py refuses a missing model")
+
+# --- bench/prefill.py ----------------------------------------------------------
+# 1b, batch 1 x 512: 2 FLOPs per token per projection weight (q, k, v, o,
+# gate, up, down in 16 layers, and the LM head) plus causal attention,
+# 2 * 512^2 * 2048 per layer; bytes: every parameter once (bf16) and the
+# bf16 logits.
+proj = 16 * (2 * 2048 ** 2 + 2 * 2048 * 512 + 3 * 2048 * 8192) + 2048 * 32000
+flops = 2 * 512 * proj + 16 * 2 * 512 * 512 * 2048
+weights = proj + 32000 * 2048 + (2 * 16 + 1) * 2048
+cfg = F.llama_config_of(make("1b", "bf16"))
+expect(prefill.model_cost(cfg, 1, 512) == (flops, 2 * weights + 2 * 512 * 32000),
+       f"roofline cost of 1b at 1 x 512: {flops} FLOPs")
+expect(2 * weights == sum(2 * math.prod(s) for s in
+                         hf_llama_parameters(*shapes["1b"]).values()),
+       f"1b has {weights} parameters, as LlamaForCausalLM")
+for argv, message in ((["--models", "3b"], "'3b' is not one of 1b, 8b"),
+                      (["--systems", "jax"], "'jax' is not one of"),
+                      (["--tp", "3"], "'3' is not one of 1, 2, 4"),
+                      (["--batches", "0"], "0 is not a positive batch size"),
+                      (["--iters", "0"], "--iters must be >= 1")):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            prefill.parse_args(argv)
+            code = 0
+        except SystemExit as e:
+            code = e.code
+    expect(code == 2 and message in err.getvalue(),
+           f"prefill.py {' '.join(argv)}: refused ({message})")
+a = prefill.parse_args(["--models", "8b", "--systems", "eager,weft",
+                        "--batches", "1"])
+expect((a.models, a.systems, a.batches, a.tp) ==
+       (["8b"], ["eager", "weft"], [1], [1, 2, 4]), "prefill.py parses lists")
+
+# --- gpu_test.py's comparisons -----------------------------------------------------
+import numpy as np  # noqa: E402
+import gpu_test as T  # noqa: E402
+ref = np.array([[0.0, 1.0, 5.0], [0.0, 2.0, 2.01]])
+got = np.array([[0.0, 1.0, 4.9], [0.0, 2.02, 2.0]])
+expect(T.top1(got, ref) == (1.0, 1, 0.5),
+       "top-1 agreement counts only positions with a clear reference lead "
+       "(a near-tie flipped is not a miss)")
+expect(abs(T.rel_err(got, ref) - 0.1 / 5.0) < 1e-12,
+       "rel err is max|got - ref| / max|ref|")
+expect(T.rel_err(got[:1], ref) == float("inf"), "a shape mismatch fails")
+
+# --- cases.py ------------------------------------------------------------------
+cases = C.test_cases()
+names = [c["name"] for c in cases]
+expect(len(names) == len(set(names)), f"{len(cases)} test cases, unique names")
+expect(all(c["tp"] * c["pp"] <= 4 for c in cases), "every layout fits 4 GPUs")
+expect({c["reference"] for c in cases if c["dtype"] == "bf16"} == {"torch"}
+       and {c["reference"] for c in cases if c["dtype"] == "f32"} == {"ort"},
+       "f32 against onnxruntime, bf16 against torch")
+expect({(c["tp"], c["pp"]) for c in cases if c["model"] == "llama1b_bf16"} ==
+       {(1, 1), (2, 1), (4, 1), (1, 2), (2, 2)},
+       "llama1b_bf16 on 1 GPU, tp2, tp4, pp2, tp2 x pp2")
+bench = C.bench_cases()
+expect(len(bench) == 12 and {b["tp"] for b in bench} == {1, 2, 4},
+       "12 benchmark artifacts: 1b and 8b, batch 1 and 8, tp 1, 2, 4")
+
+print(f"{'FAILED' if failures else 'PASSED'}: {len(failures)} failure(s)")
+sys.exit(1 if failures else 0)
