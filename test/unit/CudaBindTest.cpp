@@ -13,7 +13,7 @@ using cuda::DeviceTensor;
 
 /// A fake device address: refusals never dereference it.
 void *fakeDevicePointer() {
-  static alignas(256) std::byte storage[256];
+  alignas(256) static std::byte storage[256];
   return storage;
 }
 
