@@ -713,6 +713,12 @@ TEST(CudaKernels, Movement) {
                {{"perm", {9, 8, 7, 6, 5, 4, 3, 2, 1, 0}}}),
           {{dt, {1, 2, 1, 3, 1, 2, 1, 2, 1, 2}}}, dt,
           {2, 1, 2, 1, 2, 1, 3, 1, 2, 1});
+      add("TRANSPOSE " + t + " [4, 300, 70] perm [0, 2, 1] (tiled)",
+          step(Step::TRANSPOSE, {}, {}, {{"perm", {0, 2, 1}}}),
+          {{dt, {4, 300, 70}}}, dt, {4, 70, 300});
+      add("TRANSPOSE " + t + " [1000, 33] perm [1, 0] (tiled)",
+          step(Step::TRANSPOSE, {}, {}, {{"perm", {1, 0}}}), {{dt, {1000, 33}}},
+          dt, {33, 1000});
       add("SLICE " + t + " [10, 20] 1:9:2, 2:20:3",
           step(Step::SLICE, {}, {},
                {{"starts", {1, 2}}, {"ends", {9, 20}}, {"steps", {2, 3}}}),

@@ -132,6 +132,20 @@ struct StridedCopyParams {
 };
 cudaError_t launchStridedCopy(const StridedCopyParams &p, cudaStream_t stream);
 
+/// A copy whose innermost output dim is not the input's: tiles of
+/// [a, b] go through shared memory so that both the reads (contiguous along
+/// a in the input) and the writes (along b in the output) are coalesced.
+/// dst[dstBatch(n) + i * dstStrideA + j] =
+///     src[srcBatch(n) + i + j * srcStrideB].
+struct TransposeParams {
+  const void *src = nullptr;
+  void *dst = nullptr;
+  int elemSize = 1;
+  int64_t a = 0, b = 0, srcStrideB = 0, dstStrideA = 0, batches = 0;
+  IndexMap srcBatch, dstBatch;
+};
+cudaError_t launchTranspose(const TransposeParams &p, cudaStream_t stream);
+
 /// TRILU over matrices of rows x cols: keeps element (i, j) where
 /// j - i >= k (upper) or j - i <= k (lower), else zero.
 struct TriluParams {

@@ -8,6 +8,7 @@
 
 #include <climits>
 #include <functional>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -123,8 +124,7 @@ Result<k::StridedCopyParams> stridedCopy(const void *src, int64_t srcBase,
   for (int64_t w = 16 / elemSize; w > 1 && !merged.empty(); w /= 2) {
     CopyDim &inner = merged.back();
     bool fits = inner.src == 1 && inner.dst == 1 && inner.size % w == 0 &&
-                inner.modulo % w == 0 && srcBase % w == 0 &&
-                dstBase % w == 0 &&
+                inner.modulo % w == 0 && srcBase % w == 0 && dstBase % w == 0 &&
                 reinterpret_cast<uintptr_t>(src) % (w * elemSize) == 0 &&
                 reinterpret_cast<uintptr_t>(dst) % (w * elemSize) == 0;
     for (size_t d = 0; fits && d + 1 < merged.size(); ++d)
@@ -453,12 +453,64 @@ Bound bindCumsum(const Binding &b) {
   return b.bind({[p](cudaStream_t s) { return k::launchCumsum(p, s); }});
 }
 
+/// The tiled form of a transpose that moves the innermost dim, when its
+/// merged copy has one: the output's innermost dim `b` read with a stride,
+/// and another dim `a` read contiguously.
+std::optional<k::TransposeParams>
+tiledTranspose(const k::StridedCopyParams &c) {
+  int last = c.rank - 1;
+  if (c.rank < 2 || c.dstStride[last] != 1 || c.srcStride[last] == 1 ||
+      c.elemSize > 8)
+    return std::nullopt;
+  int a = -1;
+  for (int d = 0; d < last; ++d)
+    if (c.srcStride[d] == 1)
+      a = d;
+  int64_t tilesA = a < 0 ? 0 : (c.shape[a] + 31) / 32;
+  if (a < 0 || tilesA > 65535)
+    return std::nullopt;
+  k::TransposeParams t;
+  t.src = c.src;
+  t.dst = c.dst;
+  t.elemSize = c.elemSize;
+  t.a = c.shape[a];
+  t.b = c.shape[last];
+  t.srcStrideB = c.srcStride[last];
+  t.dstStrideA = c.dstStride[a];
+  t.batches = 1;
+  for (int d = 0; d < last; ++d) {
+    if (d == a)
+      continue;
+    k::IndexMap *maps[] = {&t.srcBatch, &t.dstBatch};
+    for (int m = 0; m < 2; ++m) {
+      maps[m]->shape[maps[m]->rank] = c.shape[d];
+      maps[m]->stride[maps[m]->rank] = m ? c.dstStride[d] : c.srcStride[d];
+      ++maps[m]->rank;
+    }
+    t.batches *= c.shape[d];
+  }
+  // The merged copy's bases are 0 for a transpose.
+  return t;
+}
+
 Bound bindTranspose(const Binding &b) {
   Shape perm = *cpu::listAttr(b.step, "perm");
-  Shape inStrides = cpu::contiguousStrides(b.in[0].shape), strides;
-  for (int64_t d : perm)
-    strides.push_back(inStrides[d]);
-  return bindGatherCopy(b, 0, strides);
+  const DeviceTensor &in = b.in[0], &out = b.out[0];
+  Shape inStrides = cpu::contiguousStrides(in.shape);
+  Shape outStrides = cpu::contiguousStrides(out.shape);
+  std::vector<CopyDim> dims;
+  for (size_t d = 0; d < perm.size(); ++d)
+    dims.push_back({out.shape[d], inStrides[perm[d]], outStrides[d], 0});
+  auto p = stridedCopy(in.data, 0, out.data, 0,
+                       static_cast<int>(dtypeSize(in.dtype)), dims);
+  if (!p.ok())
+    return b.refuse(p.message());
+  if (auto tiled = tiledTranspose(*p))
+    return b.bind(
+        {[t = *tiled](cudaStream_t s) { return k::launchTranspose(t, s); }});
+  k::StridedCopyParams params = *p;
+  return b.bind(
+      {[params](cudaStream_t s) { return k::launchStridedCopy(params, s); }});
 }
 
 Bound bindSlice(const Binding &b) {
