@@ -94,5 +94,61 @@ TEST(CudaBind, RefusesIndexMapsBeyondTheKernelRank) {
       << err;
 }
 
+TEST(CudaBind, BindsValidStepsWithoutTheGpu) {
+  // Binding computes launch parameters on the host; only ATTENTION's
+  // tensor-core kernel touches the runtime (its shared memory limit).
+  struct Valid {
+    Step step;
+    std::vector<DeviceTensor> in, out;
+  };
+  const std::vector<Valid> steps = {
+      {makeStep(Step::ATTENTION, {{"causal", 1}}, {{"scale", 0.5}}),
+       {{DType::F32, {1, 4, 3, 8}},
+        {DType::F32, {1, 2, 5, 8}},
+        {DType::F32, {1, 2, 5, 8}}},
+       {{DType::F32, {1, 4, 3, 8}}}},
+      {makeStep(Step::RMS_NORM, {{"axis", -1}}, {{"epsilon", 1e-5}}),
+       {{DType::BF16, {2, 8}}, {DType::F32, {8}}},
+       {{DType::BF16, {2, 8}}}},
+      {makeStep(Step::ROTARY, {{"interleaved", 1}}),
+       {{DType::F16, {2, 3, 8}}, {DType::F16, {3, 8}}, {DType::F16, {3, 8}}},
+       {{DType::F16, {2, 3, 8}}}},
+      {makeStep(Step::SOFTMAX, {{"axis", 0}}),
+       {{DType::F32, {4, 5}}},
+       {{DType::F32, {4, 5}}}},
+      {makeStep(Step::SWIGLU),
+       {{DType::BF16, {6}}, {DType::BF16, {6}}},
+       {{DType::BF16, {6}}}},
+      {makeStep(Step::EMBEDDING, {{"vocab_start", 10}}),
+       {{DType::BF16, {10, 4}}, {DType::I64, {3}}},
+       {{DType::BF16, {3, 4}}}},
+      {makeStep(Step::GATHER_ND, {{"batch_dims", 1}}),
+       {{DType::F32, {2, 3, 4}}, {DType::I32, {2, 1}}},
+       {{DType::F32, {2, 4}}}},
+      {makeStep(Step::REDUCE, {{"kind", 2}}, {}, {{"axes", {0, 2}}}),
+       {{DType::I32, {2, 3, 4}}},
+       {{DType::I32, {3}}}},
+      {makeStep(Step::TRANSPOSE, {}, {}, {{"perm", {2, 0, 1}}}),
+       {{DType::F16, {2, 3, 4}}},
+       {{DType::F16, {4, 2, 3}}}},
+      {makeStep(Step::CONCAT, {{"axis", 1}}),
+       {{DType::U8, {2, 3}}, {DType::U8, {2, 0}}, {DType::U8, {2, 1}}},
+       {{DType::U8, {2, 4}}}},
+      {makeStep(Step::TILE, {}, {}, {{"repeats", {3, 1}}}),
+       {{DType::I64, {2, 5}}},
+       {{DType::I64, {6, 5}}}},
+  };
+  for (const Valid &v : steps) {
+    std::vector<DeviceTensor> in = v.in, out = v.out;
+    for (DeviceTensor &t : in)
+      t.data = fakeDevicePointer();
+    for (DeviceTensor &t : out)
+      t.data = fakeDevicePointer();
+    auto bound = cuda::bindLibraryStep(v.step, in, out);
+    EXPECT_TRUE(bound.ok())
+        << Step::Kind_Name(v.step.kind()) << ": " << bound.message();
+  }
+}
+
 } // namespace
 } // namespace weft::runtime::test
