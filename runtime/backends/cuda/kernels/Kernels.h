@@ -1,0 +1,229 @@
+// The CUDA kernels of the library steps, as plain launch functions: the
+// binding code (LibraryStep.cpp) checks a step and fills these parameter
+// blocks; the .cu files know nothing of the artifact format.
+#ifndef WEFT_RUNTIME_BACKENDS_CUDA_KERNELS_KERNELS_H
+#define WEFT_RUNTIME_BACKENDS_CUDA_KERNELS_KERNELS_H
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace weft::runtime::cuda::kernels {
+
+/// Element type codes: the values of artifact::DType.
+enum ElemType : int {
+  kF32 = 1,
+  kF16 = 2,
+  kBF16 = 3,
+  kF64 = 4,
+  kI64 = 5,
+  kI32 = 6,
+  kI16 = 7,
+  kI8 = 8,
+  kU8 = 9,
+  kBool = 10,
+};
+
+/// Dims of the index maps below; higher ranks are refused at bind.
+constexpr int kMaxRank = 8;
+
+/// Maps a row-major position in `shape` to the element offset
+/// sum(index[d] * stride[d]) (stride 0 on broadcast dims). Rank 0 maps
+/// everything to 0.
+struct IndexMap {
+  int rank = 0;
+  int64_t shape[kMaxRank] = {};
+  int64_t stride[kMaxRank] = {};
+};
+
+//===----------------------------------------------------------------------===//
+// ATTENTION
+//===----------------------------------------------------------------------===//
+
+struct AttentionParams {
+  const void *q = nullptr, *k = nullptr, *v = nullptr, *mask = nullptr;
+  void *out = nullptr;
+  int qType = kF32, kType = kF32, vType = kF32, maskType = kF32, outType = kF32;
+  int64_t b = 0, hq = 0, hkv = 0, s = 0, t = 0, d = 0, dv = 0;
+  /// Element strides of the mask over [b, hq, s, t] (0 on broadcast dims).
+  int64_t maskStride[4] = {};
+  float scale = 1;
+  bool causal = false;
+};
+
+/// Whether the tensor-core kernel runs this shape (f16/bf16 throughout,
+/// head dims 64 or 128, 16-byte aligned operands); otherwise a slower
+/// kernel of one warp per query row runs it.
+bool attentionUsesTensorCores(const AttentionParams &p);
+/// Head dims the row kernel takes (d and dv at most this).
+constexpr int64_t kMaxRowKernelHeadDim = 256;
+/// Raises the dynamic shared memory limit of the kernel `p` uses (once per
+/// process and kernel; no stream work).
+cudaError_t prepareAttention(const AttentionParams &p);
+cudaError_t launchAttention(const AttentionParams &p, cudaStream_t stream);
+
+//===----------------------------------------------------------------------===//
+// Row-wise float kernels
+//===----------------------------------------------------------------------===//
+
+/// LAYER_NORM and RMS_NORM over rows of `inner` elements. `scaleMap` and
+/// `biasMap` map an element's position in x to its scale and bias element,
+/// or are unused when `scaleByColumn` / `biasByColumn` (element i of the
+/// row takes element i).
+struct NormParams {
+  const void *x = nullptr, *scale = nullptr, *bias = nullptr;
+  void *out = nullptr;
+  int xType = kF32, scaleType = kF32, biasType = kF32, outType = kF32;
+  int64_t rows = 0, inner = 0;
+  float epsilon = 0;
+  bool rms = false;
+  bool scaleByColumn = false, biasByColumn = false;
+  IndexMap scaleMap, biasMap;
+};
+cudaError_t launchNorm(const NormParams &p, cudaStream_t stream);
+
+/// SOFTMAX along an axis of `len` elements `inner` apart.
+struct SoftmaxParams {
+  const void *x = nullptr;
+  void *out = nullptr;
+  int xType = kF32, outType = kF32;
+  int64_t outer = 0, len = 0, inner = 0;
+};
+cudaError_t launchSoftmax(const SoftmaxParams &p, cudaStream_t stream);
+
+/// ROTARY over rows of `width` elements, the first `rotaryDim` rotated.
+/// cosRows / sinRows map a row's index to its first cos / sin element.
+struct RotaryParams {
+  const void *x = nullptr, *cos = nullptr, *sin = nullptr;
+  void *out = nullptr;
+  int xType = kF32, cosType = kF32, sinType = kF32, outType = kF32;
+  int64_t rows = 0, width = 0, rotaryDim = 0;
+  bool interleaved = false;
+  IndexMap cosRows, sinRows;
+};
+cudaError_t launchRotary(const RotaryParams &p, cudaStream_t stream);
+
+/// SWIGLU: out = gate * sigmoid(gate) * up, elementwise.
+struct SwigluParams {
+  const void *gate = nullptr, *up = nullptr;
+  void *out = nullptr;
+  int gateType = kF32, upType = kF32, outType = kF32;
+  int64_t n = 0;
+};
+cudaError_t launchSwiglu(const SwigluParams &p, cudaStream_t stream);
+
+//===----------------------------------------------------------------------===//
+// Data movement (by element size)
+//===----------------------------------------------------------------------===//
+
+/// dst[dstBase + dstMap(i)] = src[srcBase + srcMap(i)] for every position i
+/// of `shape`; `modulo[d]` > 0 takes the source index of dim d modulo it
+/// (TILE). Both maps share `shape`.
+struct StridedCopyParams {
+  const void *src = nullptr;
+  void *dst = nullptr;
+  int elemSize = 1;
+  int rank = 0;
+  int64_t shape[kMaxRank] = {};
+  int64_t srcStride[kMaxRank] = {};
+  int64_t dstStride[kMaxRank] = {};
+  int64_t modulo[kMaxRank] = {};
+  int64_t srcBase = 0, dstBase = 0;
+};
+cudaError_t launchStridedCopy(const StridedCopyParams &p, cudaStream_t stream);
+
+/// A copy whose innermost output dim is not the input's: tiles of
+/// [a, b] go through shared memory so that both the reads (contiguous along
+/// a in the input) and the writes (along b in the output) are coalesced.
+/// dst[dstBatch(n) + i * dstStrideA + j] =
+///     src[srcBatch(n) + i + j * srcStrideB].
+struct TransposeParams {
+  const void *src = nullptr;
+  void *dst = nullptr;
+  int elemSize = 1;
+  int64_t a = 0, b = 0, srcStrideB = 0, dstStrideA = 0, batches = 0;
+  IndexMap srcBatch, dstBatch;
+};
+cudaError_t launchTranspose(const TransposeParams &p, cudaStream_t stream);
+
+/// TRILU over matrices of rows x cols: keeps element (i, j) where
+/// j - i >= k (upper) or j - i <= k (lower), else zero.
+struct TriluParams {
+  const void *src = nullptr;
+  void *dst = nullptr;
+  int elemSize = 1;
+  int64_t mats = 0, rows = 0, cols = 0, k = 0;
+  bool upper = false;
+};
+cudaError_t launchTrilu(const TriluParams &p, cudaStream_t stream);
+
+/// GATHER along an axis and EMBEDDING: out[o, i, :] = data[o, idx(i), :]
+/// with chunks of `chunkBytes`. EMBEDDING (`shard`): idx(i) = ids[i] -
+/// vocabStart, zero rows outside [0, dim). GATHER: negative indices wrap.
+/// Out-of-range indices give zero chunks (the CPU kernels report them).
+struct GatherParams {
+  const void *data = nullptr, *indices = nullptr;
+  void *out = nullptr;
+  int indexType = kI64;
+  int64_t outer = 0, dim = 0, count = 0, chunkBytes = 0;
+  bool shard = false, wrap = true;
+  int64_t vocabStart = 0;
+};
+cudaError_t launchGather(const GatherParams &p, cudaStream_t stream);
+
+/// GATHER_ND: for batch n and tuple t, the chunk at
+/// n * batchStride + sum(idx[k] * dataStride[k]) (indices wrapped).
+struct GatherNdParams {
+  const void *data = nullptr, *indices = nullptr;
+  void *out = nullptr;
+  int indexType = kI64;
+  int elemSize = 1;
+  int64_t batches = 0, tuples = 0, depth = 0, chunk = 0, batchStride = 0;
+  int64_t dataDim[kMaxRank] = {}, dataStride[kMaxRank] = {};
+};
+cudaError_t launchGatherNd(const GatherNdParams &p, cudaStream_t stream);
+
+/// GATHER_ELEMENTS: out[i] = data[offMap(i) + idx[i] * axisStride].
+struct GatherElementsParams {
+  const void *data = nullptr, *indices = nullptr;
+  void *out = nullptr;
+  int indexType = kI64;
+  int elemSize = 1;
+  int64_t n = 0, axisDim = 0, axisStride = 0;
+  IndexMap offMap;
+};
+cudaError_t launchGatherElements(const GatherElementsParams &p,
+                                 cudaStream_t stream);
+
+//===----------------------------------------------------------------------===//
+// Reductions
+//===----------------------------------------------------------------------===//
+
+enum ReduceOp : int { kSum = 0, kMean = 1, kMax = 2, kMin = 3, kProd = 4 };
+
+/// REDUCE: output element o combines the input elements at
+/// keptMap(o) + reducedMap(r) for r in [0, count). Floats accumulate in
+/// double, integers (and BOOL) in int64, like the CPU kernel.
+struct ReduceParams {
+  const void *x = nullptr;
+  void *out = nullptr;
+  int type = kF32;
+  int op = kSum;
+  int64_t outN = 0, count = 0;
+  IndexMap keptMap, reducedMap;
+};
+cudaError_t launchReduce(const ReduceParams &p, cudaStream_t stream);
+
+/// CUMSUM along an axis of `len` elements `inner` apart.
+struct CumsumParams {
+  const void *x = nullptr;
+  void *out = nullptr;
+  int type = kF32;
+  int64_t lines = 0, len = 0, inner = 0;
+  bool exclusive = false, reverse = false;
+};
+cudaError_t launchCumsum(const CumsumParams &p, cudaStream_t stream);
+
+} // namespace weft::runtime::cuda::kernels
+
+#endif // WEFT_RUNTIME_BACKENDS_CUDA_KERNELS_KERNELS_H
