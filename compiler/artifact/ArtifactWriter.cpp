@@ -462,7 +462,8 @@ LogicalResult Writer::generateGpuKernels(art::Manifest &manifest,
     return emitError(loc) << llvm::toString(arch.takeError());
   auto kernels = generateKernels(plans, *arch);
   if (!kernels)
-    return emitError(loc) << llvm::toString(kernels.takeError());
+    return emitError(loc) << "generating kernels for " << arch->name << ": "
+                          << llvm::toString(kernels.takeError());
   art::KernelModule *module = manifest.mutable_kernels();
   module->set_arch(arch->name);
   module->set_source_file("kernels.cu");

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <memory>
+#include <thread>
 #include <vector>
 
 using namespace mlir;
@@ -136,13 +137,25 @@ bool mlir::weft::compileWithNvrtc(llvm::StringRef source,
   std::string include;
   if (!findCudaInclude(include, failure.message))
     return false;
-  if (!compileOnce(source, fileName,
-                   std::string("--gpu-architecture=").append(arch.name),
-                   include, /*cubin=*/true, output.cubin, failure) ||
-      !compileOnce(source, fileName,
-                   std::string("--gpu-architecture=").append(arch.virtualName),
-                   include, /*cubin=*/false, output.ptx, failure))
+  // The cubin and the PTX compile side by side.
+  NvrtcFailure ptxFailure;
+  bool ptxOk = false;
+  std::thread ptxThread([&] {
+    ptxOk =
+        compileOnce(source, fileName,
+                    std::string("--gpu-architecture=").append(arch.virtualName),
+                    include, /*cubin=*/false, output.ptx, ptxFailure);
+  });
+  bool cubinOk = compileOnce(
+      source, fileName, std::string("--gpu-architecture=").append(arch.name),
+      include, /*cubin=*/true, output.cubin, failure);
+  ptxThread.join();
+  if (!cubinOk)
     return false;
+  if (!ptxOk) {
+    failure = std::move(ptxFailure);
+    return false;
+  }
   output.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();

@@ -1,7 +1,11 @@
 // The ELEMENTWISE programs of the codegen tests.
 #include "ElementwiseCases.h"
 
+#include "runtime/artifact/DType.h"
+#include "runtime/backends/cpu/CpuSupport.h"
+
 #include <initializer_list>
+#include <limits>
 
 using namespace weft::codegen_test;
 using mlir::weft::ElementwiseSpec;
@@ -72,6 +76,66 @@ const char *dtypeTag(DType d) {
   default:
     return "bool";
   }
+}
+
+/// A float drawn mostly from [-4, 4], sometimes a value that tests edges.
+double randomFloat(std::mt19937 &rng) {
+  static const double specials[] = {0.0,
+                                    -0.0,
+                                    1.0,
+                                    -1.0,
+                                    0.5,
+                                    2.5,
+                                    -3.5,
+                                    1e30,
+                                    -1e30,
+                                    1e-30,
+                                    65504.0,
+                                    70000.0,
+                                    -2147483904.0,
+                                    3e9,
+                                    9.3e18,
+                                    -9.3e18,
+                                    std::numeric_limits<double>::infinity(),
+                                    -std::numeric_limits<double>::infinity(),
+                                    std::numeric_limits<double>::quiet_NaN()};
+  std::uniform_int_distribution<int> pick(0, 99);
+  if (pick(rng) < 8)
+    return specials[pick(rng) % std::size(specials)];
+  return std::uniform_real_distribution<double>(-4.0, 4.0)(rng);
+}
+
+int64_t randomInt(std::mt19937 &rng, art::DType d) {
+  int64_t lo = -1000, hi = 1000;
+  switch (d) {
+  case art::BOOL:
+    lo = 0, hi = 1;
+    break;
+  case art::U8:
+    lo = 0, hi = 255;
+    break;
+  case art::I8:
+    lo = -128, hi = 127;
+    break;
+  case art::I16:
+    lo = -32768, hi = 32767;
+    break;
+  default:
+    break;
+  }
+  static const int64_t specials[] = {0,
+                                     -1,
+                                     1,
+                                     2,
+                                     std::numeric_limits<int64_t>::min(),
+                                     std::numeric_limits<int64_t>::max(),
+                                     std::numeric_limits<int32_t>::min(),
+                                     std::numeric_limits<int32_t>::max()};
+  std::uniform_int_distribution<int> pick(0, 99);
+  if (d != art::BOOL && pick(rng) < 10)
+    return weft::runtime::cpu::wrapInt(
+        d, specials[pick(rng) % std::size(specials)]);
+  return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
 }
 
 std::vector<ElementwiseCase> makeCases() {
@@ -247,4 +311,15 @@ std::vector<ElementwiseCase> makeCases() {
 const std::vector<ElementwiseCase> &weft::codegen_test::elementwiseCases() {
   static const std::vector<ElementwiseCase> cases = makeCases();
   return cases;
+}
+
+void weft::codegen_test::fillRandomElements(art::DType dtype, std::byte *data,
+                                            int64_t n, std::mt19937 &rng) {
+  using namespace weft::runtime;
+  for (int64_t i = 0; i < n; ++i) {
+    if (isFloatDType(dtype))
+      cpu::storeDouble(dtype, data, i, randomFloat(rng));
+    else
+      cpu::storeInt(dtype, data, i, randomInt(rng, dtype));
+  }
 }

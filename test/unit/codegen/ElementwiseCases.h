@@ -6,6 +6,8 @@
 
 #include "compiler/codegen/ElementwiseKernel.h"
 
+#include <cstddef>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,11 @@ struct ElementwiseCase {
 
 /// The cases, each name unique.
 const std::vector<ElementwiseCase> &elementwiseCases();
+
+/// n random elements of `dtype`: floats mostly in [-4, 4], integers in their
+/// range, with edge values (0, -0, inf, NaN, extremes) among them.
+void fillRandomElements(weft::artifact::DType dtype, std::byte *data, int64_t n,
+                        std::mt19937 &rng);
 
 /// A generated host kernel: calls the kernel with inputs in[0..n).
 using HostKernelCall = void (*)(void *out, const void *const *in);
