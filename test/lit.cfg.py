@@ -39,6 +39,10 @@ if getattr(config, "weft_have_mpi", "OFF") in ("ON", "1", "TRUE") and mpirun:
     config.available_features.add("mpi")
     config.substitutions.append(
         ("%mpirun", mpirun + " --allow-run-as-root --oversubscribe"))
+# GPU kernel generation: a weft built with the CUDA toolkit (NVRTC); no GPU
+# needed.
+if getattr(config, "weft_enable_cuda", "OFF") in ("ON", "1", "TRUE"):
+    config.available_features.add("cuda-codegen")
 for var in ["TMPDIR", "OMPI_MCA_btl_vader_single_copy_mechanism"]:
     if var in os.environ:
         config.environment[var] = os.environ[var]

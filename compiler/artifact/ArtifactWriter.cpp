@@ -4,6 +4,7 @@
 
 #include "compiler/artifact/PlanBuilder.h"
 #include "compiler/artifact/WeightLocator.h"
+#include "compiler/codegen/CudaCodegen.h"
 #include "compiler/onnx/OnnxModel.h"
 #include "runtime/artifact/Sha256.h"
 
@@ -199,9 +200,14 @@ private:
   LogicalResult loadModel();
   LogicalResult locateWeights(art::Plan &plan, SafetensorsFile &packed,
                               StringRef packedName);
+  LogicalResult generateGpuKernels(art::Manifest &manifest,
+                                   std::vector<art::Plan> &plans);
   LogicalResult writeDirectory(art::Manifest manifest,
                                const std::vector<art::Plan> &plans,
                                const std::vector<SafetensorsFile> &packed);
+
+  /// Files besides manifest, plans and weights: name and bytes.
+  std::vector<std::pair<std::string, std::string>> extraFiles;
 };
 
 LogicalResult Writer::loadModel() {
@@ -327,6 +333,12 @@ Writer::writeDirectory(art::Manifest m, const std::vector<art::Plan> &plans,
       return failure();
     }
   }
+  for (const auto &[name, bytes] : extraFiles) {
+    if (failed(writeFile(loc, tmp + "/" + name, bytes))) {
+      cleanup();
+      return failure();
+    }
+  }
   std::string manifestBytes;
   m.SerializeToString(&manifestBytes);
   if (failed(writeFile(loc, tmp + "/manifest.pb", manifestBytes))) {
@@ -438,7 +450,38 @@ LogicalResult Writer::run() {
     rank->set_rank(r);
     rank->set_plan_file(rankFile(r, "plan.pb"));
   }
+  if (options.target != "cpu" && failed(generateGpuKernels(manifest, plans)))
+    return failure();
   return writeDirectory(manifest, plans, packed);
+}
+
+LogicalResult Writer::generateGpuKernels(art::Manifest &manifest,
+                                         std::vector<art::Plan> &plans) {
+  auto arch = parseGpuArch(options.target);
+  if (!arch)
+    return emitError(loc) << llvm::toString(arch.takeError());
+  auto kernels = generateKernels(plans, *arch);
+  if (!kernels)
+    return emitError(loc) << "generating kernels for " << arch->name << ": "
+                          << llvm::toString(kernels.takeError());
+  art::KernelModule *module = manifest.mutable_kernels();
+  module->set_arch(arch->name);
+  module->set_source_file("kernels.cu");
+  module->set_source_sha256(sha256Hex(kernels->source));
+  module->set_cubin_file(llvm::formatv("kernels.{0}.cubin", arch->name).str());
+  module->set_cubin_sha256(sha256Hex(kernels->cubin));
+  module->set_ptx_file(
+      llvm::formatv("kernels.{0}.ptx", arch->virtualName).str());
+  module->set_ptx_sha256(sha256Hex(kernels->ptx));
+  extraFiles.emplace_back(module->source_file(), std::move(kernels->source));
+  extraFiles.emplace_back(module->cubin_file(), std::move(kernels->cubin));
+  extraFiles.emplace_back(module->ptx_file(), std::move(kernels->ptx));
+  if (options.stats) {
+    options.stats->kernels = kernels->numKernels;
+    options.stats->elementwiseSteps = kernels->numSteps;
+    options.stats->nvrtcSeconds = kernels->nvrtcSeconds;
+  }
+  return success();
 }
 } // namespace
 

@@ -12,11 +12,18 @@ namespace mlir::weft {
 
 struct Topology;
 
+/// What writing an artifact did besides the plans (for the compile log).
+struct ArtifactStats {
+  size_t kernels = 0;          // generated GPU kernels
+  size_t elementwiseSteps = 0; // the ELEMENTWISE steps they run, all ranks
+  double nvrtcSeconds = 0;
+};
+
 struct ArtifactOptions {
   std::string output;    // the artifact directory to create
   std::string modelPath; // the compiled ONNX file
   bool packWeights = false;
-  std::string target = "cpu";
+  std::string target = "cpu";    // or a GPU architecture: kernels generated
   std::string topology = "host"; // the topology's name (manifest.topology)
   int64_t tp = 1;                // the module is a per-rank graph for tp ranks
   int64_t pp = 1;                // pipeline stages
@@ -24,6 +31,7 @@ struct ArtifactOptions {
   int64_t microbatches = 1;      // the module is compiled for one batch chunk
   const Topology *cluster = nullptr; // the loaded topology, when one was given
   llvm::StringMap<int64_t> dims;
+  ArtifactStats *stats = nullptr; // filled in when given
 };
 
 /// Plans `module` (its @main) and writes the artifact atomically: into a

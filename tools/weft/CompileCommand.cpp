@@ -2,6 +2,7 @@
 #include "tools/weft/Commands.h"
 
 #include "compiler/artifact/ArtifactWriter.h"
+#include "compiler/codegen/Nvrtc.h"
 #include "compiler/onnx/GraphImporter.h"
 #include "compiler/onnx/Importer.h"
 #include "compiler/pipeline/Pipeline.h"
@@ -108,6 +109,44 @@ int loadTopologyOption(llvm::StringRef nameOrPath,
       });
   return status;
 }
+
+/// Resolves `--target` (default: the topology's gpu.sm_arch) into `target`;
+/// returns 0, or 2 once the error is printed. Without NVRTC in this build, a
+/// GPU target given explicitly is refused and the default falls back to cpu.
+int resolveTarget(const llvm::cl::opt<std::string> &option,
+                  const mlir::weft::Topology &topology, bool quiet,
+                  std::string &target) {
+  bool given = option.getNumOccurrences() > 0;
+  target = given ? option.getValue() : topology.gpu.smArch;
+  if (target == "cpu")
+    return 0;
+  auto arch = mlir::weft::parseGpuArch(target);
+  if (!arch) {
+    llvm::errs() << "weft compile: error: --target: "
+                 << llvm::toString(arch.takeError());
+    if (!given)
+      llvm::errs() << " (the GPU of topology '" << topology.name
+                   << "'; give --target)";
+    llvm::errs() << "\n";
+    return 2;
+  }
+  if (mlir::weft::nvrtcAvailable())
+    return 0;
+  if (given) {
+    llvm::errs() << "weft compile: error: --target " << target
+                 << ": this weft was built without the CUDA toolkit "
+                    "(WEFT_ENABLE_CUDA is off), so it cannot generate GPU "
+                    "kernels; use --target cpu or rebuild with the toolkit\n";
+    return 2;
+  }
+  if (!quiet)
+    llvm::errs() << "weft compile: note: compiling for --target cpu: this "
+                    "weft was built without the CUDA toolkit, so it cannot "
+                    "generate kernels for "
+                 << target << "\n";
+  target = "cpu";
+  return 0;
+}
 } // namespace
 
 int ::weft::cli::runCompile(int argc, char **argv) {
@@ -175,6 +214,12 @@ int ::weft::cli::runCompile(int argc, char **argv) {
       cl::desc("Micro-batches each replica's batch is cut into, to keep "
                "pipeline stages busy (default 1)"),
       cl::value_desc("U"), cl::init(1), cl::cat(cat));
+  cl::opt<std::string> target(
+      "target",
+      cl::desc("What the artifact runs on: cpu (no GPU kernels), or a GPU "
+               "architecture such as sm_90a or sm_80 to generate and "
+               "compile its kernels for (default: the topology's GPU)"),
+      cl::value_desc("cpu|sm_XX"), cl::cat(cat));
   cl::opt<bool> listTopologies("list-topologies",
                                cl::desc("Print the topology presets and exit"),
                                cl::cat(cat));
@@ -225,6 +270,9 @@ int ::weft::cli::runCompile(int argc, char **argv) {
   // The cluster, loaded and validated before the model is read.
   std::optional<mlir::weft::Topology> topology;
   if (int status = loadTopologyOption(topologyName, topology))
+    return status;
+  std::string targetName;
+  if (int status = resolveTarget(target, *topology, quiet, targetName))
     return status;
   if (tp < 1 || pp < 1 || dp < 1 || microbatches < 1) {
     llvm::errs() << "weft compile: error: --tp, --pp, --dp and "
@@ -286,9 +334,17 @@ int ::weft::cli::runCompile(int argc, char **argv) {
     art.dp = dp;
     art.microbatches = microbatches;
     art.cluster = &*topology;
+    art.target = targetName;
+    mlir::weft::ArtifactStats stats;
+    art.stats = &stats;
     bool written = timer.run("plan and write artifact", [&] {
       return succeeded(mlir::weft::writeArtifact(*module, art));
     });
+    if (written && targetName != "cpu" && !quiet)
+      llvm::errs() << llvm::format(
+          "      %zu kernels for %zu elementwise steps, %s (NVRTC %.2f s)\n",
+          stats.kernels, stats.elementwiseSteps, targetName.c_str(),
+          stats.nvrtcSeconds);
     return written ? 0 : 1;
   }
   bool ok = timer.run("write", [&] {

@@ -12,6 +12,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <map>
+#include <set>
 
 namespace cl = llvm::cl;
 namespace art = weft::artifact;
@@ -90,6 +91,12 @@ void printPlan(const art::Plan &plan, bool steps) {
     first = false;
   }
   llvm::outs() << ")\n";
+  std::set<std::string> kernels;
+  for (const art::Step &s : plan.steps())
+    if (!s.kernel().empty())
+      kernels.insert(s.kernel());
+  if (!kernels.empty())
+    llvm::outs() << "  generated kernels: " << kernels.size() << "\n";
   if (!steps)
     return;
   for (auto [i, s] : llvm::enumerate(plan.steps())) {
@@ -106,6 +113,8 @@ void printPlan(const art::Plan &plan, bool steps) {
       llvm::outs() << (j ? ", " : "") << "%" << b.id() << " "
                    << shapeOf(b.shape(), b.dtype()) << " @" << b.offset();
     }
+    if (!s.kernel().empty())
+      llvm::outs() << " kernel " << s.kernel();
     llvm::outs() << "\n";
   }
 }
@@ -133,6 +142,16 @@ int ::weft::cli::runInspect(int argc, char **argv) {
                << m.source_sha256().substr(0, 16) << "...)\n"
                << "  topology " << m.topology() << ", world size "
                << m.world_size() << "\n";
+  if (m.has_kernels()) {
+    const art::KernelModule &k = m.kernels();
+    llvm::outs() << "  kernels for " << k.arch() << "\n"
+                 << "    source " << k.source_file() << " sha256 "
+                 << k.source_sha256() << "\n"
+                 << "    cubin  " << k.cubin_file() << " sha256 "
+                 << k.cubin_sha256() << "\n"
+                 << "    ptx    " << k.ptx_file() << " sha256 "
+                 << k.ptx_sha256() << "\n";
+  }
   for (const art::TensorSpec &s : m.inputs())
     llvm::outs() << "  input  " << s.name() << " "
                  << shapeOf(s.shape(), s.dtype()) << "\n";
