@@ -111,7 +111,8 @@ unsigned threadsPerRank(uint32_t localRanks) {
 Result<RankOutcome> runRank(const Artifact &artifact, uint32_t rank,
                             comm::Transport &transport,
                             std::span<const NpyArray *const> inputs,
-                            unsigned threads, RankState &state) {
+                            unsigned threads, RankState &state,
+                            const RankDevice &device) {
   const artifact::Manifest &manifest = artifact.manifest;
   uint32_t world = manifest.world_size();
   if (transport.worldSize() != world || transport.rank() != rank)
@@ -128,6 +129,12 @@ Result<RankOutcome> runRank(const Artifact &artifact, uint32_t rank,
     return s;
   if (Status s = loadWeights(artifact, state.rank); !s.ok())
     return s;
+  // Where a GPU backend's executor is created instead (on device
+  // `device.localRank`, its collectives built through `device.bootstrap`);
+  // the transport still carries the output gather and the final check.
+  if (device.backend != "cpu")
+    return errorStatus("backend '" + device.backend +
+                       "' is not built into this binary");
   auto exec = Executor::create(state.rank, {threads, world, &transport});
   if (!exec.ok())
     return exec.status();

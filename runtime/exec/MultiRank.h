@@ -4,6 +4,7 @@
 #define WEFT_RUNTIME_EXEC_MULTIRANK_H
 
 #include "runtime/artifact/ArtifactReader.h"
+#include "runtime/comm/Bootstrap.h"
 #include "runtime/comm/Transport.h"
 #include "runtime/exec/Executor.h"
 #include "runtime/exec/Npz.h"
@@ -33,6 +34,16 @@ struct RankOutcome {
   std::vector<NpyArray> outputs;
 };
 
+/// What a rank runs its plan on. The CPU backend needs nothing more than
+/// the transport; a GPU backend picks its device by `localRank` and builds
+/// its own collectives (NCCL) through `bootstrap`, which is set for a
+/// process launched as one rank of a job and null for a rank thread.
+struct RankDevice {
+  std::string backend = "cpu";
+  comm::Bootstrap *bootstrap = nullptr;
+  uint32_t localRank = 0;
+};
+
 /// Runs `rank` of `artifact` (whose manifest is read) over `transport`:
 /// reads the rank's plan, readies its groups, loads its weights, binds it
 /// and agrees with the other ranks on the output ranks. The batch (dim 0
@@ -44,11 +55,12 @@ struct RankOutcome {
 /// whole outputs (chunk c at rows [c * chunkRows, (c + 1) * chunkRows)).
 /// Then it waits until every rank has succeeded. Collective over every
 /// rank of the world. `threads` is the rank's worker thread count (0:
-/// hardware threads).
+/// hardware threads); `device` says which backend runs the plan.
 Result<RankOutcome> runRank(const Artifact &artifact, uint32_t rank,
                             comm::Transport &transport,
                             std::span<const NpyArray *const> inputs,
-                            unsigned threads, RankState &state);
+                            unsigned threads, RankState &state,
+                            const RankDevice &device = {});
 
 struct LocalRunOptions {
   /// Worker threads per rank; 0: the hardware threads divided among the
