@@ -352,9 +352,10 @@ void TcpTransport::drain(Clock::time_point deadline) {
     pump(pollMillis(deadline, 100));
 }
 
-Status TcpTransport::waitUntil(const std::function<bool()> &ready,
-                               const std::vector<uint32_t> &needed,
-                               const std::function<std::string()> &what) {
+Status
+TcpTransport::waitUntil(const std::function<bool()> &ready,
+                        const std::function<std::vector<uint32_t>()> &needed,
+                        const std::function<std::string()> &what) {
   auto deadline = deadlineAfter(timeout);
   while (true) {
     // What is done is done, even once another rank has failed.
@@ -363,7 +364,7 @@ Status TcpTransport::waitUntil(const std::function<bool()> &ready,
     if (failed)
       return errorStatus("rank " + std::to_string(failed->first) +
                          " failed: " + failed->second);
-    for (uint32_t r : needed)
+    for (uint32_t r : needed())
       if (!peers[r]->sock.valid() || peers[r]->finished)
         return errorStatus(what() + ": rank " + std::to_string(r) +
                            " has finished (the ranks' plans do not match)");
@@ -407,21 +408,28 @@ TcpTransport::exchange(const Group &group, uint32_t kind, DType dtype,
     for (uint32_t r : others)
       if (!contributions.count({r, key, seq}))
         return false;
-    // Ours are out too, so no peer waits on this rank's next call.
+    // Ours are out too, so no peer waits on this rank's next call (a peer
+    // whose connection closed has no use for them).
     for (auto [r, number] : sent)
-      if (peers[r]->written < number)
+      if (peers[r]->written < number && peers[r]->sock.valid())
         return false;
     return true;
   };
-  auto missing = [&] {
+  // Only a member whose part is still missing can make this call fail by
+  // finishing: one that sent its part may finish before this rank reads it.
+  auto missingRanks = [&] {
     std::vector<uint32_t> ranks;
     for (uint32_t r : others)
       if (!contributions.count({r, key, seq}))
         ranks.push_back(r);
+    return ranks;
+  };
+  auto missing = [&] {
+    std::vector<uint32_t> ranks = missingRanks();
     return ranks.empty() ? what + ", sending this rank's part"
                          : what + ", waiting for " + ranksString(ranks);
   };
-  if (Status s = waitUntil(ready, others, missing); !s.ok())
+  if (Status s = waitUntil(ready, missingRanks, missing); !s.ok())
     return s;
   std::vector<std::vector<std::byte>> parts(group.size());
   for (size_t pos = 0; pos < group.size(); ++pos) {
@@ -517,8 +525,9 @@ Status TcpTransport::recv(uint32_t peer, int64_t tag, std::byte *data,
     auto it = messages.find(key);
     return it != messages.end() && !it->second.empty();
   };
-  if (Status s = waitUntil(arrived, {peer},
-                           [&] { return where + ", waiting for the message"; });
+  if (Status s = waitUntil(
+          arrived, [&] { return std::vector<uint32_t>{peer}; },
+          [&] { return where + ", waiting for the message"; });
       !s.ok())
     return s;
   auto &box = messages[key];
@@ -546,9 +555,10 @@ Status TcpTransport::flush() {
         return false;
     return true;
   };
-  return waitUntil(sent, waiting, [&] {
-    return std::string("delivering this rank's messages");
-  });
+  // A peer that finished still reads until its connection closes.
+  return waitUntil(
+      sent, [] { return std::vector<uint32_t>(); },
+      [&] { return std::string("delivering this rank's messages"); });
 }
 
 void TcpTransport::fail(const std::string &message) {

@@ -81,9 +81,10 @@ private:
   void writeTo(uint32_t peer);
   void deliver(uint32_t peer, const Frame &frame, std::vector<std::byte> data);
   void lose(uint32_t peer, const std::string &why);
-  /// Pumps until `ready()`, a failure, `needed` peers gone, or the timeout.
+  /// Pumps until `ready()`, a failure, one of the peers `needed()` (those
+  /// it still waits for) gone, or the timeout.
   Status waitUntil(const std::function<bool()> &ready,
-                   const std::vector<uint32_t> &needed,
+                   const std::function<std::vector<uint32_t>()> &needed,
                    const std::function<std::string()> &what);
   /// Pumps until nothing is queued or `deadline` passes.
   void drain(Clock::time_point deadline);
