@@ -123,6 +123,15 @@ struct Rank {
   cudaStream_t stream;
   Checks &checks;
   uint32_t rank, size;
+  /// Set once synchronize() failed: it aborted the communicators, so no
+  /// further check can run.
+  bool aborted = false;
+
+  bool synchronize(const std::string &what) {
+    Status s = nc.synchronize(stream);
+    aborted |= !s.ok();
+    return checks.status(s, what);
+  }
 
   /// Copies `host` in, runs `enqueue(in, out)`, waits and compares `out`
   /// with `expected`.
@@ -140,8 +149,7 @@ struct Rank {
         !checks.cuda(cudaMemset(out.ptr, 0xAB, expected.size()),
                      what + ": clearing the output"))
       return;
-    if (!checks.status(enqueue(in.ptr, out.ptr), what) ||
-        !checks.status(nc.synchronize(stream), what))
+    if (!checks.status(enqueue(in.ptr, out.ptr), what) || !synchronize(what))
       return;
     std::vector<std::byte> got(expected.size());
     if (!checks.cuda(
@@ -260,7 +268,7 @@ struct Rank {
                                   cudaMemcpyHostToDevice),
                        step) ||
           !checks.cuda(cudaGraphLaunch(exec, stream), step + ": launch") ||
-          !checks.status(nc.synchronize(stream), step) ||
+          !synchronize(step) ||
           !checks.cuda(cudaMemcpy(got.data(), out.ptr, count * 4,
                                   cudaMemcpyDeviceToHost),
                        step))
@@ -354,21 +362,33 @@ int rankMain(bool fault, double timeoutSeconds) {
     return checks.failures ? 1 : 0;
   }
 
+  std::vector<std::function<void()>> steps;
   for (DType dtype :
        {DType::F32, DType::F16, DType::BF16, DType::F64, DType::I32, DType::I64,
         DType::I8, DType::U8, DType::BOOL})
-    r.allReduce(world, dtype, 4099);
-  r.allReduce(world, DType::F32, (int64_t(1) << 22) + 1);
-  r.allReduce(reversed, DType::BF16, 1 << 16);
+    steps.push_back([&, dtype] { r.allReduce(world, dtype, 4099); });
+  steps.push_back(
+      [&] { r.allReduce(world, DType::F32, (int64_t(1) << 22) + 1); });
+  steps.push_back([&] { r.allReduce(reversed, DType::BF16, 1 << 16); });
   if (pair[1] < size)
-    r.allReduce(pair, DType::F32, 1 << 20);
-  r.allGather(world, 1003);
-  r.allGather(reversed, 1 << 20);
+    steps.push_back([&] { r.allReduce(pair, DType::F32, 1 << 20); });
+  steps.push_back([&] { r.allGather(world, 1003); });
+  steps.push_back([&] { r.allGather(reversed, 1 << 20); });
   if (pair[1] < size)
-    r.allGather(pair, 4097);
-  r.sendRecvPairs(1 << 20);
-  r.ring(12345);
-  r.graphReplay(world, 1 << 16);
+    steps.push_back([&] { r.allGather(pair, 4097); });
+  steps.push_back([&] { r.sendRecvPairs(1 << 20); });
+  steps.push_back([&] { r.ring(12345); });
+  steps.push_back([&] { r.graphReplay(world, 1 << 16); });
+  for (size_t i = 0; i < steps.size(); ++i) {
+    steps[i]();
+    // The other ranks would wait for this one in every later check.
+    if (r.aborted) {
+      say("FAIL rank " + std::to_string(rank) + ": " +
+          std::to_string(steps.size() - i - 1) +
+          " check(s) not run: the communicators were aborted");
+      return 1;
+    }
+  }
   checks.status((*boot)->barrier(), "bootstrap barrier at the end");
   nc->reset();
   cudaStreamDestroy(stream);
