@@ -103,8 +103,18 @@ TcpTransport::create(Bootstrap &boot, const std::string &host,
   uint32_t rank = boot.rank(), size = boot.worldSize();
   std::unique_ptr<TcpTransport> t(new TcpTransport(rank, size, timeout));
   t->peers.resize(size);
+  if (Status s = t->connectMesh(boot, host); !s.ok()) {
+    // No goodbyes: the peers learn of it from the closed connections.
+    t->aborted = true;
+    return s;
+  }
+  return t;
+}
+
+Status TcpTransport::connectMesh(Bootstrap &boot, const std::string &host) {
+  uint32_t rank = self;
   if (size == 1)
-    return t;
+    return okStatus();
   auto deadline = deadlineAfter(timeout);
   auto at = resolve(host, 0, "this rank's address");
   if (!at.ok())
@@ -147,8 +157,8 @@ TcpTransport::create(Bootstrap &boot, const std::string &host,
                             "greeting rank " + std::to_string(r));
         !s.ok())
       return s;
-    t->peers[r] = std::make_unique<Peer>();
-    t->peers[r]->sock = std::move(*sock);
+    peers[r] = std::make_unique<Peer>();
+    peers[r]->sock = std::move(*sock);
   }
   for (uint32_t joined = rank + 1; joined < size; ++joined) {
     auto sock = acceptBefore(*listener, deadline,
@@ -163,15 +173,15 @@ TcpTransport::create(Bootstrap &boot, const std::string &host,
         !s.ok())
       return s;
     if (hello.magic != kMagic || hello.size != size || hello.rank <= rank ||
-        hello.rank >= size || t->peers[hello.rank])
+        hello.rank >= size || peers[hello.rank])
       return errorStatus("rank " + std::to_string(rank) +
                          ": an unexpected process connected (rank " +
                          std::to_string(hello.rank) + " of " +
                          std::to_string(hello.size) + ")");
-    t->peers[hello.rank] = std::make_unique<Peer>();
-    t->peers[hello.rank]->sock = std::move(*sock);
+    peers[hello.rank] = std::make_unique<Peer>();
+    peers[hello.rank]->sock = std::move(*sock);
   }
-  return t;
+  return okStatus();
 }
 
 TcpTransport::~TcpTransport() {

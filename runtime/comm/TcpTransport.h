@@ -67,6 +67,9 @@ private:
   TcpTransport(uint32_t rank, uint32_t size,
                std::chrono::duration<double> timeout);
 
+  /// Listens, publishes the address through `boot` and connects every pair
+  /// of ranks.
+  Status connectMesh(Bootstrap &boot, const std::string &host);
   /// Sends this rank's `bytes` of `in` to the other members and waits for
   /// theirs: returns them by position in `group` (this rank's left empty).
   Result<std::vector<std::vector<std::byte>>>

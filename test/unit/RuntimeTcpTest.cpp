@@ -1,9 +1,11 @@
 // Unit tests of ranks that meet over TCP: the launcher's environment, the
 // rendezvous (TcpBootstrap) and the transport (TcpTransport), with every
-// rank a thread of this test connecting over the loopback. Sums are
-// checked bit for bit against the in-process transport.
+// rank a thread of this test connecting over the loopback; sums are
+// checked bit for bit against the in-process transport. And the MPI
+// bootstrap, when run under mpirun.
 #include "runtime/comm/Bootstrap.h"
 #include "runtime/comm/InProcessTransport.h"
+#include "runtime/comm/MpiTransport.h"
 #include "runtime/comm/TcpTransport.h"
 
 #include "RuntimeTestUtil.h"
@@ -539,4 +541,30 @@ TEST(TcpTransport, AFinishedPeerEndsAWaitForIt) {
   EXPECT_EQ(statuses[1].message(),
             "recv from rank 0 (tag 0), waiting for the message: rank 0 has "
             "finished (the ranks' plans do not match)");
+}
+
+//===----------------------------------------------------------------------===//
+// The MPI bootstrap: only under mpirun (test/runtime/mpirun.test runs it
+// with two processes).
+//===----------------------------------------------------------------------===//
+
+TEST(MpiBootstrap, BroadcastsGathersAndWaits) {
+  if (!std::getenv("OMPI_COMM_WORLD_SIZE") || !comm::MpiSession::available())
+    GTEST_SKIP() << "not started by mpirun";
+  auto session = comm::MpiSession::init(std::chrono::seconds(30));
+  ASSERT_TRUE(session.ok()) << session.message();
+  comm::Bootstrap &boot = (*session)->bootstrap();
+  uint32_t rank = boot.rank(), size = boot.worldSize();
+  EXPECT_LT(boot.localRank(), boot.localSize());
+  std::vector<std::byte> data =
+      rank == 0 ? bytesOf<int32_t>({4, 5}) : bytesOf<int32_t>({});
+  ASSERT_TRUE(boot.broadcast(data).ok());
+  EXPECT_EQ(data, bytesOf<int32_t>({4, 5}));
+  std::vector<int32_t> mine(rank, int32_t(rank));
+  auto all = boot.allGather(bytesOf<int32_t>(mine));
+  ASSERT_TRUE(all.ok()) << all.message();
+  ASSERT_EQ(all->size(), size);
+  for (uint32_t r = 0; r < size; ++r)
+    EXPECT_EQ((*all)[r], bytesOf<int32_t>(std::vector<int32_t>(r, r)));
+  EXPECT_TRUE(boot.barrier().ok());
 }
