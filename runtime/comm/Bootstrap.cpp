@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <netinet/in.h>
+
 namespace weft::runtime::comm {
 
 using namespace std::chrono_literals;
@@ -141,7 +143,15 @@ TcpBootstrap::connect(const LaunchInfo &launch,
     return at.status();
   boot->master = "MASTER_ADDR:MASTER_PORT (" + at->text + ")";
   if (launch.rank == 0) {
-    auto listener = listenOn(*at, static_cast<int>(launch.size));
+    // Every interface, as torchrun does: MASTER_ADDR may name this host by
+    // an address it does not own (a hostname mapped to 127.0.1.1, NAT).
+    Endpoint any = *at;
+    if (any.addr.ss_family == AF_INET6)
+      reinterpret_cast<sockaddr_in6 *>(&any.addr)->sin6_addr = in6addr_any;
+    else
+      reinterpret_cast<sockaddr_in *>(&any.addr)->sin_addr.s_addr =
+          htonl(INADDR_ANY);
+    auto listener = listenOn(any, static_cast<int>(launch.size));
     if (!listener.ok())
       return errorStatus("rank 0 cannot open the rendezvous at " +
                          boot->master + ": " + listener.message());

@@ -67,10 +67,10 @@ struct LaunchInfo {
 /// the variable.
 Result<std::optional<LaunchInfo>> detectLaunch();
 
-/// The TCP rendezvous: rank 0 listens on MASTER_ADDR:MASTER_PORT and every
-/// other rank connects to it (retrying until the timeout, since rank 0 may
-/// start later); exchanges go through rank 0. connect() returns once the
-/// whole world has connected.
+/// The TCP rendezvous: rank 0 listens on MASTER_PORT (every interface) and
+/// every other rank connects to it at MASTER_ADDR (retrying until the
+/// timeout, since rank 0 may start later); exchanges go through rank 0.
+/// connect() returns once the whole world has connected.
 class TcpBootstrap final : public Bootstrap {
 public:
   static Result<std::unique_ptr<TcpBootstrap>>
