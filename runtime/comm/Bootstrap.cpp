@@ -1,6 +1,7 @@
 // The launcher's environment and the TCP rendezvous through rank 0.
 #include "runtime/comm/Bootstrap.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
@@ -125,6 +126,65 @@ Result<std::optional<LaunchInfo>> detectLaunch() {
     return std::optional<LaunchInfo>(std::move(info));
   }
   return std::optional<LaunchInfo>();
+}
+
+//===----------------------------------------------------------------------===//
+// TransportBootstrap
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+Group worldOf(uint32_t size) {
+  Group g(size);
+  for (uint32_t r = 0; r < size; ++r)
+    g[r] = r;
+  return g;
+}
+
+} // namespace
+
+Result<std::vector<std::vector<std::byte>>>
+TransportBootstrap::allGather(std::span<const std::byte> mine) {
+  // Lengths first, then every blob padded to the longest.
+  uint32_t size = transport.worldSize();
+  Group world = worldOf(size);
+  uint64_t length = mine.size();
+  std::vector<uint64_t> lengths(size);
+  if (Status s = transport.allGather(
+          world, reinterpret_cast<const std::byte *>(&length), sizeof(length),
+          reinterpret_cast<std::byte *>(lengths.data()));
+      !s.ok())
+    return s;
+  uint64_t longest = *std::max_element(lengths.begin(), lengths.end());
+  if (longest > kMaxBlob)
+    return errorStatus("bootstrap all-gather: a blob of " +
+                       std::to_string(longest) + " bytes");
+  std::vector<std::byte> padded(longest), all(longest * size);
+  std::copy(mine.begin(), mine.end(), padded.begin());
+  if (Status s = transport.allGather(world, padded.data(), longest, all.data());
+      !s.ok())
+    return s;
+  std::vector<std::vector<std::byte>> result(size);
+  for (uint32_t r = 0; r < size; ++r)
+    result[r].assign(all.begin() + r * longest,
+                     all.begin() + r * longest + lengths[r]);
+  return result;
+}
+
+Status TransportBootstrap::broadcast(std::vector<std::byte> &data) {
+  auto all = allGather(transport.rank() == 0 ? std::span<const std::byte>(data)
+                                             : std::span<const std::byte>());
+  if (!all.ok())
+    return all.status();
+  data = std::move((*all)[0]);
+  return okStatus();
+}
+
+Status TransportBootstrap::barrier() {
+  std::byte mine{1};
+  std::vector<std::byte> all(transport.worldSize());
+  return transport.allGather(worldOf(transport.worldSize()), &mine, 1,
+                             all.data());
 }
 
 //===----------------------------------------------------------------------===//

@@ -40,6 +40,28 @@ public:
   virtual Status barrier() = 0;
 };
 
+/// A Bootstrap over a Transport's world all-gathers: for ranks that
+/// already have one, such as the threads of one process (every rank on this
+/// host: the local rank is the rank). Its exchanges are collectives of the
+/// transport, so every rank must make them at the same point of its run.
+class TransportBootstrap final : public Bootstrap {
+public:
+  explicit TransportBootstrap(Transport &transport) : transport(transport) {}
+
+  uint32_t rank() const override { return transport.rank(); }
+  uint32_t worldSize() const override { return transport.worldSize(); }
+  uint32_t localRank() const override { return transport.rank(); }
+  uint32_t localSize() const override { return transport.worldSize(); }
+
+  Status broadcast(std::vector<std::byte> &data) override;
+  Result<std::vector<std::vector<std::byte>>>
+  allGather(std::span<const std::byte> mine) override;
+  Status barrier() override;
+
+private:
+  Transport &transport;
+};
+
 /// Where this process stands in a job started by a launcher.
 struct LaunchInfo {
   enum class Kind {

@@ -232,8 +232,10 @@ runLocalRanks(const Artifact &artifact, std::span<const NpyArray *const> inputs,
   auto runOne = [&](uint32_t r) {
     Status failure;
     try {
-      auto outcome =
-          runRank(artifact, r, *transports[r], inputs, threads, states[r]);
+      comm::TransportBootstrap boot(*transports[r]);
+      RankDevice device{options.backend, &boot, r};
+      auto outcome = runRank(artifact, r, *transports[r], inputs, threads,
+                             states[r], device);
       if (outcome.ok()) {
         outcomes[r] = std::move(*outcome);
         rendezvous.finish(r);

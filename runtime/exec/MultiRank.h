@@ -36,8 +36,9 @@ struct RankOutcome {
 
 /// What a rank runs its plan on. The CPU backend needs nothing more than
 /// the transport; a GPU backend picks its device by `localRank` and builds
-/// its own collectives (NCCL) through `bootstrap`, which is set for a
-/// process launched as one rank of a job and null for a rank thread.
+/// its own collectives (NCCL) through `bootstrap`: the job's for a process
+/// launched as one rank, one over the in-process transport for a rank
+/// thread. Both are valid during runRank only.
 struct RankDevice {
   std::string backend = "cpu";
   comm::Bootstrap *bootstrap = nullptr;
@@ -68,6 +69,9 @@ struct LocalRunOptions {
   unsigned threadsPerRank = 0;
   /// How long a rank waits for the others before failing.
   std::chrono::duration<double> timeout = comm::kDefaultTimeout;
+  /// The backend that runs the plans (RankDevice): rank r runs on device r,
+  /// with a TransportBootstrap over the in-process transport.
+  std::string backend = "cpu";
 };
 
 /// Runs every rank of `artifact` (whose manifest is read) as a thread of

@@ -549,6 +549,7 @@ int runArtifact(const RunOptions &opts, const std::string &prog, int argc,
   LocalRunOptions local;
   local.threadsPerRank = opts.threads;
   local.timeout = std::chrono::duration<double>(opts.timeout);
+  local.backend = opts.backend;
   auto outputs = runLocalRanks(*artifact, *matched, local);
   if (!outputs.ok())
     return dataError(outputs.message());

@@ -4,14 +4,16 @@
 //
 // Starts N ranks of itself (default: one per GPU) as `weft run --nproc`
 // does, each on the GPU of its local rank, meeting through the TCP
-// bootstrap. They check, against sums computed on the host: all-reduce of
-// every dtype over the world, pairs of ranks and the world in reverse
-// order; all-gather in group order; send/recv between pairs and around a
-// ring (grouped); and an all-reduce captured in a CUDA graph and replayed.
-// Then a second launch checks failure: one rank leaves before a
-// collective, and the others must end with an error within the timeout.
-// Every check prints a PASS or FAIL line; the last line is the summary,
-// and the exit status is 1 if anything failed.
+// bootstrap; started with WEFT_RANK/WEFT_WORLD_SIZE (or torchrun's
+// variables) and MASTER_ADDR/MASTER_PORT, it is one rank (add --fault for
+// the failure check). They check, against sums computed on the host: all-reduce
+// of every dtype over the world, pairs of ranks and the world in reverse order;
+// all-gather in group order; send/recv between pairs and around a ring
+// (grouped); and an all-reduce captured in a CUDA graph and replayed. Then a
+// second launch checks failure: one rank leaves before a collective, and the
+// others must end with an error within the timeout. Every check prints a PASS
+// or FAIL line; the last line is the summary, and the exit status is 1 if
+// anything failed.
 #include "runtime/backends/cuda/NcclComm.h"
 #include "runtime/comm/Bootstrap.h"
 #include "runtime/exec/Launcher.h"
@@ -432,7 +434,14 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  if (std::getenv("WEFT_RANK"))
+  // Started as one rank (by this program, weft run's launcher variables or
+  // torchrun's): run the checks.
+  auto launched = comm::detectLaunch();
+  if (!launched.ok()) {
+    say("FAIL: " + launched.message());
+    return 2;
+  }
+  if (launched->has_value() && (*launched)->kind == comm::LaunchInfo::Kind::Tcp)
     return rankMain(fault, timeout);
 
   int devices = 0;

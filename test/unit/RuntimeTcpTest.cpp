@@ -321,6 +321,39 @@ TEST(TcpBootstrap, RefusesAnAddressInUse) {
       << boot.message();
 }
 
+TEST(TransportBootstrap, ExchangesOverTheInProcessTransport) {
+  comm::InProcessWorld world(3);
+  std::vector<std::vector<std::byte>> got(3);
+  std::vector<std::vector<std::vector<std::byte>>> gathered(3);
+  std::vector<Status> statuses(3);
+  std::vector<std::thread> threads;
+  for (uint32_t r = 0; r < 3; ++r)
+    threads.emplace_back([&, r] {
+      auto t = world.transport(r);
+      comm::TransportBootstrap boot(*t);
+      got[r] = r == 0 ? bytesOf<int32_t>({7, 8}) : bytesOf<int32_t>({1});
+      statuses[r] = boot.broadcast(got[r]);
+      if (statuses[r].ok()) {
+        auto all = boot.allGather(
+            bytesOf<int32_t>(std::vector<int32_t>(2 - r, int32_t(r))));
+        statuses[r] = all.ok() ? boot.barrier() : all.status();
+        if (all.ok())
+          gathered[r] = *all;
+      }
+      world.finish(r);
+    });
+  for (std::thread &t : threads)
+    t.join();
+  for (uint32_t r = 0; r < 3; ++r) {
+    ASSERT_TRUE(statuses[r].ok()) << statuses[r].message();
+    EXPECT_EQ(got[r], bytesOf<int32_t>({7, 8}));
+    ASSERT_EQ(gathered[r].size(), 3u);
+    EXPECT_EQ(gathered[r][0], bytesOf<int32_t>({0, 0}));
+    EXPECT_EQ(gathered[r][1], bytesOf<int32_t>({1}));
+    EXPECT_TRUE(gathered[r][2].empty());
+  }
+}
+
 //===----------------------------------------------------------------------===//
 // TcpTransport
 //===----------------------------------------------------------------------===//
