@@ -48,6 +48,30 @@ void sumHalves(void *in, void *inout, int *length, MPI_Datatype *) {
   cpu::sumElements(D, parts, static_cast<std::byte *>(inout), *length);
 }
 
+/// Polls `request` until it completes, fails or `timeout` passes.
+Status waitRequest(MPI_Request &request, MPI_Status *status,
+                   std::chrono::duration<double> timeout,
+                   const std::string &what) {
+  auto start = std::chrono::steady_clock::now();
+  for (int polls = 0;; ++polls) {
+    int done = 0;
+    int rc = MPI_Test(&request, &done, status ? status : MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS)
+      return errorStatus(what + ": " + mpiError(rc));
+    if (done)
+      return okStatus();
+    if (std::chrono::steady_clock::now() - start >= timeout)
+      return errorStatus("timed out after " + secondsString(timeout) + " in " +
+                         what +
+                         " (another rank failed, hangs or "
+                         "runs a different plan)");
+    if (polls < 1000)
+      std::this_thread::yield();
+    else
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+}
+
 struct PendingSend {
   MPI_Request request = MPI_REQUEST_NULL;
   std::vector<std::byte> data;
@@ -103,24 +127,7 @@ private:
 
 Status MpiTransport::wait(MPI_Request &request, MPI_Status *status,
                           const std::string &what) {
-  auto start = std::chrono::steady_clock::now();
-  for (int polls = 0;; ++polls) {
-    int done = 0;
-    int rc = MPI_Test(&request, &done, status ? status : MPI_STATUS_IGNORE);
-    if (rc != MPI_SUCCESS)
-      return errorStatus(what + ": " + mpiError(rc));
-    if (done)
-      return okStatus();
-    if (std::chrono::steady_clock::now() - start >= timeout)
-      return errorStatus("timed out after " + secondsString(timeout) + " in " +
-                         what +
-                         " (another rank failed, hangs or "
-                         "runs a different plan)");
-    if (polls < 1000)
-      std::this_thread::yield();
-    else
-      std::this_thread::sleep_for(std::chrono::microseconds(50));
-  }
+  return waitRequest(request, status, timeout, what);
 }
 
 Status MpiTransport::prepare(std::span<const Group> groups) {
@@ -358,13 +365,103 @@ Status MpiTransport::flush() {
   return okStatus();
 }
 
+/// Small exchanges over the job's world communicator.
+class MpiBootstrap final : public Bootstrap {
+public:
+  MpiBootstrap(MPI_Comm world, uint32_t rank, uint32_t size, uint32_t localRank,
+               uint32_t localSize, std::chrono::duration<double> timeout)
+      : world(world), self(rank), size(size), local(localRank),
+        localCount(localSize), timeout(timeout) {}
+
+  uint32_t rank() const override { return self; }
+  uint32_t worldSize() const override { return size; }
+  uint32_t localRank() const override { return local; }
+  uint32_t localSize() const override { return localCount; }
+
+  Status broadcast(std::vector<std::byte> &data) override {
+    uint64_t length = data.size();
+    MPI_Request request;
+    if (Status s =
+            mpiCheck(MPI_Ibcast(&length, 1, MPI_UINT64_T, 0, world, &request),
+                     "bootstrap broadcast");
+        !s.ok())
+      return s;
+    if (Status s =
+            waitRequest(request, nullptr, timeout, "bootstrap broadcast");
+        !s.ok())
+      return s;
+    if (length > INT_MAX)
+      return errorStatus("bootstrap broadcast: too large");
+    data.resize(length);
+    if (Status s = mpiCheck(MPI_Ibcast(data.data(), static_cast<int>(length),
+                                       MPI_BYTE, 0, world, &request),
+                            "bootstrap broadcast");
+        !s.ok())
+      return s;
+    return waitRequest(request, nullptr, timeout, "bootstrap broadcast");
+  }
+
+  Result<std::vector<std::vector<std::byte>>>
+  allGather(std::span<const std::byte> mine) override {
+    const std::string what = "bootstrap all-gather";
+    if (mine.size() > INT_MAX)
+      return errorStatus(what + ": too large");
+    int count = static_cast<int>(mine.size());
+    std::vector<int> counts(size), offsets(size);
+    MPI_Request request;
+    if (Status s = mpiCheck(MPI_Iallgather(&count, 1, MPI_INT, counts.data(), 1,
+                                           MPI_INT, world, &request),
+                            what);
+        !s.ok())
+      return s;
+    if (Status s = waitRequest(request, nullptr, timeout, what); !s.ok())
+      return s;
+    int64_t total = 0;
+    for (uint32_t r = 0; r < size; ++r) {
+      offsets[r] = static_cast<int>(total);
+      total += counts[r];
+    }
+    if (total > INT_MAX)
+      return errorStatus(what + ": too large");
+    std::vector<std::byte> all(std::max<int64_t>(total, 1));
+    if (Status s =
+            mpiCheck(MPI_Iallgatherv(mine.data(), count, MPI_BYTE, all.data(),
+                                     counts.data(), offsets.data(), MPI_BYTE,
+                                     world, &request),
+                     what);
+        !s.ok())
+      return s;
+    if (Status s = waitRequest(request, nullptr, timeout, what); !s.ok())
+      return s;
+    std::vector<std::vector<std::byte>> result(size);
+    for (uint32_t r = 0; r < size; ++r)
+      result[r].assign(all.begin() + offsets[r],
+                       all.begin() + offsets[r] + counts[r]);
+    return result;
+  }
+
+  Status barrier() override {
+    MPI_Request request;
+    if (Status s = mpiCheck(MPI_Ibarrier(world, &request), "bootstrap barrier");
+        !s.ok())
+      return s;
+    return waitRequest(request, nullptr, timeout, "bootstrap barrier");
+  }
+
+private:
+  MPI_Comm world;
+  uint32_t self, size, local, localCount;
+  std::chrono::duration<double> timeout;
+};
+
 } // namespace
 
 struct MpiSession::Impl {
   MPI_Comm world = MPI_COMM_NULL;
   MPI_Op sumF16 = MPI_OP_NULL, sumBf16 = MPI_OP_NULL;
-  uint32_t rank = 0, size = 0, localSize = 1;
+  uint32_t rank = 0, size = 0, localRank = 0, localSize = 1;
   std::unique_ptr<MpiTransport> transport;
+  std::unique_ptr<MpiBootstrap> bootstrap;
 };
 
 bool MpiSession::available() { return true; }
@@ -390,7 +487,7 @@ MpiSession::init(std::chrono::duration<double> timeout) {
       !s.ok())
     return s;
   MPI_Comm_set_errhandler(impl->world, MPI_ERRORS_RETURN);
-  int rank = 0, size = 1, localSize = 1;
+  int rank = 0, size = 1, localRank = 0, localSize = 1;
   MPI_Comm_rank(impl->world, &rank);
   MPI_Comm_size(impl->world, &size);
   MPI_Comm local = MPI_COMM_NULL;
@@ -398,11 +495,13 @@ MpiSession::init(std::chrono::duration<double> timeout) {
                           MPI_INFO_NULL, &local) == MPI_SUCCESS &&
       local != MPI_COMM_NULL) {
     MPI_Comm_size(local, &localSize);
+    MPI_Comm_rank(local, &localRank);
     MPI_Comm_free(&local);
   }
   impl->rank = static_cast<uint32_t>(rank);
   impl->size = static_cast<uint32_t>(size);
   impl->localSize = static_cast<uint32_t>(std::max(localSize, 1));
+  impl->localRank = static_cast<uint32_t>(std::max(localRank, 0));
   int *tagUpper = nullptr, found = 0;
   MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &tagUpper, &found);
   int64_t tagLimit = found && tagUpper ? *tagUpper : 32767;
@@ -411,11 +510,15 @@ MpiSession::init(std::chrono::duration<double> timeout) {
   impl->transport = std::make_unique<MpiTransport>(
       impl->world, impl->rank, impl->size, timeout, impl->sumF16, impl->sumBf16,
       tagLimit);
+  impl->bootstrap =
+      std::make_unique<MpiBootstrap>(impl->world, impl->rank, impl->size,
+                                     impl->localRank, impl->localSize, timeout);
   return std::unique_ptr<MpiSession>(new MpiSession(std::move(impl)));
 }
 
 MpiSession::~MpiSession() {
   impl->transport.reset();
+  impl->bootstrap.reset();
   if (impl->sumF16 != MPI_OP_NULL)
     MPI_Op_free(&impl->sumF16);
   if (impl->sumBf16 != MPI_OP_NULL)
@@ -432,6 +535,7 @@ uint32_t MpiSession::rank() const { return impl->rank; }
 uint32_t MpiSession::worldSize() const { return impl->size; }
 uint32_t MpiSession::localSize() const { return impl->localSize; }
 Transport &MpiSession::transport() { return *impl->transport; }
+Bootstrap &MpiSession::bootstrap() { return *impl->bootstrap; }
 
 void MpiSession::abort(int code) {
   MPI_Abort(MPI_COMM_WORLD, code);

@@ -1,9 +1,10 @@
 // Ranks as the processes of an MPI job (mpirun, srun): this process's
-// session and its Transport. Built only where CMake found MPI; elsewhere
-// init() explains that the binary lacks it.
+// session, its Transport and its Bootstrap. Built only where CMake found MPI;
+// elsewhere init() explains that the binary lacks it.
 #ifndef WEFT_RUNTIME_COMM_MPITRANSPORT_H
 #define WEFT_RUNTIME_COMM_MPITRANSPORT_H
 
+#include "runtime/comm/Bootstrap.h"
 #include "runtime/comm/Transport.h"
 
 #include <memory>
@@ -32,6 +33,8 @@ public:
   /// The processes of this job on this host (for sizing thread pools).
   uint32_t localSize() const;
   Transport &transport();
+  /// Small exchanges over MPI_COMM_WORLD (for NCCL's unique id).
+  Bootstrap &bootstrap();
 
   /// Ends every process of the job (MPI_Abort) with exit status `code`:
   /// for an error on this rank that the others may be waiting on.

@@ -26,6 +26,7 @@ uint32_t MpiSession::worldSize() const { return 1; }
 uint32_t MpiSession::localSize() const { return 1; }
 
 Transport &MpiSession::transport() { std::abort(); }
+Bootstrap &MpiSession::bootstrap() { std::abort(); }
 
 void MpiSession::abort(int code) { std::_Exit(code); }
 

@@ -4,6 +4,7 @@
 #define WEFT_RUNTIME_EXEC_MULTIRANK_H
 
 #include "runtime/artifact/ArtifactReader.h"
+#include "runtime/comm/Bootstrap.h"
 #include "runtime/comm/Transport.h"
 #include "runtime/exec/Executor.h"
 #include "runtime/exec/Npz.h"
@@ -64,7 +65,7 @@ struct RankOutcome {
 /// whole outputs (chunk c at rows [c * chunkRows, (c + 1) * chunkRows)).
 /// Then it waits until every rank has succeeded. Collective over every
 /// rank of the world. `threads` is the rank's worker thread count (0:
-/// hardware threads).
+/// hardware threads); `backend` says what runs the plan.
 Result<RankOutcome> runRank(const Artifact &artifact, uint32_t rank,
                             comm::Transport &transport,
                             std::span<const NpyArray *const> inputs,

@@ -2,8 +2,11 @@
 #include "runtime/exec/RunMain.h"
 
 #include "runtime/artifact/ArtifactReader.h"
+#include "runtime/comm/Bootstrap.h"
 #include "runtime/comm/MpiTransport.h"
+#include "runtime/comm/TcpTransport.h"
 #include "runtime/exec/Executor.h"
+#include "runtime/exec/Launcher.h"
 #include "runtime/exec/MultiRank.h"
 #include "runtime/exec/Npz.h"
 
@@ -11,10 +14,15 @@
 #include <charconv>
 #include <cstdio>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <optional>
+#include <thread>
+
+#include <unistd.h>
 
 namespace weft::runtime {
 
@@ -45,7 +53,7 @@ void printTimes(std::vector<double> times) {
 
 struct RunOptions {
   std::string artifact, inputs, outputs, backend = "cpu";
-  std::optional<uint32_t> rank;
+  std::optional<uint32_t> rank, nproc;
   unsigned threads = 0;
   double timeout = 300;
   unsigned benchIters = 0, benchWarmup = 3;
@@ -53,11 +61,7 @@ struct RunOptions {
   std::string modelDir;
 };
 
-/// This process as one of several started by a launcher (mpirun, srun).
-struct Launch {
-  uint32_t rank = 0, size = 1;
-  std::string sizeSource; // the variable the size was read from: "VAR=N"
-};
+using comm::LaunchInfo;
 
 /// How the ranks run, from the options (the backend is registered).
 RankBackend rankBackend(const RunOptions &opts) {
@@ -91,6 +95,9 @@ void printHelp(const std::string &prog, std::ostream &os) {
         "                     of a host on its GPU r; WEFT_CUDA_GRAPH=0\n"
         "                     launches step by step, WEFT_CUDA_SYNC=1 waits\n"
         "                     after each step)\n"
+        "  --nproc N          run each rank as a process of this host (N\n"
+        "                     must be the artifact's world size); a rank\n"
+        "                     that fails ends the others\n"
         "  --rank N           run only rank N's plan, alone (for debugging;\n"
         "                     plans that exchange data with other ranks are\n"
         "                     refused)\n"
@@ -115,12 +122,15 @@ void printHelp(const std::string &prog, std::ostream &os) {
         "  input) is cut into dp x microbatches chunks; each data-parallel\n"
         "  replica runs its chunks in order, and the outputs of each\n"
         "  replica's last pipeline stage are put back together in chunk\n"
-        "  order. Under mpirun or srun (OMPI_COMM_WORLD_*, PMI_*,\n"
-        "  SLURM_PROCID/SLURM_STEP_NUM_TASKS or RANK/WORLD_SIZE set), each\n"
-        "  process runs one rank over MPI; the job's size must be the\n"
-        "  artifact's world size, and only the rank that gathers the\n"
-        "  outputs (the first replica's output rank) writes OUT.npz.\n"
-        "  A rank that fails ends the others.\n\n"
+        "  order. With --nproc N, or started by another launcher, each\n"
+        "  process runs one rank: over TCP when WEFT_RANK/WEFT_WORLD_SIZE\n"
+        "  (what --nproc sets) or torchrun's RANK/WORLD_SIZE are set, with\n"
+        "  rank 0 at MASTER_ADDR:MASTER_PORT; over MPI under mpirun or srun\n"
+        "  (OMPI_COMM_WORLD_*, PMI_*, SLURM_PROCID/SLURM_STEP_NUM_TASKS or\n"
+        "  RANK/WORLD_SIZE alone). The job's size must be the artifact's\n"
+        "  world size, and only the rank that gathers the outputs (the\n"
+        "  first replica's output rank) writes OUT.npz. A rank that fails\n"
+        "  ends the others.\n\n"
         "EXIT STATUS:\n"
         "  0 success, 1 bad data (artifact, inputs, a failed step), 2 bad\n"
         "  command line.\n";
@@ -168,6 +178,11 @@ std::optional<std::string> applyOption(RunOptions &opts,
     return "--bench-iters '" + value + "' is not a positive integer";
   else if (name == "--bench-warmup" && !parseNumber(value, opts.benchWarmup))
     return "--bench-warmup '" + value + "' is not a non-negative integer";
+  } else if (name == "--nproc") {
+    uint32_t n = 0;
+    if (!parseNumber(value, n) || n == 0)
+      return "--nproc '" + value + "' is not a positive integer";
+    opts.nproc = n;
   else if (name == "--threads" && !parseNumber(value, opts.threads))
     return "--threads '" + value + "' is not a non-negative integer";
   else if (name == "--timeout" &&
@@ -181,8 +196,9 @@ bool takesValue(const std::string &name) {
   if (name == "--model-dir")
     return true;
   return name == "--inputs" || name == "--outputs" || name == "--backend" ||
-         name == "--rank" || name == "--threads" || name == "--timeout" ||
-         name == "--bench-iters" || name == "--bench-warmup";
+         name == "--rank" || name == "--nproc" || name == "--threads" ||
+         name == "--timeout" || name == "--bench-iters" ||
+         name == "--bench-warmup";
 }
 
 std::optional<std::string> parseArgs(int argc, char **argv, RunOptions &opts) {
@@ -269,29 +285,6 @@ Status writeOutputs(const std::vector<NpyArray> &outputs,
   return writeNpz(path, views);
 }
 
-/// This process's place in a launched job, from the launcher's environment;
-/// none when not launched or launched as a single process.
-std::optional<Launch> detectLaunch() {
-  static const char *const vars[][2] = {
-      {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"},
-      {"PMI_RANK", "PMI_SIZE"},
-      {"SLURM_PROCID", "SLURM_STEP_NUM_TASKS"},
-      {"RANK", "WORLD_SIZE"},
-  };
-  for (auto [rankVar, sizeVar] : vars) {
-    const char *rank = std::getenv(rankVar), *size = std::getenv(sizeVar);
-    Launch launch;
-    if (!rank || !size || !parseNumber(std::string(rank), launch.rank) ||
-        !parseNumber(std::string(size), launch.size))
-      continue;
-    if (launch.size <= 1)
-      return std::nullopt;
-    launch.sizeSource = std::string(sizeVar) + "=" + size;
-    return launch;
-  }
-  return std::nullopt;
-}
-
 /// `--rank N` of a multi-rank artifact: rank N's plan alone, no transport.
 int runAloneRank(Artifact &artifact, uint32_t rank,
                  std::span<const NpyArray *const> inputs,
@@ -345,17 +338,26 @@ int runAloneRank(Artifact &artifact, uint32_t rank,
   mpi.abort(kExitData);
 }
 
+/// The job's size must be the artifact's world size.
+std::optional<std::string> checkJobSize(const LaunchInfo &launch,
+                                        uint32_t world) {
+  if (launch.size == world)
+    return std::nullopt;
+  return "the artifact has world_size " + std::to_string(world) +
+         ", but this job has " + std::to_string(launch.size) + " processes (" +
+         launch.sizeSource + "); launch exactly " + std::to_string(world) +
+         (launch.kind == LaunchInfo::Kind::Mpi
+              ? " (e.g. mpirun -np " + std::to_string(world) + ")"
+              : " (e.g. weft run --nproc " + std::to_string(world) + ")");
+}
+
 /// One rank of an mpirun / srun job.
-int runLaunchedRank(const Launch &launch, const Artifact &artifact,
-                    const RunOptions &opts) {
+int runMpiRank(const LaunchInfo &launch, const Artifact &artifact,
+               const RunOptions &opts) {
   std::string self = "rank " + std::to_string(launch.rank) + ": ";
   uint32_t world = artifact.manifest.world_size();
-  if (launch.size != world)
-    return dataError("the artifact has world_size " + std::to_string(world) +
-                     ", but this job has " + std::to_string(launch.size) +
-                     " processes (" + launch.sizeSource + "); launch exactly " +
-                     std::to_string(world) + " (e.g. mpirun -np " +
-                     std::to_string(world) + ")");
+  if (auto err = checkJobSize(launch, world))
+    return dataError(*err);
   auto session =
       comm::MpiSession::init(std::chrono::duration<double>(opts.timeout));
   if (!session.ok())
@@ -397,17 +399,195 @@ int runLaunchedRank(const Launch &launch, const Artifact &artifact,
   return 0;
 }
 
-int runArtifact(const RunOptions &opts, const std::string &prog) {
-  std::optional<Launch> launch = detectLaunch();
+/// Reports an error of this launched rank: to the `weft run --nproc` that
+/// started it, else on stderr. `failedPeer`: the rank whose failure caused
+/// this one, if another's.
+int rankError(uint32_t rank, const std::string &message,
+              std::optional<uint32_t> failedPeer = std::nullopt) {
+  if (!reportToLauncher(message, failedPeer))
+    dataError("rank " + std::to_string(rank) + ": " + message);
+  return kExitData;
+}
+
+/// For tests of failure handling: WEFT_TEST_FAIL_RANK=K makes rank K fail
+/// once connected to the others, before its plan runs (so they wait for it
+/// in a collective), as WEFT_TEST_FAIL_MODE says: `error` (the default; a
+/// reported error), `exit` (exit status 3, no report), `kill` (SIGKILL) or
+/// `hang` (sleeps until ended). Returns the error for `error`.
+std::optional<std::string> failOnPurpose(uint32_t rank) {
+  const char *target = std::getenv("WEFT_TEST_FAIL_RANK");
+  uint32_t k = 0;
+  if (!target || !parseNumber(std::string(target), k) || k != rank)
+    return std::nullopt;
+  const char *modeVar = std::getenv("WEFT_TEST_FAIL_MODE");
+  std::string mode = modeVar ? modeVar : "error";
+  if (mode == "exit")
+    std::_Exit(3);
+  if (mode == "kill")
+    ::raise(SIGKILL);
+  if (mode == "hang")
+    while (true)
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+  return "failing on purpose (WEFT_TEST_FAIL_RANK=" + std::to_string(k) + ")";
+}
+
+/// One rank of a job whose processes meet over TCP (weft run --nproc,
+/// torchrun).
+int runTcpRank(const LaunchInfo &launch, const Artifact &artifact,
+               const RunOptions &opts) {
+  uint32_t world = artifact.manifest.world_size();
+  if (auto err = checkJobSize(launch, world))
+    return rankError(launch.rank, *err);
+  auto timeout = std::chrono::duration<double>(opts.timeout);
+  auto boot = comm::TcpBootstrap::connect(launch, timeout);
+  if (!boot.ok())
+    return rankError(launch.rank, boot.message());
+  auto transport = comm::TcpTransport::create(**boot, (*boot)->host(), timeout);
+  if (!transport.ok())
+    return rankError(launch.rank, transport.message());
+  comm::TcpTransport &tcp = **transport;
+  // The launcher hears first, so that it names this rank rather than one
+  // that learns of the failure from it.
+  auto fail = [&](const std::string &message) {
+    auto peer = tcp.peerFailure();
+    int code =
+        rankError(launch.rank, message,
+                  peer ? std::optional<uint32_t>(peer->first) : std::nullopt);
+    tcp.fail(message);
+    return code;
+  };
+  try {
+    auto arrays = readNpz(opts.inputs);
+    if (!arrays.ok())
+      return fail(arrays.message());
+    auto matched = matchInputs(artifact.manifest, *arrays, opts.inputs);
+    if (!matched.ok())
+      return fail(matched.message());
+    if (auto err = failOnPurpose(launch.rank))
+      return fail(*err);
+    unsigned threads =
+        opts.threads ? opts.threads : threadsPerRank(launch.localSize);
+    RankState state;
+    auto outcome = runRank(artifact, launch.rank, tcp, *matched, threads,
+                           state, rankBackend(opts));
+    if (!outcome.ok())
+      return fail(outcome.message());
+    if (launch.rank == outcome->outputRank) {
+      if (Status s = writeOutputs(outcome->outputs, opts.outputs); !s.ok())
+        return fail(s.message());
+      printTimes(outcome->timesMs);
+    }
+  } catch (const std::bad_alloc &) {
+    return fail("out of memory");
+  } catch (const std::exception &e) {
+    return fail(std::string("internal error: ") + e.what());
+  }
+  return 0;
+}
+
+/// The command line of each rank of --nproc: this one's, less --nproc, with
+/// the outputs going to `outputs`.
+Result<std::vector<std::string>> rankCommandLine(int argc, char **argv,
+                                                 const std::string &outputs) {
+  auto all = ownCommandLine();
+  if (!all.ok())
+    return all.status();
+  // What precedes runMain's own arguments: "weft run" or "weft-run".
+  if (all->size() < static_cast<size_t>(argc))
+    return errorStatus("cannot tell this process's command line apart");
+  std::vector<std::string> args(all->begin(),
+                                all->begin() + (all->size() - (argc - 1)));
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--nproc" || arg == "--outputs") {
+      ++i;
+      continue;
+    }
+    if (arg.rfind("--nproc=", 0) == 0 || arg.rfind("--outputs=", 0) == 0)
+      continue;
+    args.push_back(arg);
+  }
+  args.push_back("--outputs");
+  args.push_back(outputs);
+  return args;
+}
+
+/// `--nproc N`: every rank as a child process of this one. The output rank
+/// writes to a temporary file, renamed to OUT.npz only once every rank has
+/// succeeded.
+int runLocalProcesses(const RunOptions &opts, const std::string &prog, int argc,
+                      char **argv) {
+  if (opts.rank)
+    return usageError(prog, "--nproc and --rank cannot be used together");
+  auto artifact = readManifest(opts.artifact);
+  if (!artifact.ok())
+    return dataError(artifact.message());
+  uint32_t world = artifact->manifest.world_size();
+  if (*opts.nproc != world)
+    return usageError(prog, "--nproc " + std::to_string(*opts.nproc) +
+                                " does not match the artifact's world size " +
+                                std::to_string(world) + " (use --nproc " +
+                                std::to_string(world) + ")");
+  // Bad inputs are reported once, here, rather than by every rank.
+  auto arrays = readNpz(opts.inputs);
+  if (!arrays.ok())
+    return dataError(arrays.message());
+  if (auto matched = matchInputs(artifact->manifest, *arrays, opts.inputs);
+      !matched.ok())
+    return dataError(matched.message());
+  arrays->clear();
+
+  std::filesystem::path out(opts.outputs);
+  std::filesystem::path temp =
+      out.parent_path() / ("." + out.filename().string() + ".weft-nproc-" +
+                           std::to_string(::getpid()));
+  auto args = rankCommandLine(argc, argv, temp.string());
+  if (!args.ok())
+    return dataError(args.message());
+  LocalLaunch launch;
+  launch.nproc = *opts.nproc;
+  launch.args = std::move(*args);
+  auto outcome = launchLocalRanks(launch);
+  if (!outcome.ok() || outcome->exitCode != 0) {
+    std::error_code ignored;
+    std::filesystem::remove(temp, ignored);
+    if (!outcome.ok())
+      return dataError(outcome.message());
+    std::cerr << "weft: error: " + outcome->message + "\n";
+    return outcome->exitCode;
+  }
+  std::error_code err;
+  std::filesystem::rename(temp, out, err);
+  if (err)
+    return dataError("cannot move the outputs to '" + opts.outputs +
+                     "': " + err.message());
+  return 0;
+}
+
+int runArtifact(const RunOptions &opts, const std::string &prog, int argc,
+                char **argv) {
+  auto detected = comm::detectLaunch();
+  if (!detected.ok())
+    return usageError(prog, detected.message());
+  std::optional<LaunchInfo> launch = *detected;
+  if (launch && opts.nproc)
+    return usageError(prog, "--nproc cannot be used in a launched job (" +
+                                launch->sizeSource +
+                                "): the launcher already started the ranks");
+  if (opts.nproc)
+    return runLocalProcesses(opts, prog, argc, argv);
   if (launch && opts.rank)
     return usageError(prog, "--rank cannot be used in a launched job (" +
                                 launch->sizeSource +
                                 "): each process runs its own rank");
   auto artifact = readManifest(opts.artifact);
-  if (!artifact.ok())
+  if (!artifact.ok()) {
+    if (launch && launch->kind == LaunchInfo::Kind::Tcp)
+      return rankError(launch->rank, artifact.message());
     return dataError(
         (launch ? "rank " + std::to_string(launch->rank) + ": " : "") +
         artifact.message());
+  }
   uint32_t world = artifact->manifest.world_size();
   if (!opts.modelDir.empty())
     if (Status s = setSourceModelDir(artifact->manifest, opts.modelDir);
@@ -418,7 +598,9 @@ int runArtifact(const RunOptions &opts, const std::string &prog) {
                                 " is out of range: the artifact has " +
                                 std::to_string(world) + " rank(s)");
   if (launch)
-    return runLaunchedRank(*launch, *artifact, opts);
+    return launch->kind == LaunchInfo::Kind::Mpi
+               ? runMpiRank(*launch, *artifact, opts)
+               : runTcpRank(*launch, *artifact, opts);
   auto arrays = readNpz(opts.inputs);
   if (!arrays.ok())
     return dataError(arrays.message());
@@ -468,7 +650,7 @@ int runMain(int argc, char **argv) {
                                 " backend is not built into this binary "
                                 "(use --backend cpu)");
   try {
-    return runArtifact(opts, prog);
+    return runArtifact(opts, prog, argc, argv);
   } catch (const std::bad_alloc &) {
     return dataError("out of memory");
   } catch (const std::exception &e) {

@@ -3,15 +3,16 @@
 
   python check_against_ort.py MODEL.onnx --dim batch=2 --dim seq=12 \
       [--emit import|mlir|artifact] [--dtype f32|f16|bf16] [--tol 1e-4]
-      [--seed 0] [--keep DIR]
+      [--seed 0] [--keep DIR] [--nproc]
 
 Makes random valid inputs for the model (token ids below the vocabulary size,
 read from the embedding table the ids index; an attention_mask of ones with
 some zeros on the right for padding), runs the model in onnxruntime, compiles
 it with `weft compile` (the binary named by $WEFT, else `weft` on PATH),
 evaluates the printed module with weft_eval.py (or, with --emit artifact,
-writes an artifact and runs it with `weft-run`, named by $WEFT_RUN), and
-requires
+writes an artifact and runs it with `weft-run`, named by $WEFT_RUN; with
+--nproc, each rank as a process, `weft-run --nproc TPxPPxDP`, whose outputs
+must equal bit for bit those of the ranks as threads), and requires
 
     max|out - ref| / max|ref| <= tol
 
@@ -155,17 +156,39 @@ def run_artifact(args, feeds, work):
         return None
     ins, outs = os.path.join(work, "inputs.npz"), os.path.join(work, "out.npz")
     np.savez(ins, **feeds)
-    # $WEFT_LAUNCH (e.g. "mpirun -np 2") runs the ranks as processes.
+    # $WEFT_LAUNCH (e.g. "mpirun -np 2") or --nproc runs the ranks as
+    # processes.
     launch = os.environ.get("WEFT_LAUNCH", "").split()
+    nproc = []
+    if args.nproc:
+        nproc = ["--nproc", str(args.tp * args.pp * args.dp)]
     r = subprocess.run(launch + [weft_run_binary(), art, "--inputs", ins,
-                                 "--outputs", outs],
+                                 "--outputs", outs] + nproc,
                        capture_output=True, text=True)
     if r.returncode != 0:
         print("FAIL: weft-run exited %d:\n%s%s" % (r.returncode, r.stdout,
                                                    r.stderr))
         return None
     with np.load(outs) as z:
-        return {k: z[k] for k in z.files}
+        got = {k: z[k] for k in z.files}
+    if nproc:
+        threads = os.path.join(work, "out_threads.npz")
+        r = subprocess.run([weft_run_binary(), art, "--inputs", ins,
+                            "--outputs", threads], capture_output=True,
+                           text=True)
+        if r.returncode != 0:
+            print("FAIL: weft-run (ranks as threads) exited %d:\n%s%s"
+                  % (r.returncode, r.stdout, r.stderr))
+            return None
+        with np.load(threads) as z:
+            for k in z.files:
+                if z[k].tobytes() != got[k].tobytes():
+                    print("FAIL: output '%s' of the ranks as processes differs "
+                          "from that of the ranks as threads" % k)
+                    return None
+        print("ok: outputs of %d processes equal those of the threads"
+              % (args.tp * args.pp * args.dp))
+    return got
 
 
 def rel_error(out, ref):
@@ -212,6 +235,8 @@ def main(argv=None):
     p.add_argument("--microbatches", type=int, default=1)
     p.add_argument("--topology", default="h100x4",
                    help="topology preset or file (with --emit artifact)")
+    p.add_argument("--nproc", action="store_true",
+                   help="run each rank as a process (weft-run --nproc)")
     p.add_argument("--tol", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--keep", metavar="DIR",

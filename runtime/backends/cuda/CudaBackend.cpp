@@ -3,6 +3,7 @@
 
 #include "runtime/backends/cuda/CudaExecutor.h"
 #include "runtime/backends/cuda/NcclComm.h"
+#include "runtime/comm/Bootstrap.h"
 #include "runtime/exec/RunMain.h"
 
 #include <cstdlib>
@@ -10,64 +11,6 @@
 namespace weft::runtime::cuda {
 
 namespace {
-
-/// The host transport as a bootstrap: ranks that run as threads of one
-/// process (or over MPI, or TCP) exchange NCCL's unique id through it.
-class TransportBootstrap final : public comm::Bootstrap {
-public:
-  TransportBootstrap(comm::Transport &transport, uint32_t localRank,
-                     uint32_t localSize)
-      : transport(transport), local(localRank), locals(localSize) {
-    for (uint32_t r = 0; r < transport.worldSize(); ++r)
-      world.push_back(r);
-  }
-  uint32_t rank() const override { return transport.rank(); }
-  uint32_t worldSize() const override { return transport.worldSize(); }
-  uint32_t localRank() const override { return local; }
-  uint32_t localSize() const override { return locals; }
-
-  Status broadcast(std::vector<std::byte> &data) override {
-    auto all = allGather(data);
-    if (!all.ok())
-      return all.status();
-    data = (*all)[0];
-    return okStatus();
-  }
-
-  Result<std::vector<std::vector<std::byte>>>
-  allGather(std::span<const std::byte> mine) override {
-    // Lengths first, then every blob padded to the longest.
-    uint64_t size = mine.size();
-    std::vector<uint64_t> sizes(world.size());
-    if (Status s = transport.allGather(
-            world, reinterpret_cast<const std::byte *>(&size), sizeof(size),
-            reinterpret_cast<std::byte *>(sizes.data()));
-        !s.ok())
-      return s;
-    uint64_t longest = 0;
-    for (uint64_t s : sizes)
-      longest = std::max(longest, s);
-    std::vector<std::byte> padded(longest), all(longest * world.size());
-    std::copy(mine.begin(), mine.end(), padded.begin());
-    if (longest)
-      if (Status s = transport.allGather(world, padded.data(), longest,
-                                         all.data());
-          !s.ok())
-        return s;
-    std::vector<std::vector<std::byte>> out;
-    for (size_t r = 0; r < world.size(); ++r)
-      out.emplace_back(all.begin() + r * longest,
-                       all.begin() + r * longest + sizes[r]);
-    return out;
-  }
-
-  Status barrier() override { return allGather({}).status(); }
-
-private:
-  comm::Transport &transport;
-  comm::Group world;
-  uint32_t local, locals;
-};
 
 /// The device collectives of the CUDA executor, through NCCL.
 class NcclDeviceComm final : public DeviceComm {
@@ -156,7 +99,6 @@ makeCudaRank(const Artifact &artifact, RankState &state,
                        ": no usable GPU: " + cudaErrorString(err));
   auto launched = launchedLocalRank();
   uint32_t local = launched ? launched->first : rank;
-  uint32_t locals = launched ? launched->second : world;
   if (local >= static_cast<uint32_t>(devices))
     return errorStatus(
         "rank " + std::to_string(rank) + " needs GPU " + std::to_string(local) +
@@ -168,7 +110,7 @@ makeCudaRank(const Artifact &artifact, RankState &state,
     return s;
   std::unique_ptr<DeviceComm> comm;
   if (world > 1) {
-    TransportBootstrap boot(transport, local, locals ? locals : world);
+    comm::TransportBootstrap boot(transport);
     auto groups = comm::planGroups(state.rank.plan, world);
     auto nccl =
         NcclCollectives::create(boot, groups, device, comm::kDefaultTimeout);

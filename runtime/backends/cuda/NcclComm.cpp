@@ -1,0 +1,387 @@
+// NCCL communicators made through the Bootstrap, nonblocking and polled.
+#include "runtime/backends/cuda/NcclComm.h"
+
+#include <nccl.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+#include <thread>
+
+namespace weft::runtime::cuda {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string ncclText(ncclResult_t r, ncclComm_t c) {
+  std::string text = ncclGetErrorString(r);
+  const char *last = c ? ncclGetLastError(c) : nullptr;
+  if (last && *last)
+    text += std::string(" (") + last + ")";
+  return text;
+}
+
+/// Sleeps a little longer each time, up to a millisecond: collectives
+/// that end quickly are noticed quickly.
+void backoff(int &polls) {
+  if (++polls < 100)
+    std::this_thread::yield();
+  else
+    std::this_thread::sleep_for(
+        std::chrono::microseconds(std::min(polls - 99, 1000)));
+}
+
+} // namespace
+
+std::string NcclCollectives::prefix() const {
+  return "rank " + std::to_string(self) + " (CUDA device " +
+         std::to_string(dev) + "): ";
+}
+
+Status NcclCollectives::waitReady(ncclComm_t c, const std::string &what) {
+  auto deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout);
+  for (int polls = 0;; backoff(polls)) {
+    ncclResult_t state = ncclSuccess;
+    ncclResult_t r = ncclCommGetAsyncError(c, &state);
+    if (r != ncclSuccess)
+      return errorStatus(prefix() + what + ": " + ncclText(r, c));
+    if (state == ncclSuccess)
+      return okStatus();
+    if (state != ncclInProgress)
+      return errorStatus(prefix() + what + ": " + ncclText(state, c));
+    if (Clock::now() >= deadline)
+      return errorStatus(prefix() + "timed out after " +
+                         comm::secondsString(timeout) + " in " + what +
+                         " (another rank failed, hangs or was not started)");
+  }
+}
+
+Status NcclCollectives::enqueued(int result, ncclComm_t c,
+                                 const std::string &what) {
+  auto r = static_cast<ncclResult_t>(result);
+  if (r == ncclSuccess)
+    return okStatus();
+  if (r == ncclInProgress)
+    return waitReady(c, what);
+  return errorStatus(prefix() + what + ": " + ncclText(r, c));
+}
+
+Result<std::unique_ptr<NcclCollectives>>
+NcclCollectives::create(comm::Bootstrap &boot,
+                        std::span<const comm::Group> groups, int device,
+                        std::chrono::duration<double> timeout) {
+  uint32_t rank = boot.rank(), size = boot.worldSize();
+  std::unique_ptr<NcclCollectives> nc(
+      new NcclCollectives(rank, size, device, timeout));
+  if (cudaError_t e = cudaSetDevice(device); e != cudaSuccess)
+    return errorStatus(nc->prefix() +
+                       "cannot use the device: " + cudaGetErrorString(e));
+
+  // Rank 0's id; an empty one tells the others that it could not make it.
+  ncclUniqueId id;
+  std::memset(&id, 0, sizeof(id));
+  std::vector<std::byte> blob;
+  std::string idError;
+  if (rank == 0) {
+    if (ncclResult_t r = ncclGetUniqueId(&id); r != ncclSuccess)
+      idError = ncclText(r, nullptr);
+    else
+      blob.assign(reinterpret_cast<std::byte *>(&id),
+                  reinterpret_cast<std::byte *>(&id) + sizeof(id));
+  }
+  if (Status s = boot.broadcast(blob); !s.ok())
+    return s.withPrefix(nc->prefix() + "sharing the NCCL id: ");
+  if (!idError.empty())
+    return errorStatus(nc->prefix() + "ncclGetUniqueId: " + idError);
+  if (blob.size() != sizeof(id))
+    return errorStatus(nc->prefix() + "rank 0 could not make the NCCL id");
+  std::memcpy(&id, blob.data(), sizeof(id));
+
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.blocking = 0;
+  ncclResult_t r = ncclCommInitRankConfig(&nc->world, static_cast<int>(size),
+                                          id, static_cast<int>(rank), &config);
+  if (r != ncclSuccess && r != ncclInProgress) {
+    nc->world = nullptr;
+    return errorStatus(nc->prefix() + "creating the world communicator: " +
+                       ncclText(r, nullptr));
+  }
+  if (Status s = nc->waitReady(nc->world, "creating the world communicator");
+      !s.ok()) {
+    nc->abort();
+    return s;
+  }
+
+  // Every rank's groups, so that all split the same communicators in the
+  // same order: [size, ranks...] per group.
+  std::vector<uint32_t> mine;
+  for (const comm::Group &g : groups) {
+    mine.push_back(static_cast<uint32_t>(g.size()));
+    mine.insert(mine.end(), g.begin(), g.end());
+  }
+  auto all = boot.allGather(std::span(
+      reinterpret_cast<const std::byte *>(mine.data()), mine.size() * 4));
+  if (!all.ok()) {
+    nc->abort();
+    return all.status().withPrefix(nc->prefix() + "exchanging groups: ");
+  }
+  std::set<comm::Group> everyone;
+  for (const std::vector<std::byte> &theirs : *all) {
+    std::vector<uint32_t> v(theirs.size() / 4);
+    std::memcpy(v.data(), theirs.data(), v.size() * 4);
+    for (size_t i = 0; i < v.size();) {
+      size_t n = v[i++];
+      if (i + n > v.size()) {
+        nc->abort();
+        return errorStatus(nc->prefix() + "a malformed group list");
+      }
+      everyone.insert(comm::Group(v.begin() + i, v.begin() + i + n));
+      i += n;
+    }
+  }
+  comm::Group worldGroup(size);
+  for (uint32_t q = 0; q < size; ++q)
+    worldGroup[q] = q;
+  // std::set iterates in the same order on every rank.
+  for (const comm::Group &g : everyone) {
+    if (g == worldGroup)
+      continue;
+    for (uint32_t q : g)
+      if (q >= size) {
+        nc->abort();
+        return errorStatus(nc->prefix() + "group " + comm::groupString(g) +
+                           " has a rank outside the world of " +
+                           std::to_string(size));
+      }
+    auto member = std::find(g.begin(), g.end(), rank);
+    int color = member == g.end() ? NCCL_SPLIT_NOCOLOR : 0;
+    int key = static_cast<int>(member - g.begin());
+    ncclComm_t comm = nullptr;
+    ncclConfig_t splitConfig = NCCL_CONFIG_INITIALIZER;
+    splitConfig.blocking = 0;
+    std::string what =
+        "creating the communicator of ranks " + comm::groupString(g);
+    r = ncclCommSplit(nc->world, color, key, &comm, &splitConfig);
+    if (r != ncclSuccess && r != ncclInProgress) {
+      nc->abort();
+      return errorStatus(nc->prefix() + what + ": " + ncclText(r, nc->world));
+    }
+    Status s = nc->waitReady(nc->world, what);
+    if (s.ok() && comm)
+      s = nc->waitReady(comm, what);
+    if (comm)
+      nc->groups[g] = comm;
+    if (!s.ok()) {
+      nc->abort();
+      return s;
+    }
+  }
+  return nc;
+}
+
+NcclCollectives::~NcclCollectives() {
+  if (aborted || !world)
+    return;
+  // Finalize flushes what is in flight; a peer that died makes it fail or
+  // hang, and then the communicators are aborted instead.
+  std::vector<ncclComm_t> comms;
+  for (auto &[g, c] : groups)
+    comms.push_back(c);
+  comms.push_back(world);
+  bool ok = true;
+  for (ncclComm_t c : comms) {
+    ncclResult_t r = ncclCommFinalize(c);
+    ok = ok && (r == ncclSuccess || r == ncclInProgress) &&
+         waitReady(c, "finalizing a communicator").ok();
+  }
+  if (!ok) {
+    abort();
+    return;
+  }
+  for (ncclComm_t c : comms)
+    ncclCommDestroy(c);
+}
+
+void NcclCollectives::abort() {
+  if (aborted)
+    return;
+  aborted = true;
+  for (auto &[g, c] : groups)
+    ncclCommAbort(c);
+  groups.clear();
+  if (world)
+    ncclCommAbort(world);
+  world = nullptr;
+}
+
+Result<ncclComm_t> NcclCollectives::commFor(const comm::Group &g,
+                                            const std::string &what) {
+  if (aborted)
+    return errorStatus(prefix() + what +
+                       ": the communicators were aborted after a failure");
+  auto it = groups.find(g);
+  if (it != groups.end())
+    return it->second;
+  bool isWorld = g.size() == size;
+  for (uint32_t q = 0; isWorld && q < size; ++q)
+    isWorld = g[q] == q;
+  if (isWorld)
+    return world;
+  return errorStatus(prefix() + what +
+                     ": the group was not given to create(), or does not "
+                     "hold this rank");
+}
+
+Status NcclCollectives::allReduceSum(const comm::Group &g, DType dtype,
+                                     const void *in, void *out, int64_t count,
+                                     cudaStream_t s) {
+  std::string what = "all-reduce over ranks " + comm::groupString(g);
+  auto c = commFor(g, what);
+  if (!c.ok())
+    return c.status();
+  ncclDataType_t type;
+  ncclRedOp_t op = ncclSum;
+  switch (dtype) {
+  case DType::F32:
+    type = ncclFloat32;
+    break;
+  case DType::F16:
+    type = ncclFloat16;
+    break;
+  case DType::BF16:
+    type = ncclBfloat16;
+    break;
+  case DType::F64:
+    type = ncclFloat64;
+    break;
+  case DType::I32:
+    type = ncclInt32;
+    break;
+  case DType::I64:
+    type = ncclInt64;
+    break;
+  case DType::I8:
+    type = ncclInt8;
+    break;
+  case DType::U8:
+    type = ncclUint8;
+    break;
+  case DType::BOOL:
+    type = ncclUint8;
+    op = ncclMax;
+    break;
+  default:
+    return errorStatus(prefix() + what + ": cannot sum " + dtypeName(dtype));
+  }
+  if (count < 0)
+    return errorStatus(prefix() + what + ": a negative count");
+  return enqueued(
+      ncclAllReduce(in, out, static_cast<size_t>(count), type, op, *c, s), *c,
+      what);
+}
+
+Status NcclCollectives::allGather(const comm::Group &g, const void *in,
+                                  uint64_t bytes, void *out, cudaStream_t s) {
+  std::string what = "all-gather over ranks " + comm::groupString(g);
+  auto c = commFor(g, what);
+  if (!c.ok())
+    return c.status();
+  return enqueued(ncclAllGather(in, out, bytes, ncclUint8, *c, s), *c, what);
+}
+
+Status NcclCollectives::send(uint32_t peer, const void *data, uint64_t bytes,
+                             cudaStream_t s) {
+  std::string what = "send to rank " + std::to_string(peer);
+  if (peer >= size || peer == self)
+    return errorStatus(prefix() + what + ": not another rank of the world of " +
+                       std::to_string(size));
+  if (aborted)
+    return errorStatus(prefix() + what + ": the communicators were aborted");
+  return enqueued(
+      ncclSend(data, bytes, ncclUint8, static_cast<int>(peer), world, s), world,
+      what);
+}
+
+Status NcclCollectives::recv(uint32_t peer, void *data, uint64_t bytes,
+                             cudaStream_t s) {
+  std::string what = "recv from rank " + std::to_string(peer);
+  if (peer >= size || peer == self)
+    return errorStatus(prefix() + what + ": not another rank of the world of " +
+                       std::to_string(size));
+  if (aborted)
+    return errorStatus(prefix() + what + ": the communicators were aborted");
+  return enqueued(
+      ncclRecv(data, bytes, ncclUint8, static_cast<int>(peer), world, s), world,
+      what);
+}
+
+Status NcclCollectives::groupStart() {
+  if (ncclResult_t r = ncclGroupStart(); r != ncclSuccess)
+    return errorStatus(prefix() + "ncclGroupStart: " + ncclText(r, nullptr));
+  return okStatus();
+}
+
+Status NcclCollectives::groupEnd() {
+  ncclResult_t r = ncclGroupEnd();
+  if (r == ncclSuccess)
+    return okStatus();
+  if (r != ncclInProgress)
+    return errorStatus(prefix() + "ncclGroupEnd: " + ncclText(r, nullptr));
+  // Nonblocking: every communicator of the group finishes enqueueing.
+  if (Status s = waitReady(world, "a group of NCCL calls"); !s.ok())
+    return s;
+  for (auto &[g, c] : groups)
+    if (Status s = waitReady(c, "a group of NCCL calls"); !s.ok())
+      return s;
+  return okStatus();
+}
+
+Status NcclCollectives::synchronize(cudaStream_t s) {
+  auto deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout);
+  for (int polls = 0;; backoff(polls)) {
+    cudaError_t e = cudaStreamQuery(s);
+    if (e == cudaSuccess)
+      return okStatus();
+    if (e != cudaErrorNotReady) {
+      abort();
+      return errorStatus(prefix() +
+                         "the GPU stream failed: " + cudaGetErrorString(e));
+    }
+    if (aborted)
+      return errorStatus(prefix() +
+                         "the communicators were aborted after a failure");
+    // A peer that died or a broken link shows as an asynchronous error.
+    auto check = [&](ncclComm_t c, const std::string &name) {
+      ncclResult_t state = ncclSuccess;
+      ncclResult_t r = ncclCommGetAsyncError(c, &state);
+      if (r != ncclSuccess)
+        state = r;
+      if (state == ncclSuccess || state == ncclInProgress)
+        return std::string();
+      return "NCCL error on the communicator of " + name + ": " +
+             ncclText(state, c);
+    };
+    std::string failure = check(world, "the world");
+    for (auto it = groups.begin(); failure.empty() && it != groups.end(); ++it)
+      failure = check(it->second, "ranks " + comm::groupString(it->first));
+    if (!failure.empty()) {
+      abort();
+      return errorStatus(prefix() + failure +
+                         " (another rank failed or a link broke); aborted "
+                         "every communicator");
+    }
+    if (Clock::now() >= deadline) {
+      abort();
+      return errorStatus(prefix() + "timed out after " +
+                         comm::secondsString(timeout) +
+                         " waiting for the GPU stream's collectives (another "
+                         "rank failed, hangs or runs a different plan); "
+                         "aborted every communicator");
+    }
+  }
+}
+
+} // namespace weft::runtime::cuda
