@@ -178,12 +178,12 @@ std::optional<std::string> applyOption(RunOptions &opts,
     return "--bench-iters '" + value + "' is not a positive integer";
   else if (name == "--bench-warmup" && !parseNumber(value, opts.benchWarmup))
     return "--bench-warmup '" + value + "' is not a non-negative integer";
-  } else if (name == "--nproc") {
+  else if (name == "--nproc") {
     uint32_t n = 0;
     if (!parseNumber(value, n) || n == 0)
       return "--nproc '" + value + "' is not a positive integer";
     opts.nproc = n;
-  else if (name == "--threads" && !parseNumber(value, opts.threads))
+  } else if (name == "--threads" && !parseNumber(value, opts.threads))
     return "--threads '" + value + "' is not a non-negative integer";
   else if (name == "--timeout" &&
            (!parseNumber(value, opts.timeout) || !std::isfinite(opts.timeout) ||
