@@ -112,7 +112,8 @@ int loadTopologyOption(llvm::StringRef nameOrPath,
 
 /// Resolves `--target` (default: the topology's gpu.sm_arch) into `target`;
 /// returns 0, or 2 once the error is printed. Without NVRTC in this build, a
-/// GPU target given explicitly is refused and the default falls back to cpu.
+/// GPU target given explicitly is refused and the default falls back to cpu
+/// (with a note unless `quiet`).
 int resolveTarget(const llvm::cl::opt<std::string> &option,
                   const mlir::weft::Topology &topology, bool quiet,
                   std::string &target) {
@@ -272,7 +273,8 @@ int ::weft::cli::runCompile(int argc, char **argv) {
   if (int status = loadTopologyOption(topologyName, topology))
     return status;
   std::string targetName;
-  if (int status = resolveTarget(target, *topology, quiet, targetName))
+  if (int status = resolveTarget(target, *topology,
+                                 quiet || emit != Emit::Artifact, targetName))
     return status;
   if (tp < 1 || pp < 1 || dp < 1 || microbatches < 1) {
     llvm::errs() << "weft compile: error: --tp, --pp, --dp and "

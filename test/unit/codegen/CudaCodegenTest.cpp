@@ -361,4 +361,64 @@ TEST(CudaCodegen, NvrtcErrorsNameTheStep) {
   EXPECT_TRUE(contains(msg, "in the kernel of step b")) << msg;
   EXPECT_TRUE(contains(msg, "kernels.cu(")) << msg; // NVRTC's log
 }
+
+namespace {
+/// A plan of one ELEMENTWISE step (in0 + in1 over `shape`) and a GEMM.
+art::Plan planWithAdd(std::vector<int64_t> shape) {
+  art::Plan plan;
+  for (uint32_t id = 0; id < 3; ++id) {
+    art::Buffer *b = plan.add_buffers();
+    b->set_id(id);
+    b->set_dtype(art::F32);
+    for (int64_t d : shape)
+      b->add_shape(d);
+  }
+  art::Step *s = plan.add_steps();
+  s->set_kind(art::Step::ELEMENTWISE);
+  s->set_name("fused_add");
+  s->add_inputs(0);
+  s->add_inputs(1);
+  s->add_outputs(2);
+  for (const Instr &in : addSpec(art::F32, shape).program)
+    *s->add_program() = in;
+  art::Step *g = plan.add_steps();
+  g->set_kind(art::Step::GEMM);
+  return plan;
+}
+} // namespace
+
+TEST(CudaCodegen, GenerateKernelsNamesStepsAcrossRanks) {
+  std::vector<art::Plan> plans = {planWithAdd({4, 8}), planWithAdd({4, 8}),
+                                  planWithAdd({2, 8})};
+  auto arch = mlir::weft::parseGpuArch("sm_80");
+  auto gen = mlir::weft::generateKernels(plans, *arch);
+  ASSERT_TRUE(bool(gen)) << llvm::toString(gen.takeError());
+  EXPECT_EQ(gen->numKernels, 2u);
+  EXPECT_EQ(gen->numSteps, 3u);
+  EXPECT_EQ(plans[0].steps(0).kernel(), "weft_ew_0");
+  EXPECT_EQ(plans[1].steps(0).kernel(), "weft_ew_0");
+  EXPECT_EQ(plans[2].steps(0).kernel(), "weft_ew_1");
+  EXPECT_EQ(plans[0].steps(1).kernel(), "");
+  EXPECT_TRUE(contains(gen->source, "// Runs step 0 'fused_add' of rank 0, "
+                                    "step 0 'fused_add' of rank 1."));
+  EXPECT_EQ(gen->cubin.substr(0, 4), "\x7f"
+                                     "ELF");
+}
+
+TEST(CudaCodegen, GenerateKernelsLeavesPlansOnFailure) {
+  std::vector<art::Plan> plans = {planWithAdd({4, 8})};
+  std::string dir = ::testing::TempDir() + "/no-cuda-here";
+  const char *old = getenv("CUDA_HOME");
+  std::string saved = old ? old : "";
+  setenv("CUDA_HOME", dir.c_str(), 1);
+  auto arch = mlir::weft::parseGpuArch("sm_90a");
+  auto gen = mlir::weft::generateKernels(plans, *arch);
+  if (old)
+    setenv("CUDA_HOME", saved.c_str(), 1);
+  else
+    unsetenv("CUDA_HOME");
+  ASSERT_FALSE(bool(gen));
+  EXPECT_TRUE(contains(llvm::toString(gen.takeError()), "has no cuda_fp16.h"));
+  EXPECT_EQ(plans[0].steps(0).kernel(), "");
+}
 #endif
