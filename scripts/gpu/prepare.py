@@ -104,6 +104,10 @@ def compile_case(weft, flags, case, out):
             "--dim", f"seq={case['seq']}", "--tp", str(case["tp"]),
             "--pp", str(case.get("pp", 1)), "--topology", C.TOPOLOGY,
             *flags, "-o", art, "--quiet"]
+    if case.get("dtype") == "bf16":
+        # A bf16 graph keeps Hugging Face's f32 islands (the norms'
+        # statistics); --dtype bf16 computes the rest in bf16 as torch does.
+        argv[-3:-3] = ["--dtype", "bf16"]
     r = run(argv)
     shown = " ".join(os.path.relpath(a, ROOT) if a.startswith(ROOT) else a
                      for a in argv)
