@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <numeric>
+#include <thread>
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -340,8 +341,12 @@ void TcpTransport::pump(int millis) {
     fds.push_back({peers[r]->sock.get(), events, 0});
     ranks.push_back(r);
   }
-  if (fds.empty())
+  if (fds.empty()) {
+    // Nothing to wait on (every connection closed): no busy loop.
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::min(millis, 10)));
     return;
+  }
   if (::poll(fds.data(), fds.size(), millis) <= 0)
     return;
   for (size_t i = 0; i < fds.size(); ++i) {
