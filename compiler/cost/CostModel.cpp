@@ -127,6 +127,17 @@ double cost::sendRecvSeconds(const Calibration &cal, const Topology &topo,
   return (link.baseUs + linkLatencyUs(topo, tier)) * 1e-6 + bytes / bw;
 }
 
+std::string cost::formatBytes(double bytes) {
+  const char *units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+  int unit = 0;
+  while (unit < 4 && std::abs(bytes) >= 1024.0) {
+    bytes /= 1024.0;
+    ++unit;
+  }
+  return unit == 0 ? llvm::formatv("{0:F0} bytes", bytes).str()
+                   : llvm::formatv("{0:F1} {1}", bytes, units[unit]).str();
+}
+
 double cost::pipelineBubble(int64_t pp, int64_t microbatches) {
   return double(pp - 1) / double(microbatches + pp - 1);
 }
@@ -381,9 +392,6 @@ void add(TimeSplit &into, const TimeSplit &t, double times = 1) {
   into.kvReads += t.kvReads * times;
 }
 
-std::string gib(double bytes) {
-  return llvm::formatv("{0:F1} GiB", bytes / kGiB).str();
-}
 } // namespace
 
 Prediction GraphCosts::predict(const Layout &layout, const Workload &work,
@@ -427,8 +435,8 @@ Prediction GraphCosts::predict(const Layout &layout, const Workload &work,
   p.capacityBytes = topo.gpu.memoryGib * kGiB;
   p.fits = p.memory.total() <= p.capacityBytes;
   if (!p.fits)
-    p.reason = "needs " + gib(p.memory.total()) + " > " + gib(p.capacityBytes) +
-               " per GPU";
+    p.reason = "needs " + formatBytes(p.memory.total()) + " > " +
+               formatBytes(p.capacityBytes) + " per GPU";
 
   // Bytes each stage sends on (batch 1): every value read by a later stage,
   // once per later stage.

@@ -64,6 +64,9 @@ double allGatherSeconds(const Calibration &cal, const Topology &topo,
 double sendRecvSeconds(const Calibration &cal, const Topology &topo,
                        LinkTier tier, double bytes);
 
+/// A byte count for people: `93.1 GiB`, `146.2 KiB`.
+std::string formatBytes(double bytes);
+
 /// The idle share of a pipeline of `pp` equal stages fed `microbatches`
 /// micro-batches: (pp - 1) / (microbatches + pp - 1).
 double pipelineBubble(int64_t pp, int64_t microbatches);

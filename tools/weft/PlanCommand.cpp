@@ -136,7 +136,7 @@ int ::weft::cli::runPlan(int argc, char **argv) {
                           ? std::min<int64_t>(maxGpus, topology->worldSize())
                           : topology->worldSize();
   if (fixedGpus > available)
-    return refuse(llvm::formatv("the fixed degrees need {0} GPUs; {1} are "
+    return refuse(llvm::formatv("the fixed degrees need {0} GPUs; only {1} "
                                 "available",
                                 fixedGpus, available));
   llvm::Expected<Calibration> calibration =
@@ -189,6 +189,7 @@ int ::weft::cli::runPlan(int argc, char **argv) {
   else
     printPlanTable(report, top, explain, llvm::outs());
   if (result->fitting == 0) {
+    llvm::outs().flush(); // the table first, then why it is empty
     llvm::errs() << "weft plan: error: " << noFitMessage(report) << "\n";
     return 1;
   }

@@ -44,7 +44,7 @@ void ::weft::cli::printPlanTable(const PlanReport &r, int64_t top, bool explain,
   os << "weft plan: " << r.model << "\n"
      << "  topology " << r.topology.name << ": " << r.topology.worldSize()
      << " x " << r.topology.gpu.type << " ("
-     << llvm::formatv("{0} GiB", r.topology.gpu.memoryGib) << ", "
+     << formatBytes(r.topology.gpu.memoryGib * kGiB) << ", "
      << r.topology.gpusPerNode << " per node)\n"
      << "  calibration " << r.calibration.gpu << ", measured "
      << r.calibration.measuredDate << "\n"
@@ -81,8 +81,12 @@ void ::weft::cli::printPlanTable(const PlanReport &r, int64_t top, bool explain,
   if (int64_t rejected = all.size() - fitting) {
     os << "\nrejected (closest to fitting first):\n";
     int64_t shown = std::min<int64_t>(rejected, top);
-    for (int64_t i = fitting; i < fitting + shown; ++i)
-      os << "  " << layoutName(all[i].layout) << ": " << all[i].reason << "\n";
+    for (int64_t i = fitting; i < fitting + shown; ++i) {
+      // A degree the tensor-parallel pass refuses rejects all its layouts.
+      if (std::isfinite(all[i].memory.total()))
+        os << "  " << layoutName(all[i].layout) << ":";
+      os << " " << all[i].reason << "\n";
+    }
     if (rejected > shown)
       os << "  ... " << rejected - shown << " more (--json lists all)\n";
   }
@@ -139,7 +143,7 @@ std::string weft::cli::explainLayout(const Prediction &best,
     os << "  tensor parallelism " << best.layout.tp
        << " splits each layer's weights over one node's "
        << toString(topo.intraNode.kind) << " ("
-       << topo.intraNode.gbPerSPerDirection
+       << llvm::formatv("{0}", topo.intraNode.gbPerSPerDirection)
        << " GB/s per GPU), at the cost of 2 all-reduces per layer\n";
   os << "  memory " << llvm::formatv("{0:F1}", best.memory.total() / kGiB)
      << " of " << llvm::formatv("{0:F0}", best.capacityBytes / kGiB)
@@ -376,9 +380,9 @@ std::string weft::cli::noFitMessage(const PlanReport &r) {
                        : "no layout can be planned: " + all.front().reason;
   double shortfall = closest->memory.total() - closest->capacityBytes;
   return llvm::formatv("no layout fits on {0} GPU{1} of '{2}': the closest, "
-                       "{3}, {4} ({5:F1} GiB short)",
+                       "{3}, {4} ({5} short)",
                        gpus, gpus == 1 ? "" : "s", r.topology.name,
                        layoutName(closest->layout), closest->reason,
-                       shortfall / kGiB)
+                       formatBytes(shortfall))
       .str();
 }
