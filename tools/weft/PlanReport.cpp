@@ -275,16 +275,24 @@ bool ::weft::cli::writeFrontierSvg(const PlanReport &r, llvm::StringRef path,
     if (frontier.empty() ||
         p->tokensPerSPerGpu > frontier.back()->tokensPerSPerGpu)
       frontier.push_back(p);
-  const double w = 800, h = 520, left = 80, right = 30, topMargin = 50,
+  const double w = 800, h = 520, left = 100, right = 40, topMargin = 50,
                bottom = 60;
-  double xMax = 0, yMax = 0;
+  // x spans the latencies seen (with a margin), y starts at zero.
+  double xMin = INFINITY, xMax = 0, yMax = 0;
   for (const Prediction *p : points) {
+    xMin = std::min(xMin, p->requestSeconds);
     xMax = std::max(xMax, p->requestSeconds);
     yMax = std::max(yMax, p->tokensPerSPerGpu);
   }
-  xMax = xMax > 0 ? xMax * 1.05 : 1;
+  if (points.empty())
+    xMin = 0, xMax = 1;
+  double pad = std::max(0.05 * (xMax - xMin), 0.05 * xMax);
+  xMin = std::max(0.0, xMin - pad);
+  xMax += pad;
   yMax = yMax > 0 ? yMax * 1.1 : 1;
-  auto x = [&](double v) { return left + v / xMax * (w - left - right); };
+  auto x = [&](double v) {
+    return left + (v - xMin) / (xMax - xMin) * (w - left - right);
+  };
   auto y = [&](double v) {
     return h - bottom - v / yMax * (h - topMargin - bottom);
   };
@@ -313,13 +321,14 @@ bool ::weft::cli::writeFrontierSvg(const PlanReport &r, llvm::StringRef path,
                       "stroke=\"black\"/>\n",
                       left, h - bottom, topMargin);
   for (int i = 0; i <= 5; ++i) {
-    double xv = xMax * i / 5, yv = yMax * i / 5;
+    double xv = xMin + (xMax - xMin) * i / 5, yv = yMax * i / 5;
     os << llvm::formatv("<text x=\"{0:F1}\" y=\"{1}\" "
-                        "text-anchor=\"middle\">{2:G3}</text>\n",
-                        x(xv), h - bottom + 18, xv)
-       << llvm::formatv("<text x=\"{0}\" y=\"{1:F1}\" "
-                        "text-anchor=\"end\">{2:G3}</text>\n",
-                        left - 6, y(yv) + 4, yv);
+                        "text-anchor=\"middle\">",
+                        x(xv), h - bottom + 18)
+       << llvm::format("%.3g", xv) << "</text>\n"
+       << llvm::formatv("<text x=\"{0}\" y=\"{1:F1}\" text-anchor=\"end\">",
+                        left - 6, y(yv) + 4)
+       << llvm::format("%.3g", yv) << "</text>\n";
   }
   os << llvm::formatv("<text x=\"{0}\" y=\"{1}\" text-anchor=\"middle\">"
                       "request latency (s): prefill + gen x decode</text>\n",
