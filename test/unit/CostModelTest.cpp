@@ -185,6 +185,53 @@ TEST_F(GraphCostsTest, PrefillRoofline) {
   EXPECT_DOUBLE_EQ(p.bubble, 0.0);
 }
 
+TEST_F(GraphCostsTest, DecodeRoofline) {
+  Calibration c = testCalibration();
+  Topology t = testTopology();
+  Prediction p = costs->predict({1, 1, 1, 1}, {2, 8, 8}, t, c);
+  // One token for each of 2 sequences: the GEMM has M = 2 rows and reads
+  // its weights plus a quarter of the prompt's activations (2 of 8 tokens).
+  double gemm = std::max(2.0 * 2 * 64 * 32 / 400e12,
+                         (8192 + 0.25 * (8 * 32 + 8 * 64) * 4.0) / 2.98e12);
+  // Attention over the mean context 8 + (8 + 1) / 2 = 12.5: the KV cache is
+  // 2 kv heads x 2 sequences x 12.5 x (16 + 16) x 4 bytes; FLOPs 2 x 4
+  // heads x 2 x 12.5 x 32.
+  double kv = 2.0 * 2 * 12.5 * 32 * 4;
+  double act = 0.25 * (4 + 2 + 2 + 4) * 8 * 16 * 4;
+  double attention =
+      std::max(2.0 * 4 * 2 * 12.5 * 32 / 390e12, (kv + act) / 2.98e12);
+  EXPECT_NEAR(p.decodeSecondsPerToken, gemm + attention + 2 * 1.5e-6, 1e-15);
+  EXPECT_NEAR(p.requestSeconds, p.prefillSeconds + 8 * p.decodeSecondsPerToken,
+              1e-15);
+  EXPECT_NEAR(p.decodeTokensPerS, 2 / p.decodeSecondsPerToken, 1e-6);
+  // 2 x 8 tokens generated over the request, on one GPU of the 16.
+  EXPECT_NEAR(p.tokensPerSPerGpu, 16 / p.requestSeconds, 1e-6);
+  EXPECT_NEAR(p.clusterTokensPerS, 16 * p.tokensPerSPerGpu, 1e-6);
+}
+
+TEST_F(GraphCostsTest, PipelineOfTwoStages) {
+  Calibration c = testCalibration();
+  Topology t = testTopology();
+  // The cut falls between the GEMM (32768 FLOP-units of the stage cost) and
+  // attention (16384): stage 0 runs the GEMM and sends its 8 x 64 f32
+  // result to the last stage (it is a model output), stage 1 attention.
+  // 2 micro-batches of 1 sequence each.
+  Prediction p = costs->predict({1, 2, 1, 2}, {2, 8, 0}, t, c);
+  double gemm = std::max(2.0 * 8 * 64 * 32 / 400e12,
+                         (8192 + (8 * 32 + 8 * 64) * 4.0) / 2.98e12) +
+                1.5e-6;
+  double send = 7e-6 + 8 * 64 * 4 / 360e9;
+  double attention = std::max(2.0 * 4 * 8 * 8 * 32 / 2 / 390e12,
+                              (4 + 2 + 2 + 4) * 8 * 16 * 4 / 2.98e12) +
+                     1.5e-6;
+  double t0 = gemm + send, t1 = attention;
+  EXPECT_NEAR(p.prefillSeconds, t0 + t1 + std::max(t0, t1), 1e-15);
+  EXPECT_DOUBLE_EQ(p.bubble, 1.0 / 3.0);
+  ASSERT_EQ(p.stageWeightBytes.size(), 2u);
+  EXPECT_DOUBLE_EQ(p.stageWeightBytes[0], 8192);
+  EXPECT_DOUBLE_EQ(p.stageWeightBytes[1], 0);
+}
+
 const char *kCalibration = R"(version: 1
 gpu: H100
 measured:
