@@ -83,11 +83,26 @@ Value unrepeatHeads(Value v) {
 /// Classifies a constant additive mask over [S, T] query/key positions.
 enum class MaskKind { None, Causal, Other };
 
-MaskKind classifyMask(Value mask, int64_t s, int64_t t) {
+/// Classifications of mask constants already scanned: every layer of a
+/// model usually reads the same uniqued [S, T] constant, and scanning it per
+/// layer costs seconds at long sequences.
+using MaskCache =
+    llvm::DenseMap<std::tuple<Attribute, int64_t, int64_t>, MaskKind>;
+
+MaskKind scanMask(DenseElementsAttr attr, int64_t s, int64_t t);
+
+MaskKind classifyMask(Value mask, int64_t s, int64_t t, MaskCache &cache) {
   DenseElementsAttr attr;
   if (!matchPattern(mask, m_Constant(&attr)) ||
       !isa<FloatType>(attr.getElementType()))
     return MaskKind::Other;
+  auto [it, fresh] = cache.try_emplace({attr, s, t}, MaskKind::Other);
+  if (fresh)
+    it->second = scanMask(attr, s, t);
+  return it->second;
+}
+
+MaskKind scanMask(DenseElementsAttr attr, int64_t s, int64_t t) {
   if (attr.isSplat())
     return attr.getSplatValue<APFloat>().isZero() ? MaskKind::None
                                                   : MaskKind::Other;
@@ -111,6 +126,7 @@ MaskKind classifyMask(Value mask, int64_t s, int64_t t) {
 
 struct AttentionPattern : OpRewritePattern<MatmulOp> {
   using OpRewritePattern::OpRewritePattern;
+  mutable MaskCache maskCache;
 
   LogicalResult matchAndRewrite(MatmulOp pv,
                                 PatternRewriter &rewriter) const override {
@@ -241,7 +257,7 @@ struct AttentionPattern : OpRewritePattern<MatmulOp> {
     }
     bool causal = false;
     if (mask) {
-      switch (classifyMask(mask, S, T)) {
+      switch (classifyMask(mask, S, T, maskCache)) {
       case MaskKind::None:
         mask = {};
         break;

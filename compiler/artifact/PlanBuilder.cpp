@@ -43,6 +43,13 @@ art::DType mlir::weft::toArtifactDType(Type t) {
   return art::DTYPE_UNSPECIFIED;
 }
 
+bool mlir::weft::isFusableElementwise(Operation *op) {
+  return isa<AddOp, SubOp, MulOp, DivOp, PowOp, MaxOp, MinOp, AndOp, OrOp,
+             CmpOp, SelectOp, NegOp, ExpOp, LogOp, ErfOp, TanhOp, SigmoidOp,
+             SqrtOp, ReciprocalOp, CosOp, SinOp, AbsOp, ReluOp, NotOp, SiluOp,
+             GeluOp, IsNanOp, CastOp, SwigluOp, BroadcastOp>(op);
+}
+
 int64_t mlir::weft::dtypeBytes(art::DType d) {
   return int64_t(::weft::runtime::dtypeSize(d));
 }
@@ -58,12 +65,7 @@ struct Alloc {
   int64_t offset = -1;
 };
 
-bool isElementwise(Operation *op) {
-  return isa<AddOp, SubOp, MulOp, DivOp, PowOp, MaxOp, MinOp, AndOp, OrOp,
-             CmpOp, SelectOp, NegOp, ExpOp, LogOp, ErfOp, TanhOp, SigmoidOp,
-             SqrtOp, ReciprocalOp, CosOp, SinOp, AbsOp, ReluOp, NotOp, SiluOp,
-             GeluOp, IsNanOp, CastOp, SwigluOp, BroadcastOp>(op);
-}
+bool isElementwise(Operation *op) { return isFusableElementwise(op); }
 
 art::Instr::Op unaryOpcode(Operation *op) {
   return TypeSwitch<Operation *, art::Instr::Op>(op)

@@ -48,6 +48,10 @@ buildPlan(func::FuncOp func,
 /// The artifact dtype of an MLIR element type, or DTYPE_UNSPECIFIED.
 ::weft::artifact::DType toArtifactDType(Type type);
 
+/// Whether `op` is elementwise and so joins a fused kernel (the cost model
+/// counts kernels with the same rule).
+bool isFusableElementwise(Operation *op);
+
 /// Bytes per element of an artifact dtype.
 int64_t dtypeBytes(::weft::artifact::DType dtype);
 

@@ -1,4 +1,11 @@
 # Writes OUTPUT, a C++ source holding each preset YAML file (PRESETS, separated by '|') as a raw string literal.
+# HEADER, TYPE and FUNCTION (qualified) name what it defines: topology presets
+# unless given (the cost model's calibrations use it too).
+if(NOT DEFINED HEADER)
+  set(HEADER compiler/topology/Topology.h)
+  set(TYPE mlir::weft::TopologyPreset)
+  set(FUNCTION mlir::weft::topologyPresets)
+endif()
 string(REPLACE "|" ";" paths "${PRESETS}")
 # Sorted by preset name (sorting the paths would put dgx-h100-pod32.yaml
 # before dgx-h100.yaml).
@@ -22,11 +29,11 @@ foreach(name IN LISTS names)
   string(APPEND entries
     "    {\"${name}\", \"${relative}\",\n     R\"${delimiter}(${text})${delimiter}\"},\n")
 endforeach()
-set(content "// Generated from compiler/topology/presets/*.yaml by EmbedPresets.cmake; do not edit.
-#include \"compiler/topology/Topology.h\"
+set(content "// Generated from YAML files by EmbedPresets.cmake; do not edit.
+#include \"${HEADER}\"
 
-llvm::ArrayRef<mlir::weft::TopologyPreset> mlir::weft::topologyPresets() {
-  static const TopologyPreset presets[] = {
+llvm::ArrayRef<${TYPE}> ${FUNCTION}() {
+  static const ${TYPE} presets[] = {
 ${entries}  };
   return presets;
 }

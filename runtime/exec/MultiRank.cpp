@@ -105,7 +105,7 @@ constexpr int64_t kGatherTag = 32767;
 /// Runs the replica's chunks `warmup` times untimed, then `iterations`
 /// times timed: each run starts on every rank at once (a barrier) and its
 /// time is the slowest rank's wall clock, from the barrier to the end of
-/// the rank's last chunk (the outputs' copy to the host included).
+/// the rank's last chunk (see RankExecutor::runTimed).
 Result<std::vector<double>> timeRuns(RankExecutor &ex,
                                      const artifact::Manifest &manifest,
                                      std::span<const NpyArray *const> inputs,
@@ -126,7 +126,7 @@ Result<std::vector<double>> timeRuns(RankExecutor &ex,
       if (Status s = setInputs(ex, manifest, inputs, chunk, layout.chunks());
           !s.ok())
         return s;
-      if (Status s = ex.run(); !s.ok())
+      if (Status s = ex.runTimed(); !s.ok())
         return s;
     }
     double ms = std::chrono::duration<double, std::milli>(

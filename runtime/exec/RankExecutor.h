@@ -26,6 +26,10 @@ public:
   /// Runs every step once; the error names the step. The state it keeps
   /// (arena, weights) persists from one run to the next.
   virtual Status run() = 0;
+  /// A run as timed by `weft run --bench-iters`: as run(), but a backend
+  /// may leave the outputs where they are computed (on the GPU), as a
+  /// serving loop would.
+  virtual Status runTimed() { return run(); }
   /// Graph output i of the last run, in host memory.
   virtual InTensor output(size_t i) const = 0;
 };

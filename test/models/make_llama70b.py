@@ -4,7 +4,7 @@
 every weight in an external data file that is NOT written: the compiler
 must work from shapes alone.
 
-  make_llama70b.py OUT.onnx [--layers N]
+  make_llama70b.py OUT.onnx [--layers N] [--form dynamo|torchscript]
 """
 import argparse
 import os
@@ -38,6 +38,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("out")
     p.add_argument("--layers", type=int, default=80)
+    p.add_argument("--form", choices=("dynamo", "torchscript"),
+                   default="dynamo", help="which exporter's graph to mimic")
     a = p.parse_args()
     mt.LAYERS, mt.HIDDEN, mt.HEADS, mt.HEAD_DIM = a.layers, 8192, 64, 128
     mt.KV_HEADS, mt.VOCAB, mt.MAX_POS, mt.LLAMA_FF = 8, 32000, 8192, 28672
@@ -45,7 +47,7 @@ def main():
     mt.Graph.weight = external_weight
     # The checker would look for the absent weights.bin.
     mt.onnx.checker.check_model = lambda *args, **kwargs: None
-    model = mt.llama(18, True)
+    model = mt.llama(18, a.form == "dynamo")
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "wb") as f:
         f.write(model.SerializeToString())

@@ -7,6 +7,10 @@ namespace weft::cli {
 int runCompile(int argc, char **argv);
 /// `weft inspect ARTIFACT`.
 int runInspect(int argc, char **argv);
+/// `weft plan MODEL.onnx --batch B --prompt P ...`.
+int runPlan(int argc, char **argv);
+/// `weft calibrate -o FILE`: runs weft-calibrate (built with CUDA).
+int runCalibrate(int argc, char **argv);
 } // namespace weft::cli
 
 #endif // WEFT_TOOLS_WEFT_COMMANDS_H

@@ -1,5 +1,9 @@
 // `weft compile`: import, bind dims, fold, fuse; print or write the result.
 #include "tools/weft/Commands.h"
+#include "tools/weft/Options.h"
+#include "tools/weft/PlanReport.h"
+
+#include "compiler/cost/Planner.h"
 
 #include "compiler/artifact/ArtifactWriter.h"
 #include "compiler/codegen/Nvrtc.h"
@@ -15,6 +19,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
@@ -46,68 +51,72 @@ private:
   bool quiet;
 };
 
-/// Diagnostics as `weft: error: MODEL: message`.
-void installDiagnosticHandler(MLIRContext &ctx, const std::string &model) {
-  ctx.getDiagEngine().registerHandler([model](Diagnostic &diag) {
-    const char *kind = diag.getSeverity() == DiagnosticSeverity::Error ? "error"
-                       : diag.getSeverity() == DiagnosticSeverity::Warning
-                           ? "warning"
-                           : "note";
-    llvm::errs() << "weft: " << kind << ": " << model << ": " << diag << "\n";
-    for (Diagnostic &note : diag.getNotes())
-      llvm::errs() << "weft: note: " << note << "\n";
-    return success();
-  });
-}
-
-/// Parses `--dim NAME=VALUE` entries; reports the first bad one.
-bool parseDims(const std::vector<std::string> &specs,
-               llvm::StringMap<int64_t> &dims) {
-  for (const std::string &spec : specs) {
-    auto [name, value] = llvm::StringRef(spec).split('=');
-    long long v;
-    if (name.empty() || !llvm::StringRef(spec).contains('=')) {
-      llvm::errs() << "weft: error: --dim '" << spec
-                   << "': expected NAME=VALUE\n";
-      return false;
-    }
-    if (value.getAsInteger(10, v) || v <= 0) {
-      llvm::errs() << "weft: error: --dim '" << spec
-                   << "': VALUE must be a positive integer\n";
-      return false;
-    }
-    if (!dims.try_emplace(name, v).second) {
-      llvm::errs() << "weft: error: --dim '" << name
-                   << "' is given more than once\n";
-      return false;
-    }
+/// --parallel auto: the layout the cost model predicts the fastest prefill
+/// for, at the batch and sequence length bound with --dim. Returns 0, or the
+/// exit status once the error is printed.
+int chooseLayout(const std::string &model, const llvm::StringMap<int64_t> &dims,
+                 const std::string &dtype, const mlir::weft::Topology &topo,
+                 const std::string &calibrationFile, cl::opt<int64_t> &tp,
+                 cl::opt<int64_t> &pp, cl::opt<int64_t> &dp,
+                 cl::opt<int64_t> &microbatches) {
+  namespace cost = mlir::weft::cost;
+  auto fail = [](llvm::Error err) {
+    llvm::errs() << "weft compile: error: --parallel auto: "
+                 << llvm::toString(std::move(err)) << "\n";
+    return 1;
+  };
+  auto names = cost::findBatchSeqDims(model);
+  if (!names)
+    return fail(names.takeError());
+  auto [batchDim, seqDim] = *names;
+  if (!dims.contains(batchDim) || !dims.contains(seqDim)) {
+    llvm::errs() << "weft compile: error: --parallel auto needs the batch "
+                    "and sequence length: --dim "
+                 << batchDim << "=B --dim " << seqDim << "=P\n";
+    return 2;
   }
-  return true;
-}
-
-/// Loads `--topology`; returns 0, or the exit status once the error is
-/// printed: 2 for a name that is neither a preset nor a file, 1 for a file
-/// that cannot be read or is invalid.
-int loadTopologyOption(llvm::StringRef nameOrPath,
-                       std::optional<mlir::weft::Topology> &topology) {
-  llvm::Expected<mlir::weft::Topology> loaded =
-      mlir::weft::loadTopology(nameOrPath);
-  if (loaded) {
-    topology = std::move(*loaded);
-    return 0;
+  llvm::Expected<cost::Calibration> cal =
+      calibrationFile.empty() ? cost::calibrationForGpu(topo.gpu.type)
+                              : cost::loadCalibration(calibrationFile);
+  if (!cal)
+    return fail(cal.takeError());
+  cost::PlanRequest request;
+  request.modelPath = model;
+  for (const auto &d : dims)
+    if (d.getKey() != batchDim && d.getKey() != seqDim)
+      request.dims[d.getKey()] = d.getValue();
+  request.work = {dims.lookup(batchDim), dims.lookup(seqDim), 0};
+  request.dtype = dtype;
+  DialectRegistry registry;
+  mlir::weft::registerWeftDialects(registry);
+  MLIRContext ctx(registry);
+  ctx.loadAllAvailableDialects();
+  ::weft::cli::installDiagnosticHandler(ctx, model);
+  auto planner = cost::Planner::create(ctx, request);
+  if (!planner)
+    return fail(planner.takeError());
+  llvm::Expected<cost::PlanResult> result = (*planner)->plan(topo, *cal);
+  if (!result)
+    return fail(result.takeError());
+  ::weft::cli::PlanReport report{model, topo, *cal, request, *result};
+  if (result->fitting == 0) {
+    llvm::errs() << "weft compile: error: --parallel auto: "
+                 << ::weft::cli::noFitMessage(report) << "\n";
+    return 1;
   }
-  int status = 1;
-  llvm::handleAllErrors(
-      loaded.takeError(),
-      [&](const mlir::weft::UnknownTopologyError &err) {
-        llvm::errs() << "weft compile: error: --topology: " << err.message()
-                     << "\n";
-        status = 2;
-      },
-      [&](const llvm::ErrorInfoBase &err) {
-        llvm::errs() << "weft: error: " << err.message() << "\n";
-      });
-  return status;
+  const cost::Prediction &best = result->layouts.front();
+  tp = best.layout.tp;
+  pp = best.layout.pp;
+  dp = best.layout.dp;
+  microbatches = best.layout.microbatches;
+  llvm::errs() << llvm::formatv(
+      "weft compile: --parallel auto: tp {0} x pp {1} x dp {2}, {3} "
+      "micro-batch(es): predicted prefill {4:F2} ms, {5:F1} GiB per GPU "
+      "(best of {6} layouts that fit)\n",
+      best.layout.tp, best.layout.pp, best.layout.dp, best.layout.microbatches,
+      best.prefillSeconds * 1e3,
+      best.memory.total() / (1024.0 * 1024.0 * 1024.0), result->fitting);
+  return 0;
 }
 
 /// Resolves `--target` (default: the topology's gpu.sm_arch) into `target`;
@@ -221,6 +230,16 @@ int ::weft::cli::runCompile(int argc, char **argv) {
                "architecture such as sm_90a or sm_80 to generate and "
                "compile its kernels for (default: the topology's GPU)"),
       cl::value_desc("cpu|sm_XX"), cl::cat(cat));
+  cl::opt<std::string> parallel(
+      "parallel",
+      cl::desc("'auto': choose --tp, --pp, --dp and --microbatches with the "
+               "cost model (lowest predicted prefill latency; see weft plan)"),
+      cl::value_desc("auto"), cl::cat(cat));
+  cl::opt<std::string> calibrationFile(
+      "calibration",
+      cl::desc("Cost-model constants for --parallel auto (default: the "
+               "built-in file for the topology's GPU type)"),
+      cl::value_desc("FILE"), cl::cat(cat));
   cl::opt<bool> listTopologies("list-topologies",
                                cl::desc("Print the topology presets and exit"),
                                cl::cat(cat));
@@ -266,16 +285,33 @@ int ::weft::cli::runCompile(int argc, char **argv) {
     return 2;
   }
   llvm::StringMap<int64_t> dims;
-  if (!parseDims(dimSpecs, dims))
+  if (!::weft::cli::parseDimSpecs(dimSpecs, dims))
     return 2;
   // The cluster, loaded and validated before the model is read.
   std::optional<mlir::weft::Topology> topology;
-  if (int status = loadTopologyOption(topologyName, topology))
+  if (int status = ::weft::cli::loadTopologyOption("weft compile", topologyName,
+                                                   topology))
     return status;
   std::string targetName;
   if (int status = resolveTarget(target, *topology,
                                  quiet || emit != Emit::Artifact, targetName))
     return status;
+  if (parallel.getNumOccurrences() && parallel != "auto") {
+    llvm::errs() << "weft compile: error: --parallel takes 'auto', not '"
+                 << parallel << "'\n";
+    return 2;
+  }
+  if (parallel == "auto" &&
+      (tp.getNumOccurrences() || pp.getNumOccurrences() ||
+       dp.getNumOccurrences() || microbatches.getNumOccurrences())) {
+    llvm::errs() << "weft compile: error: --parallel auto chooses --tp, --pp, "
+                    "--dp and --microbatches; give either\n";
+    return 2;
+  }
+  if (parallel == "auto")
+    if (int status = chooseLayout(model, dims, dtype, *topology,
+                                  calibrationFile, tp, pp, dp, microbatches))
+      return status;
   if (tp < 1 || pp < 1 || dp < 1 || microbatches < 1) {
     llvm::errs() << "weft compile: error: --tp, --pp, --dp and "
                     "--microbatches must be at least 1\n";
@@ -302,7 +338,7 @@ int ::weft::cli::runCompile(int argc, char **argv) {
   mlir::weft::registerWeftDialects(registry);
   MLIRContext ctx(registry);
   ctx.loadAllAvailableDialects();
-  installDiagnosticHandler(ctx, model);
+  ::weft::cli::installDiagnosticHandler(ctx, model);
 
   PhaseTimer timer(emit == Emit::Import ? 2 : 3, quiet);
   bool lowPrecision = dtype != "f32";

@@ -82,7 +82,7 @@ void printPlan(const art::Plan &plan, bool steps) {
   llvm::outs() << "  arena: " << human(plan.arena_bytes()) << " ("
                << plan.arena_bytes() << " bytes)\n"
                << "  weights: " << plan.weights_size() << " tensors, "
-               << human(weightBytes) << "\n"
+               << human(weightBytes) << " (" << weightBytes << " bytes)\n"
                << "  collectives: " << collectives << "\n"
                << "  steps: " << plan.steps_size() << " (";
   bool first = true;

@@ -19,7 +19,11 @@ static void printUsage(llvm::raw_ostream &os) {
         "--help')\n"
         "  run       run an artifact on inputs from an .npz file (also the\n"
         "            standalone, MLIR-free 'weft-run')\n"
-        "  inspect   print a readable summary of an artifact\n\n"
+        "  inspect   print a readable summary of an artifact\n"
+        "  plan      predict memory, latency and throughput of every layout\n"
+        "            of a topology for a workload (see 'weft plan --help')\n"
+        "  calibrate measure a GPU's cost-model constants (runs\n"
+        "            weft-calibrate, built with CUDA)\n\n"
         "Run 'weft <command> --help' for a command's options.\n";
 }
 
@@ -45,6 +49,10 @@ int main(int argc, char **argv) {
     return weft::cli::runCompile(argc - 1, argv + 1);
   if (cmd == "inspect")
     return weft::cli::runInspect(argc - 1, argv + 1);
+  if (cmd == "plan")
+    return weft::cli::runPlan(argc - 1, argv + 1);
+  if (cmd == "calibrate")
+    return weft::cli::runCalibrate(argc - 1, argv + 1);
   if (cmd == "run")
     return weft::runtime::runMain(argc - 1, argv + 1);
   llvm::errs() << "weft: error: unknown command '" << cmd << "'\n\n";

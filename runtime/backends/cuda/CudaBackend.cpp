@@ -60,6 +60,7 @@ public:
     return exec->setInput(i, bytes);
   }
   Status run() override { return exec->run(); }
+  Status runTimed() override { return exec->runTimed(); }
   InTensor output(size_t i) const override { return exec->output(i); }
 
 private:

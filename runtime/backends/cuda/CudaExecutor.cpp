@@ -683,7 +683,7 @@ Status CudaExecutor::capture() {
                     "instantiating the CUDA graph");
 }
 
-Status CudaExecutor::run() {
+Status CudaExecutor::runImpl(bool fetchOutputs) {
   cudaSetDevice(options.device);
   // The first run launches step by step (faults name their step); later
   // ones replay the plan captured once as a CUDA graph.
@@ -694,7 +694,7 @@ Status CudaExecutor::run() {
     launched = graphExec ? cudaStatus(cudaGraphLaunch(graphExec, stream),
                                       "launching the CUDA graph")
                          : launchAll();
-  for (size_t i = 0; i < outputIds.size() && launched.ok(); ++i)
+  for (size_t i = 0; fetchOutputs && i < outputIds.size() && launched.ok(); ++i)
     if (!hostOutputs[i].empty())
       launched =
           cudaStatus(cudaMemcpyAsync(

@@ -48,7 +48,9 @@ public:
   const std::string &inputName(size_t i) const override;
   const std::string &outputName(size_t i) const override;
   Status setInput(size_t i, std::span<const std::byte> bytes) override;
-  Status run() override;
+  Status run() override { return runImpl(true); }
+  /// Leaves the outputs on the GPU.
+  Status runTimed() override { return runImpl(false); }
   InTensor output(size_t i) const override;
 
   /// Device bytes this rank holds: arena, weights, constants, workspace.
@@ -67,6 +69,7 @@ private:
   Status bindSteps(const Artifact &artifact);
   Result<std::unique_ptr<BoundStep>> bindStep(const artifact::Step &step);
   Status launchAll();
+  Status runImpl(bool fetchOutputs);
   Status capture();
   Result<void *> deviceAlloc(uint64_t bytes, const std::string &what);
 

@@ -1,0 +1,67 @@
+// The measured constants of the cost model for one GPU type, read from a
+// versioned YAML file (compiler/cost/calibration/*.yaml, or `weft calibrate`
+// output); docs/planner.md describes the format.
+#ifndef WEFT_COMPILER_COST_CALIBRATION_H
+#define WEFT_COMPILER_COST_CALIBRATION_H
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mlir::weft::cost {
+
+/// An achieved GEMM rate: M x N x K (the product is M x N) in TFLOP/s.
+struct GemmPoint {
+  int64_t m = 0, n = 0, k = 0;
+  double tflops = 0;
+};
+
+/// Collective constants of one link tier. The bus bandwidth of an algorithm
+/// is its efficiency times the topology's per-GPU link bandwidth, so one
+/// calibration serves topologies with other link speeds.
+struct LinkCalibration {
+  double baseUs = 0; // fixed cost of one collective call
+  double ringEfficiency = 0, treeEfficiency = 0;
+};
+
+struct Calibration {
+  int64_t version = 1;
+  std::string gpu; // matched against the start of the topology's gpu.type
+  std::string measuredDate, measuredSource;
+  std::vector<GemmPoint> gemm;    // at least one
+  double hbmTbPerS = 0;           // achieved copy bandwidth, read + write
+  double attentionEfficiency = 0; // fused attention rate / best GEMM rate
+  double launchUs = 0, graphNodeUs = 0;
+  LinkCalibration nvlink, fabric;
+  double contextMib = 0, workspaceMib = 0, ncclMib = 0, cudaGraphMib = 0;
+};
+
+/// A calibration embedded from compiler/cost/calibration/NAME.yaml.
+struct CalibrationPreset {
+  llvm::StringRef name;
+  llvm::StringRef path;
+  llvm::StringRef text;
+};
+
+/// Every embedded calibration, sorted by name (generated at build time).
+llvm::ArrayRef<CalibrationPreset> calibrationPresets();
+
+/// Parses and validates a calibration file's text; errors read
+/// `FILE:LINE: FIELD: what is wrong`.
+llvm::Expected<Calibration> parseCalibration(llvm::StringRef text,
+                                             llvm::StringRef fileName);
+
+/// Reads and parses a calibration file.
+llvm::Expected<Calibration> loadCalibration(llvm::StringRef path);
+
+/// The embedded calibration for a topology's GPU type: the preset whose
+/// `gpu` starts the type (case-insensitively: H100 for H100-SXM-80GB).
+llvm::Expected<Calibration> calibrationForGpu(llvm::StringRef gpuType);
+
+} // namespace mlir::weft::cost
+
+#endif // WEFT_COMPILER_COST_CALIBRATION_H
