@@ -220,7 +220,7 @@ private:
     return llvm::any_of(op->getUsers(),
                         [&](Operation *u) { return stageOf(u) == s; });
   }
-  void receiveOperands(Operation *op);
+  void receiveOperands(Block &body);
   void sendResults(Operation *op);
 };
 
@@ -626,12 +626,12 @@ FailureOr<art::Plan> PlanBuilderImpl::build() {
   for (Operation &op : body)
     for (Value r : op.getResults())
       tags[r] = values++;
+  receiveOperands(body);
   for (Operation &op : body) {
     int64_t s = stageOf(&op);
     // Weights and constants are materialized where they are used.
     if (s < 0 ? !usedInStage(&op, layout.stage) : s != layout.stage)
       continue;
-    receiveOperands(&op);
     int before = plan.steps_size();
     if (failed(lowerOp(&op)))
       return failure();
@@ -645,16 +645,31 @@ FailureOr<art::Plan> PlanBuilderImpl::build() {
 }
 
 /// Operands produced by an earlier stage arrive by RECV from the rank of
-/// that stage with the same tensor-parallel index.
-void PlanBuilderImpl::receiveOperands(Operation *op) {
-  for (Value v : op->getOperands()) {
-    int64_t from = producerStage(v);
-    if (from < 0 || from == layout.stage || bufferOf.count(v) ||
-        inlined.contains(v.getDefiningOp()))
+/// that stage with the same tensor-parallel index, all at the start of the
+/// plan in tag order: the order in which the producing stage sends them
+/// (in program order). Point-to-point transports without tags (NCCL) pair
+/// a peer's sends and receives by order alone.
+void PlanBuilderImpl::receiveOperands(Block &body) {
+  llvm::SmallVector<std::pair<int64_t, std::pair<Value, Operation *>>> recvs;
+  llvm::DenseSet<Value> seen;
+  for (Operation &op : body) {
+    if (stageOf(&op) != layout.stage)
       continue;
+    for (Value v : op.getOperands()) {
+      int64_t from = producerStage(v);
+      if (from < 0 || from == layout.stage ||
+          inlined.contains(v.getDefiningOp()) || !seen.insert(v).second)
+        continue;
+      recvs.push_back({tags.lookup(v), {v, &op}});
+    }
+  }
+  llvm::sort(recvs,
+             [](const auto &a, const auto &b) { return a.first < b.first; });
+  for (auto &[tag, use] : recvs) {
+    auto [v, op] = use;
     art::Step &s = newStep(art::Step::RECV, op, "recv");
-    (*s.mutable_ints())["peer"] = layout.rankOf(from);
-    (*s.mutable_ints())["tag"] = tags.lookup(v);
+    (*s.mutable_ints())["peer"] = layout.rankOf(producerStage(v));
+    (*s.mutable_ints())["tag"] = tag;
     s.add_outputs(newArenaBuffer(v, art::Buffer::ARENA, step));
     ++step;
   }

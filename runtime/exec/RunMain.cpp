@@ -12,9 +12,9 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstdio>
 #include <cmath>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -40,10 +40,10 @@ void printTimes(std::vector<double> times) {
   if (times.empty())
     return;
   std::sort(times.begin(), times.end());
-  double median = times.size() % 2
-                      ? times[times.size() / 2]
-                      : (times[times.size() / 2 - 1] + times[times.size() / 2]) /
-                            2;
+  double median =
+      times.size() % 2
+          ? times[times.size() / 2]
+          : (times[times.size() / 2 - 1] + times[times.size() / 2]) / 2;
   char line[160];
   std::snprintf(line, sizeof(line),
                 "weft-bench: median_ms=%.4f min_ms=%.4f iters=%zu\n", median,
@@ -468,8 +468,8 @@ int runTcpRank(const LaunchInfo &launch, const Artifact &artifact,
     unsigned threads =
         opts.threads ? opts.threads : threadsPerRank(launch.localSize);
     RankState state;
-    auto outcome = runRank(artifact, launch.rank, tcp, *matched, threads,
-                           state, rankBackend(opts));
+    auto outcome = runRank(artifact, launch.rank, tcp, *matched, threads, state,
+                           rankBackend(opts));
     if (!outcome.ok())
       return fail(outcome.message());
     if (launch.rank == outcome->outputRank) {
@@ -644,11 +644,11 @@ int runMain(int argc, char **argv) {
     return 0;
   }
   if (opts.backend != "cpu" && !backendRegistry().count(opts.backend))
-    return usageError(prog, "the " +
-                                std::string(opts.backend == "cuda" ? "CUDA"
-                                                                   : opts.backend) +
-                                " backend is not built into this binary "
-                                "(use --backend cpu)");
+    return usageError(
+        prog, "the " +
+                  std::string(opts.backend == "cuda" ? "CUDA" : opts.backend) +
+                  " backend is not built into this binary "
+                  "(use --backend cpu)");
   try {
     return runArtifact(opts, prog, argc, argv);
   } catch (const std::bad_alloc &) {

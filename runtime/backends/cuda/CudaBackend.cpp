@@ -44,8 +44,7 @@ private:
 /// A rank on its GPU: the communicators outlive the executor.
 class CudaRank final : public RankExecutor {
 public:
-  CudaRank(std::unique_ptr<DeviceComm> comm,
-           std::unique_ptr<CudaExecutor> exec)
+  CudaRank(std::unique_ptr<DeviceComm> comm, std::unique_ptr<CudaExecutor> exec)
       : comm(std::move(comm)), exec(std::move(exec)) {}
   ~CudaRank() override { exec.reset(); }
   size_t numInputs() const override { return exec->numInputs(); }
@@ -90,9 +89,10 @@ std::optional<std::pair<uint32_t, uint32_t>> launchedLocalRank() {
   return std::nullopt;
 }
 
-Result<std::unique_ptr<RankExecutor>>
-makeCudaRank(const Artifact &artifact, RankState &state,
-             comm::Transport &transport, unsigned threads) {
+Result<std::unique_ptr<RankExecutor>> makeCudaRank(const Artifact &artifact,
+                                                   RankState &state,
+                                                   comm::Transport &transport,
+                                                   unsigned threads) {
   uint32_t rank = transport.rank(), world = transport.worldSize();
   int devices = 0;
   if (cudaError_t err = cudaGetDeviceCount(&devices); err != cudaSuccess)
@@ -104,7 +104,8 @@ makeCudaRank(const Artifact &artifact, RankState &state,
     return errorStatus(
         "rank " + std::to_string(rank) + " needs GPU " + std::to_string(local) +
         " of its host, which has " + std::to_string(devices) +
-        (launched ? std::string() : " (ranks run as threads here, one GPU each)"));
+        (launched ? std::string()
+                  : " (ranks run as threads here, one GPU each)"));
   int device = static_cast<int>(local);
   if (Status s = cudaStatus(cudaSetDevice(device), "selecting the GPU");
       !s.ok())

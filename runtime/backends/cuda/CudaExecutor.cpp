@@ -27,10 +27,57 @@ constexpr unsigned kElementwiseBlock = 256;
 
 uint64_t alignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
+/// The driver API calls the executor makes (modules, launches), found
+/// through the CUDA runtime: the binaries do not link libcuda, so that they
+/// start (and run on the CPU backend) on machines without a GPU driver.
+struct DriverApi {
+  CUresult (*getErrorName)(CUresult, const char **) = nullptr;
+  CUresult (*getErrorString)(CUresult, const char **) = nullptr;
+  CUresult (*moduleLoadData)(CUmodule *, const void *) = nullptr;
+  CUresult (*moduleUnload)(CUmodule) = nullptr;
+  CUresult (*moduleGetFunction)(CUfunction *, CUmodule, const char *) = nullptr;
+  CUresult (*launchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned,
+                           unsigned, unsigned, unsigned, CUstream, void **,
+                           void **) = nullptr;
+};
+
+template <typename Fn> Status entryPoint(const char *name, Fn &fn) {
+  void *p = nullptr;
+  cudaDriverEntryPointQueryResult found;
+  cudaError_t err = cudaGetDriverEntryPointByVersion(name, &p, CUDA_VERSION,
+                                                     cudaEnableDefault, &found);
+  if (err != cudaSuccess || found != cudaDriverEntryPointSuccess || !p)
+    return errorStatus(std::string("the CUDA driver has no ") + name +
+                       (err != cudaSuccess ? " (" + cudaErrorString(err) + ")"
+                                           : std::string()));
+  fn = reinterpret_cast<Fn>(p);
+  return okStatus();
+}
+
+Result<const DriverApi *> driverApi() {
+  static DriverApi api;
+  static Status status = [] {
+    for (Status s : {entryPoint("cuGetErrorName", api.getErrorName),
+                     entryPoint("cuGetErrorString", api.getErrorString),
+                     entryPoint("cuModuleLoadData", api.moduleLoadData),
+                     entryPoint("cuModuleUnload", api.moduleUnload),
+                     entryPoint("cuModuleGetFunction", api.moduleGetFunction),
+                     entryPoint("cuLaunchKernel", api.launchKernel)})
+      if (!s.ok())
+        return s;
+    return okStatus();
+  }();
+  if (!status.ok())
+    return status;
+  return &api;
+}
+
 std::string driverError(CUresult r) {
   const char *name = nullptr, *text = nullptr;
-  cuGetErrorName(r, &name);
-  cuGetErrorString(r, &text);
+  if (auto api = driverApi(); api.ok()) {
+    (*api)->getErrorName(r, &name);
+    (*api)->getErrorString(r, &text);
+  }
   return std::string(name ? name : "CUDA_ERROR") + ": " + (text ? text : "");
 }
 
@@ -62,8 +109,9 @@ Result<std::string> readFile(const std::string &path) {
 /// artifact's kernel module), a grid-stride loop over the output.
 class ElementwiseStep final : public BoundStep {
 public:
-  ElementwiseStep(CUfunction fn, std::vector<void *> pointers, int64_t numel)
-      : fn(fn), pointers(std::move(pointers)) {
+  ElementwiseStep(const DriverApi &api, CUfunction fn,
+                  std::vector<void *> pointers, int64_t numel)
+      : api(api), fn(fn), pointers(std::move(pointers)) {
     for (void *&p : this->pointers)
       params.push_back(&p);
     int64_t blocks =
@@ -71,14 +119,15 @@ public:
     grid = static_cast<unsigned>(std::clamp<int64_t>(blocks, 1, 65535));
   }
   Status launch(cudaStream_t stream) override {
-    CUresult r = cuLaunchKernel(fn, grid, 1, 1, kElementwiseBlock, 1, 1, 0,
-                                stream, params.data(), nullptr);
+    CUresult r = api.launchKernel(fn, grid, 1, 1, kElementwiseBlock, 1, 1, 0,
+                                  stream, params.data(), nullptr);
     if (r != CUDA_SUCCESS)
       return errorStatus("launching the generated kernel: " + driverError(r));
     return okStatus();
   }
 
 private:
+  const DriverApi &api;
   CUfunction fn;
   std::vector<void *> pointers;
   std::vector<void *> params;
@@ -185,7 +234,10 @@ public:
           "the artifact has no GPU kernels (compiled for target '" +
           artifact.manifest.target() +
           "'); compile it for a GPU target, e.g. weft compile --target sm_90a");
-    std::unique_ptr<KernelModule> m(new KernelModule());
+    auto api = driverApi();
+    if (!api.ok())
+      return api.status();
+    std::unique_ptr<KernelModule> m(new KernelModule(**api));
     std::string firstError;
     // The machine code first; the PTX when the GPU is another architecture.
     for (auto [file, sha] : {std::pair{km.cubin_file(), km.cubin_sha256()},
@@ -202,7 +254,7 @@ public:
                            ", file has " + digest + ")");
       if (file == km.ptx_file())
         bytes->push_back('\0');
-      CUresult r = cuModuleLoadData(&m->module, bytes->data());
+      CUresult r = m->api.moduleLoadData(&m->module, bytes->data());
       if (r == CUDA_SUCCESS)
         return m;
       if (firstError.empty())
@@ -213,14 +265,15 @@ public:
   }
   ~KernelModule() {
     if (module)
-      cuModuleUnload(module);
+      api.moduleUnload(module);
   }
+  const DriverApi &driver() const { return api; }
   Result<CUfunction> function(const std::string &name) {
     auto it = functions.find(name);
     if (it != functions.end())
       return it->second;
     CUfunction fn;
-    CUresult r = cuModuleGetFunction(&fn, module, name.c_str());
+    CUresult r = api.moduleGetFunction(&fn, module, name.c_str());
     if (r != CUDA_SUCCESS)
       return errorStatus("kernel '" + name +
                          "' is not in the module: " + driverError(r));
@@ -229,7 +282,8 @@ public:
   }
 
 private:
-  KernelModule() = default;
+  explicit KernelModule(const DriverApi &api) : api(api) {}
+  const DriverApi &api;
   CUmodule module = nullptr;
   std::map<std::string, CUfunction> functions;
 };
@@ -489,8 +543,8 @@ CudaExecutor::bindStep(const artifact::Step &step) {
     std::vector<void *> pointers{outs[0].data};
     for (const DeviceTensor &in : ins)
       pointers.push_back(in.data);
-    bound = std::make_unique<ElementwiseStep>(*fn, std::move(pointers),
-                                              outs[0].numElements());
+    bound = std::make_unique<ElementwiseStep>(
+        module->driver(), *fn, std::move(pointers), outs[0].numElements());
     break;
   }
   case artifact::Step::GEMM: {
