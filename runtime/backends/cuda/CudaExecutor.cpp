@@ -9,6 +9,7 @@
 #include <cuda.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -737,8 +738,70 @@ Status CudaExecutor::capture() {
                     "instantiating the CUDA graph");
 }
 
+/// WEFT_CUDA_PROFILE=1: once, on the second run, every step is launched
+/// alone between two events; the time per step kind and kernel name goes to
+/// stderr, heaviest first ("weft-profile rank R: ...").
+Status CudaExecutor::profile() {
+  std::vector<cudaEvent_t> events(steps.size() + 1);
+  for (cudaEvent_t &e : events)
+    if (Status s = cudaStatus(cudaEventCreate(&e), "profiling"); !s.ok())
+      return s;
+  Status launched = cudaStatus(cudaEventRecord(events[0], stream), "profiling");
+  for (size_t i = 0; i < steps.size() && launched.ok(); ++i) {
+    launched = steps[i].bound->launch(stream);
+    if (launched.ok())
+      launched =
+          cudaStatus(cudaEventRecord(events[i + 1], stream), "profiling");
+  }
+  Status synced = options.comm
+                      ? options.comm->synchronize(stream)
+                      : cudaStatus(cudaStreamSynchronize(stream), "profiling");
+  std::map<std::string, std::pair<double, int>> byName;
+  double total = 0;
+  for (size_t i = 0; launched.ok() && synced.ok() && i < steps.size(); ++i) {
+    float ms = 0;
+    cudaEventElapsedTime(&ms, events[i], events[i + 1]);
+    const artifact::Step &step = rank.plan.steps(static_cast<int>(i));
+    std::string key =
+        artifact::Step::Kind_Name(step.kind()) + " " + step.name();
+    if (step.outputs_size())
+      key += " -> " + shapeString(buffers.at(step.outputs(0)).shape);
+    auto &entry = byName[key];
+    entry.first += ms;
+    entry.second += 1;
+    total += ms;
+  }
+  for (cudaEvent_t e : events)
+    cudaEventDestroy(e);
+  if (!launched.ok())
+    return launched;
+  if (!synced.ok())
+    return synced;
+  std::vector<std::pair<double, std::string>> rows;
+  for (auto &[name, v] : byName) {
+    char line[200];
+    std::snprintf(line, sizeof(line), "%9.3f ms %5.1f%% %5d x %s", v.first,
+                  total > 0 ? 100 * v.first / total : 0.0, v.second,
+                  name.c_str());
+    rows.push_back({v.first, line});
+  }
+  std::sort(rows.rbegin(), rows.rend());
+  std::string out = "weft-profile rank " + std::to_string(rank.plan.rank()) +
+                    ": " + std::to_string(steps.size()) + " steps, " +
+                    std::to_string(total) + " ms launched one by one\n";
+  for (auto &[ms, line] : rows)
+    out += "weft-profile   " + line + "\n";
+  std::fputs(out.c_str(), stderr);
+  return okStatus();
+}
+
 Status CudaExecutor::runImpl(bool fetchOutputs) {
   cudaSetDevice(options.device);
+  if (ranOnce && !profiled && envFlag("WEFT_CUDA_PROFILE", false)) {
+    profiled = true;
+    if (Status s = profile(); !s.ok())
+      return s.withPrefix("profiling: ");
+  }
   // The first run launches step by step (faults name their step); later
   // ones replay the plan captured once as a CUDA graph.
   Status launched;

@@ -70,6 +70,7 @@ private:
   Result<std::unique_ptr<BoundStep>> bindStep(const artifact::Step &step);
   Status launchAll();
   Status runImpl(bool fetchOutputs);
+  Status profile();
   Status capture();
   Result<void *> deviceAlloc(uint64_t bytes, const std::string &what);
 
@@ -89,6 +90,7 @@ private:
   cudaGraph_t graph = nullptr;
   cudaGraphExec_t graphExec = nullptr;
   bool ranOnce = false;
+  bool profiled = false;
 };
 
 } // namespace weft::runtime::cuda
