@@ -222,6 +222,10 @@ Expected<Calibration> Reader::run() {
   for (auto [path, out] : fractions)
     if (Error e = get(number(path, /*fraction=*/true), *out))
       return std::move(e);
+  if (has("hbm.kernel_efficiency"))
+    if (Error e = get(number("hbm.kernel_efficiency", /*fraction=*/true),
+                      c.memoryKernelEfficiency))
+      return std::move(e);
   for (auto &entry : scalars)
     if (!entry.second.used)
       return fail(entry.second.line, entry.getKey(), "unknown field");

@@ -34,6 +34,9 @@ struct Calibration {
   std::string measuredDate, measuredSource;
   std::vector<GemmPoint> gemm;    // at least one
   double hbmTbPerS = 0;           // achieved copy bandwidth, read + write
+  /// The runtime's memory-bound kernels (norms, rotary, elementwise,
+  /// movement): their bytes' rate / hbmTbPerS. Optional, default 1.
+  double memoryKernelEfficiency = 1;
   double attentionEfficiency = 0; // fused attention rate / best GEMM rate
   double launchUs = 0, graphNodeUs = 0;
   LinkCalibration nvlink, fabric;

@@ -358,7 +358,8 @@ OpTime opTime(const GraphCosts::Op &op, double scale, double decodeTokens,
     break;
   }
   case Kind::Memory:
-    t.seconds = memorySeconds(cal, op.actBytes * scale + op.weightBytes);
+    t.seconds = memorySeconds(cal, op.actBytes * scale + op.weightBytes) /
+                cal.memoryKernelEfficiency;
     t.split.memory = t.seconds;
     break;
   case Kind::AllReduce:

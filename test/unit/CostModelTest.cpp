@@ -292,6 +292,21 @@ TEST(Calibration, Parses) {
   EXPECT_DOUBLE_EQ(c->nvlink.ringEfficiency, 0.8);
   EXPECT_DOUBLE_EQ(c->fabric.baseUs, 10.0);
   EXPECT_DOUBLE_EQ(c->cudaGraphMib, 64);
+  // Optional: the memory-bound kernels' efficiency defaults to 1.
+  EXPECT_DOUBLE_EQ(c->memoryKernelEfficiency, 1.0);
+}
+
+TEST(Calibration, MemoryKernelEfficiency) {
+  llvm::Expected<Calibration> c = parseCalibration(
+      replaced("copy_tb_per_s: 2.98",
+               "copy_tb_per_s: 2.98\n  kernel_efficiency: 0.25"),
+      "cal.yaml");
+  ASSERT_TRUE(bool(c)) << llvm::toString(c.takeError());
+  EXPECT_DOUBLE_EQ(c->memoryKernelEfficiency, 0.25);
+  EXPECT_EQ(parseError(replaced("copy_tb_per_s: 2.98",
+                                "copy_tb_per_s: 2.98\n  kernel_efficiency: 2")),
+            "cal.yaml:11: hbm.kernel_efficiency: must be a fraction in (0, 1], "
+            "got '2'");
 }
 
 TEST(Calibration, Refusals) {
