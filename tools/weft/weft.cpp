@@ -1,5 +1,9 @@
 // weft: the command-line driver; dispatches to subcommands.
 #include "runtime/exec/RunMain.h"
+
+#if WEFT_HAVE_CUDA
+#include "runtime/backends/cuda/CudaBackend.h"
+#endif
 #include "tools/weft/Commands.h"
 
 #include "llvm/Support/InitLLVM.h"
@@ -53,8 +57,12 @@ int main(int argc, char **argv) {
     return weft::cli::runPlan(argc - 1, argv + 1);
   if (cmd == "calibrate")
     return weft::cli::runCalibrate(argc - 1, argv + 1);
-  if (cmd == "run")
+  if (cmd == "run") {
+#if WEFT_HAVE_CUDA
+    weft::runtime::cuda::registerCudaBackend();
+#endif
     return weft::runtime::runMain(argc - 1, argv + 1);
+  }
   llvm::errs() << "weft: error: unknown command '" << cmd << "'\n\n";
   printUsage(llvm::errs());
   return 2;
