@@ -84,15 +84,17 @@ def test_cases():
 
 
 def bench_cases():
-    """Every benchmark artifact: dicts with name, model, preset, batch, seq,
-    tp."""
+    """Every benchmark artifact: dicts with name, model, preset, dtype,
+    batch, seq, tp. The models are bf16 graphs compiled with --dtype bf16
+    (prepare.py), as the bf16 test cases are."""
     out = []
     for size, model in BENCH_MODELS.items():
         for batch in BENCH_BATCHES:
             for tp in BENCH_TP:
                 layout = "1gpu" if tp == 1 else f"tp{tp}"
-                out.append(dict(model=model, preset=size, batch=batch,
-                                seq=BENCH_SEQ, tp=tp, layout=layout,
+                out.append(dict(model=model, preset=size, dtype="bf16",
+                                batch=batch, seq=BENCH_SEQ, tp=tp,
+                                layout=layout,
                                 name=case_name(model, layout, batch,
                                                BENCH_SEQ)))
     return out
