@@ -173,7 +173,8 @@ Result<RankOutcome> runRank(const Artifact &artifact, uint32_t rank,
   if (Status s = loadWeights(artifact, state.rank); !s.ok())
     return s;
   if (backend.create) {
-    auto exec = backend.create(artifact, state, transport, threads);
+    auto exec =
+        backend.create(artifact, state, transport, threads, backend.localRank);
     if (!exec.ok())
       return exec.status();
     state.executor = std::move(*exec);

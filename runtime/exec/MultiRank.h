@@ -11,6 +11,7 @@
 #include "runtime/exec/RankExecutor.h"
 
 #include <functional>
+#include <optional>
 
 #include <memory>
 #include <span>
@@ -29,11 +30,16 @@ struct RankState {
 /// How a rank's plan runs. The default: on the CPU.
 struct RankBackend {
   /// Makes the executor of `state.rank` (read, weights loaded) over
-  /// `transport`, with `threads` worker threads. Null: the CPU executor.
+  /// `transport`, with `threads` worker threads; `localRank` is the rank's
+  /// place among its host's processes (see below). Null: the CPU executor.
   std::function<Result<std::unique_ptr<RankExecutor>>(
       const Artifact &artifact, RankState &state, comm::Transport &transport,
-      unsigned threads)>
+      unsigned threads, std::optional<uint32_t> localRank)>
       create;
+  /// This process's place among the processes of its host, as its launcher
+  /// says (--nproc, torchrun, mpirun); unset where the ranks are threads of
+  /// one process. A GPU backend picks its device by it (else by the rank).
+  std::optional<uint32_t> localRank;
   /// Timing: after the run on the inputs, `warmup` untimed and then
   /// `iterations` timed runs of the whole batch, each started together on
   /// every rank (a barrier) and lasting until the slowest rank is done.

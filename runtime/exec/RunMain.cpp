@@ -64,8 +64,10 @@ struct RunOptions {
 using comm::LaunchInfo;
 
 /// How the ranks run, from the options (the backend is registered).
-RankBackend rankBackend(const RunOptions &opts) {
+RankBackend rankBackend(const RunOptions &opts,
+                        std::optional<uint32_t> localRank = std::nullopt) {
   RankBackend backend;
+  backend.localRank = localRank;
   if (opts.backend != "cpu")
     backend.create = backendRegistry().at(opts.backend);
   backend.iterations = opts.benchIters;
@@ -382,8 +384,9 @@ int runMpiRank(const LaunchInfo &launch, const Artifact &artifact,
   // ranks that wait for this one.
   try {
     RankState state;
-    auto outcome = runRank(artifact, mpi.rank(), mpi.transport(), *matched,
-                           threads, state, rankBackend(opts));
+    auto outcome =
+        runRank(artifact, mpi.rank(), mpi.transport(), *matched, threads, state,
+                rankBackend(opts, mpi.bootstrap().localRank()));
     if (!outcome.ok())
       failJob(mpi, outcome.message());
     if (mpi.rank() == outcome->outputRank) {
@@ -469,7 +472,7 @@ int runTcpRank(const LaunchInfo &launch, const Artifact &artifact,
         opts.threads ? opts.threads : threadsPerRank(launch.localSize);
     RankState state;
     auto outcome = runRank(artifact, launch.rank, tcp, *matched, threads, state,
-                           rankBackend(opts));
+                           rankBackend(opts, launch.localRank));
     if (!outcome.ok())
       return fail(outcome.message());
     if (launch.rank == outcome->outputRank) {

@@ -6,8 +6,6 @@
 #include "runtime/comm/Bootstrap.h"
 #include "runtime/exec/RunMain.h"
 
-#include <cstdlib>
-
 namespace weft::runtime::cuda {
 
 namespace {
@@ -67,45 +65,23 @@ private:
   std::unique_ptr<CudaExecutor> exec;
 };
 
-/// This process's place among the ranks of its host, from the launcher's
-/// environment; none for ranks that run as threads of one process.
-std::optional<std::pair<uint32_t, uint32_t>> launchedLocalRank() {
-  static const char *const vars[][2] = {
-      {"WEFT_LOCAL_RANK", "WEFT_LOCAL_WORLD_SIZE"},
-      {"OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE"},
-      {"SLURM_LOCALID", "SLURM_NTASKS_PER_NODE"},
-      {"LOCAL_RANK", "LOCAL_WORLD_SIZE"},
-  };
-  for (auto [rankVar, sizeVar] : vars) {
-    const char *r = std::getenv(rankVar);
-    if (!r || !*r)
-      continue;
-    const char *s = std::getenv(sizeVar);
-    uint32_t rank = static_cast<uint32_t>(std::strtoul(r, nullptr, 10));
-    uint32_t size =
-        s && *s ? static_cast<uint32_t>(std::strtoul(s, nullptr, 10)) : 0;
-    return std::make_pair(rank, size);
-  }
-  return std::nullopt;
-}
-
-Result<std::unique_ptr<RankExecutor>> makeCudaRank(const Artifact &artifact,
-                                                   RankState &state,
-                                                   comm::Transport &transport,
-                                                   unsigned threads) {
+Result<std::unique_ptr<RankExecutor>>
+makeCudaRank(const Artifact &artifact, RankState &state,
+             comm::Transport &transport, unsigned threads,
+             std::optional<uint32_t> localRank) {
   uint32_t rank = transport.rank(), world = transport.worldSize();
   int devices = 0;
   if (cudaError_t err = cudaGetDeviceCount(&devices); err != cudaSuccess)
     return errorStatus("rank " + std::to_string(rank) +
                        ": no usable GPU: " + cudaErrorString(err));
-  auto launched = launchedLocalRank();
-  uint32_t local = launched ? launched->first : rank;
+  // Launched processes by their place on the host; rank threads by rank.
+  uint32_t local = localRank.value_or(rank);
   if (local >= static_cast<uint32_t>(devices))
     return errorStatus(
         "rank " + std::to_string(rank) + " needs GPU " + std::to_string(local) +
         " of its host, which has " + std::to_string(devices) +
-        (launched ? std::string()
-                  : " (ranks run as threads here, one GPU each)"));
+        (localRank ? std::string()
+                   : " (ranks run as threads here, one GPU each)"));
   int device = static_cast<int>(local);
   if (Status s = cudaStatus(cudaSetDevice(device), "selecting the GPU");
       !s.ok())
