@@ -32,8 +32,8 @@ struct Calibration {
   int64_t version = 1;
   std::string gpu; // matched against the start of the topology's gpu.type
   std::string measuredDate, measuredSource;
-  std::vector<GemmPoint> gemm;    // at least one
-  double hbmTbPerS = 0;           // achieved copy bandwidth, read + write
+  std::vector<GemmPoint> gemm; // at least one
+  double hbmTbPerS = 0;        // achieved copy bandwidth, read + write
   /// The runtime's memory-bound kernels (norms, rotary, elementwise,
   /// movement): their bytes' rate / hbmTbPerS. Optional, default 1.
   double memoryKernelEfficiency = 1;
