@@ -308,13 +308,7 @@ Status InProcessWorld::recv(uint32_t to, uint32_t from, int64_t tag,
   std::vector<std::byte> message = std::move(box.front());
   box.pop_front();
   lock.unlock();
-  if (message.size() != bytes)
-    return errorStatus(where + ": the message holds " +
-                       std::to_string(message.size()) + " bytes, expected " +
-                       std::to_string(bytes));
-  if (bytes)
-    std::memcpy(data, message.data(), bytes);
-  return okStatus();
+  return deliverMessage(message, data, bytes, where);
 }
 
 } // namespace weft::runtime::comm

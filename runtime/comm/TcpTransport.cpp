@@ -548,13 +548,7 @@ Status TcpTransport::recv(uint32_t peer, int64_t tag, std::byte *data,
   auto &box = messages[key];
   std::vector<std::byte> message = std::move(box.front());
   box.pop_front();
-  if (message.size() != bytes)
-    return errorStatus(where + ": the message holds " +
-                       std::to_string(message.size()) + " bytes, expected " +
-                       std::to_string(bytes));
-  if (bytes)
-    std::memcpy(data, message.data(), bytes);
-  return okStatus();
+  return deliverMessage(message, data, bytes, where);
 }
 
 Status TcpTransport::flush() {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 
 namespace weft::runtime::comm {
 
@@ -37,6 +38,17 @@ std::vector<Group> planGroups(const artifact::Plan &plan, uint32_t worldSize) {
   if (std::find(groups.begin(), groups.end(), world) == groups.end())
     groups.push_back(std::move(world));
   return groups;
+}
+
+Status deliverMessage(std::span<const std::byte> message, std::byte *data,
+                      uint64_t bytes, const std::string &where) {
+  if (message.size() != bytes)
+    return errorStatus(where + ": the message holds " +
+                       std::to_string(message.size()) + " bytes, expected " +
+                       std::to_string(bytes));
+  if (bytes)
+    std::memcpy(data, message.data(), bytes);
+  return okStatus();
 }
 
 } // namespace weft::runtime::comm

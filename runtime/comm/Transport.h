@@ -68,6 +68,11 @@ public:
   virtual Status flush() { return okStatus(); }
 };
 
+/// Copies a received message into a receive's `bytes` bytes at `data`;
+/// a message of another size is an error naming `where` (the receive).
+Status deliverMessage(std::span<const std::byte> message, std::byte *data,
+                      uint64_t bytes, const std::string &where);
+
 /// The groups of a plan's COLLECTIVE steps (each once, in first use order)
 /// followed by the whole world [0, worldSize).
 std::vector<Group> planGroups(const artifact::Plan &plan, uint32_t worldSize);

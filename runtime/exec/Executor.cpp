@@ -23,6 +23,8 @@ bool isMultiRank(int kind) {
   return kind == Step::COLLECTIVE || kind == Step::SEND || kind == Step::RECV;
 }
 
+} // namespace
+
 std::string stepWhere(int index, const Step &step) {
   std::string where = "step " + std::to_string(index) + " '" + step.name() +
                       "' (" + Step::Kind_Name(step.kind());
@@ -30,8 +32,6 @@ std::string stepWhere(int index, const Step &step) {
     where += ", " + step.location();
   return where + "): ";
 }
-
-} // namespace
 
 Executor::Executor(const RankPlan &rank, const ExecutorOptions &options)
     : rank(rank), options(options) {}

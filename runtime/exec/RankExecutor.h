@@ -12,6 +12,10 @@
 
 namespace weft::runtime {
 
+/// The prefix of an error in step `index` of a plan: "step 3 'linear'
+/// (GEMM, /model/layers.0/mlp/MatMul): ".
+std::string stepWhere(int index, const artifact::Step &step);
+
 class RankExecutor {
 public:
   virtual ~RankExecutor() = default;

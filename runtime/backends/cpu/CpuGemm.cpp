@@ -81,24 +81,6 @@ Status checkGemmSizes(const GemmShape &g) {
   return okStatus();
 }
 
-/// Linear batch index -> offsets of a's and b's matrices (in matrices).
-struct BatchMap {
-  explicit BatchMap(const GemmShape &g)
-      : batch(g.batch), stridesA(broadcastStrides(g.batchA, g.batch)),
-        stridesB(broadcastStrides(g.batchB, g.batch)) {}
-  std::pair<int64_t, int64_t> operator()(int64_t linear) const {
-    int64_t oa = 0, ob = 0;
-    for (size_t d = batch.size(); d-- > 0;) {
-      int64_t i = linear % batch[d];
-      linear /= batch[d];
-      oa += i * stridesA[d];
-      ob += i * stridesB[d];
-    }
-    return {oa, ob};
-  }
-  Shape batch, stridesA, stridesB;
-};
-
 /// C[rows, cols] block of one batch: splits rows (m) or columns (n).
 void gemmBlock(const GemmShape &g, const float *a, const float *b, float *c,
                int64_t r0, int64_t r1, bool splitRows) {

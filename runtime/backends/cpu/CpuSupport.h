@@ -5,6 +5,7 @@
 #include "runtime/backends/cpu/CpuKernels.h"
 
 #include <functional>
+#include <utility>
 #include <vector>
 
 namespace weft::runtime::cpu {
@@ -131,6 +132,24 @@ struct GemmShape {
 
 /// The shapes of GEMM step `args` (its attributes and operand shapes).
 Result<GemmShape> gemmShape(const StepArgs &args);
+
+/// Linear batch index -> offsets of a's and b's matrices (in matrices).
+struct BatchMap {
+  explicit BatchMap(const GemmShape &g)
+      : batch(g.batch), stridesA(broadcastStrides(g.batchA, g.batch)),
+        stridesB(broadcastStrides(g.batchB, g.batch)) {}
+  std::pair<int64_t, int64_t> operator()(int64_t linear) const {
+    int64_t oa = 0, ob = 0;
+    for (size_t d = batch.size(); d-- > 0;) {
+      int64_t i = linear % batch[d];
+      linear /= batch[d];
+      oa += i * stridesA[d];
+      ob += i * stridesB[d];
+    }
+    return {oa, ob};
+  }
+  Shape batch, stridesA, stridesB;
+};
 
 /// Walks the positions of a shape in row-major order, keeping one linear
 /// offset per stride vector (each of the shape's rank).

@@ -2,7 +2,7 @@
 #include "runtime/backends/cuda/CudaExecutor.h"
 
 #include "runtime/artifact/Sha256.h"
-#include "runtime/backends/cpu/CpuKernels.h"
+#include "runtime/backends/cpu/CpuSupport.h"
 #include "runtime/backends/cuda/CudaConvert.h"
 #include "runtime/backends/cuda/CudaGemm.h"
 
@@ -87,14 +87,6 @@ bool envFlag(const char *name, bool fallback) {
   if (!v || !*v)
     return fallback;
   return std::string(v) != "0";
-}
-
-std::string stepWhere(int index, const artifact::Step &step) {
-  std::string where = "step " + std::to_string(index) + " '" + step.name() +
-                      "' (" + artifact::Step::Kind_Name(step.kind());
-  if (!step.location().empty())
-    where += ", " + step.location();
-  return where + "): ";
 }
 
 Result<std::string> readFile(const std::string &path) {
@@ -329,6 +321,8 @@ CudaExecutor::create(const Artifact &artifact, RankPlan &rank,
                        ", this machine has " + std::to_string(devices));
   std::unique_ptr<CudaExecutor> exec(new CudaExecutor(rank, options));
   exec->options.graph = options.graph && envFlag("WEFT_CUDA_GRAPH", true);
+  exec->syncEach = envFlag("WEFT_CUDA_SYNC", false);
+  exec->profiling = envFlag("WEFT_CUDA_PROFILE", false);
   if (Status s = cudaStatus(cudaSetDevice(options.device), "selecting the GPU");
       !s.ok())
     return s;
@@ -582,9 +576,8 @@ CudaExecutor::bindStep(const artifact::Step &step) {
     cpu::StepArgs args{step, cin, cout};
     if (Status s = cpu::checkStep(args); !s.ok())
       return s;
-    auto intOr = [&](const char *k, int64_t d) {
-      auto it = step.ints().find(k);
-      return it == step.ints().end() ? d : it->second;
+    auto intOr = [&](const char *key, int64_t fallback) {
+      return cpu::intAttrOr(step, key, fallback);
     };
     if (step.kind() == artifact::Step::SEND) {
       bound = std::make_unique<CollectiveStep>(
@@ -706,7 +699,6 @@ Status CudaExecutor::setInput(size_t i, std::span<const std::byte> bytes) {
 
 Status CudaExecutor::launchAll() {
   // WEFT_CUDA_SYNC=1 waits after each step, so a fault names its step.
-  bool syncEach = envFlag("WEFT_CUDA_SYNC", false);
   for (Step &s : steps) {
     if (Status st = s.bound->launch(stream); !st.ok())
       return st.withPrefix(s.where);
@@ -797,7 +789,7 @@ Status CudaExecutor::profile() {
 
 Status CudaExecutor::runImpl(bool fetchOutputs) {
   cudaSetDevice(options.device);
-  if (ranOnce && !profiled && envFlag("WEFT_CUDA_PROFILE", false)) {
+  if (ranOnce && profiling && !profiled) {
     profiled = true;
     if (Status s = profile(); !s.ok())
       return s.withPrefix("profiling: ");

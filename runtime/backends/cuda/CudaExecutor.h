@@ -90,6 +90,8 @@ private:
   cudaGraph_t graph = nullptr;
   cudaGraphExec_t graphExec = nullptr;
   bool ranOnce = false;
+  bool syncEach = false;  // WEFT_CUDA_SYNC
+  bool profiling = false; // WEFT_CUDA_PROFILE
   bool profiled = false;
 };
 

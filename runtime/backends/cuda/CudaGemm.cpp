@@ -276,16 +276,9 @@ GemmContext::bind(const artifact::Step &step,
   if (!perMatrix) {
     gemm->calls.push_back({a, b, out});
   } else {
-    Shape sa = cpu::broadcastStrides(g.batchA, batch);
-    Shape sb = cpu::broadcastStrides(g.batchB, batch);
+    cpu::BatchMap map(g);
     for (int64_t linear = 0; linear < count; ++linear) {
-      int64_t oa = 0, ob = 0, rest = linear;
-      for (size_t d = batch.size(); d-- > 0;) {
-        int64_t i = rest % batch[d];
-        rest /= batch[d];
-        oa += i * sa[d];
-        ob += i * sb[d];
-      }
+      auto [oa, ob] = map(linear);
       gemm->calls.push_back({a + oa * m * k * esize, b + ob * k * n * esize,
                              out + linear * m * n * esize});
     }

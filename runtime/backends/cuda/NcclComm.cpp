@@ -291,14 +291,21 @@ Status NcclCollectives::allGather(const comm::Group &g, const void *in,
   return enqueued(ncclAllGather(in, out, bytes, ncclUint8, *c, s), *c, what);
 }
 
-Status NcclCollectives::send(uint32_t peer, const void *data, uint64_t bytes,
-                             cudaStream_t s) {
-  std::string what = "send to rank " + std::to_string(peer);
+Status NcclCollectives::checkPeer(uint32_t peer,
+                                  const std::string &what) const {
   if (peer >= size || peer == self)
     return errorStatus(prefix() + what + ": not another rank of the world of " +
                        std::to_string(size));
   if (aborted)
     return errorStatus(prefix() + what + ": the communicators were aborted");
+  return okStatus();
+}
+
+Status NcclCollectives::send(uint32_t peer, const void *data, uint64_t bytes,
+                             cudaStream_t s) {
+  std::string what = "send to rank " + std::to_string(peer);
+  if (Status st = checkPeer(peer, what); !st.ok())
+    return st;
   return enqueued(
       ncclSend(data, bytes, ncclUint8, static_cast<int>(peer), world, s), world,
       what);
@@ -307,11 +314,8 @@ Status NcclCollectives::send(uint32_t peer, const void *data, uint64_t bytes,
 Status NcclCollectives::recv(uint32_t peer, void *data, uint64_t bytes,
                              cudaStream_t s) {
   std::string what = "recv from rank " + std::to_string(peer);
-  if (peer >= size || peer == self)
-    return errorStatus(prefix() + what + ": not another rank of the world of " +
-                       std::to_string(size));
-  if (aborted)
-    return errorStatus(prefix() + what + ": the communicators were aborted");
+  if (Status st = checkPeer(peer, what); !st.ok())
+    return st;
   return enqueued(
       ncclRecv(data, bytes, ncclUint8, static_cast<int>(peer), world, s), world,
       what);

@@ -81,6 +81,8 @@ private:
   /// Checks what an enqueueing call returned, waiting for "in progress".
   Status enqueued(int result, ncclComm_t c, const std::string &what);
   std::string prefix() const;
+  /// Send and receive: `peer` is another rank, and nothing was aborted.
+  Status checkPeer(uint32_t peer, const std::string &what) const;
 
   uint32_t self, size;
   int dev;
