@@ -216,10 +216,36 @@ struct LayerNormPattern : RewritePattern {
   }
 };
 
+/// rms_norm(x, ones) * w becomes rms_norm(x, w). Hugging Face's RMSNorm
+/// normalizes in f32 and casts back before the weight multiply, so the
+/// weight stays outside the norm until --dtype has made the casts vanish;
+/// then one rounding replaces two and one step disappears per norm.
+struct FoldRmsNormWeight : OpRewritePattern<RmsNormOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(RmsNormOp norm,
+                                PatternRewriter &rewriter) const override {
+    if (!isSplatNear(norm.getScale(), 1.0))
+      return failure();
+    Value x = norm.getInput();
+    int64_t axis = norm.getAxis();
+    auto [mul, w] = matchScaleUser(norm.getResult(), x, axis);
+    if (!mul)
+      return failure();
+    rewriter.setInsertionPoint(mul);
+    auto folded = RmsNormOp::create(rewriter, norm.getLoc(), x.getType(), x, w,
+                                    norm.getAxisAttr(), norm.getEpsilonAttr());
+    rewriter.replaceOp(mul, folded.getResult());
+    rewriter.eraseOp(norm);
+    return success();
+  }
+};
+
 struct FuseNormsPass : mlir::weft::impl::FuseNormsBase<FuseNormsPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<RmsNormPattern, LayerNormPattern>(&getContext());
+    patterns.add<RmsNormPattern, LayerNormPattern, FoldRmsNormWeight>(
+        &getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

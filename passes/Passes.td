@@ -10,7 +10,9 @@ def FuseNorms : Pass<"weft-fuse-norms", "func::FuncOp"> {
     Rewrites mean/variance chains (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt,
     Div, Mul, Add) into `weft.layer_norm` and Llama's RMSNorm (Pow, ReduceMean,
     Add, Sqrt, Reciprocal or Div, Mul, Mul by weight, with optional casts)
-    into `weft.rms_norm`.
+    into `weft.rms_norm`, and folds a weight multiply that follows an
+    unweighted `weft.rms_norm` into its scale (run again after
+    --weft-convert-compute-type, which removes the casts between them).
   }];
   let dependentDialects = ["::mlir::weft::WeftDialect"];
 }

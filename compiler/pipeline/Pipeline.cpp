@@ -41,6 +41,9 @@ void weft::buildGraphPipeline(OpPassManager &pm, llvm::StringRef computeType) {
     options.dtype = computeType.str();
     pm.addNestedPass<func::FuncOp>(createConvertComputeType(options));
     pm.addPass(createCanonicalizerPass());
+    // The casts around exporters' f32 norms are gone now: fold the weight
+    // multiplies they kept out of the norms.
+    pm.addNestedPass<func::FuncOp>(createFuseNorms());
   }
 }
 

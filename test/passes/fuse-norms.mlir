@@ -98,3 +98,46 @@ func.func @different_input(%x: tensor<4x8xf32>, %y: tensor<4x8xf32>) -> tensor<4
   %n = weft.mul %x, %r : tensor<4x8xf32>, tensor<4x1xf32> -> tensor<4x8xf32>
   return %n : tensor<4x8xf32>
 }
+
+// -----
+
+// An unweighted norm followed by the weight multiply (what remains of Hugging
+// Face's f32 norm island once --dtype bf16 has dropped its casts): the weight
+// becomes the norm's scale and the multiply goes.
+// CHECK-LABEL: func.func @fold_weight_into_unweighted_norm
+// CHECK-SAME: (%[[X:.*]]: tensor<2x5x8xbf16>
+// CHECK: %[[W:.*]] = weft.weight "norm.weight"
+// CHECK: %[[N:.*]] = weft.rms_norm %[[X]], %[[W]] {axis = 2 : i64, epsilon = 1.000000e-05 : f64}
+// CHECK-NOT: weft.mul
+// CHECK: return %[[N]]
+func.func @fold_weight_into_unweighted_norm(%x: tensor<2x5x8xbf16>) -> tensor<2x5x8xbf16> {
+  %w = weft.weight "norm.weight" : tensor<8xbf16>
+  %ones = arith.constant dense<1.0> : tensor<8xbf16>
+  %n = weft.rms_norm %x, %ones {axis = 2 : i64, epsilon = 1.0e-5 : f64} : tensor<2x5x8xbf16>, tensor<8xbf16> -> tensor<2x5x8xbf16>
+  %y = weft.mul %w, %n : tensor<8xbf16>, tensor<2x5x8xbf16> -> tensor<2x5x8xbf16>
+  return %y : tensor<2x5x8xbf16>
+}
+
+// -----
+
+// Not folded: the norm already has a scale, the multiplier is an activation,
+// or the unscaled norm has another user.
+// CHECK-LABEL: func.func @no_fold
+// CHECK: weft.rms_norm %{{.*}}, %{{.*}} {axis = 2 : i64, epsilon = 1.0
+// CHECK-NEXT: weft.mul
+// CHECK-NEXT: weft.rms_norm %{{.*}}, %{{.*}} {axis = 2 : i64, epsilon = 2.0
+// CHECK-NEXT: weft.mul
+// CHECK-NEXT: weft.rms_norm %{{.*}}, %{{.*}} {axis = 2 : i64, epsilon = 3.0
+// CHECK-NEXT: weft.mul
+func.func @no_fold(%x: tensor<2x5x8xf32>, %act: tensor<8xf32>) -> (tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>) {
+  %w = weft.weight "norm.weight" : tensor<8xf32>
+  %s = weft.weight "other.weight" : tensor<8xf32>
+  %ones = arith.constant dense<1.0> : tensor<8xf32>
+  %a = weft.rms_norm %x, %s {axis = 2 : i64, epsilon = 1.0e-5 : f64} : tensor<2x5x8xf32>, tensor<8xf32> -> tensor<2x5x8xf32>
+  %ya = weft.mul %w, %a : tensor<8xf32>, tensor<2x5x8xf32> -> tensor<2x5x8xf32>
+  %b = weft.rms_norm %x, %ones {axis = 2 : i64, epsilon = 2.0e-5 : f64} : tensor<2x5x8xf32>, tensor<8xf32> -> tensor<2x5x8xf32>
+  %yb = weft.mul %act, %b : tensor<8xf32>, tensor<2x5x8xf32> -> tensor<2x5x8xf32>
+  %c = weft.rms_norm %x, %ones {axis = 2 : i64, epsilon = 3.0e-5 : f64} : tensor<2x5x8xf32>, tensor<8xf32> -> tensor<2x5x8xf32>
+  %yc = weft.mul %w, %c : tensor<8xf32>, tensor<2x5x8xf32> -> tensor<2x5x8xf32>
+  return %ya, %yb, %yc, %c : tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>
+}
