@@ -3,6 +3,7 @@
 // like the CPU kernels.
 #include "runtime/backends/cuda/kernels/Support.cuh"
 
+#include <algorithm>
 #include <type_traits>
 
 namespace weft::runtime::cuda::kernels {
@@ -204,7 +205,8 @@ __global__ void softmaxStrided(const SoftmaxParams p) {
 // ROTARY
 //===----------------------------------------------------------------------===//
 
-__global__ void rotary(const RotaryParams p) {
+/// Any dtypes and layouts: one thread per element.
+__global__ void rotaryAny(const RotaryParams p) {
   int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (e >= p.rows * p.width)
     return;
@@ -225,6 +227,93 @@ __global__ void rotary(const RotaryParams p) {
   float c = loadFloat(p.cos, mapOffset(p.cosRows, row) + i, p.cosType);
   float s = loadFloat(p.sin, mapOffset(p.sinRows, row) + i, p.sinType);
   storeFloat(p.out, e, p.outType, x * c + rot * s);
+}
+
+/// One dtype T for x and out, C for cos and sin; every row's rotated part
+/// a whole number of 16-byte vectors of T. A thread rotates one vector of
+/// each half (non-interleaved: x[i..i+V) with x[i+half..i+half+V); the
+/// interleaved pairs sit inside one vector) and maps its row to the cos and
+/// sin rows once per vector, not once per element.
+template <typename T, typename C>
+__global__ void rotaryVec(const RotaryParams p, int64_t units) {
+  constexpr int V = vecWidth<T>();
+  const int64_t half = p.rotaryDim / 2;
+  // Non-interleaved: a unit is a vector of the first half; interleaved: a
+  // vector anywhere in the rotated part.
+  const int64_t perRow = p.interleaved ? p.rotaryDim / V : half / V;
+  const T *x = static_cast<const T *>(p.x);
+  T *out = static_cast<T *>(p.out);
+  const C *cosT = static_cast<const C *>(p.cos);
+  const C *sinT = static_cast<const C *>(p.sin);
+  for (int64_t u = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; u < units;
+       u += int64_t(gridDim.x) * blockDim.x) {
+    int64_t row = u / perRow, i = (u - row * perRow) * V;
+    const T *xr = x + row * p.width;
+    T *yr = out + row * p.width;
+    const C *cr = cosT + mapOffset(p.cosRows, row);
+    const C *sr = sinT + mapOffset(p.sinRows, row);
+    float a[V], y[V];
+    loadVec(xr + i, a);
+    if (p.interleaved) {
+      for (int k = 0; k < V; k += 2) {
+        float c0 = toFloat(cr[i + k]), s0 = toFloat(sr[i + k]);
+        float c1 = toFloat(cr[i + k + 1]), s1 = toFloat(sr[i + k + 1]);
+        y[k] = a[k] * c0 - a[k + 1] * s0;
+        y[k + 1] = a[k + 1] * c1 + a[k] * s1;
+      }
+      storeVec(yr + i, y);
+      continue;
+    }
+    float b[V], z[V];
+    loadVec(xr + i + half, b);
+    for (int k = 0; k < V; ++k) {
+      y[k] = a[k] * toFloat(cr[i + k]) - b[k] * toFloat(sr[i + k]);
+      z[k] =
+          b[k] * toFloat(cr[i + half + k]) + a[k] * toFloat(sr[i + half + k]);
+    }
+    storeVec(yr + i, y);
+    storeVec(yr + i + half, z);
+  }
+}
+
+/// The unrotated tail of each row (partial rotary), copied.
+template <typename T> __global__ void rotaryTail(const RotaryParams p) {
+  const int64_t tail = p.width - p.rotaryDim, n = p.rows * tail;
+  const T *x = static_cast<const T *>(p.x);
+  T *out = static_cast<T *>(p.out);
+  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
+       e += int64_t(gridDim.x) * blockDim.x) {
+    int64_t at = (e / tail) * p.width + p.rotaryDim + e % tail;
+    out[at] = x[at];
+  }
+}
+
+bool aligned16(const void *ptr) {
+  return reinterpret_cast<uintptr_t>(ptr) % 16 == 0;
+}
+
+template <typename T, typename C>
+cudaError_t launchRotaryVec(const RotaryParams &p, cudaStream_t stream) {
+  constexpr int kThreads = 256;
+  constexpr int V = vecWidth<T>();
+  int64_t units = p.rows * (p.interleaved ? p.rotaryDim : p.rotaryDim / 2) / V;
+  const unsigned kMaxBlocks = 65536;
+  unsigned blocks = std::min(blocksFor(units, kThreads), kMaxBlocks);
+  rotaryVec<T, C><<<blocks, kThreads, 0, stream>>>(p, units);
+  if (p.width > p.rotaryDim) {
+    unsigned tail = std::min(
+        blocksFor(p.rows * (p.width - p.rotaryDim), kThreads), kMaxBlocks);
+    rotaryTail<T><<<tail, kThreads, 0, stream>>>(p);
+  }
+  return cudaGetLastError();
+}
+
+/// Whether the vector kernel of element size `size` can run p.
+bool rotaryVecFits(const RotaryParams &p, int size) {
+  int64_t v = 16 / size;
+  int64_t unit = p.interleaved ? p.rotaryDim : p.rotaryDim / 2;
+  return p.rotaryDim % 2 == 0 && unit % v == 0 && p.width % v == 0 &&
+         aligned16(p.x) && aligned16(p.out);
 }
 
 //===----------------------------------------------------------------------===//
@@ -287,7 +376,21 @@ cudaError_t launchRotary(const RotaryParams &p, cudaStream_t stream) {
   int64_t n = p.rows * p.width;
   if (n == 0)
     return cudaSuccess;
-  rotary<<<blocksFor(n, 256), 256, 0, stream>>>(p);
+  if (p.xType == p.outType && p.cosType == p.sinType) {
+    bool wideTables = p.cosType == kF32;
+    if (p.xType == kBF16 && rotaryVecFits(p, 2) &&
+        (wideTables || p.cosType == kBF16))
+      return wideTables
+                 ? launchRotaryVec<__nv_bfloat16, float>(p, stream)
+                 : launchRotaryVec<__nv_bfloat16, __nv_bfloat16>(p, stream);
+    if (p.xType == kF16 && rotaryVecFits(p, 2) &&
+        (wideTables || p.cosType == kF16))
+      return wideTables ? launchRotaryVec<__half, float>(p, stream)
+                        : launchRotaryVec<__half, __half>(p, stream);
+    if (p.xType == kF32 && wideTables && rotaryVecFits(p, 4))
+      return launchRotaryVec<float, float>(p, stream);
+  }
+  rotaryAny<<<blocksFor(n, 256), 256, 0, stream>>>(p);
   return cudaGetLastError();
 }
 
