@@ -282,6 +282,8 @@ struct UnrepeatKvHeads : OpRewritePattern<AttentionOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rewriter) const override {
+    if (op.getSeqMajor())
+      return failure();
     Value k = unrepeatHeads(op.getK()), v = unrepeatHeads(op.getV());
     if (k == op.getK() || v == op.getV() ||
         cast<RankedTensorType>(k.getType()).getDimSize(1) !=

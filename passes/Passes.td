@@ -90,4 +90,16 @@ def TensorParallel : Pass<"weft-tensor-parallel", "func::FuncOp"> {
   let dependentDialects = ["::mlir::weft::WeftDialect"];
 }
 
+def SeqMajorAttention : Pass<"weft-seq-major-attention", "func::FuncOp"> {
+  let summary = "Run attention and rotary in the [B, S, H, D] layout";
+  let description = [{
+    Moves a transpose that keeps the last dim from before `weft.rotary` to
+    after it (cos and sin take the input's layout), and turns attention over
+    q, k and v transposed from [B, S, H, D] into `weft.attention` with
+    `seq_major`, whose result is transposed back; the transpose pairs that
+    result cancel. Runs after tensor parallelism.
+  }];
+  let dependentDialects = ["::mlir::weft::WeftDialect"];
+}
+
 #endif // WEFT_PASSES_TD

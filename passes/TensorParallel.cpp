@@ -131,8 +131,8 @@ WeightOp Partitioner::shardWeight(WeightOp w, int64_t dim, int64_t size,
 
 LogicalResult Partitioner::checkHeads() {
   WalkResult r = func.walk([&](AttentionOp a) {
-    int64_t hq = a.getQ().getType().getDimSize(1);
-    int64_t hkv = a.getK().getType().getDimSize(1);
+    int64_t hq = a.getQ().getType().getDimSize(a.headsDim());
+    int64_t hkv = a.getK().getType().getDimSize(a.headsDim());
     // kv heads either split, or each is replicated over its query group.
     if (hq % tp == 0 && (hkv % tp == 0 || tp % hkv == 0))
       return WalkResult::advance();
@@ -337,13 +337,14 @@ void Partitioner::partition(Operation *op) {
     return;
   }
   if (auto a = dyn_cast<AttentionOp>(op)) {
-    bool heads = splitOf(a.getQ()) == 1 && splitOf(a.getK()) == 1 &&
-                 splitOf(a.getV()) == 1 &&
+    int64_t h = a.headsDim();
+    bool heads = splitOf(a.getQ()) == h && splitOf(a.getK()) == h &&
+                 splitOf(a.getV()) == h &&
                  (!a.getMask() || (!splitOf(a.getMask()) &&
                                    a.getMask().getType().getDimSize(1) == 1));
     if (!heads)
       return gatherOperands(op);
-    setSplit(a.getResult(), 1);
+    setSplit(a.getResult(), h);
     return;
   }
   if (auto s = dyn_cast<SliceOp>(op)) {
@@ -382,7 +383,7 @@ void Partitioner::partition(Operation *op) {
 /// projections of k and v through reshape, transpose and rotary.
 void Partitioner::findGroupedKv() {
   func.walk([&](AttentionOp a) {
-    int64_t hkv = a.getK().getType().getDimSize(1);
+    int64_t hkv = a.getK().getType().getDimSize(a.headsDim());
     if (hkv % tp == 0)
       return;
     for (Value v : {a.getK(), a.getV()}) {

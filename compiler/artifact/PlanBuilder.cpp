@@ -434,6 +434,8 @@ LogicalResult PlanBuilderImpl::lowerOp(Operation *op) {
         (*s.mutable_floats())["scale"] = a.getScale().convertToDouble();
         ints(s, "causal", a.getCausal());
         ints(s, "has_mask", a.getMask() != nullptr);
+        if (a.getSeqMajor())
+          ints(s, "seq_major", 1);
         return success();
       })
       .Case<LayerNormOp>([&](LayerNormOp n) {
@@ -721,7 +723,8 @@ llvm::DenseMap<Operation *, int64_t> mlir::weft::assignStages(func::FuncOp func,
       return 2.0 * numel(m.getResult()) * k;
     }
     if (auto a = dyn_cast<AttentionOp>(op))
-      return 4.0 * numel(a.getResult()) * a.getK().getType().getDimSize(2);
+      return 4.0 * numel(a.getResult()) *
+             a.getK().getType().getDimSize(a.seqDim());
     return op->getNumResults() ? double(numel(op->getResult(0))) : 0.0;
   };
   SmallVector<Operation *> ops;

@@ -227,10 +227,11 @@ FailureOr<GraphCosts> GraphCosts::build(func::FuncOp func, int64_t tp,
     } else if (auto a = dyn_cast<AttentionOp>(op)) {
       c.kind = Op::Kind::Attention;
       auto q = a.getQ().getType(), k = a.getK().getType();
-      c.heads = double(q.getDimSize(0) * q.getDimSize(1));
-      c.kvHeads = double(k.getDimSize(0) * k.getDimSize(1));
-      c.seq = double(q.getDimSize(2));
-      c.keys = double(k.getDimSize(2));
+      int64_t hd = a.headsDim(), sd = a.seqDim();
+      c.heads = double(q.getDimSize(0) * q.getDimSize(hd));
+      c.kvHeads = double(k.getDimSize(0) * k.getDimSize(hd));
+      c.seq = double(q.getDimSize(sd));
+      c.keys = double(k.getDimSize(sd));
       c.dim = double(q.getDimSize(3));
       c.vDim = double(a.getV().getType().getDimSize(3));
       c.causal = a.getCausal();

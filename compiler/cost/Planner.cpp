@@ -101,8 +101,7 @@ llvm::Expected<const GraphCosts *> Planner::costsFor(int64_t tp) {
       return success();
     });
     PassManager pm(&ctx);
-    if (tp > 1)
-      buildLayoutPipeline(pm, tp);
+    buildLayoutPipeline(pm, tp);
     if (succeeded(pm.run(*module))) {
       auto func = module->lookupSymbol<func::FuncOp>("main");
       if (func)

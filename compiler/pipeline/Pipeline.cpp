@@ -53,6 +53,10 @@ void weft::buildLayoutPipeline(OpPassManager &pm, int64_t tp) {
   pm.addNestedPass<func::FuncOp>(createTensorParallel(options));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  // After the split: tensor parallelism reasons in [B, H, S, D].
+  pm.addNestedPass<func::FuncOp>(createSeqMajorAttention());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
 }
 
 void weft::registerWeftPipelines() {

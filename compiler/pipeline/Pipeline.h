@@ -15,7 +15,8 @@ void registerWeftDialects(DialectRegistry &registry);
 void buildGraphPipeline(OpPassManager &pm, llvm::StringRef computeType = "");
 
 /// Layout: rewrite the lifted graph into one tensor-parallel rank's graph
-/// for `tp` ranks.
+/// for `tp` ranks (tp 1: the graph itself), then let attention and rotary
+/// work in the projections' layout.
 void buildLayoutPipeline(OpPassManager &pm, int64_t tp);
 
 /// Registers the named pipelines (`--weft-graph-pipeline`) with mlir-opt.

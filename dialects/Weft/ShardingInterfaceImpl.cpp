@@ -248,17 +248,25 @@ struct AttentionModel : ReducingModel<AttentionModel, AttentionOp> {
     MLIRContext *ctx = op->getContext();
     auto d = [&](int64_t i) { return getAffineDimExpr(i, ctx); };
     enum { B, H, S, E, T, D };
-    SmallVector<AffineMap> maps = {
-        AffineMap::get(6, 0, {d(B), d(H), d(S), d(D)}, ctx),
-        AffineMap::get(6, 0, {d(B), d(H), d(T), d(D)}, ctx),
-        AffineMap::get(6, 0, {d(B), d(H), d(T), d(E)}, ctx)};
+    // [B, H, seq, dim], or [B, seq, H, dim] when seq_major.
+    bool seqMajor = att.getSeqMajor();
+    auto map = [&](int64_t seq, int64_t dim) {
+      return seqMajor ? AffineMap::get(6, 0, {d(B), d(seq), d(H), d(dim)}, ctx)
+                      : AffineMap::get(6, 0, {d(B), d(H), d(seq), d(dim)}, ctx);
+    };
+    SmallVector<AffineMap> maps = {map(S, D), map(T, D), map(T, E)};
     if (Value mask = att.getMask()) {
       auto q = att.getQ().getType().getShape();
       SmallVector<int64_t> sizes = {
-          q[0], q[1], q[2], 0, att.getK().getType().getShape()[2], 0};
+          q[0],
+          q[att.headsDim()],
+          q[att.seqDim()],
+          0,
+          att.getK().getType().getShape()[att.seqDim()],
+          0};
       maps.push_back(broadcastMap(mask, {B, H, S, T}, sizes, 6, ctx));
     }
-    maps.push_back(AffineMap::get(6, 0, {d(B), d(H), d(S), d(E)}, ctx));
+    maps.push_back(map(S, E));
     return maps;
   }
 };

@@ -448,11 +448,19 @@ def Weft_AttentionOp : Weft_Op<"attention", [InferTypeOpAdaptor]> {
     (query head h reads kv head h / (Hq / Hkv)). Result [B, Hq, S, Dv] =
     softmax(scale * q k^T + mask) v. `mask` is additive and broadcasts to
     [B, Hq, S, T]. `causal` masks key j > query i + (T - S).
+    `seq_major`: q, k, v and the result are [B, S, H, D] instead (the
+    projections' own layout; the mask keeps [B, Hq, S, T]).
   }];
   let arguments = (ins AnyRankedTensor:$q, AnyRankedTensor:$k,
                    AnyRankedTensor:$v, Optional<AnyRankedTensor>:$mask,
-                   F64Attr:$scale, DefaultValuedAttr<BoolAttr, "false">:$causal);
+                   F64Attr:$scale, DefaultValuedAttr<BoolAttr, "false">:$causal,
+                   DefaultValuedAttr<BoolAttr, "false">:$seq_major);
   let results = (outs AnyRankedTensor:$result);
+  let extraClassDeclaration = [{
+    /// The dims of the heads and of the positions in q, k, v and the result.
+    int64_t headsDim() { return getSeqMajor() ? 2 : 1; }
+    int64_t seqDim() { return getSeqMajor() ? 1 : 2; }
+  }];
   let assemblyFormat = [{
     $q `,` $k `,` $v (`,` $mask^)? attr-dict `:` type($q) `,` type($k) `,`
     type($v) (`,` type($mask)^)? `->` type($result)

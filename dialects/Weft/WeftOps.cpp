@@ -559,15 +559,17 @@ LogicalResult AttentionOp::inferReturnTypes(MLIRContext *,
     return emitOptionalError(loc, "attention batch or key shapes disagree");
   if (q.getDimSize(3) != k.getDimSize(3))
     return emitOptionalError(loc, "q and k head dims differ");
-  if (k.getDimSize(1) == 0 || q.getDimSize(1) % k.getDimSize(1))
-    return emitOptionalError(loc, "query heads (", q.getDimSize(1),
+  const bool seqMajor = adaptor.getSeqMajor();
+  const int64_t hd = seqMajor ? 2 : 1, sd = seqMajor ? 1 : 2;
+  if (k.getDimSize(hd) == 0 || q.getDimSize(hd) % k.getDimSize(hd))
+    return emitOptionalError(loc, "query heads (", q.getDimSize(hd),
                              ") are not a multiple of kv heads (",
-                             k.getDimSize(1), ")");
+                             k.getDimSize(hd), ")");
   SmallVector<int64_t> shape = {q.getDimSize(0), q.getDimSize(1),
                                 q.getDimSize(2), v.getDimSize(3)};
   if (Value mask = adaptor.getMask()) {
-    SmallVector<int64_t> scores = {q.getDimSize(0), q.getDimSize(1),
-                                   q.getDimSize(2), k.getDimSize(2)};
+    SmallVector<int64_t> scores = {q.getDimSize(0), q.getDimSize(hd),
+                                   q.getDimSize(sd), k.getDimSize(sd)};
     auto b = broadcastShapes(scores, tensorOf(mask).getShape());
     if (failed(b) || ArrayRef<int64_t>(*b) != ArrayRef<int64_t>(scores))
       return emitOptionalError(loc, "mask does not broadcast onto the scores");

@@ -36,6 +36,26 @@ func.func @gqa_heads(%q: tensor<1x6x4x8xf32>, %k: tensor<1x4x4x8xf32>) {
 
 // -----
 
+// seq_major: heads are dim 2 ([B, S, H, D]): 6 query heads against 4.
+func.func @gqa_heads_seq_major(%q: tensor<1x4x6x8xf32>, %k: tensor<1x4x4x8xf32>) {
+  // expected-error @+2 {{query heads (6) are not a multiple of kv heads (4)}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = weft.attention %q, %k, %k {scale = 1.0 : f64, seq_major = true} : tensor<1x4x6x8xf32>, tensor<1x4x4x8xf32>, tensor<1x4x4x8xf32> -> tensor<1x4x6x8xf32>
+  return
+}
+
+// -----
+
+// seq_major: the mask is over [B, H, S, T] = [1, 2, 4, 4], not [1, 1, 4, 5].
+func.func @attention_mask_seq_major(%q: tensor<1x4x2x8xf32>, %m: tensor<1x1x4x5xf32>) {
+  // expected-error @+2 {{mask does not broadcast onto the scores}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = weft.attention %q, %q, %q, %m {scale = 1.0 : f64, seq_major = true} : tensor<1x4x2x8xf32>, tensor<1x4x2x8xf32>, tensor<1x4x2x8xf32>, tensor<1x1x4x5xf32> -> tensor<1x4x2x8xf32>
+  return
+}
+
+// -----
+
 func.func @attention_mask(%q: tensor<1x2x4x8xf32>, %m: tensor<1x1x4x5xf32>) {
   // expected-error @+2 {{mask does not broadcast onto the scores}}
   // expected-error @+1 {{failed to infer returned types}}

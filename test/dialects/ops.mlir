@@ -36,5 +36,9 @@ func.func @graph(%x: tensor<2x8x64xf32>, %ids: tensor<2x8xi64>,
   %o = weft.attention %rq, %k, %k {causal = true, scale = 0.25 : f64} : tensor<2x4x8x16xf32>, tensor<2x2x8x16xf32>, tensor<2x2x8x16xf32> -> tensor<2x4x8x16xf32>
   // CHECK: weft.attention {{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {scale
   %o2 = weft.attention %o, %k, %k, %mask {scale = 0.25 : f64} : tensor<2x4x8x16xf32>, tensor<2x2x8x16xf32>, tensor<2x2x8x16xf32>, tensor<2x1x8x8xf32> -> tensor<2x4x8x16xf32>
+  // CHECK: weft.attention {{.*}} {scale = 2.500000e-01 : f64, seq_major = true} : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>, tensor<2x8x2x16xf32>, tensor<2x1x8x8xf32> -> tensor<2x8x4x16xf32>
+  %sq = weft.transpose %o2, [0, 2, 1, 3] : tensor<2x4x8x16xf32> -> tensor<2x8x4x16xf32>
+  %sk = weft.transpose %k, [0, 2, 1, 3] : tensor<2x2x8x16xf32> -> tensor<2x8x2x16xf32>
+  %o3 = weft.attention %sq, %sk, %sk, %mask {scale = 0.25 : f64, seq_major = true} : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>, tensor<2x8x2x16xf32>, tensor<2x1x8x8xf32> -> tensor<2x8x4x16xf32>
   return %o2 : tensor<2x4x8x16xf32>
 }

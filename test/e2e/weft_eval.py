@@ -781,10 +781,14 @@ def rotary(x, cos, sin, interleaved):
     return np.concatenate([out, rest], axis=-1)
 
 
-def attention(q, k, v, mask, scale, causal):
+def attention(q, k, v, mask, scale, causal, seq_major=False):
     q, k, v = _f(q), _f(k), _f(v)
     if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
         raise EvalError("attention operands must be rank 4")
+    if seq_major:  # [B, S, H, D]: the same attention on the swapped layout
+        out = attention(np.swapaxes(q, 1, 2), np.swapaxes(k, 1, 2),
+                        np.swapaxes(v, 1, 2), mask, scale, causal)
+        return np.swapaxes(out, 1, 2)
     B, Hq, S, D = q.shape
     Bk, Hkv, T, Dk = k.shape
     if Dk != D or v.shape[:3] != (Bk, Hkv, T) or Bk != B or Hq % Hkv:
@@ -926,7 +930,8 @@ def evaluate_op(op, vals):
     if mnem == "attention":
         return attention(vals[0], vals[1], vals[2],
                          vals[3] if len(vals) > 3 else None,
-                         a["scale"], a.get("causal", False))
+                         a["scale"], a.get("causal", False),
+                         a.get("seq_major", False))
     raise EvalError("no semantics for %s" % op.name)
 
 

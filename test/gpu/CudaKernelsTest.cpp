@@ -403,6 +403,36 @@ std::vector<Case> attentionCases() {
     c.name = "ATTENTION bf16 mostly -inf mask (rows of zeros) s64 t80 d128";
     cases.push_back(std::move(c));
   }
+  // seq_major: q, k, v and out as [B, S, H, D], the projections' layout.
+  const AttnShape seqMajor[] = {
+      {3, 32, 8, 512, 512, 64},  // 128-row blocks (enough of them)
+      {1, 32, 8, 512, 512, 128}, // 64-row blocks
+      {2, 4, 2, 40, 17, 128},    // S > T
+      {1, 32, 8, 1, 512, 128},   // decode
+      {1, 2, 1, 100, 130, 96},   // row kernel
+  };
+  for (DType dt : kFloats) {
+    for (const AttnShape &a : seqMajor) {
+      for (int mask = 0; mask < 2; ++mask) {
+        Case c;
+        c.step = step(Step::ATTENTION,
+                      {{"causal", 1}, {"has_mask", mask}, {"seq_major", 1}},
+                      {{"scale", 1.0 / std::sqrt(double(a.d))}});
+        c.inputs = {{dt, {a.b, a.s, a.hq, a.d}},
+                    {dt, {a.b, a.t, a.hkv, a.d}},
+                    {dt, {a.b, a.t, a.hkv, a.d}}};
+        if (mask)
+          c.inputs.push_back({DType::F32, {a.b, 1, 1, a.t}, Fill::Mask, 10});
+        c.outputs = {{dt, {a.b, a.s, a.hq, a.d}}};
+        c.tol = tolFor(dt, 1e-4);
+        c.name = "ATTENTION seq_major " + dn(dt) + " b" + std::to_string(a.b) +
+                 " hq" + std::to_string(a.hq) + " hkv" + std::to_string(a.hkv) +
+                 " s" + std::to_string(a.s) + " t" + std::to_string(a.t) +
+                 " d" + std::to_string(a.d) + " causal" + (mask ? " mask" : "");
+        cases.push_back(std::move(c));
+      }
+    }
+  }
   return cases;
 }
 
@@ -803,51 +833,56 @@ int benchAttention() {
     for (int64_t s : {512, 2048}) {
       for (int64_t d : {64, 128}) {
         for (int causal : {1, 0}) {
-          const int64_t hq = 32, hkv = 8;
-          std::vector<cuda::DeviceTensor> in = {
-              {DType::BF16, {b, hq, s, d}, nullptr},
-              {DType::BF16, {b, hkv, s, d}, nullptr},
-              {DType::BF16, {b, hkv, s, d}, nullptr}};
-          std::vector<cuda::DeviceTensor> out = {
-              {DType::BF16, {b, hq, s, d}, nullptr}};
-          bool allocated = true;
-          for (auto *list : {&in, &out})
-            for (cuda::DeviceTensor &t : *list) {
-              allocated =
-                  allocated && cudaMalloc(&t.data, t.bytes()) == cudaSuccess;
-              if (allocated)
-                cudaMemset(t.data, 0x3c, t.bytes()); // bf16 ~0.0115: finite
+          for (const char *rows : {"64", "128"}) {
+            // The kernel's block size, forced for the comparison.
+            setenv("WEFT_ATTENTION_BLOCK_ROWS", rows, 1);
+            const int64_t hq = 32, hkv = 8;
+            std::vector<cuda::DeviceTensor> in = {
+                {DType::BF16, {b, hq, s, d}, nullptr},
+                {DType::BF16, {b, hkv, s, d}, nullptr},
+                {DType::BF16, {b, hkv, s, d}, nullptr}};
+            std::vector<cuda::DeviceTensor> out = {
+                {DType::BF16, {b, hq, s, d}, nullptr}};
+            bool allocated = true;
+            for (auto *list : {&in, &out})
+              for (cuda::DeviceTensor &t : *list) {
+                allocated =
+                    allocated && cudaMalloc(&t.data, t.bytes()) == cudaSuccess;
+                if (allocated)
+                  cudaMemset(t.data, 0x3c, t.bytes()); // bf16 ~0.0115: finite
+              }
+            Step st = step(Step::ATTENTION, {{"causal", causal}},
+                           {{"scale", 1.0 / std::sqrt(double(d))}});
+            auto bound = cuda::bindLibraryStep(st, in, out);
+            if (!allocated || !bound.ok()) {
+              std::printf("BENCH FAIL b%lld s%lld d%lld: %s\n",
+                          static_cast<long long>(b), static_cast<long long>(s),
+                          static_cast<long long>(d),
+                          allocated ? bound.message().c_str() : "cudaMalloc");
+              ++failures;
+            } else {
+              float ms = medianMs(**bound, stream, 20);
+              cudaError_t err = cudaGetLastError();
+              // FLOPs of the two matmuls; causal counts the visible half, as
+              // FlashAttention and PyTorch's benchmarks do.
+              double flops = 4.0 * b * hq * s * s * d * (causal ? 0.5 : 1.0);
+              std::printf(
+                  "BENCH attention bf16 B=%lld H=%lld KV=%lld S=%lld "
+                  "D=%lld%s rows=%s: %.3f ms, %.1f TFLOP/s%s\n",
+                  static_cast<long long>(b), static_cast<long long>(hq),
+                  static_cast<long long>(hkv), static_cast<long long>(s),
+                  static_cast<long long>(d), causal ? " causal" : "", rows, ms,
+                  flops / (ms * 1e-3) / 1e12,
+                  err == cudaSuccess
+                      ? ""
+                      : (" ERROR " + cuda::cudaErrorString(err)).c_str());
+              failures += err == cudaSuccess ? 0 : 1;
             }
-          Step st = step(Step::ATTENTION, {{"causal", causal}},
-                         {{"scale", 1.0 / std::sqrt(double(d))}});
-          auto bound = cuda::bindLibraryStep(st, in, out);
-          if (!allocated || !bound.ok()) {
-            std::printf("BENCH FAIL b%lld s%lld d%lld: %s\n",
-                        static_cast<long long>(b), static_cast<long long>(s),
-                        static_cast<long long>(d),
-                        allocated ? bound.message().c_str() : "cudaMalloc");
-            ++failures;
-          } else {
-            float ms = medianMs(**bound, stream, 20);
-            cudaError_t err = cudaGetLastError();
-            // FLOPs of the two matmuls; causal counts the visible half, as
-            // FlashAttention and PyTorch's benchmarks do.
-            double flops = 4.0 * b * hq * s * s * d * (causal ? 0.5 : 1.0);
-            std::printf("BENCH attention bf16 B=%lld H=%lld KV=%lld S=%lld "
-                        "D=%lld%s: %.3f ms, %.1f TFLOP/s%s\n",
-                        static_cast<long long>(b), static_cast<long long>(hq),
-                        static_cast<long long>(hkv), static_cast<long long>(s),
-                        static_cast<long long>(d), causal ? " causal" : "", ms,
-                        flops / (ms * 1e-3) / 1e12,
-                        err == cudaSuccess
-                            ? ""
-                            : (" ERROR " + cuda::cudaErrorString(err)).c_str());
-            failures += err == cudaSuccess ? 0 : 1;
+            for (auto *list : {&in, &out})
+              for (cuda::DeviceTensor &t : *list)
+                cudaFree(t.data);
+            std::fflush(stdout);
           }
-          for (auto *list : {&in, &out})
-            for (cuda::DeviceTensor &t : *list)
-              cudaFree(t.data);
-          std::fflush(stdout);
         }
       }
     }

@@ -354,8 +354,7 @@ int ::weft::cli::runCompile(int argc, char **argv) {
   if (emit != Emit::Import) {
     PassManager pm(&ctx);
     mlir::weft::buildGraphPipeline(pm, lowPrecision ? dtype.getValue() : "");
-    if (tp > 1)
-      mlir::weft::buildLayoutPipeline(pm, tp);
+    mlir::weft::buildLayoutPipeline(pm, tp);
     if (failed(timer.run("fuse", [&] { return pm.run(*module); })))
       return 1;
   }

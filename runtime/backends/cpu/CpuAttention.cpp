@@ -16,6 +16,20 @@ struct AttentionShape {
   int64_t b = 0, hq = 0, hkv = 0, s = 0, t = 0, d = 0, dv = 0;
   double scale = 1;
   bool causal = false, hasMask = false;
+  /// q, k, v and the output are [B, seq, heads, dim] rather than [B, heads,
+  /// seq, dim] (the projections' own layout: no transposes around).
+  bool seqMajor = false;
+
+  /// Element offset of (batch, head, position 0) in a tensor of `heads`
+  /// heads, `len` positions and `dim` elements per row.
+  int64_t headOffset(int64_t batch, int64_t head, int64_t heads, int64_t len,
+                     int64_t dim) const {
+    return batch * heads * len * dim + head * (seqMajor ? dim : len * dim);
+  }
+  /// Elements between consecutive positions of one head.
+  int64_t rowStride(int64_t heads, int64_t dim) const {
+    return seqMajor ? heads * dim : dim;
+  }
 };
 
 Status checkRank4(const StepArgs &args) {
@@ -37,14 +51,24 @@ Result<AttentionShape> attentionShape(const StepArgs &args) {
     return s;
   const Shape &q = args.inputs[0].shape, &k = args.inputs[1].shape,
               &v = args.inputs[2].shape;
-  AttentionShape a{q[0], q[1], k[1], q[2], k[2], q[3], v[3]};
-  if (k[0] != a.b || v[0] != a.b || v[1] != a.hkv || v[2] != a.t ||
+  auto seqMajor = boolAttr(args.step, "seq_major");
+  if (!seqMajor.ok())
+    return seqMajor.status();
+  // Heads and sequence dims by layout.
+  const int hd = *seqMajor ? 2 : 1, sd = *seqMajor ? 1 : 2;
+  AttentionShape a{q[0], q[hd], k[hd], q[sd], k[sd], q[3], v[3]};
+  a.seqMajor = *seqMajor;
+  if (k[0] != a.b || v[0] != a.b || v[hd] != a.hkv || v[sd] != a.t ||
       k[3] != a.d || a.hkv == 0 || a.hq % a.hkv != 0)
-    return errorStatus("shapes q " + shapeString(q) + ", k " + shapeString(k) +
-                       ", v " + shapeString(v) +
-                       " are not [B, Hq, S, D], [B, Hkv, T, D], [B, Hkv, T, "
-                       "Dv] with Hq a multiple of Hkv");
-  for (int64_t dim : {a.s, a.t, a.d, a.dv})
+    return errorStatus(
+        "shapes q " + shapeString(q) + ", k " + shapeString(k) + ", v " +
+        shapeString(v) +
+        (a.seqMajor
+             ? " are not [B, S, Hq, D], [B, T, Hkv, D], [B, T, Hkv, Dv]"
+             : " are not [B, Hq, S, D], [B, Hkv, T, D], [B, Hkv, T, Dv]") +
+        " with Hq a multiple of Hkv");
+  for (int64_t dim : {a.s, a.t, a.rowStride(a.hq, a.d), a.rowStride(a.hq, a.dv),
+                      a.rowStride(a.hkv, a.d), a.rowStride(a.hkv, a.dv)})
     if (dim > INT_MAX)
       return errorStatus("a dim exceeds the BLAS limit");
   auto scale = floatAttr(args.step, "scale");
@@ -68,26 +92,30 @@ public:
 
   void run(int64_t b, int64_t h, int64_t s0, int64_t s1) {
     int64_t rows = s1 - s0;
-    float *o = out + ((b * a.hq + h) * a.s + s0) * a.dv;
+    const int64_t qRow = a.rowStride(a.hq, a.d), oRow = a.rowStride(a.hq, a.dv);
+    const int64_t kRow = a.rowStride(a.hkv, a.d),
+                  vRow = a.rowStride(a.hkv, a.dv);
+    float *o = out + a.headOffset(b, h, a.hq, a.s, a.dv) + s0 * oRow;
     // Keys past the last row's causal limit are masked for every row.
     int64_t keys = a.causal ? std::clamp<int64_t>(s1 + a.t - a.s, 0, a.t) : a.t;
     if (keys == 0) {
-      std::fill(o, o + rows * a.dv, 0.0f);
+      for (int64_t r = 0; r < rows; ++r)
+        std::fill(o + r * oRow, o + r * oRow + a.dv, 0.0f);
       return;
     }
     int64_t kvHead = h / (a.hq / a.hkv);
-    const float *qp = q + ((b * a.hq + h) * a.s + s0) * a.d;
-    const float *kp = k + (b * a.hkv + kvHead) * a.t * a.d;
-    const float *vp = v + (b * a.hkv + kvHead) * a.t * a.dv;
+    const float *qp = q + a.headOffset(b, h, a.hq, a.s, a.d) + s0 * qRow;
+    const float *kp = k + a.headOffset(b, kvHead, a.hkv, a.t, a.d);
+    const float *vp = v + a.headOffset(b, kvHead, a.hkv, a.t, a.dv);
     scores.assign(rows * keys, 0.0f);
     if (a.d > 0)
-      sgemm(false, true, rows, keys, a.d, static_cast<float>(a.scale), qp, a.d,
-            kp, a.d, 0.0f, scores.data(), keys);
+      sgemm(false, true, rows, keys, a.d, static_cast<float>(a.scale), qp, qRow,
+            kp, kRow, 0.0f, scores.data(), keys);
     for (int64_t r = 0; r < rows; ++r)
       softmaxRow(b, h, s0 + r, scores.data() + r * keys, keys);
     if (a.dv > 0)
-      sgemm(false, false, rows, a.dv, keys, 1.0f, scores.data(), keys, vp, a.dv,
-            0.0f, o, a.dv);
+      sgemm(false, false, rows, a.dv, keys, 1.0f, scores.data(), keys, vp, vRow,
+            0.0f, o, oRow);
   }
 
 private:
@@ -143,7 +171,9 @@ Status checkAttention(const StepArgs &args) {
   if (a->hasMask && !broadcastsTo(args.inputs[3].shape, scoreShape))
     return errorStatus("mask of shape " + shapeString(args.inputs[3].shape) +
                        " does not broadcast to " + shapeString(scoreShape));
-  return expectShape(args.outputs[0], Shape{a->b, a->hq, a->s, a->dv});
+  return expectShape(args.outputs[0], a->seqMajor
+                                          ? Shape{a->b, a->s, a->hq, a->dv}
+                                          : Shape{a->b, a->hq, a->s, a->dv});
 }
 
 Status runAttention(const StepArgs &args) {

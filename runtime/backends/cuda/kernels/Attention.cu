@@ -21,16 +21,17 @@ constexpr float kLog2e = 1.4426950408889634f;
 // Tensor-core kernel
 //===----------------------------------------------------------------------===//
 
-// A block takes 64 query rows of one head (16 per warp) and walks the keys
-// in tiles of 64, double-buffered in shared memory with cp.async. Shared
-// rows are padded by 16 bytes so that the 8 rows an ldmatrix reads fall in
-// distinct banks.
-constexpr int kBlockM = 64, kBlockN = 64, kWarps = 4, kThreads = kWarps * 32;
+// A block takes 16 query rows of one head per warp (4 or 8 warps) and walks
+// the keys in tiles of 64, double-buffered in shared memory with cp.async.
+// More warps share each key tile among more rows (fewer loads per row);
+// fewer make more blocks for small grids. Shared rows are padded by 16 bytes
+// so that the 8 rows an ldmatrix reads fall in distinct banks.
+constexpr int kBlockN = 64;
 
 template <int D> constexpr int paddedRow() { return D + 8; }
 
-template <int D> constexpr size_t flashSharedBytes() {
-  return size_t(kBlockM + 4 * kBlockN) * paddedRow<D>() * 2;
+template <int D, int Warps> constexpr size_t flashSharedBytes() {
+  return size_t(Warps * 16 + 4 * kBlockN) * paddedRow<D>() * 2;
 }
 
 __device__ __forceinline__ uint32_t sharedAddress(const void *p) {
@@ -115,9 +116,10 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
 /// Scores of a warp's 16 rows against a 64-key tile are 8 C fragments; as
 /// probabilities they are repacked into 4 A fragments without leaving
 /// registers.
-template <typename T, int D>
-__global__ void __launch_bounds__(kThreads)
+template <typename T, int D, int Warps>
+__global__ void __launch_bounds__(Warps * 32)
     flashAttention(const AttentionParams p) {
+  constexpr int kBlockM = Warps * 16, kThreads = Warps * 32;
   extern __shared__ __align__(16) unsigned char shared[];
   constexpr int kRow = paddedRow<D>();
   T *sQ = reinterpret_cast<T *>(shared);
@@ -129,10 +131,13 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t s = p.s, t = p.t;
   const int64_t m0 = int64_t(mBlock) * kBlockM;
   const int64_t kvHead = h / (p.hq / p.hkv);
-  const T *qHead = static_cast<const T *>(p.q) + (b * p.hq + h) * s * D;
-  const T *kHead = static_cast<const T *>(p.k) + (b * p.hkv + kvHead) * t * D;
-  const T *vHead = static_cast<const T *>(p.v) + (b * p.hkv + kvHead) * t * D;
-  T *oHead = static_cast<T *>(p.out) + (b * p.hq + h) * s * D;
+  const T *qHead =
+      static_cast<const T *>(p.q) + b * p.qStride[0] + h * p.qStride[1];
+  const T *kHead =
+      static_cast<const T *>(p.k) + b * p.kStride[0] + kvHead * p.kStride[1];
+  const T *vHead =
+      static_cast<const T *>(p.v) + b * p.vStride[0] + kvHead * p.vStride[1];
+  T *oHead = static_cast<T *>(p.out) + b * p.oStride[0] + h * p.oStride[1];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t offset = t - s; // key j is visible to row i iff j <= i + offset
 
@@ -143,16 +148,26 @@ __global__ void __launch_bounds__(kThreads)
   }
   const int tiles = static_cast<int>((kvEnd + kBlockN - 1) / kBlockN);
 
-  // Rows [row0, row0 + rows) of a [limit, D] tensor into shared rows; rows
-  // past the limit become zeros.
-  auto loadRows = [&](T *dst, const T *src, int64_t row0, int64_t limit) {
+  // Rows [row0, row0 + Rows) of `limit` rows `stride` elements apart into
+  // shared rows; rows past the limit become zeros.
+  auto loadRows = [&](T *dst, const T *src, int64_t stride, int rows,
+                      int64_t row0, int64_t limit) {
     constexpr int kChunks = D / 8; // 16-byte chunks per row
-    for (int c = threadIdx.x; c < kBlockM * kChunks; c += kThreads) {
+    for (int c = threadIdx.x; c < rows * kChunks; c += kThreads) {
       int r = c / kChunks, col = (c % kChunks) * 8;
       bool valid = row0 + r < limit;
       copyAsync16(dst + r * kRow + col,
-                  valid ? src + (row0 + r) * D + col : src, valid);
+                  valid ? src + (row0 + r) * stride + col : src, valid);
     }
+  };
+  auto loadQ = [&](T *dst, int64_t row0) {
+    loadRows(dst, qHead, p.qStride[2], kBlockM, row0, s);
+  };
+  auto loadK = [&](T *dst, int64_t row0) {
+    loadRows(dst, kHead, p.kStride[2], kBlockN, row0, t);
+  };
+  auto loadV = [&](T *dst, int64_t row0) {
+    loadRows(dst, vHead, p.vStride[2], kBlockN, row0, t);
   };
 
   const int64_t rowA = m0 + warp * 16 + lane / 4; // and rowA + 8
@@ -162,9 +177,9 @@ __global__ void __launch_bounds__(kThreads)
   float rowMax[2] = {-INFINITY, -INFINITY}, rowSum[2] = {0.0f, 0.0f};
 
   if (tiles > 0) {
-    loadRows(sQ, qHead, m0, s);
-    loadRows(sK, kHead, 0, t);
-    loadRows(sV, vHead, 0, t);
+    loadQ(sQ, m0);
+    loadK(sK, 0);
+    loadV(sV, 0);
   }
   commitAsync();
 
@@ -173,10 +188,8 @@ __global__ void __launch_bounds__(kThreads)
   for (int tile = 0; tile < tiles; ++tile) {
     const int stage = tile & 1;
     if (tile + 1 < tiles) {
-      loadRows(sK + (stage ^ 1) * kBlockN * kRow, kHead,
-               int64_t(tile + 1) * kBlockN, t);
-      loadRows(sV + (stage ^ 1) * kBlockN * kRow, vHead,
-               int64_t(tile + 1) * kBlockN, t);
+      loadK(sK + (stage ^ 1) * kBlockN * kRow, int64_t(tile + 1) * kBlockN);
+      loadV(sV + (stage ^ 1) * kBlockN * kRow, int64_t(tile + 1) * kBlockN);
     }
     commitAsync(); // possibly empty: keeps one group per tile
     waitAsync<1>();
@@ -282,13 +295,15 @@ __global__ void __launch_bounds__(kThreads)
       continue;
     for (int i = 0; i < D / 8; ++i) {
       int col = i * 8 + 2 * (lane % 4);
-      *reinterpret_cast<uint32_t *>(oHead + row * D + col) =
+      *reinterpret_cast<uint32_t *>(oHead + row * p.oStride[2] + col) =
           pack2<T>(o[i][2 * r] * inv, o[i][2 * r + 1] * inv);
     }
   }
 }
 
-template <typename T, int D> auto flashKernel() { return flashAttention<T, D>; }
+template <typename T, int D, int Warps> auto flashKernel() {
+  return flashAttention<T, D, Warps>;
+}
 
 //===----------------------------------------------------------------------===//
 // Row kernel
@@ -305,9 +320,9 @@ __global__ void attentionRows(const AttentionParams p) {
   int64_t i = warpId % p.s, bh = warpId / p.s;
   int64_t h = bh % p.hq, b = bh / p.hq;
   int64_t kvHead = h / (p.hq / p.hkv);
-  int64_t qBase = (bh * p.s + i) * p.d;
-  int64_t kBase = (b * p.hkv + kvHead) * p.t * p.d;
-  int64_t vBase = (b * p.hkv + kvHead) * p.t * p.dv;
+  int64_t qBase = b * p.qStride[0] + h * p.qStride[1] + i * p.qStride[2];
+  int64_t kBase = b * p.kStride[0] + kvHead * p.kStride[1];
+  int64_t vBase = b * p.vStride[0] + kvHead * p.vStride[1];
   float q[kPer], acc[kPer];
   for (int c = 0; c < kPer; ++c) {
     int64_t dim = lane + 32 * c;
@@ -325,7 +340,7 @@ __global__ void attentionRows(const AttentionParams p) {
     for (int c = 0; c < kPer; ++c) {
       int64_t dim = lane + 32 * c;
       if (dim < p.d)
-        dot += q[c] * loadFloat(p.k, kBase + j * p.d + dim, p.kType);
+        dot += q[c] * loadFloat(p.k, kBase + j * p.kStride[2] + dim, p.kType);
     }
     float x = warpSum(dot) * p.scale;
     if (p.mask)
@@ -343,11 +358,11 @@ __global__ void attentionRows(const AttentionParams p) {
       int64_t dim = lane + 32 * c;
       if (dim < p.dv)
         acc[c] = acc[c] * alpha +
-                 pr * loadFloat(p.v, vBase + j * p.dv + dim, p.vType);
+                 pr * loadFloat(p.v, vBase + j * p.vStride[2] + dim, p.vType);
     }
   }
   float inv = rowSum > 0.0f ? 1.0f / rowSum : 0.0f;
-  int64_t oBase = (bh * p.s + i) * p.dv;
+  int64_t oBase = b * p.oStride[0] + h * p.oStride[1] + i * p.oStride[2];
   for (int c = 0; c < kPer; ++c) {
     int64_t dim = lane + 32 * c;
     if (dim < p.dv)
@@ -359,14 +374,36 @@ bool aligned16(const void *ptr) {
   return reinterpret_cast<uintptr_t>(ptr) % 16 == 0;
 }
 
+/// Query rows per block for p: 128 (8 warps) unless the grid would then
+/// leave most of the GPU idle.
+int flashBlockRows(const AttentionParams &p) {
+  if (p.blockRows == 64 || p.blockRows == 128)
+    return p.blockRows;
+  // About two blocks per SM of an H100 or H200 (132 SMs) at 128 rows.
+  int64_t wideBlocks = p.b * p.hq * ((p.s + 127) / 128);
+  return wideBlocks >= 256 ? 128 : 64;
+}
+
+template <int D, int Warps, typename Fn>
+cudaError_t withFlashKernelOf(bool half, Fn fn) {
+  constexpr size_t bytes = flashSharedBytes<D, Warps>();
+  return half ? fn(flashKernel<__half, D, Warps>(), bytes, Warps)
+              : fn(flashKernel<__nv_bfloat16, D, Warps>(), bytes, Warps);
+}
+
 template <typename Fn>
 cudaError_t withFlashKernel(const AttentionParams &p, Fn fn) {
   bool half = p.qType == kF16;
+  bool wide = flashBlockRows(p) == 128;
   if (p.d == 64)
-    return half ? fn(flashKernel<__half, 64>(), flashSharedBytes<64>())
-                : fn(flashKernel<__nv_bfloat16, 64>(), flashSharedBytes<64>());
-  return half ? fn(flashKernel<__half, 128>(), flashSharedBytes<128>())
-              : fn(flashKernel<__nv_bfloat16, 128>(), flashSharedBytes<128>());
+    return wide ? withFlashKernelOf<64, 8>(half, fn)
+                : withFlashKernelOf<64, 4>(half, fn);
+  return wide ? withFlashKernelOf<128, 8>(half, fn)
+              : withFlashKernelOf<128, 4>(half, fn);
+}
+
+bool rowsAligned(const int64_t (&stride)[3]) {
+  return stride[0] % 8 == 0 && stride[1] % 8 == 0 && stride[2] % 8 == 0;
 }
 
 } // namespace
@@ -376,14 +413,15 @@ bool attentionUsesTensorCores(const AttentionParams &p) {
                   p.vType == p.qType && p.outType == p.qType;
   return sameType && (p.d == 64 || p.d == 128) && p.dv == p.d &&
          aligned16(p.q) && aligned16(p.k) && aligned16(p.v) &&
-         aligned16(p.out) && p.hq / p.hkv <= 65535 && p.hq <= 65535 &&
-         p.b <= 65535;
+         aligned16(p.out) && rowsAligned(p.qStride) && rowsAligned(p.kStride) &&
+         rowsAligned(p.vStride) && rowsAligned(p.oStride) &&
+         p.hq / p.hkv <= 65535 && p.hq <= 65535 && p.b <= 65535;
 }
 
 cudaError_t prepareAttention(const AttentionParams &p) {
   if (!attentionUsesTensorCores(p))
     return cudaSuccess;
-  return withFlashKernel(p, [](auto kernel, size_t bytes) {
+  return withFlashKernel(p, [](auto kernel, size_t bytes, int) {
     return cudaFuncSetAttribute(kernel,
                                 cudaFuncAttributeMaxDynamicSharedMemorySize,
                                 static_cast<int>(bytes));
@@ -395,10 +433,11 @@ cudaError_t launchAttention(const AttentionParams &p, cudaStream_t stream) {
   if (rows == 0 || p.dv == 0)
     return cudaSuccess;
   if (attentionUsesTensorCores(p)) {
-    dim3 grid(static_cast<unsigned>((p.s + kBlockM - 1) / kBlockM),
-              static_cast<unsigned>(p.hq), static_cast<unsigned>(p.b));
-    return withFlashKernel(p, [&](auto kernel, size_t bytes) {
-      kernel<<<grid, kThreads, bytes, stream>>>(p);
+    return withFlashKernel(p, [&](auto kernel, size_t bytes, int warps) {
+      int rows = warps * 16;
+      dim3 grid(static_cast<unsigned>((p.s + rows - 1) / rows),
+                static_cast<unsigned>(p.hq), static_cast<unsigned>(p.b));
+      kernel<<<grid, warps * 32, bytes, stream>>>(p);
       return cudaGetLastError();
     });
   }

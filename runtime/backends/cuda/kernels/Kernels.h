@@ -47,8 +47,14 @@ struct AttentionParams {
   int64_t b = 0, hq = 0, hkv = 0, s = 0, t = 0, d = 0, dv = 0;
   /// Element strides of the mask over [b, hq, s, t] (0 on broadcast dims).
   int64_t maskStride[4] = {};
+  /// Element strides of q, k, v and out over (batch, head, position); the
+  /// head dim is contiguous. [B, H, S, D] or [B, S, H, D] (seq_major).
+  int64_t qStride[3] = {}, kStride[3] = {}, vStride[3] = {}, oStride[3] = {};
   float scale = 1;
   bool causal = false;
+  /// Query rows per block of the tensor-core kernel: 64 or 128 (0: chosen
+  /// by shape).
+  int blockRows = 0;
 };
 
 /// Whether the tensor-core kernel runs this shape (f16/bf16 throughout,

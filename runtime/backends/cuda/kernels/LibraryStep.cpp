@@ -7,6 +7,7 @@
 #include "runtime/backends/cuda/kernels/Kernels.h"
 
 #include <climits>
+#include <cstdlib>
 #include <functional>
 #include <optional>
 #include <utility>
@@ -192,13 +193,30 @@ Bound bindAttention(const Binding &b) {
   p.kType = typeOf(kt);
   p.vType = typeOf(v);
   p.outType = typeOf(b.out[0]);
+  // [B, H, S, D], or [B, S, H, D] when seq_major.
+  const bool seqMajor = *cpu::boolAttr(b.step, "seq_major");
+  const int hd = seqMajor ? 2 : 1, sd = seqMajor ? 1 : 2;
   p.b = q.shape[0];
-  p.hq = q.shape[1];
-  p.s = q.shape[2];
+  p.hq = q.shape[hd];
+  p.s = q.shape[sd];
   p.d = q.shape[3];
-  p.hkv = kt.shape[1];
-  p.t = kt.shape[2];
+  p.hkv = kt.shape[hd];
+  p.t = kt.shape[sd];
   p.dv = v.shape[3];
+  auto strides = [&](const DeviceTensor &x, int64_t(&st)[3]) {
+    Shape rowMajor = cpu::contiguousStrides(x.shape);
+    st[0] = rowMajor[0];
+    st[1] = rowMajor[hd];
+    st[2] = rowMajor[sd];
+  };
+  strides(q, p.qStride);
+  strides(kt, p.kStride);
+  strides(v, p.vStride);
+  strides(b.out[0], p.oStride);
+  // A tuning knob for benchmarks: the tensor-core kernel's query rows per
+  // block (64 or 128) instead of its choice by shape.
+  if (const char *rows = std::getenv("WEFT_ATTENTION_BLOCK_ROWS"))
+    p.blockRows = std::atoi(rows);
   p.scale = static_cast<float>(*cpu::floatAttr(b.step, "scale"));
   p.causal = *cpu::boolAttr(b.step, "causal");
   if (b.in.size() == 4) {
