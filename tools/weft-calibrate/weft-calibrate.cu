@@ -11,14 +11,18 @@
 // (ncclCommInitAll), each call a group over every GPU's stream: bf16 sums in
 // place from 4 KiB to 256 MiB, timed with CUDA events per GPU (the median of
 // several batches). Each GPU count is timed three ways: NCCL's own choice of
-// algorithm captured in a CUDA graph, as the runtime replays it (its fixed
-// cost goes into the file), and with NCCL_ALGO=Ring and NCCL_ALGO=Tree set
-// before their communicators are made (their bandwidths, over the link
-// bandwidth, become the two busbw efficiencies). CollectiveFit.h fits the
-// cost model's line to each.
+// algorithm captured in a CUDA graph and replayed, as the runtime replays
+// its step (these times, less one graph node, go into the file as
+// collectives.nvlink.all_reduce, and their fitted fixed cost into base_us);
+// NCCL_ALGO=Ring and NCCL_ALGO=Tree, set before their communicators are made
+// (their fitted bus bandwidths over the link bandwidth become the two
+// busbw_efficiency); and NCCL's choice eager, for reference. CollectiveFit.h
+// fits the cost model's line to each and writes the file's nvlink section.
 //
 // Every measurement prints a PASS or FAIL line; the exit status is non-zero
-// if any failed, and then no file is written.
+// if any failed, and then no file is written. With --collectives-only only
+// the collectives are measured and the nvlink section of the existing file
+// is replaced.
 #include "tools/weft-calibrate/CollectiveFit.h"
 
 #include <cublasLt.h>
@@ -903,9 +907,9 @@ int main(int argc, char **argv) {
                 latencyUs);
     curves = measureCollectives(gpus);
   } else {
-    std::printf("SKIP collectives: %d GPU visible (or --gpus 1); "
+    std::printf("SKIP collectives: one GPU to use (%d visible, --gpus %d); "
                 "collectives.nvlink keeps the estimates\n",
-                gpus);
+                visible, gpus);
   }
   NvlinkResult nvlink =
       nvlinkResult(curves, graphNodeUs, linkGbPerS, latencyUs);
