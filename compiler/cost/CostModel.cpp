@@ -117,14 +117,15 @@ double cost::allReduceSeconds(const Calibration &cal, const Topology &topo,
   if (ranks <= 1)
     return 0;
   const LinkCalibration &link = linkOf(cal, tier);
+  // Measured times are NCCL's own pick of algorithm: either asks for them.
+  if (std::optional<double> measured =
+          measuredAllReduceSeconds(link, ranks, bytes))
+    return *measured;
   double n = double(ranks);
   double hops = algorithm == Algorithm::Ring ? 2.0 * (n - 1)
                                              : 2.0 * std::ceil(std::log2(n));
   double efficiency =
       algorithm == Algorithm::Ring ? link.ringEfficiency : link.treeEfficiency;
-  if (std::optional<double> measured =
-          measuredAllReduceSeconds(link, ranks, bytes))
-    return *measured;
   double busbw = efficiency * linkGbPerS(topo, tier) * 1e9;
   return (link.baseUs + hops * linkLatencyUs(topo, tier)) * 1e-6 +
          bytes * 2.0 * (n - 1) / n / busbw;
