@@ -97,6 +97,7 @@ TEST(CollectiveFit, ConstantsForTheCostModel) {
   // Efficiency: the mean fitted busbw over the link's 450 GB/s, capped at 1.
   EXPECT_DOUBLE_EQ(busbwEfficiency({{9.5, 350}, {12.0, 370}}, 450), 0.8);
   EXPECT_DOUBLE_EQ(busbwEfficiency({{9.5, 500}}, 450), 1.0);
+  EXPECT_DOUBLE_EQ(busbwEfficiency({{9.5, 0.5}}, 450), 0.01);
   EXPECT_DOUBLE_EQ(busbwEfficiency({}, 450), 0.0);
 }
 

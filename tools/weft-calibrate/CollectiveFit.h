@@ -144,7 +144,8 @@ inline NvlinkConstants nvlinkConstants(const std::vector<GraphCurve> &curves,
 
 /// An algorithm's `busbw_efficiency`: the mean over GPU counts of the fitted
 /// bus bandwidth, over the link bandwidth the cost model multiplies it by,
-/// capped at 1 (the file's efficiencies are fractions).
+/// within [0.01, 1] (the file's efficiencies are fractions, written with two
+/// digits); 0 without fits.
 inline double busbwEfficiency(const std::vector<AlphaBeta> &fits,
                               double linkGbPerS) {
   if (fits.empty() || !(linkGbPerS > 0))
@@ -152,7 +153,7 @@ inline double busbwEfficiency(const std::vector<AlphaBeta> &fits,
   double sum = 0;
   for (const AlphaBeta &f : fits)
     sum += f.busGbPerS;
-  return std::min(1.0, sum / double(fits.size()) / linkGbPerS);
+  return std::clamp(sum / double(fits.size()) / linkGbPerS, 0.01, 1.0);
 }
 
 //===----------------------------------------------------------------------===//
