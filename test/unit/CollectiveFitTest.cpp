@@ -79,8 +79,15 @@ TEST(CollectiveFit, ConstantsForTheCostModel) {
   std::vector<AllReduceUs> points = {
       {2, 4096, 9.0}, {2, 1 << 20, 12.0}, {4, 4096, 11.5}};
   EXPECT_EQ(c.allReduce, points);
-  // Base: the 2-GPU fit's 9.5 us less the node and 2 tree hops of 1 us.
+  // Base: the 2-GPU 4 KiB time, 9.5 us, less the node and 2 tree hops of
+  // 1 us (not the fit's fixed cost, which would be 9.5 too: the samples
+  // are in any order).
   EXPECT_DOUBLE_EQ(c.baseUs, 7.0);
+  EXPECT_DOUBLE_EQ(
+      nvlinkConstants({{2, {{1 << 20, 20e-6}, {4096, 9.5e-6}}, {5, 350}}}, 0.5,
+                      1.0)
+          .baseUs,
+      7.0);
   EXPECT_EQ(treeHops(2), 2);
   EXPECT_EQ(treeHops(4), 4);
   EXPECT_EQ(treeHops(8), 6);
@@ -126,10 +133,11 @@ TEST(CollectiveFit, TheCostModelReproducesTheMeasurement) {
                     0.5e-6,
                 p.seconds, 1e-9 * p.seconds)
         << p.bytes;
-  // 2 GPUs, not measured: the fit's fixed cost less the node and 4 tree
-  // hops of 1 us, plus 2 hops, plus the bytes at the fitted bandwidth.
+  // 2 GPUs, not measured: the smallest measured time less the node and 4
+  // tree hops of 1 us, plus 2 hops, plus the bytes at the fitted bandwidth.
   EXPECT_NEAR(allReduceSeconds(cal, topo, LinkTier::NVLink, 2, 1e6),
-              (f->fixedUs - 0.5 - 4 + 2) * 1e-6 + 1e6 / (f->busGbPerS * 1e9),
+              (measured[0].seconds * 1e6 - 0.5 - 4 + 2) * 1e-6 +
+                  1e6 / (f->busGbPerS * 1e9),
               1e-12);
 }
 
@@ -219,7 +227,8 @@ TEST(CollectiveFit, WrittenSectionParses) {
   llvm::Expected<mlir::weft::cost::Calibration> c =
       mlir::weft::cost::parseCalibration(text, "written.yaml");
   ASSERT_TRUE(bool(c)) << llvm::toString(c.takeError()) << "\n" << text;
-  EXPECT_NEAR(c->nvlink.baseUs, 7.0, 0.005); // 9.5 - 0.5 - 2 hops x 1 us
+  // The 4 KiB time on 2 less the node and 2 hops of 1 us.
+  EXPECT_NEAR(c->nvlink.baseUs, 9.5 + 4096 / 350e3 - 0.5 - 2, 0.005);
   EXPECT_NEAR(c->nvlink.ringEfficiency, 340.0 / 450, 0.005);
   EXPECT_NEAR(c->nvlink.treeEfficiency, 0.6, 1e-12);
   ASSERT_EQ(c->nvlink.allReduce.size(), 18u); // 9 sizes on 2 and on 4

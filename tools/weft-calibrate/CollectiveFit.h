@@ -121,9 +121,9 @@ struct NvlinkConstants {
   /// kernel, the collectives included (at least 0.1 us).
   std::vector<AllReduceUs> allReduce;
   /// The fixed cost of a collective over GPU counts not measured, before
-  /// the model adds hops x the topology's latency: the fitted fixed cost of
-  /// the fewest GPUs measured, less its graph node and its tree hops'
-  /// latency (at least 0.1 us).
+  /// the model adds hops x the topology's latency: the time of the smallest
+  /// size over the fewest GPUs measured (all fixed cost), less its graph
+  /// node and its tree hops' latency (at least 0.1 us).
   double baseUs = 0;
 };
 
@@ -136,9 +136,14 @@ inline NvlinkConstants nvlinkConstants(const std::vector<GraphCurve> &curves,
     for (const AllReduceSample &p : curve.samples)
       c.allReduce.push_back(
           {curve.ranks, p.bytes, std::max(0.1, p.seconds * 1e6 - graphNodeUs)});
-  if (!curves.empty())
-    c.baseUs = std::max(0.1, curves.front().fit.fixedUs - graphNodeUs -
-                                 treeHops(curves.front().ranks) * latencyUs);
+  if (!curves.empty() && !curves.front().samples.empty()) {
+    const GraphCurve &fewest = curves.front();
+    const AllReduceSample &smallest =
+        *std::min_element(fewest.samples.begin(), fewest.samples.end(),
+                          [](auto &a, auto &b) { return a.bytes < b.bytes; });
+    c.baseUs = std::max(0.1, smallest.seconds * 1e6 - graphNodeUs -
+                                 treeHops(fewest.ranks) * latencyUs);
+  }
   return c;
 }
 
@@ -180,9 +185,8 @@ inline std::string nvlinkSection(const NvlinkResult &r, double graphNodeUs,
     out << "    base_us: 6.0 # estimate\n";
   } else {
     std::snprintf(line, sizeof line,
-                  "    base_us: %.2f # measured: the %d-GPU all-reduce's "
-                  "fitted fixed cost less a graph node and %d hops x %.2f "
-                  "us\n",
+                  "    base_us: %.2f # measured: the smallest %d-GPU "
+                  "all-reduce less a graph node and %d hops x %.2f us\n",
                   r.nv.baseUs, r.fewestRanks, treeHops(r.fewestRanks),
                   latencyUs);
     out << line;

@@ -13,7 +13,7 @@
 // several batches). Each GPU count is timed three ways: NCCL's own choice of
 // algorithm captured in a CUDA graph and replayed, as the runtime replays
 // its step (these times, less one graph node, go into the file as
-// collectives.nvlink.all_reduce, and their fitted fixed cost into base_us);
+// collectives.nvlink.all_reduce, and the smallest one into base_us);
 // NCCL_ALGO=Ring and NCCL_ALGO=Tree, set before their communicators are made
 // (their fitted bus bandwidths over the link bandwidth become the two
 // busbw_efficiency); and NCCL's choice eager, for reference. CollectiveFit.h
