@@ -222,6 +222,45 @@ Expected<Calibration> Reader::run() {
   for (auto [path, out] : fractions)
     if (Error e = get(number(path, /*fraction=*/true), *out))
       return std::move(e);
+  // Optional measured all-reduce times.
+  std::pair<StringRef, LinkCalibration *> tiers[] = {{"nvlink", &c.nvlink},
+                                                     {"fabric", &c.fabric}};
+  for (auto [tier, link] : tiers)
+    for (int64_t i = 0;; ++i) {
+      std::string base =
+          formatv("collectives.{0}.all_reduce[{1}].", tier, i).str();
+      const char *fields[] = {"ranks", "bytes", "us"};
+      const char **given =
+          llvm::find_if(fields, [&](const char *f) { return has(base + f); });
+      if (given == std::end(fields))
+        break;
+      // A field missing from an item is reported at the item's line.
+      for (const char *field : fields)
+        if (!has(base + field))
+          return fail(scalars.lookup(base + *given).line, base + field,
+                      "required field is missing");
+      AllReducePoint p;
+      int64_t bytes = 0;
+      if (Error e = get(integer(base + "ranks"), p.ranks))
+        return std::move(e);
+      if (p.ranks < 2)
+        return fail(lastLine, base + "ranks",
+                    "must be at least 2, got " + Twine(p.ranks));
+      if (Error e = get(integer(base + "bytes"), bytes))
+        return std::move(e);
+      p.bytes = double(bytes);
+      if (Error e = get(number(base + "us"), p.us))
+        return std::move(e);
+      if (llvm::any_of(link->allReduce, [&](const AllReducePoint &q) {
+            return q.ranks == p.ranks && q.bytes == p.bytes;
+          }))
+        return fail(lastLine, base + "bytes",
+                    formatv("{0} bytes over {1} GPUs given more than once",
+                            bytes, p.ranks));
+      link->allReduce.push_back(p);
+    }
+  for (LinkCalibration *link : {&c.nvlink, &c.fabric})
+    llvm::sort(link->allReduce);
   if (has("hbm.kernel_efficiency"))
     if (Error e = get(number("hbm.kernel_efficiency", /*fraction=*/true),
                       c.memoryKernelEfficiency))

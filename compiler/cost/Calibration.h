@@ -20,12 +20,27 @@ struct GemmPoint {
   double tflops = 0;
 };
 
+/// A measured all-reduce: `bytes` per rank over `ranks` GPUs took `us`
+/// microseconds (replayed in a CUDA graph, less the graph node the cost
+/// model adds to every kernel).
+struct AllReducePoint {
+  int64_t ranks = 0;
+  double bytes = 0, us = 0;
+  bool operator<(const AllReducePoint &o) const {
+    return ranks != o.ranks ? ranks < o.ranks : bytes < o.bytes;
+  }
+};
+
 /// Collective constants of one link tier. The bus bandwidth of an algorithm
 /// is its efficiency times the topology's per-GPU link bandwidth, so one
 /// calibration serves topologies with other link speeds.
 struct LinkCalibration {
   double baseUs = 0; // fixed cost of one collective call
   double ringEfficiency = 0, treeEfficiency = 0;
+  /// Optional all-reduce times measured per GPU count; for a GPU count they
+  /// hold, they replace the alpha-beta line. Sorted by (ranks, bytes), no
+  /// two alike, ranks at least 2.
+  std::vector<AllReducePoint> allReduce;
 };
 
 struct Calibration {

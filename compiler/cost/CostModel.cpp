@@ -86,12 +86,41 @@ static const LinkCalibration &linkOf(const Calibration &cal, LinkTier tier) {
   return tier == LinkTier::NVLink ? cal.nvlink : cal.fabric;
 }
 
+std::optional<double>
+cost::measuredAllReduceSeconds(const LinkCalibration &link, int64_t ranks,
+                               double bytes) {
+  std::vector<const AllReducePoint *> row;
+  for (const AllReducePoint &p : link.allReduce)
+    if (p.ranks == ranks)
+      row.push_back(&p); // sorted by bytes
+  if (row.empty())
+    return std::nullopt;
+  // Below the smallest size: its time, the fixed cost. Above the largest:
+  // its bandwidth. Between two sizes: a straight line, as the alpha-beta
+  // model is between any two.
+  if (bytes <= row.front()->bytes)
+    return row.front()->us * 1e-6;
+  if (bytes >= row.back()->bytes)
+    return row.back()->us * 1e-6 * bytes / row.back()->bytes;
+  for (size_t i = 1; i < row.size(); ++i)
+    if (bytes <= row[i]->bytes) {
+      const AllReducePoint &a = *row[i - 1], &b = *row[i];
+      double t = (bytes - a.bytes) / (b.bytes - a.bytes);
+      return (a.us + t * (b.us - a.us)) * 1e-6;
+    }
+  return row.back()->us * 1e-6;
+}
+
 double cost::allReduceSeconds(const Calibration &cal, const Topology &topo,
                               LinkTier tier, int64_t ranks, double bytes,
                               Algorithm algorithm) {
   if (ranks <= 1)
     return 0;
   const LinkCalibration &link = linkOf(cal, tier);
+  // Measured times are NCCL's own pick of algorithm: either asks for them.
+  if (std::optional<double> measured =
+          measuredAllReduceSeconds(link, ranks, bytes))
+    return *measured;
   double n = double(ranks);
   double hops = algorithm == Algorithm::Ring ? 2.0 * (n - 1)
                                              : 2.0 * std::ceil(std::log2(n));

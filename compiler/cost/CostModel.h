@@ -13,6 +13,7 @@
 #include "mlir/IR/BuiltinOps.h"
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,12 +49,21 @@ enum class Algorithm { Ring, Tree };
 /// The alpha-beta time of an all-reduce of `bytes` (each rank's payload)
 /// over `ranks` GPUs: base + hops * latency + bytes * 2(n-1)/n / busbw, with
 /// 2(n-1) hops for a ring and 2 ceil(log2 n) for a tree, busbw the
-/// algorithm's efficiency times the link bandwidth. `best` picks the faster.
+/// algorithm's efficiency times the link bandwidth; the overload without an
+/// algorithm picks the faster. Where the calibration measured all-reduces
+/// over `ranks` GPUs, both give measuredAllReduceSeconds instead.
 double allReduceSeconds(const Calibration &cal, const Topology &topo,
                         LinkTier tier, int64_t ranks, double bytes,
                         Algorithm algorithm);
 double allReduceSeconds(const Calibration &cal, const Topology &topo,
                         LinkTier tier, int64_t ranks, double bytes);
+
+/// The all-reduce time of `bytes` over `ranks` GPUs from the tier's
+/// measured points for that GPU count (none if it has none): linear in
+/// bytes between two measured sizes, the smallest size's time below them
+/// and the largest size's bandwidth above.
+std::optional<double> measuredAllReduceSeconds(const LinkCalibration &link,
+                                               int64_t ranks, double bytes);
 
 /// An all-gather whose result is `bytes`: a ring, (n-1) hops, (n-1)/n of the
 /// result through each link.

@@ -94,6 +94,45 @@ TEST(CostModel, AllReduceAlphaBeta) {
               9e-6 + 0.75e6 / 360e9, 1e-12);
 }
 
+TEST(CostModel, AllReduceMeasuredPoints) {
+  Calibration c = testCalibration();
+  Topology t = testTopology();
+  double mib = 1024.0 * 1024;
+  // Measured on 4: 10 us at 4 KiB, 20 us at 1 MiB, 50 us at 4 MiB; and one
+  // point on 2.
+  c.nvlink.allReduce = {
+      {2, 4096, 7}, {4, 4096, 10}, {4, mib, 20}, {4, 4 * mib, 50}};
+  // At and below the smallest size: its time.
+  EXPECT_NEAR(allReduceSeconds(c, t, LinkTier::NVLink, 4, 4096), 10e-6, 1e-12);
+  EXPECT_NEAR(allReduceSeconds(c, t, LinkTier::NVLink, 4, 1024), 10e-6, 1e-12);
+  // Halfway in bytes between 4 KiB and 1 MiB: halfway in time.
+  EXPECT_NEAR(allReduceSeconds(c, t, LinkTier::NVLink, 4, (4096 + mib) / 2),
+              15e-6, 1e-12);
+  // 2.5 MiB: half of the way from 1 to 4 MiB, 20 + 30 / 2 us; whichever
+  // algorithm is asked for (the measurement is NCCL's choice).
+  EXPECT_NEAR(
+      allReduceSeconds(c, t, LinkTier::NVLink, 4, 2.5 * mib, Algorithm::Ring),
+      35e-6, 1e-12);
+  EXPECT_NEAR(
+      allReduceSeconds(c, t, LinkTier::NVLink, 4, 2.5 * mib, Algorithm::Tree),
+      35e-6, 1e-12);
+  // Above the largest: its bandwidth, 50 us per 4 MiB.
+  EXPECT_NEAR(allReduceSeconds(c, t, LinkTier::NVLink, 4, 8 * mib), 100e-6,
+              1e-12);
+  // One point: it is the time at every smaller size.
+  EXPECT_NEAR(allReduceSeconds(c, t, LinkTier::NVLink, 2, 100), 7e-6, 1e-12);
+  // 8 was not measured: the line, base + tree hops (6 + 6 x 1 us).
+  EXPECT_NEAR(allReduceSeconds(c, t, LinkTier::NVLink, 8, 16384),
+              12e-6 + 16384 * 1.75 / 315e9, 1e-12);
+  EXPECT_FALSE(measuredAllReduceSeconds(c.nvlink, 8, 16384).has_value());
+  // The fabric tier has no points: base 10 us, 2 hops of 5 us.
+  EXPECT_NEAR(allReduceSeconds(c, t, LinkTier::Fabric, 4, mib, Algorithm::Ring),
+              (10 + 6 * 5) * 1e-6 + mib * 1.5 / 40e9, 1e-12);
+  // All-gathers keep the line.
+  EXPECT_NEAR(allGatherSeconds(c, t, LinkTier::NVLink, 4, 1e6),
+              9e-6 + 0.75e6 / 360e9, 1e-12);
+}
+
 TEST(CostModel, SendRecvPerTier) {
   Calibration c = testCalibration();
   Topology t = testTopology();
@@ -329,6 +368,50 @@ TEST(Calibration, Refusals) {
                                 "780}\n",
                                 "")),
             "cal.yaml:7: matmul.points: needs at least one point");
+}
+
+TEST(Calibration, AllReducePoints) {
+  auto withList = [](const std::string &items) {
+    return replaced("    base_us: 6.0\n",
+                    "    base_us: 6.0\n    all_reduce:\n" + items);
+  };
+  llvm::Expected<Calibration> c =
+      parseCalibration(withList("      - {ranks: 4, bytes: 4096, us: 12.5}\n"
+                                "      - {ranks: 2, bytes: 65536, us: 10}\n"
+                                "      - {ranks: 2, bytes: 4096, us: 9}\n"),
+                       "cal.yaml");
+  ASSERT_TRUE(bool(c)) << llvm::toString(c.takeError());
+  // Sorted by GPU count, then bytes.
+  ASSERT_EQ(c->nvlink.allReduce.size(), 3u);
+  EXPECT_EQ(c->nvlink.allReduce[0].ranks, 2);
+  EXPECT_EQ(c->nvlink.allReduce[0].bytes, 4096);
+  EXPECT_EQ(c->nvlink.allReduce[0].us, 9);
+  EXPECT_EQ(c->nvlink.allReduce[1].bytes, 65536);
+  EXPECT_EQ(c->nvlink.allReduce[2].ranks, 4);
+  EXPECT_EQ(c->nvlink.allReduce[2].us, 12.5);
+  EXPECT_TRUE(c->fabric.allReduce.empty());
+  EXPECT_EQ(parseError(withList("      - {ranks: 1, bytes: 4096, us: 9}\n")),
+            "cal.yaml:20: collectives.nvlink.all_reduce[0].ranks: must be at "
+            "least 2, got 1");
+  EXPECT_EQ(parseError(withList("      - {ranks: 2, bytes: 4096, us: 9}\n"
+                                "      - {ranks: 2, bytes: 4096, us: 8}\n")),
+            "cal.yaml:21: collectives.nvlink.all_reduce[1].bytes: 4096 bytes "
+            "over 2 GPUs given more than once");
+  EXPECT_EQ(parseError(withList("      - {ranks: 2, bytes: 4096, us: -3}\n")),
+            "cal.yaml:20: collectives.nvlink.all_reduce[0].us: must be a "
+            "positive number, got '-3'");
+  EXPECT_EQ(parseError(withList("      - {ranks: 2, bytes: 4.5, us: 3}\n")),
+            "cal.yaml:20: collectives.nvlink.all_reduce[0].bytes: must be a "
+            "positive integer, got '4.5'");
+  EXPECT_EQ(parseError(withList("      - {ranks: 2, bytes: 4096}\n")),
+            "cal.yaml:20: collectives.nvlink.all_reduce[0].us: required "
+            "field is missing");
+  EXPECT_EQ(parseError(withList("      - {us: 9}\n")),
+            "cal.yaml:20: collectives.nvlink.all_reduce[0].ranks: required "
+            "field is missing");
+  EXPECT_EQ(
+      parseError(withList("      - {ranks: 2, bytes: 4096, us: 9, algo: x}\n")),
+      "cal.yaml:20: collectives.nvlink.all_reduce[0].algo: unknown field");
 }
 
 TEST(Calibration, EmbeddedFilesParseAndMatchGpus) {
