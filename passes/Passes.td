@@ -102,4 +102,15 @@ def SeqMajorAttention : Pass<"weft-seq-major-attention", "func::FuncOp"> {
   let dependentDialects = ["::mlir::weft::WeftDialect"];
 }
 
+def WidenLinearOutput : Pass<"weft-widen-linear-output", "func::FuncOp"> {
+  let summary = "Store an f32 cast of a projection as its f32 accumulator";
+  let description = [{
+    Rewrites cast(linear(x, w)) from f16 or bf16 to f32, where the cast is
+    the projection's only use and there is no bias, into one `weft.linear`
+    with an f32 result (the LM head's logits of a --dtype graph). Runs after
+    tensor parallelism.
+  }];
+  let dependentDialects = ["::mlir::weft::WeftDialect"];
+}
+
 #endif // WEFT_PASSES_TD

@@ -55,6 +55,7 @@ void weft::buildLayoutPipeline(OpPassManager &pm, int64_t tp) {
   pm.addPass(createCSEPass());
   // After the split: tensor parallelism reasons in [B, H, S, D].
   pm.addNestedPass<func::FuncOp>(createSeqMajorAttention());
+  pm.addNestedPass<func::FuncOp>(createWidenLinearOutput());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 }

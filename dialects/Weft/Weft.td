@@ -400,7 +400,9 @@ def Weft_LinearOp : Weft_Op<"linear", [InferTypeOpAdaptor]> {
   let summary = "x @ W (+ bias): a projection by a weight matrix";
   let description = [{
     `input` is [..., K]. `weight` is [N, K] when `transpose_weight` (the
-    PyTorch nn.Linear layout) and [K, N] otherwise. The result is [..., N].
+    PyTorch nn.Linear layout) and [K, N] otherwise. The result is [..., N],
+    of the input's element type or, from f16 or bf16 operands, f32 (the
+    f32 accumulator stored unrounded: logits the caller wants in f32).
   }];
   let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$weight,
                    Optional<AnyRankedTensor>:$bias,
@@ -409,6 +411,10 @@ def Weft_LinearOp : Weft_Op<"linear", [InferTypeOpAdaptor]> {
   let assemblyFormat = [{
     $input `,` $weight (`,` $bias^)? attr-dict `:` type($input) `,`
     type($weight) (`,` type($bias)^)? `->` type($result)
+  }];
+  let extraClassDeclaration = [{
+    static bool isCompatibleReturnTypes(::mlir::TypeRange inferred,
+                                        ::mlir::TypeRange actual);
   }];
 }
 

@@ -512,6 +512,18 @@ LogicalResult LinearOp::inferReturnTypes(MLIRContext *,
   return success();
 }
 
+bool LinearOp::isCompatibleReturnTypes(TypeRange inferred, TypeRange actual) {
+  if (inferred.size() != 1 || actual.size() != 1)
+    return false;
+  if (inferred == actual)
+    return true;
+  auto in = dyn_cast<RankedTensorType>(inferred[0]);
+  auto out = dyn_cast<RankedTensorType>(actual[0]);
+  return in && out && in.getShape() == out.getShape() &&
+         (in.getElementType().isBF16() || in.getElementType().isF16()) &&
+         out.getElementType().isF32();
+}
+
 LogicalResult EmbeddingOp::inferReturnTypes(MLIRContext *,
                                             std::optional<Location> loc,
                                             Adaptor adaptor,

@@ -123,3 +123,13 @@ func.func @reduce_axes(%x: tensor<2x3xf32>) {
   %0 = weft.reduce <sum> %x {axes = array<i64: 1, 0>, keepdims = false} : tensor<2x3xf32> -> tensor<f32>
   return
 }
+
+// -----
+
+// A linear's result widens only from f16 or bf16 to f32.
+func.func @linear_result_type(%x: tensor<2x16xf32>, %w: tensor<16x32xf32>) {
+  // expected-error @+2 {{'weft.linear' op inferred type(s) 'tensor<2x32xf32>' are incompatible with return type(s) of operation 'tensor<2x32xf16>'}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = weft.linear %x, %w : tensor<2x16xf32>, tensor<16x32xf32> -> tensor<2x32xf16>
+  return
+}

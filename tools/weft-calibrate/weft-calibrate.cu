@@ -851,6 +851,10 @@ int main(int argc, char **argv) {
   int visible = 0;
   if (!check(cudaGetDeviceCount(&visible), "device count"))
     return 1;
+  if (visible < 1) {
+    std::printf("FAIL device count: no CUDA device is visible\n");
+    return 1;
+  }
   int gpus = gpusWanted ? gpusWanted : std::min(visible, 8);
   if (gpus > visible) {
     std::fprintf(stderr,

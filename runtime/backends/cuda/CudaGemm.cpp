@@ -187,15 +187,23 @@ GemmContext::bind(const artifact::Step &step,
   if (!shape.ok())
     return shape.status();
   const cpu::GemmShape &g = *shape;
-  DType dtype = outputs[0].dtype;
+  // One dtype throughout; or f16 / bf16 operands with the f32 accumulator
+  // stored unrounded (an LM head's f32 logits), without a bias.
+  DType dtype = inputs[0].dtype, outType = outputs[0].dtype;
+  bool bias = cpu::intAttrOr(step, "has_bias", 0) != 0;
+  bool widened = outType == DType::F32 &&
+                 (dtype == DType::BF16 || dtype == DType::F16) && !bias;
   for (const DeviceTensor &t : inputs)
-    if (t.dtype != dtype)
-      return errorStatus("GEMM on the GPU needs one dtype, has " +
-                         dtypeName(t.dtype) + " and " + dtypeName(dtype));
+    if (t.dtype != dtype || (outType != dtype && !widened))
+      return errorStatus("GEMM on the GPU needs one dtype (or f16/bf16 "
+                         "operands, an f32 output and no bias), has " +
+                         dtypeName(t.dtype) + " and " + dtypeName(outType));
   auto type = cudaTypeOf(dtype);
   if (!type.ok())
     return type.status();
-  bool bias = cpu::intAttrOr(step, "has_bias", 0) != 0;
+  auto dType = cudaTypeOf(outType);
+  if (!dType.ok())
+    return dType.status();
   int64_t m = g.m, n = g.n, k = g.k, esize = dtypeSize(dtype);
 
   // How the batch maps onto cuBLASLt: one product with the batch folded
@@ -260,7 +268,7 @@ GemmContext::bind(const artifact::Step &step,
           "layout of a");
       !s.ok())
     return s;
-  if (Status s = cublasStatus(cublasLtMatrixLayoutCreate(&p.d, *type, n, m, n),
+  if (Status s = cublasStatus(cublasLtMatrixLayoutCreate(&p.d, *dType, n, m, n),
                               "layout of the output");
       !s.ok())
     return s;
@@ -280,7 +288,7 @@ GemmContext::bind(const artifact::Step &step,
     for (int64_t linear = 0; linear < count; ++linear) {
       auto [oa, ob] = map(linear);
       gemm->calls.push_back({a + oa * m * k * esize, b + ob * k * n * esize,
-                             out + linear * m * n * esize});
+                             out + linear * m * n * dtypeSize(outType)});
     }
   }
 
@@ -292,7 +300,7 @@ GemmContext::bind(const artifact::Step &step,
     alignD = std::min(alignD, alignmentOf(c.out));
   }
   std::ostringstream key;
-  key << dtypeName(dtype) << ' ' << m << 'x' << n << 'x' << k << " t"
+  key << dtypeName(dtype) << "->" << dtypeName(outType) << ' ' << m << 'x' << n << 'x' << k << " t"
       << g.transA << g.transB << " b" << batchCount << ':' << strideA << ':'
       << strideB << " bias" << bias << " al" << alignA << ':' << alignB << ':'
       << alignD;

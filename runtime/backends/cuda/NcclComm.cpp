@@ -22,15 +22,25 @@ std::string ncclText(ncclResult_t r, ncclComm_t c) {
   return text;
 }
 
-/// Sleeps a little longer each time, up to a millisecond: collectives
-/// that end quickly are noticed quickly.
-void backoff(int &polls) {
-  if (++polls < 100)
-    std::this_thread::yield();
-  else
-    std::this_thread::sleep_for(
-        std::chrono::microseconds(std::min(polls - 99, 1000)));
-}
+/// Waits between polls: only yields for the first 10 ms (a plan's run
+/// usually ends within that, and a sleep oversleeps by the kernel's timer
+/// slack, tens of microseconds, which a timed run would count), then sleeps
+/// a little longer each time, up to a millisecond.
+class Backoff {
+public:
+  void operator()() {
+    if (Clock::now() - start < std::chrono::milliseconds(10)) {
+      std::this_thread::yield();
+      return;
+    }
+    sleepUs = std::min(sleepUs + 1, 1000);
+    std::this_thread::sleep_for(std::chrono::microseconds(sleepUs));
+  }
+
+private:
+  Clock::time_point start = Clock::now();
+  int sleepUs = 0;
+};
 
 } // namespace
 
@@ -42,7 +52,7 @@ std::string NcclCollectives::prefix() const {
 Status NcclCollectives::waitReady(ncclComm_t c, const std::string &what) {
   auto deadline =
       Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout);
-  for (int polls = 0;; backoff(polls)) {
+  for (Backoff backoff;; backoff()) {
     ncclResult_t state = ncclSuccess;
     ncclResult_t r = ncclCommGetAsyncError(c, &state);
     if (r != ncclSuccess)
@@ -345,7 +355,7 @@ Status NcclCollectives::groupEnd() {
 Status NcclCollectives::synchronize(cudaStream_t s) {
   auto deadline =
       Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout);
-  for (int polls = 0;; backoff(polls)) {
+  for (Backoff backoff;; backoff()) {
     cudaError_t e = cudaStreamQuery(s);
     if (e == cudaSuccess)
       return okStatus();

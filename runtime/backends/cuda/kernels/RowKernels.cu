@@ -134,6 +134,70 @@ template <typename T, bool Vec> __global__ void normRows(const NormParams p) {
   }
 }
 
+template <typename T> constexpr int typeCode() {
+  if constexpr (std::is_same_v<T, __half>)
+    return kF16;
+  else if constexpr (std::is_same_v<T, __nv_bfloat16>)
+    return kBF16;
+  else
+    return kF32;
+}
+
+/// One block per row of at most K 16-byte vectors per thread: the row is
+/// read once into registers (not re-read for each pass), and a scale or
+/// bias of the row's dtype given per column is read by vectors too. K is
+/// the fewest that hold the row: registers beyond it would cost occupancy.
+constexpr int kMaxCached = 4;
+template <typename T, int K>
+__global__ void normRowsCached(const NormParams p, bool vecScale,
+                               bool vecBias) {
+  __shared__ float scratch[32];
+  constexpr int V = vecWidth<T>();
+  const int64_t row = blockIdx.x, base = row * p.inner, vecs = p.inner / V;
+  const T *x = static_cast<const T *>(p.x) + base;
+  T *y = static_cast<T *>(p.out) + base;
+  float f[K][V];
+  float sum = 0.0f;
+  for (int j = 0; j < K; ++j) {
+    int64_t c = threadIdx.x + int64_t(j) * blockDim.x;
+    if (c < vecs) {
+      loadVec(x + c * V, f[j]);
+      for (int k = 0; k < V; ++k)
+        sum += f[j][k];
+    }
+  }
+  float mean = 0.0f;
+  if (!p.rms)
+    mean = blockReduce<false>(sum, scratch) / static_cast<float>(p.inner);
+  float sq = 0.0f;
+  for (int j = 0; j < K; ++j) {
+    if (threadIdx.x + int64_t(j) * blockDim.x < vecs)
+      for (int k = 0; k < V; ++k)
+        sq += (f[j][k] - mean) * (f[j][k] - mean);
+  }
+  float var = blockReduce<false>(sq, scratch) / static_cast<float>(p.inner);
+  float inv = 1.0f / sqrtf(var + p.epsilon);
+  for (int j = 0; j < K; ++j) {
+    int64_t c = threadIdx.x + int64_t(j) * blockDim.x;
+    if (c >= vecs)
+      continue;
+    float scale[V], bias[V];
+    if (vecScale)
+      loadVec(static_cast<const T *>(p.scale) + c * V, scale);
+    else
+      for (int k = 0; k < V; ++k)
+        scale[k] = normScale(p, row, c * V + k);
+    if (vecBias)
+      loadVec(static_cast<const T *>(p.bias) + c * V, bias);
+    else
+      for (int k = 0; k < V; ++k)
+        bias[k] = normBias(p, row, c * V + k);
+    for (int k = 0; k < V; ++k)
+      f[j][k] = (f[j][k] - mean) * inv * scale[k] + bias[k];
+    storeVec(y + c * V, f[j]);
+  }
+}
+
 template <typename T>
 cudaError_t launchNormAs(const NormParams &p, cudaStream_t stream) {
   int64_t work = p.inner;
@@ -149,6 +213,25 @@ cudaError_t launchNormAs(const NormParams &p, cudaStream_t stream) {
   // Rows go on grid x (up to 2^31 - 1 blocks).
   unsigned blocks = static_cast<unsigned>(p.rows);
   if constexpr (!std::is_void_v<T>) {
+    if (vec && work <= int64_t(threads) * kMaxCached) {
+      auto typed = [&](const void *param, int type, bool byColumn) {
+        return param && byColumn && type == typeCode<T>() &&
+               reinterpret_cast<uintptr_t>(param) % 16 == 0;
+      };
+      bool vecScale = typed(p.scale, p.scaleType, p.scaleByColumn);
+      bool vecBias = typed(p.bias, p.biasType, p.biasByColumn);
+      int64_t perThread = (work + threads - 1) / threads;
+      if (perThread == 1)
+        normRowsCached<T, 1>
+            <<<blocks, threads, 0, stream>>>(p, vecScale, vecBias);
+      else if (perThread == 2)
+        normRowsCached<T, 2>
+            <<<blocks, threads, 0, stream>>>(p, vecScale, vecBias);
+      else
+        normRowsCached<T, kMaxCached>
+            <<<blocks, threads, 0, stream>>>(p, vecScale, vecBias);
+      return cudaGetLastError();
+    }
     if (vec) {
       normRows<T, true><<<blocks, threads, 0, stream>>>(p);
       return cudaGetLastError();
