@@ -261,6 +261,10 @@ Expected<Calibration> Reader::run() {
     }
   for (LinkCalibration *link : {&c.nvlink, &c.fabric})
     llvm::sort(link->allReduce);
+  if (has("matmul.sustained_efficiency"))
+    if (Error e = get(number("matmul.sustained_efficiency", /*fraction=*/true),
+                      c.gemmSustainedEfficiency))
+      return std::move(e);
   if (has("hbm.kernel_efficiency"))
     if (Error e = get(number("hbm.kernel_efficiency", /*fraction=*/true),
                       c.memoryKernelEfficiency))

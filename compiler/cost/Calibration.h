@@ -48,7 +48,11 @@ struct Calibration {
   std::string gpu; // matched against the start of the topology's gpu.type
   std::string measuredDate, measuredSource;
   std::vector<GemmPoint> gemm; // at least one
-  double hbmTbPerS = 0;        // achieved copy bandwidth, read + write
+  /// The GEMMs of a whole model's run (back to back, weights from HBM, at
+  /// sustained clocks) as a fraction of the grid's rates (short bursts of
+  /// one shape). Optional, default 1.
+  double gemmSustainedEfficiency = 1;
+  double hbmTbPerS = 0; // achieved copy bandwidth, read + write
   /// The runtime's memory-bound kernels (norms, rotary, elementwise,
   /// movement): their bytes' rate / hbmTbPerS. Optional, default 1.
   double memoryKernelEfficiency = 1;

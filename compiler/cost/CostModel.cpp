@@ -30,6 +30,10 @@ double logDistance(double a, double b) { return std::abs(std::log2(a / b)); }
 //===----------------------------------------------------------------------===//
 
 double cost::gemmTflops(const Calibration &cal, double m, double n, double k) {
+  return gridTflops(cal, m, n, k) * cal.gemmSustainedEfficiency;
+}
+
+double cost::gridTflops(const Calibration &cal, double m, double n, double k) {
   assert(!cal.gemm.empty() && "a calibration has at least one GEMM point");
   // The (n, k) of the calibration nearest to the query, in log space.
   const GemmPoint *nearest = &cal.gemm.front();

@@ -23,10 +23,13 @@ namespace mlir::weft::cost {
 // Hardware terms (each unit-tested against hand-computed values)
 //===----------------------------------------------------------------------===//
 
-/// The achieved GEMM rate for M x N x K, TFLOP/s: the calibration points of
-/// the (N, K) nearest in log space, interpolated linearly in log2(M) and
-/// clamped at the smallest and largest M.
+/// The achieved GEMM rate for M x N x K in a model's run, TFLOP/s: the grid
+/// rate below times the calibration's sustained efficiency.
 double gemmTflops(const Calibration &cal, double m, double n, double k);
+/// The calibration grid's rate for M x N x K, TFLOP/s: the points of the
+/// (N, K) nearest in log space, interpolated linearly in log2(M) and clamped
+/// at the smallest and largest M.
+double gridTflops(const Calibration &cal, double m, double n, double k);
 
 /// Roofline time of a GEMM that moves `bytes` to or from HBM: the larger of
 /// its FLOP time at the achieved rate and its memory time.

@@ -335,6 +335,27 @@ TEST(Calibration, Parses) {
   EXPECT_DOUBLE_EQ(c->memoryKernelEfficiency, 1.0);
 }
 
+TEST(Calibration, GemmSustainedEfficiency) {
+  llvm::Expected<Calibration> c = parseCalibration(
+      replaced("    - {m: 8192, n: 8192, k: 8192, tflops: 780}\n",
+               "    - {m: 8192, n: 8192, k: 8192, tflops: 780}\n"
+               "  sustained_efficiency: 0.9\n"),
+      "cal.yaml");
+  ASSERT_TRUE(bool(c)) << llvm::toString(c.takeError());
+  // 780 TFLOP/s on the grid, 90% of it in a model's run: 702.
+  EXPECT_DOUBLE_EQ(gridTflops(*c, 8192, 8192, 8192), 780);
+  EXPECT_DOUBLE_EQ(gemmTflops(*c, 8192, 8192, 8192), 702);
+  // 2 * 8192^3 FLOPs at 702 TFLOP/s.
+  EXPECT_NEAR(gemmSeconds(*c, 8192, 8192, 8192, 0),
+              2.0 * 8192 * 8192 * 8192 / 702e12, 1e-12);
+  EXPECT_EQ(
+      parseError(replaced("    - {m: 8192, n: 8192, k: 8192, tflops: 780}\n",
+                          "    - {m: 8192, n: 8192, k: 8192, tflops: 780}\n"
+                          "  sustained_efficiency: 1.5\n")),
+      "cal.yaml:9: matmul.sustained_efficiency: must be a fraction in "
+      "(0, 1], got '1.5'");
+}
+
 TEST(Calibration, MemoryKernelEfficiency) {
   llvm::Expected<Calibration> c = parseCalibration(
       replaced("copy_tb_per_s: 2.98",
