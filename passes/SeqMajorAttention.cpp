@@ -9,6 +9,8 @@
 
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
+#include <map>
+
 namespace mlir::weft {
 #define GEN_PASS_DEF_SEQMAJORATTENTION
 #include "passes/Passes.h.inc"
@@ -27,7 +29,7 @@ bool isHeadsSeqSwap(TransposeOp t) {
 /// `v` laid out like x before the transpose `perm` of x: v broadcast to x's
 /// rank (leading 1s), then permuted by perm's inverse. A reshape when that
 /// moves only size-1 dims.
-Value permuteLikeSource(PatternRewriter &rewriter, Location loc, Value v,
+Value permuteLikeSource(OpBuilder &rewriter, Location loc, Value v,
                         ArrayRef<int64_t> perm) {
   auto type = cast<RankedTensorType>(v.getType());
   int64_t rank = perm.size();
@@ -54,30 +56,47 @@ Value permuteLikeSource(PatternRewriter &rewriter, Location loc, Value v,
 }
 
 /// rotary(transpose(x)) -> transpose(rotary(x)) for a transpose that keeps
-/// the rotated last dim: cos and sin follow x's layout.
-struct RotaryBeforeTranspose : OpRewritePattern<RotaryOp> {
-  using OpRewritePattern::OpRewritePattern;
-
-  LogicalResult matchAndRewrite(RotaryOp op,
-                                PatternRewriter &rewriter) const override {
+/// the rotated last dim: cos and sin follow x's layout. Every layer's rotary
+/// reads the same tables, so each table is permuted once, right after its
+/// definition (a constant table is then folded once, not once per layer).
+void moveRotariesBeforeTransposes(func::FuncOp func) {
+  SmallVector<RotaryOp> rotaries;
+  func.walk([&](RotaryOp op) {
     auto t = op.getInput().getDefiningOp<TransposeOp>();
-    if (!t || !t->hasOneUse())
-      return failure();
+    if (t && t->hasOneUse() &&
+        t.getPerm().back() == int64_t(t.getPerm().size()) - 1)
+      rotaries.push_back(op);
+  });
+  std::map<std::pair<void *, SmallVector<int64_t>>, Value> permuted;
+  auto tableFor = [&](Value table, ArrayRef<int64_t> perm) {
+    auto key =
+        std::make_pair(table.getAsOpaquePointer(), SmallVector<int64_t>(perm));
+    if (auto it = permuted.find(key); it != permuted.end())
+      return it->second;
+    OpBuilder b(func.getContext());
+    if (Operation *def = table.getDefiningOp())
+      b.setInsertionPointAfter(def);
+    else
+      b.setInsertionPointToStart(cast<BlockArgument>(table).getOwner());
+    Value v = permuteLikeSource(b, table.getLoc(), table, perm);
+    permuted[key] = v;
+    return v;
+  };
+  for (RotaryOp op : rotaries) {
+    auto t = op.getInput().getDefiningOp<TransposeOp>();
     ArrayRef<int64_t> perm = t.getPerm();
-    if (perm.back() != int64_t(perm.size()) - 1)
-      return failure();
-    Location loc = op.getLoc();
-    Value cos = permuteLikeSource(rewriter, loc, op.getCos(), perm);
-    Value sin = op.getSin() == op.getCos()
-                    ? cos
-                    : permuteLikeSource(rewriter, loc, op.getSin(), perm);
+    Value cos = tableFor(op.getCos(), perm);
+    Value sin = tableFor(op.getSin(), perm);
+    OpBuilder b(op);
     Value x = t.getInput();
-    auto rotated = RotaryOp::create(rewriter, loc, x.getType(), x, cos, sin,
+    auto rotated = RotaryOp::create(b, op.getLoc(), x.getType(), x, cos, sin,
                                     op.getInterleavedAttr());
-    rewriter.replaceOpWithNewOp<TransposeOp>(op, rotated.getResult(), perm);
-    return success();
+    auto back = TransposeOp::create(b, op.getLoc(), rotated.getResult(), perm);
+    op.getResult().replaceAllUsesWith(back.getResult());
+    op.erase();
+    t.erase();
   }
-};
+}
 
 /// attention(q^T, k^T, v^T)  ->  attention_seq_major(q, k, v)^T, where ^T
 /// swaps heads and positions; the transpose after it then cancels against
@@ -113,9 +132,9 @@ struct SeqMajorAttentionPattern : OpRewritePattern<AttentionOp> {
 struct SeqMajorAttentionPass
     : mlir::weft::impl::SeqMajorAttentionBase<SeqMajorAttentionPass> {
   void runOnOperation() override {
+    moveRotariesBeforeTransposes(getOperation());
     RewritePatternSet patterns(&getContext());
-    patterns.add<RotaryBeforeTranspose, SeqMajorAttentionPattern>(
-        &getContext());
+    patterns.add<SeqMajorAttentionPattern>(&getContext());
     TransposeOp::getCanonicalizationPatterns(patterns, &getContext());
     ReshapeOp::getCanonicalizationPatterns(patterns, &getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
