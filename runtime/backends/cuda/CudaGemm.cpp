@@ -300,10 +300,10 @@ GemmContext::bind(const artifact::Step &step,
     alignD = std::min(alignD, alignmentOf(c.out));
   }
   std::ostringstream key;
-  key << dtypeName(dtype) << "->" << dtypeName(outType) << ' ' << m << 'x' << n << 'x' << k << " t"
-      << g.transA << g.transB << " b" << batchCount << ':' << strideA << ':'
-      << strideB << " bias" << bias << " al" << alignA << ':' << alignB << ':'
-      << alignD;
+  key << dtypeName(dtype) << "->" << dtypeName(outType) << ' ' << m << 'x' << n
+      << 'x' << k << " t" << g.transA << g.transB << " b" << batchCount << ':'
+      << strideA << ':' << strideB << " bias" << bias << " al" << alignA << ':'
+      << alignB << ':' << alignD;
   {
     std::lock_guard<std::mutex> lock(cacheMutex);
     auto it = algoCache.find(key.str());

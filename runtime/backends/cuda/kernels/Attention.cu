@@ -370,10 +370,6 @@ __global__ void attentionRows(const AttentionParams p) {
   }
 }
 
-bool aligned16(const void *ptr) {
-  return reinterpret_cast<uintptr_t>(ptr) % 16 == 0;
-}
-
 /// Query rows per block for p: 128 (8 warps) unless the grid would then
 /// leave most of the GPU idle.
 int flashBlockRows(const AttentionParams &p) {

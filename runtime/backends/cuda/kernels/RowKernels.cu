@@ -204,8 +204,7 @@ cudaError_t launchNormAs(const NormParams &p, cudaStream_t stream) {
   bool vec = false;
   if constexpr (!std::is_void_v<T>) {
     constexpr int V = vecWidth<T>();
-    vec = p.inner % V == 0 && reinterpret_cast<uintptr_t>(p.x) % 16 == 0 &&
-          reinterpret_cast<uintptr_t>(p.out) % 16 == 0;
+    vec = p.inner % V == 0 && aligned16(p.x) && aligned16(p.out);
     if (vec)
       work = p.inner / V;
   }
@@ -215,8 +214,7 @@ cudaError_t launchNormAs(const NormParams &p, cudaStream_t stream) {
   if constexpr (!std::is_void_v<T>) {
     if (vec && work <= int64_t(threads) * kMaxCached) {
       auto typed = [&](const void *param, int type, bool byColumn) {
-        return param && byColumn && type == typeCode<T>() &&
-               reinterpret_cast<uintptr_t>(param) % 16 == 0;
+        return param && byColumn && type == typeCode<T>() && aligned16(param);
       };
       bool vecScale = typed(p.scale, p.scaleType, p.scaleByColumn);
       bool vecBias = typed(p.bias, p.biasType, p.biasByColumn);
@@ -369,10 +367,6 @@ template <typename T> __global__ void rotaryTail(const RotaryParams p) {
     int64_t at = (e / tail) * p.width + p.rotaryDim + e % tail;
     out[at] = x[at];
   }
-}
-
-bool aligned16(const void *ptr) {
-  return reinterpret_cast<uintptr_t>(ptr) % 16 == 0;
 }
 
 template <typename T, typename C>

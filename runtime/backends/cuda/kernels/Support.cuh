@@ -21,6 +21,11 @@ inline unsigned blocksFor(int64_t n, int threads) {
   return static_cast<unsigned>(blocks < 0x7fffffff ? blocks : 0x7fffffff);
 }
 
+/// Whether ptr may be read or written by 16-byte vectors.
+inline bool aligned16(const void *ptr) {
+  return reinterpret_cast<uintptr_t>(ptr) % 16 == 0;
+}
+
 /// Element i of a float tensor (f32, f16, bf16, f64) as float; f64 rounds
 /// to float like the CPU kernels' float staging.
 __device__ __forceinline__ float loadFloat(const void *p, int64_t i, int type) {
