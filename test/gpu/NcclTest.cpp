@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -235,6 +236,93 @@ struct Rank {
         });
   }
 
+  /// Many all-reduces enqueued back to back with one wait at the end: sizes
+  /// and dtypes that change from call to call (the peer path reuses its
+  /// two slots; on 4 GPUs, one shot and two), in place and not, at
+  /// addresses off 16-byte alignment.
+  void burst(const Group &g) {
+    struct Call {
+      DType dtype;
+      int64_t count;
+      bool inPlace;
+      size_t offset; // bytes past the allocation's start
+    };
+    std::vector<Call> calls = {
+        {DType::BF16, 1 << 18, false, 0}, {DType::F32, 4099, true, 0},
+        {DType::F16, 3, false, 2},        {DType::BF16, 1 << 20, true, 2},
+        {DType::F32, 1 << 16, false, 4},  {DType::BF16, 12345, true, 6},
+        {DType::F16, 1 << 19, false, 0},  {DType::F32, 1, true, 0},
+        {DType::BF16, 1 << 18, false, 0}, {DType::BF16, 1 << 21, false, 0},
+        {DType::F32, 777, false, 8},      {DType::BF16, 1 << 18, true, 2}};
+    std::string what = "12 all-reduces over ranks " + comm::groupString(g) +
+                       " back to back (dtypes, sizes, in place, unaligned)";
+    std::vector<std::unique_ptr<DeviceBuffer>> ins, outs;
+    for (size_t c = 0; c < calls.size(); ++c) {
+      const Call &call = calls[c];
+      size_t bytes = call.offset + call.count * dtypeSize(call.dtype);
+      ins.push_back(std::make_unique<DeviceBuffer>(bytes));
+      outs.push_back(std::make_unique<DeviceBuffer>(call.inPlace ? 1 : bytes));
+      if (!ins.back()->ptr || !outs.back()->ptr) {
+        checks.check(false, what, "cudaMalloc failed");
+        return;
+      }
+      std::vector<double> mine(call.count);
+      for (int64_t i = 0; i < call.count; ++i)
+        mine[i] = valueOf(call.dtype, rank + uint32_t(c), i);
+      std::vector<std::byte> host = encode(call.dtype, mine);
+      if (!checks.cuda(
+              cudaMemcpy(static_cast<char *>(ins.back()->ptr) + call.offset,
+                         host.data(), host.size(), cudaMemcpyHostToDevice),
+              what + ": copying in"))
+        return;
+    }
+    for (size_t c = 0; c < calls.size(); ++c) {
+      const Call &call = calls[c];
+      char *in = static_cast<char *>(ins[c]->ptr) + call.offset;
+      char *out =
+          call.inPlace ? in : static_cast<char *>(outs[c]->ptr) + call.offset;
+      if (!checks.status(
+              nc.allReduceSum(g, call.dtype, in, out, call.count, stream),
+              what + ": enqueueing call " + std::to_string(c)))
+        return;
+    }
+    if (!synchronize(what))
+      return;
+    int wrong = 0;
+    std::string first;
+    for (size_t c = 0; c < calls.size(); ++c) {
+      const Call &call = calls[c];
+      std::vector<double> sum(call.count, 0);
+      for (int64_t i = 0; i < call.count; ++i)
+        for (uint32_t q : g)
+          sum[i] += valueOf(call.dtype, q + uint32_t(c), i);
+      std::vector<std::byte> expected = encode(call.dtype, sum),
+                             got(expected.size());
+      char *out =
+          static_cast<char *>(call.inPlace ? ins[c]->ptr : outs[c]->ptr) +
+          call.offset;
+      if (!checks.cuda(
+              cudaMemcpy(got.data(), out, got.size(), cudaMemcpyDeviceToHost),
+              what + ": copying out"))
+        return;
+      if (got != expected && !wrong++)
+        first = "call " + std::to_string(c) + " (" + dtypeName(call.dtype) +
+                ", " + std::to_string(call.count) + " elements)";
+    }
+    checks.check(!wrong, what,
+                 std::to_string(wrong) + " call(s) wrong, the first " + first);
+  }
+
+  /// Whether the group's small all-reduces take the one-shot path through
+  /// peer memory (GPUs of one host with peer access: these machines).
+  void peerPath(const Group &g) {
+    uint64_t limit = nc.peerAllReduceLimit(g);
+    checks.check(limit > 0,
+                 "one-shot peer all-reduce over ranks " + comm::groupString(g) +
+                     " (up to " + std::to_string(limit) + " bytes)",
+                 "not set up: NCCL takes every all-reduce");
+  }
+
   /// An all-reduce captured in a CUDA graph, replayed with new inputs.
   void graphReplay(const Group &world, int64_t count) {
     std::string what = "all-reduce f32 captured in a CUDA graph";
@@ -322,6 +410,20 @@ int rankMain(bool fault, double timeoutSeconds) {
   std::vector<Group> groups = {world, reversed};
   if (pair[1] < size)
     groups.push_back(pair);
+  {
+    // A malformed setting is refused before anything collective (every
+    // rank reads the same one).
+    setenv("WEFT_PEER_ALLREDUCE_MAX_BYTES", "8M", 1);
+    auto refused =
+        cuda::NcclCollectives::create(**boot, groups, device, timeout);
+    unsetenv("WEFT_PEER_ALLREDUCE_MAX_BYTES");
+    checks.check(!refused.ok() &&
+                     refused.message().find(
+                         "WEFT_PEER_ALLREDUCE_MAX_BYTES='8M' is not a number "
+                         "of bytes") != std::string::npos,
+                 "WEFT_PEER_ALLREDUCE_MAX_BYTES=8M is refused",
+                 refused.ok() ? "it was taken" : refused.message());
+  }
   auto start = Clock::now();
   auto nc = cuda::NcclCollectives::create(**boot, groups, device, timeout);
   if (!checks.status(nc.ok() ? okStatus() : nc.status(),
@@ -381,6 +483,11 @@ int rankMain(bool fault, double timeoutSeconds) {
   steps.push_back([&] { r.sendRecvPairs(1 << 20); });
   steps.push_back([&] { r.ring(12345); });
   steps.push_back([&] { r.graphReplay(world, 1 << 16); });
+  steps.push_back([&] { r.peerPath(world); });
+  steps.push_back([&] { r.burst(world); });
+  steps.push_back([&] { r.burst(reversed); });
+  if (pair[1] < size)
+    steps.push_back([&] { r.burst(pair); });
   for (size_t i = 0; i < steps.size(); ++i) {
     steps[i]();
     // The other ranks would wait for this one in every later check.

@@ -4,9 +4,14 @@
 #include <nccl.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <set>
 #include <thread>
+
+#include <unistd.h>
 
 namespace weft::runtime::cuda {
 
@@ -41,6 +46,21 @@ private:
   Clock::time_point start = Clock::now();
   int sleepUs = 0;
 };
+
+/// The limit this process asks for: WEFT_PEER_ALLREDUCE_MAX_BYTES (0 turns
+/// the path off), else none of its own.
+Result<uint64_t> configuredPeerLimit() {
+  const char *text = std::getenv("WEFT_PEER_ALLREDUCE_MAX_BYTES");
+  if (!text || !*text)
+    return ~uint64_t(0);
+  char *end = nullptr;
+  errno = 0;
+  unsigned long long v = std::strtoull(text, &end, 10);
+  if (errno || *end || text[0] == '-')
+    return errorStatus(std::string("WEFT_PEER_ALLREDUCE_MAX_BYTES='") + text +
+                       "' is not a number of bytes");
+  return uint64_t(v);
+}
 
 } // namespace
 
@@ -85,6 +105,10 @@ NcclCollectives::create(comm::Bootstrap &boot,
   uint32_t rank = boot.rank(), size = boot.worldSize();
   std::unique_ptr<NcclCollectives> nc(
       new NcclCollectives(rank, size, device, timeout));
+  // Refused before anything collective: every rank reads the same setting.
+  auto peerLimit = configuredPeerLimit();
+  if (!peerLimit.ok())
+    return peerLimit.status().withPrefix(nc->prefix());
   if (cudaError_t e = cudaSetDevice(device); e != cudaSuccess)
     return errorStatus(nc->prefix() +
                        "cannot use the device: " + cudaGetErrorString(e));
@@ -188,10 +212,29 @@ NcclCollectives::create(comm::Bootstrap &boot,
       return s;
     }
   }
+  if (Status s = nc->setUpPeers(
+          boot, std::vector<comm::Group>(everyone.begin(), everyone.end()),
+          *peerLimit);
+      !s.ok()) {
+    nc->abort();
+    return s;
+  }
   return nc;
 }
 
 NcclCollectives::~NcclCollectives() {
+  // After an abort a one-shot all-reduce may still spin on the GPU (until
+  // its own timeout): its buffers stay mapped until the process ends.
+  if (!aborted) {
+    for (auto &[g, p] : peers) {
+      for (void *ptr : p.opened)
+        cudaIpcCloseMemHandle(ptr);
+      cudaFree(p.own);
+      cudaFree(p.view.epochs);
+    }
+    if (peerErrorHost)
+      cudaFreeHost(peerErrorHost);
+  }
   if (aborted || !world)
     return;
   // Finalize flushes what is in flight; a peer that died makes it fail or
@@ -287,6 +330,21 @@ Status NcclCollectives::allReduceSum(const comm::Group &g, DType dtype,
   }
   if (count < 0)
     return errorStatus(prefix() + what + ": a negative count");
+  if (auto p = peers.find(g);
+      p != peers.end() &&
+      (type == ncclFloat32 || type == ncclFloat16 || type == ncclBfloat16)) {
+    PeerDType peerType = type == ncclFloat32   ? PeerDType::F32
+                         : type == ncclFloat16 ? PeerDType::F16
+                                               : PeerDType::BF16;
+    if (peerAllReduceTakes(p->second.view, peerType, count)) {
+      if (cudaError_t e =
+              launchPeerAllReduce(p->second.view, peerType, in, out, count, s);
+          e != cudaSuccess)
+        return errorStatus(prefix() + what +
+                           " (through peer memory): " + cudaGetErrorString(e));
+      return okStatus();
+    }
+  }
   return enqueued(
       ncclAllReduce(in, out, static_cast<size_t>(count), type, op, *c, s), *c,
       what);
@@ -357,6 +415,12 @@ Status NcclCollectives::synchronize(cudaStream_t s) {
       Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout);
   for (Backoff backoff;; backoff()) {
     cudaError_t e = cudaStreamQuery(s);
+    // A one-shot all-reduce that gave up ends its kernel, so the stream
+    // completes: its flag is checked first.
+    if (std::string failure = peerFailure(); !failure.empty()) {
+      abort();
+      return errorStatus(prefix() + failure);
+    }
     if (e == cudaSuccess)
       return okStatus();
     if (e != cudaErrorNotReady) {
@@ -396,6 +460,225 @@ Status NcclCollectives::synchronize(cudaStream_t s) {
                          "aborted every communicator");
     }
   }
+}
+
+//===----------------------------------------------------------------------===//
+// The one-shot all-reduce through peer memory
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// What each rank tells the others before they map its buffers.
+struct PeerHeader {
+  char host[192];  // host name and boot id: the same host
+  char busId[32];  // the GPU's PCI bus id
+  int64_t pid;     // the same process: no IPC
+  uint64_t limit;  // WEFT_PEER_ALLREDUCE_MAX_BYTES, or ~0
+  uint32_t groups; // PeerEntry records that follow
+};
+
+/// One group of the rank's: its exchange buffer.
+struct PeerEntry {
+  uint32_t groupIndex; // in the sorted list every rank shares
+  uint64_t slotBytes;  // 0: none (could not allocate)
+  uint64_t pointer;    // for a rank of the same process
+  cudaIpcMemHandle_t handle;
+};
+
+std::string hostIdentity() {
+  char name[128] = {};
+  gethostname(name, sizeof(name) - 1);
+  std::string id = name;
+  if (std::FILE *f = std::fopen("/proc/sys/kernel/random/boot_id", "r")) {
+    char boot[64] = {};
+    if (std::fgets(boot, sizeof(boot), f))
+      id += std::string("/") + boot;
+    std::fclose(f);
+  }
+  return id;
+}
+
+template <typename T> void append(std::vector<std::byte> &out, const T &v) {
+  auto *p = reinterpret_cast<const std::byte *>(&v);
+  out.insert(out.end(), p, p + sizeof(T));
+}
+
+} // namespace
+
+Status NcclCollectives::setUpPeers(comm::Bootstrap &boot,
+                                   const std::vector<comm::Group> &everyone,
+                                   uint64_t limit) {
+  // Errors from here on only turn the path off for a group: NCCL remains.
+  PeerHeader header{};
+  std::string host = hostIdentity();
+  std::strncpy(header.host, host.c_str(), sizeof(header.host) - 1);
+  if (cudaDeviceGetPCIBusId(header.busId, sizeof(header.busId), dev) !=
+      cudaSuccess)
+    header.busId[0] = 0;
+  header.pid = getpid();
+  header.limit = limit;
+  if (cudaHostAlloc(reinterpret_cast<void **>(&peerErrorHost), 4,
+                    cudaHostAllocMapped) != cudaSuccess ||
+      cudaHostGetDevicePointer(reinterpret_cast<void **>(&peerErrorDevice),
+                               peerErrorHost, 0) != cudaSuccess) {
+    peerErrorHost = nullptr;
+    header.limit = 0;
+  } else {
+    *peerErrorHost = 0;
+  }
+  std::vector<PeerEntry> mine;
+  std::map<uint32_t, Peers> candidates;
+  for (uint32_t gi = 0; gi < everyone.size() && header.limit; ++gi) {
+    const comm::Group &g = everyone[gi];
+    if (g.size() < 2 || g.size() > kPeerMaxRanks ||
+        std::find(g.begin(), g.end(), self) == g.end())
+      continue;
+    PeerEntry entry{};
+    entry.groupIndex = gi;
+    Peers p;
+    p.view.size = static_cast<int>(g.size());
+    setPeerLayout(p.view, std::min(header.limit, kPeerDefaultLimit));
+    if (p.view.limit >= 16 &&
+        cudaMalloc(&p.own, peerBufferBytes(p.view)) == cudaSuccess &&
+        cudaMemset(p.own, 0, kPeerFlagBytes) == cudaSuccess &&
+        cudaMalloc(reinterpret_cast<void **>(&p.view.epochs),
+                   kPeerBlocks * 4) == cudaSuccess &&
+        cudaMemset(p.view.epochs, 0, kPeerBlocks * 4) == cudaSuccess &&
+        cudaDeviceSynchronize() == cudaSuccess &&
+        cudaIpcGetMemHandle(&entry.handle, p.own) == cudaSuccess) {
+      entry.slotBytes = p.view.slotBytes;
+      entry.pointer = reinterpret_cast<uint64_t>(p.own);
+    }
+    cudaGetLastError(); // a failure above only turns the path off
+    candidates[gi] = std::move(p);
+    mine.push_back(entry);
+  }
+  header.groups = static_cast<uint32_t>(mine.size());
+  std::vector<std::byte> blob;
+  append(blob, header);
+  for (const PeerEntry &e : mine)
+    append(blob, e);
+  auto all = boot.allGather(blob);
+  if (!all.ok())
+    return all.status().withPrefix(prefix() + "exchanging peer buffers: ");
+  std::vector<PeerHeader> headers(size);
+  // The entries by rank and group index.
+  std::map<std::pair<uint32_t, uint32_t>, PeerEntry> entries;
+  for (uint32_t q = 0; q < size; ++q) {
+    const std::vector<std::byte> &theirs = (*all)[q];
+    if (theirs.size() < sizeof(PeerHeader))
+      return errorStatus(prefix() + "a malformed peer record from rank " +
+                         std::to_string(q));
+    std::memcpy(&headers[q], theirs.data(), sizeof(PeerHeader));
+    if (theirs.size() !=
+        sizeof(PeerHeader) + headers[q].groups * sizeof(PeerEntry))
+      return errorStatus(prefix() + "a malformed peer record from rank " +
+                         std::to_string(q));
+    for (uint32_t i = 0; i < headers[q].groups; ++i) {
+      PeerEntry e;
+      std::memcpy(&e,
+                  theirs.data() + sizeof(PeerHeader) + i * sizeof(PeerEntry),
+                  sizeof(PeerEntry));
+      entries[{q, e.groupIndex}] = e;
+    }
+  }
+
+  // Map every member's buffer; a group is usable here if all of them map.
+  std::vector<uint32_t> usable;
+  for (auto &[gi, p] : candidates) {
+    const comm::Group &g = everyone[gi];
+    bool ok = true;
+    for (size_t m = 0; m < g.size() && ok; ++m) {
+      uint32_t q = g[m];
+      auto it = entries.find({q, gi});
+      const PeerHeader &h = headers[q];
+      // The same layout everywhere (the same WEFT_PEER_ALLREDUCE_MAX_BYTES).
+      ok = it != entries.end() && it->second.slotBytes == p.view.slotBytes &&
+           std::min(h.limit, kPeerDefaultLimit) == p.view.limit &&
+           std::strncmp(h.host, header.host, sizeof(h.host)) == 0;
+      if (!ok)
+        break;
+      if (q == self) {
+        p.view.self = static_cast<int>(m);
+        p.view.buffers[m] = p.own;
+        continue;
+      }
+      int theirDevice = -1, access = 0;
+      ok = cudaDeviceGetByPCIBusId(&theirDevice, h.busId) == cudaSuccess &&
+           theirDevice != dev &&
+           cudaDeviceCanAccessPeer(&access, dev, theirDevice) == cudaSuccess &&
+           access;
+      if (ok && h.pid == header.pid) {
+        // A rank thread of this process: its pointer, with peer access.
+        cudaError_t e = cudaDeviceEnablePeerAccess(theirDevice, 0);
+        ok = e == cudaSuccess || e == cudaErrorPeerAccessAlreadyEnabled;
+        p.view.buffers[m] = reinterpret_cast<void *>(it->second.pointer);
+      } else if (ok) {
+        void *mapped = nullptr;
+        ok =
+            cudaIpcOpenMemHandle(&mapped, it->second.handle,
+                                 cudaIpcMemLazyEnablePeerAccess) == cudaSuccess;
+        if (ok) {
+          p.opened.push_back(mapped);
+          p.view.buffers[m] = mapped;
+        }
+      }
+    }
+    cudaGetLastError();
+    if (ok) {
+      p.view.error = peerErrorDevice;
+      p.view.timeoutNs = static_cast<uint64_t>(timeout.count() * 1e9);
+      usable.push_back(gi);
+    }
+  }
+
+  // Every member must take the same path: use a group only where all of
+  // them could.
+  std::vector<std::byte> verdict;
+  for (uint32_t gi : usable)
+    append(verdict, gi);
+  auto verdicts = boot.allGather(verdict);
+  if (!verdicts.ok())
+    return verdicts.status().withPrefix(prefix() +
+                                        "agreeing on peer all-reduces: ");
+  std::vector<std::set<uint32_t>> agreed(size);
+  for (uint32_t q = 0; q < size; ++q) {
+    const std::vector<std::byte> &v = (*verdicts)[q];
+    for (size_t i = 0; i + 4 <= v.size(); i += 4) {
+      uint32_t gi;
+      std::memcpy(&gi, v.data() + i, 4);
+      agreed[q].insert(gi);
+    }
+  }
+  for (auto &[gi, p] : candidates) {
+    const comm::Group &g = everyone[gi];
+    bool all = std::all_of(g.begin(), g.end(),
+                           [&](uint32_t q) { return agreed[q].count(gi); });
+    if (all) {
+      peers[g] = std::move(p);
+      continue;
+    }
+    for (void *ptr : p.opened)
+      cudaIpcCloseMemHandle(ptr);
+    cudaFree(p.own);
+    cudaFree(p.view.epochs);
+  }
+  cudaGetLastError();
+  return okStatus();
+}
+
+uint64_t NcclCollectives::peerAllReduceLimit(const comm::Group &g) const {
+  auto it = peers.find(g);
+  return it == peers.end() ? 0 : it->second.view.limit;
+}
+
+std::string NcclCollectives::peerFailure() const {
+  if (!peerErrorHost || !*reinterpret_cast<volatile uint32_t *>(peerErrorHost))
+    return "";
+  return "a one-shot all-reduce waited more than " +
+         comm::secondsString(timeout) +
+         " for another rank (it failed, hangs or runs a different plan); "
+         "aborted every communicator";
 }
 
 } // namespace weft::runtime::cuda

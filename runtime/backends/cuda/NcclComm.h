@@ -1,9 +1,12 @@
 // The CUDA backend's collectives: NCCL communicators for the world and for
-// each group of a plan, made through a comm::Bootstrap.
+// each group of a plan, made through a comm::Bootstrap, and for the small
+// all-reduces of a group whose GPUs share a host, the one-shot all-reduce
+// through peer memory (PeerAllReduce.h).
 #ifndef WEFT_RUNTIME_BACKENDS_CUDA_NCCLCOMM_H
 #define WEFT_RUNTIME_BACKENDS_CUDA_NCCLCOMM_H
 
 #include "runtime/artifact/DType.h"
+#include "runtime/backends/cuda/PeerAllReduce.h"
 #include "runtime/comm/Bootstrap.h"
 #include "runtime/support/Status.h"
 
@@ -11,6 +14,8 @@
 #include <map>
 #include <memory>
 #include <span>
+#include <string>
+#include <vector>
 
 #include <cuda_runtime_api.h>
 
@@ -46,7 +51,9 @@ public:
 
   /// out = the element-wise sum over `g` of `in` (`count` elements): f32,
   /// f16, bf16, f64, i32, i64, i8, u8, and BOOL as the maximum of bytes (a
-  /// logical or of 0/1 values).
+  /// logical or of 0/1 values). f32, f16 and bf16 payloads up to
+  /// peerAllReduceLimit(g) bytes take the peer all-reduce where
+  /// peerAllReduceTakes() says so.
   Status allReduceSum(const comm::Group &g, DType dtype, const void *in,
                       void *out, int64_t count, cudaStream_t s);
   /// out = every member's `bytes` bytes of `in`, in group order.
@@ -71,6 +78,12 @@ public:
   /// nothing may be called afterwards but the destructor.
   void abort();
 
+  /// The largest all-reduce (bytes) over `g` that may take the peer path
+  /// (PeerAllReduce.h); 0 where the group has none (not one host, no peer
+  /// access, a size over kPeerMaxRanks, or WEFT_PEER_ALLREDUCE_MAX_BYTES=0 on a
+  /// member). Every member of a group sees the same value.
+  uint64_t peerAllReduceLimit(const comm::Group &g) const;
+
 private:
   NcclCollectives(uint32_t rank, uint32_t size, int device,
                   std::chrono::duration<double> timeout)
@@ -81,6 +94,13 @@ private:
   /// Checks what an enqueueing call returned, waiting for "in progress".
   Status enqueued(int result, ncclComm_t c, const std::string &what);
   std::string prefix() const;
+  /// Sets up the peer all-reduce of each group in `everyone` that holds
+  /// this rank (two all-gathers over the world, made by every rank).
+  /// `limit`: WEFT_PEER_ALLREDUCE_MAX_BYTES (~0 when unset).
+  Status setUpPeers(comm::Bootstrap &boot,
+                    const std::vector<comm::Group> &everyone, uint64_t limit);
+  /// The error a one-shot all-reduce raised, or "".
+  std::string peerFailure() const;
   /// Send and receive: `peer` is another rank, and nothing was aborted.
   Status checkPeer(uint32_t peer, const std::string &what) const;
 
@@ -90,6 +110,17 @@ private:
   ncclComm_t world = nullptr;
   std::map<comm::Group, ncclComm_t> groups; // those holding this rank
   bool aborted = false;
+
+  /// One group's peer all-reduce: the mapped buffers, and what to release.
+  struct Peers {
+    PeerGroup view;
+    void *own = nullptr;        // this rank's exchange buffer
+    std::vector<void *> opened; // other processes' buffers, mapped
+  };
+  std::map<comm::Group, Peers> peers; // the groups that use it
+  /// Host-mapped: set by a one-shot all-reduce that timed out.
+  uint32_t *peerErrorHost = nullptr;
+  uint32_t *peerErrorDevice = nullptr;
 };
 
 } // namespace weft::runtime::cuda
