@@ -255,4 +255,35 @@ TEST(CollectiveFit, WrittenSectionParses) {
   EXPECT_TRUE(e->nvlink.allReduce.empty());
 }
 
+TEST(CollectiveFit, RuntimeSamplesTakeThePeerKernelUpToItsLimit) {
+  // NCCL at 4 sizes, the peer kernel at the 3 smallest; the runtime takes
+  // the peer kernel up to 1 MiB, so 4 MiB stays NCCL's even though the
+  // peer kernel was not timed there, and 2 MiB (over the limit) too.
+  std::vector<AllReduceSample> nccl = {
+      {65536, 10e-6}, {1 << 20, 15e-6}, {2 << 20, 20e-6}, {4 << 20, 30e-6}};
+  std::vector<AllReduceSample> peer = {
+      {65536, 3e-6}, {1 << 20, 6e-6}, {2 << 20, 9e-6}};
+  std::vector<AllReduceSample> got = runtimeSamples(nccl, peer, 1 << 20);
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0].seconds, 3e-6);
+  EXPECT_EQ(got[1].seconds, 6e-6);
+  EXPECT_EQ(got[2].seconds, 20e-6);
+  EXPECT_EQ(got[3].seconds, 30e-6);
+  // Without peer samples (no peer access): NCCL's throughout.
+  got = runtimeSamples(nccl, {}, 1 << 20);
+  EXPECT_EQ(got[0].seconds, 10e-6);
+
+  // The file says which points are the peer kernel's.
+  NvlinkResult r;
+  r.measured = true;
+  r.fewestRanks = 2;
+  r.peerLimits[2] = 8388608;
+  r.nv = nvlinkConstants({{2, got, {9.5, 350}}}, 0.5, 1.0);
+  std::string text = nvlinkSection(r, 0.5, 1.0);
+  EXPECT_NE(text.find("one-shot through peer memory up to 8388608 bytes on 2 "
+                      "GPUs, NCCL above"),
+            std::string::npos)
+      << text;
+}
+
 } // namespace

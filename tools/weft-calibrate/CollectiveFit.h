@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -114,6 +115,22 @@ struct GraphCurve {
   AlphaBeta fit;
 };
 
+/// The runtime's all-reduce at each size: the one-shot peer kernel's
+/// sample where the runtime takes it (payloads up to `peerLimit` bytes, and
+/// measured), NCCL's above.
+inline std::vector<AllReduceSample>
+runtimeSamples(const std::vector<AllReduceSample> &nccl,
+               const std::vector<AllReduceSample> &peer, double peerLimit) {
+  std::vector<AllReduceSample> out;
+  for (const AllReduceSample &n : nccl) {
+    auto p = std::find_if(peer.begin(), peer.end(), [&](auto &q) {
+      return q.bytes == n.bytes && q.bytes <= peerLimit;
+    });
+    out.push_back(p == peer.end() ? n : *p);
+  }
+  return out;
+}
+
 /// What the calibration file stores for the NVLink tier from the graph
 /// curves.
 struct NvlinkConstants {
@@ -169,6 +186,9 @@ inline double busbwEfficiency(const std::vector<AlphaBeta> &fits,
 /// where it timed all-reduces in a CUDA graph, else the estimates.
 struct NvlinkResult {
   bool measured = false;
+  /// The all-reduce points up to these bytes (by GPU count) are the
+  /// one-shot peer kernel's.
+  std::map<int, double> peerLimits;
   NvlinkConstants nv;
   int fewestRanks = 0;
   double ringEfficiency = 0.80, treeEfficiency = 0.70; // the estimates
@@ -179,7 +199,7 @@ struct NvlinkResult {
 inline std::string nvlinkSection(const NvlinkResult &r, double graphNodeUs,
                                  double latencyUs) {
   std::ostringstream out;
-  char line[256];
+  char line[512];
   out << "  nvlink:\n";
   if (!r.measured) {
     out << "    base_us: 6.0 # estimate\n";
@@ -190,10 +210,16 @@ inline std::string nvlinkSection(const NvlinkResult &r, double graphNodeUs,
                   r.nv.baseUs, r.fewestRanks, treeHops(r.fewestRanks),
                   latencyUs);
     out << line;
+    std::string peer;
+    for (auto [ranks, limit] : r.peerLimits)
+      peer += (peer.empty() ? "" : ", ") + std::to_string(int(limit)) +
+              " bytes on " + std::to_string(ranks) + " GPUs";
     std::snprintf(line, sizeof line,
-                  "    all_reduce: # measured: NCCL bf16 sum in place, "
-                  "replayed in a CUDA graph, less one graph node (%.2f "
-                  "us)\n",
+                  "    all_reduce: # measured: the runtime's bf16 sum in "
+                  "place (%s%s), replayed in a CUDA graph, less one graph "
+                  "node (%.2f us)\n",
+                  peer.empty() ? "NCCL" : "one-shot through peer memory up to ",
+                  peer.empty() ? "" : (peer + ", NCCL above").c_str(),
                   graphNodeUs);
     out << line;
     for (const AllReduceUs &p : r.nv.allReduce) {

@@ -1,7 +1,7 @@
 // weft-calibrate: measures the constants of weft's cost model on the GPUs it
 // runs on (cuBLASLt bf16 GEMMs over a grid of shapes, HBM copy bandwidth,
 // kernel launch and CUDA-graph node overhead on GPU 0; with two GPUs or
-// more, NCCL all-reduce over 2, 4 and 8 of them) and writes a calibration
+// more, all-reduce over 2, 4 and 8 of them) and writes a calibration
 // YAML file (docs/planner.md).
 //
 //   weft-calibrate -o h100.yaml [--gpu H100] [--quick] [--gpus N]
@@ -18,11 +18,17 @@
 // (their fitted bus bandwidths over the link bandwidth become the two
 // busbw_efficiency); and NCCL's choice eager, for reference. CollectiveFit.h
 // fits the cost model's line to each and writes the file's nvlink section.
+// Each GPU count is also timed with the runtime's one-shot all-reduce through
+// peer memory (runtime/backends/cuda/PeerAllReduce.h, the same kernel) up to
+// the largest payload the runtime gives it; collectives.nvlink.all_reduce
+// holds the runtime's path at each size: that kernel's times up to there,
+// NCCL's above.
 //
 // Every measurement prints a PASS or FAIL line; the exit status is non-zero
 // if any failed, and then no file is written. With --collectives-only only
 // the collectives are measured and the nvlink section of the existing file
 // is replaced.
+#include "runtime/backends/cuda/PeerAllReduce.h"
 #include "tools/weft-calibrate/CollectiveFit.h"
 
 #include <cublasLt.h>
@@ -36,6 +42,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -185,10 +192,12 @@ __global__ void fillBf16(__nv_bfloat16 *p, size_t n, float v) {
 }
 
 /// All-reduce payloads per rank: 4 KiB (the fixed cost) to 256 MiB (the
-/// bandwidth) by 4x.
+/// bandwidth) by 4x, and by 2x from 1 to 16 MiB (a layer's hidden state at
+/// prefill, where the runtime changes from the one-shot kernel to NCCL).
 std::vector<size_t> allReduceSizes() {
   std::vector<size_t> sizes;
-  for (size_t bytes = 4096; bytes <= (256ul << 20); bytes *= 4)
+  for (size_t bytes = 4096; bytes <= (256ul << 20);
+       bytes *= bytes >= (1ul << 20) && bytes < (16ul << 20) ? 2 : 4)
     sizes.push_back(bytes);
   return sizes;
 }
@@ -259,6 +268,17 @@ bool allReduce(Devices &devs, const std::vector<ncclComm_t> &comms,
   return check(ncclGroupEnd(), what) && ok;
 }
 
+/// Enqueues one all-reduce of `count` bf16 elements in place on every GPU
+/// of a curve.
+using IssueAllReduce = std::function<bool(size_t count, const char *what)>;
+
+IssueAllReduce ncclAllReduce(Devices &devs,
+                             const std::vector<ncclComm_t> &comms) {
+  return [&devs, &comms](size_t count, const char *what) {
+    return allReduce(devs, comms, count, what);
+  };
+}
+
 /// Seconds per call: `launch(d)` enqueues `calls` all-reduces on GPU d's
 /// stream (or, for the last d, on every GPU's at once); the median of
 /// `reps` timed batches after one warm-up batch. Each GPU's start event is
@@ -305,6 +325,10 @@ int callsFor(size_t bytes) {
   return bytes <= (1ul << 20) ? 40 : bytes <= (16ul << 20) ? 10 : 3;
 }
 
+/// The Curve::algo of the runtime's one-shot all-reduce through peer
+/// memory (not an NCCL algorithm).
+constexpr const char *kPeerAlgo = "peer";
+
 /// One measured curve: an all-reduce over `ranks` GPUs with NCCL_ALGO=`algo`
 /// (empty: NCCL's choice), eager or replayed from a CUDA graph.
 struct Curve {
@@ -314,6 +338,8 @@ struct Curve {
   std::vector<AllReduceSample> samples;
   std::optional<AlphaBeta> fit;
   std::string name() const {
+    if (algo == kPeerAlgo)
+      return "peer all-reduce " + std::to_string(ranks) + " GPUs graph";
     return "nccl all-reduce " + std::to_string(ranks) + " GPUs " +
            (algo.empty() ? "default" : algo) + (graph ? " graph" : " eager");
   }
@@ -322,11 +348,13 @@ struct Curve {
 /// Times every size eagerly (a group per call) or as a CUDA graph of the
 /// same calls captured on every GPU's stream, as the runtime captures its
 /// step; fills `curve.samples` (empty on a failure, which is printed).
-void measureCurve(Devices &devs, const std::vector<ncclComm_t> &comms,
-                  Curve &curve) {
+void measureCurve(Devices &devs, const IssueAllReduce &allReduce, Curve &curve,
+                  size_t maxBytes = ~size_t(0)) {
   std::string what = curve.name();
   int ranks = curve.ranks;
   for (size_t bytes : allReduceSizes()) {
+    if (bytes > maxBytes)
+      break;
     size_t count = bytes / sizeof(__nv_bfloat16);
     int calls = callsFor(bytes);
     double seconds = 0;
@@ -336,7 +364,7 @@ void measureCurve(Devices &devs, const std::vector<ncclComm_t> &comms,
           [&](int d) {
             // A group launches on every GPU: after the last start event.
             for (int i = 0; d == ranks - 1 && i < calls; ++i)
-              if (!allReduce(devs, comms, count, what.c_str()))
+              if (!allReduce(count, what.c_str()))
                 return false;
             return true;
           },
@@ -351,7 +379,7 @@ void measureCurve(Devices &devs, const std::vector<ncclComm_t> &comms,
                                           cudaStreamCaptureModeThreadLocal),
                    what.c_str());
       for (int i = 0; i < calls && ok; ++i)
-        ok = allReduce(devs, comms, count, what.c_str());
+        ok = allReduce(count, what.c_str());
       // Every capture is ended, also after a failure, to leave the streams
       // usable.
       for (int d = 0; d < ranks; ++d) {
@@ -394,9 +422,8 @@ void measureCurve(Devices &devs, const std::vector<ncclComm_t> &comms,
 
 /// Sets the first `count` elements of every GPU's buffer to 1, all-reduces
 /// them and checks that each holds the GPU count; leaves the buffers zero.
-bool checkSum(Devices &devs, const std::vector<ncclComm_t> &comms, size_t count,
-              const std::string &what) {
-  int ranks = int(comms.size());
+bool checkSum(Devices &devs, int ranks, const IssueAllReduce &allReduce,
+              size_t count, const std::string &what) {
   std::string label = what + ": sum";
   bool ok = true;
   for (int d = 0; d < ranks && ok; ++d) {
@@ -407,7 +434,7 @@ bool checkSum(Devices &devs, const std::vector<ncclComm_t> &comms, size_t count,
       ok = check(cudaGetLastError(), label.c_str());
     }
   }
-  ok = ok && allReduce(devs, comms, count, label.c_str());
+  ok = ok && allReduce(count, label.c_str());
   std::vector<__nv_bfloat16> host(count);
   size_t wrong = 0;
   for (int d = 0; d < ranks && ok; ++d) {
@@ -488,6 +515,105 @@ private:
   std::optional<std::string> saved;
 };
 
+/// The runtime's one-shot all-reduce through peer memory over GPUs
+/// 0..ranks-1 (PeerAllReduce.h: the same kernel), replayed from a CUDA graph
+/// like NCCL's graph curve, up to the largest payload the runtime gives it.
+/// Empty where a pair of the GPUs has no peer access (the runtime then
+/// takes NCCL).
+std::optional<Curve> measurePeerCurve(Devices &devs, int ranks) {
+  using namespace weft::runtime::cuda;
+  Curve curve;
+  curve.ranks = ranks;
+  curve.algo = kPeerAlgo;
+  curve.graph = true;
+  std::string what = curve.name();
+  for (int d = 0; d < ranks; ++d)
+    for (int e = 0; e < ranks; ++e) {
+      int access = 0;
+      if (d != e &&
+          (cudaDeviceCanAccessPeer(&access, d, e) != cudaSuccess || !access)) {
+        std::printf("SKIP %s: GPU %d cannot access GPU %d's memory\n",
+                    what.c_str(), d, e);
+        return std::nullopt;
+      }
+    }
+  PeerGroup layout;
+  layout.size = ranks;
+  setPeerLayout(layout, kPeerDefaultLimit);
+  uint64_t limit = layout.limit;
+  std::vector<void *> buffers(ranks, nullptr);
+  std::vector<uint32_t *> epochs(ranks, nullptr);
+  uint32_t *errorHost = nullptr, *errorDevice = nullptr;
+  bool ok = check(cudaHostAlloc(reinterpret_cast<void **>(&errorHost), 4,
+                                cudaHostAllocMapped),
+                  what.c_str()) &&
+            check(cudaHostGetDevicePointer(
+                      reinterpret_cast<void **>(&errorDevice), errorHost, 0),
+                  what.c_str());
+  if (ok)
+    *errorHost = 0;
+  for (int d = 0; d < ranks && ok; ++d) {
+    ok =
+        check(cudaSetDevice(d), what.c_str()) &&
+        check(cudaMalloc(&buffers[d], peerBufferBytes(layout)), what.c_str()) &&
+        check(cudaMemset(buffers[d], 0, kPeerFlagBytes), what.c_str()) &&
+        check(
+            cudaMalloc(reinterpret_cast<void **>(&epochs[d]), kPeerBlocks * 4),
+            what.c_str()) &&
+        check(cudaMemset(epochs[d], 0, kPeerBlocks * 4), what.c_str());
+    for (int e = 0; e < ranks && ok; ++e)
+      if (e != d) {
+        cudaError_t err = cudaDeviceEnablePeerAccess(e, 0);
+        if (err == cudaErrorPeerAccessAlreadyEnabled) {
+          cudaGetLastError();
+          err = cudaSuccess;
+        }
+        ok = check(err, what.c_str());
+      }
+    ok = ok && check(cudaDeviceSynchronize(), what.c_str());
+  }
+  std::vector<PeerGroup> views(ranks, layout);
+  for (int d = 0; d < ranks; ++d) {
+    views[d].self = d;
+    for (int e = 0; e < ranks; ++e)
+      views[d].buffers[e] = buffers[e];
+    views[d].epochs = epochs[d];
+    views[d].error = errorDevice;
+    views[d].timeoutNs = 10'000'000'000ull;
+  }
+  IssueAllReduce issue = [&](size_t count, const char *label) {
+    for (int d = 0; d < ranks; ++d)
+      if (!check(cudaSetDevice(d), label) ||
+          !check(launchPeerAllReduce(views[d], PeerDType::BF16, devs.buffers[d],
+                                     devs.buffers[d], int64_t(count),
+                                     devs.streams[d]),
+                 label))
+        return false;
+    return true;
+  };
+  std::optional<Curve> result;
+  if (ok && checkSum(devs, ranks, issue, allReduceSizes().front() / 2, what)) {
+    std::printf("%s (up to %s, the runtime's limit):\n", what.c_str(),
+                sizeText(double(limit)).c_str());
+    measureCurve(devs, issue, curve, limit);
+    if (*errorHost)
+      failed(what.c_str(), "a launch timed out waiting for another GPU");
+    else if (!curve.samples.empty())
+      result = curve;
+    reportCurve(curve);
+  }
+  for (int d = 0; d < ranks; ++d) {
+    cudaSetDevice(d);
+    cudaDeviceSynchronize();
+    cudaFree(buffers[d]);
+    cudaFree(epochs[d]);
+  }
+  cudaSetDevice(0);
+  if (errorHost)
+    cudaFreeHost(errorHost);
+  return result;
+}
+
 /// Every curve over 2, 4, ... GPUs up to `gpus`: NCCL's default algorithm
 /// eager and captured in a graph, and Ring and Tree forced eager.
 std::vector<Curve> measureCollectives(int gpus) {
@@ -511,7 +637,8 @@ std::vector<Curve> measureCollectives(int gpus) {
         ids[d] = d;
       if (check(ncclCommInitAll(comms.data(), ranks, ids.data()),
                 (what + ": ncclCommInitAll").c_str()) &&
-          checkSum(devs, comms, allReduceSizes().front() / 2, what)) {
+          checkSum(devs, ranks, ncclAllReduce(devs, comms),
+                   allReduceSizes().front() / 2, what)) {
         for (bool graph : {false, true}) {
           if (graph && *algo)
             continue; // the forced ones give bandwidths only
@@ -520,7 +647,7 @@ std::vector<Curve> measureCollectives(int gpus) {
           curve.algo = algo;
           curve.graph = graph;
           std::printf("%s:\n", curve.name().c_str());
-          measureCurve(devs, comms, curve);
+          measureCurve(devs, ncclAllReduce(devs, comms), curve);
           reportCurve(curve);
           curves.push_back(curve);
         }
@@ -534,6 +661,8 @@ std::vector<Curve> measureCollectives(int gpus) {
                     "from the default algorithm's\n",
                     what.c_str(), algo);
     }
+    if (std::optional<Curve> peer = measurePeerCurve(devs, ranks))
+      curves.push_back(*peer);
   }
   return curves;
 }
@@ -543,15 +672,27 @@ NvlinkResult nvlinkResult(const std::vector<Curve> &curves, double graphNodeUs,
   NvlinkResult r;
   std::vector<GraphCurve> graphs;
   std::vector<AlphaBeta> defaults, rings, trees;
+  // The runtime's all-reduce: the one-shot peer kernel up to its limit.
+  std::map<int, const Curve *> peers;
+  for (const Curve &c : curves)
+    if (c.algo == kPeerAlgo && !c.samples.empty())
+      peers[c.ranks] = &c;
   for (const Curve &c : curves) {
-    if (!c.fit)
+    if (!c.fit || c.algo == kPeerAlgo)
       continue;
-    if (c.graph)
+    if (c.graph && peers.count(c.ranks)) {
+      double limit = double(weft::runtime::cuda::kPeerDefaultLimit);
+      r.peerLimits[c.ranks] = limit;
+      graphs.push_back(
+          {c.ranks, runtimeSamples(c.samples, peers[c.ranks]->samples, limit),
+           *c.fit});
+    } else if (c.graph) {
       graphs.push_back({c.ranks, c.samples, *c.fit});
-    else if (c.algo.empty())
+    } else if (c.algo.empty()) {
       defaults.push_back(*c.fit);
-    else
+    } else {
       (c.algo == "Ring" ? rings : trees).push_back(*c.fit);
+    }
   }
   if (graphs.empty())
     return r;
