@@ -340,9 +340,11 @@ std::vector<Case> attentionCases() {
       {1, 32, 8, 512, 512, 128}, //
       {3, 32, 8, 512, 512, 64},  //
       {1, 32, 8, 2048, 2048, 128}, {1, 32, 8, 2048, 2048, 64},
-      {2, 4, 4, 17, 40, 64},   // S < T: causal rows see T - S extra keys
-      {2, 4, 2, 40, 17, 128},  // S > T: the first causal rows see nothing
-      {1, 2, 1, 100, 130, 96}, // other head dim: row kernel
+      {2, 32, 8, 300, 300, 64},  // the 4-warp blocks (the others: 2 or 8)
+      {2, 32, 8, 300, 300, 128}, //
+      {2, 4, 4, 17, 40, 64},     // S < T: causal rows see T - S extra keys
+      {2, 4, 2, 40, 17, 128},    // S > T: the first causal rows see nothing
+      {1, 2, 1, 100, 130, 96},   // other head dim: row kernel
   };
   for (DType dt : kFloats) {
     for (const AttnShape &a : shapes) {
@@ -833,7 +835,7 @@ int benchAttention() {
     for (int64_t s : {512, 2048}) {
       for (int64_t d : {64, 128}) {
         for (int causal : {1, 0}) {
-          for (const char *rows : {"64", "128"}) {
+          for (const char *rows : {"32", "64", "128"}) {
             // The kernel's block size, forced for the comparison.
             setenv("WEFT_ATTENTION_BLOCK_ROWS", rows, 1);
             const int64_t hq = 32, hkv = 8;

@@ -21,7 +21,7 @@ constexpr float kLog2e = 1.4426950408889634f;
 // Tensor-core kernel
 //===----------------------------------------------------------------------===//
 
-// A block takes 16 query rows of one head per warp (4 or 8 warps) and walks
+// A block takes 16 query rows of one head per warp (2, 4 or 8 warps) and walks
 // the keys in tiles of 64, double-buffered in shared memory with cp.async.
 // More warps share each key tile among more rows (fewer loads per row);
 // fewer make more blocks for small grids. Shared rows are padded by 16 bytes
@@ -371,13 +371,20 @@ __global__ void attentionRows(const AttentionParams p) {
 }
 
 /// Query rows per block for p: 128 (8 warps) unless the grid would then
-/// leave most of the GPU idle.
+/// leave most of the GPU idle; 32 (2 warps) where even 64 would. A causal
+/// grid's time is its longest blocks' (the last rows see every key), so
+/// where the GPU has room for every block at once, smaller blocks finish
+/// sooner: a prompt of one sequence split over tensor-parallel ranks has
+/// few heads per rank.
 int flashBlockRows(const AttentionParams &p) {
-  if (p.blockRows == 64 || p.blockRows == 128)
+  if (p.blockRows == 32 || p.blockRows == 64 || p.blockRows == 128)
     return p.blockRows;
-  // About two blocks per SM of an H100 or H200 (132 SMs) at 128 rows.
+  // About two blocks per SM of an H100 or H200 (132 SMs).
   int64_t wideBlocks = p.b * p.hq * ((p.s + 127) / 128);
-  return wideBlocks >= 256 ? 128 : 64;
+  if (wideBlocks >= 256)
+    return 128;
+  int64_t blocks = p.b * p.hq * ((p.s + 63) / 64);
+  return blocks >= 264 ? 64 : 32;
 }
 
 template <int D, int Warps, typename Fn>
@@ -390,12 +397,14 @@ cudaError_t withFlashKernelOf(bool half, Fn fn) {
 template <typename Fn>
 cudaError_t withFlashKernel(const AttentionParams &p, Fn fn) {
   bool half = p.qType == kF16;
-  bool wide = flashBlockRows(p) == 128;
+  int rows = flashBlockRows(p);
   if (p.d == 64)
-    return wide ? withFlashKernelOf<64, 8>(half, fn)
-                : withFlashKernelOf<64, 4>(half, fn);
-  return wide ? withFlashKernelOf<128, 8>(half, fn)
-              : withFlashKernelOf<128, 4>(half, fn);
+    return rows == 128  ? withFlashKernelOf<64, 8>(half, fn)
+           : rows == 64 ? withFlashKernelOf<64, 4>(half, fn)
+                        : withFlashKernelOf<64, 2>(half, fn);
+  return rows == 128  ? withFlashKernelOf<128, 8>(half, fn)
+         : rows == 64 ? withFlashKernelOf<128, 4>(half, fn)
+                      : withFlashKernelOf<128, 2>(half, fn);
 }
 
 bool rowsAligned(const int64_t (&stride)[3]) {

@@ -52,8 +52,8 @@ struct AttentionParams {
   int64_t qStride[3] = {}, kStride[3] = {}, vStride[3] = {}, oStride[3] = {};
   float scale = 1;
   bool causal = false;
-  /// Query rows per block of the tensor-core kernel: 64 or 128 (0: chosen
-  /// by shape).
+  /// Query rows per block of the tensor-core kernel: 32, 64 or 128 (0:
+  /// chosen by shape).
   int blockRows = 0;
 };
 
