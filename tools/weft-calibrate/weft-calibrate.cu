@@ -1,5 +1,6 @@
 // weft-calibrate: measures the constants of weft's cost model on the GPUs it
-// runs on (cuBLASLt bf16 GEMMs over a grid of shapes, HBM copy bandwidth,
+// runs on (cuBLASLt bf16 GEMMs over a grid of shapes, each call reading its
+// weights from HBM as a forward pass does, not from L2; HBM copy bandwidth,
 // kernel launch and CUDA-graph node overhead on GPU 0; with two GPUs or
 // more, all-reduce over 2, 4 and 8 of them) and writes a calibration
 // YAML file (docs/planner.md).
@@ -115,10 +116,21 @@ struct GemmResult {
   double tflops;
 };
 
+/// Bytes of weights a timed GEMM cycles through: several times the L2 cache
+/// (50 MiB on an H100 or H200), so that each call reads its B from HBM as
+/// the runtime's layers do (each weight is read once per forward pass).
+constexpr size_t kWeightPoolBytes = 1ul << 30;
+
 /// One bf16 GEMM C[m,n] = A[m,k] * B[k,n] (fp32 accumulation) with the
 /// heuristic's first algorithm; 0 TFLOP/s (and a FAIL line) if it cannot run.
+/// Successive calls take successive copies of B from `pool`
+/// (kWeightPoolBytes).
 double timeGemm(cublasLtHandle_t lt, void *workspace, size_t workspaceBytes,
-                long m, long n, long k, const void *a, const void *b, void *c) {
+                long m, long n, long k, const void *a, const void *pool,
+                void *c) {
+  size_t bBytes = (size_t(k) * n * 2 + 255) / 256 * 256;
+  size_t copies = std::max<size_t>(1, kWeightPoolBytes / bBytes);
+  size_t call = 0;
   char what[96];
   std::snprintf(what, sizeof what, "gemm %ldx%ldx%ld", m, n, k);
   cublasLtMatmulDesc_t desc = nullptr;
@@ -149,6 +161,8 @@ double timeGemm(cublasLtHandle_t lt, void *workspace, size_t workspaceBytes,
         cublasStatus_t status = CUBLAS_STATUS_SUCCESS;
         double ms = timeMs(
             [&] {
+              const void *b =
+                  static_cast<const char *>(pool) + (call++ % copies) * bBytes;
               status = cublasLtMatmul(lt, desc, &alpha, b, la, a, lb, &beta, c,
                                       lc, c, lc, &heuristic.algo, workspace,
                                       workspaceBytes, 0);
@@ -726,6 +740,19 @@ NvlinkResult nvlinkResult(const std::vector<Curve> &curves, double graphNodeUs,
   return r;
 }
 
+/// Values in [-1, 1) from a hash of the index: a GEMM on zeros or on a
+/// constant draws less power, and so clocks higher, than on real weights.
+__global__ void fillNoise(__nv_bfloat16 *p, size_t n) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n;
+       i += size_t(gridDim.x) * blockDim.x) {
+    uint32_t h = uint32_t(i) * 2654435761u;
+    h ^= h >> 15;
+    h *= 2246822519u;
+    h ^= h >> 13;
+    p[i] = __float2bfloat16(float(h >> 8) / float(1 << 23) - 1.0f);
+  }
+}
+
 /// What GPU 0 alone measures.
 struct SingleGpu {
   std::vector<GemmResult> gemms;
@@ -739,11 +766,15 @@ SingleGpu measureSingleGpu(bool quick) {
   std::vector<long> ms =
       quick ? std::vector<long>{1, 128, 2048, 8192}
             : std::vector<long>{1, 8, 32, 128, 512, 2048, 8192, 16384};
+  // Small ones too: a 1B model's layers split over 2 or 4 ranks.
   std::vector<std::pair<long, long>> nks =
       quick ? std::vector<std::pair<long, long>>{{8192, 8192}}
-            : std::vector<std::pair<long, long>>{{1024, 8192},  {4096, 4096},
-                                                 {8192, 8192},  {8192, 28672},
-                                                 {28672, 8192}, {16384, 16384}};
+            : std::vector<std::pair<long, long>>{
+                  {512, 2048},   {2048, 512},  {1024, 2048},  {2048, 1024},
+                  {2048, 2048},  {4096, 2048}, {2048, 4096},  {8192, 2048},
+                  {2048, 8192},  {1024, 4096}, {4096, 1024},  {1024, 8192},
+                  {4096, 4096},  {8192, 8192}, {8192, 28672}, {28672, 8192},
+                  {16384, 16384}};
   long maxM = *std::max_element(ms.begin(), ms.end());
   long maxN = 0, maxK = 0;
   for (auto [n, k] : nks) {
@@ -753,12 +784,16 @@ SingleGpu measureSingleGpu(bool quick) {
   size_t workspaceBytes = 32ul << 20;
   void *a = nullptr, *b = nullptr, *c = nullptr, *workspace = nullptr;
   cublasLtHandle_t lt = nullptr;
+  size_t poolBytes = std::max(kWeightPoolBytes, size_t(maxK) * maxN * 2);
   if (check(cudaMalloc(&a, size_t(maxM) * maxK * 2), "alloc A") &&
-      check(cudaMalloc(&b, size_t(maxK) * maxN * 2), "alloc B") &&
+      check(cudaMalloc(&b, poolBytes), "alloc B") &&
       check(cudaMalloc(&c, size_t(maxM) * maxN * 2), "alloc C") &&
       check(cudaMalloc(&workspace, workspaceBytes), "alloc workspace") &&
-      check(cudaMemset(a, 0, size_t(maxM) * maxK * 2), "zero A") &&
-      check(cudaMemset(b, 0, size_t(maxK) * maxN * 2), "zero B") &&
+      (fillNoise<<<1024, 256>>>(static_cast<__nv_bfloat16 *>(a),
+                                size_t(maxM) * maxK),
+       check(cudaGetLastError(), "fill A")) &&
+      (fillNoise<<<1024, 256>>>(static_cast<__nv_bfloat16 *>(b), poolBytes / 2),
+       check(cudaGetLastError(), "fill B")) &&
       check(cublasLtCreate(&lt), "cublasLtCreate")) {
     for (auto [n, k] : nks)
       for (long m : ms)
