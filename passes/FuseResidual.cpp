@@ -65,10 +65,11 @@ struct FuseResidual : OpRewritePattern<AddOp> {
     if (c->reshape)
       residual = rewriter.createOrFold<ReshapeOp>(add.getLoc(),
                                                   linear.getType(), residual);
-    Value fused = LinearOp::create(rewriter, add.getLoc(), linear.getType(),
-                                   linear.getInput(), linear.getWeight(),
-                                   linear.getBias(), residual,
-                                   linear.getTransposeWeightAttr());
+    // Named after both (a profile's GEMM step names the projection).
+    Location loc = rewriter.getFusedLoc({linear.getLoc(), add.getLoc()});
+    Value fused = LinearOp::create(
+        rewriter, loc, linear.getType(), linear.getInput(), linear.getWeight(),
+        linear.getBias(), residual, linear.getTransposeWeightAttr());
     if (c->reshape)
       fused =
           rewriter.createOrFold<ReshapeOp>(add.getLoc(), add.getType(), fused);
