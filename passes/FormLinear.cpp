@@ -53,9 +53,9 @@ struct LinearPattern : OpRewritePattern<MatmulOp> {
           RankedTensorType::get({mm.getType().getShape().back()},
                                 mm.getType().getElementType()),
           bias);
-    auto lin =
-        LinearOp::create(rewriter, root->getLoc(), mm.getType(), mm.getA(), w,
-                         bias, rewriter.getBoolAttr(transposed));
+    auto lin = LinearOp::create(rewriter, root->getLoc(), mm.getType(),
+                                mm.getA(), w, bias, /*residual=*/Value(),
+                                rewriter.getBoolAttr(transposed));
     rewriter.replaceOp(root, lin.getResult());
     return success();
   }

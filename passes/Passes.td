@@ -113,4 +113,19 @@ def WidenLinearOutput : Pass<"weft-widen-linear-output", "func::FuncOp"> {
   let dependentDialects = ["::mlir::weft::WeftDialect"];
 }
 
+def FuseResidual : Pass<"weft-fuse-residual", "func::FuncOp"> {
+  let summary = "Add a residual in the epilogue of the projection before it";
+  let description = [{
+    Rewrites add(linear(x, W), r) and add(r, linear(x, W)), where the add is
+    the projection's only use and r, the projection and the add have one
+    type (no broadcast, no widened f32 result), into one `weft.linear` with
+    `residual = r`: the GEMM adds r to its accumulator instead of a separate
+    kernel re-reading its output. A projection reshaped before the add
+    (GPT-2's [batch * seq, n] view) takes r reshaped to its own shape. Runs
+    after tensor parallelism, whose row-parallel projections feed an
+    all-reduce and so keep their add.
+  }];
+  let dependentDialects = ["::mlir::weft::WeftDialect"];
+}
+
 #endif // WEFT_PASSES_TD

@@ -186,17 +186,26 @@ void Partitioner::partitionLinear(LinearOp op) {
     int64_t k = w.getType().getDimSize(kDim) / tp;
     WeightOp ws = shardWeight(w, kDim, k, 0, op);
     b.setInsertionPoint(op);
-    auto partial =
-        LinearOp::create(b, op.getLoc(), op.getType(), op.getInput(),
-                         ws.getResult(), Value(), op.getTransposeWeightAttr());
+    auto partial = LinearOp::create(
+        b, op.getLoc(), op.getType(), op.getInput(), ws.getResult(), Value(),
+        /*residual=*/Value(), op.getTransposeWeightAttr());
     Value sum = AllReduceOp::create(b, op.getLoc(), partial.getResult());
     if (Value bias = op.getBias())
       sum = AddOp::create(b, op.getLoc(), op.getType(), sum, bias);
+    // Added once to the total: in each rank's partial sum it would count tp
+    // times.
+    if (Value residual = op.getResidual())
+      sum =
+          AddOp::create(b, op.getLoc(), op.getType(), sum, whole(residual, op));
     op.getResult().replaceAllUsesWith(sum);
     op.erase();
     return;
   }
   gatherOperands(op);
+  // A column-parallel result is split on its last dim, and the residual
+  // would have to be split alike: such a projection stays replicated.
+  if (op.getResidual())
+    return;
   int64_t n = op.getType().getShape().back();
   int64_t parts = equalSliceParts(op.getResult());
   int64_t replicas = kvReplicas.lookup(op) ? kvReplicas.lookup(op) : 1;

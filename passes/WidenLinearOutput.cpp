@@ -25,12 +25,13 @@ struct WidenLinearOutput : OpRewritePattern<CastOp> {
   LogicalResult matchAndRewrite(CastOp cast,
                                 PatternRewriter &rewriter) const override {
     auto linear = cast.getInput().getDefiningOp<LinearOp>();
-    if (!linear || linear.getBias() || !linear->hasOneUse() ||
+    if (!linear || linear.getBias() || linear.getResidual() ||
+        !linear->hasOneUse() ||
         !LinearOp::isCompatibleReturnTypes(linear.getType(), cast.getType()))
       return failure();
     rewriter.replaceOpWithNewOp<LinearOp>(
         cast, cast.getType(), linear.getInput(), linear.getWeight(), Value(),
-        linear.getTransposeWeightAttr());
+        /*residual=*/Value(), linear.getTransposeWeightAttr());
     rewriter.eraseOp(linear);
     return success();
   }

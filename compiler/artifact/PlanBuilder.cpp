@@ -421,6 +421,10 @@ LogicalResult PlanBuilderImpl::lowerOp(Operation *op) {
         ints(s, "linear", 1);
         ints(s, "transpose_b", l.getTransposeWeight());
         ints(s, "has_bias", l.getBias() != nullptr);
+        // The residual is the last input (after the bias): the plan keeps
+        // input and output apart, so it is never overwritten while read.
+        if (l.getResidual())
+          ints(s, "has_residual", 1);
         return success();
       })
       .Case<MatmulOp>([&](MatmulOp m) {

@@ -247,6 +247,10 @@ FailureOr<GraphCosts> GraphCosts::build(func::FuncOp func, int64_t tp,
       c.weightBytes =
           bytesOf(l.getWeight()) + (l.getBias() ? bytesOf(l.getBias()) : 0.0);
       c.actBytes = activation(l.getInput()) + bytesOf(l.getResult());
+      // A fused residual is one more read in the epilogue (the add kernel
+      // it replaces read it, the product, and wrote the sum).
+      if (Value r = l.getResidual())
+        c.actBytes += activation(r);
     } else if (auto m = dyn_cast<MatmulOp>(op)) {
       c.kind = Op::Kind::Gemm;
       auto a = m.getA().getType();

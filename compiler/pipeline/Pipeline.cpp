@@ -58,6 +58,9 @@ void weft::buildLayoutPipeline(OpPassManager &pm, int64_t tp) {
   pm.addNestedPass<func::FuncOp>(createWidenLinearOutput());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  // Last: after the split (a row-parallel projection's partial sums must not
+  // each add the residual) and once canonicalization has settled the adds.
+  pm.addNestedPass<func::FuncOp>(createFuseResidual());
 }
 
 void weft::registerWeftPipelines() {

@@ -16,7 +16,8 @@ void buildGraphPipeline(OpPassManager &pm, llvm::StringRef computeType = "");
 
 /// Layout: rewrite the lifted graph into one tensor-parallel rank's graph
 /// for `tp` ranks (tp 1: the graph itself), then let attention and rotary
-/// work in the projections' layout.
+/// work in the projections' layout, store f32 casts of projections as their
+/// accumulators and fuse residual adds into the projections before them.
 void buildLayoutPipeline(OpPassManager &pm, int64_t tp);
 
 /// Registers the named pipelines (`--weft-graph-pipeline`) with mlir-opt.

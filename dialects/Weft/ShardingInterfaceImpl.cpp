@@ -185,8 +185,31 @@ struct LinearModel : ReducingModel<LinearModel, LinearOp> {
                                   ctx));
     if (lin.getBias())
       maps.push_back(AffineMap::get(nl, 0, {d(n)}, ctx));
+    if (lin.getResidual())
+      maps.push_back(leadingLoopsMap(nl, r, ctx));
     maps.push_back(leadingLoopsMap(nl, r, ctx));
     return maps;
+  }
+  LogicalResult partition(Operation *op, ArrayRef<Value> partitionedOperands,
+                          ArrayRef<shard::Sharding> operandShardings,
+                          ArrayRef<shard::Sharding> resultShardings,
+                          IRMapping &partitionMap,
+                          SymbolTableCollection &symbolTable,
+                          OpBuilder &builder) const {
+    // With k split each rank's result is a partial sum that is all-reduced
+    // afterwards: a bias or residual added in every partial would count once
+    // per rank.
+    auto lin = cast<LinearOp>(op);
+    auto assignment = shard::getGridAxisAssignmentForLoopIterators(
+        operandShardings, resultShardings, getLoopIteratorTypes(op),
+        getIndexingMaps(op));
+    if (!assignment.back().empty() && (lin.getBias() || lin.getResidual()))
+      return op->emitOpError("cannot split the contraction of a linear with a ")
+             << (lin.getResidual() ? "residual" : "bias")
+             << ": each rank's partial sum would add it";
+    return ReducingModel::partition(op, partitionedOperands, operandShardings,
+                                    resultShardings, partitionMap, symbolTable,
+                                    builder);
   }
 };
 

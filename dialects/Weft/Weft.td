@@ -396,26 +396,34 @@ def Weft_MatmulOp : Weft_FoldableOp<"matmul", [InferTypeOpAdaptor]> {
   }];
 }
 
-def Weft_LinearOp : Weft_Op<"linear", [InferTypeOpAdaptor]> {
-  let summary = "x @ W (+ bias): a projection by a weight matrix";
+def Weft_LinearOp : Weft_Op<"linear",
+    [InferTypeOpAdaptor, AttrSizedOperandSegments]> {
+  let summary = "x @ W (+ bias) (+ residual): a projection by a weight matrix";
   let description = [{
     `input` is [..., K]. `weight` is [N, K] when `transpose_weight` (the
     PyTorch nn.Linear layout) and [K, N] otherwise. The result is [..., N],
     of the input's element type or, from f16 or bf16 operands, f32 (the
     f32 accumulator stored unrounded: logits the caller wants in f32).
+    `residual`, of exactly the result's type (no broadcast, no widened
+    result), is added to the f32 accumulator before the one rounding: the
+    `h = x + proj(y)` that ends a transformer block, read by the GEMM's
+    epilogue instead of a separate add kernel.
   }];
   let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$weight,
                    Optional<AnyRankedTensor>:$bias,
+                   Optional<AnyRankedTensor>:$residual,
                    DefaultValuedAttr<BoolAttr, "false">:$transpose_weight);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
-    $input `,` $weight (`,` $bias^)? attr-dict `:` type($input) `,`
-    type($weight) (`,` type($bias)^)? `->` type($result)
+    $input `,` $weight (`,` $bias^)? (`residual` $residual^)? attr-dict `:`
+    type($input) `,` type($weight) (`,` type($bias)^)?
+    (`residual` type($residual)^)? `->` type($result)
   }];
   let extraClassDeclaration = [{
     static bool isCompatibleReturnTypes(::mlir::TypeRange inferred,
                                         ::mlir::TypeRange actual);
   }];
+  let hasVerifier = 1;
 }
 
 def Weft_EmbeddingOp : Weft_Op<"embedding", [InferTypeOpAdaptor]> {

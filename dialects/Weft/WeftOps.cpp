@@ -524,6 +524,24 @@ bool LinearOp::isCompatibleReturnTypes(TypeRange inferred, TypeRange actual) {
          out.getElementType().isF32();
 }
 
+LogicalResult LinearOp::verify() {
+  Value residual = getResidual();
+  if (!residual)
+    return success();
+  if (residual.getType() != getType())
+    return emitOpError("residual of type ")
+           << residual.getType() << " must have exactly the result's type "
+           << getType() << " (it is not broadcast)";
+  // The widened result stores the f32 accumulator for the caller that wants
+  // f32 logits; a residual there would be a compute-type value added in f32,
+  // which no backend's epilogue reads.
+  if (getType().getElementType() != getInput().getType().getElementType())
+    return emitOpError("a residual cannot be added to a widened ")
+           << getType().getElementType() << " result of "
+           << getInput().getType().getElementType() << " operands";
+  return success();
+}
+
 LogicalResult EmbeddingOp::inferReturnTypes(MLIRContext *,
                                             std::optional<Location> loc,
                                             Adaptor adaptor,

@@ -133,3 +133,29 @@ func.func @linear_result_type(%x: tensor<2x16xf32>, %w: tensor<16x32xf32>) {
   %0 = weft.linear %x, %w : tensor<2x16xf32>, tensor<16x32xf32> -> tensor<2x32xf16>
   return
 }
+
+// -----
+
+// A residual is read element for element beside the result: no broadcast.
+func.func @linear_residual_broadcast(%x: tensor<2x16xf32>, %w: tensor<16x32xf32>, %r: tensor<32xf32>) {
+  // expected-error @+1 {{residual of type 'tensor<32xf32>' must have exactly the result's type 'tensor<2x32xf32>' (it is not broadcast)}}
+  %0 = weft.linear %x, %w residual %r : tensor<2x16xf32>, tensor<16x32xf32> residual tensor<32xf32> -> tensor<2x32xf32>
+  return
+}
+
+// -----
+
+func.func @linear_residual_dtype(%x: tensor<2x16xbf16>, %w: tensor<16x32xbf16>, %r: tensor<2x32xf32>) {
+  // expected-error @+1 {{residual of type 'tensor<2x32xf32>' must have exactly the result's type 'tensor<2x32xbf16>'}}
+  %0 = weft.linear %x, %w residual %r : tensor<2x16xbf16>, tensor<16x32xbf16> residual tensor<2x32xf32> -> tensor<2x32xbf16>
+  return
+}
+
+// -----
+
+// The widened f32 result (an LM head's logits) takes no residual.
+func.func @linear_residual_widened(%x: tensor<2x16xbf16>, %w: tensor<16x32xbf16>, %r: tensor<2x32xf32>) {
+  // expected-error @+1 {{a residual cannot be added to a widened 'f32' result of 'bf16' operands}}
+  %0 = weft.linear %x, %w residual %r : tensor<2x16xbf16>, tensor<16x32xbf16> residual tensor<2x32xf32> -> tensor<2x32xf32>
+  return
+}

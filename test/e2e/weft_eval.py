@@ -411,6 +411,8 @@ _FORMATS = {
     "index": re.compile(r"(%s)\[(%s)\]" % (V, V)),
     "reduce": re.compile(r"<(\w+)> (%s)" % V),
     "opt3": re.compile(r"(%s), (%s)(?:, (%s))?" % (V, V, V)),
+    "linear": re.compile(r"(%s), (%s)(?:, (%s))?(?: residual (%s))?"
+                         % (V, V, V, V)),
     "opt4": re.compile(r"(%s), (%s), (%s)(?:, (%s))?" % (V, V, V, V)),
 }
 
@@ -429,7 +431,7 @@ _OP_FORMAT = dict(
      ("slice", "slice"), ("concat", "variadic"), ("gather", "index"),
      ("gather_nd", "index"), ("gather_elements", "index"),
      ("embedding", "index"), ("reduce", "reduce"), ("layer_norm", "opt3"),
-     ("rms_norm", "binary"), ("matmul", "binary"), ("linear", "opt3"),
+     ("rms_norm", "binary"), ("matmul", "binary"), ("linear", "linear"),
      ("rotary", "ternary"), ("attention", "opt4")])
 
 
@@ -545,6 +547,9 @@ def parse_op_line(line, lineno):
         groups = groups[:1]
     elif fmt == "variadic":
         groups = [g.strip() for g in groups[0].split(",")]
+    elif fmt == "linear":
+        # The residual, when present, is the last operand (and type).
+        extra = groups[3] is not None
     operands = [g for g in groups if g is not None]
     # Type section.
     if fmt == "variadic":  # functional-type(inputs, result)
@@ -561,7 +566,14 @@ def parse_op_line(line, lineno):
         if len(tm) != 2:
             raise EvalError("line %d: expected 'types -> type' in '%s'"
                             % (lineno, types))
-        in_types = [parse_type(t) for t in split_top(tm[0], ",")]
+        operand_types = tm[0]
+        if fmt == "linear" and extra:
+            rt = split_top(operand_types, " residual ")
+            if len(rt) != 2:
+                raise EvalError("line %d: expected 'residual TYPE' in '%s'"
+                                % (lineno, types))
+            operand_types = rt[0] + ", " + rt[1]
+        in_types = [parse_type(t) for t in split_top(operand_types, ",")]
         out_type = parse_type(tm[1])
     if len(in_types) != len(operands):
         raise EvalError("line %d: %d operands but %d operand types"
@@ -924,7 +936,11 @@ def evaluate_op(op, vals):
         if w.ndim != 2:
             raise EvalError("linear weight must be rank 2")
         y = x @ (w.T if a.get("transpose_weight", False) else w)
-        return y + _f(vals[2]) if len(vals) > 2 else y
+        # Bias and residual summed in float64, rounded once to the result.
+        rest = vals[2:]
+        if op.extra:
+            y = y + _f(rest.pop())
+        return y + _f(rest[0]) if rest else y
     if mnem == "rotary":
         return rotary(vals[0], vals[1], vals[2], a.get("interleaved", False))
     if mnem == "attention":

@@ -327,6 +327,21 @@ def transformer():
                    "tensor<2x3x5xf32>" % (ty(x), ty(wt)), [x, wt],
                    "tensor<2x3x5xf32>")
     check("linear", got, x @ wt)
+    # The residual: onnxruntime's Gemm then Add, with and without a bias.
+    res = f32(2, 3, 5)
+    got = run_case("linear", "  %%r = weft.linear %%a0, %%a1, %%a2 residual "
+                   "%%a3 {transpose_weight = true} : %s, %s, %s residual %s "
+                   "-> tensor<2x3x5xf32>" % (ty(x), ty(w), ty(bias), ty(res)),
+                   [x, w, bias, res], "tensor<2x3x5xf32>")
+    gemm = ort_node("Gemm", [x.reshape(6, 4), w, bias], {"transB": 1})
+    check("linear + bias + residual", got,
+          ort_node("Add", [gemm.reshape(2, 3, 5), res]))
+    got = run_case("linear", "  %%r = weft.linear %%a0, %%a1 residual %%a2 : "
+                   "%s, %s residual %s -> tensor<2x3x5xf32>"
+                   % (ty(x), ty(wt), ty(res)), [x, wt, res],
+                   "tensor<2x3x5xf32>")
+    check("linear + residual", got,
+          ort_node("Add", [ort_node("MatMul", [x, wt]), res]))
     # rotary, partial (r = 4 of 6), rotate-half and interleaved, against
     # ONNX RotaryEmbedding semantics written out in numpy.
     q = f32(2, 3, 5, 6)

@@ -9,6 +9,7 @@
 // WEFT_CUDA_TEST_NO_FORK=1 runs in-process (for debuggers, sanitizers).
 // Prints one line per case: PASS or FAIL, the error and the tolerance.
 #include "runtime/backends/cpu/CpuSupport.h"
+#include "runtime/backends/cuda/CudaGemm.h"
 #include "runtime/backends/cuda/CudaStep.h"
 #include "test/unit/RuntimeTestUtil.h"
 
@@ -189,7 +190,20 @@ bool runCase(const Case &c, ThreadPool &pool, std::mt19937_64 &rng,
     buffers.ptrs.push_back(p);
     dout.push_back({t.dtype, t.shape, p});
   }
-  auto bound = cuda::bindLibraryStep(c.step, din, dout);
+  // GEMM is the executor's own step (cuBLASLt); the rest are library steps.
+  static std::unique_ptr<cuda::GemmContext> gemm;
+  if (c.step.kind() == Step::GEMM && !gemm) {
+    auto made = cuda::GemmContext::create(/*tune=*/true);
+    if (!made.ok()) {
+      std::printf("FAIL %s: cuBLASLt: %s\n", c.name.c_str(),
+                  made.message().c_str());
+      return false;
+    }
+    gemm = std::move(*made);
+  }
+  auto bound = c.step.kind() == Step::GEMM
+                   ? gemm->bind(c.step, din, dout, stream)
+                   : cuda::bindLibraryStep(c.step, din, dout);
   if (!bound.ok()) {
     std::printf("FAIL %s: bind refused: %s\n", c.name.c_str(),
                 bound.message().c_str());
@@ -454,6 +468,142 @@ TEST(CudaKernels, Device) {
 }
 
 TEST(CudaKernels, Attention) { runIsolated(attentionCases); }
+
+//===----------------------------------------------------------------------===//
+// GEMM (cuBLASLt), with the bias and residual epilogues
+//===----------------------------------------------------------------------===//
+
+std::vector<Case> gemmCases() {
+  std::vector<Case> cases;
+  for (DType dt : kFloats) {
+    std::string t = dn(dt);
+    // f32 runs in true f32 (no TF32); the summation order still differs.
+    double tol = tolFor(dt, 1e-5);
+    // A linear over [batch, seq] rows (folded into m), the weight [N, K]
+    // (transpose_b): without and with bias, and with the residual of a
+    // transformer block's o_proj / down_proj.
+    for (int64_t bias : {0, 1})
+      for (int64_t residual : {0, 1}) {
+        Case c;
+        c.name = "GEMM " + t + " linear [2, 37, 64] x [96, 64]^T" +
+                 (bias ? " + bias" : "") + (residual ? " + residual" : "");
+        c.step = step(Step::GEMM, {{"linear", 1},
+                                   {"transpose_b", 1},
+                                   {"has_bias", bias},
+                                   {"has_residual", residual}});
+        c.inputs = {{dt, {2, 37, 64}}, {dt, {96, 64}}};
+        if (bias)
+          c.inputs.push_back({dt, {96}});
+        if (residual)
+          c.inputs.push_back({dt, {2, 37, 96}});
+        c.outputs = {{dt, {2, 37, 96}}};
+        c.tol = tol;
+        cases.push_back(c);
+      }
+    // Batched: a strided batch (equal batch dims), a transposed a, and a
+    // broadcast batch issued one matrix at a time, whose residual slices
+    // (5 x 7 elements apart) are not 16-byte aligned in f16 and bf16.
+    struct Batched {
+      const char *what;
+      Shape a, b, out;
+      bool transA;
+    };
+    const Batched batched[] = {
+        {"strided [3, 17, 32] x [3, 32, 24]",
+         {3, 17, 32},
+         {3, 32, 24},
+         {3, 17, 24},
+         false},
+        {"transposed a [4, 40, 9] x [4, 40, 16]",
+         {4, 40, 9},
+         {4, 40, 16},
+         {4, 9, 16},
+         true},
+        {"broadcast [2, 1, 5, 8] x [1, 3, 8, 7]",
+         {2, 1, 5, 8},
+         {1, 3, 8, 7},
+         {2, 3, 5, 7},
+         false},
+    };
+    for (const Batched &bt : batched)
+      for (int64_t residual : {0, 1}) {
+        Case c;
+        c.name = "GEMM " + t + " " + bt.what + (residual ? " + residual" : "");
+        c.step = step(Step::GEMM,
+                      {{"transpose_a", bt.transA}, {"has_residual", residual}});
+        c.inputs = {{dt, bt.a}, {dt, bt.b}};
+        if (residual)
+          c.inputs.push_back({dt, bt.out});
+        c.outputs = {{dt, bt.out}};
+        c.tol = tol;
+        cases.push_back(c);
+      }
+  }
+  // The LM head's widened output: bf16 operands, the f32 accumulator.
+  Case c;
+  c.name = "GEMM bf16 -> f32 linear [1, 9, 64] x [200, 64]^T";
+  c.step = step(Step::GEMM, {{"linear", 1}, {"transpose_b", 1}});
+  c.inputs = {{DType::BF16, {1, 9, 64}}, {DType::BF16, {200, 64}}};
+  c.outputs = {{DType::F32, {1, 9, 200}}};
+  c.tol = 1e-5;
+  cases.push_back(c);
+  return cases;
+}
+
+TEST(CudaKernels, Gemm) { runIsolated(gemmCases); }
+
+/// Binds that must be refused (with the reason printed): a residual on the
+/// widened f32 output (bf16 operands) and a residual of another dtype.
+TEST(CudaKernels, GemmRefusals) {
+  isolated([] {
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0)
+      return -1;
+    auto gemm = cuda::GemmContext::create(/*tune=*/false);
+    if (!gemm.ok()) {
+      std::printf("FAIL GEMM refusals: cuBLASLt: %s\n", gemm.message().c_str());
+      return 1;
+    }
+    cudaStream_t stream;
+    if (cudaStreamCreate(&stream) != cudaSuccess)
+      return 1;
+    void *mem = nullptr;
+    if (cudaMalloc(&mem, 1 << 16) != cudaSuccess)
+      return 1;
+    auto *base = static_cast<std::byte *>(mem);
+    cuda::DeviceTensor a{DType::BF16, {4, 8}, base};
+    cuda::DeviceTensor b{DType::BF16, {8, 16}, base + 4096};
+    cuda::DeviceTensor r32{DType::F32, {4, 16}, base + 8192};
+    cuda::DeviceTensor r16{DType::BF16, {4, 16}, base + 12288};
+    cuda::DeviceTensor out32{DType::F32, {4, 16}, base + 16384};
+    cuda::DeviceTensor out16{DType::BF16, {4, 16}, base + 20480};
+    Step st = step(Step::GEMM, {{"has_residual", 1}});
+    struct Refusal {
+      const char *name;
+      std::vector<cuda::DeviceTensor> ins, outs;
+    };
+    const Refusal refusals[] = {
+        {"residual on the widened f32 output", {a, b, r32}, {out32}},
+        {"f32 residual of a bf16 output", {a, b, r32}, {out16}},
+        {"residual in the output's memory", {a, b, r16}, {r16}},
+    };
+    int failures = 0;
+    for (const Refusal &r : refusals) {
+      auto bound = (*gemm)->bind(st, r.ins, r.outs, stream);
+      if (bound.ok()) {
+        std::printf("FAIL GEMM refuses %s: bound\n", r.name);
+        ++failures;
+      } else {
+        std::printf("PASS GEMM refuses %s: %s\n", r.name,
+                    bound.message().c_str());
+      }
+    }
+    cudaFree(mem);
+    cudaStreamDestroy(stream);
+    std::fflush(stdout);
+    return failures;
+  });
+}
 
 //===----------------------------------------------------------------------===//
 // Norms, softmax, rotary, swiglu

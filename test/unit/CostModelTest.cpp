@@ -271,6 +271,64 @@ TEST_F(GraphCostsTest, PipelineOfTwoStages) {
   EXPECT_DOUBLE_EQ(p.stageWeightBytes[1], 0);
 }
 
+/// A block's last projection and its residual connection, as an add after
+/// the projection and as fused into it (f32, [1, 8] rows).
+const char *kResidualGraphs[] = {R"mlir(
+func.func @main(%x: tensor<1x8x32xf32>, %r: tensor<1x8x64xf32>)
+    -> tensor<1x8x64xf32> {
+  %w = weft.weight "proj" : tensor<64x32xf32>
+  %y = weft.linear %x, %w {transpose_weight = true}
+      : tensor<1x8x32xf32>, tensor<64x32xf32> -> tensor<1x8x64xf32>
+  %s = weft.add %y, %r
+      : tensor<1x8x64xf32>, tensor<1x8x64xf32> -> tensor<1x8x64xf32>
+  return %s : tensor<1x8x64xf32>
+}
+)mlir",
+                                 R"mlir(
+func.func @main(%x: tensor<1x8x32xf32>, %r: tensor<1x8x64xf32>)
+    -> tensor<1x8x64xf32> {
+  %w = weft.weight "proj" : tensor<64x32xf32>
+  %s = weft.linear %x, %w residual %r {transpose_weight = true}
+      : tensor<1x8x32xf32>, tensor<64x32xf32> residual tensor<1x8x64xf32>
+      -> tensor<1x8x64xf32>
+  return %s : tensor<1x8x64xf32>
+}
+)mlir"};
+
+TEST(CostModel, FusedResidualPrefill) {
+  DialectRegistry registry;
+  registerWeftDialects(registry);
+  MLIRContext ctx(registry);
+  ctx.loadAllAvailableDialects();
+  Calibration c = testCalibration();
+  c.memoryKernelEfficiency = 0.5;
+  Topology t = testTopology();
+  double seconds[2];
+  for (int fused = 0; fused < 2; ++fused) {
+    auto module = parseSourceString<ModuleOp>(kResidualGraphs[fused], &ctx);
+    ASSERT_TRUE(module);
+    FailureOr<GraphCosts> g =
+        GraphCosts::build(module->lookupSymbol<func::FuncOp>("main"), 1, 8);
+    ASSERT_TRUE(succeeded(g));
+    seconds[fused] = g->predict({1, 1, 1, 1}, {2, 8, 0}, t, c).prefillSeconds;
+  }
+  // 2 sequences x 8 rows; the GEMM is memory bound at 2.98 TB/s: weights
+  // 64 x 32, and per sequence the input 8 x 32 and the output 8 x 64, all
+  // f32; plus one graph node of 1.5 us.
+  double flops = 2.0 * 16 * 64 * 32 / 400e12;
+  double weights = 64 * 32 * 4.0, in = 8 * 32 * 4.0, out = 8 * 64 * 4.0;
+  double gemm = std::max(flops, (weights + 2 * (in + out)) / 2.98e12);
+  // Unfused, the add reads the product and the residual and writes the sum,
+  // at half the copy bandwidth, in a node of its own.
+  double add = 2 * 3 * out / 2.98e12 / 0.5;
+  EXPECT_NEAR(seconds[0], gemm + add + 2 * 1.5e-6, 1e-15);
+  // Fused: the GEMM reads the residual too; one node.
+  double fusedGemm =
+      std::max(flops, (weights + 2 * (in + out + out)) / 2.98e12);
+  EXPECT_NEAR(seconds[1], fusedGemm + 1.5e-6, 1e-15);
+  EXPECT_LT(seconds[1], seconds[0]);
+}
+
 const char *kCalibration = R"(version: 1
 gpu: H100
 measured:

@@ -287,6 +287,55 @@ TEST(RuntimeKernels, GemmBiasAndLinearBatch) {
   EXPECT_EQ(floats(out), (std::vector<float>{104, 205, 110, 211}));
 }
 
+TEST(RuntimeKernels, GemmResidual) {
+  // x [2, 1, 3] @ W [3, 2] = [[4, 5]], [[10, 11]]; + bias [100, 200]; + the
+  // residual, element for element.
+  HostTensor x = f32({2, 1, 3}, {1, 2, 3, 4, 5, 6});
+  HostTensor w = f32({3, 2}, {1, 0, 0, 1, 1, 1});
+  HostTensor bias = f32({2}, {100, 200});
+  HostTensor r = f32({2, 1, 2}, {0.5f, -5, 1000, 0.25f});
+  HostTensor out =
+      runOne(makeStep(Step::GEMM, {{"has_bias", 1}, {"has_residual", 1}}),
+             {x, w, bias, r}, DType::F32, {2, 1, 2});
+  EXPECT_EQ(floats(out), (std::vector<float>{104.5f, 200, 1110, 211.25f}));
+  // Without a bias the residual is the third input.
+  out = runOne(makeStep(Step::GEMM, {{"has_residual", 1}}), {x, w, r},
+               DType::F32, {2, 1, 2});
+  EXPECT_EQ(floats(out), (std::vector<float>{4.5f, 0, 1010, 11.25f}));
+  // bf16: 1 * 256 + 1 * 1 + 1 = 258 rounded once is 258; rounding the
+  // product first (257 -> 256, ties to even) and then the sum (257 -> 256)
+  // would give 256.
+  out =
+      runOne(makeStep(Step::GEMM, {{"has_residual", 1}}),
+             {bf16({1, 2}, {1, 1}), bf16({2, 1}, {256, 1}), bf16({1, 1}, {1})},
+             DType::BF16, {1, 1});
+  EXPECT_EQ(floats(out), (std::vector<float>{258}));
+}
+
+TEST(RuntimeKernels, GemmResidualRefusals) {
+  HostTensor a = f32({2, 3}, {1, 2, 3, 4, 5, 6});
+  HostTensor b = f32({3, 2}, {1, 0, 0, 1, 1, 1});
+  Step step = makeStep(Step::GEMM, {{"has_residual", 1}});
+  EXPECT_TRUE(
+      contains(runError(step, {a, b}, DType::F32, {2, 2}), "has_residual: "));
+  // No broadcast: a [2] residual of a [2, 2] product is refused.
+  EXPECT_TRUE(
+      contains(runError(step, {a, b, f32({2}, {1, 2})}, DType::F32, {2, 2}),
+               "residual of shape [2] is not the output's [2, 2]"));
+  EXPECT_TRUE(contains(
+      runError(step, {a, b, f16({2, 2}, {1, 2, 3, 4})}, DType::F32, {2, 2}),
+      "residual and output: dtypes f16 and f32 differ"));
+  // The residual in the output's memory.
+  HostTensor out{DType::F32, {2, 2}, std::vector<std::byte>(16)};
+  std::vector<InTensor> ins = {a.view(), b.view(),
+                               InTensor{DType::F32, {2, 2}, out.bytes.data()}};
+  std::vector<OutTensor> outs = {
+      OutTensor{DType::F32, {2, 2}, out.bytes.data() + 4}};
+  Status s = cpu::checkStep(cpu::StepArgs{step, ins, outs, nullptr});
+  EXPECT_TRUE(contains(s.message(), "shares memory with the output"))
+      << s.message();
+}
+
 TEST(RuntimeKernels, GemmBroadcastsBatchDims) {
   // a [2, 1, 1, 2] @ b [3, 2, 1]: batch [2, 1] x [3] -> [2, 3].
   HostTensor a = f32({2, 1, 1, 2}, {1, 2, 3, 4});

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -168,22 +169,45 @@ Status checkGemm(const StepArgs &args) {
   auto hasBias = boolAttr(args.step, "has_bias");
   if (!hasBias.ok())
     return hasBias.status();
-  if (Status s = expectArity(args, *hasBias ? 3 : 2, 1); !s.ok())
-    return s.withPrefix(*hasBias ? "has_bias: " : "");
+  auto hasResidual = boolAttr(args.step, "has_residual");
+  if (!hasResidual.ok())
+    return hasResidual.status();
+  std::string flags = *hasBias && *hasResidual ? "has_bias, has_residual: "
+                      : *hasBias               ? "has_bias: "
+                      : *hasResidual           ? "has_residual: "
+                                               : "";
+  if (Status s = expectArity(args, 2 + *hasBias + *hasResidual, 1); !s.ok())
+    return s.withPrefix(flags);
   auto g = gemmShape(args);
   if (!g.ok())
     return g.status();
+  const char *names[] = {"a", "b", *hasBias ? "bias" : "residual", "residual"};
   for (size_t i = 0; i < args.inputs.size(); ++i)
-    if (Status s = expectFloat(args.inputs[i].dtype, i == 0   ? "a"
-                                                     : i == 1 ? "b"
-                                                              : "bias");
-        !s.ok())
+    if (Status s = expectFloat(args.inputs[i].dtype, names[i]); !s.ok())
       return s;
   if (Status s = expectFloat(args.outputs[0].dtype, "output"); !s.ok())
     return s;
   if (*hasBias && !broadcastsTo(args.inputs[2].shape, g->out))
     return errorStatus("bias of shape " + shapeString(args.inputs[2].shape) +
                        " does not broadcast to " + shapeString(g->out));
+  if (*hasResidual) {
+    // Read element for element beside the output: no broadcast, and the
+    // output's dtype (the sum is rounded once, to that type).
+    const InTensor &r = args.inputs.back();
+    if (r.shape != g->out)
+      return errorStatus("residual of shape " + shapeString(r.shape) +
+                         " is not the output's " + shapeString(g->out));
+    if (Status s = expectSameDType(r.dtype, args.outputs[0].dtype,
+                                   "residual and output");
+        !s.ok())
+      return s;
+    // The product is written before the residual is added (here and in
+    // the GPU's tuning runs): the two must not share memory.
+    auto in = reinterpret_cast<uintptr_t>(r.data),
+         out = reinterpret_cast<uintptr_t>(args.outputs[0].data);
+    if (in && out && in < out + r.bytes() && out < in + r.bytes())
+      return errorStatus("the residual shares memory with the output");
+  }
   if (Status s = checkGemmSizes(*g); !s.ok())
     return s;
   return expectShape(args.outputs[0], g->out);
@@ -220,9 +244,20 @@ Status runGemm(const StepArgs &args) {
       }
     });
   }
-  if (args.inputs.size() == 3) {
+  // Bias and residual go into the f32 accumulator; the output is rounded
+  // once, as the GPU's epilogue does.
+  if (intAttrOr(args.step, "has_bias", 0)) {
     FloatInput bias(args.inputs[2]);
     applyBroadcast(c, g.out, bias.data(), args.inputs[2].shape, addFloats);
+  }
+  if (intAttrOr(args.step, "has_residual", 0)) {
+    FloatInput residual(args.inputs.back());
+    const float *r = residual.data();
+    int64_t n = numElements(g.out);
+    parallelFor(args, n, 1 << 14, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i)
+        c[i] += r[i];
+    });
   }
   out.commit();
   return okStatus();

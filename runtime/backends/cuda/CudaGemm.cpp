@@ -4,7 +4,10 @@
 // column-major C^T[n, m] = B^T[n, k] A^T[k, m], and a row-major matrix read
 // column-major is its transpose. So each product is issued with the
 // operands swapped and no data moved; the bias (one value per column of
-// the row-major C) becomes cuBLASLt's per-row bias epilogue of C^T.
+// the row-major C) becomes cuBLASLt's per-row bias epilogue of C^T. A
+// residual is cuBLASLt's C with beta = 1 (D = A B + C), laid out like D: it
+// is read in the epilogue and added to the f32 accumulator before the one
+// rounding.
 #include "runtime/backends/cuda/CudaGemm.h"
 
 #include "runtime/backends/cpu/CpuSupport.h"
@@ -103,25 +106,29 @@ public:
       : handle(handle), workspace(workspace), workspaceSize(workspaceSize) {}
 
   Status launch(cudaStream_t stream) override {
-    float alpha = 1.0f, beta = 0.0f;
+    // beta = 0: C is not read (cuBLASLt still wants a pointer: the output).
+    float alpha = 1.0f, beta = residual ? 1.0f : 0.0f;
     for (const Call &c : calls) {
-      cublasStatus_t st =
-          cublasLtMatmul(handle, problem.desc, &alpha, c.b, problem.a, c.a,
-                         problem.b, &beta, c.out, problem.d, c.out, problem.d,
-                         &problem.algo, workspace, workspaceSize, stream);
+      cublasStatus_t st = cublasLtMatmul(
+          handle, problem.desc, &alpha, c.b, problem.a, c.a, problem.b, &beta,
+          residual ? c.residual : c.out, problem.d, c.out, problem.d,
+          &problem.algo, workspace, workspaceSize, stream);
       if (st != CUBLAS_STATUS_SUCCESS)
         return errorStatus("cublasLtMatmul: " + cublasString(st));
     }
     return okStatus();
   }
 
-  /// One matmul call: the row-major a, b and output of a batch (or of all).
+  /// One matmul call: the row-major a, b, output and residual (null
+  /// without one) of a batch (or of all).
   struct Call {
     const void *a, *b;
     void *out;
+    const void *residual;
   };
   Problem problem;
   std::vector<Call> calls;
+  bool residual = false;
 
 private:
   cublasLtHandle_t handle;
@@ -188,15 +195,18 @@ GemmContext::bind(const artifact::Step &step,
     return shape.status();
   const cpu::GemmShape &g = *shape;
   // One dtype throughout; or f16 / bf16 operands with the f32 accumulator
-  // stored unrounded (an LM head's f32 logits), without a bias.
+  // stored unrounded (an LM head's f32 logits), without a bias or residual.
   DType dtype = inputs[0].dtype, outType = outputs[0].dtype;
   bool bias = cpu::intAttrOr(step, "has_bias", 0) != 0;
+  bool residual = cpu::intAttrOr(step, "has_residual", 0) != 0;
   bool widened = outType == DType::F32 &&
-                 (dtype == DType::BF16 || dtype == DType::F16) && !bias;
+                 (dtype == DType::BF16 || dtype == DType::F16) && !bias &&
+                 !residual;
   for (const DeviceTensor &t : inputs)
     if (t.dtype != dtype || (outType != dtype && !widened))
       return errorStatus("GEMM on the GPU needs one dtype (or f16/bf16 "
-                         "operands, an f32 output and no bias), has " +
+                         "operands, an f32 output and no bias or "
+                         "residual), has " +
                          dtypeName(t.dtype) + " and " + dtypeName(outType));
   auto type = cudaTypeOf(dtype);
   if (!type.ok())
@@ -229,6 +239,7 @@ GemmContext::bind(const artifact::Step &step,
 
   auto gemm = std::make_unique<GemmStep>(static_cast<cublasLtHandle_t>(handle),
                                          workspace, workspaceSize);
+  gemm->residual = residual;
   Problem &p = gemm->problem;
   cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
   cudaDataType_t scale = CUDA_R_32F;
@@ -277,33 +288,40 @@ GemmContext::bind(const artifact::Step &step,
     if (Status s = setBatch(layout, batchCount, stride); !s.ok())
       return s;
 
-  // The calls: one, or one per matrix of the broadcast batch.
+  // The calls: one, or one per matrix of the broadcast batch. The residual
+  // (the last input, the output's shape and dtype: checked above) is
+  // sliced like the output.
   auto *a = static_cast<const std::byte *>(inputs[0].data);
   auto *b = static_cast<const std::byte *>(inputs[1].data);
   auto *out = static_cast<std::byte *>(outputs[0].data);
+  auto *res =
+      residual ? static_cast<const std::byte *>(inputs.back().data) : nullptr;
+  int64_t outMatrix = m * n * dtypeSize(outType);
   if (!perMatrix) {
-    gemm->calls.push_back({a, b, out});
+    gemm->calls.push_back({a, b, out, res});
   } else {
     cpu::BatchMap map(g);
     for (int64_t linear = 0; linear < count; ++linear) {
       auto [oa, ob] = map(linear);
       gemm->calls.push_back({a + oa * m * k * esize, b + ob * k * n * esize,
-                             out + linear * m * n * dtypeSize(outType)});
+                             out + linear * outMatrix,
+                             res ? res + linear * outMatrix : nullptr});
     }
   }
 
   // The algorithm: cached by problem and operand alignment.
-  uint32_t alignA = 256, alignB = 256, alignD = 256;
+  uint32_t alignA = 256, alignB = 256, alignC = 256, alignD = 256;
   for (const auto &c : gemm->calls) {
     alignA = std::min(alignA, alignmentOf(c.b));
     alignB = std::min(alignB, alignmentOf(c.a));
+    alignC = std::min(alignC, alignmentOf(residual ? c.residual : c.out));
     alignD = std::min(alignD, alignmentOf(c.out));
   }
   std::ostringstream key;
   key << dtypeName(dtype) << "->" << dtypeName(outType) << ' ' << m << 'x' << n
       << 'x' << k << " t" << g.transA << g.transB << " b" << batchCount << ':'
-      << strideA << ':' << strideB << " bias" << bias << " al" << alignA << ':'
-      << alignB << ':' << alignD;
+      << strideA << ':' << strideB << " bias" << bias << " residual" << residual
+      << " al" << alignA << ':' << alignB << ':' << alignC << ':' << alignD;
   {
     std::lock_guard<std::mutex> lock(cacheMutex);
     auto it = algoCache.find(key.str());
@@ -327,13 +345,14 @@ GemmContext::bind(const artifact::Step &step,
       pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &alignB,
       sizeof(alignB));
   cublasLtMatmulPreferenceSetAttribute(
-      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &alignD,
-      sizeof(alignD));
+      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &alignC,
+      sizeof(alignC));
   cublasLtMatmulPreferenceSetAttribute(
       pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &alignD,
       sizeof(alignD));
   cublasLtMatmulHeuristicResult_t results[kCandidates];
   int found = 0;
+  // C (the residual, when there is one) has D's layout.
   cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(
       static_cast<cublasLtHandle_t>(handle), p.desc, p.a, p.b, p.d, p.d, pref,
       kCandidates, results, &found);
