@@ -354,7 +354,7 @@ std::vector<Case> attentionCases() {
       {1, 32, 8, 512, 512, 128}, //
       {3, 32, 8, 512, 512, 64},  //
       {1, 32, 8, 2048, 2048, 128}, {1, 32, 8, 2048, 2048, 64},
-      {2, 32, 8, 300, 300, 64},  // the 4-warp blocks (the others: 2 or 8)
+      {2, 32, 8, 300, 300, 64},  // 4-warp blocks at d64 (small grids: 2 warps)
       {2, 32, 8, 300, 300, 128}, //
       {2, 4, 4, 17, 40, 64},     // S < T: causal rows see T - S extra keys
       {2, 4, 2, 40, 17, 128},    // S > T: the first causal rows see nothing

@@ -371,20 +371,19 @@ __global__ void attentionRows(const AttentionParams p) {
 }
 
 /// Query rows per block for p: 128 (8 warps) unless the grid would then
-/// leave most of the GPU idle; 32 (2 warps) where even 64 would. A causal
-/// grid's time is its longest blocks' (the last rows see every key), so
-/// where the GPU has room for every block at once, smaller blocks finish
-/// sooner: a prompt of one sequence split over tensor-parallel ranks has
-/// few heads per rank.
+/// leave most of the GPU idle; at head dim 64, 32 (2 warps) where even 64
+/// would leave SMs without a block (a prompt of one sequence split over
+/// tensor-parallel ranks has few heads per rank). At head dim 128, 2-warp
+/// blocks ran slower even on such grids (docs/perf.md).
 int flashBlockRows(const AttentionParams &p) {
   if (p.blockRows == 32 || p.blockRows == 64 || p.blockRows == 128)
     return p.blockRows;
-  // About two blocks per SM of an H100 or H200 (132 SMs).
+  // About two blocks per SM of an H100 or H200 (132 SMs) at 128 rows.
   int64_t wideBlocks = p.b * p.hq * ((p.s + 127) / 128);
   if (wideBlocks >= 256)
     return 128;
   int64_t blocks = p.b * p.hq * ((p.s + 63) / 64);
-  return blocks >= 264 ? 64 : 32;
+  return p.d == 64 && blocks < 132 ? 32 : 64;
 }
 
 template <int D, int Warps, typename Fn>
