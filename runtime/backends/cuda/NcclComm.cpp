@@ -675,7 +675,7 @@ uint64_t NcclCollectives::peerAllReduceLimit(const comm::Group &g) const {
 std::string NcclCollectives::peerFailure() const {
   if (!peerErrorHost || !*reinterpret_cast<volatile uint32_t *>(peerErrorHost))
     return "";
-  return "a one-shot all-reduce waited more than " +
+  return "an all-reduce through peer memory waited more than " +
          comm::secondsString(timeout) +
          " for another rank (it failed, hangs or runs a different plan); "
          "aborted every communicator";
