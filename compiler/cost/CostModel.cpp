@@ -21,8 +21,6 @@ using namespace mlir::weft::cost;
 namespace {
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 constexpr double kMiB = 1024.0 * 1024.0;
-
-double logDistance(double a, double b) { return std::abs(std::log2(a / b)); }
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -35,32 +33,37 @@ double cost::gemmTflops(const Calibration &cal, double m, double n, double k) {
 
 double cost::gridTflops(const Calibration &cal, double m, double n, double k) {
   assert(!cal.gemm.empty() && "a calibration has at least one GEMM point");
-  // The (n, k) of the calibration nearest to the query, in log space.
+  // The (n, k) of the calibration nearest to the query in log space: the
+  // least |log2(p.n / n)| + |log2(p.k / k)|, that is the least product of
+  // the two ratios taken above 1 (no logarithms: the planner asks this for
+  // every GEMM of every layout).
+  auto ratio = [](double a, double b) { return a > b ? a / b : b / a; };
   const GemmPoint *nearest = &cal.gemm.front();
   double best = INFINITY;
   for (const GemmPoint &p : cal.gemm) {
-    double d = logDistance(p.n, n) + logDistance(p.k, k);
+    double d = ratio(p.n, n) * ratio(p.k, k);
     if (d < best) {
       best = d;
       nearest = &p;
     }
   }
-  std::vector<const GemmPoint *> row;
-  for (const GemmPoint &p : cal.gemm)
-    if (p.n == nearest->n && p.k == nearest->k)
-      row.push_back(&p);
-  llvm::sort(row, [](auto *a, auto *b) { return a->m < b->m; });
-  if (m <= row.front()->m)
-    return row.front()->tflops;
-  if (m >= row.back()->m)
-    return row.back()->tflops;
-  for (size_t i = 1; i < row.size(); ++i)
-    if (m <= row[i]->m) {
-      double t = std::log2(m / row[i - 1]->m) /
-                 std::log2(double(row[i]->m) / row[i - 1]->m);
-      return row[i - 1]->tflops + t * (row[i]->tflops - row[i - 1]->tflops);
-    }
-  return row.back()->tflops;
+  // Its points on either side of m (the file's points need no order),
+  // interpolated in log2(m); the row's end beyond either side.
+  const GemmPoint *below = nullptr, *above = nullptr;
+  for (const GemmPoint &p : cal.gemm) {
+    if (p.n != nearest->n || p.k != nearest->k)
+      continue;
+    if (p.m <= m && (!below || p.m > below->m))
+      below = &p;
+    if (p.m >= m && (!above || p.m < above->m))
+      above = &p;
+  }
+  if (!below)
+    return above->tflops;
+  if (!above || below->m == above->m)
+    return below->tflops;
+  double t = std::log2(m / below->m) / std::log2(double(above->m) / below->m);
+  return below->tflops + t * (above->tflops - below->tflops);
 }
 
 double cost::memorySeconds(const Calibration &cal, double bytes) {
