@@ -65,7 +65,8 @@ public:
   Status send(uint32_t peer, const void *data, uint64_t bytes, cudaStream_t s);
   Status recv(uint32_t peer, void *data, uint64_t bytes, cudaStream_t s);
   /// ncclGroupStart / ncclGroupEnd around calls that must progress
-  /// together.
+  /// together. An all-reduce that takes the peer path is enqueued at once,
+  /// not at groupEnd: keep such all-reduces out of groups.
   Status groupStart();
   Status groupEnd();
 
