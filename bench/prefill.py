@@ -8,14 +8,18 @@ root after scripts/gpu-prepare and scripts/gpu-bundle (on the build
 machine) and carrying dist/gpu:
 
   python3 bench/prefill.py [--models 1b,8b] [--batches 1,8]
-      [--systems eager,compile,compile-ro,weft] [--tp 1,2,4]
+      [--systems eager,compile,compile-ro,weft] [--tp 1,2,4] [--full-node]
       [--iters 20] [--warmup 5]
+
+--full-node adds weft's 8-GPU layouts of the 8b model (tp 8, tp 4 x pp 2,
+tp 2 x pp 4), compiled by `scripts/gpu-prepare --full-node`; each is
+skipped where the machine has fewer GPUs.
 
 The card's bf16 matmul rate (8192^3) and HBM copy bandwidth are measured
 first, in the same run. A case's roofline floor is the larger of its
 FLOPs over the matmul rate and its bytes (weights once, plus the bf16
-logits written) over the bandwidth, divided by the GPU count for tensor
-parallel runs; `of floor` is floor / measured. FLOPs: 2 per weight per
+logits written) over the bandwidth, divided by the GPU count for runs on
+several GPUs; `of floor` is floor / measured. FLOPs: 2 per weight per
 token for every projection and the LM head, plus causal attention's
 2 * batch * seq^2 * hidden per layer. Prints a markdown table for
 docs/perf.md and writes $OUT/prefill.json when $OUT is set.
@@ -79,6 +83,9 @@ def parse_args(argv=None):
                    help="weft's tensor-parallel degrees")
     p.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"],
                    help="the Hugging Face attention implementation")
+    p.add_argument("--full-node", action="store_true",
+                   help="also weft's 8-GPU layouts of the 8b model (tp 8, "
+                   "tp 4 x pp 2, tp 2 x pp 4; gpu-prepare --full-node)")
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
     a = p.parse_args(argv)
@@ -181,15 +188,23 @@ def torch_runs(model, cfg, batches, seq, systems, iters, warmup, log):
     return out
 
 
-def weft_runs(name, cases, batches, tps, iters, warmup, gpus, log):
+def weft_runs(name, cases, batches, tps, iters, warmup, gpus, log,
+              full_node=False):
+    """weft's runs of `name`: the tensor-parallel degrees `tps`, and with
+    `full_node` the 8-GPU layouts (cases.FULL_NODE_LAYOUTS) as well."""
     out = []
     for case in cases:
+        pp = case.get("pp", 1)
+        full = case["layout"] in C.FULL_NODE_LAYOUTS
+        wanted = full_node if full else pp == 1 and case["tp"] in tps
         if case["model"] != name or case["batch"] not in batches or \
-                case["tp"] not in tps:
+                not wanted:
             continue
-        label = f"weft tp{case['tp']} batch {case['batch']}"
-        if case["tp"] > gpus:
-            log(f"SKIP {label}: needs {case['tp']} GPUs, {gpus} present")
+        ranks = case["tp"] * pp
+        system = "weft" if pp == 1 else f"weft tp{case['tp']}xpp{pp}"
+        label = f"{system} tp{case['tp']} batch {case['batch']}"
+        if ranks > gpus:
+            log(f"SKIP {label}: needs {ranks} GPUs, {gpus} present")
             continue
         if case.get("compile_error"):
             log(f"FAIL {label}: did not compile: {case['compile_error']}")
@@ -199,8 +214,8 @@ def weft_runs(name, cases, batches, tps, iters, warmup, gpus, log):
             inputs=C.inputs_path(case["model"], case["batch"], case["seq"]),
             outputs=os.path.join("/tmp", case["name"] + ".npz"),
             model_dir=C.model_dir(case["model"]), iters=iters, warmup=warmup)
-        if case["tp"] > 1:
-            cmd += WEFT_NPROC.format(nproc=case["tp"])
+        if ranks > 1:
+            cmd += WEFT_NPROC.format(nproc=ranks)
         try:
             r = subprocess.run(shlex.split(cmd), capture_output=True,
                                text=True, timeout=WEFT_TIMEOUT)
@@ -215,7 +230,7 @@ def weft_runs(name, cases, batches, tps, iters, warmup, gpus, log):
                 + "\n    ".join(tail))
             continue
         ms = float(m.group(1))
-        out.append(dict(system="weft", batch=case["batch"], gpus=case["tp"],
+        out.append(dict(system=system, batch=case["batch"], gpus=ranks,
                         ms=ms, compile_s=None, command=cmd))
         log(f"{label}: {ms:.3f} ms")
     return out
@@ -268,7 +283,7 @@ def main(argv=None):
         torch.cuda.empty_cache()
         if "weft" in a.systems:
             runs += weft_runs(name, index.get("bench", []), a.batches, a.tp,
-                              a.iters, a.warmup, gpus, log)
+                              a.iters, a.warmup, gpus, log, a.full_node)
         for r in runs:
             flops, nbytes = model_cost(cfg, r["batch"], a.seq)
             floor = max(flops / (tflops * 1e12), nbytes / bw) * 1e3 / r["gpus"]

@@ -19,6 +19,15 @@ LAYOUTS = {"1gpu": (1, 1), "tp2": (2, 1), "tp4": (4, 1), "pp2": (1, 2),
            "tp2pp2": (2, 2)}
 MULTI = ["tp2", "tp4", "pp2", "tp2pp2"]
 
+# One 8-GPU server's layouts, for the 8b model at 1 and 8 x 512 (tested
+# against torch and benchmarked): made only by `gpu-prepare --full-node`,
+# since they need an 8-GPU topology and add about 20 MiB to dist/gpu. The
+# scripts skip them where fewer GPUs are present.
+FULL_NODE_TOPOLOGY = "dgx-h100"
+FULL_NODE_LAYOUTS = {"tp8": (8, 1), "tp4pp2": (4, 2), "tp2pp4": (2, 4)}
+FULL_NODE_MODEL = ("llama8b_bf16", "8b")
+LAYOUTS.update(FULL_NODE_LAYOUTS)
+
 # make_transformers.py's models: all at 1 GPU, one per architecture on every
 # layout. Weights are in model.onnx; checked against onnxruntime in f32.
 SMALL = ["gpt2_ts14", "gpt2_ts17", "gpt2_dynamo18", "llama_ts14",
@@ -98,6 +107,22 @@ def bench_cases():
                                 name=case_name(model, layout, batch,
                                                BENCH_SEQ)))
     return out
+
+
+def full_node_cases():
+    """(test cases, benchmark cases) of FULL_NODE_LAYOUTS: the same
+    artifacts serve both (named as benchmark cases)."""
+    model, preset = FULL_NODE_MODEL
+    tests, bench = [], []
+    for layout, (tp, pp) in FULL_NODE_LAYOUTS.items():
+        for batch in BENCH_BATCHES:
+            base = dict(model=model, preset=preset, dtype="bf16", batch=batch,
+                        seq=BENCH_SEQ, tp=tp, pp=pp, layout=layout,
+                        topology=FULL_NODE_TOPOLOGY,
+                        name=case_name(model, layout, batch, BENCH_SEQ))
+            tests.append(dict(base, kind="llama", reference="torch"))
+            bench.append(dict(base))
+    return tests, bench
 
 
 def write_index(path, index):

@@ -102,7 +102,8 @@ def compile_case(weft, flags, case, out):
     art = C.artifact_dir(case["name"], out)
     argv = [weft, "compile", model, "--dim", f"batch={case['batch']}",
             "--dim", f"seq={case['seq']}", "--tp", str(case["tp"]),
-            "--pp", str(case.get("pp", 1)), "--topology", C.TOPOLOGY,
+            "--pp", str(case.get("pp", 1)), "--topology",
+            case.get("topology", C.TOPOLOGY),
             *flags, "-o", art, "--quiet"]
     if case.get("dtype") == "bf16":
         # A bf16 graph keeps Hugging Face's f32 islands (the norms'
@@ -190,6 +191,9 @@ def main(argv=None):
     p.add_argument("--out", default=os.path.join(ROOT, C.DIST))
     p.add_argument("--no-bench", action="store_true",
                    help="skip the benchmark artifacts (1b and 8b, bf16)")
+    p.add_argument("--full-node", action="store_true",
+                   help="also the 8-GPU layouts of the 8b model (tp 8, "
+                   "tp 4 x pp 2, tp 2 x pp 4), for an 8-GPU machine")
     p.add_argument("--check-cpu", action="store_true",
                    help="run the f32-checkable cases on the CPU backend")
     a = p.parse_args(argv)
@@ -202,17 +206,28 @@ def main(argv=None):
         shutil.rmtree(os.path.join(out, sub), ignore_errors=True)
     os.makedirs(out, exist_ok=True)
     flags = target_flags(a.weft)
-    generate_models(out, not a.no_bench)
+    generate_models(out, not a.no_bench or a.full_node)
     index = {"topology": C.TOPOLOGY, "target_flags": flags,
              "commit": run(["git", "-C", ROOT, "rev-parse", "--short",
                             "HEAD"]).stdout.strip(),
              "cases": C.test_cases(),
              "bench": [] if a.no_bench else C.bench_cases()}
+    if a.full_node:
+        tests, bench = C.full_node_cases()
+        index["cases"] += tests
+        index["bench"] += bench
     failed = 0
+    compiled = {}  # a full-node artifact serves a test and a benchmark case
     for case in index["cases"] + index["bench"]:
         write_inputs(case["model"], case["batch"], case["seq"], out)
+        if case["name"] in compiled:
+            case["compile"], err = compiled[case["name"]]
+            if err:
+                case["compile_error"] = err
+            continue
         t0 = time.time()
         case["compile"], err = compile_case(a.weft, flags, case, out)
+        compiled[case["name"]] = (case["compile"], err)
         if err:
             case["compile_error"] = err
             failed += 1

@@ -209,5 +209,28 @@ bench = C.bench_cases()
 expect(len(bench) == 12 and {b["tp"] for b in bench} == {1, 2, 4},
        "12 benchmark artifacts: 1b and 8b, batch 1 and 8, tp 1, 2, 4")
 
+# The 8-GPU server's layouts: the 8b model splits every way; each artifact
+# is both a test and a benchmark case; bench/prefill.py takes them only with
+# --full-node and skips them on fewer GPUs.
+full_tests, full_bench = C.full_node_cases()
+h, layers, heads, kv_heads, ff, vocab = shapes["8b"]
+expect(len(full_tests) == 6 and
+       [c["name"] for c in full_tests] == [c["name"] for c in full_bench],
+       "6 full-node artifacts (tp8, tp4pp2, tp2pp4 at batch 1 and 8), each a "
+       "test and a benchmark case")
+expect(all(c["tp"] * c["pp"] == 8 and heads % c["tp"] == 0 and
+           kv_heads % c["tp"] == 0 and layers % c["pp"] == 0 and
+           c["topology"] == C.FULL_NODE_TOPOLOGY and c["reference"] == "torch"
+           for c in full_tests), "each fills 8 GPUs and splits the 8b evenly")
+skipped = []
+prefill.weft_runs("llama8b_bf16", full_bench, [1, 8], [1, 2, 4], 1, 0, 4,
+                  skipped.append)
+expect(skipped == [], "bench/prefill.py leaves them out without --full-node")
+prefill.weft_runs("llama8b_bf16", full_bench, [1, 8], [1, 2, 4], 1, 0, 4,
+                  skipped.append, full_node=True)
+expect(len(skipped) == 6 and all("needs 8 GPUs, 4 present" in line
+                                 for line in skipped),
+       "and skips them on 4 GPUs with --full-node")
+
 print(f"{'FAILED' if failures else 'PASSED'}: {len(failures)} failure(s)")
 sys.exit(1 if failures else 0)
