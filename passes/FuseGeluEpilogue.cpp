@@ -42,14 +42,24 @@ struct FuseGeluEpilogue : OpRewritePattern<GeluOp> {
         linear.getType().getElementType() !=
             linear.getInput().getType().getElementType())
       return failure();
-    Value fused = LinearOp::create(
+    Value product = LinearOp::create(
         rewriter, rewriter.getFusedLoc({linear.getLoc(), gelu.getLoc()}),
         linear.getType(), linear.getInput(), linear.getWeight(),
         linear.getBias(), /*residual=*/Value(), linear.getTransposeWeightAttr(),
         rewriter.getBoolAttr(true));
-    if (reshape)
+    Value fused = product;
+    if (reshape) {
       fused = rewriter.createOrFold<ReshapeOp>(gelu.getLoc(), gelu.getType(),
-                                               fused);
+                                               product);
+      // A reshape of the GELU (GPT-2's down-projection takes the view
+      // again) reads the projection directly, with no reshape pair between.
+      for (Operation *user : llvm::make_early_inc_range(gelu->getUsers()))
+        if (auto back = dyn_cast<ReshapeOp>(user)) {
+          rewriter.setInsertionPoint(back);
+          rewriter.replaceOp(back, rewriter.createOrFold<ReshapeOp>(
+                                       back.getLoc(), back.getType(), product));
+        }
+    }
     rewriter.replaceOp(gelu, fused);
     if (reshape)
       rewriter.eraseOp(reshape);

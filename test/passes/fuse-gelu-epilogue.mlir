@@ -32,19 +32,24 @@ func.func @no_bias(%x: tensor<3x8xf32>) -> tensor<3x4xf32> {
 
 // GPT-2's Conv1D projects the [batch * seq, n] view and reshapes back
 // before the GELU; the GELU is elementwise, so it moves into the epilogue
-// and the reshape follows.
+// and the reshape follows. The down-projection's view of the GELU reads
+// the fused projection directly.
 // CHECK-LABEL: func.func @reshaped
 // CHECK: %[[L:.*]] = weft.linear %arg0, %{{.*}}, %{{.*}} {gelu_tanh = true} : tensor<6x8xf32>, tensor<8x4xf32>, tensor<4xf32> -> tensor<6x4xf32>
 // CHECK: %[[Y:.*]] = weft.reshape %[[L]] : tensor<6x4xf32> -> tensor<2x3x4xf32>
+// CHECK: %[[D:.*]] = weft.linear %[[L]], %{{.*}} : tensor<6x4xf32>, tensor<4x8xf32> -> tensor<6x8xf32>
 // CHECK-NOT: weft.gelu
-// CHECK: return %[[Y]]
-func.func @reshaped(%x: tensor<6x8xf32>) -> tensor<2x3x4xf32> {
+// CHECK: return %[[Y]], %[[D]]
+func.func @reshaped(%x: tensor<6x8xf32>) -> (tensor<2x3x4xf32>, tensor<6x8xf32>) {
   %w = weft.weight "w" : tensor<8x4xf32>
   %b = weft.weight "b" : tensor<4xf32>
+  %wd = weft.weight "wd" : tensor<4x8xf32>
   %l = weft.linear %x, %w, %b : tensor<6x8xf32>, tensor<8x4xf32>, tensor<4xf32> -> tensor<6x4xf32>
   %r = weft.reshape %l : tensor<6x4xf32> -> tensor<2x3x4xf32>
   %g = weft.gelu %r {approximate = #weft.gelu<tanh>} : tensor<2x3x4xf32>
-  return %g : tensor<2x3x4xf32>
+  %v = weft.reshape %g : tensor<2x3x4xf32> -> tensor<6x4xf32>
+  %d = weft.linear %v, %wd : tensor<6x4xf32>, tensor<4x8xf32> -> tensor<6x8xf32>
+  return %g, %d : tensor<2x3x4xf32>, tensor<6x8xf32>
 }
 
 // -----
