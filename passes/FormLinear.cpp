@@ -55,7 +55,8 @@ struct LinearPattern : OpRewritePattern<MatmulOp> {
           bias);
     auto lin = LinearOp::create(rewriter, root->getLoc(), mm.getType(),
                                 mm.getA(), w, bias, /*residual=*/Value(),
-                                rewriter.getBoolAttr(transposed));
+                                rewriter.getBoolAttr(transposed),
+                                /*gelu_tanh=*/BoolAttr());
     rewriter.replaceOp(root, lin.getResult());
     return success();
   }

@@ -36,7 +36,9 @@ std::optional<Candidate> fusable(Value v, Value residual, AddOp add) {
   if (c.reshape && !c.reshape->hasOneUse())
     return std::nullopt;
   c.linear = (c.reshape ? c.reshape.getInput() : v).getDefiningOp<LinearOp>();
-  if (!c.linear || c.linear.getResidual() || !c.linear->hasOneUse())
+  // A projection whose epilogue applies a GELU would apply it to the sum.
+  if (!c.linear || c.linear.getResidual() || c.linear.getGeluTanh() ||
+      !c.linear->hasOneUse())
     return std::nullopt;
   if (residual.getType() != v.getType() || add.getType() != v.getType() ||
       c.linear.getType().getElementType() !=
@@ -69,7 +71,8 @@ struct FuseResidual : OpRewritePattern<AddOp> {
     Location loc = rewriter.getFusedLoc({linear.getLoc(), add.getLoc()});
     Value fused = LinearOp::create(
         rewriter, loc, linear.getType(), linear.getInput(), linear.getWeight(),
-        linear.getBias(), residual, linear.getTransposeWeightAttr());
+        linear.getBias(), residual, linear.getTransposeWeightAttr(),
+        /*gelu_tanh=*/BoolAttr());
     if (c->reshape)
       fused =
           rewriter.createOrFold<ReshapeOp>(add.getLoc(), add.getType(), fused);

@@ -128,4 +128,20 @@ def FuseResidual : Pass<"weft-fuse-residual", "func::FuncOp"> {
   let dependentDialects = ["::mlir::weft::WeftDialect"];
 }
 
+def FuseGeluEpilogue : Pass<"weft-fuse-gelu-epilogue", "func::FuncOp"> {
+  let summary = "Apply a tanh GELU in the epilogue of the projection before it";
+  let description = [{
+    Rewrites gelu(linear(x, W)) with `approximate = tanh`, where the GELU is
+    the projection's only use (possibly through a reshape, GPT-2's
+    [batch * seq, n] view), into one `weft.linear` with `gelu_tanh`: the
+    GEMM applies the activation to its accumulator instead of a separate
+    kernel re-reading its output. The exact erf GELU is left alone (the
+    GEMM epilogue computes only the tanh approximation), as are projections
+    with a residual (the epilogue would apply the GELU to the sum) or a
+    widened f32 result. Runs after tensor parallelism and the residual
+    fusion.
+  }];
+  let dependentDialects = ["::mlir::weft::WeftDialect"];
+}
+
 #endif // WEFT_PASSES_TD

@@ -188,10 +188,15 @@ void Partitioner::partitionLinear(LinearOp op) {
     b.setInsertionPoint(op);
     auto partial = LinearOp::create(
         b, op.getLoc(), op.getType(), op.getInput(), ws.getResult(), Value(),
-        /*residual=*/Value(), op.getTransposeWeightAttr());
+        /*residual=*/Value(), op.getTransposeWeightAttr(),
+        /*gelu_tanh=*/BoolAttr());
     Value sum = AllReduceOp::create(b, op.getLoc(), partial.getResult());
     if (Value bias = op.getBias())
       sum = AddOp::create(b, op.getLoc(), op.getType(), sum, bias);
+    // The activation follows the whole sum (it is not linear).
+    if (op.getGeluTanh())
+      sum =
+          GeluOp::create(b, op.getLoc(), sum.getType(), sum, GeluApprox::tanh);
     // Added once to the total: in each rank's partial sum it would count tp
     // times.
     if (Value residual = op.getResidual())

@@ -26,12 +26,13 @@ struct WidenLinearOutput : OpRewritePattern<CastOp> {
                                 PatternRewriter &rewriter) const override {
     auto linear = cast.getInput().getDefiningOp<LinearOp>();
     if (!linear || linear.getBias() || linear.getResidual() ||
-        !linear->hasOneUse() ||
+        linear.getGeluTanh() || !linear->hasOneUse() ||
         !LinearOp::isCompatibleReturnTypes(linear.getType(), cast.getType()))
       return failure();
     rewriter.replaceOpWithNewOp<LinearOp>(
         cast, cast.getType(), linear.getInput(), linear.getWeight(), Value(),
-        /*residual=*/Value(), linear.getTransposeWeightAttr());
+        /*residual=*/Value(), linear.getTransposeWeightAttr(),
+        /*gelu_tanh=*/BoolAttr());
     rewriter.eraseOp(linear);
     return success();
   }

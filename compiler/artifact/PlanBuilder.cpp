@@ -425,6 +425,9 @@ LogicalResult PlanBuilderImpl::lowerOp(Operation *op) {
         // input and output apart, so it is never overwritten while read.
         if (l.getResidual())
           ints(s, "has_residual", 1);
+        // Only when set: plans without the activation are unchanged.
+        if (l.getGeluTanh())
+          ints(s, "gelu", 1);
         return success();
       })
       .Case<MatmulOp>([&](MatmulOp m) {

@@ -61,6 +61,9 @@ void weft::buildLayoutPipeline(OpPassManager &pm, int64_t tp) {
   // Last: after the split (a row-parallel projection's partial sums must not
   // each add the residual) and once canonicalization has settled the adds.
   pm.addNestedPass<func::FuncOp>(createFuseResidual());
+  // After the residual fusion: a GELU never follows a projection that took
+  // a residual (the epilogue would apply it to the sum).
+  pm.addNestedPass<func::FuncOp>(createFuseGeluEpilogue());
 }
 
 void weft::registerWeftPipelines() {

@@ -198,11 +198,15 @@ struct LinearModel : ReducingModel<LinearModel, LinearOp> {
                           OpBuilder &builder) const {
     // With k split each rank's result is a partial sum that is all-reduced
     // afterwards: a bias or residual added in every partial would count once
-    // per rank.
+    // per rank, and a GELU of each partial is not the GELU of the sum.
     auto lin = cast<LinearOp>(op);
     auto assignment = shard::getGridAxisAssignmentForLoopIterators(
         operandShardings, resultShardings, getLoopIteratorTypes(op),
         getIndexingMaps(op));
+    if (!assignment.back().empty() && lin.getGeluTanh())
+      return op->emitOpError("cannot split the contraction of a linear with "
+                             "gelu_tanh: each rank's partial sum would take "
+                             "the GELU");
     if (!assignment.back().empty() && (lin.getBias() || lin.getResidual()))
       return op->emitOpError("cannot split the contraction of a linear with a ")
              << (lin.getResidual() ? "residual" : "bias")

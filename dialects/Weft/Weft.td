@@ -398,7 +398,9 @@ def Weft_MatmulOp : Weft_FoldableOp<"matmul", [InferTypeOpAdaptor]> {
 
 def Weft_LinearOp : Weft_Op<"linear",
     [InferTypeOpAdaptor, AttrSizedOperandSegments]> {
-  let summary = "x @ W (+ bias) (+ residual): a projection by a weight matrix";
+  let summary =
+      "x @ W (+ bias) (+ residual) (then tanh GELU): a projection by a weight "
+      "matrix";
   let description = [{
     `input` is [..., K]. `weight` is [N, K] when `transpose_weight` (the
     PyTorch nn.Linear layout) and [K, N] otherwise. The result is [..., N],
@@ -408,11 +410,18 @@ def Weft_LinearOp : Weft_Op<"linear",
     result), is added to the f32 accumulator before the one rounding: the
     `h = x + proj(y)` that ends a transformer block, read by the GEMM's
     epilogue instead of a separate add kernel.
+    `gelu_tanh` applies the tanh-approximated GELU to the f32 accumulator
+    (after the bias) before the rounding: the MLP's up-projection and its
+    activation in one GEMM. Only the tanh approximation, the one cuBLASLt's
+    GELU epilogue computes; the exact erf GELU stays a `weft.gelu`. It
+    cannot be combined with a residual (the epilogue would apply the GELU to
+    the sum) nor with a widened result.
   }];
   let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$weight,
                    Optional<AnyRankedTensor>:$bias,
                    Optional<AnyRankedTensor>:$residual,
-                   DefaultValuedAttr<BoolAttr, "false">:$transpose_weight);
+                   DefaultValuedAttr<BoolAttr, "false">:$transpose_weight,
+                   DefaultValuedAttr<BoolAttr, "false">:$gelu_tanh);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
     $input `,` $weight (`,` $bias^)? (`residual` $residual^)? attr-dict `:`

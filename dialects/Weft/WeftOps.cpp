@@ -526,6 +526,17 @@ bool LinearOp::isCompatibleReturnTypes(TypeRange inferred, TypeRange actual) {
 
 LogicalResult LinearOp::verify() {
   Value residual = getResidual();
+  if (getGeluTanh()) {
+    // The GEMM epilogue adds the residual before the activation: that is
+    // gelu(x @ W + r), not the gelu(x @ W) + r a block computes.
+    if (residual)
+      return emitOpError("cannot apply gelu_tanh together with a residual: "
+                         "the epilogue would apply the GELU to the sum");
+    if (getType().getElementType() != getInput().getType().getElementType())
+      return emitOpError("cannot apply gelu_tanh to a widened ")
+             << getType().getElementType() << " result of "
+             << getInput().getType().getElementType() << " operands";
+  }
   if (!residual)
     return success();
   if (residual.getType() != getType())

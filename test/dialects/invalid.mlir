@@ -153,6 +153,24 @@ func.func @linear_residual_dtype(%x: tensor<2x16xbf16>, %w: tensor<16x32xbf16>, 
 
 // -----
 
+// The GEMM epilogue would apply the GELU to the sum, not to the projection.
+func.func @linear_gelu_residual(%x: tensor<2x16xf32>, %w: tensor<16x32xf32>, %r: tensor<2x32xf32>) {
+  // expected-error @+1 {{cannot apply gelu_tanh together with a residual: the epilogue would apply the GELU to the sum}}
+  %0 = weft.linear %x, %w residual %r {gelu_tanh = true} : tensor<2x16xf32>, tensor<16x32xf32> residual tensor<2x32xf32> -> tensor<2x32xf32>
+  return
+}
+
+// -----
+
+// The widened f32 result is the raw accumulator: no activation.
+func.func @linear_gelu_widened(%x: tensor<2x16xbf16>, %w: tensor<16x32xbf16>) {
+  // expected-error @+1 {{cannot apply gelu_tanh to a widened 'f32' result of 'bf16' operands}}
+  %0 = weft.linear %x, %w {gelu_tanh = true} : tensor<2x16xbf16>, tensor<16x32xbf16> -> tensor<2x32xf32>
+  return
+}
+
+// -----
+
 // The widened f32 result (an LM head's logits) takes no residual.
 func.func @linear_residual_widened(%x: tensor<2x16xbf16>, %w: tensor<16x32xbf16>, %r: tensor<2x32xf32>) {
   // expected-error @+1 {{a residual cannot be added to a widened 'f32' result of 'bf16' operands}}

@@ -24,6 +24,8 @@ func.func @graph(%x: tensor<2x8x64xf32>, %ids: tensor<2x8xi64>,
   // CHECK: weft.linear %{{.*}}, %{{.*}} residual %{{.*}} : tensor<2x8x64xf32>, tensor<64x64xf32> residual tensor<2x8x64xf32> -> tensor<2x8x64xf32>
   %ws = weft.weight "ws" : tensor<64x64xf32>
   %lr = weft.linear %lo, %ws residual %lo : tensor<2x8x64xf32>, tensor<64x64xf32> residual tensor<2x8x64xf32> -> tensor<2x8x64xf32>
+  // CHECK: weft.linear %{{.*}}, %{{.*}}, %{{.*}} {gelu_tanh = true, transpose_weight = true} : tensor<2x8x128xf32>, tensor<64x128xf32>, tensor<64xf32> -> tensor<2x8x64xf32>
+  %lg = weft.linear %l, %wo, %bo {gelu_tanh = true, transpose_weight = true} : tensor<2x8x128xf32>, tensor<64x128xf32>, tensor<64xf32> -> tensor<2x8x64xf32>
   // CHECK: weft.gelu {{.*}} {approximate = #weft.gelu<tanh>}
   %a = weft.gelu %l {approximate = #weft.gelu<tanh>} : tensor<2x8x128xf32>
   // CHECK: weft.swiglu

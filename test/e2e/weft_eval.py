@@ -936,11 +936,17 @@ def evaluate_op(op, vals):
         if w.ndim != 2:
             raise EvalError("linear weight must be rank 2")
         y = x @ (w.T if a.get("transpose_weight", False) else w)
-        # Bias and residual summed in float64, rounded once to the result.
+        # Bias, residual and GELU in float64, rounded once to the result.
         rest = vals[2:]
         if op.extra:
             y = y + _f(rest.pop())
-        return y + _f(rest[0]) if rest else y
+        if rest:
+            y = y + _f(rest[0])
+        if a.get("gelu_tanh", False):
+            if op.extra:
+                raise EvalError("linear with both gelu_tanh and a residual")
+            y = gelu(y, "tanh")
+        return y
     if mnem == "rotary":
         return rotary(vals[0], vals[1], vals[2], a.get("interleaved", False))
     if mnem == "attention":

@@ -470,7 +470,7 @@ TEST(CudaKernels, Device) {
 TEST(CudaKernels, Attention) { runIsolated(attentionCases); }
 
 //===----------------------------------------------------------------------===//
-// GEMM (cuBLASLt), with the bias and residual epilogues
+// GEMM (cuBLASLt), with the bias, residual and GELU epilogues
 //===----------------------------------------------------------------------===//
 
 std::vector<Case> gemmCases() {
@@ -480,26 +480,33 @@ std::vector<Case> gemmCases() {
     // f32 runs in true f32 (no TF32); the summation order still differs.
     double tol = tolFor(dt, 1e-5);
     // A linear over [batch, seq] rows (folded into m), the weight [N, K]
-    // (transpose_b): without and with bias, and with the residual of a
-    // transformer block's o_proj / down_proj.
+    // (transpose_b): without and with bias, with the residual of a
+    // transformer block's o_proj / down_proj, and with the tanh GELU of
+    // GPT-2's up-projection (never with a residual: refused below).
     for (int64_t bias : {0, 1})
-      for (int64_t residual : {0, 1}) {
-        Case c;
-        c.name = "GEMM " + t + " linear [2, 37, 64] x [96, 64]^T" +
-                 (bias ? " + bias" : "") + (residual ? " + residual" : "");
-        c.step = step(Step::GEMM, {{"linear", 1},
-                                   {"transpose_b", 1},
-                                   {"has_bias", bias},
-                                   {"has_residual", residual}});
-        c.inputs = {{dt, {2, 37, 64}}, {dt, {96, 64}}};
-        if (bias)
-          c.inputs.push_back({dt, {96}});
-        if (residual)
-          c.inputs.push_back({dt, {2, 37, 96}});
-        c.outputs = {{dt, {2, 37, 96}}};
-        c.tol = tol;
-        cases.push_back(c);
-      }
+      for (int64_t residual : {0, 1})
+        for (int64_t gelu : {0, 1}) {
+          if (gelu && residual)
+            continue;
+          Case c;
+          c.name = "GEMM " + t + " linear [2, 37, 64] x [96, 64]^T" +
+                   (bias ? " + bias" : "") + (residual ? " + residual" : "") +
+                   (gelu ? " + gelu" : "");
+          c.step = step(Step::GEMM, {{"linear", 1},
+                                     {"transpose_b", 1},
+                                     {"has_bias", bias},
+                                     {"has_residual", residual},
+                                     {"gelu", gelu}});
+          c.inputs = {{dt, {2, 37, 64}}, {dt, {96, 64}}};
+          if (bias)
+            c.inputs.push_back({dt, {96}});
+          if (residual)
+            c.inputs.push_back({dt, {2, 37, 96}});
+          c.outputs = {{dt, {2, 37, 96}}};
+          // The epilogue's tanh may be a faster approximation than the CPU's.
+          c.tol = gelu ? tolFor(dt, 1e-4) : tol;
+          cases.push_back(c);
+        }
     // Batched: a strided batch (equal batch dims), a transposed a, and a
     // broadcast batch issued one matrix at a time, whose residual slices
     // (5 x 7 elements apart) are not 16-byte aligned in f16 and bf16.
@@ -553,7 +560,8 @@ std::vector<Case> gemmCases() {
 TEST(CudaKernels, Gemm) { runIsolated(gemmCases); }
 
 /// Binds that must be refused (with the reason printed): a residual on the
-/// widened f32 output (bf16 operands) and a residual of another dtype.
+/// widened f32 output (bf16 operands), a residual of another dtype, and a
+/// GELU with a residual or on the widened output.
 TEST(CudaKernels, GemmRefusals) {
   isolated([] {
     int count = 0;
@@ -577,19 +585,24 @@ TEST(CudaKernels, GemmRefusals) {
     cuda::DeviceTensor r16{DType::BF16, {4, 16}, base + 12288};
     cuda::DeviceTensor out32{DType::F32, {4, 16}, base + 16384};
     cuda::DeviceTensor out16{DType::BF16, {4, 16}, base + 20480};
-    Step st = step(Step::GEMM, {{"has_residual", 1}});
+    Step res = step(Step::GEMM, {{"has_residual", 1}});
+    Step gelu = step(Step::GEMM, {{"gelu", 1}});
+    Step geluRes = step(Step::GEMM, {{"has_residual", 1}, {"gelu", 1}});
     struct Refusal {
       const char *name;
+      const Step &st;
       std::vector<cuda::DeviceTensor> ins, outs;
     };
     const Refusal refusals[] = {
-        {"residual on the widened f32 output", {a, b, r32}, {out32}},
-        {"f32 residual of a bf16 output", {a, b, r32}, {out16}},
-        {"residual in the output's memory", {a, b, r16}, {r16}},
+        {"residual on the widened f32 output", res, {a, b, r32}, {out32}},
+        {"f32 residual of a bf16 output", res, {a, b, r32}, {out16}},
+        {"residual in the output's memory", res, {a, b, r16}, {r16}},
+        {"gelu with a residual", geluRes, {a, b, r16}, {out16}},
+        {"gelu on the widened f32 output", gelu, {a, b}, {out32}},
     };
     int failures = 0;
     for (const Refusal &r : refusals) {
-      auto bound = (*gemm)->bind(st, r.ins, r.outs, stream);
+      auto bound = (*gemm)->bind(r.st, r.ins, r.outs, stream);
       if (bound.ok()) {
         std::printf("FAIL GEMM refuses %s: bound\n", r.name);
         ++failures;

@@ -140,3 +140,17 @@ func.func @has_residual(%x: tensor<3x8xf32>, %r: tensor<3x4xf32>, %s: tensor<3x4
   %y = weft.add %s, %l : tensor<3x4xf32>, tensor<3x4xf32> -> tensor<3x4xf32>
   return %y : tensor<3x4xf32>
 }
+
+// -----
+
+// A projection whose epilogue applies a GELU takes no residual: the
+// epilogue would apply the GELU to the sum.
+// CHECK-LABEL: func.func @gelu
+// CHECK: %[[L:.*]] = weft.linear %arg0, %{{.*}} {gelu_tanh = true} : tensor<3x8xf32>, tensor<8x4xf32> -> tensor<3x4xf32>
+// CHECK: weft.add %[[L]], %arg1
+func.func @gelu(%x: tensor<3x8xf32>, %r: tensor<3x4xf32>) -> tensor<3x4xf32> {
+  %w = weft.weight "w" : tensor<8x4xf32>
+  %l = weft.linear %x, %w {gelu_tanh = true} : tensor<3x8xf32>, tensor<8x4xf32> -> tensor<3x4xf32>
+  %y = weft.add %l, %r : tensor<3x4xf32>, tensor<3x4xf32> -> tensor<3x4xf32>
+  return %y : tensor<3x4xf32>
+}

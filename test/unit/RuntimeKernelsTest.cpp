@@ -336,6 +336,46 @@ TEST(RuntimeKernels, GemmResidualRefusals) {
       << s.message();
 }
 
+TEST(RuntimeKernels, GemmGelu) {
+  // x [2, 1, 3] @ W [3, 2] = [[4, 5]], [[10, 11]]; + bias [-4, -6] gives
+  // 0, -1, 6, 5; then the tanh GELU, here written from its definition
+  // 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))).
+  auto gelu = [](double v) {
+    return 0.5 * v *
+           (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+  };
+  HostTensor x = f32({2, 1, 3}, {1, 2, 3, 4, 5, 6});
+  HostTensor w = f32({3, 2}, {1, 0, 0, 1, 1, 1});
+  HostTensor out = runOne(makeStep(Step::GEMM, {{"has_bias", 1}, {"gelu", 1}}),
+                          {x, w, f32({2}, {-4, -6})}, DType::F32, {2, 1, 2});
+  std::vector<float> got = floats(out);
+  const double pre[] = {0, -1, 6, 5};
+  ASSERT_EQ(got.size(), 4u);
+  for (int i = 0; i < 4; ++i)
+    EXPECT_NEAR(got[i], gelu(pre[i]), 1e-6) << i;
+  EXPECT_NEAR(got[1], -0.158808, 1e-6); // not the erf GELU's -0.158655
+  // Without a bias the GELU reads the product.
+  out = runOne(makeStep(Step::GEMM, {{"gelu", 1}}), {x, w}, DType::F32,
+               {2, 1, 2});
+  got = floats(out);
+  const double product[] = {4, 5, 10, 11};
+  for (int i = 0; i < 4; ++i)
+    EXPECT_NEAR(got[i], gelu(product[i]), 1e-5) << i;
+}
+
+TEST(RuntimeKernels, GemmGeluRefusals) {
+  HostTensor a = f32({2, 3}, {1, 2, 3, 4, 5, 6});
+  HostTensor b = f32({3, 2}, {1, 0, 0, 1, 1, 1});
+  HostTensor r = f32({2, 2}, {1, 2, 3, 4});
+  EXPECT_TRUE(contains(
+      runError(makeStep(Step::GEMM, {{"has_residual", 1}, {"gelu", 1}}),
+               {a, b, r}, DType::F32, {2, 2}),
+      "gelu cannot be combined with has_residual"));
+  EXPECT_TRUE(contains(
+      runError(makeStep(Step::GEMM, {{"gelu", 2}}), {a, b}, DType::F32, {2, 2}),
+      "attribute 'gelu' is 2, expected 0 or 1"));
+}
+
 TEST(RuntimeKernels, GemmBroadcastsBatchDims) {
   // a [2, 1, 1, 2] @ b [3, 2, 1]: batch [2, 1] x [3] -> [2, 3].
   HostTensor a = f32({2, 1, 1, 2}, {1, 2, 3, 4});

@@ -8,6 +8,11 @@ namespace weft::runtime::cpu {
 
 using artifact::Instr;
 
+double geluTanh(double x) {
+  const double c = std::sqrt(2.0 / M_PI);
+  return 0.5 * x * (1.0 + std::tanh(c * (x + 0.044715 * x * x * x)));
+}
+
 namespace {
 
 constexpr int64_t kBlock = 256;
@@ -59,11 +64,6 @@ double sigmoid(double x) {
     return 1.0 / (1.0 + std::exp(-x));
   double e = std::exp(x);
   return e / (1.0 + e);
-}
-
-double geluTanh(double x) {
-  const double c = std::sqrt(2.0 / M_PI);
-  return 0.5 * x * (1.0 + std::tanh(c * (x + 0.044715 * x * x * x)));
 }
 
 double nanMax(double a, double b) {

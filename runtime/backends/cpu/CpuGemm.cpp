@@ -172,6 +172,14 @@ Status checkGemm(const StepArgs &args) {
   auto hasResidual = boolAttr(args.step, "has_residual");
   if (!hasResidual.ok())
     return hasResidual.status();
+  auto gelu = boolAttr(args.step, "gelu");
+  if (!gelu.ok())
+    return gelu.status();
+  // The epilogue adds the residual before the activation, which is not the
+  // gelu(x @ W) + r a block computes (the compiler never fuses both).
+  if (*gelu && *hasResidual)
+    return errorStatus("gelu cannot be combined with has_residual: the "
+                       "epilogue would apply the GELU to the sum");
   std::string flags = *hasBias && *hasResidual ? "has_bias, has_residual: "
                       : *hasBias               ? "has_bias: "
                       : *hasResidual           ? "has_residual: "
@@ -244,8 +252,8 @@ Status runGemm(const StepArgs &args) {
       }
     });
   }
-  // Bias and residual go into the f32 accumulator; the output is rounded
-  // once, as the GPU's epilogue does.
+  // Bias, residual and GELU go into the f32 accumulator; the output is
+  // rounded once, as the GPU's epilogue does.
   if (intAttrOr(args.step, "has_bias", 0)) {
     FloatInput bias(args.inputs[2]);
     applyBroadcast(c, g.out, bias.data(), args.inputs[2].shape, addFloats);
@@ -257,6 +265,13 @@ Status runGemm(const StepArgs &args) {
     parallelFor(args, n, 1 << 14, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i)
         c[i] += r[i];
+    });
+  }
+  if (intAttrOr(args.step, "gelu", 0)) {
+    int64_t n = numElements(g.out);
+    parallelFor(args, n, 1 << 14, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i)
+        c[i] = float(geluTanh(c[i]));
     });
   }
   out.commit();

@@ -83,6 +83,9 @@ int64_t wrapInt(DType dtype, int64_t v);
 /// v rounded to a float dtype's precision.
 double roundToFloat(DType dtype, double v);
 
+/// The tanh-approximated GELU (the GELU_TANH kernel and the GEMM epilogue).
+double geluTanh(double x);
+
 /// n elements of a float tensor to float32 and back.
 void toFloat(DType dtype, const std::byte *src, float *dst, int64_t n);
 void fromFloat(const float *src, DType dtype, std::byte *dst, int64_t n);

@@ -7,7 +7,8 @@
 // the row-major C) becomes cuBLASLt's per-row bias epilogue of C^T. A
 // residual is cuBLASLt's C with beta = 1 (D = A B + C), laid out like D: it
 // is read in the epilogue and added to the f32 accumulator before the one
-// rounding.
+// rounding. A `gelu` step is the GELU (tanh-approximated, as the CPU
+// kernel's) epilogue, after the bias.
 #include "runtime/backends/cuda/CudaGemm.h"
 
 #include "runtime/backends/cpu/CpuSupport.h"
@@ -195,18 +196,22 @@ GemmContext::bind(const artifact::Step &step,
     return shape.status();
   const cpu::GemmShape &g = *shape;
   // One dtype throughout; or f16 / bf16 operands with the f32 accumulator
-  // stored unrounded (an LM head's f32 logits), without a bias or residual.
+  // stored unrounded (an LM head's f32 logits), without a bias, residual
+  // or GELU.
   DType dtype = inputs[0].dtype, outType = outputs[0].dtype;
   bool bias = cpu::intAttrOr(step, "has_bias", 0) != 0;
   bool residual = cpu::intAttrOr(step, "has_residual", 0) != 0;
+  // checkStep refused it with a residual (cuBLASLt would apply it to the
+  // sum).
+  bool gelu = cpu::intAttrOr(step, "gelu", 0) != 0;
   bool widened = outType == DType::F32 &&
                  (dtype == DType::BF16 || dtype == DType::F16) && !bias &&
-                 !residual;
+                 !residual && !gelu;
   for (const DeviceTensor &t : inputs)
     if (t.dtype != dtype || (outType != dtype && !widened))
       return errorStatus("GEMM on the GPU needs one dtype (or f16/bf16 "
-                         "operands, an f32 output and no bias or "
-                         "residual), has " +
+                         "operands, an f32 output and no bias, residual or "
+                         "gelu), has " +
                          dtypeName(t.dtype) + " and " + dtypeName(outType));
   auto type = cudaTypeOf(dtype);
   if (!type.ok())
@@ -254,15 +259,19 @@ GemmContext::bind(const artifact::Step &step,
                                  sizeof(opA));
   cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &opB,
                                  sizeof(opB));
+  if (bias || gelu) {
+    cublasLtEpilogue_t epilogue = !gelu  ? CUBLASLT_EPILOGUE_BIAS
+                                  : bias ? CUBLASLT_EPILOGUE_GELU_BIAS
+                                         : CUBLASLT_EPILOGUE_GELU;
+    cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE,
+                                   &epilogue, sizeof(epilogue));
+  }
   if (bias) {
-    cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
     const void *ptr = inputs[2].data;
     if (inputs[2].numElements() != n)
       return errorStatus(
           "the GPU GEMM takes a bias of n = " + std::to_string(n) +
           " values, has " + shapeString(inputs[2].shape));
-    cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE,
-                                   &epilogue, sizeof(epilogue));
     cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
                                    &ptr, sizeof(ptr));
   }
@@ -321,7 +330,8 @@ GemmContext::bind(const artifact::Step &step,
   key << dtypeName(dtype) << "->" << dtypeName(outType) << ' ' << m << 'x' << n
       << 'x' << k << " t" << g.transA << g.transB << " b" << batchCount << ':'
       << strideA << ':' << strideB << " bias" << bias << " residual" << residual
-      << " al" << alignA << ':' << alignB << ':' << alignC << ':' << alignD;
+      << " gelu" << gelu << " al" << alignA << ':' << alignB << ':' << alignC
+      << ':' << alignD;
   {
     std::lock_guard<std::mutex> lock(cacheMutex);
     auto it = algoCache.find(key.str());
