@@ -406,10 +406,12 @@ def Weft_LinearOp : Weft_Op<"linear",
     PyTorch nn.Linear layout) and [K, N] otherwise. The result is [..., N],
     of the input's element type or, from f16 or bf16 operands, f32 (the
     f32 accumulator stored unrounded: logits the caller wants in f32).
+
     `residual`, of exactly the result's type (no broadcast, no widened
     result), is added to the f32 accumulator before the one rounding: the
     `h = x + proj(y)` that ends a transformer block, read by the GEMM's
     epilogue instead of a separate add kernel.
+
     `gelu_tanh` applies the tanh-approximated GELU to the f32 accumulator
     (after the bias) before the rounding: the MLP's up-projection and its
     activation in one GEMM. Only the tanh approximation, the one cuBLASLt's
