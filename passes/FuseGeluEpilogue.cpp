@@ -8,6 +8,7 @@
 // projection feeds an all-reduce (the GELU must follow the sum), and a
 // projection that took a residual would apply the GELU to the sum.
 #include "passes/Passes.h"
+#include "passes/PatternUtils.h"
 
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -29,19 +30,12 @@ struct FuseGeluEpilogue : OpRewritePattern<GeluOp> {
     // (BERT's) keeps its own kernel.
     if (gelu.getApproximate() != GeluApprox::tanh)
       return failure();
-    // The linear itself or a reshape of it (GPT-2's Conv1D projects a
-    // [batch * seq, n] view); GELU is elementwise, so it commutes with the
-    // reshape. Each must be the other's only use.
-    auto reshape = gelu.getInput().getDefiningOp<ReshapeOp>();
-    if (reshape && !reshape->hasOneUse())
+    // GELU is elementwise, so it commutes with the site's reshape.
+    std::optional<EpilogueSite> site = freeEpilogueSite(gelu.getInput());
+    if (!site)
       return failure();
-    auto linear = (reshape ? reshape.getInput() : gelu.getInput())
-                      .getDefiningOp<LinearOp>();
-    if (!linear || !linear->hasOneUse() || linear.getResidual() ||
-        linear.getGeluTanh() ||
-        linear.getType().getElementType() !=
-            linear.getInput().getType().getElementType())
-      return failure();
+    LinearOp linear = site->linear;
+    ReshapeOp reshape = site->reshape;
     Value product = LinearOp::create(
         rewriter, rewriter.getFusedLoc({linear.getLoc(), gelu.getLoc()}),
         linear.getType(), linear.getInput(), linear.getWeight(),

@@ -8,6 +8,7 @@
 // all-reduce, so its partial sums never take the residual (each would add
 // it once per rank).
 #include "passes/Passes.h"
+#include "passes/PatternUtils.h"
 
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -20,31 +21,13 @@ using namespace mlir;
 using namespace mlir::weft;
 
 namespace {
-/// A projection that can take `residual` into its epilogue, reached from
-/// the add's operand `v`: the linear itself or a reshape of it (GPT-2's
-/// Conv1D projects a [batch * seq, n] view), either being the other's only
-/// use. The add must neither broadcast nor change the type, and the
-/// result must not be widened.
-struct Candidate {
-  LinearOp linear;
-  ReshapeOp reshape; // null when v is the linear's result
-};
-
-std::optional<Candidate> fusable(Value v, Value residual, AddOp add) {
-  Candidate c;
-  c.reshape = v.getDefiningOp<ReshapeOp>();
-  if (c.reshape && !c.reshape->hasOneUse())
+/// The projection behind the add's operand `v` that can take `residual`
+/// into its epilogue (freeEpilogueSite: a GELU epilogue would apply to the
+/// sum). The add must neither broadcast nor change the type.
+std::optional<EpilogueSite> fusable(Value v, Value residual, AddOp add) {
+  if (residual.getType() != v.getType() || add.getType() != v.getType())
     return std::nullopt;
-  c.linear = (c.reshape ? c.reshape.getInput() : v).getDefiningOp<LinearOp>();
-  // A projection whose epilogue applies a GELU would apply it to the sum.
-  if (!c.linear || c.linear.getResidual() || c.linear.getGeluTanh() ||
-      !c.linear->hasOneUse())
-    return std::nullopt;
-  if (residual.getType() != v.getType() || add.getType() != v.getType() ||
-      c.linear.getType().getElementType() !=
-          c.linear.getInput().getType().getElementType())
-    return std::nullopt;
-  return c;
+  return freeEpilogueSite(v);
 }
 
 struct FuseResidual : OpRewritePattern<AddOp> {
@@ -54,7 +37,7 @@ struct FuseResidual : OpRewritePattern<AddOp> {
                                 PatternRewriter &rewriter) const override {
     // Of add(linear, linear) the left one takes the right as its residual.
     Value lhs = add.getLhs(), rhs = add.getRhs();
-    std::optional<Candidate> c = fusable(lhs, rhs, add);
+    std::optional<EpilogueSite> c = fusable(lhs, rhs, add);
     Value residual = rhs;
     if (!c) {
       c = fusable(rhs, lhs, add);

@@ -56,3 +56,18 @@ bool mlir::weft::isFloatTensor(Value v) {
 bool mlir::weft::isParameter(Value v) {
   return v.getDefiningOp<WeightOp>() || v.getDefiningOp<arith::ConstantOp>();
 }
+
+std::optional<EpilogueSite> mlir::weft::freeEpilogueSite(Value v) {
+  EpilogueSite site;
+  site.reshape = v.getDefiningOp<ReshapeOp>();
+  if (site.reshape && !site.reshape->hasOneUse())
+    return std::nullopt;
+  site.linear =
+      (site.reshape ? site.reshape.getInput() : v).getDefiningOp<LinearOp>();
+  if (!site.linear || !site.linear->hasOneUse() || site.linear.getResidual() ||
+      site.linear.getGeluTanh() ||
+      site.linear.getType().getElementType() !=
+          site.linear.getInput().getType().getElementType())
+    return std::nullopt;
+  return site;
+}

@@ -41,6 +41,18 @@ bool isFloatTensor(Value v);
 /// Whether v is a weight or a constant (a compile-time parameter).
 bool isParameter(Value v);
 
+/// A projection whose GEMM epilogue is still free, reached from a value
+/// `v` that an epilogue fusion would fold in: the linear itself, or a
+/// reshape of it (GPT-2's Conv1D projects a [batch * seq, n] view).
+struct EpilogueSite {
+  LinearOp linear;
+  ReshapeOp reshape; // null when v is the linear's result
+};
+
+/// The site of v, if v is a linear or a reshape of one, each the other's
+/// only use, with no residual, no GELU and no widened result yet.
+std::optional<EpilogueSite> freeEpilogueSite(Value v);
+
 } // namespace mlir::weft
 
 #endif // WEFT_PASSES_PATTERNUTILS_H
