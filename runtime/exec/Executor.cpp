@@ -3,6 +3,7 @@
 
 #include "runtime/backends/cpu/CpuKernels.h"
 #include "runtime/comm/Transport.h"
+#include "runtime/steps/ElementValues.h"
 
 #include <cstring>
 #include <new>
@@ -24,14 +25,6 @@ bool isMultiRank(int kind) {
 }
 
 } // namespace
-
-std::string stepWhere(int index, const Step &step) {
-  std::string where = "step " + std::to_string(index) + " '" + step.name() +
-                      "' (" + Step::Kind_Name(step.kind());
-  if (!step.location().empty())
-    where += ", " + step.location();
-  return where + "): ";
-}
 
 Executor::Executor(const RankPlan &rank, const ExecutorOptions &options)
     : rank(rank), options(options) {}
@@ -108,7 +101,7 @@ const std::byte *Executor::weightData(const Buffer &buf) {
     return it->second->data();
   int64_t n = bytes.size / dtypeSize(ref.dtype());
   auto copy = std::make_unique<AlignedBuffer>(n * dtypeSize(buf.dtype()));
-  cpu::convertElements(ref.dtype(), bytes.data, buf.dtype(), copy->data(), n);
+  steps::convertElements(ref.dtype(), bytes.data, buf.dtype(), copy->data(), n);
   const std::byte *data = copy->data();
   converted.emplace(key, std::move(copy));
   return data;
@@ -141,7 +134,7 @@ Result<Executor::BoundStep> Executor::bindStep(int index) {
     bound.outputs.push_back(arenaTensor(id));
   cpu::StepArgs args{step, bound.inputs, bound.outputs, nullptr,
                      options.transport};
-  if (Status s = cpu::checkStep(args); !s.ok())
+  if (Status s = steps::checkStep(args); !s.ok())
     return s.withPrefix(planWhere);
   stageOverlaps(bound);
   return bound;

@@ -5,7 +5,7 @@
 
 #include "runtime/artifact/ArtifactReader.h"
 #include "runtime/exec/RankExecutor.h"
-#include "runtime/exec/Tensor.h"
+#include "runtime/steps/Tensor.h"
 #include "runtime/support/AlignedBuffer.h"
 #include "runtime/support/Status.h"
 #include "runtime/support/ThreadPool.h"

@@ -3,7 +3,7 @@
 #ifndef WEFT_RUNTIME_EXEC_RANKEXECUTOR_H
 #define WEFT_RUNTIME_EXEC_RANKEXECUTOR_H
 
-#include "runtime/exec/Tensor.h"
+#include "runtime/steps/StepArgs.h"
 #include "runtime/support/Status.h"
 
 #include <cstddef>
@@ -12,9 +12,7 @@
 
 namespace weft::runtime {
 
-/// The prefix of an error in step `index` of a plan: "step 3 'linear'
-/// (GEMM, /model/layers.0/mlp/MatMul): ".
-std::string stepWhere(int index, const artifact::Step &step);
+using steps::stepWhere;
 
 class RankExecutor {
 public:

@@ -2,9 +2,9 @@
 #include "runtime/backends/cuda/CudaExecutor.h"
 
 #include "runtime/artifact/Sha256.h"
-#include "runtime/backends/cpu/CpuSupport.h"
 #include "runtime/backends/cuda/CudaConvert.h"
 #include "runtime/backends/cuda/CudaGemm.h"
+#include "runtime/steps/StepChecks.h"
 
 #include <cuda.h>
 
@@ -573,11 +573,11 @@ CudaExecutor::bindStep(const artifact::Step &step) {
     for (auto &t : outs)
       cout.push_back({t.dtype, t.shape, static_cast<std::byte *>(t.data)});
     // (Ranks and peers were checked against the world by validatePlan.)
-    cpu::StepArgs args{step, cin, cout};
-    if (Status s = cpu::checkStep(args); !s.ok())
+    steps::StepArgs args{step, cin, cout};
+    if (Status s = steps::checkStep(args); !s.ok())
       return s;
     auto intOr = [&](const char *key, int64_t fallback) {
-      return cpu::intAttrOr(step, key, fallback);
+      return steps::intAttrOr(step, key, fallback);
     };
     if (step.kind() == artifact::Step::SEND) {
       bound = std::make_unique<CollectiveStep>(
