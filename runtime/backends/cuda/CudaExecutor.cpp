@@ -308,6 +308,13 @@ CudaExecutor::create(const Artifact &artifact, RankPlan &rank,
   if (Status s = validatePlan(rank.plan, rank.planPath, options.worldSize);
       !s.ok())
     return s;
+  // State buffers need device memory kept across runs and outside the
+  // captured graph's arena: not there yet; refused rather than misplaced.
+  for (const Buffer &buf : rank.plan.buffers())
+    if (buf.kind() == Buffer::STATE)
+      return errorStatus(rank.planPath + ": state buffer '" + buf.name() +
+                         "': the cuda backend does not keep state buffers "
+                         "yet (run it on the cpu backend)");
   if (rank.weights.size() != static_cast<size_t>(rank.plan.weights_size()))
     return errorStatus("the weights of rank " +
                        std::to_string(rank.entry.rank()) + " are not loaded");
