@@ -1,7 +1,5 @@
-// The backends a rank can run on, by name; the CPU backend is built in.
+// The backends a rank can run on besides the CPU, by name.
 #include "runtime/backends/BackendRegistry.h"
-
-#include "runtime/backends/cpu/CpuExecutor.h"
 
 #include <map>
 #include <mutex>
@@ -10,20 +8,9 @@ namespace weft::runtime {
 
 namespace {
 
-Result<std::unique_ptr<RankExecutor>>
-makeCpuRank(const Artifact &artifact, RankPlan &rank,
-            comm::Transport *transport, unsigned threads,
-            std::optional<uint32_t> /*localRank*/) {
-  auto exec = CpuExecutor::create(
-      rank, {threads, artifact.manifest.world_size(), transport});
-  if (!exec.ok())
-    return exec.status();
-  return std::unique_ptr<RankExecutor>(std::move(*exec));
-}
-
 struct Registry {
   std::mutex mutex;
-  std::map<std::string, BackendFactory> factories{{"cpu", makeCpuRank}};
+  std::map<std::string, BackendFactory> factories;
 };
 
 Registry &registry() {

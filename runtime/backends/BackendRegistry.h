@@ -1,5 +1,7 @@
-// The backends a rank can run on, by name ("cpu", "cuda"): what `weft run
-// --backend NAME` and a session pick from.
+// The backends a rank can run on besides the CPU, by name ("cuda"): what
+// `weft run --backend NAME` and a session pick from. The CPU executor is the
+// session's default and needs no registration (no folder under backends/ is
+// included from here).
 #ifndef WEFT_RUNTIME_BACKENDS_BACKENDREGISTRY_H
 #define WEFT_RUNTIME_BACKENDS_BACKENDREGISTRY_H
 
@@ -30,7 +32,7 @@ using BackendFactory = std::function<Result<std::unique_ptr<RankExecutor>>(
     unsigned threads, std::optional<uint32_t> localRank)>;
 
 /// Makes backend `name` available; binaries that link a GPU backend
-/// register it at start-up. "cpu" is always registered.
+/// register it at start-up.
 void registerBackend(const std::string &name, BackendFactory factory);
 
 /// The factory of backend `name`; null when none is registered.

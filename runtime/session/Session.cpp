@@ -2,6 +2,8 @@
 // many times over the same arena, weights and state buffers.
 #include "runtime/session/Session.h"
 
+#include "runtime/backends/cpu/CpuExecutor.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -141,6 +143,18 @@ Result<std::vector<double>> timeRuns(RankExecutor &ex,
   return times;
 }
 
+/// The default backend: the rank on the CPU, over the transport (if any).
+Result<std::unique_ptr<RankExecutor>>
+makeCpuRank(const Artifact &artifact, RankPlan &rank,
+            comm::Transport *transport, unsigned threads,
+            std::optional<uint32_t> /*localRank*/) {
+  auto exec = CpuExecutor::create(
+      rank, {threads, artifact.manifest.world_size(), transport});
+  if (!exec.ok())
+    return exec.status();
+  return std::unique_ptr<RankExecutor>(std::move(*exec));
+}
+
 } // namespace
 
 Result<std::unique_ptr<Session>> Session::open(const Artifact &artifact,
@@ -167,10 +181,11 @@ Result<std::unique_ptr<Session>> Session::open(const Artifact &artifact,
       return s;
   if (Status s = loadWeights(artifact, rankPlan); !s.ok())
     return s;
-  const BackendFactory *factory =
-      options.backend ? &options.backend : findBackend("cpu");
-  auto exec = (*factory)(artifact, rankPlan, transport, options.threads,
-                         options.localRank);
+  auto exec = options.backend
+                  ? options.backend(artifact, rankPlan, transport,
+                                    options.threads, options.localRank)
+                  : makeCpuRank(artifact, rankPlan, transport, options.threads,
+                                options.localRank);
   if (!exec.ok())
     return exec.status();
   session->exec = std::move(*exec);

@@ -23,7 +23,7 @@ namespace weft::runtime {
 struct SessionOptions {
   /// Worker threads of the rank (0: the hardware threads).
   unsigned threads = 0;
-  /// What runs the plan; null: the CPU (findBackend("cpu")).
+  /// What runs the plan; null: the CPU executor.
   BackendFactory backend;
   /// This process's place among the processes of its host (see
   /// BackendFactory); unset where the ranks are threads of one process.

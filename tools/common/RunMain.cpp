@@ -623,7 +623,7 @@ int runMain(int argc, char **argv) {
     printHelp(prog, std::cout);
     return 0;
   }
-  if (!findBackend(opts.backend))
+  if (opts.backend != "cpu" && !findBackend(opts.backend))
     return usageError(
         prog, "the " +
                   std::string(opts.backend == "cuda" ? "CUDA" : opts.backend) +
