@@ -385,10 +385,8 @@ void Partitioner::partition(Operation *op) {
       return setSplit(op->getResult(0), *d);
     return gatherOperands(op);
   }
-  if (isa<AddOp, SubOp, MulOp, DivOp, PowOp, MaxOp, MinOp, AndOp, OrOp, CmpOp,
-          SelectOp, NegOp, ExpOp, LogOp, ErfOp, TanhOp, SigmoidOp, SqrtOp,
-          ReciprocalOp, CosOp, SinOp, AbsOp, ReluOp, NotOp, SiluOp, GeluOp,
-          IsNanOp, CastOp, SwigluOp, RotaryOp>(op))
+  // Rotary splits as an elementwise op over its rows.
+  if (op->hasTrait<WeftElementwise>() || isa<RotaryOp>(op))
     return partitionElementwise(op);
   gatherOperands(op);
 }

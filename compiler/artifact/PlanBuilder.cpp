@@ -44,10 +44,8 @@ art::DType mlir::weft::toArtifactDType(Type t) {
 }
 
 bool mlir::weft::isFusableElementwise(Operation *op) {
-  return isa<AddOp, SubOp, MulOp, DivOp, PowOp, MaxOp, MinOp, AndOp, OrOp,
-             CmpOp, SelectOp, NegOp, ExpOp, LogOp, ErfOp, TanhOp, SigmoidOp,
-             SqrtOp, ReciprocalOp, CosOp, SinOp, AbsOp, ReluOp, NotOp, SiluOp,
-             GeluOp, IsNanOp, CastOp, SwigluOp, BroadcastOp>(op);
+  // A broadcast is a plain read of its input with broadcast strides.
+  return op->hasTrait<WeftElementwise>() || isa<BroadcastOp>(op);
 }
 
 int64_t mlir::weft::dtypeBytes(art::DType d) {

@@ -7,7 +7,7 @@
 #include "compiler/codegen/ElementwiseKernel.h"
 
 #include "runtime/artifact/DType.h"
-#include "runtime/backends/cpu/CpuKernels.h"
+#include "runtime/steps/StepArgs.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallVector.h"
@@ -35,8 +35,8 @@ llvm::Error mlir::weft::verifyElementwise(const ElementwiseSpec &spec) {
     inputs.push_back({op.dtype, op.shape, nullptr});
   std::vector<::weft::runtime::OutTensor> outputs = {
       {spec.output.dtype, spec.output.shape, nullptr}};
-  ::weft::runtime::cpu::StepArgs args{step, inputs, outputs};
-  ::weft::runtime::Status s = ::weft::runtime::cpu::checkStep(args);
+  ::weft::runtime::steps::StepArgs args{step, inputs, outputs};
+  ::weft::runtime::Status s = ::weft::runtime::steps::checkStep(args);
   if (!s.ok())
     return llvm::createStringError(s.message());
   for (const KernelOperand &op : spec.inputs)

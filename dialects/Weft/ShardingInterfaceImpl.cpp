@@ -367,19 +367,25 @@ struct WeightModel
   }
 };
 
+/// Attaches the elementwise model to `Op` when it has the trait.
+template <typename Op> void attachIfElementwise(MLIRContext *ctx) {
+  if constexpr (Op::template hasTrait<WeftElementwise>())
+    Op::template attachInterface<ElementwiseModel<Op>>(*ctx);
+}
+
+/// The elementwise model on every op of the dialect with the trait.
 template <typename... Ops> void attachElementwise(MLIRContext *ctx) {
-  (Ops::template attachInterface<ElementwiseModel<Ops>>(*ctx), ...);
+  (attachIfElementwise<Ops>(ctx), ...);
 }
 } // namespace
 
 void mlir::weft::registerShardingInterfaceExternalModels(
     DialectRegistry &registry) {
   registry.addExtension(+[](MLIRContext *ctx, WeftDialect *) {
-    attachElementwise<AddOp, SubOp, MulOp, DivOp, PowOp, MaxOp, MinOp, AndOp,
-                      OrOp, CmpOp, SelectOp, NegOp, ExpOp, LogOp, ErfOp, TanhOp,
-                      SigmoidOp, SqrtOp, ReciprocalOp, CosOp, SinOp, AbsOp,
-                      ReluOp, NotOp, SiluOp, GeluOp, IsNanOp, CastOp, SwigluOp>(
-        ctx);
+    attachElementwise<
+#define GET_OP_LIST
+#include "dialects/Weft/WeftOps.cpp.inc"
+        >(ctx);
     WeightOp::attachInterface<WeightModel>(*ctx);
     MatmulOp::attachInterface<MatmulModel>(*ctx);
     LinearOp::attachInterface<LinearModel>(*ctx);

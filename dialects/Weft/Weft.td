@@ -65,6 +65,14 @@ def Weft_GeluApproxAttr : EnumAttr<Weft_Dialect, Weft_GeluApprox, "gelu"> {
 class Weft_Op<string mnemonic, list<Trait> traits = []>
     : Op<Weft_Dialect, mnemonic, traits # [Pure]>;
 
+// An elementwise op: each result element is a function of the operand
+// elements at the same (broadcast) position. The plan builder fuses chains of
+// them into one kernel, tensor parallelism splits them along any dim, and the
+// sharding interface gives them one parallel loop per result dim.
+def Weft_Elementwise : NativeOpTrait<"WeftElementwise"> {
+  let cppNamespace = "::mlir::weft";
+}
+
 // Ops whose result is computed from constant operands by the shared evaluator
 // (WeftFold.cpp); the importer folds shape arithmetic through it.
 class Weft_FoldableOp<string mnemonic, list<Trait> traits = []>
@@ -78,7 +86,7 @@ class Weft_FoldableOp<string mnemonic, list<Trait> traits = []>
 }
 
 class Weft_BinaryOp<string mnemonic, string desc>
-    : Weft_FoldableOp<mnemonic, [InferTypeOpAdaptor]> {
+    : Weft_FoldableOp<mnemonic, [InferTypeOpAdaptor, Weft_Elementwise]> {
   let summary = desc # " (numpy broadcasting)";
   let arguments = (ins AnyRankedTensor:$lhs, AnyRankedTensor:$rhs);
   let results = (outs AnyRankedTensor:$result);
@@ -88,7 +96,8 @@ class Weft_BinaryOp<string mnemonic, string desc>
 }
 
 class Weft_UnaryOp<string mnemonic, string desc, list<Trait> traits = []>
-    : Weft_FoldableOp<mnemonic, traits # [SameOperandsAndResultType]> {
+    : Weft_FoldableOp<mnemonic,
+                      traits # [SameOperandsAndResultType, Weft_Elementwise]> {
   let summary = desc # ", elementwise";
   let arguments = (ins AnyRankedTensor:$input);
   let results = (outs AnyRankedTensor:$result);
@@ -138,7 +147,7 @@ def Weft_MinOp : Weft_BinaryOp<"min", "minimum">;
 def Weft_AndOp : Weft_BinaryOp<"and", "logical and">;
 def Weft_OrOp : Weft_BinaryOp<"or", "logical or">;
 
-def Weft_CmpOp : Weft_FoldableOp<"cmp", [InferTypeOpAdaptor]> {
+def Weft_CmpOp : Weft_FoldableOp<"cmp", [InferTypeOpAdaptor, Weft_Elementwise]> {
   let summary = "elementwise comparison to i1 (numpy broadcasting)";
   let arguments = (ins Weft_CmpPredicateAttr:$predicate, AnyRankedTensor:$lhs,
                    AnyRankedTensor:$rhs);
@@ -149,7 +158,8 @@ def Weft_CmpOp : Weft_FoldableOp<"cmp", [InferTypeOpAdaptor]> {
   }];
 }
 
-def Weft_SelectOp : Weft_FoldableOp<"select", [InferTypeOpAdaptor]> {
+def Weft_SelectOp
+    : Weft_FoldableOp<"select", [InferTypeOpAdaptor, Weft_Elementwise]> {
   let summary = "elementwise choice: cond ? on_true : on_false (broadcasting)";
   let arguments = (ins AnyRankedTensor:$cond, AnyRankedTensor:$on_true,
                    AnyRankedTensor:$on_false);
@@ -175,7 +185,8 @@ def Weft_ReluOp : Weft_UnaryOp<"relu", "max(x, 0)">;
 def Weft_NotOp : Weft_UnaryOp<"not", "logical not">;
 def Weft_SiluOp : Weft_UnaryOp<"silu", "x * sigmoid(x)">;
 
-def Weft_GeluOp : Weft_FoldableOp<"gelu", [SameOperandsAndResultType]> {
+def Weft_GeluOp
+    : Weft_FoldableOp<"gelu", [SameOperandsAndResultType, Weft_Elementwise]> {
   let summary = "GELU, exact (erf) or tanh-approximated";
   let arguments = (ins AnyRankedTensor:$input,
                    DefaultValuedAttr<Weft_GeluApproxAttr,
@@ -184,14 +195,15 @@ def Weft_GeluOp : Weft_FoldableOp<"gelu", [SameOperandsAndResultType]> {
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
-def Weft_IsNanOp : Weft_FoldableOp<"isnan", [InferTypeOpAdaptor]> {
+def Weft_IsNanOp
+    : Weft_FoldableOp<"isnan", [InferTypeOpAdaptor, Weft_Elementwise]> {
   let summary = "elementwise NaN test to i1";
   let arguments = (ins AnyRankedTensor:$input);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
 }
 
-def Weft_CastOp : Weft_FoldableOp<"cast"> {
+def Weft_CastOp : Weft_FoldableOp<"cast", [Weft_Elementwise]> {
   let summary = "elementwise conversion to the result's element type";
   let arguments = (ins AnyRankedTensor:$input);
   let results = (outs AnyRankedTensor:$result);
@@ -199,7 +211,8 @@ def Weft_CastOp : Weft_FoldableOp<"cast"> {
   let hasVerifier = 1;
 }
 
-def Weft_SwigluOp : Weft_Op<"swiglu", [SameOperandsAndResultType]> {
+def Weft_SwigluOp
+    : Weft_Op<"swiglu", [SameOperandsAndResultType, Weft_Elementwise]> {
   let summary = "silu(gate) * up";
   let arguments = (ins AnyRankedTensor:$gate, AnyRankedTensor:$up);
   let results = (outs AnyRankedTensor:$result);

@@ -11,6 +11,14 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include "dialects/Weft/WeftDialect.h.inc"
+
+namespace mlir::weft {
+/// Marks an elementwise op (Weft_Elementwise in Weft.td).
+template <typename ConcreteType>
+class WeftElementwise
+    : public OpTrait::TraitBase<ConcreteType, WeftElementwise> {};
+} // namespace mlir::weft
+
 #include "dialects/Weft/WeftEnums.h.inc"
 
 #define GET_ATTRDEF_CLASSES

@@ -143,6 +143,11 @@ Status checkBufferPlace(const Buffer &buf, const Plan &plan) {
                          " elements held)");
     return okStatus();
   }
+  if (buf.kind() == Buffer::STATE) {
+    if (buf.name().empty())
+      return errorStatus("state buffer has no name");
+    return okStatus();
+  }
   if (buf.kind() == Buffer::CONSTANT) {
     if (buf.data().size() != buf.bytes())
       return errorStatus("constant holds " + std::to_string(buf.data().size()) +
@@ -200,6 +205,9 @@ Status checkGraphBuffers(const google::protobuf::RepeatedField<uint32_t> &ids,
       return errorStatus(where + "buffer " + std::to_string(ids[i]) +
                          " is listed twice");
   }
+  // With several entry points, a graph buffer may be another entry's.
+  if (!plan.entry_points().empty())
+    return okStatus();
   for (const Buffer &buf : plan.buffers())
     if (buf.kind() == kind && !listed.count(buf.id()))
       return errorStatus("buffer " + std::to_string(buf.id()) + " of kind " +
@@ -280,10 +288,11 @@ Status checkPeerStep(const Step &step, uint32_t rank, uint32_t worldSize) {
   return okStatus();
 }
 
-Status checkSteps(const Plan &plan, const BufferIndex &byId,
+Status checkSteps(const google::protobuf::RepeatedPtrField<Step> &steps,
+                  const Plan &plan, const BufferIndex &byId,
                   uint32_t worldSize) {
-  for (int i = 0; i < plan.steps_size(); ++i) {
-    const Step &step = plan.steps(i);
+  for (int i = 0; i < steps.size(); ++i) {
+    const Step &step = steps[i];
     std::string where =
         "steps[" + std::to_string(i) + "] " + quoted(step.name()) + ": ";
     if (!Step::Kind_IsValid(step.kind()) ||
@@ -298,6 +307,31 @@ Status checkSteps(const Plan &plan, const BufferIndex &byId,
       multi = checkPeerStep(step, plan.rank(), worldSize);
     if (!multi.ok())
       return multi.withPrefix(where);
+  }
+  return okStatus();
+}
+
+/// Plan.entry_points: unique names other than "forward", graph buffers of
+/// the right kinds, and steps as the forward entry's.
+Status checkEntryPoints(const Plan &plan, const BufferIndex &byId,
+                        uint32_t worldSize) {
+  std::set<std::string> names{"forward"};
+  for (int e = 0; e < plan.entry_points_size(); ++e) {
+    const artifact::EntryPoint &entry = plan.entry_points(e);
+    std::string where = "entry_points[" + std::to_string(e) + "] " +
+                        quoted(entry.name()) + ": ";
+    if (entry.name().empty() || !names.insert(entry.name()).second)
+      return errorStatus(where + "name is empty, \"forward\" or repeated");
+    if (Status s = checkGraphBuffers(entry.inputs(), byId, plan, Buffer::INPUT,
+                                     "inputs");
+        !s.ok())
+      return s.withPrefix(where);
+    if (Status s = checkGraphBuffers(entry.outputs(), byId, plan,
+                                     Buffer::OUTPUT, "outputs");
+        !s.ok())
+      return s.withPrefix(where);
+    if (Status s = checkSteps(entry.steps(), plan, byId, worldSize); !s.ok())
+      return s.withPrefix(where);
   }
   return okStatus();
 }
@@ -679,7 +713,9 @@ Status validatePlan(const Plan &plan, const std::string &where,
   if (plan.rank() >= worldSize)
     return errorStatus(prefix + "rank " + std::to_string(plan.rank()) +
                        " is outside world_size " + std::to_string(worldSize));
-  return checkSteps(plan, *byId, worldSize).withPrefix(prefix);
+  if (Status s = checkSteps(plan.steps(), plan, *byId, worldSize); !s.ok())
+    return s.withPrefix(prefix);
+  return checkEntryPoints(plan, *byId, worldSize).withPrefix(prefix);
 }
 
 Layout layoutOf(const Manifest &manifest) {

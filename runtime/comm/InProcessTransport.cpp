@@ -2,7 +2,7 @@
 // variables.
 #include "runtime/comm/InProcessTransport.h"
 
-#include "runtime/backends/cpu/CpuKernels.h"
+#include "runtime/steps/ElementValues.h"
 
 #include <algorithm>
 #include <cstring>
@@ -75,7 +75,7 @@ public:
                               std::vector<const std::byte *> parts;
                               for (size_t pos : order)
                                 parts.push_back(c.inputs[pos]);
-                              cpu::sumElements(dtype, parts, out, count);
+                              steps::sumElements(dtype, parts, out, count);
                             });
   }
 

@@ -2,7 +2,7 @@
 // done or the timeout.
 #include "runtime/comm/MpiTransport.h"
 
-#include "runtime/backends/cpu/CpuKernels.h"
+#include "runtime/steps/ElementValues.h"
 
 // The C API only: no C++ bindings (deprecated, and a separate library).
 #define OMPI_SKIP_MPICXX 1
@@ -45,7 +45,7 @@ template <DType D>
 void sumHalves(void *in, void *inout, int *length, MPI_Datatype *) {
   const std::byte *parts[] = {static_cast<const std::byte *>(inout),
                               static_cast<const std::byte *>(in)};
-  cpu::sumElements(D, parts, static_cast<std::byte *>(inout), *length);
+  steps::sumElements(D, parts, static_cast<std::byte *>(inout), *length);
 }
 
 /// Polls `request` until it completes, fails or `timeout` passes.

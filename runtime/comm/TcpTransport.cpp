@@ -2,7 +2,7 @@
 // sockets, moved by whichever call waits.
 #include "runtime/comm/TcpTransport.h"
 
-#include "runtime/backends/cpu/CpuKernels.h"
+#include "runtime/steps/ElementValues.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -486,7 +486,7 @@ Status TcpTransport::allReduceSum(const Group &group, DType dtype,
   std::vector<const std::byte *> inputs;
   for (size_t pos : order)
     inputs.push_back(group[pos] == self ? in : (*parts)[pos].data());
-  cpu::sumElements(dtype, inputs, out, count);
+  steps::sumElements(dtype, inputs, out, count);
   return okStatus();
 }
 

@@ -1,7 +1,7 @@
 // Unit tests of the artifact reader and executor on tiny temp artifacts.
 #include "runtime/artifact/ArtifactReader.h"
 #include "runtime/artifact/Sha256.h"
-#include "runtime/exec/Executor.h"
+#include "runtime/backends/cpu/CpuExecutor.h"
 
 #include "RuntimeTestUtil.h"
 
@@ -105,7 +105,7 @@ struct TinyArtifact {
     EXPECT_EQ(err, "");
     if (!err.empty())
       return {};
-    auto exec = Executor::create(artifact->ranks[0], {2, world});
+    auto exec = CpuExecutor::create(artifact->ranks[0], {2, world});
     EXPECT_TRUE(exec.ok()) << exec.message();
     if (!exec.ok())
       return {};
@@ -397,7 +397,7 @@ TEST(ArtifactReader, ConvertsWeightsStoredInAnotherFloatType) {
       sha256Hex(a.weightBytes.data(), a.weightBytes.size()));
   a.write();
   ASSERT_EQ(a.load(), "");
-  auto exec = Executor::create(a.artifact->ranks[0]);
+  auto exec = CpuExecutor::create(a.artifact->ranks[0]);
   ASSERT_TRUE(exec.ok()) << exec.message();
   HostTensor x = bf16({2}, {1, 1});
   ASSERT_TRUE((*exec)->setInput(0, x.bytes).ok());
@@ -447,7 +447,7 @@ TEST(Executor, RefusesMultiRankStepsAndBadSteps) {
   (*collective->mutable_lists())["group"].add_values(0);
   a.write();
   ASSERT_EQ(a.load(), "");
-  auto exec = Executor::create(a.artifact->ranks[0], {1, 2});
+  auto exec = CpuExecutor::create(a.artifact->ranks[0], {1, 2});
   ASSERT_FALSE(exec.ok());
   EXPECT_TRUE(contains(exec.message(), "step 0 'add' (COLLECTIVE): needs 2 "
                                        "ranks, but this rank runs alone"))
@@ -456,7 +456,7 @@ TEST(Executor, RefusesMultiRankStepsAndBadSteps) {
   b.plan.mutable_steps(0)->mutable_program(2)->set_op(Instr::LT);
   b.write();
   ASSERT_EQ(b.load(), "");
-  exec = Executor::create(b.artifact->ranks[0]);
+  exec = CpuExecutor::create(b.artifact->ranks[0]);
   ASSERT_FALSE(exec.ok());
   EXPECT_TRUE(contains(exec.message(), "step 0 'add' (ELEMENTWISE): "
                                        "program[2]: LT must yield bool"))
@@ -492,7 +492,7 @@ TEST(Executor, ReportsDataErrorsWithTheStep) {
   a.manifest.mutable_outputs(0)->set_shape(0, 1);
   a.write();
   ASSERT_EQ(a.load(), "");
-  auto exec = Executor::create(a.artifact->ranks[0]);
+  auto exec = CpuExecutor::create(a.artifact->ranks[0]);
   ASSERT_TRUE(exec.ok()) << exec.message();
   HostTensor ids = i64({1}, {5});
   ASSERT_TRUE((*exec)->setInput(0, ids.bytes).ok());

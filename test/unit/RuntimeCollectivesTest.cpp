@@ -6,7 +6,7 @@
 #include "runtime/artifact/ArtifactReader.h"
 #include "runtime/artifact/Sha256.h"
 #include "runtime/comm/InProcessTransport.h"
-#include "runtime/exec/MultiRank.h"
+#include "runtime/session/MultiRank.h"
 
 #include "RuntimeTestUtil.h"
 

@@ -331,7 +331,7 @@ TEST(RuntimeKernels, GemmResidualRefusals) {
                                InTensor{DType::F32, {2, 2}, out.bytes.data()}};
   std::vector<OutTensor> outs = {
       OutTensor{DType::F32, {2, 2}, out.bytes.data() + 4}};
-  Status s = cpu::checkStep(cpu::StepArgs{step, ins, outs, nullptr});
+  Status s = steps::checkStep(cpu::StepArgs{step, ins, outs, nullptr});
   EXPECT_TRUE(contains(s.message(), "shares memory with the output"))
       << s.message();
 }

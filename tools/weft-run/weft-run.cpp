@@ -1,5 +1,5 @@
 // weft-run: the standalone, MLIR-free runner of compiled artifacts.
-#include "runtime/exec/RunMain.h"
+#include "tools/common/RunMain.h"
 
 #if WEFT_HAVE_CUDA
 #include "runtime/backends/cuda/CudaBackend.h"

@@ -97,6 +97,16 @@ void printPlan(const art::Plan &plan, bool steps) {
       kernels.insert(s.kernel());
   if (!kernels.empty())
     llvm::outs() << "  generated kernels: " << kernels.size() << "\n";
+  // State and further entry points: shown only where a plan has them.
+  for (const art::Buffer &b : plan.buffers())
+    if (b.kind() == art::Buffer::STATE)
+      llvm::outs() << "  state: %" << b.id() << " '" << b.name() << "' "
+                   << shapeOf(b.shape(), b.dtype()) << ", " << human(b.bytes())
+                   << "\n";
+  for (const art::EntryPoint &e : plan.entry_points())
+    llvm::outs() << "  entry point '" << e.name() << "': " << e.steps_size()
+                 << " steps, " << e.inputs_size() << " inputs, "
+                 << e.outputs_size() << " outputs\n";
   if (!steps)
     return;
   for (auto [i, s] : llvm::enumerate(plan.steps())) {

@@ -1,5 +1,5 @@
 // weft: the command-line driver; dispatches to subcommands.
-#include "runtime/exec/RunMain.h"
+#include "tools/common/RunMain.h"
 
 #if WEFT_HAVE_CUDA
 #include "runtime/backends/cuda/CudaBackend.h"

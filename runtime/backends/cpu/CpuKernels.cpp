@@ -2,6 +2,7 @@
 #include "runtime/backends/cpu/CpuKernels.h"
 
 #include "runtime/backends/cpu/CpuSupport.h"
+#include "runtime/comm/Transport.h"
 
 namespace weft::runtime::cpu {
 
@@ -9,93 +10,77 @@ using artifact::Step;
 
 namespace {
 
-struct Kernel {
-  Status (*check)(const StepArgs &);
-  Status (*run)(const StepArgs &);
-};
+using Kernel = Status (*)(const StepArgs &);
 
 Result<Kernel> kernelFor(int kind) {
   switch (kind) {
   case Step::ELEMENTWISE:
-    return Kernel{checkElementwise, runElementwise};
+    return runElementwise;
   case Step::GEMM:
-    return Kernel{checkGemm, runGemm};
+    return runGemm;
   case Step::ATTENTION:
-    return Kernel{checkAttention, runAttention};
+    return runAttention;
   case Step::COPY:
-    return Kernel{checkCopy, runCopy};
+    return runCopy;
   case Step::LAYER_NORM:
-    return Kernel{checkLayerNorm, runLayerNorm};
+    return runLayerNorm;
   case Step::RMS_NORM:
-    return Kernel{checkRmsNorm, runRmsNorm};
+    return runRmsNorm;
   case Step::ROTARY:
-    return Kernel{checkRotary, runRotary};
+    return runRotary;
   case Step::SOFTMAX:
-    return Kernel{checkSoftmax, runSoftmax};
+    return runSoftmax;
   case Step::EMBEDDING:
-    return Kernel{checkEmbedding, runEmbedding};
+    return runEmbedding;
   case Step::GATHER:
-    return Kernel{checkGather, runGather};
+    return runGather;
   case Step::GATHER_ND:
-    return Kernel{checkGatherNd, runGatherNd};
+    return runGatherNd;
   case Step::GATHER_ELEMENTS:
-    return Kernel{checkGatherElements, runGatherElements};
+    return runGatherElements;
   case Step::REDUCE:
-    return Kernel{checkReduce, runReduce};
+    return runReduce;
   case Step::TRANSPOSE:
-    return Kernel{checkTranspose, runTranspose};
+    return runTranspose;
   case Step::SLICE:
-    return Kernel{checkSlice, runSlice};
+    return runSlice;
   case Step::CONCAT:
-    return Kernel{checkConcat, runConcat};
+    return runConcat;
   case Step::CUMSUM:
-    return Kernel{checkCumsum, runCumsum};
+    return runCumsum;
   case Step::TRILU:
-    return Kernel{checkTrilu, runTrilu};
+    return runTrilu;
   case Step::TILE:
-    return Kernel{checkTile, runTile};
+    return runTile;
   case Step::BROADCAST:
-    return Kernel{checkBroadcast, runBroadcast};
+    return runBroadcast;
   case Step::SWIGLU:
-    return Kernel{checkSwiglu, runSwiglu};
+    return runSwiglu;
   case Step::COLLECTIVE:
-    return Kernel{checkCollective, runCollective};
+    return runCollective;
   case Step::SEND:
-    return Kernel{checkSend, runSend};
+    return runSend;
   case Step::RECV:
-    return Kernel{checkRecv, runRecv};
+    return runRecv;
   default:
     return errorStatus("unknown step kind " + std::to_string(kind));
   }
 }
 
-Status checkOperands(const StepArgs &args) {
-  for (size_t i = 0; i < args.inputs.size(); ++i)
-    if (dtypeSize(args.inputs[i].dtype) == 0)
-      return errorStatus("input " + std::to_string(i) + " has dtype " +
-                         dtypeName(args.inputs[i].dtype));
-  for (size_t i = 0; i < args.outputs.size(); ++i)
-    if (dtypeSize(args.outputs[i].dtype) == 0)
-      return errorStatus("output " + std::to_string(i) + " has dtype " +
-                         dtypeName(args.outputs[i].dtype));
-  return okStatus();
-}
-
 } // namespace
 
-Status checkStep(const StepArgs &args) {
-  auto kernel = kernelFor(args.step.kind());
-  if (!kernel.ok())
-    return kernel.status();
-  if (Status s = checkOperands(args); !s.ok())
-    return s;
-  return kernel->check(args);
+StepArgs::StepArgs(const Step &step, std::span<const InTensor> inputs,
+                   std::span<const OutTensor> outputs, ThreadPool *pool,
+                   comm::Transport *comm)
+    : steps::StepArgs{step, inputs, outputs}, pool(pool), comm(comm) {
+  if (comm)
+    place = steps::RankPlace{comm->rank(), comm->worldSize()};
 }
 
 Status runStep(const StepArgs &args) {
-  if (Status s = checkStep(args); !s.ok())
+  if (Status s = steps::checkStep(args); !s.ok())
     return s;
-  return kernelFor(args.step.kind())->run(args);
+  return (*kernelFor(args.step.kind()))(args);
 }
 
 } // namespace weft::runtime::cpu

@@ -10,49 +10,11 @@ namespace {
 float mulFloats(float x, float y) { return x * y; }
 float addFloats(float x, float y) { return x + y; }
 
-/// The normalized axis of a norm or softmax step (attribute "axis").
-Result<int64_t> axisOf(const StepArgs &args) {
-  auto axis = intAttr(args.step, "axis");
-  if (!axis.ok())
-    return axis.status();
-  return normalizeAxis(*axis, args.inputs[0].rank());
-}
-
-/// Checks x, scale (and bias) of a norm: floats, broadcasting to x.
-Status checkNorm(const StepArgs &args, bool allowBias) {
-  auto hasBias = boolAttr(args.step, "has_bias");
-  if (!hasBias.ok())
-    return hasBias.status();
-  if (*hasBias && !allowBias)
-    return errorStatus("has_bias is set but RMS_NORM has no bias");
-  if (Status s = expectArity(args, *hasBias ? 3 : 2, 1); !s.ok())
-    return s.withPrefix(*hasBias ? "has_bias: " : "");
-  const char *names[] = {"input", "scale", "bias"};
-  const Shape &x = args.inputs[0].shape;
-  for (size_t i = 0; i < args.inputs.size(); ++i) {
-    if (Status s = expectFloat(args.inputs[i].dtype, names[i]); !s.ok())
-      return s;
-    if (i > 0 && !broadcastsTo(args.inputs[i].shape, x))
-      return errorStatus(std::string(names[i]) + " of shape " +
-                         shapeString(args.inputs[i].shape) +
-                         " does not broadcast to the input's " +
-                         shapeString(x));
-  }
-  auto axis = axisOf(args);
-  if (!axis.ok())
-    return axis.status();
-  if (auto eps = floatAttr(args.step, "epsilon"); !eps.ok())
-    return eps.status();
-  if (Status s = expectFloat(args.outputs[0].dtype, "output"); !s.ok())
-    return s;
-  return expectShape(args.outputs[0], x);
-}
-
 /// Normalizes each row of `inner` elements: (x - mean) / sqrt(var + eps),
 /// or x / sqrt(mean(x^2) + eps) when `rms`; then applies scale and bias.
 Status runNorm(const StepArgs &args, bool rms) {
   const InTensor &xt = args.inputs[0];
-  int64_t axis = *axisOf(args);
+  int64_t axis = *steps::normAxis(args);
   double eps = *floatAttr(args.step, "epsilon");
   int64_t inner = product(xt.shape, axis, xt.shape.size());
   int64_t rows = inner ? xt.numElements() / inner : 0;
@@ -88,30 +50,16 @@ Status runNorm(const StepArgs &args, bool rms) {
 
 } // namespace
 
-Status checkLayerNorm(const StepArgs &args) { return checkNorm(args, true); }
 Status runLayerNorm(const StepArgs &args) { return runNorm(args, false); }
-Status checkRmsNorm(const StepArgs &args) { return checkNorm(args, false); }
 Status runRmsNorm(const StepArgs &args) { return runNorm(args, true); }
 
 //===----------------------------------------------------------------------===//
 // SOFTMAX
 //===----------------------------------------------------------------------===//
 
-Status checkSoftmax(const StepArgs &args) {
-  if (Status s = expectArity(args, 1, 1); !s.ok())
-    return s;
-  if (Status s = expectFloat(args.inputs[0].dtype, "input"); !s.ok())
-    return s;
-  if (Status s = expectFloat(args.outputs[0].dtype, "output"); !s.ok())
-    return s;
-  if (auto axis = axisOf(args); !axis.ok())
-    return axis.status();
-  return expectShape(args.outputs[0], args.inputs[0].shape);
-}
-
 Status runSoftmax(const StepArgs &args) {
   const InTensor &xt = args.inputs[0];
-  int64_t axis = *axisOf(args);
+  int64_t axis = *steps::normAxis(args);
   int64_t len = xt.shape[axis];
   int64_t inner = product(xt.shape, axis + 1, xt.shape.size());
   int64_t lines = len && inner ? xt.numElements() / len : 0;
@@ -139,41 +87,6 @@ Status runSoftmax(const StepArgs &args) {
   });
   out.commit();
   return okStatus();
-}
-
-//===----------------------------------------------------------------------===//
-// ROTARY
-//===----------------------------------------------------------------------===//
-
-Status checkRotary(const StepArgs &args) {
-  if (Status s = expectArity(args, 3, 1); !s.ok())
-    return s;
-  const char *names[] = {"input", "cos", "sin"};
-  for (size_t i = 0; i < 3; ++i)
-    if (Status s = expectFloat(args.inputs[i].dtype, names[i]); !s.ok())
-      return s;
-  if (Status s = boolAttr(args.step, "interleaved").status(); !s.ok())
-    return s;
-  const Shape &x = args.inputs[0].shape, &cos = args.inputs[1].shape,
-              &sin = args.inputs[2].shape;
-  if (x.empty() || cos.empty() || sin.empty())
-    return errorStatus("input, cos and sin need rank >= 1");
-  int64_t r = cos.back();
-  if (sin.back() != r || r % 2 != 0 || r > x.back())
-    return errorStatus("rotary dim " + std::to_string(r) + " (cos " +
-                       shapeString(cos) + ", sin " + shapeString(sin) +
-                       ") must be even, shared by sin and at most the "
-                       "input's last dim " +
-                       std::to_string(x.back()));
-  Shape rotated = x;
-  rotated.back() = r;
-  if (!broadcastsTo(cos, rotated) || !broadcastsTo(sin, rotated))
-    return errorStatus("cos " + shapeString(cos) + " and sin " +
-                       shapeString(sin) + " do not broadcast to " +
-                       shapeString(rotated));
-  if (Status s = expectFloat(args.outputs[0].dtype, "output"); !s.ok())
-    return s;
-  return expectShape(args.outputs[0], x);
 }
 
 Status runRotary(const StepArgs &args) {

@@ -7,44 +7,9 @@
 
 namespace weft::runtime::cpu {
 
+using enum steps::ReduceKind;
+
 namespace {
-
-enum ReduceKind { Sum = 0, Mean = 1, Max = 2, Min = 3, Prod = 4 };
-
-struct ReducePlan {
-  ReduceKind kind = Sum;
-  std::vector<bool> reduced; // per input dim
-  Shape outShape;
-};
-
-Result<ReducePlan> reducePlan(const StepArgs &args) {
-  ReducePlan p;
-  auto kind = intAttr(args.step, "kind");
-  auto axes = listAttr(args.step, "axes");
-  auto keep = boolAttr(args.step, "keepdims");
-  if (!kind.ok() || !axes.ok() || !keep.ok())
-    return !kind.ok() ? kind.status()
-                      : (!axes.ok() ? axes.status() : keep.status());
-  if (*kind < Sum || *kind > Prod)
-    return errorStatus("reduce kind " + std::to_string(*kind) +
-                       " is not 0 (sum) to 4 (prod)");
-  p.kind = static_cast<ReduceKind>(*kind);
-  const Shape &in = args.inputs[0].shape;
-  p.reduced.assign(in.size(), false);
-  for (size_t i = 0; i < axes->size(); ++i) {
-    int64_t a = (*axes)[i];
-    if (a < 0 || a >= static_cast<int64_t>(in.size()) ||
-        (i > 0 && a <= (*axes)[i - 1]))
-      return errorStatus("axes " + shapeString(*axes) +
-                         " must be sorted, unique and in [0, " +
-                         std::to_string(in.size()) + ")");
-    p.reduced[a] = true;
-  }
-  for (size_t d = 0; d < in.size(); ++d)
-    if (!p.reduced[d] || *keep)
-      p.outShape.push_back(p.reduced[d] ? 1 : in[d]);
-  return p;
-}
 
 /// Strides mapping each input dim to the output element (0 when reduced).
 Shape reduceStrides(const ReducePlan &p, const Shape &in) {
@@ -128,19 +93,6 @@ void reduceInto(const ReducePlan &p, const InTensor &in, const OutTensor &out,
 
 } // namespace
 
-Status checkReduce(const StepArgs &args) {
-  if (Status s = expectArity(args, 1, 1); !s.ok())
-    return s;
-  auto p = reducePlan(args);
-  if (!p.ok())
-    return p.status();
-  if (Status s = expectSameDType(args.inputs[0].dtype, args.outputs[0].dtype,
-                                 "input and output");
-      !s.ok())
-    return s;
-  return expectShape(args.outputs[0], p->outShape);
-}
-
 Status runReduce(const StepArgs &args) {
   ReducePlan p = *reducePlan(args);
   const InTensor &in = args.inputs[0];
@@ -181,24 +133,6 @@ void cumsumLines(int64_t lines, int64_t len, int64_t inner, bool exclusive,
 }
 
 } // namespace
-
-Status checkCumsum(const StepArgs &args) {
-  if (Status s = expectArity(args, 1, 1); !s.ok())
-    return s;
-  auto axis = intAttr(args.step, "axis");
-  if (!axis.ok())
-    return axis.status();
-  if (auto a = normalizeAxis(*axis, args.inputs[0].rank()); !a.ok())
-    return a.status();
-  for (const char *flag : {"exclusive", "reverse"})
-    if (Status s = boolAttr(args.step, flag).status(); !s.ok())
-      return s;
-  if (Status s = expectSameDType(args.inputs[0].dtype, args.outputs[0].dtype,
-                                 "input and output");
-      !s.ok())
-    return s;
-  return expectShape(args.outputs[0], args.inputs[0].shape);
-}
 
 Status runCumsum(const StepArgs &args) {
   const InTensor &in = args.inputs[0];

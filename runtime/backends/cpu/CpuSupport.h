@@ -3,6 +3,9 @@
 #define WEFT_RUNTIME_BACKENDS_CPU_CPUSUPPORT_H
 
 #include "runtime/backends/cpu/CpuKernels.h"
+#include "runtime/steps/ElementValues.h"
+#include "runtime/steps/StepChecks.h"
+#include "runtime/steps/StepSupport.h"
 
 #include <functional>
 #include <utility>
@@ -10,40 +13,45 @@
 
 namespace weft::runtime::cpu {
 
-//===----------------------------------------------------------------------===//
-// Attributes and checks
-//===----------------------------------------------------------------------===//
-
-/// A required integer attribute (Step.ints).
-Result<int64_t> intAttr(const artifact::Step &step, const char *key);
-/// An optional integer attribute, `fallback` when absent.
-int64_t intAttrOr(const artifact::Step &step, const char *key,
-                  int64_t fallback);
-/// A boolean attribute (Step.ints, 0 or 1), false when absent.
-Result<bool> boolAttr(const artifact::Step &step, const char *key);
-/// A required float attribute (Step.floats).
-Result<double> floatAttr(const artifact::Step &step, const char *key);
-/// A required list attribute (Step.lists).
-Result<Shape> listAttr(const artifact::Step &step, const char *key);
-
-/// Refuses other numbers of inputs and outputs.
-Status expectArity(const StepArgs &args, size_t inputs, size_t outputs);
-/// Refuses an output whose shape is not `expected`.
-Status expectShape(const OutTensor &out, const Shape &expected,
-                   const char *what = "output");
-/// Refuses a tensor whose dtype is not a float type.
-Status expectFloat(DType dtype, const char *what);
-/// Refuses a tensor whose dtype is not an integer type (BOOL excluded).
-Status expectIndex(DType dtype, const char *what);
-/// Refuses differing dtypes.
-Status expectSameDType(DType a, DType b, const char *what);
-/// `axis` in [-rank, rank) made non-negative.
-Result<int64_t> normalizeAxis(int64_t axis, int64_t rank);
-
-/// Product of dims [begin, end).
-int64_t product(const Shape &shape, size_t begin, size_t end);
-/// Row-major element strides.
-Shape contiguousStrides(const Shape &shape);
+// The step library's helpers, under the names the kernels use.
+using steps::AttentionShape;
+using steps::attentionShape;
+using steps::BatchMap;
+using steps::boolAttr;
+using steps::broadcastsTo;
+using steps::broadcastStrides;
+using steps::contiguousStrides;
+using steps::convertElements;
+using steps::doubleToInt;
+using steps::expectArity;
+using steps::expectFloat;
+using steps::expectIndex;
+using steps::expectSameDType;
+using steps::expectShape;
+using steps::floatAttr;
+using steps::fromFloat;
+using steps::gatherAxis;
+using steps::GatherNdShape;
+using steps::gatherNdShape;
+using steps::GemmShape;
+using steps::gemmShape;
+using steps::intAttr;
+using steps::intAttrOr;
+using steps::listAttr;
+using steps::loadDouble;
+using steps::loadInt;
+using steps::normalizeAxis;
+using steps::product;
+using steps::ReduceKind;
+using steps::ReducePlan;
+using steps::reducePlan;
+using steps::roundToFloat;
+using steps::SliceSpec;
+using steps::sliceSpec;
+using steps::storeDouble;
+using steps::storeInt;
+using steps::toFloat;
+using steps::wrapInt;
 
 //===----------------------------------------------------------------------===//
 // Parallel loops
@@ -69,26 +77,8 @@ void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
 // Element conversion
 //===----------------------------------------------------------------------===//
 
-/// Element i of a tensor of `dtype` at `base`, as double or int64.
-double loadDouble(DType dtype, const std::byte *base, int64_t i);
-int64_t loadInt(DType dtype, const std::byte *base, int64_t i);
-/// Stores v into element i: floats rounded to nearest even, integers
-/// truncated (NaN to 0, saturated) and wrapped to the width, BOOL as v != 0.
-void storeDouble(DType dtype, std::byte *base, int64_t i, double v);
-void storeInt(DType dtype, std::byte *base, int64_t i, int64_t v);
-/// The integer a double converts to: truncated, NaN 0, saturated.
-int64_t doubleToInt(double v);
-/// v wrapped to an integer dtype's width (BOOL: v != 0).
-int64_t wrapInt(DType dtype, int64_t v);
-/// v rounded to a float dtype's precision.
-double roundToFloat(DType dtype, double v);
-
 /// The tanh-approximated GELU (the GELU_TANH kernel and the GEMM epilogue).
 double geluTanh(double x);
-
-/// n elements of a float tensor to float32 and back.
-void toFloat(DType dtype, const std::byte *src, float *dst, int64_t n);
-void fromFloat(const float *src, DType dtype, std::byte *dst, int64_t n);
 
 /// A float tensor's elements as float32: borrowed when already f32 and
 /// aligned, else converted.
@@ -120,40 +110,6 @@ private:
 // Broadcasting and strided copies
 //===----------------------------------------------------------------------===//
 
-/// Whether `in` broadcasts (numpy, right-aligned) to `out`.
-bool broadcastsTo(const Shape &in, const Shape &out);
-/// Element strides of `in` seen with `out`'s rank: 0 on broadcast dims.
-Shape broadcastStrides(const Shape &in, const Shape &out);
-
-/// The shapes of one GEMM step: out = op(a) @ op(b) (+ bias); batch dims
-/// broadcast (numpy rules), a 1-D `a` is a row vector.
-struct GemmShape {
-  bool transA = false, transB = false, vectorA = false;
-  int64_t m = 0, n = 0, k = 0;
-  Shape batchA, batchB, batch, out;
-};
-
-/// The shapes of GEMM step `args` (its attributes and operand shapes).
-Result<GemmShape> gemmShape(const StepArgs &args);
-
-/// Linear batch index -> offsets of a's and b's matrices (in matrices).
-struct BatchMap {
-  explicit BatchMap(const GemmShape &g)
-      : batch(g.batch), stridesA(broadcastStrides(g.batchA, g.batch)),
-        stridesB(broadcastStrides(g.batchB, g.batch)) {}
-  std::pair<int64_t, int64_t> operator()(int64_t linear) const {
-    int64_t oa = 0, ob = 0;
-    for (size_t d = batch.size(); d-- > 0;) {
-      int64_t i = linear % batch[d];
-      linear /= batch[d];
-      oa += i * stridesA[d];
-      ob += i * stridesB[d];
-    }
-    return {oa, ob};
-  }
-  Shape batch, stridesA, stridesB;
-};
-
 /// Walks the positions of a shape in row-major order, keeping one linear
 /// offset per stride vector (each of the shape's rank).
 class StridedWalker {
@@ -181,12 +137,10 @@ void applyBroadcast(float *y, const Shape &shape, const float *v,
                     const Shape &vShape, float (*op)(float, float));
 
 //===----------------------------------------------------------------------===//
-// Kernels (one check and one run per step kind)
+// Kernels (one run per step kind; the checks are the step library's)
 //===----------------------------------------------------------------------===//
 
-#define WEFT_CPU_KERNEL(NAME)                                                  \
-  Status check##NAME(const StepArgs &args);                                    \
-  Status run##NAME(const StepArgs &args);
+#define WEFT_CPU_KERNEL(NAME) Status run##NAME(const StepArgs &args);
 WEFT_CPU_KERNEL(Elementwise)
 WEFT_CPU_KERNEL(Swiglu)
 WEFT_CPU_KERNEL(Gemm)

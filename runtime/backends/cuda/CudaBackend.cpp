@@ -1,10 +1,10 @@
 // `--backend cuda`: each rank on its own GPU, NCCL between them.
 #include "runtime/backends/cuda/CudaBackend.h"
 
+#include "runtime/backends/BackendRegistry.h"
 #include "runtime/backends/cuda/CudaExecutor.h"
 #include "runtime/backends/cuda/NcclComm.h"
 #include "runtime/comm/Bootstrap.h"
-#include "runtime/exec/RunMain.h"
 
 namespace weft::runtime::cuda {
 
@@ -66,10 +66,13 @@ private:
 };
 
 Result<std::unique_ptr<RankExecutor>>
-makeCudaRank(const Artifact &artifact, RankState &state,
-             comm::Transport &transport, unsigned threads,
+makeCudaRank(const Artifact &artifact, RankPlan &rankPlan,
+             comm::Transport *transport, unsigned threads,
              std::optional<uint32_t> localRank) {
-  uint32_t rank = transport.rank(), world = transport.worldSize();
+  if (!transport)
+    return errorStatus("the cuda backend runs every rank of the artifact "
+                       "(a rank alone runs on the cpu)");
+  uint32_t rank = transport->rank(), world = transport->worldSize();
   int devices = 0;
   if (cudaError_t err = cudaGetDeviceCount(&devices); err != cudaSuccess)
     return errorStatus("rank " + std::to_string(rank) +
@@ -88,8 +91,8 @@ makeCudaRank(const Artifact &artifact, RankState &state,
     return s;
   std::unique_ptr<DeviceComm> comm;
   if (world > 1) {
-    comm::TransportBootstrap boot(transport);
-    auto groups = comm::planGroups(state.rank.plan, world);
+    comm::TransportBootstrap boot(*transport);
+    auto groups = comm::planGroups(rankPlan.plan, world);
     auto nccl =
         NcclCollectives::create(boot, groups, device, comm::kDefaultTimeout);
     if (!nccl.ok())
@@ -100,7 +103,7 @@ makeCudaRank(const Artifact &artifact, RankState &state,
   options.device = device;
   options.comm = comm.get();
   options.worldSize = world;
-  auto exec = CudaExecutor::create(artifact, state.rank, options);
+  auto exec = CudaExecutor::create(artifact, rankPlan, options);
   if (!exec.ok())
     return exec.status();
   return std::unique_ptr<RankExecutor>(

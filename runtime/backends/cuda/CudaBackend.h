@@ -1,4 +1,4 @@
-// Registers `--backend cuda` with the run command line (RunMain.h).
+// Registers the backend "cuda" (BackendRegistry.h): `--backend cuda`.
 #ifndef WEFT_RUNTIME_BACKENDS_CUDA_CUDABACKEND_H
 #define WEFT_RUNTIME_BACKENDS_CUDA_CUDABACKEND_H
 

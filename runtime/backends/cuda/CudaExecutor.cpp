@@ -2,9 +2,9 @@
 #include "runtime/backends/cuda/CudaExecutor.h"
 
 #include "runtime/artifact/Sha256.h"
-#include "runtime/backends/cpu/CpuSupport.h"
 #include "runtime/backends/cuda/CudaConvert.h"
 #include "runtime/backends/cuda/CudaGemm.h"
+#include "runtime/steps/StepChecks.h"
 
 #include <cuda.h>
 
@@ -308,6 +308,13 @@ CudaExecutor::create(const Artifact &artifact, RankPlan &rank,
   if (Status s = validatePlan(rank.plan, rank.planPath, options.worldSize);
       !s.ok())
     return s;
+  // State buffers need device memory kept across runs and outside the
+  // captured graph's arena: not there yet; refused rather than misplaced.
+  for (const Buffer &buf : rank.plan.buffers())
+    if (buf.kind() == Buffer::STATE)
+      return errorStatus(rank.planPath + ": state buffer '" + buf.name() +
+                         "': the cuda backend does not keep state buffers "
+                         "yet (run it on the cpu backend)");
   if (rank.weights.size() != static_cast<size_t>(rank.plan.weights_size()))
     return errorStatus("the weights of rank " +
                        std::to_string(rank.entry.rank()) + " are not loaded");
@@ -573,11 +580,11 @@ CudaExecutor::bindStep(const artifact::Step &step) {
     for (auto &t : outs)
       cout.push_back({t.dtype, t.shape, static_cast<std::byte *>(t.data)});
     // (Ranks and peers were checked against the world by validatePlan.)
-    cpu::StepArgs args{step, cin, cout};
-    if (Status s = cpu::checkStep(args); !s.ok())
+    steps::StepArgs args{step, cin, cout};
+    if (Status s = steps::checkStep(args); !s.ok())
       return s;
     auto intOr = [&](const char *key, int64_t fallback) {
-      return cpu::intAttrOr(step, key, fallback);
+      return steps::intAttrOr(step, key, fallback);
     };
     if (step.kind() == artifact::Step::SEND) {
       bound = std::make_unique<CollectiveStep>(

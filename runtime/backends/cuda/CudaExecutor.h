@@ -9,7 +9,7 @@
 #include "runtime/artifact/ArtifactReader.h"
 #include "runtime/backends/cuda/CudaStep.h"
 #include "runtime/backends/cuda/DeviceComm.h"
-#include "runtime/exec/RankExecutor.h"
+#include "runtime/backends/RankExecutor.h"
 
 #include <cuda_runtime.h>
 

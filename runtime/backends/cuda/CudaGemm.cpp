@@ -11,7 +11,7 @@
 // kernel's) epilogue, after the bias.
 #include "runtime/backends/cuda/CudaGemm.h"
 
-#include "runtime/backends/cpu/CpuSupport.h"
+#include "runtime/steps/StepChecks.h"
 
 #include <cublasLt.h>
 
@@ -188,22 +188,22 @@ GemmContext::bind(const artifact::Step &step,
     ins.push_back({t.dtype, t.shape, static_cast<const std::byte *>(t.data)});
   for (const DeviceTensor &t : outputs)
     outs.push_back({t.dtype, t.shape, static_cast<std::byte *>(t.data)});
-  cpu::StepArgs args{step, ins, outs};
-  if (Status s = cpu::checkStep(args); !s.ok())
+  steps::StepArgs args{step, ins, outs};
+  if (Status s = steps::checkStep(args); !s.ok())
     return s;
-  auto shape = cpu::gemmShape(args);
+  auto shape = steps::gemmShape(args);
   if (!shape.ok())
     return shape.status();
-  const cpu::GemmShape &g = *shape;
+  const steps::GemmShape &g = *shape;
   // One dtype throughout; or f16 / bf16 operands with the f32 accumulator
   // stored unrounded (an LM head's f32 logits), without a bias, residual
   // or GELU.
   DType dtype = inputs[0].dtype, outType = outputs[0].dtype;
-  bool bias = cpu::intAttrOr(step, "has_bias", 0) != 0;
-  bool residual = cpu::intAttrOr(step, "has_residual", 0) != 0;
+  bool bias = steps::intAttrOr(step, "has_bias", 0) != 0;
+  bool residual = steps::intAttrOr(step, "has_residual", 0) != 0;
   // checkStep refused it with a residual (cuBLASLt would apply it to the
   // sum).
-  bool gelu = cpu::intAttrOr(step, "gelu", 0) != 0;
+  bool gelu = steps::intAttrOr(step, "gelu", 0) != 0;
   bool widened = outType == DType::F32 &&
                  (dtype == DType::BF16 || dtype == DType::F16) && !bias &&
                  !residual && !gelu;
@@ -309,7 +309,7 @@ GemmContext::bind(const artifact::Step &step,
   if (!perMatrix) {
     gemm->calls.push_back({a, b, out, res});
   } else {
-    cpu::BatchMap map(g);
+    steps::BatchMap map(g);
     for (int64_t linear = 0; linear < count; ++linear) {
       auto [oa, ob] = map(linear);
       gemm->calls.push_back({a + oa * m * k * esize, b + ob * k * n * esize,

@@ -1,10 +1,10 @@
 // Binding of the library steps to the CUDA kernels: the step is checked by
-// the CPU backend's own checks (one definition of what a valid step is),
+// the step library's checks (one definition of what a valid step is),
 // then turned into the launch parameters of its kernel. Refusals never call
 // the CUDA runtime, so they work without a GPU.
-#include "runtime/backends/cpu/CpuSupport.h"
 #include "runtime/backends/cuda/CudaStep.h"
 #include "runtime/backends/cuda/kernels/Kernels.h"
+#include "runtime/steps/StepChecks.h"
 
 #include <climits>
 #include <cstdlib>
@@ -164,7 +164,7 @@ Result<k::StridedCopyParams> stridedCopy(const void *src, int64_t srcBase,
 Bound bindGatherCopy(const Binding &b, int64_t srcBase, const Shape &srcStrides,
                      const Shape &modulo = {}) {
   const DeviceTensor &in = b.in[0], &out = b.out[0];
-  Shape dstStrides = cpu::contiguousStrides(out.shape);
+  Shape dstStrides = steps::contiguousStrides(out.shape);
   std::vector<CopyDim> dims;
   for (size_t d = 0; d < out.shape.size(); ++d)
     dims.push_back({out.shape[d], srcStrides[d], dstStrides[d],
@@ -194,7 +194,7 @@ Bound bindAttention(const Binding &b) {
   p.vType = typeOf(v);
   p.outType = typeOf(b.out[0]);
   // [B, H, S, D], or [B, S, H, D] when seq_major.
-  const bool seqMajor = *cpu::boolAttr(b.step, "seq_major");
+  const bool seqMajor = *steps::boolAttr(b.step, "seq_major");
   const int hd = seqMajor ? 2 : 1, sd = seqMajor ? 1 : 2;
   p.b = q.shape[0];
   p.hq = q.shape[hd];
@@ -204,7 +204,7 @@ Bound bindAttention(const Binding &b) {
   p.t = kt.shape[sd];
   p.dv = v.shape[3];
   auto strides = [&](const DeviceTensor &x, int64_t(&st)[3]) {
-    Shape rowMajor = cpu::contiguousStrides(x.shape);
+    Shape rowMajor = steps::contiguousStrides(x.shape);
     st[0] = rowMajor[0];
     st[1] = rowMajor[hd];
     st[2] = rowMajor[sd];
@@ -217,13 +217,13 @@ Bound bindAttention(const Binding &b) {
   // block (64 or 128) instead of its choice by shape.
   if (const char *rows = std::getenv("WEFT_ATTENTION_BLOCK_ROWS"))
     p.blockRows = std::atoi(rows);
-  p.scale = static_cast<float>(*cpu::floatAttr(b.step, "scale"));
-  p.causal = *cpu::boolAttr(b.step, "causal");
+  p.scale = static_cast<float>(*steps::floatAttr(b.step, "scale"));
+  p.causal = *steps::boolAttr(b.step, "causal");
   if (b.in.size() == 4) {
     const DeviceTensor &mask = b.in[3];
     p.mask = mask.data;
     p.maskType = typeOf(mask);
-    Shape st = cpu::broadcastStrides(mask.shape, Shape{p.b, p.hq, p.s, p.t});
+    Shape st = steps::broadcastStrides(mask.shape, Shape{p.b, p.hq, p.s, p.t});
     for (int d = 0; d < 4; ++d)
       p.maskStride[d] = st[d];
   }
@@ -243,7 +243,7 @@ Bound bindAttention(const Binding &b) {
 /// Whether a broadcast operand of a norm gives element i of every row
 /// element i (its strides over x are 0 before `axis` and row-major after).
 bool byColumn(const Shape &x, const Shape &strides, int64_t axis) {
-  Shape rowMajor = cpu::contiguousStrides(x);
+  Shape rowMajor = steps::contiguousStrides(x);
   for (size_t d = 0; d < x.size(); ++d) {
     if (x[d] == 1)
       continue;
@@ -256,21 +256,22 @@ bool byColumn(const Shape &x, const Shape &strides, int64_t axis) {
 
 Bound bindNorm(const Binding &b, bool rms) {
   const DeviceTensor &x = b.in[0];
-  int64_t axis = *cpu::normalizeAxis(*cpu::intAttr(b.step, "axis"), x.rank());
+  int64_t axis =
+      *steps::normalizeAxis(*steps::intAttr(b.step, "axis"), x.rank());
   k::NormParams p;
   p.x = x.data;
   p.out = b.out[0].data;
   p.xType = typeOf(x);
   p.outType = typeOf(b.out[0]);
-  p.inner = cpu::product(x.shape, axis, x.shape.size());
+  p.inner = steps::product(x.shape, axis, x.shape.size());
   p.rows = p.inner ? x.numElements() / p.inner : 0;
-  p.epsilon = static_cast<float>(*cpu::floatAttr(b.step, "epsilon"));
+  p.epsilon = static_cast<float>(*steps::floatAttr(b.step, "epsilon"));
   p.rms = rms;
   if (p.rows > INT_MAX)
     return b.refuse(std::to_string(p.rows) + " rows exceed a grid's " +
                     std::to_string(INT_MAX));
   for (size_t i = 1; i < b.in.size(); ++i) {
-    Shape st = cpu::broadcastStrides(b.in[i].shape, x.shape);
+    Shape st = steps::broadcastStrides(b.in[i].shape, x.shape);
     bool column = byColumn(x.shape, st, axis);
     auto map = indexMap(x.shape, st);
     if (!column && !map.ok())
@@ -286,14 +287,15 @@ Bound bindNorm(const Binding &b, bool rms) {
 
 Bound bindSoftmax(const Binding &b) {
   const DeviceTensor &x = b.in[0];
-  int64_t axis = *cpu::normalizeAxis(*cpu::intAttr(b.step, "axis"), x.rank());
+  int64_t axis =
+      *steps::normalizeAxis(*steps::intAttr(b.step, "axis"), x.rank());
   k::SoftmaxParams p;
   p.x = x.data;
   p.out = b.out[0].data;
   p.xType = typeOf(x);
   p.outType = typeOf(b.out[0]);
   p.len = x.shape[axis];
-  p.inner = cpu::product(x.shape, axis + 1, x.shape.size());
+  p.inner = steps::product(x.shape, axis + 1, x.shape.size());
   p.outer = p.len && p.inner ? x.numElements() / (p.len * p.inner) : 0;
   if (p.inner == 1 && p.outer > INT_MAX)
     return b.refuse(std::to_string(p.outer) + " rows exceed a grid's " +
@@ -315,11 +317,11 @@ Bound bindRotary(const Binding &b) {
   p.width = x.shape.back();
   p.rows = p.width ? x.numElements() / p.width : 0;
   p.rotaryDim = b.in[1].shape.back();
-  p.interleaved = *cpu::boolAttr(b.step, "interleaved");
+  p.interleaved = *steps::boolAttr(b.step, "interleaved");
   Shape rowShape(x.shape.begin(), x.shape.end() - 1), rotated = x.shape;
   rotated.back() = p.rotaryDim;
   for (int i = 1; i <= 2; ++i) {
-    Shape st = cpu::broadcastStrides(b.in[i].shape, rotated);
+    Shape st = steps::broadcastStrides(b.in[i].shape, rotated);
     st.pop_back();
     auto map = indexMap(rowShape, st);
     if (!map.ok())
@@ -351,8 +353,8 @@ Bound bindEmbedding(const Binding &b) {
   p.outer = 1;
   p.dim = table.shape[0];
   p.count = ids.numElements();
-  p.chunkBytes =
-      cpu::product(table.shape, 1, table.shape.size()) * dtypeSize(table.dtype);
+  p.chunkBytes = steps::product(table.shape, 1, table.shape.size()) *
+                 dtypeSize(table.dtype);
   auto start = b.step.ints().find("vocab_start");
   p.shard = start != b.step.ints().end();
   p.vocabStart = p.shard ? start->second : 0;
@@ -363,16 +365,16 @@ Bound bindEmbedding(const Binding &b) {
 Bound bindGather(const Binding &b) {
   const DeviceTensor &data = b.in[0], &idx = b.in[1];
   int64_t axis =
-      *cpu::normalizeAxis(*cpu::intAttr(b.step, "axis"), data.rank());
+      *steps::normalizeAxis(*steps::intAttr(b.step, "axis"), data.rank());
   k::GatherParams p;
   p.data = data.data;
   p.indices = idx.data;
   p.out = b.out[0].data;
   p.indexType = typeOf(idx);
-  p.outer = cpu::product(data.shape, 0, axis);
+  p.outer = steps::product(data.shape, 0, axis);
   p.dim = data.shape[axis];
   p.count = idx.numElements();
-  p.chunkBytes = cpu::product(data.shape, axis + 1, data.shape.size()) *
+  p.chunkBytes = steps::product(data.shape, axis + 1, data.shape.size()) *
                  dtypeSize(data.dtype);
   p.wrap = true;
   return b.bind({[p](cudaStream_t s) { return k::launchGather(p, s); }});
@@ -380,24 +382,24 @@ Bound bindGather(const Binding &b) {
 
 Bound bindGatherNd(const Binding &b) {
   const DeviceTensor &data = b.in[0], &idx = b.in[1];
-  int64_t batchDims = cpu::intAttrOr(b.step, "batch_dims", 0);
+  int64_t batchDims = steps::intAttrOr(b.step, "batch_dims", 0);
   int64_t depth = idx.shape.back();
   if (depth > k::kMaxRank)
     return b.refuse("index depth " + std::to_string(depth) +
                     " exceeds the kernel's limit of " +
                     std::to_string(k::kMaxRank));
-  Shape strides = cpu::contiguousStrides(data.shape);
+  Shape strides = steps::contiguousStrides(data.shape);
   k::GatherNdParams p;
   p.data = data.data;
   p.indices = idx.data;
   p.out = b.out[0].data;
   p.indexType = typeOf(idx);
   p.elemSize = static_cast<int>(dtypeSize(data.dtype));
-  p.batches = cpu::product(data.shape, 0, batchDims);
-  p.batchStride = cpu::product(data.shape, batchDims, data.shape.size());
-  p.tuples = cpu::product(idx.shape, batchDims, idx.shape.size() - 1);
+  p.batches = steps::product(data.shape, 0, batchDims);
+  p.batchStride = steps::product(data.shape, batchDims, data.shape.size());
+  p.tuples = steps::product(idx.shape, batchDims, idx.shape.size() - 1);
   p.depth = depth;
-  p.chunk = cpu::product(data.shape, batchDims + depth, data.shape.size());
+  p.chunk = steps::product(data.shape, batchDims + depth, data.shape.size());
   for (int64_t i = 0; i < depth; ++i) {
     p.dataDim[i] = data.shape[batchDims + i];
     p.dataStride[i] = strides[batchDims + i];
@@ -408,8 +410,8 @@ Bound bindGatherNd(const Binding &b) {
 Bound bindGatherElements(const Binding &b) {
   const DeviceTensor &data = b.in[0], &idx = b.in[1];
   int64_t axis =
-      *cpu::normalizeAxis(*cpu::intAttr(b.step, "axis"), data.rank());
-  Shape strides = cpu::contiguousStrides(data.shape), offStrides = strides;
+      *steps::normalizeAxis(*steps::intAttr(b.step, "axis"), data.rank());
+  Shape strides = steps::contiguousStrides(data.shape), offStrides = strides;
   offStrides[axis] = 0;
   auto map = indexMap(idx.shape, offStrides);
   if (!map.ok())
@@ -430,11 +432,11 @@ Bound bindGatherElements(const Binding &b) {
 
 Bound bindReduce(const Binding &b) {
   const DeviceTensor &x = b.in[0];
-  Shape axes = *cpu::listAttr(b.step, "axes");
+  Shape axes = *steps::listAttr(b.step, "axes");
   std::vector<bool> reduced(x.shape.size(), false);
   for (int64_t a : axes)
     reduced[a] = true;
-  Shape strides = cpu::contiguousStrides(x.shape);
+  Shape strides = steps::contiguousStrides(x.shape);
   Shape keptShape, keptStrides, redShape, redStrides;
   for (size_t d = 0; d < x.shape.size(); ++d) {
     (reduced[d] ? redShape : keptShape).push_back(x.shape[d]);
@@ -448,7 +450,7 @@ Bound bindReduce(const Binding &b) {
   p.x = x.data;
   p.out = b.out[0].data;
   p.type = typeOf(x);
-  p.op = static_cast<int>(*cpu::intAttr(b.step, "kind"));
+  p.op = static_cast<int>(*steps::intAttr(b.step, "kind"));
   p.outN = b.out[0].numElements();
   p.count = runtime::numElements(redShape);
   p.keptMap = *kept;
@@ -458,16 +460,17 @@ Bound bindReduce(const Binding &b) {
 
 Bound bindCumsum(const Binding &b) {
   const DeviceTensor &x = b.in[0];
-  int64_t axis = *cpu::normalizeAxis(*cpu::intAttr(b.step, "axis"), x.rank());
+  int64_t axis =
+      *steps::normalizeAxis(*steps::intAttr(b.step, "axis"), x.rank());
   k::CumsumParams p;
   p.x = x.data;
   p.out = b.out[0].data;
   p.type = typeOf(x);
   p.len = x.shape[axis];
-  p.inner = cpu::product(x.shape, axis + 1, x.shape.size());
+  p.inner = steps::product(x.shape, axis + 1, x.shape.size());
   p.lines = p.len && p.inner ? x.numElements() / p.len : 0;
-  p.exclusive = *cpu::boolAttr(b.step, "exclusive");
-  p.reverse = *cpu::boolAttr(b.step, "reverse");
+  p.exclusive = *steps::boolAttr(b.step, "exclusive");
+  p.reverse = *steps::boolAttr(b.step, "reverse");
   return b.bind({[p](cudaStream_t s) { return k::launchCumsum(p, s); }});
 }
 
@@ -512,10 +515,10 @@ tiledTranspose(const k::StridedCopyParams &c) {
 }
 
 Bound bindTranspose(const Binding &b) {
-  Shape perm = *cpu::listAttr(b.step, "perm");
+  Shape perm = *steps::listAttr(b.step, "perm");
   const DeviceTensor &in = b.in[0], &out = b.out[0];
-  Shape inStrides = cpu::contiguousStrides(in.shape);
-  Shape outStrides = cpu::contiguousStrides(out.shape);
+  Shape inStrides = steps::contiguousStrides(in.shape);
+  Shape outStrides = steps::contiguousStrides(out.shape);
   std::vector<CopyDim> dims;
   for (size_t d = 0; d < perm.size(); ++d)
     dims.push_back({out.shape[d], inStrides[perm[d]], outStrides[d], 0});
@@ -532,16 +535,16 @@ Bound bindTranspose(const Binding &b) {
 }
 
 Bound bindSlice(const Binding &b) {
-  Shape starts = *cpu::listAttr(b.step, "starts");
-  Shape steps = *cpu::listAttr(b.step, "steps");
+  Shape starts = *steps::listAttr(b.step, "starts");
+  Shape sliceSteps = *steps::listAttr(b.step, "steps");
   const Shape &outShape = b.out[0].shape;
-  Shape inStrides = cpu::contiguousStrides(b.in[0].shape), strides;
+  Shape inStrides = runtime::steps::contiguousStrides(b.in[0].shape), strides;
   int64_t base = 0;
   for (size_t d = 0; d < inStrides.size(); ++d) {
     // An empty dim may start at `dim`; nothing is read there.
     if (outShape[d] > 0)
       base += starts[d] * inStrides[d];
-    strides.push_back(steps[d] * inStrides[d]);
+    strides.push_back(sliceSteps[d] * inStrides[d]);
   }
   return bindGatherCopy(b, base, strides);
 }
@@ -552,24 +555,25 @@ Bound bindTile(const Binding &b) {
   for (size_t d = 0; d < in.size(); ++d)
     if (out[d] != in[d])
       modulo[d] = in[d];
-  return bindGatherCopy(b, 0, cpu::contiguousStrides(in), modulo);
+  return bindGatherCopy(b, 0, steps::contiguousStrides(in), modulo);
 }
 
 Bound bindBroadcast(const Binding &b) {
   return bindGatherCopy(b, 0,
-                        cpu::broadcastStrides(b.in[0].shape, b.out[0].shape));
+                        steps::broadcastStrides(b.in[0].shape, b.out[0].shape));
 }
 
 Bound bindConcat(const Binding &b) {
   const DeviceTensor &out = b.out[0];
-  int64_t axis = *cpu::normalizeAxis(*cpu::intAttr(b.step, "axis"), out.rank());
-  int64_t outer = cpu::product(out.shape, 0, axis);
-  int64_t outChunk = cpu::product(out.shape, axis, out.shape.size());
+  int64_t axis =
+      *steps::normalizeAxis(*steps::intAttr(b.step, "axis"), out.rank());
+  int64_t outer = steps::product(out.shape, 0, axis);
+  int64_t outChunk = steps::product(out.shape, axis, out.shape.size());
   int elemSize = static_cast<int>(dtypeSize(out.dtype));
   std::vector<Launch> launches;
   int64_t at = 0;
   for (const DeviceTensor &in : b.in) {
-    int64_t chunk = cpu::product(in.shape, axis, in.shape.size());
+    int64_t chunk = steps::product(in.shape, axis, in.shape.size());
     auto p = stridedCopy(in.data, 0, out.data, at, elemSize,
                          {{outer, chunk, outChunk, 0}, {chunk, 1, 1, 0}});
     if (!p.ok())
@@ -591,8 +595,8 @@ Bound bindTrilu(const Binding &b) {
   p.rows = in.shape[in.rank() - 2];
   p.cols = in.shape[in.rank() - 1];
   p.mats = p.rows > 0 && p.cols > 0 ? in.numElements() / (p.rows * p.cols) : 0;
-  p.k = cpu::intAttrOr(b.step, "k", 0);
-  p.upper = *cpu::boolAttr(b.step, "upper");
+  p.k = steps::intAttrOr(b.step, "k", 0);
+  p.upper = *steps::boolAttr(b.step, "upper");
   return b.bind({[p](cudaStream_t s) { return k::launchTrilu(p, s); }});
 }
 
@@ -624,7 +628,7 @@ bindLibraryStep(const Step &step, std::span<const DeviceTensor> inputs,
     in.push_back({t.dtype, t.shape, static_cast<const std::byte *>(t.data)});
   for (const DeviceTensor &t : outputs)
     out.push_back({t.dtype, t.shape, static_cast<std::byte *>(t.data)});
-  if (Status s = cpu::checkStep(cpu::StepArgs{step, in, out}); !s.ok())
+  if (Status s = steps::checkStep(steps::StepArgs{step, in, out}); !s.ok())
     return b.refuse(s.message());
   for (const DeviceTensor &t : outputs)
     if (t.numElements() > 0 && !t.data)

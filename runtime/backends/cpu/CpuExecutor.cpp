@@ -1,8 +1,10 @@
-// Runs one rank's plan on the CPU: binds buffers, then runs the steps.
-#include "runtime/exec/Executor.h"
+// Runs one rank's plan on the CPU: binds buffers and entry points, then
+// runs the steps of the selected entry.
+#include "runtime/backends/cpu/CpuExecutor.h"
 
 #include "runtime/backends/cpu/CpuKernels.h"
 #include "runtime/comm/Transport.h"
+#include "runtime/steps/ElementValues.h"
 
 #include <cstring>
 #include <new>
@@ -25,20 +27,13 @@ bool isMultiRank(int kind) {
 
 } // namespace
 
-std::string stepWhere(int index, const Step &step) {
-  std::string where = "step " + std::to_string(index) + " '" + step.name() +
-                      "' (" + Step::Kind_Name(step.kind());
-  if (!step.location().empty())
-    where += ", " + step.location();
-  return where + "): ";
-}
-
-Executor::Executor(const RankPlan &rank, const ExecutorOptions &options)
+CpuExecutor::CpuExecutor(const RankPlan &rank,
+                         const CpuExecutorOptions &options)
     : rank(rank), options(options) {}
 
-Result<std::unique_ptr<Executor>>
-Executor::create(const RankPlan &rank, const ExecutorOptions &options) {
-  ExecutorOptions opts = options;
+Result<std::unique_ptr<CpuExecutor>>
+CpuExecutor::create(const RankPlan &rank, const CpuExecutorOptions &options) {
+  CpuExecutorOptions opts = options;
   if (opts.transport) {
     opts.worldSize = opts.transport->worldSize();
     if (opts.transport->rank() != rank.plan.rank())
@@ -50,7 +45,7 @@ Executor::create(const RankPlan &rank, const ExecutorOptions &options) {
   if (Status s = validatePlan(rank.plan, rank.planPath, opts.worldSize);
       !s.ok())
     return s;
-  std::unique_ptr<Executor> exec(new Executor(rank, opts));
+  std::unique_ptr<CpuExecutor> exec(new CpuExecutor(rank, opts));
   if (rank.weights.size() != static_cast<size_t>(rank.plan.weights_size()))
     return errorStatus("the weights of rank " +
                        std::to_string(rank.entry.rank()) + " are not loaded");
@@ -62,13 +57,13 @@ Executor::create(const RankPlan &rank, const ExecutorOptions &options) {
   }
   if (Status s = exec->bindBuffers(); !s.ok())
     return s;
-  if (Status s = exec->bindSteps(); !s.ok())
+  if (Status s = exec->bindEntries(); !s.ok())
     return s;
   exec->pool = std::make_unique<ThreadPool>(options.threads);
   return exec;
 }
 
-Status Executor::bindBuffers() {
+Status CpuExecutor::bindBuffers() {
   for (const Buffer &buf : rank.plan.buffers()) {
     InTensor t{buf.dtype(), toShape(buf.shape()), nullptr};
     switch (buf.kind()) {
@@ -83,20 +78,23 @@ Status Executor::bindBuffers() {
       constants.push_back(std::move(copy));
       break;
     }
+    case Buffer::STATE: {
+      // Outside the arena: its bytes outlive every run of the session.
+      auto state = std::make_unique<AlignedBuffer>(buf.bytes());
+      t.data = state->data();
+      states[buf.id()] = std::move(state);
+      break;
+    }
     default:
       t.data = arena.data() + buf.offset();
     }
     buffers[buf.id()] = t;
     places[buf.id()] = &buf;
   }
-  for (uint32_t id : rank.plan.inputs())
-    inputs.push_back(arenaTensor(id));
-  for (uint32_t id : rank.plan.outputs())
-    outputs.push_back(buffers[id]);
   return okStatus();
 }
 
-const std::byte *Executor::weightData(const Buffer &buf) {
+const std::byte *CpuExecutor::weightData(const Buffer &buf) {
   const artifact::WeightRef &ref = rank.plan.weights(buf.weight());
   const WeightBytes &bytes = rank.weights[buf.weight()];
   if (ref.dtype() == buf.dtype())
@@ -108,20 +106,22 @@ const std::byte *Executor::weightData(const Buffer &buf) {
     return it->second->data();
   int64_t n = bytes.size / dtypeSize(ref.dtype());
   auto copy = std::make_unique<AlignedBuffer>(n * dtypeSize(buf.dtype()));
-  cpu::convertElements(ref.dtype(), bytes.data, buf.dtype(), copy->data(), n);
+  steps::convertElements(ref.dtype(), bytes.data, buf.dtype(), copy->data(), n);
   const std::byte *data = copy->data();
   converted.emplace(key, std::move(copy));
   return data;
 }
 
-OutTensor Executor::arenaTensor(uint32_t id) {
+OutTensor CpuExecutor::writableTensor(uint32_t id) {
   const Buffer &buf = *places.at(id);
+  auto state = states.find(id);
   return OutTensor{buf.dtype(), toShape(buf.shape()),
-                   arena.data() + buf.offset()};
+                   state != states.end() ? state->second->data()
+                                         : arena.data() + buf.offset()};
 }
 
-Result<Executor::BoundStep> Executor::bindStep(int index) {
-  const Step &step = rank.plan.steps(index);
+Result<CpuExecutor::BoundStep> CpuExecutor::bindStep(const Step &step,
+                                                     int index) {
   BoundStep bound;
   bound.step = &step;
   bound.where = stepWhere(index, step);
@@ -138,16 +138,16 @@ Result<Executor::BoundStep> Executor::bindStep(int index) {
   for (uint32_t id : step.inputs())
     bound.inputs.push_back(buffers.at(id));
   for (uint32_t id : step.outputs())
-    bound.outputs.push_back(arenaTensor(id));
+    bound.outputs.push_back(writableTensor(id));
   cpu::StepArgs args{step, bound.inputs, bound.outputs, nullptr,
                      options.transport};
-  if (Status s = cpu::checkStep(args); !s.ok())
+  if (Status s = steps::checkStep(args); !s.ok())
     return s.withPrefix(planWhere);
   stageOverlaps(bound);
   return bound;
 }
 
-void Executor::stageOverlaps(BoundStep &bound) {
+void CpuExecutor::stageOverlaps(BoundStep &bound) {
   for (size_t o = 0; o < bound.outputs.size(); ++o) {
     OutTensor &out = bound.outputs[o];
     bool clash = false;
@@ -160,25 +160,69 @@ void Executor::stageOverlaps(BoundStep &bound) {
   }
 }
 
-Status Executor::bindSteps() {
-  for (int i = 0; i < rank.plan.steps_size(); ++i) {
-    auto bound = bindStep(i);
+Result<CpuExecutor::BoundEntry> CpuExecutor::bindEntry(
+    const std::string &name,
+    const google::protobuf::RepeatedPtrField<Step> &entrySteps,
+    const google::protobuf::RepeatedField<uint32_t> &inputIds,
+    const google::protobuf::RepeatedField<uint32_t> &outputIds) {
+  BoundEntry bound;
+  bound.name = name;
+  bound.inputIds.assign(inputIds.begin(), inputIds.end());
+  bound.outputIds.assign(outputIds.begin(), outputIds.end());
+  for (uint32_t id : inputIds)
+    bound.inputs.push_back(writableTensor(id));
+  for (uint32_t id : outputIds)
+    bound.outputs.push_back(buffers.at(id));
+  for (int i = 0; i < entrySteps.size(); ++i) {
+    auto step = bindStep(entrySteps[i], i);
+    if (!step.ok())
+      return step.status();
+    bound.steps.push_back(std::move(*step));
+  }
+  return bound;
+}
+
+Status CpuExecutor::bindEntries() {
+  auto forward = bindEntry(kForwardEntry, rank.plan.steps(), rank.plan.inputs(),
+                           rank.plan.outputs());
+  if (!forward.ok())
+    return forward.status();
+  entries.push_back(std::move(*forward));
+  for (const artifact::EntryPoint &e : rank.plan.entry_points()) {
+    auto bound = bindEntry(e.name(), e.steps(), e.inputs(), e.outputs());
     if (!bound.ok())
-      return bound.status();
-    steps.push_back(std::move(*bound));
+      return bound.status().withPrefix("entry point '" + e.name() + "': ");
+    entries.push_back(std::move(*bound));
   }
   return okStatus();
 }
 
-const std::string &Executor::inputName(size_t i) const {
-  return places.at(rank.plan.inputs(i))->name();
+std::vector<std::string> CpuExecutor::entryPoints() const {
+  std::vector<std::string> names;
+  for (const BoundEntry &e : entries)
+    names.push_back(e.name);
+  return names;
 }
 
-const std::string &Executor::outputName(size_t i) const {
-  return places.at(rank.plan.outputs(i))->name();
+Status CpuExecutor::selectEntry(const std::string &name) {
+  for (size_t e = 0; e < entries.size(); ++e)
+    if (entries[e].name == name) {
+      current = e;
+      return okStatus();
+    }
+  return errorStatus("no entry point '" + name + "'");
 }
 
-Status Executor::setInput(size_t i, std::span<const std::byte> bytes) {
+const std::string &CpuExecutor::inputName(size_t i) const {
+  return places.at(entry().inputIds[i])->name();
+}
+
+const std::string &CpuExecutor::outputName(size_t i) const {
+  return places.at(entry().outputIds[i])->name();
+}
+
+Status CpuExecutor::setInput(size_t i, std::span<const std::byte> bytes) {
+  const std::vector<OutTensor> &inputs = entry().inputs;
   if (i >= inputs.size())
     return errorStatus("no graph input " + std::to_string(i));
   if (bytes.size() != inputs[i].bytes())
@@ -190,8 +234,8 @@ Status Executor::setInput(size_t i, std::span<const std::byte> bytes) {
   return okStatus();
 }
 
-Status Executor::run() {
-  for (BoundStep &bound : steps) {
+Status CpuExecutor::run() {
+  for (BoundStep &bound : entries[current].steps) {
     std::vector<OutTensor> outs = bound.outputs;
     for (auto &[o, staging] : bound.staged)
       outs[o].data = staging->data();

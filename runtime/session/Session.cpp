@@ -1,17 +1,12 @@
-// Running the ranks of an artifact: one rank over a transport, or every
-// rank as a thread of this process.
-#include "runtime/exec/MultiRank.h"
+// A session: one rank of an artifact opened once, its entry points run
+// many times over the same arena, weights and state buffers.
+#include "runtime/session/Session.h"
 
-#include "runtime/comm/InProcessTransport.h"
+#include "runtime/backends/cpu/CpuExecutor.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <exception>
-#include <new>
-#include <optional>
-#include <system_error>
-#include <thread>
 
 namespace weft::runtime {
 
@@ -35,6 +30,10 @@ Status setInputs(RankExecutor &exec, const artifact::Manifest &manifest,
     for (int k = 0; k < manifest.inputs_size(); ++k)
       if (manifest.inputs(k).name() == name &&
           static_cast<size_t>(k) < inputs.size())
+        array = inputs[k];
+    // An entry's own inputs (not the manifest's): by the array's name.
+    for (size_t k = 0; !array && k < inputs.size(); ++k)
+      if (inputs[k] && inputs[k]->name == name)
         array = inputs[k];
     if (!array)
       return errorStatus("no data for graph input '" + name + "'");
@@ -144,56 +143,112 @@ Result<std::vector<double>> timeRuns(RankExecutor &ex,
   return times;
 }
 
-} // namespace
-
-unsigned threadsPerRank(uint32_t localRanks) {
-  unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
-  return std::max(1u, hardware / std::max(1u, localRanks));
+/// The default backend: the rank on the CPU, over the transport (if any).
+Result<std::unique_ptr<RankExecutor>>
+makeCpuRank(const Artifact &artifact, RankPlan &rank,
+            comm::Transport *transport, unsigned threads,
+            std::optional<uint32_t> /*localRank*/) {
+  auto exec = CpuExecutor::create(
+      rank, {threads, artifact.manifest.world_size(), transport});
+  if (!exec.ok())
+    return exec.status();
+  return std::unique_ptr<RankExecutor>(std::move(*exec));
 }
 
-Result<RankOutcome> runRank(const Artifact &artifact, uint32_t rank,
-                            comm::Transport &transport,
-                            std::span<const NpyArray *const> inputs,
-                            unsigned threads, RankState &state,
-                            const RankBackend &backend) {
+} // namespace
+
+Result<std::unique_ptr<Session>> Session::open(const Artifact &artifact,
+                                               uint32_t rank,
+                                               comm::Transport *transport,
+                                               const SessionOptions &options) {
   const artifact::Manifest &manifest = artifact.manifest;
   uint32_t world = manifest.world_size();
-  if (transport.worldSize() != world || transport.rank() != rank)
+  if (transport &&
+      (transport->worldSize() != world || transport->rank() != rank))
     return errorStatus(
-        "the transport is rank " + std::to_string(transport.rank()) + " of " +
-        std::to_string(transport.worldSize()) + ", the artifact's rank " +
+        "the transport is rank " + std::to_string(transport->rank()) + " of " +
+        std::to_string(transport->worldSize()) + ", the artifact's rank " +
         std::to_string(rank) + " of " + std::to_string(world));
+  std::unique_ptr<Session> session(new Session(artifact, rank, transport));
   auto plan = readRankPlan(artifact, rank);
   if (!plan.ok())
     return plan.status();
-  state.rank = std::move(*plan);
-  if (Status s = transport.prepare(comm::planGroups(state.rank.plan, world));
-      !s.ok())
+  session->rankPlan = std::move(*plan);
+  RankPlan &rankPlan = session->rankPlan;
+  if (transport)
+    if (Status s = transport->prepare(comm::planGroups(rankPlan.plan, world));
+        !s.ok())
+      return s;
+  if (Status s = loadWeights(artifact, rankPlan); !s.ok())
     return s;
-  if (Status s = loadWeights(artifact, state.rank); !s.ok())
-    return s;
-  if (backend.create) {
-    auto exec =
-        backend.create(artifact, state, transport, threads, backend.localRank);
-    if (!exec.ok())
-      return exec.status();
-    state.executor = std::move(*exec);
-  } else {
-    auto exec = Executor::create(state.rank, {threads, world, &transport});
-    if (!exec.ok())
-      return exec.status();
-    state.executor = std::move(*exec);
+  auto exec = options.backend
+                  ? options.backend(artifact, rankPlan, transport,
+                                    options.threads, options.localRank)
+                  : makeCpuRank(artifact, rankPlan, transport, options.threads,
+                                options.localRank);
+  if (!exec.ok())
+    return exec.status();
+  session->exec = std::move(*exec);
+  if (!transport) {
+    // Alone: this rank yields its own outputs.
+    session->outputRanks.assign(layoutOf(manifest).dp, rank);
+    return session;
   }
-  RankExecutor &ex = *state.executor;
-  Layout layout = layoutOf(manifest);
-  auto listed = agreeOnOutputRanks(ex, world, transport);
+  auto listed = agreeOnOutputRanks(*session->exec, world, *transport);
   if (!listed.ok())
     return listed.status();
-  auto outputRanks = replicaOutputRanks(*listed, layout, manifest);
+  auto outputRanks = replicaOutputRanks(*listed, layoutOf(manifest), manifest);
   if (!outputRanks.ok())
     return outputRanks.status();
+  session->outputRanks = std::move(*outputRanks);
+  return session;
+}
+
+std::vector<std::string> Session::entryPoints() const {
+  return exec->entryPoints();
+}
+
+Result<RankOutcome> Session::run(const std::string &entry,
+                                 std::span<const NpyArray *const> inputs) {
+  std::vector<std::string> entries = exec->entryPoints();
+  if (std::find(entries.begin(), entries.end(), entry) == entries.end()) {
+    std::string known;
+    for (const std::string &name : entries)
+      known += (known.empty() ? "" : ", ") + name;
+    return errorStatus("the artifact has no entry point '" + entry +
+                       "' (it has: " + known + ")");
+  }
+  if (Status s = exec->selectEntry(entry); !s.ok())
+    return s;
+  return entry == kForwardEntry ? runForward(inputs) : runEntry(inputs);
+}
+
+Result<RankOutcome> Session::runEntry(std::span<const NpyArray *const> inputs) {
+  RankExecutor &ex = *exec;
+  // No manifest to match: the entry's inputs are found by name.
+  if (Status s = setInputs(ex, artifact::Manifest(), inputs, 0, 1); !s.ok())
+    return s;
+  if (Status s = ex.run(); !s.ok())
+    return s;
+  RankOutcome outcome;
+  outcome.outputRank = rankIndex;
+  for (size_t i = 0; i < ex.numOutputs(); ++i) {
+    InTensor t = ex.output(i);
+    NpyArray array{ex.outputName(i), t.dtype, t.shape,
+                   std::vector<std::byte>(t.data, t.data + t.bytes())};
+    outcome.outputs.push_back(std::move(array));
+  }
+  return outcome;
+}
+
+Result<RankOutcome>
+Session::runForward(std::span<const NpyArray *const> inputs) {
+  const artifact::Manifest &manifest = artifact.manifest;
+  uint32_t world = manifest.world_size(), rank = rankIndex;
+  RankExecutor &ex = *exec;
+  Layout layout = layoutOf(manifest);
   uint32_t replica = layout.dpIndex(rank);
-  bool yields = (*outputRanks)[replica] == rank;
+  bool yields = outputRanks[replica] == rank;
   uint64_t chunks = layout.chunks(), perReplica = layout.microbatches;
 
   // This replica's outputs: its chunks, one after another.
@@ -216,23 +271,17 @@ Result<RankOutcome> runRank(const Artifact &artifact, uint32_t rank,
           std::memcpy(mine[i].data() + u * t.bytes(), t.data, t.bytes());
       }
   }
-  auto times = timeRuns(ex, manifest, inputs, replica, layout, transport,
-                        backend.warmup, backend.iterations);
-  if (!times.ok())
-    return times.status();
 
   // The replicas' outputs go to the first replica's output rank.
-  uint32_t outputRank = (*outputRanks)[0];
+  uint32_t outputRank = outputRanks[0];
   if (yields && rank != outputRank)
     for (const std::vector<std::byte> &bytes : mine)
-      if (Status s = transport.send(outputRank, kGatherTag, bytes.data(),
-                                    bytes.size());
+      if (Status s = transport->send(outputRank, kGatherTag, bytes.data(),
+                                     bytes.size());
           !s.ok())
         return s.withPrefix("sending the outputs: ");
   RankOutcome outcome;
   outcome.outputRank = outputRank;
-  if (rank == outputRank)
-    outcome.timesMs = std::move(*times);
   if (rank == outputRank) {
     for (size_t i = 0; i < ex.numOutputs(); ++i) {
       const artifact::TensorSpec &spec = manifest.outputs(i);
@@ -244,85 +293,39 @@ Result<RankOutcome> runRank(const Artifact &artifact, uint32_t rank,
     for (uint32_t d = 1; d < layout.dp; ++d)
       for (NpyArray &whole : outcome.outputs) {
         uint64_t replicaBytes = whole.data.size() / layout.dp;
-        if (Status s = transport.recv((*outputRanks)[d], kGatherTag,
-                                      whole.data.data() + d * replicaBytes,
-                                      replicaBytes);
+        if (Status s = transport->recv(outputRanks[d], kGatherTag,
+                                       whole.data.data() + d * replicaBytes,
+                                       replicaBytes);
             !s.ok())
           return s.withPrefix("gathering the outputs of replica " +
                               std::to_string(d) + ": ");
       }
   }
-  if (Status s = transport.flush(); !s.ok())
+  if (!transport)
+    return outcome;
+  if (Status s = transport->flush(); !s.ok())
     return s;
   // Every rank has succeeded once each gets here.
   std::byte done{1};
   std::vector<std::byte> allDone(world);
   if (Status s =
-          transport.allGather(worldGroup(world), &done, 1, allDone.data());
+          transport->allGather(worldGroup(world), &done, 1, allDone.data());
       !s.ok())
     return s;
   return outcome;
 }
 
-Result<std::vector<NpyArray>>
-runLocalRanks(const Artifact &artifact, std::span<const NpyArray *const> inputs,
-              const LocalRunOptions &options, std::vector<Status> *rankStatus) {
-  uint32_t world = artifact.manifest.world_size();
-  unsigned threads =
-      options.threadsPerRank ? options.threadsPerRank : threadsPerRank(world);
-  // Declared before what the rank threads use, so it is destroyed last;
-  // every rank's memory stays until all threads have ended.
-  comm::InProcessWorld rendezvous(world, options.timeout);
-  std::vector<std::unique_ptr<comm::Transport>> transports;
-  for (uint32_t r = 0; r < world; ++r)
-    transports.push_back(rendezvous.transport(r));
-  std::vector<RankState> states(world);
-  std::vector<Status> statuses(world);
-  std::vector<std::optional<RankOutcome>> outcomes(world);
-
-  auto runOne = [&](uint32_t r) {
-    Status failure;
-    try {
-      auto outcome = runRank(artifact, r, *transports[r], inputs, threads,
-                             states[r], options.backend);
-      if (outcome.ok()) {
-        outcomes[r] = std::move(*outcome);
-        rendezvous.finish(r);
-        return;
-      }
-      failure = outcome.status();
-    } catch (const std::bad_alloc &) {
-      failure = errorStatus("out of memory");
-    } catch (const std::exception &e) {
-      failure = errorStatus(std::string("internal error: ") + e.what());
-    }
-    statuses[r] = failure;
-    rendezvous.fail(r, failure.message());
-  };
-  std::vector<std::thread> rankThreads;
-  for (uint32_t r = 0; r < world; ++r) {
-    try {
-      rankThreads.emplace_back(runOne, r);
-    } catch (const std::system_error &e) {
-      statuses[r] =
-          errorStatus(std::string("cannot start its thread: ") + e.what());
-      rendezvous.fail(r, statuses[r].message());
-      break;
-    }
-  }
-  for (std::thread &t : rankThreads)
-    t.join();
-
-  if (rankStatus)
-    *rankStatus = statuses;
-  if (auto failed = rendezvous.failure())
-    return errorStatus(
-        (world > 1 ? "rank " + std::to_string(failed->first) + ": " : "") +
-        failed->second);
-  uint32_t outputRank = outcomes[0]->outputRank;
-  if (options.timesMs)
-    *options.timesMs = std::move(outcomes[outputRank]->timesMs);
-  return std::move(outcomes[outputRank]->outputs);
+Result<std::vector<double>>
+Session::time(std::span<const NpyArray *const> inputs, unsigned warmup,
+              unsigned iterations) {
+  if (!transport)
+    return errorStatus("timing runs needs a transport (a rank alone has "
+                       "none)");
+  if (Status s = exec->selectEntry(kForwardEntry); !s.ok())
+    return s;
+  Layout layout = layoutOf(artifact.manifest);
+  return timeRuns(*exec, artifact.manifest, inputs, layout.dpIndex(rankIndex),
+                  layout, *transport, warmup, iterations);
 }
 
 } // namespace weft::runtime

@@ -1,14 +1,15 @@
 // The `weft run` command line: run an artifact on inputs from an .npz file.
-#include "runtime/exec/RunMain.h"
+#include "tools/common/RunMain.h"
 
 #include "runtime/artifact/ArtifactReader.h"
+#include "runtime/backends/BackendRegistry.h"
 #include "runtime/comm/Bootstrap.h"
 #include "runtime/comm/MpiTransport.h"
 #include "runtime/comm/TcpTransport.h"
-#include "runtime/exec/Executor.h"
 #include "runtime/exec/Launcher.h"
-#include "runtime/exec/MultiRank.h"
 #include "runtime/exec/Npz.h"
+#include "runtime/session/MultiRank.h"
+#include "runtime/session/Session.h"
 
 #include <algorithm>
 #include <charconv>
@@ -29,11 +30,6 @@ namespace weft::runtime {
 namespace {
 
 constexpr int kExitData = 1, kExitUsage = 2;
-
-std::map<std::string, BackendFactory> &backendRegistry() {
-  static std::map<std::string, BackendFactory> registry;
-  return registry;
-}
 
 /// "weft-bench: median_ms=1.234 min_ms=1.200 iters=20".
 void printTimes(std::vector<double> times) {
@@ -69,7 +65,7 @@ RankBackend rankBackend(const RunOptions &opts,
   RankBackend backend;
   backend.localRank = localRank;
   if (opts.backend != "cpu")
-    backend.create = backendRegistry().at(opts.backend);
+    backend.create = *findBackend(opts.backend);
   backend.iterations = opts.benchIters;
   backend.warmup = opts.benchIters ? opts.benchWarmup : 0;
   return backend;
@@ -298,35 +294,20 @@ int runAloneRank(Artifact &artifact, uint32_t rank,
                      " x microbatches " +
                      std::to_string(layoutOf(artifact.manifest).microbatches) +
                      "): run every rank");
-  auto plan = readRankPlan(artifact, rank);
-  if (!plan.ok())
-    return dataError(plan.message());
-  RankPlan rp = std::move(*plan);
-  if (Status s = loadWeights(artifact, rp); !s.ok())
-    return dataError(s.message());
-  auto exec = Executor::create(
-      rp, ExecutorOptions{opts.threads, artifact.manifest.world_size()});
-  if (!exec.ok())
-    return dataError(exec.message());
-  if ((*exec)->numOutputs() == 0 && artifact.manifest.outputs_size() > 0)
+  SessionOptions options;
+  options.threads = opts.threads;
+  auto session = Session::open(artifact, rank, nullptr, options);
+  if (!session.ok())
+    return dataError(session.message());
+  if ((*session)->executor().numOutputs() == 0 &&
+      artifact.manifest.outputs_size() > 0)
     return dataError("rank " + std::to_string(rank) +
                      "'s plan lists no graph outputs (another rank's plan "
                      "gives them)");
-  for (size_t i = 0; i < (*exec)->numInputs(); ++i) {
-    for (int k = 0; k < artifact.manifest.inputs_size(); ++k)
-      if (artifact.manifest.inputs(k).name() == (*exec)->inputName(i))
-        if (Status s = (*exec)->setInput(i, inputs[k]->data); !s.ok())
-          return dataError(s.message());
-  }
-  if (Status s = (*exec)->run(); !s.ok())
-    return dataError(s.message());
-  std::vector<NpyArray> outputs;
-  for (size_t i = 0; i < (*exec)->numOutputs(); ++i) {
-    const InTensor &t = (*exec)->output(i);
-    outputs.push_back(
-        NpyArray{artifact.manifest.outputs(i).name(), t.dtype, t.shape,
-                 std::vector<std::byte>(t.data, t.data + t.bytes())});
-  }
+  auto outcome = (*session)->run(kForwardEntry, inputs);
+  if (!outcome.ok())
+    return dataError(outcome.message());
+  const std::vector<NpyArray> &outputs = outcome->outputs;
   if (Status s = writeOutputs(outputs, opts.outputs); !s.ok())
     return dataError(s.message());
   return 0;
@@ -633,10 +614,6 @@ int runArtifact(const RunOptions &opts, const std::string &prog, int argc,
 
 } // namespace
 
-void registerBackend(const std::string &name, BackendFactory factory) {
-  backendRegistry()[name] = std::move(factory);
-}
-
 int runMain(int argc, char **argv) {
   std::string prog = argc > 0 ? argv[0] : "weft run";
   RunOptions opts;
@@ -646,7 +623,7 @@ int runMain(int argc, char **argv) {
     printHelp(prog, std::cout);
     return 0;
   }
-  if (opts.backend != "cpu" && !backendRegistry().count(opts.backend))
+  if (opts.backend != "cpu" && !findBackend(opts.backend))
     return usageError(
         prog, "the " +
                   std::string(opts.backend == "cuda" ? "CUDA" : opts.backend) +

@@ -1,6 +1,6 @@
 // Views of tensors in memory: dtype, shape and a pointer to row-major bytes.
-#ifndef WEFT_RUNTIME_EXEC_TENSOR_H
-#define WEFT_RUNTIME_EXEC_TENSOR_H
+#ifndef WEFT_RUNTIME_STEPS_TENSOR_H
+#define WEFT_RUNTIME_STEPS_TENSOR_H
 
 #include "runtime/artifact/DType.h"
 
@@ -25,4 +25,4 @@ using OutTensor = TensorView<std::byte *>;
 
 } // namespace weft::runtime
 
-#endif // WEFT_RUNTIME_EXEC_TENSOR_H
+#endif // WEFT_RUNTIME_STEPS_TENSOR_H

@@ -1,0 +1,199 @@
+// Unit tests of the session API: an artifact opened once, entry points run
+// many times, state buffers kept between runs.
+#include "runtime/session/Session.h"
+#include "runtime/artifact/Sha256.h"
+#include "runtime/comm/InProcessTransport.h"
+
+#include "RuntimeTestUtil.h"
+
+#include <gtest/gtest.h>
+
+using namespace weft::runtime;
+using namespace weft::runtime::test;
+using weft::artifact::Buffer;
+using weft::artifact::Instr;
+using weft::artifact::Plan;
+using weft::artifact::Step;
+
+namespace {
+
+Buffer *addBuffer(Plan &plan, uint32_t id, Buffer::Kind kind,
+                  const std::string &name, uint64_t offset = 0) {
+  Buffer *b = plan.add_buffers();
+  b->set_id(id);
+  b->set_kind(kind);
+  b->set_dtype(DType::F32);
+  b->add_shape(2);
+  b->set_offset(offset);
+  b->set_bytes(8);
+  b->set_name(name);
+  return b;
+}
+
+/// A counter over f32 [2]: "forward" adds input x into the state buffer
+/// "total" and copies it to output y; the entry "peek" only copies it.
+struct CounterArtifact {
+  CounterArtifact() {
+    weft::artifact::Manifest manifest;
+    manifest.set_format_version(1);
+    manifest.set_world_size(1);
+    for (const char *name : {"x", "y"}) {
+      auto *spec =
+          name[0] == 'x' ? manifest.add_inputs() : manifest.add_outputs();
+      spec->set_name(name);
+      spec->set_dtype(DType::F32);
+      spec->add_shape(2);
+    }
+    Plan plan;
+    plan.set_format_version(1);
+    plan.set_arena_bytes(128);
+    addBuffer(plan, 0, Buffer::INPUT, "x", 0);
+    addBuffer(plan, 1, Buffer::STATE, "total");
+    addBuffer(plan, 2, Buffer::OUTPUT, "y", 64);
+    plan.add_inputs(0);
+    plan.add_outputs(2);
+    Step *add = plan.add_steps();
+    add->set_kind(Step::ELEMENTWISE);
+    add->set_name("accumulate");
+    add->add_inputs(1);
+    add->add_inputs(0);
+    add->add_outputs(1);
+    *add->add_program() = instr(Instr::INPUT, DType::F32, {}, 0);
+    *add->add_program() = instr(Instr::INPUT, DType::F32, {}, 1);
+    *add->add_program() = instr(Instr::ADD, DType::F32, {0, 1});
+    *plan.add_steps() = copyStep();
+    weft::artifact::EntryPoint *peek = plan.add_entry_points();
+    peek->set_name("peek");
+    peek->add_outputs(2);
+    *peek->add_steps() = copyStep();
+
+    std::string planBytes = plan.SerializeAsString();
+    writeFile(dir.file("rank0.plan.pb"), planBytes);
+    auto *rank = manifest.add_ranks();
+    rank->set_plan_file("rank0.plan.pb");
+    rank->set_plan_sha256(sha256Hex(planBytes.data(), planBytes.size()));
+    writeFile(dir.file("manifest.pb"), manifest.SerializeAsString());
+  }
+
+  static Step copyStep() {
+    Step copy;
+    copy.set_kind(Step::COPY);
+    copy.set_name("read");
+    copy.add_inputs(1);
+    copy.add_outputs(2);
+    return copy;
+  }
+
+  TempDir dir;
+};
+
+NpyArray input(std::vector<float> values) {
+  HostTensor t = f32({2}, std::move(values));
+  return NpyArray{"x", DType::F32, {2}, t.bytes};
+}
+
+std::vector<float> floatsOf(const NpyArray &a) {
+  std::vector<float> v(a.data.size() / sizeof(float));
+  std::memcpy(v.data(), a.data.data(), a.data.size());
+  return v;
+}
+
+/// Opens rank 0 of the counter over an in-process transport of one rank.
+struct OpenCounter {
+  OpenCounter() : world(1, std::chrono::seconds(10)) {
+    auto read = readManifest(counter.dir.path);
+    EXPECT_TRUE(read.ok()) << read.message();
+    artifact = std::move(*read);
+    transport = world.transport(0);
+    auto opened = Session::open(artifact, 0, transport.get(), {});
+    EXPECT_TRUE(opened.ok()) << opened.message();
+    if (opened.ok())
+      session = std::move(*opened);
+  }
+
+  CounterArtifact counter;
+  Artifact artifact;
+  comm::InProcessWorld world;
+  std::unique_ptr<comm::Transport> transport;
+  std::unique_ptr<Session> session;
+};
+
+TEST(Session, ListsItsEntryPointsForwardFirst) {
+  OpenCounter c;
+  ASSERT_TRUE(c.session);
+  EXPECT_EQ(c.session->entryPoints(),
+            (std::vector<std::string>{"forward", "peek"}));
+}
+
+TEST(Session, StateBuffersKeepTheirContentsAcrossRuns) {
+  OpenCounter c;
+  ASSERT_TRUE(c.session);
+  NpyArray x = input({1, 2});
+  const NpyArray *inputs[] = {&x};
+  for (float n = 1; n <= 3; ++n) {
+    auto out = c.session->run("forward", inputs);
+    ASSERT_TRUE(out.ok()) << out.message();
+    ASSERT_EQ(out->outputs.size(), 1u);
+    EXPECT_EQ(out->outputs[0].name, "y");
+    EXPECT_EQ(floatsOf(out->outputs[0]), (std::vector<float>{n, 2 * n}));
+  }
+  // Another entry point sees the same state, and leaves it as it is.
+  auto peek = c.session->run("peek", {});
+  ASSERT_TRUE(peek.ok()) << peek.message();
+  EXPECT_EQ(floatsOf(peek->outputs[0]), (std::vector<float>{3, 6}));
+  auto again = c.session->run("forward", inputs);
+  ASSERT_TRUE(again.ok()) << again.message();
+  EXPECT_EQ(floatsOf(again->outputs[0]), (std::vector<float>{4, 8}));
+}
+
+TEST(Session, AFreshSessionStartsFromZeroedState) {
+  OpenCounter first, second;
+  ASSERT_TRUE(first.session && second.session);
+  NpyArray x = input({5, 7});
+  const NpyArray *inputs[] = {&x};
+  ASSERT_TRUE(first.session->run("forward", inputs).ok());
+  auto out = second.session->run("forward", inputs);
+  ASSERT_TRUE(out.ok()) << out.message();
+  EXPECT_EQ(floatsOf(out->outputs[0]), (std::vector<float>{5, 7}));
+}
+
+TEST(Session, RefusesAnUnknownEntryPoint) {
+  OpenCounter c;
+  ASSERT_TRUE(c.session);
+  auto out = c.session->run("decode", {});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.message(), "the artifact has no entry point 'decode' (it has: "
+                           "forward, peek)");
+}
+
+TEST(Session, RunsARankAloneWithoutATransport) {
+  CounterArtifact counter;
+  auto artifact = readManifest(counter.dir.path);
+  ASSERT_TRUE(artifact.ok()) << artifact.message();
+  auto session = Session::open(*artifact, 0, nullptr, {});
+  ASSERT_TRUE(session.ok()) << session.message();
+  NpyArray x = input({1, 1});
+  const NpyArray *inputs[] = {&x};
+  ASSERT_TRUE((*session)->run("forward", inputs).ok());
+  auto out = (*session)->run("forward", inputs);
+  ASSERT_TRUE(out.ok()) << out.message();
+  EXPECT_EQ(floatsOf(out->outputs[0]), (std::vector<float>{2, 2}));
+}
+
+TEST(Session, RefusesDuplicateOrForwardEntryNames) {
+  CounterArtifact counter;
+  auto artifact = readManifest(counter.dir.path);
+  ASSERT_TRUE(artifact.ok());
+  auto plan = readRankPlan(*artifact, 0);
+  ASSERT_TRUE(plan.ok()) << plan.message();
+  weft::artifact::Plan bad = plan->plan;
+  bad.mutable_entry_points(0)->set_name("forward");
+  Status s = validatePlan(bad, "rank0.plan.pb", 1);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("entry_points[0] 'forward': name is empty, "
+                             "\"forward\" or repeated"),
+            std::string::npos)
+      << s.message();
+}
+
+} // namespace
