@@ -1,0 +1,106 @@
+// Chat templates: parsing, and rendering with transformers' variables.
+#include "runtime/tokenizer/ChatTemplate.h"
+
+#include "runtime/tokenizer/jinja/Error.h"
+#include "runtime/tokenizer/jinja/Interpreter.h"
+#include "runtime/tokenizer/jinja/Parser.h"
+
+namespace weft::tokenizer {
+
+using runtime::errorStatus;
+using runtime::Result;
+
+namespace {
+
+runtime::Status describe(const std::string &origin,
+                         const jinja::TemplateError &err) {
+  std::string where = origin;
+  if (err.lineNumber() > 0)
+    where += ":" + std::to_string(err.lineNumber());
+  return errorStatus(where + ": " + err.message());
+}
+
+/// transformers' _alias_reasoning_fields: a message's reasoning is also
+/// readable as `thinking` (first) and `reasoning_content` (last).
+nlohmann::ordered_json aliasReasoning(const nlohmann::ordered_json &message) {
+  static const char *fields[] = {"reasoning_content", "thinking", "reasoning"};
+  const nlohmann::ordered_json *reasoning = nullptr;
+  for (const char *field : fields) {
+    auto it = message.find(field);
+    if (it != message.end() && !it->is_null()) {
+      reasoning = &*it;
+      break;
+    }
+  }
+  if (!reasoning)
+    return message;
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  out["thinking"] = *reasoning;
+  for (const auto &[key, value] : message.items())
+    out[key] = value;
+  out["thinking"] = *reasoning;
+  out["reasoning_content"] = *reasoning;
+  return out;
+}
+
+} // namespace
+
+Result<ChatTemplate> ChatTemplate::parse(std::string source,
+                                         std::string origin) {
+  ChatTemplate result;
+  result.originName = std::move(origin);
+  try {
+    result.tmpl = jinja::parseTemplate(source);
+  } catch (const jinja::TemplateError &err) {
+    return describe(result.originName, err);
+  }
+  return result;
+}
+
+Result<std::string>
+ChatTemplate::render(const nlohmann::ordered_json &messages,
+                     const ChatTemplateOptions &options) const {
+  if (!messages.is_array())
+    return errorStatus("messages must be a JSON list of message objects");
+  nlohmann::ordered_json chat = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < messages.size(); ++i) {
+    if (!messages[i].is_object())
+      return errorStatus("message " + std::to_string(i) +
+                         " is not a JSON object");
+    chat.push_back(aliasReasoning(messages[i]));
+  }
+  if (!options.context.is_object())
+    return errorStatus("the template's context must be a JSON object");
+  try {
+    jinja::ValueDict vars = jinja::chatTemplateGlobals(
+        options.now ? *options.now : std::time(nullptr));
+    // What apply_chat_template passes to render(), in its order.
+    vars.set("messages", jinja::Value::fromJson(chat));
+    vars.set("tools", jinja::Value::none());
+    vars.set("documents", jinja::Value::none());
+    vars.set("add_generation_prompt",
+             jinja::Value::boolean(options.addGenerationPrompt));
+    for (const auto &[key, value] : options.context.items())
+      vars.set(key, jinja::Value::fromJson(value));
+    return jinja::renderTemplate(*tmpl, vars);
+  } catch (const jinja::TemplateError &err) {
+    return describe(originName, err);
+  }
+}
+
+Result<std::string> selectChatTemplate(const nlohmann::ordered_json &value) {
+  if (value.is_string())
+    return value.get<std::string>();
+  if (value.is_array()) {
+    for (const auto &entry : value) {
+      if (entry.is_object() && entry.value("name", "") == "default" &&
+          entry.contains("template") && entry["template"].is_string())
+        return entry["template"].get<std::string>();
+    }
+    return errorStatus("chat_template lists no template named 'default'");
+  }
+  return errorStatus("chat_template must be a string or a list of "
+                     "{name, template}");
+}
+
+} // namespace weft::tokenizer
