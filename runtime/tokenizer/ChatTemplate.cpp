@@ -20,6 +20,16 @@ runtime::Status describe(const std::string &origin,
   return errorStatus(where + ": " + err.message());
 }
 
+/// transformers drops a message's keys whose value is null (an API's
+/// `content: null`), since templates handle a missing key better.
+nlohmann::ordered_json dropNullKeys(const nlohmann::ordered_json &message) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (const auto &[key, value] : message.items())
+    if (!value.is_null())
+      out[key] = value;
+  return out;
+}
+
 /// transformers' _alias_reasoning_fields: a message's reasoning is also
 /// readable as `thinking` (first) and `reasoning_content` (last).
 nlohmann::ordered_json aliasReasoning(const nlohmann::ordered_json &message) {
@@ -62,12 +72,14 @@ ChatTemplate::render(const nlohmann::ordered_json &messages,
                      const ChatTemplateOptions &options) const {
   if (!messages.is_array())
     return errorStatus("messages must be a JSON list of message objects");
+  if (messages.empty())
+    return errorStatus("cannot apply a chat template to an empty conversation");
   nlohmann::ordered_json chat = nlohmann::ordered_json::array();
   for (size_t i = 0; i < messages.size(); ++i) {
     if (!messages[i].is_object())
       return errorStatus("message " + std::to_string(i) +
                          " is not a JSON object");
-    chat.push_back(aliasReasoning(messages[i]));
+    chat.push_back(aliasReasoning(dropNullKeys(messages[i])));
   }
   if (!options.context.is_object())
     return errorStatus("the template's context must be a JSON object");
@@ -88,15 +100,23 @@ ChatTemplate::render(const nlohmann::ordered_json &messages,
   }
 }
 
-Result<std::string> selectChatTemplate(const nlohmann::ordered_json &value) {
+Result<std::string> selectChatTemplate(const nlohmann::ordered_json &value,
+                                       bool withTools) {
   if (value.is_string())
     return value.get<std::string>();
   if (value.is_array()) {
-    for (const auto &entry : value) {
-      if (entry.is_object() && entry.value("name", "") == "default" &&
-          entry.contains("template") && entry["template"].is_string())
-        return entry["template"].get<std::string>();
-    }
+    auto named =
+        [&](const std::string &name) -> const nlohmann::ordered_json * {
+      for (const auto &entry : value)
+        if (entry.is_object() && entry.value("name", "") == name &&
+            entry.contains("template") && entry["template"].is_string())
+          return &entry["template"];
+      return nullptr;
+    };
+    if (withTools && named("tool_use"))
+      return named("tool_use")->get<std::string>();
+    if (named("default"))
+      return named("default")->get<std::string>();
     return errorStatus("chat_template lists no template named 'default'");
   }
   return errorStatus("chat_template must be a string or a list of "

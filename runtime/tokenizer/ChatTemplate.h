@@ -47,9 +47,10 @@ private:
 };
 
 /// The template in tokenizer_config.json's "chat_template": a string, or a
-/// list of {name, template} of which transformers uses "default".
+/// list of {name, template} of which transformers uses "default" ("tool_use",
+/// where there is one, when the call passes tools).
 runtime::Result<std::string>
-selectChatTemplate(const nlohmann::ordered_json &value);
+selectChatTemplate(const nlohmann::ordered_json &value, bool withTools = false);
 
 } // namespace weft::tokenizer
 

@@ -190,7 +190,7 @@ Value callDictMethod(const Value &self, const std::string &name,
   ValueList out;
   for (const auto &[key, value] : dict.items) {
     if (name == "items")
-      out.push_back(Value::list({Value::string(key), value}));
+      out.push_back(Value::tuple({Value::string(key), value}));
     else if (name == "keys")
       out.push_back(Value::string(key));
     else

@@ -322,7 +322,7 @@ Value filterDictSort(const Value &v, CallArgs &args) {
     throw TemplateError("dictsort needs a dict, not " + v.typeName());
   ValueList pairs;
   for (const auto &[key, value] : v.asDict().items)
-    pairs.push_back(Value::list({Value::string(key), value}));
+    pairs.push_back(Value::tuple({Value::string(key), value}));
   auto key = [&](const Value &pair) {
     return sortKey(pair.asList()[byValue ? 1 : 0], caseSensitive);
   };
@@ -438,7 +438,7 @@ Value filterItems(const Value &v) {
     throw TemplateError("Can only get item pairs from a mapping.");
   ValueList pairs;
   for (const auto &[key, value] : v.asDict().items)
-    pairs.push_back(Value::list({Value::string(key), value}));
+    pairs.push_back(Value::tuple({Value::string(key), value}));
   return Value::list(std::move(pairs));
 }
 

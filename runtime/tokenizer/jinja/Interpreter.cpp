@@ -388,7 +388,8 @@ private:
       ValueList items;
       for (const auto &item : e.items)
         items.push_back(eval(*item, scope));
-      return Value::list(std::move(items));
+      return e.kind == Expr::Kind::Tuple ? Value::tuple(std::move(items))
+                                         : Value::list(std::move(items));
     }
     case Expr::Kind::Dict: {
       ValueDict dict;

@@ -73,6 +73,12 @@ Value Value::list(ValueList items) {
   return v;
 }
 
+Value Value::tuple(ValueList items) {
+  Value v = list(std::move(items));
+  v.tupleFlag = true;
+  return v;
+}
+
 Value Value::dict(ValueDict items) {
   Value v;
   v.k = Kind::Dict;
@@ -173,9 +179,11 @@ std::string Value::repr() const {
   case Kind::String:
     return pyStrRepr(*s);
   case Kind::List: {
-    std::string out = "[";
+    std::string out = tupleFlag ? "(" : "[";
     for (size_t n = 0; n < l->size(); ++n)
       out += (n ? ", " : "") + (*l)[n].repr();
+    if (tupleFlag)
+      return out + (l->size() == 1 ? ",)" : ")");
     return out + "]";
   }
   case Kind::Dict:
@@ -233,7 +241,7 @@ bool Value::equals(const Value &other) const {
   case Kind::String:
     return *s == *other.s;
   case Kind::List:
-    if (l->size() != other.l->size())
+    if (tupleFlag != other.tupleFlag || l->size() != other.l->size())
       return false;
     for (size_t n = 0; n < l->size(); ++n)
       if (!(*l)[n].equals((*other.l)[n]))

@@ -58,6 +58,9 @@ public:
   static Value floating(double d);
   static Value string(std::string s);
   static Value list(ValueList items = {});
+  /// A list that Python would hold as a tuple: the same except for its repr
+  /// and that it never equals a list.
+  static Value tuple(ValueList items);
   static Value dict(ValueDict items = {});
   static Value makeNamespace(ValueDict items = {});
   static Value function(std::string name, Function fn);
@@ -75,6 +78,7 @@ public:
   }
   bool isString() const { return k == Kind::String; }
   bool isList() const { return k == Kind::List; }
+  bool isTuple() const { return k == Kind::List && tupleFlag; }
   bool isDict() const { return k == Kind::Dict; }
   bool isNamespace() const { return k == Kind::Namespace; }
   bool isFunction() const { return k == Kind::Function; }
@@ -119,6 +123,7 @@ private:
 
   Kind k = Kind::Undefined;
   bool b = false;
+  bool tupleFlag = false;
   int64_t i = 0;
   double d = 0;
   std::shared_ptr<const std::string> s;
