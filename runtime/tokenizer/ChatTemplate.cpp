@@ -123,4 +123,58 @@ Result<std::string> selectChatTemplate(const nlohmann::ordered_json &value,
                      "{name, template}");
 }
 
+static Result<nlohmann::ordered_json>
+readConfig(const std::map<std::string, std::string> &files,
+           const std::string &source) {
+  auto it = files.find("tokenizer_config.json");
+  if (it == files.end())
+    return nlohmann::ordered_json::object();
+  auto config = nlohmann::ordered_json::parse(it->second, nullptr, false);
+  if (config.is_discarded() || !config.is_object())
+    return errorStatus(source + "/tokenizer_config.json: not a valid JSON "
+                                "object");
+  return config;
+}
+
+Result<ChatTemplate>
+loadChatTemplate(const std::map<std::string, std::string> &files,
+                 const std::string &source) {
+  if (auto it = files.find("chat_template.jinja"); it != files.end())
+    return ChatTemplate::parse(it->second, "chat_template.jinja");
+  auto config = readConfig(files, source);
+  if (!config.ok())
+    return config.status();
+  auto entry = config->find("chat_template");
+  if (entry == config->end() || entry->is_null())
+    return errorStatus(source + ": the tokenizer has no chat template "
+                                "(no chat_template.jinja, and no "
+                                "chat_template in tokenizer_config.json)");
+  auto text = selectChatTemplate(*entry);
+  if (!text.ok())
+    return text.status().withPrefix(source + "/tokenizer_config.json: ");
+  return ChatTemplate::parse(*text, "tokenizer_config.json chat_template");
+}
+
+Result<nlohmann::ordered_json>
+specialTokensContext(const std::map<std::string, std::string> &files,
+                     const std::string &source) {
+  auto config = readConfig(files, source);
+  if (!config.ok())
+    return config.status();
+  nlohmann::ordered_json context = nlohmann::ordered_json::object();
+  for (const char *name : {"bos_token", "eos_token", "unk_token", "sep_token",
+                           "pad_token", "cls_token", "mask_token"}) {
+    auto it = config->find(name);
+    if (it == config->end())
+      continue;
+    // A token is a string or an AddedToken object holding it as "content".
+    if (it->is_string())
+      context[name] = *it;
+    else if (it->is_object() && it->contains("content") &&
+             (*it)["content"].is_string())
+      context[name] = (*it)["content"];
+  }
+  return context;
+}
+
 } // namespace weft::tokenizer

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <ctime>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,6 +52,20 @@ private:
 /// where there is one, when the call passes tools).
 runtime::Result<std::string>
 selectChatTemplate(const nlohmann::ordered_json &value, bool withTools = false);
+
+/// The chat template of a tokenizer directory's files (name -> contents), as
+/// transformers loads it: chat_template.jinja first, else
+/// tokenizer_config.json's chat_template.
+runtime::Result<ChatTemplate>
+loadChatTemplate(const std::map<std::string, std::string> &files,
+                 const std::string &source);
+
+/// What apply_chat_template passes the template besides the conversation:
+/// tokenizer_config.json's named special tokens (bos_token, eos_token,
+/// unk_token, sep_token, pad_token, cls_token, mask_token) that are set.
+runtime::Result<nlohmann::ordered_json>
+specialTokensContext(const std::map<std::string, std::string> &files,
+                     const std::string &source);
 
 } // namespace weft::tokenizer
 

@@ -1,5 +1,6 @@
 // `weft tokenize` and `weft detokenize`: JSON lines in, JSON lines out,
 // through a Hugging Face tokenizer from a directory or an artifact.
+#include "tools/weft/ChatTokenize.h"
 #include "tools/weft/Commands.h"
 #include "tools/weft/TokenizerInput.h"
 
@@ -72,6 +73,13 @@ int weft::cli::runTokenize(int argc, char **argv) {
       cl::desc("A tokenizer directory (tokenizer.json...) or an "
                "artifact compiled with --tokenizer"),
       cl::value_desc("path"), cl::Required, cl::cat(cat));
+  cl::opt<bool> chat(
+      "chat",
+      cl::desc("Read a JSON list of {role, content} messages per line and "
+               "encode the prompt the tokenizer's chat template makes of it "
+               "(add_generation_prompt, no added special tokens), as "
+               "transformers' apply_chat_template does"),
+      cl::cat(cat));
   cl::HideUnrelatedOptions(cat);
   if (!cl::ParseCommandLineOptions(
           argc, argv,
@@ -85,6 +93,8 @@ int weft::cli::runTokenize(int argc, char **argv) {
     llvm::errs() << "weft: error: " << files.message() << "\n";
     return 1;
   }
+  if (chat)
+    return runChatTokenize(*files, path);
   return runTokenizeWith(TokenizeMode(), *files);
 }
 
