@@ -13,7 +13,7 @@ import tempfile
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-from tokenizers import Tokenizer, models  # noqa: E402
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # noqa: E402
 from transformers import AutoTokenizer, PreTrainedTokenizerFast  # noqa: E402
 from transformers.utils import chat_template_utils  # noqa: E402
 
@@ -351,10 +351,98 @@ def check_template(name, path, tok, cases, driver, quiet=False):
     return not failures and identical == len(cases)
 
 
+def train_tokenizer(specials):
+    """A small byte-level BPE tokenizer trained on the test's own texts."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    corpus = CONTENTS * 20 + ["You are a helpful AI assistant named SmolLM",
+                              "Cutting Knowledge Date: December 2023 Today Date"] * 20
+    tok.train_from_iterator(corpus, trainer)
+    return tok
+
+
+def check_chat_ids(name, model_dir, weft, conversations):
+    """`weft tokenize --chat` against apply_chat_template(tokenize=True)."""
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    expected = []
+    for messages in conversations:
+        out = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        expected.append(list(out["input_ids"] if hasattr(out, "keys") else out))
+    lines = "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in conversations)
+    run = subprocess.run([weft, "tokenize", "--tokenizer", model_dir, "--chat"],
+                         input=lines.encode(), capture_output=True)
+    if run.returncode != 0:
+        print(f"{name}: weft tokenize --chat failed: {run.stderr.decode()}")
+        return False
+    got = [json.loads(line) for line in run.stdout.decode().splitlines()]
+    identical = sum(1 for a, b in zip(expected, got) if a == b)
+    print(f"{name} (weft tokenize --chat): {len(conversations)} conversations, "
+          f"{identical} identical id lists")
+    for a, b, m in zip(expected, got, conversations):
+        if a != b:
+            print("  MISMATCH", json.dumps(m, ensure_ascii=False), a, b)
+            break
+    return identical == len(conversations) == len(got)
+
+
+def check_chat_command(args, rng):
+    good = True
+    layouts = {"smollm2": "config", "qwen2.5": "jinja", "llama3.1": "list",
+               "mistral-v0.3": "config", "gemma": "jinja"}
+    for name, layout in layouts.items():
+        fixture = FIXTURES[name]
+        with open(os.path.join(args.fixtures, "chat_templates", name + ".jinja"),
+                  encoding="utf-8") as f:
+            template = f.read()
+        specials = [t for t in (fixture["bos"], fixture["eos"], "<unk>") if t]
+        config = {"tokenizer_class": "PreTrainedTokenizerFast", "unk_token": "<unk>"}
+        if fixture["bos"]:
+            config["bos_token"] = fixture["bos"]
+        config["eos_token"] = fixture["eos"]
+        with tempfile.TemporaryDirectory() as model_dir:
+            train_tokenizer(specials).save(os.path.join(model_dir, "tokenizer.json"))
+            if layout == "jinja":
+                with open(os.path.join(model_dir, "chat_template.jinja"), "w",
+                          encoding="utf-8") as f:
+                    f.write(template)
+            elif layout == "list":
+                config["chat_template"] = [{"name": "default", "template": template},
+                                           {"name": "other", "template": "x"}]
+            else:
+                config["chat_template"] = template
+            with open(os.path.join(model_dir, "tokenizer_config.json"), "w",
+                      encoding="utf-8") as f:
+                json.dump(config, f)
+            tok = AutoTokenizer.from_pretrained(model_dir)
+            conversations = []
+            for turns in (1, 3, 5):
+                for system in (False, True):
+                    for _ in range(3):
+                        messages = plain_conversation(rng, turns, system)
+                        try:
+                            tok.apply_chat_template(messages, add_generation_prompt=True,
+                                                    tokenize=False)
+                        except Exception:  # noqa: BLE001 - keep what transformers takes
+                            continue
+                        conversations.append(messages)
+            good &= check_chat_ids(f"{name} ({layout})", model_dir, args.weft, conversations)
+    hf_dir = os.path.join(args.fixtures, "smollm2")
+    if os.path.exists(os.path.join(hf_dir, "tokenizer.json")):
+        conversations = [plain_conversation(rng, t, s) for t in (1, 2, 3, 4, 5, 6)
+                         for s in (False, True)]
+        good &= check_chat_ids("smollm2 (real tokenizer)", hf_dir, args.weft, conversations)
+    return good
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--driver", required=True)
     parser.add_argument("--fixtures", required=True, help="test/fixtures")
+    parser.add_argument("--weft", help="weft, to check `weft tokenize --chat` too")
     args = parser.parse_args()
     chat_template_utils.datetime = FixedDatetime
     rng = random.Random(14)
@@ -398,10 +486,12 @@ def main():
             f.write(tok.chat_template)
         try:
             cases = build_cases("smollm2", FIXTURES["smollm2"], rng)
-            good &= check_template("smollm2 (tokenizer_config.json)", f.name, tok, cases,
+            good &= check_template("smollm2 (model directory)", f.name, tok, cases,
                                    args.driver)
         finally:
             os.unlink(f.name)
+    if args.weft:
+        good &= check_chat_command(args, rng)
     return 0 if good else 1
 
 
