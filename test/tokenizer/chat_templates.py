@@ -45,6 +45,7 @@ CONTENTS = [
     "quotes ' \" and a \\ backslash",
     "<|im_end|> looks special [INST] too",
     "What is 2 + 2?",
+    "line\u2028separator and \x7f delete",
 ]
 
 WEATHER_TOOL = {
@@ -324,7 +325,7 @@ def run_driver(driver, requests):
     lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in requests)
     out = subprocess.run([driver, "--batch"], input=lines.encode(), capture_output=True,
                          check=True).stdout.decode()
-    return [json.loads(line) for line in out.splitlines()]
+    return [json.loads(line) for line in out.split("\n") if line]
 
 
 def check_template(name, path, tok, cases, driver, quiet=False):
@@ -378,7 +379,7 @@ def check_chat_ids(name, model_dir, weft, conversations):
     if run.returncode != 0:
         print(f"{name}: weft tokenize --chat failed: {run.stderr.decode()}")
         return False
-    got = [json.loads(line) for line in run.stdout.decode().splitlines()]
+    got = [json.loads(line) for line in run.stdout.decode().split("\n") if line]
     identical = sum(1 for a, b in zip(expected, got) if a == b)
     print(f"{name} (weft tokenize --chat): {len(conversations)} conversations, "
           f"{identical} identical id lists")

@@ -103,6 +103,10 @@ TEST(ChatTemplate, ContextSuppliesSpecialTokensAndToolsDefaultToNone) {
 TEST(ChatTemplate, RefusesUnsupportedConstructsWithTheirLine) {
   EXPECT_EQ(render("a\n\n{{ x | wordcount }}"),
             "ERROR: t.jinja:3: unsupported filter 'wordcount'");
+  EXPECT_EQ(render("\n{{ x | xyz }}"),
+            "ERROR: t.jinja:2: unsupported filter 'xyz'");
+  // A Jinja built-in weft lacks fails only where it runs.
+  EXPECT_EQ(render("{% if false %}{{ x | batch(2) }}{% endif %}ok"), "ok");
   EXPECT_EQ(render("{% if x is foo %}{% endif %}"),
             "ERROR: t.jinja:1: unsupported test 'foo'");
   EXPECT_EQ(render("\n{% include 'x' %}"),

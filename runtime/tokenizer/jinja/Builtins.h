@@ -16,6 +16,10 @@ inline constexpr const char *kFilterBlockBody = "\x01filter-body";
 
 bool isKnownFilter(const std::string &name);
 bool isKnownTest(const std::string &name);
+/// Jinja built-ins weft does not implement: a template naming one still
+/// parses (it may sit in a branch never taken) and fails where it runs.
+bool isOtherJinjaFilter(const std::string &name);
+bool isOtherJinjaTest(const std::string &name);
 
 /// All of these throw TemplateError where Python or Jinja would raise.
 Value applyFilter(const std::string &name, const Value &subject,

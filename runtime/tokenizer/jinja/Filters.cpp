@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 
 namespace weft::tokenizer::jinja {
 namespace {
@@ -647,8 +648,12 @@ const std::map<std::string, TestFn> &tests() {
                     (a.isInt() && a.asInt() >= -5 && a.asInt() <= 256);
       return shared && a.kind() == b.kind() && a.equals(b);
     });
-    t["filter"] = unary([](const Value &v) { return isKnownFilter(v.str()); });
-    t["test"] = unary([](const Value &v) { return isKnownTest(v.str()); });
+    t["filter"] = unary([](const Value &v) {
+      return isKnownFilter(v.str()) || isOtherJinjaFilter(v.str());
+    });
+    t["test"] = unary([](const Value &v) {
+      return isKnownTest(v.str()) || isOtherJinjaTest(v.str());
+    });
     t["equalto"] = t["eq"];
     t["=="] = t["eq"];
     t["!="] = t["ne"];
@@ -689,6 +694,17 @@ bool isKnownFilter(const std::string &name) {
   return filters().count(name) > 0;
 }
 bool isKnownTest(const std::string &name) { return tests().count(name) > 0; }
+
+bool isOtherJinjaFilter(const std::string &name) {
+  static const std::set<std::string> names = {
+      "batch",  "center",    "filesizeformat", "forceescape",
+      "format", "groupby",   "pprint",         "random",
+      "slice",  "striptags", "truncate",       "urlencode",
+      "urlize", "wordcount", "wordwrap",       "xmlattr"};
+  return names.count(name) > 0;
+}
+
+bool isOtherJinjaTest(const std::string &name) { return name == "escaped"; }
 
 Value applyFilter(const std::string &name, const Value &subject,
                   CallArgs &args) {

@@ -91,6 +91,9 @@ std::string decodeEscapes(std::string_view body, int line) {
     case 'U':
       appendUtf8(out, hex(8));
       break;
+    case 'N':
+      throw TemplateError("unsupported: \\N{...} escape in a string literal",
+                          line);
     default:
       if (e >= '0' && e <= '7') {
         int value = e - '0';

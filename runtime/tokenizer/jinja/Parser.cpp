@@ -406,7 +406,7 @@ public:
     const Token &t = next();
     if (t.kind != Token::Kind::Name)
       throw TemplateError("expected a filter name after '|'", t.line);
-    if (!isKnownFilter(t.text))
+    if (!isKnownFilter(t.text) && !isOtherJinjaFilter(t.text))
       throw TemplateError("unsupported filter '" + t.text + "'", t.line);
     auto e = makeExpr(Expr::Kind::Filter, t.line);
     e->name = t.text;
@@ -423,7 +423,7 @@ private:
     const Token &t = next();
     if (t.kind != Token::Kind::Name)
       throw TemplateError("expected a test name after 'is'", t.line);
-    if (!isKnownTest(t.text))
+    if (!isKnownTest(t.text) && !isOtherJinjaTest(t.text))
       throw TemplateError("unsupported test '" + t.text + "'", t.line);
     auto e = makeExpr(Expr::Kind::Test, line);
     e->name = t.text;
