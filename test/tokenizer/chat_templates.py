@@ -23,6 +23,7 @@ NOW = 1733500000
 # Each fixture: its special tokens, and whether its template takes tools.
 FIXTURES = {
     "smollm2": dict(bos="<|im_start|>", eos="<|im_end|>", tools=False),
+    "qwen2": dict(bos=None, eos="<|im_end|>", tools=False),
     "qwen2.5": dict(bos=None, eos="<|im_end|>", tools=True),
     "llama3.1": dict(bos="<|begin_of_text|>", eos="<|eot_id|>", tools=True),
     "llama3.2": dict(bos="<|begin_of_text|>", eos="<|eot_id|>", tools=True),
