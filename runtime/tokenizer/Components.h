@@ -25,6 +25,13 @@ struct ConfigError : std::runtime_error {
 };
 [[noreturn]] void configError(const std::string &path, const std::string &msg);
 
+/// Parses tokenizer.json text as the Rust library reads it: floats are
+/// rounded as serde_json's default parser rounds them (not always to the
+/// nearest double), since a Unigram model's scores decide between
+/// segmentations that tie to the last bit. Returns a discarded value on a
+/// syntax error.
+nlohmann::json parseTokenizerJson(std::string_view text);
+
 // Typed access to a JSON object's fields; a missing or mistyped field is a
 // ConfigError naming `path.key`.
 const nlohmann::json *field(const nlohmann::json &obj, const char *key);

@@ -46,7 +46,7 @@ void readPadding(const json &root, std::optional<size_t> &to, uint32_t &id,
 
 Result<std::shared_ptr<Tokenizer>>
 Tokenizer::fromJson(std::string_view text, const std::string &fileName) {
-  json root = json::parse(text, nullptr, false);
+  json root = parseTokenizerJson(text);
   if (root.is_discarded())
     return runtime::errorStatus(fileName + ": not valid JSON");
   if (!root.is_object())
@@ -139,13 +139,12 @@ Status Tokenizer::encode(std::string_view text, std::vector<uint32_t> &ids,
     }
     std::string_view piece = text.substr(seg.begin, seg.end - seg.begin);
     bool atStart = seg.begin == 0;
-    if (!normalizer) {
-      if (Status s = encodeText(piece, atStart, ids); !s.ok())
-        return s;
-      continue;
-    }
     // Normalized per piece between added tokens, as the Rust library does.
-    std::string n = normalizer->normalize(std::string(piece));
+    thread_local std::string n;
+    if (normalizer)
+      n = normalizer->normalize(std::string(piece));
+    else
+      n.assign(piece);
     added->split(n, true, norm);
     for (const Segment &sub : norm) {
       if (sub.id) {
@@ -231,7 +230,7 @@ std::optional<uint32_t> Tokenizer::tokenToId(std::string_view token) const {
 
 const std::string *Tokenizer::idToToken(uint32_t id) const {
   if (const AddedToken *t = added->byId(id))
-    return &t->content;
+    return &t->decoded;
   return model->idToToken(id);
 }
 

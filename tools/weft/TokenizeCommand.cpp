@@ -43,6 +43,24 @@ int forEachJsonLine(
   }
   return 0;
 }
+
+/// The text of `ids` decoded one id at a time.
+Result<std::string> streamDecode(std::shared_ptr<const tok::Tokenizer> t,
+                                 const std::vector<uint32_t> &ids,
+                                 bool skipSpecial) {
+  tok::IncrementalDecoder stream(std::move(t), skipSpecial);
+  std::string text;
+  for (uint32_t id : ids) {
+    auto piece = stream.step(id);
+    if (!piece.ok())
+      return piece.status();
+    text += *piece;
+  }
+  auto rest = stream.finish();
+  if (!rest.ok())
+    return rest.status();
+  return text + *rest;
+}
 } // namespace
 
 Result<std::string> weft::cli::TokenizeMode::render(const json &value) const {
@@ -98,6 +116,9 @@ int weft::cli::runDetokenize(int argc, char **argv) {
   cl::opt<bool> skipSpecial("skip-special-tokens",
                             cl::desc("Leave special tokens out of the text"),
                             cl::cat(cat));
+  // Streams each line through the IncrementalDecoder and prints the
+  // concatenated pieces: the conformance test's check of streaming.
+  cl::opt<bool> incremental("incremental", cl::Hidden, cl::cat(cat));
   cl::HideUnrelatedOptions(cat);
   if (!cl::ParseCommandLineOptions(
           argc, argv,
@@ -127,7 +148,8 @@ int weft::cli::runDetokenize(int argc, char **argv) {
                                     " ids)");
       ids.push_back(uint32_t(v));
     }
-    auto text = tokenizer.decode(ids, skipSpecial);
+    auto text = incremental ? streamDecode(files->tokenizer, ids, skipSpecial)
+                            : tokenizer.decode(ids, skipSpecial);
     if (!text.ok())
       return text.status();
     return json(*text).dump(-1, ' ', false, json::error_handler_t::replace);
