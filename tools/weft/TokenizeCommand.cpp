@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <fstream>
 #include <iostream>
 #include <string>
 
@@ -83,6 +85,36 @@ int weft::cli::runTokenizeWith(const TokenizeMode &mode,
   });
 }
 
+/// Encodes every line of `path` on one thread and prints the token count and
+/// the seconds the encoding took (reading excluded): bench/tokenizer.py's
+/// measurement.
+static int benchEncode(const tok::Tokenizer &tokenizer,
+                       const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    llvm::errs() << "weft: error: cannot read '" << path << "'\n";
+    return 1;
+  }
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(line + "\n");
+  std::vector<uint32_t> ids;
+  size_t tokens = 0;
+  auto start = std::chrono::steady_clock::now();
+  for (const std::string &line : lines) {
+    ids.clear();
+    if (Status s = tokenizer.encode(line, ids); !s.ok()) {
+      llvm::errs() << "weft: error: " << path << ": " << s.message() << "\n";
+      return 1;
+    }
+    tokens += ids.size();
+  }
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  llvm::outs() << json({{"tokens", tokens}, {"seconds", took.count()}}).dump()
+               << "\n";
+  return 0;
+}
+
 int weft::cli::runTokenize(int argc, char **argv) {
   cl::OptionCategory cat("weft tokenize options");
   cl::opt<std::string> path(
@@ -90,6 +122,8 @@ int weft::cli::runTokenize(int argc, char **argv) {
       cl::desc("A tokenizer directory (tokenizer.json...) or an "
                "artifact compiled with --tokenizer"),
       cl::value_desc("path"), cl::Required, cl::cat(cat));
+  cl::opt<std::string> bench("bench", cl::Hidden, cl::value_desc("file"),
+                             cl::cat(cat));
   cl::HideUnrelatedOptions(cat);
   if (!cl::ParseCommandLineOptions(
           argc, argv,
@@ -103,6 +137,8 @@ int weft::cli::runTokenize(int argc, char **argv) {
     llvm::errs() << "weft: error: " << files.message() << "\n";
     return 1;
   }
+  if (!bench.empty())
+    return benchEncode(*files->tokenizer, bench);
   return runTokenizeWith(TokenizeMode(), *files);
 }
 
