@@ -2,6 +2,7 @@
 // WordPiece, Unigram's Viterbi, added-token matching, streaming decode and
 // the refusal of unsupported components.
 #include "runtime/tokenizer/Tokenizer.h"
+#include "runtime/tokenizer/TokenizerFiles.h"
 
 #include <gtest/gtest.h>
 
@@ -10,6 +11,7 @@
 
 using weft::tokenizer::IncrementalDecoder;
 using weft::tokenizer::Tokenizer;
+using weft::tokenizer::TokenizerFiles;
 
 namespace {
 std::shared_ptr<Tokenizer> load(const std::string &json) {
@@ -151,5 +153,34 @@ TEST(TokenizerTest, DecodeRefusesUnknownIds) {
   ASSERT_FALSE(text.ok());
   EXPECT_EQ(text.message(),
             "id 42 is out of range (the vocabulary has 12 ids)");
+}
+
+TEST(TokenizerTest, FilesReadConfigFields) {
+  // eos_token as a dict with "content", eos_token_id as an int.
+  auto files = TokenizerFiles::fromContents(
+      {{"tokenizer.json", kBpe},
+       {"tokenizer_config.json",
+        R"({"bos_token": "<s>", "eos_token": {"content": "[M]"},
+            "chat_template": "{{ messages }}"})"},
+       {"generation_config.json", R"({"eos_token_id": 9})"}},
+      "dir");
+  ASSERT_TRUE(files.ok()) << files.message();
+  EXPECT_EQ(files->bosToken, "<s>");
+  EXPECT_EQ(files->eosToken, "[M]");
+  EXPECT_EQ(files->chatTemplate, "{{ messages }}");
+  EXPECT_EQ(files->eosTokenIds, (Ids{9}));
+  // Without generation_config.json, the EOS ids come from eos_token.
+  files = TokenizerFiles::fromContents(
+      {{"tokenizer.json", kBpe},
+       {"tokenizer_config.json", R"({"eos_token": "[M]"})"},
+       {"chat_template.jinja", "{{ x }}"}},
+      "dir");
+  ASSERT_TRUE(files.ok()) << files.message();
+  EXPECT_EQ(files->eosTokenIds, (Ids{10}));
+  EXPECT_EQ(files->chatTemplate, "{{ x }}");
+  // A missing tokenizer.json is named.
+  auto none = TokenizerFiles::fromContents({}, "dir");
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.message(), "dir: no tokenizer.json");
 }
 } // namespace
