@@ -29,6 +29,7 @@ char32_t lastCodePoint(std::string_view s) {
 
 void AddedVocabulary::add(const AddedToken &token, std::string pattern) {
   tokens.push_back(token);
+  tokens.back().decoded = token.normalized ? pattern : token.content;
   if (pattern.empty())
     return;
   Set &set = sets[token.normalized ? 1 : 0];

@@ -18,6 +18,9 @@ struct AddedToken {
   std::string content;
   bool singleWord = false, lstrip = false, rstrip = false;
   bool normalized = false, special = false;
+  /// What decoding yields: for a normalized token, the content after the
+  /// normalizer, as the Rust library's decode gives it.
+  std::string decoded;
 };
 
 /// A run of text: an added token's id, or text for the model.

@@ -25,6 +25,13 @@ struct ConfigError : std::runtime_error {
 };
 [[noreturn]] void configError(const std::string &path, const std::string &msg);
 
+/// Parses tokenizer.json text as the Rust library reads it: floats are
+/// rounded as serde_json's default parser rounds them (not always to the
+/// nearest double), since a Unigram model's scores decide between
+/// segmentations that tie to the last bit. Returns a discarded value on a
+/// syntax error.
+nlohmann::json parseTokenizerJson(std::string_view text);
+
 // Typed access to a JSON object's fields; a missing or mistyped field is a
 // ConfigError naming `path.key`.
 const nlohmann::json *field(const nlohmann::json &obj, const char *key);
@@ -40,12 +47,16 @@ std::shared_ptr<Regex> getPattern(const nlohmann::json &obj, const char *key,
                                   const std::string &path);
 
 /// Pieces of text held in one buffer, so pre-tokenization allocates nothing
-/// per piece. `atStart` marks a piece that begins the original input (what
-/// Metaspace's prepend_scheme "first" asks).
+/// per piece. A piece's `startCredit` counts its leading bytes that stem
+/// from the input's first character (a normalizer may expand that character
+/// or prepend to it); a piece with credit begins the original input, which
+/// is what Metaspace's prepend_scheme "first" asks, as the Rust library's
+/// offsets_original().0 == 0.
 struct PieceList {
   struct Piece {
     uint32_t begin, end;
-    bool atStart;
+    uint32_t startCredit;
+    bool atStart() const { return startCredit > 0; }
   };
   std::string text;
   std::vector<Piece> pieces;
@@ -57,12 +68,12 @@ struct PieceList {
     return std::string_view(text).substr(p.begin, p.end - p.begin);
   }
   /// Appends a piece, dropping empty ones as the Rust library does.
-  void add(std::string_view s, bool atStart) {
+  void add(std::string_view s, uint32_t startCredit) {
     if (s.empty())
       return;
     uint32_t b = static_cast<uint32_t>(text.size());
     text.append(s);
-    pieces.push_back({b, static_cast<uint32_t>(text.size()), atStart});
+    pieces.push_back({b, static_cast<uint32_t>(text.size()), startCredit});
   }
 };
 

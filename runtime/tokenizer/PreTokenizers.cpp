@@ -64,7 +64,12 @@ void charMatches(std::string_view text, Pred pred, std::vector<Match> &out) {
 }
 
 /// Appends the parts of `text` the behavior keeps to `out`.
-void splitByBehavior(std::string_view text, bool atStart,
+/// The credit left to a part starting `offset` bytes into its piece.
+uint32_t creditAt(uint32_t credit, size_t offset) {
+  return credit > offset ? credit - static_cast<uint32_t>(offset) : 0;
+}
+
+void splitByBehavior(std::string_view text, uint32_t credit,
                      std::vector<Match> &matches, Behavior behavior,
                      PieceList &out) {
   thread_local std::vector<Match> parts;
@@ -114,7 +119,7 @@ void splitByBehavior(std::string_view text, bool atStart,
   }
   for (Match p : parts)
     if (!p.isMatch)
-      out.add(text.substr(p.begin, p.end - p.begin), atStart && p.begin == 0);
+      out.add(text.substr(p.begin, p.end - p.begin), creditAt(credit, p.begin));
 }
 
 Behavior parseBehavior(const json &j, const std::string &path) {
@@ -142,7 +147,7 @@ public:
       matches.clear();
       std::string_view text = in.view(p);
       regexMatches(*re, text, invert, matches);
-      splitByBehavior(text, p.atStart, matches, behavior, out);
+      splitByBehavior(text, p.startCredit, matches, behavior, out);
     }
   }
 
@@ -163,7 +168,7 @@ public:
       matches.clear();
       std::string_view text = in.view(p);
       charMatches(text, pred, matches);
-      splitByBehavior(text, p.atStart, matches, behavior, out);
+      splitByBehavior(text, p.startCredit, matches, behavior, out);
     }
   }
 
@@ -192,8 +197,12 @@ public:
     thread_local std::vector<Span> spans;
     for (const auto &p : in.pieces) {
       text.clear();
-      if (addPrefixSpace && in.view(p)[0] != ' ')
+      // The prepended space aligns with the piece's first character.
+      uint32_t credit = p.startCredit;
+      if (addPrefixSpace && in.view(p)[0] != ' ') {
         text += ' ';
+        credit += credit > 0;
+      }
       text.append(in.view(p));
       spans.clear();
       if (re)
@@ -206,10 +215,14 @@ public:
         if (b == e)
           return;
         uint32_t start = static_cast<uint32_t>(out.text.size());
-        for (size_t i = b; i < e; ++i)
+        uint32_t mappedCredit = 0;
+        for (size_t i = b; i < e; ++i) {
           out.text += byteLevelChar(static_cast<uint8_t>(text[i]));
-        out.pieces.push_back({start, static_cast<uint32_t>(out.text.size()),
-                              p.atStart && b == 0});
+          if (i < credit)
+            mappedCredit = static_cast<uint32_t>(out.text.size()) - start;
+        }
+        out.pieces.push_back(
+            {start, static_cast<uint32_t>(out.text.size()), mappedCredit});
       };
       for (Span s : spans) {
         emit(prev, s.begin);
@@ -241,22 +254,25 @@ public:
       bool startsWithRep =
           piece.substr(0, rep.size()) == rep || (piece[0] == ' ');
       if (!startsWithRep && (prepend == Prepend::Always ||
-                             (prepend == Prepend::First && p.atStart)))
+                             (prepend == Prepend::First && p.atStart())))
         text += rep;
-      for (char c : piece) {
-        if (c == ' ')
+      uint32_t credit = 0;
+      for (size_t i = 0; i < piece.size(); ++i) {
+        if (piece[i] == ' ')
           text += rep;
         else
-          text += c;
+          text += piece[i];
+        if (i < p.startCredit)
+          credit = static_cast<uint32_t>(text.size());
       }
       if (!splitAtIt) {
-        out.add(text, p.atStart);
+        out.add(text, credit);
         continue;
       }
       matches.clear();
       charMatches(
           text, [&](char32_t c) { return c == replacement; }, matches);
-      splitByBehavior(text, p.atStart, matches, Behavior::MergedWithNext, out);
+      splitByBehavior(text, credit, matches, Behavior::MergedWithNext, out);
     }
   }
 
@@ -283,7 +299,7 @@ public:
       std::swap(a, b);
     }
     for (const auto &p : a.pieces)
-      out.add(a.view(p), p.atStart);
+      out.add(a.view(p), p.startCredit);
   }
 
 private:
@@ -327,8 +343,11 @@ std::unique_ptr<PreTokenizer> buildPreTokenizer(const json &j,
   }
   if (type == "Whitespace") {
     // \w+|[^\w\s]+, keeping the matches and dropping what lies between.
-    auto re = Regex::compile(R"([\p{L}\p{M}\p{N}\p{Pc}]+|[^\p{L}\p{M}\p{N})"
-                             R"(\p{Pc}\s]+)");
+    // Oniguruma's \w: Alphabetic, marks, decimal digits, connector
+    // punctuation and the joiners.
+    auto re = Regex::compile(
+        R"([\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\x{200C}\x{200D}]+|)"
+        R"([^\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\x{200C}\x{200D}\s]+)");
     return std::make_unique<SplitPreTokenizer>(*re, Behavior::Removed, true);
   }
   if (type == "WhitespaceSplit")

@@ -46,7 +46,7 @@ void readPadding(const json &root, std::optional<size_t> &to, uint32_t &id,
 
 Result<std::shared_ptr<Tokenizer>>
 Tokenizer::fromJson(std::string_view text, const std::string &fileName) {
-  json root = json::parse(text, nullptr, false);
+  json root = parseTokenizerJson(text);
   if (root.is_discarded())
     return runtime::errorStatus(fileName + ": not valid JSON");
   if (!root.is_object())
@@ -108,11 +108,11 @@ Tokenizer::fromFile(const std::string &path) {
   return fromJson(ss.str(), path);
 }
 
-Status Tokenizer::encodeText(std::string_view text, bool atStart,
+Status Tokenizer::encodeText(std::string_view text, uint32_t startCredit,
                              std::vector<uint32_t> &ids) const {
   thread_local PieceList in, out;
   in.clear();
-  in.add(text, atStart);
+  in.add(text, startCredit);
   const PieceList *pieces = &in;
   if (preTokenizer) {
     out.clear();
@@ -138,14 +138,22 @@ Status Tokenizer::encode(std::string_view text, std::vector<uint32_t> &ids,
       continue;
     }
     std::string_view piece = text.substr(seg.begin, seg.end - seg.begin);
-    bool atStart = seg.begin == 0;
-    if (!normalizer) {
-      if (Status s = encodeText(piece, atStart, ids); !s.ok())
-        return s;
-      continue;
+    // The bytes the input's first character normalizes to (with whatever
+    // the normalizer prepends): pieces starting among them begin the input.
+    uint32_t firstCredit = 0;
+    if (seg.begin == 0) {
+      size_t len = utf8Length(static_cast<unsigned char>(piece[0]));
+      firstCredit = static_cast<uint32_t>(
+          normalizer
+              ? normalizer->normalize(std::string(piece.substr(0, len))).size()
+              : len);
     }
     // Normalized per piece between added tokens, as the Rust library does.
-    std::string n = normalizer->normalize(std::string(piece));
+    thread_local std::string n;
+    if (normalizer)
+      n = normalizer->normalize(std::string(piece));
+    else
+      n.assign(piece);
     added->split(n, true, norm);
     for (const Segment &sub : norm) {
       if (sub.id) {
@@ -154,7 +162,10 @@ Status Tokenizer::encode(std::string_view text, std::vector<uint32_t> &ids,
       }
       std::string_view s =
           std::string_view(n).substr(sub.begin, sub.end - sub.begin);
-      if (Status st = encodeText(s, atStart && sub.begin == 0, ids); !st.ok())
+      uint32_t credit = firstCredit > sub.begin
+                            ? firstCredit - static_cast<uint32_t>(sub.begin)
+                            : 0;
+      if (Status st = encodeText(s, credit, ids); !st.ok())
         return st;
     }
   }
@@ -231,7 +242,7 @@ std::optional<uint32_t> Tokenizer::tokenToId(std::string_view token) const {
 
 const std::string *Tokenizer::idToToken(uint32_t id) const {
   if (const AddedToken *t = added->byId(id))
-    return &t->content;
+    return &t->decoded;
   return model->idToToken(id);
 }
 

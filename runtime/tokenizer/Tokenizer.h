@@ -61,7 +61,7 @@ public:
 
 private:
   Tokenizer();
-  runtime::Status encodeText(std::string_view text, bool atStart,
+  runtime::Status encodeText(std::string_view text, uint32_t startCredit,
                              std::vector<uint32_t> &ids) const;
 
   std::unique_ptr<Normalizer> normalizer;

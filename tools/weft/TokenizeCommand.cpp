@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <fstream>
 #include <iostream>
 #include <string>
 
@@ -44,6 +46,24 @@ int forEachJsonLine(
   }
   return 0;
 }
+
+/// The text of `ids` decoded one id at a time.
+Result<std::string> streamDecode(std::shared_ptr<const tok::Tokenizer> t,
+                                 const std::vector<uint32_t> &ids,
+                                 bool skipSpecial) {
+  tok::IncrementalDecoder stream(std::move(t), skipSpecial);
+  std::string text;
+  for (uint32_t id : ids) {
+    auto piece = stream.step(id);
+    if (!piece.ok())
+      return piece.status();
+    text += *piece;
+  }
+  auto rest = stream.finish();
+  if (!rest.ok())
+    return rest.status();
+  return text + *rest;
+}
 } // namespace
 
 Result<std::string> weft::cli::TokenizeMode::render(const json &value) const {
@@ -66,6 +86,36 @@ int weft::cli::runTokenizeWith(const TokenizeMode &mode,
   });
 }
 
+/// Encodes every line of `path` on one thread and prints the token count and
+/// the seconds the encoding took (reading excluded): bench/tokenizer.py's
+/// measurement.
+static int benchEncode(const tok::Tokenizer &tokenizer,
+                       const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    llvm::errs() << "weft: error: cannot read '" << path << "'\n";
+    return 1;
+  }
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(line + "\n");
+  std::vector<uint32_t> ids;
+  size_t tokens = 0;
+  auto start = std::chrono::steady_clock::now();
+  for (const std::string &line : lines) {
+    ids.clear();
+    if (Status s = tokenizer.encode(line, ids); !s.ok()) {
+      llvm::errs() << "weft: error: " << path << ": " << s.message() << "\n";
+      return 1;
+    }
+    tokens += ids.size();
+  }
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  llvm::outs() << json({{"tokens", tokens}, {"seconds", took.count()}}).dump()
+               << "\n";
+  return 0;
+}
+
 int weft::cli::runTokenize(int argc, char **argv) {
   cl::OptionCategory cat("weft tokenize options");
   cl::opt<std::string> path(
@@ -80,6 +130,8 @@ int weft::cli::runTokenize(int argc, char **argv) {
                "(add_generation_prompt, no added special tokens), as "
                "transformers' apply_chat_template does"),
       cl::cat(cat));
+  cl::opt<std::string> bench("bench", cl::Hidden, cl::value_desc("file"),
+                             cl::cat(cat));
   cl::HideUnrelatedOptions(cat);
   if (!cl::ParseCommandLineOptions(
           argc, argv,
@@ -95,6 +147,8 @@ int weft::cli::runTokenize(int argc, char **argv) {
   }
   if (chat)
     return runChatTokenize(*files, path);
+  if (!bench.empty())
+    return benchEncode(*files->tokenizer, bench);
   return runTokenizeWith(TokenizeMode(), *files);
 }
 
@@ -108,6 +162,9 @@ int weft::cli::runDetokenize(int argc, char **argv) {
   cl::opt<bool> skipSpecial("skip-special-tokens",
                             cl::desc("Leave special tokens out of the text"),
                             cl::cat(cat));
+  // Streams each line through the IncrementalDecoder and prints the
+  // concatenated pieces: the conformance test's check of streaming.
+  cl::opt<bool> incremental("incremental", cl::Hidden, cl::cat(cat));
   cl::HideUnrelatedOptions(cat);
   if (!cl::ParseCommandLineOptions(
           argc, argv,
@@ -137,7 +194,8 @@ int weft::cli::runDetokenize(int argc, char **argv) {
                                     " ids)");
       ids.push_back(uint32_t(v));
     }
-    auto text = tokenizer.decode(ids, skipSpecial);
+    auto text = incremental ? streamDecode(files->tokenizer, ids, skipSpecial)
+                            : tokenizer.decode(ids, skipSpecial);
     if (!text.ok())
       return text.status();
     return json(*text).dump(-1, ' ', false, json::error_handler_t::replace);

@@ -12,8 +12,8 @@ weft::cli::loadTokenizer(const std::string &path) {
   std::error_code ec;
   if (!fs::is_directory(path, ec))
     return runtime::errorStatus("'" + path + "' is not a directory");
-  if (fs::exists(fs::path(path) / "manifest.pb", ec) &&
-      !fs::exists(fs::path(path) / "tokenizer.json", ec)) {
+  // An artifact's files are checked against its manifest's hashes.
+  if (fs::exists(fs::path(path) / "manifest.pb", ec)) {
     auto contents = runtime::readArtifactTokenizerFiles(path);
     if (!contents.ok())
       return contents.status();
