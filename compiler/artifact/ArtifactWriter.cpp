@@ -452,6 +452,13 @@ LogicalResult Writer::run() {
   }
   if (options.target != "cpu" && failed(generateGpuKernels(manifest, plans)))
     return failure();
+  for (const auto &[name, bytes] : options.tokenizerFiles) {
+    art::TokenizerFile *f = manifest.add_tokenizer_files();
+    f->set_name(name);
+    f->set_file(name);
+    f->set_sha256(sha256Hex(bytes));
+    extraFiles.emplace_back(name, bytes);
+  }
   return writeDirectory(manifest, plans, packed);
 }
 

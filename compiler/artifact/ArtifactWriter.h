@@ -7,6 +7,8 @@
 #include "llvm/ADT/StringMap.h"
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace mlir::weft {
 
@@ -32,6 +34,9 @@ struct ArtifactOptions {
   const Topology *cluster = nullptr; // the loaded topology, when one was given
   llvm::StringMap<int64_t> dims;
   ArtifactStats *stats = nullptr; // filled in when given
+  /// Tokenizer files to carry (name, contents), tokenizer.json first;
+  /// each is stored with its SHA-256 in the manifest.
+  std::vector<std::pair<std::string, std::string>> tokenizerFiles;
 };
 
 /// Plans `module` (its @main) and writes the artifact atomically: into a

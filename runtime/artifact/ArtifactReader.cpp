@@ -747,6 +747,28 @@ Result<Artifact> readManifest(const std::string &dir) {
   return artifact;
 }
 
+Result<std::map<std::string, std::string>>
+readArtifactTokenizerFiles(const std::string &dir) {
+  auto artifact = readManifest(dir);
+  if (!artifact.ok())
+    return artifact.status();
+  std::map<std::string, std::string> files;
+  for (const auto &f : artifact->manifest.tokenizer_files()) {
+    std::string path = joinPath(dir, f.file());
+    auto bytes = readFileBytes(path);
+    if (!bytes.ok())
+      return bytes.status();
+    if (!sha256Matches(f.sha256(), sha256Hex(bytes->data(), bytes->size())))
+      return errorStatus(path + ": SHA-256 does not match the manifest (the "
+                                "tokenizer file was modified after compile)");
+    files[f.name()] = std::move(*bytes);
+  }
+  if (files.empty())
+    return errorStatus(dir + ": the artifact carries no tokenizer (compile "
+                             "with --tokenizer DIR)");
+  return files;
+}
+
 Result<RankPlan> readRankPlan(const Artifact &artifact, uint32_t rank) {
   for (const RankEntry &entry : artifact.manifest.ranks()) {
     if (entry.rank() != rank)

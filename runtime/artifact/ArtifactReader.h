@@ -7,6 +7,7 @@
 #include "runtime/support/Status.h"
 
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -68,6 +69,12 @@ Result<Artifact> readManifest(const std::string &dir);
 
 /// Reads and checks one rank's plan (as readArtifact does) from an
 /// artifact whose manifest is read; the other ranks' plans are not read.
+/// The tokenizer files of the artifact in `dir` (name -> contents), each
+/// checked against the SHA-256 its manifest records; empty where it has
+/// none.
+Result<std::map<std::string, std::string>>
+readArtifactTokenizerFiles(const std::string &dir);
+
 Result<RankPlan> readRankPlan(const Artifact &artifact, uint32_t rank);
 
 /// Maps (or copies) every weight of `rank`'s plan, checking ranges and

@@ -9,6 +9,10 @@ int runCompile(int argc, char **argv);
 int runInspect(int argc, char **argv);
 /// `weft plan MODEL.onnx --batch B --prompt P ...`.
 int runPlan(int argc, char **argv);
+/// `weft tokenize --tokenizer PATH`: JSON strings in, JSON id arrays out.
+int runTokenize(int argc, char **argv);
+/// `weft detokenize --tokenizer PATH`: JSON id arrays in, JSON strings out.
+int runDetokenize(int argc, char **argv);
 /// `weft calibrate -o FILE`: runs weft-calibrate (built with CUDA).
 int runCalibrate(int argc, char **argv);
 } // namespace weft::cli

@@ -11,6 +11,7 @@
 #include "compiler/onnx/Importer.h"
 #include "compiler/pipeline/Pipeline.h"
 #include "compiler/topology/Topology.h"
+#include "runtime/tokenizer/TokenizerFiles.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -240,6 +241,12 @@ int ::weft::cli::runCompile(int argc, char **argv) {
       cl::desc("Cost-model constants for --parallel auto (default: the "
                "built-in file for the topology's GPU type)"),
       cl::value_desc("FILE"), cl::cat(cat));
+  cl::opt<std::string> tokenizerDir(
+      "tokenizer",
+      cl::desc("A Hugging Face tokenizer directory (tokenizer.json, "
+               "tokenizer_config.json, chat_template.jinja, "
+               "generation_config.json) to store in the artifact"),
+      cl::value_desc("DIR"), cl::cat(cat));
   cl::opt<bool> listTopologies("list-topologies",
                                cl::desc("Print the topology presets and exit"),
                                cl::cat(cat));
@@ -340,6 +347,24 @@ int ::weft::cli::runCompile(int argc, char **argv) {
   ctx.loadAllAvailableDialects();
   ::weft::cli::installDiagnosticHandler(ctx, model);
 
+  // Checked before the import: an unusable tokenizer fails in a second,
+  // not after the model is compiled.
+  std::vector<std::pair<std::string, std::string>> tokenizerFiles;
+  if (!tokenizerDir.empty()) {
+    if (emit != Emit::Artifact) {
+      llvm::errs() << "weft: error: --tokenizer needs --emit=artifact\n";
+      return 2;
+    }
+    auto files = ::weft::tokenizer::TokenizerFiles::fromDirectory(tokenizerDir);
+    if (!files.ok()) {
+      llvm::errs() << "weft: error: " << files.message() << "\n";
+      return 1;
+    }
+    for (const std::string &name : ::weft::tokenizer::tokenizerFileNames())
+      if (files->contents.count(name))
+        tokenizerFiles.emplace_back(name, files->contents.at(name));
+  }
+
   PhaseTimer timer(emit == Emit::Import ? 2 : 3, quiet);
   bool lowPrecision = dtype != "f32";
   mlir::weft::ImportOptions options;
@@ -372,6 +397,7 @@ int ::weft::cli::runCompile(int argc, char **argv) {
     art.microbatches = microbatches;
     art.cluster = &*topology;
     art.target = targetName;
+    art.tokenizerFiles = std::move(tokenizerFiles);
     mlir::weft::ArtifactStats stats;
     art.stats = &stats;
     bool written = timer.run("plan and write artifact", [&] {

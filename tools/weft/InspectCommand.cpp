@@ -4,6 +4,7 @@
 
 #include "runtime/artifact/DType.h"
 #include "runtime/artifact/artifact.pb.h"
+#include "tools/weft/TokenizerInput.h"
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
@@ -128,6 +129,46 @@ void printPlan(const art::Plan &plan, bool steps) {
     llvm::outs() << "\n";
   }
 }
+/// The stored tokenizer files, then what a server needs from them: the
+/// vocabulary size, BOS/EOS and the special tokens' ids.
+bool printTokenizer(const std::string &dir, const art::Manifest &m) {
+  llvm::outs() << "  tokenizer\n";
+  for (const art::TokenizerFile &f : m.tokenizer_files())
+    llvm::outs() << "    " << f.file() << " sha256 " << f.sha256().substr(0, 16)
+                 << "...\n";
+  auto files = weft::cli::loadTokenizer(dir);
+  if (!files.ok()) {
+    llvm::errs() << "weft: error: " << files.message() << "\n";
+    return false;
+  }
+  const weft::tokenizer::Tokenizer &tok = *files->tokenizer;
+  llvm::outs() << "    vocabulary " << tok.vocabSize() << " ids\n";
+  auto named = [&](const char *what, const std::optional<std::string> &t) {
+    if (!t)
+      return;
+    llvm::outs() << "    " << what << " " << *t;
+    if (auto id = tok.tokenToId(*t))
+      llvm::outs() << " (id " << *id << ")";
+    llvm::outs() << "\n";
+  };
+  named("bos", files->bosToken);
+  named("eos", files->eosToken);
+  if (!files->eosTokenIds.empty()) {
+    llvm::outs() << "    eos ids";
+    for (uint32_t id : files->eosTokenIds)
+      llvm::outs() << " " << id;
+    llvm::outs() << "\n";
+  }
+  std::vector<uint32_t> special = tok.specialIds();
+  llvm::outs() << "    special tokens " << special.size() << ":";
+  for (uint32_t id : special)
+    llvm::outs() << " " << *tok.idToToken(id) << "=" << id;
+  llvm::outs() << "\n";
+  if (files->chatTemplate)
+    llvm::outs() << "    chat template " << files->chatTemplate->size()
+                 << " bytes\n";
+  return true;
+}
 } // namespace
 
 int ::weft::cli::runInspect(int argc, char **argv) {
@@ -162,6 +203,8 @@ int ::weft::cli::runInspect(int argc, char **argv) {
                  << "    ptx    " << k.ptx_file() << " sha256 "
                  << k.ptx_sha256() << "\n";
   }
+  if (m.tokenizer_files_size() && !printTokenizer(dir, m))
+    return 1;
   for (const art::TensorSpec &s : m.inputs())
     llvm::outs() << "  input  " << s.name() << " "
                  << shapeOf(s.shape(), s.dtype()) << "\n";

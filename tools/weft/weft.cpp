@@ -26,6 +26,9 @@ static void printUsage(llvm::raw_ostream &os) {
         "  inspect   print a readable summary of an artifact\n"
         "  plan      predict memory, latency and throughput of every layout\n"
         "            of a topology for a workload (see 'weft plan --help')\n"
+        "  tokenize  encode JSON text lines to token ids with a Hugging Face\n"
+        "            tokenizer (directory or artifact)\n"
+        "  detokenize decode JSON token-id lines back to text\n"
         "  calibrate measure a GPU's cost-model constants (runs\n"
         "            weft-calibrate, built with CUDA)\n\n"
         "Run 'weft <command> --help' for a command's options.\n";
@@ -55,6 +58,10 @@ int main(int argc, char **argv) {
     return weft::cli::runInspect(argc - 1, argv + 1);
   if (cmd == "plan")
     return weft::cli::runPlan(argc - 1, argv + 1);
+  if (cmd == "tokenize")
+    return weft::cli::runTokenize(argc - 1, argv + 1);
+  if (cmd == "detokenize")
+    return weft::cli::runDetokenize(argc - 1, argv + 1);
   if (cmd == "calibrate")
     return weft::cli::runCalibrate(argc - 1, argv + 1);
   if (cmd == "run") {
