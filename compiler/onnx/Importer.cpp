@@ -207,9 +207,8 @@ LogicalResult GraphImporter::importInitializers() {
         return emitError(loc) << "initializer '" << init.name()
                               << "' has a negative dimension";
     // Refuse unsafe external references up front, even for unused weights.
-    auto ref = externalRefOf(init);
-    if (!ref)
-      return emitError(loc) << llvm::toString(ref.takeError());
+    if (llvm::Error err = checkExternalData(init, type, model.dir))
+      return emitError(loc) << llvm::toString(std::move(err));
     initializers[init.name()] = &init;
     // Scalars and tiny tensors (exponents, epsilons, scales) are constants,
     // so that patterns can read them; everything else is a weight by name.

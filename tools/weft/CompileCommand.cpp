@@ -11,6 +11,7 @@
 #include "compiler/onnx/Importer.h"
 #include "compiler/pipeline/Pipeline.h"
 #include "compiler/topology/Topology.h"
+#include "runtime/support/SafeFile.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -278,6 +279,17 @@ int ::weft::cli::runCompile(int argc, char **argv) {
     llvm::errs() << "weft compile: error: --emit=artifact needs -o DIR\n";
     return 2;
   }
+  // Refuse an output weft must not replace (a device, a FIFO, a missing
+  // parent directory) before any work; checked again when writing.
+  if (output != "-") {
+    auto s = emit == Emit::Artifact
+                 ? ::weft::runtime::checkWritableDirectory(output)
+                 : ::weft::runtime::checkWritableFile(output);
+    if (!s.ok()) {
+      llvm::errs() << "weft: error: " << s.message() << "\n";
+      return 2;
+    }
+  }
   if (dtype != "f32" && dtype != "f16" && dtype != "bf16") {
     llvm::errs() << "weft compile: error: --dtype must be f32, f16 or bf16, "
                     "not '"
@@ -385,6 +397,11 @@ int ::weft::cli::runCompile(int argc, char **argv) {
     return written ? 0 : 1;
   }
   bool ok = timer.run("write", [&] {
+    if (output != "-")
+      if (auto s = ::weft::runtime::checkWritableFile(output); !s.ok()) {
+        llvm::errs() << "weft: error: " << s.message() << "\n";
+        return false;
+      }
     llvm::Error err = llvm::writeToOutput(output, [&](llvm::raw_ostream &os) {
       OpPrintingFlags flags;
       if (debugLocations)
