@@ -245,11 +245,11 @@ int ::weft::cli::runCompile(int argc, char **argv) {
                                cl::desc("Print the topology presets and exit"),
                                cl::cat(cat));
   cl::HideUnrelatedOptions(cat);
-  if (!cl::ParseCommandLineOptions(
+  if (!::weft::cli::parseCommandLine(
           argc, argv,
           "import an ONNX model and compile it for weft\n\n"
-          "  weft compile model.onnx --dim batch=1 --dim seq=128 --emit=mlir\n",
-          &llvm::errs()))
+          "  weft compile model.onnx --dim batch=1 --dim seq=128 "
+          "--emit=mlir\n"))
     return 2;
 
   if (listOps) {

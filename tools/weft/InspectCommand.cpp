@@ -1,6 +1,7 @@
 // `weft inspect`: a readable summary of an artifact: the manifest, then per
 // rank its arena, weight bytes, collectives and steps.
 #include "tools/weft/Commands.h"
+#include "tools/weft/Options.h"
 
 #include "runtime/artifact/ArtifactReader.h"
 #include "runtime/artifact/DType.h"
@@ -114,9 +115,8 @@ int ::weft::cli::runInspect(int argc, char **argv) {
   cl::opt<bool> noSteps("summary", cl::desc("Omit the step listing"),
                         cl::cat(cat));
   cl::HideUnrelatedOptions(cat);
-  if (!cl::ParseCommandLineOptions(argc, argv,
-                                   "print a readable summary of an artifact\n",
-                                   &llvm::errs()))
+  if (!::weft::cli::parseCommandLine(
+          argc, argv, "print a readable summary of an artifact\n"))
     return 2;
   // The runtime's own checks first: inspect shows only what weft run would
   // accept, and fails as it would.
