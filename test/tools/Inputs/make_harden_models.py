@@ -36,6 +36,33 @@ def linear(location, offset, length, extra=None):
     return h.make_model(graph, opset_imports=[h.make_opsetid("", 18)])
 
 
+def schema_cases(opset):
+    """Models that are not valid ONNX, each in one way."""
+    x = h.make_tensor_value_info("x", T.FLOAT, [2, 4])
+    y = h.make_tensor_value_info("y", T.FLOAT, None)
+    w = numpy_helper.from_array(np.ones((4, 4), np.float32), "w")
+    idx = numpy_helper.from_array(np.zeros(1, np.int64), "idx")
+    softmax = h.make_node("Softmax", ["x"], ["y"], name="sm")
+    softmax.attribute.append(h.make_attribute("axis", "1"))  # a string
+    cases = {
+        "gather_axis": ([h.make_node("Gather", ["x", "idx"], ["y"], axis=5,
+                                     name="g")], [idx], y),
+        "softmax_axis_string": ([softmax], [], y),
+        "matmul_three_inputs": ([h.make_node("MatMul", ["x", "w", "w"], ["y"],
+                                             name="mm")], [w], y),
+        "output_type": ([h.make_node("Add", ["x", "x"], ["y"], name="add")],
+                        [], h.make_tensor_value_info("y", T.INT64, None)),
+        "two_opsets": ([h.make_node("Relu", ["x"], ["y"], name="relu")], [],
+                       y),
+    }
+    for name, (nodes, inits, out) in cases.items():
+        imports = [h.make_opsetid("", opset)]
+        if name == "two_opsets":
+            imports.append(h.make_opsetid("", opset - 1))
+        graph = h.make_graph(nodes, "g", [x], [out], inits)
+        yield f"{name}_{opset}", h.make_model(graph, opset_imports=imports)
+
+
 def save(model, path, patch=None):
     data = model.SerializeToString()
     if patch:
@@ -67,6 +94,9 @@ def main(out):
         save(linear(loc, off, n), os.path.join(out, f"ext_{name}.onnx"))
     save(linear("weights.bin", 0, 96, "dup-output"),
          os.path.join(out, "dup_output.onnx"))
+    for opset in (17, 18):
+        for name, model in schema_cases(opset):
+            save(model, os.path.join(out, f"invalid_{name}.onnx"))
     # Protobuf (proto2 strings) parses a name that is not UTF-8; weft must not.
     save(linear("weights.bin", 0, 96, "bad-name"),
          os.path.join(out, "bad_name.onnx"), (b"NAMEXX", b"N\xff\xfeMXX"))
