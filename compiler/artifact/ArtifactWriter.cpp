@@ -7,6 +7,7 @@
 #include "compiler/codegen/CudaCodegen.h"
 #include "compiler/onnx/OnnxModel.h"
 #include "runtime/artifact/Sha256.h"
+#include "runtime/support/SafeFile.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/Support/FileSystem.h"
@@ -215,10 +216,11 @@ LogicalResult Writer::loadModel() {
   if (!m)
     return emitError(loc) << llvm::toString(m.takeError());
   model = std::move(*m);
-  auto buf = llvm::MemoryBuffer::getFile(options.modelPath, false, false);
-  if (!buf)
-    return emitError(loc) << "cannot read '" << options.modelPath << "'";
-  modelBytes = (*buf)->getBuffer().str();
+  auto bytes =
+      ::weft::runtime::readRegularFile(options.modelPath, kMaxModelBytes);
+  if (!bytes.ok())
+    return emitError(loc) << bytes.message();
+  modelBytes = std::move(*bytes);
   for (const auto &init : model.proto.graph().initializer())
     initializers[init.name()] = &init;
   auto ranges = locateRawData(modelBytes);
@@ -250,11 +252,20 @@ LogicalResult Writer::locateWeights(art::Plan &plan, SafetensorsFile &packed,
         ref.set_sha256(cached->second);
         continue;
       }
+      // The importer checked the reference (checkExternalData); an absent
+      // file gets no hash, anything else is hashed through the file rules.
       llvm::SmallString<256> file(model.dir);
       llvm::sys::path::append(file, (*ext)->location);
-      if (auto buf = llvm::MemoryBuffer::getFileSlice(file, ref.length(),
-                                                      ref.offset(), false))
-        ref.set_sha256(sha256Hex((*buf)->getBuffer()));
+      if (llvm::sys::fs::exists(file)) {
+        auto opened = openExternalData(t, **ext, model.dir);
+        if (!opened)
+          return emitError(loc) << llvm::toString(opened.takeError());
+        auto bytes = opened->read(ref.offset(), ref.length());
+        if (!bytes.ok())
+          return emitError(loc)
+                 << "initializer '" << ref.name() << "': " << bytes.message();
+        ref.set_sha256(sha256Hex(*bytes));
+      }
       fullHashes[ref.name()] = ref.sha256();
       continue;
     }
@@ -310,8 +321,12 @@ Writer::writeDirectory(art::Manifest m, const std::vector<art::Plan> &plans,
   std::string out = options.output;
   std::string tmp =
       out + ".tmp-" + std::to_string(llvm::sys::Process::getProcessId());
+  // The output is a new path or an earlier artifact, in an existing
+  // directory: parents are never created (SafeFile.h).
+  if (auto s = ::weft::runtime::checkWritableDirectory(out); !s.ok())
+    return emitError(loc) << s.message();
   llvm::sys::fs::remove_directories(tmp);
-  if (auto ec = llvm::sys::fs::create_directories(tmp))
+  if (auto ec = llvm::sys::fs::create_directory(tmp))
     return emitError(loc) << "cannot create '" << tmp << "': " << ec.message();
   auto cleanup = [&] { llvm::sys::fs::remove_directories(tmp); };
   for (auto [r, plan] : llvm::enumerate(plans)) {

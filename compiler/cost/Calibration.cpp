@@ -3,9 +3,9 @@
 // unknown field.
 #include "compiler/cost/Calibration.h"
 
+#include "runtime/support/SafeFile.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FormatVariadic.h"
-#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/YAMLParser.h"
 
@@ -282,12 +282,12 @@ Expected<Calibration> mlir::weft::cost::parseCalibration(StringRef text,
 }
 
 Expected<Calibration> mlir::weft::cost::loadCalibration(StringRef path) {
-  auto buf = MemoryBuffer::getFile(path, /*IsText=*/true);
-  if (!buf)
+  // A regular file only: a FIFO or device would block or never end.
+  auto text = ::weft::runtime::readRegularFile(path.str());
+  if (!text.ok())
     return createStringError(inconvertibleErrorCode(),
-                             "cannot read calibration '" + path +
-                                 "': " + buf.getError().message());
-  return parseCalibration((*buf)->getBuffer(), path);
+                             "calibration: " + text.message());
+  return parseCalibration(*text, path);
 }
 
 Expected<Calibration> mlir::weft::cost::calibrationForGpu(StringRef gpuType) {

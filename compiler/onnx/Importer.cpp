@@ -1,6 +1,7 @@
 // The importer core: model checks, initializers, inputs, node dispatch and
 // outputs.
 #include "compiler/onnx/GraphImporter.h"
+#include "compiler/onnx/ModelChecker.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Verifier.h"
@@ -207,9 +208,8 @@ LogicalResult GraphImporter::importInitializers() {
         return emitError(loc) << "initializer '" << init.name()
                               << "' has a negative dimension";
     // Refuse unsafe external references up front, even for unused weights.
-    auto ref = externalRefOf(init);
-    if (!ref)
-      return emitError(loc) << llvm::toString(ref.takeError());
+    if (llvm::Error err = checkExternalData(init, type, model.dir))
+      return emitError(loc) << llvm::toString(std::move(err));
     initializers[init.name()] = &init;
     // Scalars and tiny tensors (exponents, epsilons, scales) are constants,
     // so that patterns can read them; everything else is a weight by name.
@@ -356,6 +356,12 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
                        << kMinOpset << " to " << kMaxOpset;
     return {};
   }
+  // The ONNX format and operator schemas first, so that what weft imports
+  // is valid ONNX (ModelChecker.h).
+  if (llvm::Error err = checkOnnxModel(model.proto)) {
+    emitError(fileLoc) << llvm::toString(std::move(err));
+    return {};
+  }
   module = ModuleOp::create(fileLoc);
   OwningOpRef<ModuleOp> owned(module);
   module->setAttr("weft.source", b.getStringAttr(model.path));
@@ -390,6 +396,19 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
     if (it == values.end()) {
       emitError(fileLoc) << "graph output '" << out.name()
                          << "' is not produced by any node";
+      return {};
+    }
+    // A declared element type must be the one the graph computes.
+    int32_t declared = out.type().tensor_type().elem_type();
+    Type computed = getElementTypeOrSelf(it->second.getType());
+    Type expected = declared ? onnxElementType(ctx, declared) : Type();
+    bool agree =
+        !expected || expected == computed ||
+        (expected.isInteger() && computed.isInteger() &&
+         expected.getIntOrFloatBitWidth() == computed.getIntOrFloatBitWidth());
+    if (!agree) {
+      emitError(fileLoc) << "graph output '" << out.name() << "' is declared "
+                         << expected << " but the graph computes " << computed;
       return {};
     }
     results.push_back(it->second);

@@ -6,25 +6,18 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
-#include <fstream>
-
 using namespace mlir;
 using namespace mlir::weft;
 using llvm::createStringError;
 using llvm::inconvertibleErrorCode;
 
 llvm::Expected<OnnxModel> mlir::weft::loadOnnxModel(llvm::StringRef path) {
-  auto buf = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                         /*RequiresNullTerminator=*/false);
-  if (!buf)
-    return createStringError(inconvertibleErrorCode(), "cannot read '%s': %s",
-                             path.str().c_str(),
-                             buf.getError().message().c_str());
+  // A regular file only: a FIFO or device would block or never end.
+  auto data = ::weft::runtime::readRegularFile(path.str(), kMaxModelBytes);
+  if (!data.ok())
+    return createStringError(inconvertibleErrorCode(), data.message());
   OnnxModel model;
-  const auto &data = **buf;
-  if (data.getBufferSize() == 0 ||
-      !model.proto.ParseFromArray(data.getBufferStart(),
-                                  int(data.getBufferSize())))
+  if (data->empty() || !model.proto.ParseFromString(*data))
     return createStringError(inconvertibleErrorCode(),
                              "'%s' is not an ONNX model (protobuf parse "
                              "failed: truncated or not a ModelProto)",
@@ -117,6 +110,94 @@ static int64_t bytesPerElement(Type elem) {
   return (elem.getIntOrFloatBitWidth() + 7) / 8;
 }
 
+llvm::Expected<::weft::runtime::RegularFile>
+mlir::weft::openExternalData(const onnx::TensorProto &tensor,
+                             const ExternalRef &ref, llvm::StringRef dir) {
+  // Symlinks are resolved and must stay in the model's directory, as '..'
+  // and absolute locations must (SafeFile.h).
+  auto path = ::weft::runtime::resolveInside(dir.str(), ref.location,
+                                             "external data location");
+  if (!path.ok())
+    return createStringError(inconvertibleErrorCode(), "initializer '%s': %s",
+                             tensor.name().c_str(), path.message().c_str());
+  auto file = ::weft::runtime::RegularFile::open(*path);
+  if (!file.ok())
+    return createStringError(inconvertibleErrorCode(),
+                             "initializer '%s': external data file: %s",
+                             tensor.name().c_str(), file.message().c_str());
+  return std::move(*file);
+}
+
+/// The length of an external range, checked against its file's `size` and
+/// the `expected` bytes of the tensor's shape and type.
+static llvm::Expected<int64_t> externalLength(const onnx::TensorProto &tensor,
+                                              const ExternalRef &ref,
+                                              const std::string &file,
+                                              uint64_t size, int64_t expected) {
+  // Both the offset and the length may be near INT64_MAX: compare without
+  // overflowing.
+  if (ref.offset > int64_t(size))
+    return createStringError(inconvertibleErrorCode(),
+                             "initializer '%s': external data offset %lld is "
+                             "past the end of '%s' (%llu bytes)",
+                             tensor.name().c_str(), (long long)ref.offset,
+                             file.c_str(), (unsigned long long)size);
+  int64_t length = ref.length < 0 ? int64_t(size) - ref.offset : ref.length;
+  if (length > int64_t(size) - ref.offset)
+    return createStringError(inconvertibleErrorCode(),
+                             "initializer '%s': external data range [%lld, "
+                             "%llu) is past the end of '%s' (%llu bytes)",
+                             tensor.name().c_str(), (long long)ref.offset,
+                             (unsigned long long)ref.offset + length,
+                             file.c_str(), (unsigned long long)size);
+  if (length != expected)
+    return createStringError(inconvertibleErrorCode(),
+                             "initializer '%s': external data holds %lld "
+                             "bytes, its shape and type need %lld",
+                             tensor.name().c_str(), (long long)length,
+                             (long long)expected);
+  return length;
+}
+
+llvm::Error mlir::weft::checkExternalData(const onnx::TensorProto &tensor,
+                                          RankedTensorType type,
+                                          llvm::StringRef dir) {
+  auto ref = externalRefOf(tensor);
+  if (!ref)
+    return ref.takeError();
+  if (!*ref)
+    return llvm::Error::success();
+  int64_t expected =
+      type.getNumElements() * bytesPerElement(type.getElementType());
+  // An absent file is allowed (weights are referenced, not read); anything
+  // else there must be a regular file inside the model's directory whose
+  // range fits, so that the runtime never meets a bad reference.
+  llvm::SmallString<256> path(dir);
+  llvm::sys::path::append(path, (*ref)->location);
+  if (!llvm::sys::fs::exists(path)) {
+    if ((*ref)->length >= 0 && (*ref)->length != expected)
+      return createStringError(inconvertibleErrorCode(),
+                               "initializer '%s': external data holds %lld "
+                               "bytes, its shape and type need %lld",
+                               tensor.name().c_str(), (long long)(*ref)->length,
+                               (long long)expected);
+    auto inside = ::weft::runtime::resolveInside(dir.str(), (*ref)->location,
+                                                 "external data location");
+    if (!inside.ok())
+      return createStringError(inconvertibleErrorCode(), "initializer '%s': %s",
+                               tensor.name().c_str(), inside.message().c_str());
+    return llvm::Error::success();
+  }
+  auto opened = openExternalData(tensor, **ref, dir);
+  if (!opened)
+    return opened.takeError();
+  auto length =
+      externalLength(tensor, **ref, opened->path(), opened->size(), expected);
+  if (!length)
+    return length.takeError();
+  return llvm::Error::success();
+}
+
 /// Reads the raw little-endian bytes of a tensor, inline or external.
 static llvm::Expected<std::string> rawBytes(const onnx::TensorProto &tensor,
                                             llvm::StringRef dir,
@@ -126,46 +207,19 @@ static llvm::Expected<std::string> rawBytes(const onnx::TensorProto &tensor,
     return ref.takeError();
   if (!*ref)
     return tensor.raw_data();
-  llvm::SmallString<256> file(dir);
-  llvm::sys::path::append(file, (*ref)->location);
-  uint64_t size;
-  if (llvm::sys::fs::file_size(file, size))
-    return createStringError(inconvertibleErrorCode(),
-                             "initializer '%s': external data file '%s' is "
-                             "missing or unreadable",
-                             tensor.name().c_str(), file.c_str());
-  // Both the offset and the length may be near INT64_MAX: compare without
-  // overflowing.
-  if ((*ref)->offset > int64_t(size))
-    return createStringError(inconvertibleErrorCode(),
-                             "initializer '%s': external data offset %lld is "
-                             "past the end of '%s' (%llu bytes)",
-                             tensor.name().c_str(), (long long)(*ref)->offset,
-                             file.c_str(), (unsigned long long)size);
-  int64_t length =
-      (*ref)->length < 0 ? int64_t(size) - (*ref)->offset : (*ref)->length;
-  if (length > int64_t(size) - (*ref)->offset)
-    return createStringError(inconvertibleErrorCode(),
-                             "initializer '%s': external data range [%lld, "
-                             "%llu) is past the end of '%s' (%llu bytes)",
-                             tensor.name().c_str(), (long long)(*ref)->offset,
-                             (unsigned long long)(*ref)->offset + length,
-                             file.c_str(), (unsigned long long)size);
-  if (length != expected)
-    return createStringError(inconvertibleErrorCode(),
-                             "initializer '%s': external data holds %lld "
-                             "bytes, its shape and type need %lld",
-                             tensor.name().c_str(), (long long)length,
-                             (long long)expected);
-  std::ifstream in(std::string(file), std::ios::binary);
-  std::string bytes(length, '\0');
-  in.seekg((*ref)->offset);
-  in.read(bytes.data(), length);
-  if (!in)
-    return createStringError(inconvertibleErrorCode(),
-                             "initializer '%s': cannot read '%s'",
-                             tensor.name().c_str(), file.c_str());
-  return bytes;
+  auto opened = openExternalData(tensor, **ref, dir);
+  if (!opened)
+    return opened.takeError();
+  std::string file = opened->path();
+  uint64_t size = opened->size();
+  auto length = externalLength(tensor, **ref, file, size, expected);
+  if (!length)
+    return length.takeError();
+  auto bytes = opened->read((*ref)->offset, *length);
+  if (!bytes.ok())
+    return createStringError(inconvertibleErrorCode(), "initializer '%s': %s",
+                             tensor.name().c_str(), bytes.message().c_str());
+  return std::move(*bytes);
 }
 
 llvm::Expected<DenseElementsAttr>

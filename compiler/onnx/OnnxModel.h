@@ -6,6 +6,7 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Diagnostics.h"
+#include "runtime/support/SafeFile.h"
 #include "llvm/Support/Error.h"
 
 #include <onnx/onnx_pb.h>
@@ -40,6 +41,21 @@ Type onnxElementType(MLIRContext &ctx, int32_t dataType);
 /// on an absolute or escaping path, or a malformed entry.
 llvm::Expected<std::optional<ExternalRef>>
 externalRefOf(const onnx::TensorProto &tensor);
+
+/// The largest model file read (protobuf's own limit is 2 GiB).
+constexpr uint64_t kMaxModelBytes = uint64_t(2) << 30;
+
+/// Opens an initializer's external data file: a regular file whose real path
+/// (symlinks resolved) is inside `dir`; the error names the initializer.
+llvm::Expected<::weft::runtime::RegularFile>
+openExternalData(const onnx::TensorProto &tensor, const ExternalRef &ref,
+                 llvm::StringRef dir);
+
+/// Checks an initializer's external data up front: a safe location and, when
+/// its file exists, a regular file holding the whole range at the size its
+/// shape and type need. Fails naming the initializer, the file and the field.
+llvm::Error checkExternalData(const onnx::TensorProto &tensor,
+                              RankedTensorType type, llvm::StringRef dir);
 
 /// Reads a tensor's elements into a DenseElementsAttr of `type`. External
 /// data is read from `dir`; a missing file or a range past its end fails.

@@ -2,12 +2,12 @@
 // names the file, the line and the field.
 #include "compiler/topology/Topology.h"
 
+#include "runtime/support/SafeFile.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/YAMLParser.h"
 #include "llvm/Support/raw_ostream.h"
@@ -520,11 +520,9 @@ Expected<Topology> mlir::weft::loadTopology(StringRef nameOrPath) {
                        nameOrPath.ends_with(".yml");
   if (!looksLikePath && !sys::fs::exists(nameOrPath))
     return make_error<UnknownTopologyError>(nameOrPath.str());
-  ErrorOr<std::unique_ptr<MemoryBuffer>> buffer =
-      MemoryBuffer::getFile(nameOrPath, /*IsText=*/true);
-  if (!buffer)
-    return createStringError(buffer.getError(),
-                             "cannot read '" + nameOrPath +
-                                 "': " + buffer.getError().message());
-  return parseTopology((*buffer)->getBuffer(), nameOrPath);
+  // A regular file only: a FIFO or device would block or never end.
+  auto text = ::weft::runtime::readRegularFile(nameOrPath.str());
+  if (!text.ok())
+    return createStringError(inconvertibleErrorCode(), text.message());
+  return parseTopology(*text, nameOrPath);
 }

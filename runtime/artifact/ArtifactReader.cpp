@@ -1,10 +1,12 @@
 // Reads and checks a weft artifact: manifest, per-rank plans and weights.
 #include "runtime/artifact/ArtifactReader.h"
 
+#include "runtime/artifact/PlanValidator.h"
 #include "runtime/artifact/Safetensors.h"
 #include "runtime/artifact/Sha256.h"
 #include "runtime/support/AlignedBuffer.h"
 #include "runtime/support/MappedFile.h"
+#include "runtime/support/SafeFile.h"
 
 #include <cstring>
 #include <filesystem>
@@ -413,6 +415,8 @@ Status checkManifest(const Manifest &m) {
   }
   if (Status s = checkSpecs(m.inputs(), "inputs"); !s.ok())
     return s;
+  if (Status s = checkManifestFields(m); !s.ok())
+    return s;
   return checkSpecs(m.outputs(), "outputs");
 }
 
@@ -467,7 +471,11 @@ checkInterface(const google::protobuf::RepeatedPtrField<TensorSpec> &specs,
 
 Result<Plan> readPlan(const std::string &dir, const RankEntry &entry,
                       const Manifest &manifest) {
-  std::string path = joinPath(dir, entry.plan_file());
+  auto resolved = resolveInside(dir, entry.plan_file(), "plan_file");
+  if (!resolved.ok())
+    return resolved.status().withPrefix("rank " + std::to_string(entry.rank()) +
+                                        ": ");
+  std::string path = *resolved;
   auto bytes = readFileBytes(path);
   if (!bytes.ok())
     return errorStatus("rank " + std::to_string(entry.rank()) +
@@ -576,14 +584,15 @@ public:
 
 private:
   Result<std::string> resolve(const WeightRef &ref) {
+    // Symlinks are resolved and must stay in the directory (SafeFile.h).
     if (!ref.relative_to_model())
-      return joinPath(artifact.dir, ref.file());
+      return resolveInside(artifact.dir, ref.file(), "file");
     const std::string &model = artifact.manifest.source_model();
     if (model.empty() || model[0] != '/')
       return errorStatus("relative_to_model is set but the manifest's "
                          "source_model " +
                          quoted(model) + " is not an absolute path");
-    return joinPath(parentDir(model), ref.file());
+    return resolveInside(parentDir(model), ref.file(), "file");
   }
 
   Result<std::shared_ptr<MappedFile>> map(const std::string &path) {
@@ -593,8 +602,26 @@ private:
     auto file = MappedFile::open(path);
     if (!file.ok())
       return file.status();
+    if (Status s = checkSourceHash(path, **file); !s.ok())
+      return s;
     files.emplace(path, *file);
     return *file;
+  }
+
+  /// Weights read from the source model file itself: the file must still be
+  /// the one compiled (the manifest's source_sha256).
+  Status checkSourceHash(const std::string &path, const MappedFile &file) {
+    const Manifest &m = artifact.manifest;
+    if (m.source_sha256().empty() || path != m.source_model())
+      return okStatus();
+    std::string digest = sha256Hex(file.data(), file.size());
+    if (sha256Matches(m.source_sha256(), digest))
+      return okStatus();
+    return errorStatus(path +
+                       ": sha256 mismatch (the manifest's "
+                       "source_sha256 says " +
+                       m.source_sha256() + ", file has " + digest +
+                       "): the model changed after compiling");
   }
 
   Result<uint64_t> rawRegion(const WeightRef &ref, const MappedFile &file) {
@@ -715,7 +742,13 @@ Status validatePlan(const Plan &plan, const std::string &where,
                        " is outside world_size " + std::to_string(worldSize));
   if (Status s = checkSteps(plan.steps(), plan, *byId, worldSize); !s.ok())
     return s.withPrefix(prefix);
-  return checkEntryPoints(plan, *byId, worldSize).withPrefix(prefix);
+  if (Status s = checkEntryPoints(plan, *byId, worldSize); !s.ok())
+    return s.withPrefix(prefix);
+  // Before any rank allocates or runs: the arena fits the machine, and the
+  // steps read only memory written before them (PlanValidator.h).
+  if (Status s = checkArenaLimit(plan); !s.ok())
+    return s.withPrefix(prefix);
+  return checkStepDataflow(plan).withPrefix(prefix);
 }
 
 Layout layoutOf(const Manifest &manifest) {
@@ -743,6 +776,8 @@ Result<Artifact> readManifest(const std::string &dir) {
     return errorStatus(manifestPath +
                        ": not a Manifest (protobuf parse failed)");
   if (Status s = checkManifest(artifact.manifest); !s.ok())
+    return s.withPrefix(manifestPath + ": ");
+  if (Status s = checkKernelFiles(dir, artifact.manifest); !s.ok())
     return s.withPrefix(manifestPath + ": ");
   return artifact;
 }

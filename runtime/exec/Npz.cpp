@@ -2,6 +2,7 @@
 #include "runtime/exec/Npz.h"
 
 #include "runtime/support/MappedFile.h"
+#include "runtime/support/SafeFile.h"
 
 #include <cctype>
 #include <cerrno>
@@ -677,8 +678,8 @@ Status writeNpz(const std::string &path, std::span<const NpyView> arrays) {
     s = errorStatus(std::strerror(errno));
   if (!f)
     ::close(fd);
-  if (s.ok() && std::rename(tmp.c_str(), path.c_str()) != 0)
-    s = errorStatus(std::strerror(errno));
+  if (s.ok())
+    s = replaceWith(tmp, path); // only over a regular file (SafeFile.h)
   if (!s.ok()) {
     ::unlink(tmp.c_str());
     return s.withPrefix("cannot write '" + path + "': ");

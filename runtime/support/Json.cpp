@@ -108,7 +108,7 @@ private:
       JsonValue member;
       if (Status st = parseValue(member, depth + 1); !st.ok())
         return st;
-      v.object.emplace_back(std::move(key), std::move(member));
+      v.object.push_back(JsonMember{std::move(key), std::move(member)});
     } while (eat(','));
     return eat('}') ? okStatus() : fail("expected ',' or '}'");
   }

@@ -12,6 +12,8 @@
 
 namespace weft::runtime {
 
+struct JsonMember;
+
 /// A parsed JSON value. Integers without fraction or exponent are kept
 /// exactly (`isInteger`); objects keep their members in order.
 struct JsonValue {
@@ -23,10 +25,18 @@ struct JsonValue {
   int64_t integer = 0;
   std::string string;
   std::vector<JsonValue> array;
-  std::vector<std::pair<std::string, JsonValue>> object;
+  // Members as a struct, not std::pair: clang (the fuzzing build) rejects
+  // libstdc++'s pair of a class that is still being defined.
+  std::vector<JsonMember> object;
 
   /// The member `key` of an object, or nullptr.
   const JsonValue *find(std::string_view key) const;
+};
+
+/// An object's member, in the order of the text.
+struct JsonMember {
+  std::string key;
+  JsonValue value;
 };
 
 /// Parses a complete JSON text; the error says what and at which byte.

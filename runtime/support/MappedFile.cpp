@@ -1,14 +1,11 @@
 // Read-only memory mappings of whole files.
 #include "runtime/support/MappedFile.h"
 
+#include "runtime/support/SafeFile.h"
+
 #include <cerrno>
 #include <cstring>
-#include <fcntl.h>
-#include <fstream>
-#include <sstream>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 namespace weft::runtime {
 
@@ -18,32 +15,21 @@ static Status systemError(const std::string &what, const std::string &path) {
 }
 
 Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string &path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return systemError("open", path);
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    Status s = systemError("stat", path);
-    ::close(fd);
-    return s;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return errorStatus("cannot map '" + path + "': not a regular file");
-  }
+  // Only a regular file is mapped (SafeFile.h): a FIFO or device would block
+  // or fault instead.
+  auto regular = RegularFile::open(path);
+  if (!regular.ok())
+    return regular.status();
   std::shared_ptr<MappedFile> file(new MappedFile());
   file->filePath = path;
-  file->length = static_cast<uint64_t>(st.st_size);
+  file->length = regular->size();
   if (file->length > 0) {
-    void *p = ::mmap(nullptr, file->length, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) {
-      Status s = systemError("map", path);
-      ::close(fd);
-      return s;
-    }
+    void *p =
+        ::mmap(nullptr, file->length, PROT_READ, MAP_PRIVATE, regular->fd(), 0);
+    if (p == MAP_FAILED)
+      return systemError("map", path);
     file->base = static_cast<const std::byte *>(p);
   }
-  ::close(fd);
   return file;
 }
 
@@ -53,14 +39,7 @@ MappedFile::~MappedFile() {
 }
 
 Result<std::string> readFileBytes(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return systemError("read", path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad())
-    return systemError("read", path);
-  return ss.str();
+  return readRegularFile(path);
 }
 
 } // namespace weft::runtime

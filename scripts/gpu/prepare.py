@@ -100,6 +100,7 @@ def compile_case(weft, flags, case, out):
     """weft compile of one case; returns (argv, error or None)."""
     model = os.path.join(C.model_dir(case["model"], out), "model.onnx")
     art = C.artifact_dir(case["name"], out)
+    os.makedirs(os.path.dirname(art), exist_ok=True)  # weft makes no parents
     argv = [weft, "compile", model, "--dim", f"batch={case['batch']}",
             "--dim", f"seq={case['seq']}", "--tp", str(case["tp"]),
             "--pp", str(case.get("pp", 1)), "--topology",

@@ -184,6 +184,13 @@ struct MultiRankArtifact {
       entry->set_plan_file(file);
       entry->set_plan_sha256(sha256Hex(bytes.data(), bytes.size()));
     }
+    // A stated layout states every degree: the reader refuses a 0.
+    if (manifest.tp() || manifest.pp() || manifest.dp()) {
+      manifest.set_tp(std::max(manifest.tp(), 1u));
+      manifest.set_pp(std::max(manifest.pp(), 1u));
+      manifest.set_dp(std::max(manifest.dp(), 1u));
+      manifest.set_microbatches(std::max(manifest.microbatches(), 1u));
+    }
     writeFile(dir.file("weights.bin"), weights);
     writeFile(dir.file("manifest.pb"), manifest.SerializeAsString());
   }

@@ -10,6 +10,8 @@
 #include "runtime/exec/Npz.h"
 #include "runtime/session/MultiRank.h"
 #include "runtime/session/Session.h"
+#include "runtime/support/Limits.h"
+#include "runtime/support/SafeFile.h"
 
 #include <algorithm>
 #include <charconv>
@@ -181,8 +183,11 @@ std::optional<std::string> applyOption(RunOptions &opts,
     if (!parseNumber(value, n) || n == 0)
       return "--nproc '" + value + "' is not a positive integer";
     opts.nproc = n;
-  } else if (name == "--threads" && !parseNumber(value, opts.threads))
-    return "--threads '" + value + "' is not a non-negative integer";
+  } else if (name == "--threads" && (!parseNumber(value, opts.threads) ||
+                                     opts.threads > kMaxThreadsPerRank))
+    return "--threads '" + value +
+           "' is not an integer from 0 (automatic) to " +
+           std::to_string(kMaxThreadsPerRank);
   else if (name == "--timeout" &&
            (!parseNumber(value, opts.timeout) || !std::isfinite(opts.timeout) ||
             opts.timeout <= 0))
@@ -234,6 +239,9 @@ std::optional<std::string> parseArgs(int argc, char **argv, RunOptions &opts) {
     return std::string("--inputs and --outputs are required");
   if (opts.backend != "cpu" && opts.backend != "cuda")
     return "unknown backend '" + opts.backend + "' (expected cpu or cuda)";
+  // Refused before any work: a device, FIFO or missing directory (SafeFile.h).
+  if (Status s = checkWritableFile(opts.outputs); !s.ok())
+    return "--outputs: " + s.message();
   return std::nullopt;
 }
 
@@ -540,11 +548,12 @@ int runLocalProcesses(const RunOptions &opts, const std::string &prog, int argc,
     std::cerr << "weft: error: " + outcome->message + "\n";
     return outcome->exitCode;
   }
-  std::error_code err;
-  std::filesystem::rename(temp, out, err);
-  if (err)
+  if (Status s = replaceWith(temp.string(), opts.outputs); !s.ok()) {
+    std::error_code ignored;
+    std::filesystem::remove(temp, ignored);
     return dataError("cannot move the outputs to '" + opts.outputs +
-                     "': " + err.message());
+                     "': " + s.message());
+  }
   return 0;
 }
 

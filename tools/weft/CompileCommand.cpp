@@ -11,6 +11,7 @@
 #include "compiler/onnx/Importer.h"
 #include "compiler/pipeline/Pipeline.h"
 #include "compiler/topology/Topology.h"
+#include "runtime/support/SafeFile.h"
 #include "runtime/tokenizer/TokenizerFiles.h"
 
 #include "mlir/IR/AsmState.h"
@@ -251,11 +252,11 @@ int ::weft::cli::runCompile(int argc, char **argv) {
                                cl::desc("Print the topology presets and exit"),
                                cl::cat(cat));
   cl::HideUnrelatedOptions(cat);
-  if (!cl::ParseCommandLineOptions(
+  if (!::weft::cli::parseCommandLine(
           argc, argv,
           "import an ONNX model and compile it for weft\n\n"
-          "  weft compile model.onnx --dim batch=1 --dim seq=128 --emit=mlir\n",
-          &llvm::errs()))
+          "  weft compile model.onnx --dim batch=1 --dim seq=128 "
+          "--emit=mlir\n"))
     return 2;
 
   if (listOps) {
@@ -284,6 +285,17 @@ int ::weft::cli::runCompile(int argc, char **argv) {
   if (emit == Emit::Artifact && output == "-") {
     llvm::errs() << "weft compile: error: --emit=artifact needs -o DIR\n";
     return 2;
+  }
+  // Refuse an output weft must not replace (a device, a FIFO, a missing
+  // parent directory) before any work; checked again when writing.
+  if (output != "-") {
+    auto s = emit == Emit::Artifact
+                 ? ::weft::runtime::checkWritableDirectory(output)
+                 : ::weft::runtime::checkWritableFile(output);
+    if (!s.ok()) {
+      llvm::errs() << "weft: error: " << s.message() << "\n";
+      return 2;
+    }
   }
   if (dtype != "f32" && dtype != "f16" && dtype != "bf16") {
     llvm::errs() << "weft compile: error: --dtype must be f32, f16 or bf16, "
@@ -411,6 +423,11 @@ int ::weft::cli::runCompile(int argc, char **argv) {
     return written ? 0 : 1;
   }
   bool ok = timer.run("write", [&] {
+    if (output != "-")
+      if (auto s = ::weft::runtime::checkWritableFile(output); !s.ok()) {
+        llvm::errs() << "weft: error: " << s.message() << "\n";
+        return false;
+      }
     llvm::Error err = llvm::writeToOutput(output, [&](llvm::raw_ostream &os) {
       OpPrintingFlags flags;
       if (debugLocations)

@@ -1,7 +1,9 @@
 // `weft inspect`: a readable summary of an artifact: the manifest, then per
 // rank its arena, weight bytes, collectives and steps.
 #include "tools/weft/Commands.h"
+#include "tools/weft/Options.h"
 
+#include "runtime/artifact/ArtifactReader.h"
 #include "runtime/artifact/DType.h"
 #include "runtime/artifact/artifact.pb.h"
 #include "tools/weft/TokenizerInput.h"
@@ -9,7 +11,6 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
-#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <map>
@@ -39,22 +40,6 @@ std::string shapeOf(const google::protobuf::RepeatedField<int64_t> &shape,
     s += std::to_string(shape[i]);
   }
   return s + "]";
-}
-
-bool readProto(const std::string &path, google::protobuf::Message &msg) {
-  auto buf = llvm::MemoryBuffer::getFile(path, false, false);
-  if (!buf) {
-    llvm::errs() << "weft: error: cannot read '" << path
-                 << "': " << buf.getError().message() << "\n";
-    return false;
-  }
-  if (!msg.ParseFromArray((*buf)->getBufferStart(),
-                          int((*buf)->getBufferSize()))) {
-    llvm::errs() << "weft: error: '" << path << "' is not a valid "
-                 << msg.GetTypeName() << "\n";
-    return false;
-  }
-  return true;
 }
 
 /// The bytes this rank holds of a weight: its slice, or all of it.
@@ -110,17 +95,20 @@ void printPlan(const art::Plan &plan, bool steps) {
                  << e.outputs_size() << " outputs\n";
   if (!steps)
     return;
+  std::map<uint32_t, const art::Buffer *> byId;
+  for (const art::Buffer &b : plan.buffers())
+    byId[b.id()] = &b;
   for (auto [i, s] : llvm::enumerate(plan.steps())) {
     llvm::outs() << llvm::format("  %4d %-12s %-28s ", int(i),
                                  art::Step::Kind_Name(s.kind()).c_str(),
                                  s.name().c_str());
     for (int j = 0; j < s.inputs_size(); ++j) {
-      const art::Buffer &b = plan.buffers(s.inputs(j));
+      const art::Buffer &b = *byId.at(s.inputs(j));
       llvm::outs() << (j ? ", " : "") << "%" << b.id();
     }
     llvm::outs() << " -> ";
     for (int j = 0; j < s.outputs_size(); ++j) {
-      const art::Buffer &b = plan.buffers(s.outputs(j));
+      const art::Buffer &b = *byId.at(s.outputs(j));
       llvm::outs() << (j ? ", " : "") << "%" << b.id() << " "
                    << shapeOf(b.shape(), b.dtype()) << " @" << b.offset();
     }
@@ -178,13 +166,17 @@ int ::weft::cli::runInspect(int argc, char **argv) {
   cl::opt<bool> noSteps("summary", cl::desc("Omit the step listing"),
                         cl::cat(cat));
   cl::HideUnrelatedOptions(cat);
-  if (!cl::ParseCommandLineOptions(argc, argv,
-                                   "print a readable summary of an artifact\n",
-                                   &llvm::errs()))
+  if (!::weft::cli::parseCommandLine(
+          argc, argv, "print a readable summary of an artifact\n"))
     return 2;
-  art::Manifest m;
-  if (!readProto(dir + "/manifest.pb", m))
+  // The runtime's own checks first: inspect shows only what weft run would
+  // accept, and fails as it would.
+  auto artifact = weft::runtime::readArtifact(dir);
+  if (!artifact.ok()) {
+    llvm::errs() << "weft: error: " << artifact.message() << "\n";
     return 1;
+  }
+  const art::Manifest &m = artifact->manifest;
   llvm::outs() << "artifact " << dir << "\n"
                << "  format " << m.format_version() << ", compiler "
                << m.compiler_version() << ", target " << m.target()
@@ -211,12 +203,10 @@ int ::weft::cli::runInspect(int argc, char **argv) {
   for (const art::TensorSpec &s : m.outputs())
     llvm::outs() << "  output " << s.name() << " "
                  << shapeOf(s.shape(), s.dtype()) << "\n";
-  for (const art::RankEntry &r : m.ranks()) {
-    art::Plan plan;
-    if (!readProto(dir + "/" + r.plan_file(), plan))
-      return 1;
-    llvm::outs() << "rank " << r.rank() << " (" << r.plan_file() << ")\n";
-    printPlan(plan, !noSteps);
+  for (const weft::runtime::RankPlan &r : artifact->ranks) {
+    llvm::outs() << "rank " << r.entry.rank() << " (" << r.entry.plan_file()
+                 << ")\n";
+    printPlan(r.plan, !noSteps);
   }
   return 0;
 }

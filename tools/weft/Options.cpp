@@ -2,13 +2,20 @@
 #include "tools/weft/Options.h"
 
 #include "mlir/IR/Diagnostics.h"
+#include "llvm/Support/CommandLine.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <cstdio>
+#include <unistd.h>
 
 using namespace mlir;
 
 /// Diagnostics as `weft: error: MODEL: message`.
 void ::weft::cli::installDiagnosticHandler(MLIRContext &ctx,
                                            const std::string &model) {
+  // A refusal names the ONNX node; a dump of the MLIR operation after it
+  // tells a user nothing more.
+  ctx.printOpOnDiagnostic(false);
   ctx.getDiagEngine().registerHandler([model](Diagnostic &diag) {
     const char *kind = diag.getSeverity() == DiagnosticSeverity::Error ? "error"
                        : diag.getSeverity() == DiagnosticSeverity::Warning
@@ -19,6 +26,54 @@ void ::weft::cli::installDiagnosticHandler(MLIRContext &ctx,
       llvm::errs() << "weft: note: " << note << "\n";
     return success();
   });
+}
+
+/// LLVM's option errors come as `PROG: message` lines; each is printed as
+/// `weft: error: PROG: message` (the first) or `weft: note: ...` (hints).
+bool ::weft::cli::parseCommandLine(int argc, char **argv,
+                                   llvm::StringRef overview) {
+  // Some of LLVM's messages (bad option values) go straight to llvm::errs(),
+  // not to the stream it is given: stderr itself is caught while parsing.
+  std::string captured;
+  llvm::errs().flush();
+  std::FILE *sink = std::tmpfile();
+  int saved = sink ? ::dup(2) : -1;
+  if (saved >= 0)
+    ::dup2(::fileno(sink), 2);
+  bool ok;
+  {
+    llvm::raw_string_ostream os(captured);
+    ok = llvm::cl::ParseCommandLineOptions(argc, argv, overview, &os);
+  }
+  llvm::errs().flush();
+  if (saved >= 0) {
+    ::dup2(saved, 2);
+    ::close(saved);
+    std::rewind(sink);
+    char buf[4096];
+    std::string direct;
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, sink)) > 0;)
+      direct.append(buf, n);
+    captured = direct + captured;
+  }
+  if (sink)
+    std::fclose(sink);
+  if (ok)
+    return true;
+  llvm::StringRef rest(captured);
+  bool first = true;
+  while (!rest.empty()) {
+    auto [line, tail] = rest.split('\n');
+    rest = tail;
+    line = line.trim();
+    if (line.empty())
+      continue;
+    llvm::errs() << (first ? "weft: error: " : "weft: note: ") << line << "\n";
+    first = false;
+  }
+  if (first)
+    llvm::errs() << "weft: error: " << argv[0] << ": bad command line\n";
+  return false;
 }
 
 /// Parses `--dim NAME=VALUE` entries; reports the first bad one.

@@ -17,6 +17,10 @@ namespace weft::cli {
 bool parseDimSpecs(const std::vector<std::string> &specs,
                    llvm::StringMap<int64_t> &dims);
 
+/// llvm::cl::ParseCommandLineOptions with its errors printed as
+/// `weft: error: ...`; false on a bad command line.
+bool parseCommandLine(int argc, char **argv, llvm::StringRef overview);
+
 /// Prints diagnostics as `weft: error: MODEL: message`.
 void installDiagnosticHandler(mlir::MLIRContext &ctx, const std::string &model);
 

@@ -81,12 +81,11 @@ int ::weft::cli::runPlan(int argc, char **argv) {
                                 cl::desc("Fix the micro-batches per replica"),
                                 cl::value_desc("N"), cl::init(0), cl::cat(cat));
   cl::HideUnrelatedOptions(cat);
-  if (!cl::ParseCommandLineOptions(
+  if (!::weft::cli::parseCommandLine(
           argc, argv,
           "predict memory, latency and throughput of every layout\n\n"
           "  weft plan model.onnx --topology dgx-h100 --batch 8 --prompt "
-          "2048 --gen 256\n",
-          &llvm::errs()))
+          "2048 --gen 256\n"))
     return 2;
 
   auto refuse = [](const llvm::Twine &message) {

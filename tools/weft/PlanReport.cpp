@@ -1,6 +1,8 @@
 // The table, JSON and SVG views of `weft plan`'s predictions.
 #include "tools/weft/PlanReport.h"
 
+#include "runtime/support/SafeFile.h"
+
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -361,6 +363,11 @@ bool ::weft::cli::writeFrontierSvg(const PlanReport &r, llvm::StringRef path,
                         left + 20, topMargin + 30);
   }
   os << "</svg>\n";
+  // Only a regular file or a new path is replaced (SafeFile.h).
+  if (auto s = ::weft::runtime::checkWritableFile(path.str()); !s.ok()) {
+    error = "--svg: " + s.message();
+    return false;
+  }
   llvm::Error err = llvm::writeToOutput(path, [&](llvm::raw_ostream &out) {
     out << svg;
     return llvm::Error::success();

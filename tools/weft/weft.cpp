@@ -7,6 +7,7 @@
 #include "tools/weft/Commands.h"
 
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/PrettyStackTrace.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstring>
@@ -36,6 +37,11 @@ static void printUsage(llvm::raw_ostream &os) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  // A crash is weft's bug, not LLVM's: say where to report it.
+  llvm::setBugReportMsg("weft crashed: this is a bug in weft, not in your "
+                        "model or artifact. Please report it to the weft "
+                        "maintainers with the command line and the stack "
+                        "dump below.\n");
   if (argc < 2) {
     printUsage(llvm::errs());
     return 2;

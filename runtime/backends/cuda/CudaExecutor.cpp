@@ -5,6 +5,7 @@
 #include "runtime/backends/cuda/CudaConvert.h"
 #include "runtime/backends/cuda/CudaGemm.h"
 #include "runtime/steps/StepChecks.h"
+#include "runtime/support/SafeFile.h"
 
 #include <cuda.h>
 
@@ -90,12 +91,7 @@ bool envFlag(const char *name, bool fallback) {
 }
 
 Result<std::string> readFile(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return errorStatus("cannot read " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return readRegularFile(path); // the file rules of SafeFile.h
 }
 
 /// A generated kernel: out, in0, in1, ... by pointer (the ABI of the

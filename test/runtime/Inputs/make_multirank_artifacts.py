@@ -116,6 +116,10 @@ def write_artifact(d, plans, manifest, weights=b""):
 
 
 def manifest(a, world, inputs, outputs, **layout):
+    # A stated layout states every degree (the reader refuses a 0).
+    if layout:
+        for degree in ("tp", "pp", "dp", "microbatches"):
+            layout[degree] = layout.get(degree) or 1
     m = a.Manifest(format_version=1, world_size=world, target="cpu",
                    compute_dtype=F32, **layout)
     for name, dtype, shape in inputs:

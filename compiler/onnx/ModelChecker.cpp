@@ -1,0 +1,174 @@
+// Checks of an ONNX model against the format and the operator schemas.
+#include "compiler/onnx/ModelChecker.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/ConvertUTF.h"
+
+#include <onnx/checker.h>
+#include <onnx/defs/schema.h>
+#include <onnx/shape_inference/implementation.h>
+
+#include <string>
+#include <unordered_map>
+
+using llvm::createStringError;
+using llvm::inconvertibleErrorCode;
+
+namespace {
+
+/// Initializers larger than this lose their bytes in the copy given to
+/// shape inference: it reads only small constant inputs (shapes, axes).
+constexpr size_t kInferenceKeepBytes = 64 * 1024;
+
+llvm::Error refuse(const std::string &message) {
+  return createStringError(inconvertibleErrorCode(), message);
+}
+
+std::string printable(const std::string &s) {
+  std::string out;
+  for (unsigned char c : s)
+    if (c >= 0x20 && c < 0x7f)
+      out += char(c);
+    else
+      out += "\\x" + llvm::utohexstr(c, /*LowerCase=*/true, /*Width=*/2);
+  return out;
+}
+
+llvm::Error checkName(const std::string &name, const std::string &what) {
+  const llvm::UTF8 *begin = reinterpret_cast<const llvm::UTF8 *>(name.data());
+  if (llvm::isLegalUTF8String(&begin, begin + name.size()))
+    return llvm::Error::success();
+  return refuse(what + " '" + printable(name) + "' is not valid UTF-8");
+}
+
+llvm::Error checkNames(const onnx::GraphProto &graph) {
+  for (const auto &node : graph.node()) {
+    if (auto err = checkName(node.name(), "node name"))
+      return err;
+    for (const std::string &v : node.input())
+      if (auto err =
+              checkName(v, "node '" + printable(node.name()) + "': input name"))
+        return err;
+    for (const std::string &v : node.output())
+      if (auto err = checkName(v, "node '" + printable(node.name()) +
+                                      "': output name"))
+        return err;
+  }
+  for (const auto *list : {&graph.input(), &graph.output()})
+    for (const auto &v : *list)
+      if (auto err = checkName(v.name(), "graph value name"))
+        return err;
+  for (const auto &init : graph.initializer())
+    if (auto err = checkName(init.name(), "initializer name"))
+      return err;
+  return llvm::Error::success();
+}
+
+llvm::Error checkStructure(const onnx::ModelProto &model) {
+  llvm::StringSet<> domains;
+  for (const auto &imp : model.opset_import()) {
+    std::string domain = imp.domain() == "ai.onnx" ? "" : imp.domain();
+    if (!domains.insert(domain).second)
+      return refuse(
+          "opset_import lists the " +
+          (domain.empty() ? std::string("default ONNX") : "'" + domain + "'") +
+          " domain twice");
+  }
+  llvm::StringSet<> outputs;
+  for (const auto &out : model.graph().output())
+    if (!outputs.insert(out.name()).second)
+      return refuse("graph output '" + out.name() + "' is listed twice");
+  return checkNames(model.graph());
+}
+
+/// The default-domain opset, and the newest the linked ONNX library knows.
+std::pair<int, int> opsets(const onnx::ModelProto &model) {
+  int opset = 0;
+  for (const auto &imp : model.opset_import())
+    if (imp.domain().empty() || imp.domain() == "ai.onnx")
+      opset = int(imp.version());
+  auto ranges = onnx::OpSchemaRegistry::DomainToVersionRange::Instance().Map();
+  auto it = ranges.find("");
+  return {opset, it == ranges.end() ? 0 : it->second.second};
+}
+
+llvm::Error checkSchemas(const onnx::ModelProto &model) {
+  std::unordered_map<std::string, int> imports;
+  for (const auto &imp : model.opset_import())
+    imports[imp.domain() == "ai.onnx" ? "" : imp.domain()] = int(imp.version());
+  onnx::checker::CheckerContext ctx;
+  ctx.set_ir_version(int(model.ir_version()));
+  ctx.set_opset_imports(imports);
+  onnx::checker::LexicalScopeContext scope;
+  for (const auto &node : model.graph().node()) {
+    // Nodes of other domains (Microsoft's, exporters' functions) have no
+    // schema here; the importer refuses what it does not support.
+    if (!node.domain().empty() && node.domain() != "ai.onnx")
+      continue;
+    try {
+      onnx::checker::check_node(node, ctx, scope);
+    } catch (const std::exception &e) {
+      return refuse("node '" + node.name() + "' (" + node.op_type() +
+                    "): not valid ONNX: " + e.what());
+    }
+  }
+  // Strict inference on a copy whose large initializers lost their bytes.
+  onnx::ModelProto copy = model;
+  for (auto &init : *copy.mutable_graph()->mutable_initializer())
+    if (init.raw_data().size() > kInferenceKeepBytes) {
+      init.clear_raw_data();
+      init.set_data_location(onnx::TensorProto::EXTERNAL);
+    }
+  try {
+    onnx::ShapeInferenceOptions options(/*check_type=*/true,
+                                        /*strict_mode=*/1);
+    onnx::shape_inference::InferShapes(copy, onnx::OpSchemaRegistry::Instance(),
+                                       options);
+  } catch (const std::exception &e) {
+    return refuse(std::string("not valid ONNX: ") + e.what());
+  }
+  return llvm::Error::success();
+}
+
+/// For an opset newer than the library's: the types of the attributes the
+/// newest known schema declares. ONNX never retypes an attribute name, while
+/// inputs and attributes do come and go, so this much holds at any opset.
+llvm::Error checkAttributeTypes(const onnx::ModelProto &model, int known) {
+  const auto *registry = onnx::OpSchemaRegistry::Instance();
+  for (const auto &node : model.graph().node()) {
+    if (!node.domain().empty() && node.domain() != "ai.onnx")
+      continue;
+    const onnx::OpSchema *schema =
+        registry->GetSchema(node.op_type(), known, "");
+    if (!schema)
+      continue;
+    for (const auto &attr : node.attribute()) {
+      auto it = schema->attributes().find(attr.name());
+      if (it == schema->attributes().end() || attr.type() == it->second.type)
+        continue;
+      return refuse("node '" + node.name() + "' (" + node.op_type() +
+                    "): not valid ONNX: attribute '" + attr.name() + "' is " +
+                    onnx::AttributeProto::AttributeType_Name(attr.type()) +
+                    ", the operator's schema says " +
+                    onnx::AttributeProto::AttributeType_Name(it->second.type));
+    }
+  }
+  return llvm::Error::success();
+}
+
+} // namespace
+
+llvm::Error mlir::weft::checkOnnxModel(const onnx::ModelProto &model) {
+  if (auto err = checkStructure(model))
+    return err;
+  auto [opset, known] = opsets(model);
+  // The schemas of a newer opset than the library's differ (inputs turned
+  // attributes and back): checking whole nodes against older ones would
+  // refuse valid models, so only attribute types are checked there.
+  if (opset == 0)
+    return llvm::Error::success();
+  if (opset > known)
+    return checkAttributeTypes(model, known);
+  return checkSchemas(model);
+}

@@ -1,0 +1,41 @@
+// Invariants of an artifact the runtime relies on beyond its schema: the
+// layout and target, kernel files, arena size against the machine, and each
+// step's reads and writes of the arena.
+#ifndef WEFT_RUNTIME_ARTIFACT_PLANVALIDATOR_H
+#define WEFT_RUNTIME_ARTIFACT_PLANVALIDATOR_H
+
+#include "runtime/artifact/artifact.pb.h"
+#include "runtime/support/Status.h"
+
+#include <cstdint>
+#include <string>
+
+namespace weft::runtime {
+
+/// The most arena one rank may ask for: `WEFT_MAX_ARENA_BYTES` where set (a
+/// positive number of bytes, else an error), or the machine's memory.
+Result<uint64_t> arenaLimitBytes();
+
+/// The manifest's layout, target and hashes: tp, pp, dp and microbatches all
+/// at least 1 (or all of tp, pp and dp unset, an artifact of one layout
+/// degree), within bounds; `target` "cpu" or "sm_NN[a|f]"; source_sha256 and
+/// the kernel files' hashes 64 hex digits.
+Status checkManifestFields(const artifact::Manifest &manifest);
+
+/// The kernel module's files (source, cubin, PTX) in `dir`: inside it,
+/// regular files, matching their SHA-256, whatever the backend.
+Status checkKernelFiles(const std::string &dir,
+                        const artifact::Manifest &manifest);
+
+/// arena_bytes within arenaLimitBytes(), checked before anything allocates.
+Status checkArenaLimit(const artifact::Plan &plan);
+
+/// Walks the steps in order: every arena byte a step reads was written by an
+/// earlier step or is a graph input; GEMM and ATTENTION outputs overlap none
+/// of their inputs (they read inputs while writing the output). Buffer ids
+/// must already be checked (validatePlan).
+Status checkStepDataflow(const artifact::Plan &plan);
+
+} // namespace weft::runtime
+
+#endif // WEFT_RUNTIME_ARTIFACT_PLANVALIDATOR_H

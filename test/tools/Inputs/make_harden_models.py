@@ -1,0 +1,106 @@
+"""Models whose external data is unsafe or malformed, for harden.test.
+
+Each is x[2, 4] @ w[4, 6] + b[6] with w and b as external data; only the
+reference of w changes from one model to the next. weights.bin holds the
+right 120 bytes; short.bin only 50.
+"""
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto as T
+from onnx import helper as h
+from onnx import numpy_helper
+
+
+def linear(location, offset, length, extra=None):
+    w = numpy_helper.from_array(np.ones((4, 6), np.float32), "w")
+    b = numpy_helper.from_array(np.ones(6, np.float32), "b")
+    for t, loc, off, n in ((w, location, offset, length),
+                           (b, "weights.bin", 96, 24)):
+        t.ClearField("raw_data")
+        t.data_location = T.EXTERNAL
+        for key, value in (("location", loc), ("offset", off), ("length", n)):
+            t.external_data.add(key=key, value=str(value))
+    nodes = [h.make_node("MatMul", ["x", "w"], ["y"], name="mm"),
+             h.make_node("Add", ["y", "b"], ["z"], name="add")]
+    outputs = [h.make_tensor_value_info("z", T.FLOAT, None)]
+    if extra == "dup-output":
+        outputs.append(h.make_tensor_value_info("z", T.FLOAT, None))
+    if extra == "bad-name":
+        nodes[0].name = "NAMEXX"
+    graph = h.make_graph(nodes, "g",
+                         [h.make_tensor_value_info("x", T.FLOAT, [2, 4])],
+                         outputs, [w, b])
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", 18)])
+
+
+def schema_cases(opset):
+    """Models that are not valid ONNX, each in one way."""
+    x = h.make_tensor_value_info("x", T.FLOAT, [2, 4])
+    y = h.make_tensor_value_info("y", T.FLOAT, None)
+    w = numpy_helper.from_array(np.ones((4, 4), np.float32), "w")
+    idx = numpy_helper.from_array(np.zeros(1, np.int64), "idx")
+    softmax = h.make_node("Softmax", ["x"], ["y"], name="sm")
+    softmax.attribute.append(h.make_attribute("axis", "1"))  # a string
+    cases = {
+        "gather_axis": ([h.make_node("Gather", ["x", "idx"], ["y"], axis=5,
+                                     name="g")], [idx], y),
+        "softmax_axis_string": ([softmax], [], y),
+        "matmul_three_inputs": ([h.make_node("MatMul", ["x", "w", "w"], ["y"],
+                                             name="mm")], [w], y),
+        "output_type": ([h.make_node("Add", ["x", "x"], ["y"], name="add")],
+                        [], h.make_tensor_value_info("y", T.INT64, None)),
+        "two_opsets": ([h.make_node("Relu", ["x"], ["y"], name="relu")], [],
+                       y),
+    }
+    for name, (nodes, inits, out) in cases.items():
+        imports = [h.make_opsetid("", opset)]
+        if name == "two_opsets":
+            imports.append(h.make_opsetid("", opset - 1))
+        graph = h.make_graph(nodes, "g", [x], [out], inits)
+        yield f"{name}_{opset}", h.make_model(graph, opset_imports=imports)
+
+
+def save(model, path, patch=None):
+    data = model.SerializeToString()
+    if patch:
+        data = data.replace(*patch)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def main(out):
+    os.makedirs(out, exist_ok=True)
+    weights = np.concatenate([np.ones(24, np.float32), np.ones(6, np.float32)])
+    with open(os.path.join(out, "weights.bin"), "wb") as f:
+        f.write(weights.tobytes())
+    with open(os.path.join(out, "short.bin"), "wb") as f:
+        f.write(weights.tobytes()[:50])
+    cases = {
+        "good": ("weights.bin", 0, 96),
+        "offset_past_end": ("weights.bin", 10_000_000, 96),
+        "length_past_end": ("weights.bin", 0, 100_000_000),
+        "huge_offset": ("weights.bin", 2**63 - 4, 96),
+        "short": ("short.bin", 0, 96),
+        "dir": ("wdir", 0, 96),
+        "fifo": ("wfifo", 0, 96),
+        "link_out": ("link.bin", 0, 96),
+        "link_in": ("inlink.bin", 0, 96),
+        "subdir_out": ("sub/weights.bin", 0, 96),
+    }
+    for name, (loc, off, n) in cases.items():
+        save(linear(loc, off, n), os.path.join(out, f"ext_{name}.onnx"))
+    save(linear("weights.bin", 0, 96, "dup-output"),
+         os.path.join(out, "dup_output.onnx"))
+    for opset in (17, 18):
+        for name, model in schema_cases(opset):
+            save(model, os.path.join(out, f"invalid_{name}.onnx"))
+    # Protobuf (proto2 strings) parses a name that is not UTF-8; weft must not.
+    save(linear("weights.bin", 0, 96, "bad-name"),
+         os.path.join(out, "bad_name.onnx"), (b"NAMEXX", b"N\xff\xfeMXX"))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
