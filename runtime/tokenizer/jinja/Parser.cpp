@@ -71,7 +71,7 @@ public:
     throw TemplateError(message, peek().line);
   }
 
-  /// A full expression; a bare `a, b` becomes a tuple where `allowTuple`.
+  /// A full expression, where a bare `a, b` is a tuple.
   ExprPtr parseTuple(bool withCondexpr = true) {
     int line = peek().line;
     ExprPtr first = parseExpression(withCondexpr);

@@ -5,6 +5,7 @@
 #include "runtime/tokenizer/jinja/Text.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 
 namespace weft::tokenizer::jinja {
@@ -109,6 +110,8 @@ Value Value::fromJson(const nlohmann::ordered_json &json) {
   case nlohmann::ordered_json::value_t::number_integer:
     return integer(json.get<int64_t>());
   case nlohmann::ordered_json::value_t::number_unsigned:
+    if (json.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+      throw TemplateError("unsupported: an integer above 2^63 in the input");
     return integer(static_cast<int64_t>(json.get<uint64_t>()));
   case nlohmann::ordered_json::value_t::number_float:
     return floating(json.get<double>());
