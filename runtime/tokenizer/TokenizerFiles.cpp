@@ -66,7 +66,8 @@ TokenizerFiles::fromContents(std::map<std::string, std::string> contents,
         t != config->end() && t->is_string())
       f.chatTemplate = t->get<std::string>();
   }
-  if (!f.chatTemplate && contents.count("chat_template.jinja"))
+  // transformers' order (and loadChatTemplate's): chat_template.jinja wins.
+  if (contents.count("chat_template.jinja"))
     f.chatTemplate = contents.at("chat_template.jinja");
   if (contents.count("generation_config.json")) {
     auto gen = parseFile(contents, "generation_config.json", source);

