@@ -1,15 +1,12 @@
 // The BPE model: merges applied by rank over a word's characters (or their
 // byte-fallback tokens), with a per-word cache so common words cost one
 // hash lookup.
-#include "runtime/tokenizer/Components.h"
 #include "runtime/tokenizer/Unicode.h"
-#include "runtime/tokenizer/Vocab.h"
+#include "runtime/tokenizer/VocabModel.h"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <array>
-#include <cstdio>
 #include <mutex>
 #include <queue>
 
@@ -18,15 +15,13 @@ using nlohmann::json;
 using runtime::Status;
 
 namespace {
-class BpeModel : public Model {
+class BpeModel : public VocabModel {
 public:
-  Vocab vocab;
   // (left id << 32 | right id) -> (rank, merged id).
   std::unordered_map<uint64_t, std::pair<uint32_t, uint32_t>> merges;
   std::optional<std::string> unkToken;
   std::string prefix, suffix;
   bool fuseUnk = false, byteFallback = false, ignoreMerges = false;
-  std::array<std::optional<uint32_t>, 256> byteIds;
 
   Status tokenize(std::string_view word,
                   std::vector<uint32_t> &ids) const override {
@@ -59,14 +54,6 @@ public:
     }
     return {};
   }
-
-  std::optional<uint32_t> tokenToId(std::string_view t) const override {
-    return vocab.find(t);
-  }
-  const std::string *idToToken(uint32_t id) const override {
-    return vocab.token(id);
-  }
-  uint32_t vocabSize() const override { return vocab.size(); }
 
 private:
   static constexpr size_t kCacheWords = 200000;
@@ -117,17 +104,9 @@ private:
         out.push_back(*id);
         continue;
       }
-      if (byteFallback) {
-        bool all = true;
-        for (unsigned char c : s)
-          all = all && byteIds[c].has_value();
-        if (all) {
-          // Rust keeps a pending unk across byte-fallback tokens.
-          for (unsigned char c : s)
-            out.push_back(*byteIds[c]);
-          continue;
-        }
-      }
+      // Rust keeps a pending unk across byte-fallback tokens.
+      if (byteFallback && appendByteTokens(s, out))
+        continue;
       if (unkToken) {
         auto unk = vocab.find(*unkToken);
         if (!unk)
@@ -190,14 +169,7 @@ private:
 
 std::unique_ptr<Model> buildBpe(const json &j, const std::string &path) {
   auto m = std::make_unique<BpeModel>();
-  const json *vocab = field(j, "vocab");
-  if (!vocab || !vocab->is_object())
-    configError(path + ".vocab", "expected an object of token: id");
-  for (auto it = vocab->begin(); it != vocab->end(); ++it) {
-    if (!it->is_number_unsigned())
-      configError(path + ".vocab." + it.key(), "expected an id");
-    m->vocab.add(it.key(), it->get<uint32_t>());
-  }
+  m->readVocabObject(j, path);
   if (field(j, "dropout") && j["dropout"].get<double>() != 0.0)
     configError(path + ".dropout", "unsupported (only null)");
   if (field(j, "unk_token"))
@@ -207,11 +179,7 @@ std::unique_ptr<Model> buildBpe(const json &j, const std::string &path) {
   m->fuseUnk = getBool(j, "fuse_unk", path, false);
   m->byteFallback = getBool(j, "byte_fallback", path, false);
   m->ignoreMerges = getBool(j, "ignore_merges", path, false);
-  for (int b = 0; b < 256; ++b) {
-    char name[8];
-    snprintf(name, sizeof(name), "<0x%02X>", b);
-    m->byteIds[b] = m->vocab.find(name);
-  }
+  m->findByteTokens();
   const json *merges = field(j, "merges");
   if (!merges || !merges->is_array())
     configError(path + ".merges", "expected an array");

@@ -1,14 +1,11 @@
 // The Unigram model: the best-scoring segmentation of a piece (Viterbi over
 // a byte trie of the vocabulary), unknown characters fused into one unk.
-#include "runtime/tokenizer/Components.h"
 #include "runtime/tokenizer/Unicode.h"
-#include "runtime/tokenizer/Vocab.h"
+#include "runtime/tokenizer/VocabModel.h"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <array>
-#include <cstdio>
 #include <limits>
 
 namespace weft::tokenizer {
@@ -16,14 +13,12 @@ using nlohmann::json;
 using runtime::Status;
 
 namespace {
-class UnigramModel : public Model {
+class UnigramModel : public VocabModel {
 public:
-  Vocab vocab;
   std::vector<double> scores;
   std::optional<uint32_t> unkId;
   bool byteFallback = false;
   double minScore = std::numeric_limits<double>::max();
-  std::array<std::optional<uint32_t>, 256> byteIds;
   // The trie: (node << 8 | byte) -> child; a node's token id, if any.
   std::unordered_map<uint64_t, uint32_t> children;
   std::vector<int64_t> nodeToken{-1};
@@ -104,29 +99,14 @@ public:
         ids.push_back(*id);
         continue;
       }
-      if (byteFallback) {
-        bool all = true;
-        for (unsigned char c : piece)
-          all = all && byteIds[c].has_value();
-        if (all) {
-          for (unsigned char c : piece)
-            ids.push_back(*byteIds[c]);
-          continue;
-        }
-      }
+      if (byteFallback && appendByteTokens(piece, ids))
+        continue;
       if (!unkId)
         return runtime::errorStatus("the Unigram model has no unk_id");
       ids.push_back(*unkId);
     }
     return {};
   }
-  std::optional<uint32_t> tokenToId(std::string_view t) const override {
-    return vocab.find(t);
-  }
-  const std::string *idToToken(uint32_t id) const override {
-    return vocab.token(id);
-  }
-  uint32_t vocabSize() const override { return vocab.size(); }
 };
 } // namespace
 
@@ -155,11 +135,7 @@ std::unique_ptr<Model> buildUnigram(const json &j, const std::string &path) {
     m->unkId = uint32_t(unk);
   }
   m->byteFallback = getBool(j, "byte_fallback", path, false);
-  for (int b = 0; b < 256; ++b) {
-    char name[8];
-    snprintf(name, sizeof(name), "<0x%02X>", b);
-    m->byteIds[b] = m->vocab.find(name);
-  }
+  m->findByteTokens();
   return m;
 }
 

@@ -1,8 +1,7 @@
 // The WordPiece model: greedy longest-prefix matching, continuation pieces
 // carrying the "##" prefix, the unk token for a word that cannot be covered.
-#include "runtime/tokenizer/Components.h"
 #include "runtime/tokenizer/Unicode.h"
-#include "runtime/tokenizer/Vocab.h"
+#include "runtime/tokenizer/VocabModel.h"
 
 #include <nlohmann/json.hpp>
 
@@ -11,9 +10,8 @@ using nlohmann::json;
 using runtime::Status;
 
 namespace {
-class WordPieceModel : public Model {
+class WordPieceModel : public VocabModel {
 public:
-  Vocab vocab;
   std::string unkToken, prefix;
   size_t maxChars = 100;
 
@@ -58,26 +56,12 @@ public:
     }
     return {};
   }
-  std::optional<uint32_t> tokenToId(std::string_view t) const override {
-    return vocab.find(t);
-  }
-  const std::string *idToToken(uint32_t id) const override {
-    return vocab.token(id);
-  }
-  uint32_t vocabSize() const override { return vocab.size(); }
 };
 } // namespace
 
 std::unique_ptr<Model> buildWordPiece(const json &j, const std::string &path) {
   auto m = std::make_unique<WordPieceModel>();
-  const json *vocab = field(j, "vocab");
-  if (!vocab || !vocab->is_object())
-    configError(path + ".vocab", "expected an object of token: id");
-  for (auto it = vocab->begin(); it != vocab->end(); ++it) {
-    if (!it->is_number_unsigned())
-      configError(path + ".vocab." + it.key(), "expected an id");
-    m->vocab.add(it.key(), it->get<uint32_t>());
-  }
+  m->readVocabObject(j, path);
   m->unkToken = getString(j, "unk_token", path, "[UNK]");
   m->prefix = getString(j, "continuing_subword_prefix", path, "##");
   m->maxChars = getInt(j, "max_input_chars_per_word", path, 100);
