@@ -7,9 +7,9 @@
 #define WEFT_RUNTIME_BACKENDS_CUDA_CUDAEXECUTOR_H
 
 #include "runtime/artifact/ArtifactReader.h"
+#include "runtime/backends/RankExecutor.h"
 #include "runtime/backends/cuda/CudaStep.h"
 #include "runtime/backends/cuda/DeviceComm.h"
-#include "runtime/backends/RankExecutor.h"
 
 #include <cuda_runtime.h>
 
