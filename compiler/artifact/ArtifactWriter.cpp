@@ -6,6 +6,7 @@
 #include "compiler/artifact/WeightLocator.h"
 #include "compiler/codegen/CudaCodegen.h"
 #include "compiler/onnx/OnnxModel.h"
+#include "runtime/artifact/ArtifactReader.h"
 #include "runtime/artifact/Sha256.h"
 #include "runtime/support/SafeFile.h"
 
@@ -435,7 +436,7 @@ LogicalResult Writer::run() {
   const art::Plan &last = plans[(options.pp - 1) * options.tp];
   int64_t chunks = options.dp * options.microbatches;
   art::Manifest manifest;
-  manifest.set_format_version(1);
+  manifest.set_format_version(::weft::runtime::kArtifactFormatVersion);
   manifest.set_compiler_version(WEFT_VERSION);
   llvm::SmallString<256> abs(options.modelPath);
   llvm::sys::fs::make_absolute(abs);

@@ -3,6 +3,7 @@
 #include "compiler/artifact/PlanBuilder.h"
 
 #include "dialects/Weft/WeftOps.h"
+#include "runtime/artifact/ArtifactReader.h"
 #include "runtime/artifact/DType.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -352,14 +353,8 @@ void PlanBuilderImpl::lowerReshape(ReshapeOp op) {
 }
 
 LogicalResult PlanBuilderImpl::lowerOp(Operation *op) {
-  auto ints = [](art::Step &s, StringRef k, int64_t v) {
-    (*s.mutable_ints())[k.str()] = v;
-  };
-  auto list = [](art::Step &s, StringRef k, ArrayRef<int64_t> v) {
-    auto &l = (*s.mutable_lists())[k.str()];
-    for (int64_t x : v)
-      l.add_values(x);
-  };
+  auto list = [](google::protobuf::RepeatedField<int64_t> *field,
+                 ArrayRef<int64_t> v) { field->Add(v.begin(), v.end()); };
   auto simple = [&](art::Step::Kind kind, StringRef name) -> art::Step & {
     art::Step &s = newStep(kind, op, name);
     for (Value v : op->getOperands())
@@ -415,129 +410,145 @@ LogicalResult PlanBuilderImpl::lowerOp(Operation *op) {
         return success();
       })
       .Case<LinearOp>([&](LinearOp l) {
-        art::Step &s = simple(art::Step::GEMM, "linear");
-        ints(s, "linear", 1);
-        ints(s, "transpose_b", l.getTransposeWeight());
-        ints(s, "has_bias", l.getBias() != nullptr);
+        art::GemmAttrs *a = simple(art::Step::GEMM, "linear").mutable_gemm();
+        a->set_linear(true);
+        a->set_transpose_b(l.getTransposeWeight());
+        a->set_has_bias(l.getBias() != nullptr);
         // The residual is the last input (after the bias): the plan keeps
         // input and output apart, so it is never overwritten while read.
-        if (l.getResidual())
-          ints(s, "has_residual", 1);
-        // Only when set: plans without the activation are unchanged.
-        if (l.getGeluTanh())
-          ints(s, "gelu", 1);
+        a->set_has_residual(l.getResidual() != nullptr);
+        a->set_gelu(l.getGeluTanh());
         return success();
       })
       .Case<MatmulOp>([&](MatmulOp m) {
-        art::Step &s = simple(art::Step::GEMM, "matmul");
-        ints(s, "transpose_a", m.getTransposeA());
-        ints(s, "transpose_b", m.getTransposeB());
+        art::GemmAttrs *a = simple(art::Step::GEMM, "matmul").mutable_gemm();
+        a->set_transpose_a(m.getTransposeA());
+        a->set_transpose_b(m.getTransposeB());
         return success();
       })
       .Case<AttentionOp>([&](AttentionOp a) {
-        art::Step &s = simple(art::Step::ATTENTION, "attention");
-        (*s.mutable_floats())["scale"] = a.getScale().convertToDouble();
-        ints(s, "causal", a.getCausal());
-        ints(s, "has_mask", a.getMask() != nullptr);
-        if (a.getSeqMajor())
-          ints(s, "seq_major", 1);
+        art::AttentionAttrs *attrs =
+            simple(art::Step::ATTENTION, "attention").mutable_attention();
+        attrs->set_scale(a.getScale().convertToDouble());
+        attrs->set_causal(a.getCausal());
+        attrs->set_has_mask(a.getMask() != nullptr);
+        attrs->set_seq_major(a.getSeqMajor());
         return success();
       })
       .Case<LayerNormOp>([&](LayerNormOp n) {
-        art::Step &s = simple(art::Step::LAYER_NORM, "layer_norm");
-        ints(s, "axis", n.getAxis());
-        ints(s, "has_bias", n.getBias() != nullptr);
-        (*s.mutable_floats())["epsilon"] = n.getEpsilon().convertToDouble();
+        art::NormAttrs *a =
+            simple(art::Step::LAYER_NORM, "layer_norm").mutable_norm();
+        a->set_axis(n.getAxis());
+        a->set_has_bias(n.getBias() != nullptr);
+        a->set_epsilon(n.getEpsilon().convertToDouble());
         return success();
       })
       .Case<RmsNormOp>([&](RmsNormOp n) {
-        art::Step &s = simple(art::Step::RMS_NORM, "rms_norm");
-        ints(s, "axis", n.getAxis());
-        (*s.mutable_floats())["epsilon"] = n.getEpsilon().convertToDouble();
+        art::NormAttrs *a =
+            simple(art::Step::RMS_NORM, "rms_norm").mutable_norm();
+        a->set_axis(n.getAxis());
+        a->set_epsilon(n.getEpsilon().convertToDouble());
         return success();
       })
       .Case<RotaryOp>([&](RotaryOp r) {
-        ints(simple(art::Step::ROTARY, "rotary"), "interleaved",
-             r.getInterleaved());
+        simple(art::Step::ROTARY, "rotary")
+            .mutable_rotary()
+            ->set_interleaved(r.getInterleaved());
         return success();
       })
       .Case<SoftmaxOp>([&](SoftmaxOp s) {
-        ints(simple(art::Step::SOFTMAX, "softmax"), "axis", s.getAxis());
+        simple(art::Step::SOFTMAX, "softmax")
+            .mutable_softmax()
+            ->set_axis(s.getAxis());
         return success();
       })
       .Case<EmbeddingOp>([&](EmbeddingOp e) {
-        art::Step &s = simple(art::Step::EMBEDDING, "embedding");
+        art::EmbeddingAttrs *a =
+            simple(art::Step::EMBEDDING, "embedding").mutable_embedding();
         auto table = e.getTable().getDefiningOp<WeightOp>();
         if (table && table.getShardDim() && *table.getShardDim() == 0)
-          ints(s, "vocab_start",
-               int64_t(*table.getShardBase()) +
-                   rank * int64_t(*table.getShardSize()));
+          a->set_vocab_start(int64_t(*table.getShardBase()) +
+                             rank * int64_t(*table.getShardSize()));
         return success();
       })
       .Case<AllReduceOp>([&](auto) {
-        art::Step &s = simple(art::Step::COLLECTIVE, "all_reduce");
-        ints(s, "op", 0);
-        list(s, "group", tpGroup());
+        art::CollectiveAttrs *a =
+            simple(art::Step::COLLECTIVE, "all_reduce").mutable_collective();
+        a->set_op(0);
+        list(a->mutable_group(), tpGroup());
         return success();
       })
       .Case<AllGatherOp>([&](AllGatherOp g) {
-        art::Step &s = simple(art::Step::COLLECTIVE, "all_gather");
-        ints(s, "op", 1);
-        ints(s, "axis", g.getAxis());
-        list(s, "group", tpGroup());
+        art::CollectiveAttrs *a =
+            simple(art::Step::COLLECTIVE, "all_gather").mutable_collective();
+        a->set_op(1);
+        a->set_axis(g.getAxis());
+        list(a->mutable_group(), tpGroup());
         return success();
       })
       .Case<GatherOp>([&](GatherOp g) {
-        ints(simple(art::Step::GATHER, "gather"), "axis", g.getAxis());
+        simple(art::Step::GATHER, "gather")
+            .mutable_gather()
+            ->set_axis(g.getAxis());
         return success();
       })
       .Case<GatherNdOp>([&](GatherNdOp g) {
-        ints(simple(art::Step::GATHER_ND, "gather_nd"), "batch_dims",
-             g.getBatchDims());
+        simple(art::Step::GATHER_ND, "gather_nd")
+            .mutable_gather()
+            ->set_batch_dims(g.getBatchDims());
         return success();
       })
       .Case<GatherElementsOp>([&](GatherElementsOp g) {
-        ints(simple(art::Step::GATHER_ELEMENTS, "gather_elements"), "axis",
-             g.getAxis());
+        simple(art::Step::GATHER_ELEMENTS, "gather_elements")
+            .mutable_gather()
+            ->set_axis(g.getAxis());
         return success();
       })
       .Case<ReduceOp>([&](ReduceOp r) {
-        art::Step &s = simple(art::Step::REDUCE, "reduce");
-        ints(s, "kind", int64_t(r.getKind()));
-        ints(s, "keepdims", r.getKeepdims());
-        list(s, "axes", r.getAxes());
+        art::ReduceAttrs *a =
+            simple(art::Step::REDUCE, "reduce").mutable_reduce();
+        a->set_kind(int64_t(r.getKind()));
+        a->set_keepdims(r.getKeepdims());
+        list(a->mutable_axes(), r.getAxes());
         return success();
       })
       .Case<TransposeOp>([&](TransposeOp t) {
-        list(simple(art::Step::TRANSPOSE, "transpose"), "perm", t.getPerm());
+        list(simple(art::Step::TRANSPOSE, "transpose")
+                 .mutable_transpose()
+                 ->mutable_perm(),
+             t.getPerm());
         return success();
       })
       .Case<SliceOp>([&](SliceOp sl) {
-        art::Step &s = simple(art::Step::SLICE, "slice");
-        list(s, "starts", sl.getStarts());
-        list(s, "ends", sl.getEnds());
-        list(s, "steps", sl.getSteps());
+        art::SliceAttrs *a = simple(art::Step::SLICE, "slice").mutable_slice();
+        list(a->mutable_starts(), sl.getStarts());
+        list(a->mutable_ends(), sl.getEnds());
+        list(a->mutable_steps(), sl.getSteps());
         return success();
       })
       .Case<ConcatOp>([&](ConcatOp c) {
-        ints(simple(art::Step::CONCAT, "concat"), "axis", c.getAxis());
+        simple(art::Step::CONCAT, "concat")
+            .mutable_concat()
+            ->set_axis(c.getAxis());
         return success();
       })
       .Case<CumSumOp>([&](CumSumOp c) {
-        art::Step &s = simple(art::Step::CUMSUM, "cumsum");
-        ints(s, "axis", c.getAxis());
-        ints(s, "exclusive", c.getExclusive());
-        ints(s, "reverse", c.getReverse());
+        art::CumsumAttrs *a =
+            simple(art::Step::CUMSUM, "cumsum").mutable_cumsum();
+        a->set_axis(c.getAxis());
+        a->set_exclusive(c.getExclusive());
+        a->set_reverse(c.getReverse());
         return success();
       })
       .Case<TriluOp>([&](TriluOp t) {
-        art::Step &s = simple(art::Step::TRILU, "trilu");
-        ints(s, "upper", t.getUpper());
-        ints(s, "k", int64_t(t.getK()));
+        art::TriluAttrs *a = simple(art::Step::TRILU, "trilu").mutable_trilu();
+        a->set_upper(t.getUpper());
+        a->set_k(int64_t(t.getK()));
         return success();
       })
       .Case<TileOp>([&](TileOp t) {
-        list(simple(art::Step::TILE, "tile"), "repeats", t.getRepeats());
+        list(simple(art::Step::TILE, "tile").mutable_tile()->mutable_repeats(),
+             t.getRepeats());
         return success();
       })
       .Case<func::ReturnOp>([&](func::ReturnOp r) { return lowerReturn(r); })
@@ -618,7 +629,7 @@ void PlanBuilderImpl::assignOffsets() {
 }
 
 FailureOr<art::Plan> PlanBuilderImpl::build() {
-  plan.set_format_version(1);
+  plan.set_format_version(::weft::runtime::kArtifactFormatVersion);
   plan.set_rank(layout.rank());
   markInlinable();
   Block &body = func.getBody().front();
@@ -675,8 +686,8 @@ void PlanBuilderImpl::receiveOperands(Block &body) {
   for (auto &[tag, use] : recvs) {
     auto [v, op] = use;
     art::Step &s = newStep(art::Step::RECV, op, "recv");
-    (*s.mutable_ints())["peer"] = layout.rankOf(producerStage(v));
-    (*s.mutable_ints())["tag"] = tag;
+    s.mutable_send_recv()->set_peer(layout.rankOf(producerStage(v)));
+    s.mutable_send_recv()->set_tag(tag);
     s.add_outputs(newArenaBuffer(v, art::Buffer::ARENA, step));
     ++step;
   }
@@ -693,8 +704,8 @@ void PlanBuilderImpl::sendResults(Operation *op) {
         later.insert(stageOf(u));
     for (int64_t to : later) {
       art::Step &s = newStep(art::Step::SEND, op, "send");
-      (*s.mutable_ints())["peer"] = layout.rankOf(to);
-      (*s.mutable_ints())["tag"] = tags.lookup(r);
+      s.mutable_send_recv()->set_peer(layout.rankOf(to));
+      s.mutable_send_recv()->set_tag(tags.lookup(r));
       s.add_inputs(operand(r));
       ++step;
     }

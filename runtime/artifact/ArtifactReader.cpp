@@ -4,6 +4,7 @@
 #include "runtime/artifact/PlanValidator.h"
 #include "runtime/artifact/Safetensors.h"
 #include "runtime/artifact/Sha256.h"
+#include "runtime/artifact/StepAttrs.h"
 #include "runtime/support/AlignedBuffer.h"
 #include "runtime/support/MappedFile.h"
 #include "runtime/support/SafeFile.h"
@@ -236,38 +237,47 @@ Status checkStepBuffers(const Step &step, const BufferIndex &byId) {
   return okStatus();
 }
 
-std::string listString(const artifact::IntList &list) {
-  return shapeString(toShape(list.values()));
+template <typename Field> std::string listString(const Field &list) {
+  return shapeString(toShape(list));
+}
+
+/// Refuses a format version other than this runtime's; format 1 (untyped
+/// step attributes) is named, as it is what an older compiler wrote.
+Status checkFormatVersion(uint32_t version, const char *what) {
+  if (version == kArtifactFormatVersion)
+    return okStatus();
+  std::string msg = std::string("unsupported ") + what + " format version " +
+                    std::to_string(version) + " (this runtime reads " +
+                    std::to_string(kArtifactFormatVersion) + ")";
+  if (version == 1)
+    msg += ": format 1 predates typed step attributes; recompile the "
+           "model with this weft";
+  return errorStatus(msg);
 }
 
 /// COLLECTIVE: a known op, and a group of distinct ranks of the world that
 /// holds the plan's own rank.
 Status checkCollectiveStep(const Step &step, uint32_t rank,
                            uint32_t worldSize) {
-  auto op = step.ints().find("op");
-  if (op == step.ints().end() || (op->second != 0 && op->second != 1))
-    return errorStatus(op == step.ints().end()
-                           ? std::string("COLLECTIVE has no 'op'")
-                           : "op " + std::to_string(op->second) +
-                                 " is not 0 (all-reduce sum) or 1 "
-                                 "(all-gather)");
-  if (op->second == 1 && !step.ints().count("axis"))
-    return errorStatus("all-gather has no 'axis'");
-  auto group = step.lists().find("group");
-  if (group == step.lists().end() || group->second.values().empty())
-    return errorStatus("COLLECTIVE has no 'group' (or an empty one)");
+  const artifact::CollectiveAttrs &attrs = step.collective();
+  if (attrs.op() != 0 && attrs.op() != 1)
+    return errorStatus("op " + std::to_string(attrs.op()) +
+                       " is not 0 (all-reduce sum) or 1 (all-gather)");
+  const auto &group = attrs.group();
+  if (group.empty())
+    return errorStatus("COLLECTIVE has an empty group");
   std::set<int64_t> seen;
-  for (int64_t r : group->second.values()) {
+  for (int64_t r : group) {
     if (r < 0 || r >= static_cast<int64_t>(worldSize))
-      return errorStatus("group " + listString(group->second) + " holds rank " +
+      return errorStatus("group " + listString(group) + " holds rank " +
                          std::to_string(r) + ", outside world_size " +
                          std::to_string(worldSize));
     if (!seen.insert(r).second)
-      return errorStatus("group " + listString(group->second) + " holds rank " +
+      return errorStatus("group " + listString(group) + " holds rank " +
                          std::to_string(r) + " twice");
   }
   if (!seen.count(rank))
-    return errorStatus("group " + listString(group->second) +
+    return errorStatus("group " + listString(group) +
                        " does not hold the plan's own rank " +
                        std::to_string(rank));
   return okStatus();
@@ -275,18 +285,15 @@ Status checkCollectiveStep(const Step &step, uint32_t rank,
 
 /// SEND / RECV: a peer that is another rank of the world, a tag >= 0.
 Status checkPeerStep(const Step &step, uint32_t rank, uint32_t worldSize) {
-  auto peer = step.ints().find("peer");
-  if (peer == step.ints().end())
-    return errorStatus(Step::Kind_Name(step.kind()) + " has no 'peer'");
-  if (peer->second < 0 || peer->second >= static_cast<int64_t>(worldSize))
-    return errorStatus("peer " + std::to_string(peer->second) +
+  int64_t peer = step.send_recv().peer(), tag = step.send_recv().tag();
+  if (peer < 0 || peer >= static_cast<int64_t>(worldSize))
+    return errorStatus("peer " + std::to_string(peer) +
                        " is outside world_size " + std::to_string(worldSize));
-  if (peer->second == static_cast<int64_t>(rank))
-    return errorStatus("peer " + std::to_string(peer->second) +
+  if (peer == static_cast<int64_t>(rank))
+    return errorStatus("peer " + std::to_string(peer) +
                        " is the plan's own rank");
-  auto tag = step.ints().find("tag");
-  if (tag != step.ints().end() && tag->second < 0)
-    return errorStatus("tag " + std::to_string(tag->second) + " is negative");
+  if (tag < 0)
+    return errorStatus("tag " + std::to_string(tag) + " is negative");
   return okStatus();
 }
 
@@ -301,6 +308,8 @@ Status checkSteps(const google::protobuf::RepeatedPtrField<Step> &steps,
         step.kind() == Step::KIND_UNSPECIFIED)
       return errorStatus(where + "unknown kind " + std::to_string(step.kind()));
     if (Status s = checkStepBuffers(step, byId); !s.ok())
+      return s.withPrefix(where);
+    if (Status s = expectAttrs(step); !s.ok())
       return s.withPrefix(where);
     Status multi;
     if (step.kind() == Step::COLLECTIVE)
@@ -359,11 +368,8 @@ Status checkSpecs(const google::protobuf::RepeatedPtrField<TensorSpec> &specs,
 }
 
 Status checkManifest(const Manifest &m) {
-  if (m.format_version() != kArtifactFormatVersion)
-    return errorStatus("unsupported artifact format version " +
-                       std::to_string(m.format_version()) +
-                       " (this runtime reads " +
-                       std::to_string(kArtifactFormatVersion) + ")");
+  if (Status s = checkFormatVersion(m.format_version(), "artifact"); !s.ok())
+    return s;
   if (m.world_size() == 0)
     return errorStatus("world_size is 0");
   if (m.world_size() != static_cast<uint32_t>(m.ranks_size()))
@@ -719,11 +725,8 @@ Result<uint64_t> heldWeightBytes(const WeightRef &ref) {
 Status validatePlan(const Plan &plan, const std::string &where,
                     uint32_t worldSize) {
   std::string prefix = where + ": ";
-  if (plan.format_version() != kArtifactFormatVersion)
-    return errorStatus(prefix + "unsupported plan format version " +
-                       std::to_string(plan.format_version()) +
-                       " (this runtime reads " +
-                       std::to_string(kArtifactFormatVersion) + ")");
+  if (Status s = checkFormatVersion(plan.format_version(), "plan"); !s.ok())
+    return s.withPrefix(prefix);
   if (Status s = checkWeightRefs(plan); !s.ok())
     return s.withPrefix(prefix);
   auto byId = indexBuffers(plan);

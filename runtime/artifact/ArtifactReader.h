@@ -15,7 +15,7 @@
 namespace weft::runtime {
 
 /// The artifact format version this runtime reads.
-constexpr uint32_t kArtifactFormatVersion = 1;
+constexpr uint32_t kArtifactFormatVersion = 2;
 
 /// A weight's bytes: a view of a mapped file, or an owned copy (a slice, or
 /// bytes moved to an aligned place). `owner` keeps them alive.

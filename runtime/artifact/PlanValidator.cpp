@@ -225,10 +225,8 @@ Status checkStepsDataflow(
     bool noAlias = step.kind() == Step::GEMM || step.kind() == Step::ATTENTION;
     // A GEMM's residual (its last input) is read element by element as the
     // output is written, so it may share the output's place.
-    auto residual = step.ints().find("has_residual");
     int checked = step.inputs_size();
-    if (step.kind() == Step::GEMM && residual != step.ints().end() &&
-        residual->second != 0)
+    if (step.kind() == Step::GEMM && step.gemm().has_residual())
       --checked;
     for (uint32_t id : step.outputs()) {
       const Buffer &out = *byId.at(id);

@@ -25,10 +25,10 @@ std::vector<Group> planGroups(const artifact::Plan &plan, uint32_t worldSize) {
   for (const artifact::Step &step : plan.steps()) {
     if (step.kind() != artifact::Step::COLLECTIVE)
       continue;
-    auto it = step.lists().find("group");
-    if (it == step.lists().end())
+    if (!step.has_collective())
       continue;
-    Group g(it->second.values().begin(), it->second.values().end());
+    const auto &members = step.collective().group();
+    Group g(members.begin(), members.end());
     if (std::find(groups.begin(), groups.end(), g) == groups.end())
       groups.push_back(std::move(g));
   }

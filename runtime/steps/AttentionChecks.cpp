@@ -31,13 +31,12 @@ Result<AttentionShape> attentionShape(const StepArgs &args) {
     return s;
   const Shape &q = args.inputs[0].shape, &k = args.inputs[1].shape,
               &v = args.inputs[2].shape;
-  auto seqMajor = boolAttr(args.step, "seq_major");
-  if (!seqMajor.ok())
-    return seqMajor.status();
+  const artifact::AttentionAttrs &attrs = args.step.attention();
+  const bool seqMajor = attrs.seq_major();
   // Heads and sequence dims by layout.
-  const int hd = *seqMajor ? 2 : 1, sd = *seqMajor ? 1 : 2;
+  const int hd = seqMajor ? 2 : 1, sd = seqMajor ? 1 : 2;
   AttentionShape a{q[0], q[hd], k[hd], q[sd], k[sd], q[3], v[3]};
-  a.seqMajor = *seqMajor;
+  a.seqMajor = seqMajor;
   if (k[0] != a.b || v[0] != a.b || v[hd] != a.hkv || v[sd] != a.t ||
       k[3] != a.d || a.hkv == 0 || a.hq % a.hkv != 0)
     return errorStatus(
@@ -51,22 +50,16 @@ Result<AttentionShape> attentionShape(const StepArgs &args) {
                       a.rowStride(a.hkv, a.d), a.rowStride(a.hkv, a.dv)})
     if (dim > INT_MAX)
       return errorStatus("a dim exceeds the BLAS limit");
-  auto scale = floatAttr(args.step, "scale");
-  auto causal = boolAttr(args.step, "causal");
-  if (!scale.ok() || !causal.ok())
-    return scale.ok() ? causal.status() : scale.status();
-  a.scale = *scale;
-  a.causal = *causal;
+  a.scale = attrs.scale();
+  a.causal = attrs.causal();
   a.hasMask = args.inputs.size() == 4;
   return a;
 }
 
 Status checkAttention(const StepArgs &args) {
-  auto hasMask = boolAttr(args.step, "has_mask");
-  if (!hasMask.ok())
-    return hasMask.status();
-  if (Status s = expectArity(args, *hasMask ? 4 : 3, 1); !s.ok())
-    return s.withPrefix(*hasMask ? "has_mask: " : "");
+  bool hasMask = args.step.attention().has_mask();
+  if (Status s = expectArity(args, hasMask ? 4 : 3, 1); !s.ok())
+    return s.withPrefix(hasMask ? "has_mask: " : "");
   auto a = attentionShape(args);
   if (!a.ok())
     return a.status();

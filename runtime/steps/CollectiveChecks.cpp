@@ -9,46 +9,42 @@ namespace weft::runtime::steps {
 /// The group attribute: non-empty, distinct, non-negative ranks; with a
 /// known place, within its world and holding its rank.
 Result<std::vector<uint32_t>> groupAttr(const StepArgs &args) {
-  auto list = listAttr(args.step, "group");
-  if (!list.ok())
-    return list.status();
+  Shape list = toShape(args.step.collective().group());
   std::set<int64_t> seen;
-  for (int64_t r : *list)
+  for (int64_t r : list)
     if (r < 0 || !seen.insert(r).second)
-      return errorStatus("group " + shapeString(*list) +
+      return errorStatus("group " + shapeString(list) +
                          " holds a negative or repeated rank");
-  if (list->empty())
+  if (list.empty())
     return errorStatus("group is empty");
   if (args.place) {
-    for (int64_t r : *list)
+    for (int64_t r : list)
       if (r >= args.place->worldSize)
-        return errorStatus("group " + shapeString(*list) + " holds rank " +
+        return errorStatus("group " + shapeString(list) + " holds rank " +
                            std::to_string(r) + ", outside the world of " +
                            std::to_string(args.place->worldSize));
     if (!seen.count(args.place->rank))
-      return errorStatus("group " + shapeString(*list) +
+      return errorStatus("group " + shapeString(list) +
                          " does not hold this rank (" +
                          std::to_string(args.place->rank) + ")");
   }
-  return std::vector<uint32_t>(list->begin(), list->end());
+  return std::vector<uint32_t>(list.begin(), list.end());
 }
 
 /// The peer attribute of SEND / RECV: another rank of the world.
 Result<uint32_t> peerAttr(const StepArgs &args) {
-  auto peer = intAttr(args.step, "peer");
-  if (!peer.ok())
-    return peer.status();
-  if (*peer < 0 ||
-      (args.place && (*peer >= args.place->worldSize ||
-                      *peer == static_cast<int64_t>(args.place->rank))))
+  const artifact::SendRecvAttrs &attrs = args.step.send_recv();
+  int64_t peer = attrs.peer();
+  if (peer < 0 ||
+      (args.place && (peer >= args.place->worldSize ||
+                      peer == static_cast<int64_t>(args.place->rank))))
     return errorStatus(
-        "peer " + std::to_string(*peer) + " is not another rank of the world" +
+        "peer " + std::to_string(peer) + " is not another rank of the world" +
         (args.place ? " of " + std::to_string(args.place->worldSize)
                     : std::string()));
-  if (intAttrOr(args.step, "tag", 0) < 0)
-    return errorStatus("tag " + std::to_string(intAttrOr(args.step, "tag", 0)) +
-                       " is negative");
-  return static_cast<uint32_t>(*peer);
+  if (attrs.tag() < 0)
+    return errorStatus("tag " + std::to_string(attrs.tag()) + " is negative");
+  return static_cast<uint32_t>(peer);
 }
 
 //===----------------------------------------------------------------------===//
@@ -66,18 +62,13 @@ Status checkCollective(const StepArgs &args) {
   auto group = groupAttr(args);
   if (!group.ok())
     return group.status();
-  auto op = intAttr(args.step, "op");
-  if (!op.ok())
-    return op.status();
-  if (*op == kAllReduce)
+  int64_t op = args.step.collective().op();
+  if (op == kAllReduce)
     return expectShape(out, in.shape);
-  if (*op != kAllGather)
-    return errorStatus("op " + std::to_string(*op) +
+  if (op != kAllGather)
+    return errorStatus("op " + std::to_string(op) +
                        " is not 0 (all-reduce sum) or 1 (all-gather)");
-  auto axisAttr = intAttr(args.step, "axis");
-  if (!axisAttr.ok())
-    return axisAttr.status();
-  auto axis = normalizeAxis(*axisAttr, in.rank());
+  auto axis = normalizeAxis(args.step.collective().axis(), in.rank());
   if (!axis.ok())
     return axis.status();
   Shape expected = in.shape;

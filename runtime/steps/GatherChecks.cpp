@@ -40,10 +40,8 @@ Status checkEmbedding(const StepArgs &args) {
   const Shape &table = args.inputs[0].shape;
   if (table.empty())
     return errorStatus("table needs rank >= 1");
-  if (intAttrOr(args.step, "vocab_start", 0) < 0)
-    return errorStatus("vocab_start " +
-                       std::to_string(intAttrOr(args.step, "vocab_start", 0)) +
-                       " is negative");
+  if (int64_t start = args.step.embedding().vocab_start(); start < 0)
+    return errorStatus("vocab_start " + std::to_string(start) + " is negative");
   return expectShape(
       args.outputs[0],
       concatShapes({args.inputs[1].shape, sub(table, 1, table.size())}));
@@ -54,10 +52,7 @@ Status checkEmbedding(const StepArgs &args) {
 //===----------------------------------------------------------------------===//
 
 Result<int64_t> gatherAxis(const StepArgs &args) {
-  auto axis = intAttr(args.step, "axis");
-  if (!axis.ok())
-    return axis.status();
-  return normalizeAxis(*axis, args.inputs[0].rank());
+  return normalizeAxis(args.step.gather().axis(), args.inputs[0].rank());
 }
 
 Status checkGather(const StepArgs &args) {
@@ -78,7 +73,7 @@ Status checkGather(const StepArgs &args) {
 
 Result<GatherNdShape> gatherNdShape(const StepArgs &args) {
   GatherNdShape g;
-  g.batchDims = intAttrOr(args.step, "batch_dims", 0);
+  g.batchDims = args.step.gather().batch_dims();
   const Shape &data = args.inputs[0].shape, &idx = args.inputs[1].shape;
   int64_t b = g.batchDims;
   if (idx.empty() || b < 0 || b >= static_cast<int64_t>(idx.size()) ||

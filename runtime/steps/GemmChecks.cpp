@@ -28,12 +28,8 @@ Result<Shape> broadcastBatch(const Shape &a, const Shape &b) {
 
 Result<GemmShape> gemmShape(const StepArgs &args) {
   GemmShape g;
-  auto ta = boolAttr(args.step, "transpose_a");
-  auto tb = boolAttr(args.step, "transpose_b");
-  if (!ta.ok() || !tb.ok())
-    return ta.ok() ? tb.status() : ta.status();
-  g.transA = *ta;
-  g.transB = *tb;
+  g.transA = args.step.gemm().transpose_a();
+  g.transB = args.step.gemm().transpose_b();
   const Shape &a = args.inputs[0].shape, &b = args.inputs[1].shape;
   if (b.size() < 2 || a.empty() || (a.size() == 1 && g.transA))
     return errorStatus("operands of shapes " + shapeString(a) + " and " +
@@ -77,39 +73,33 @@ Status checkGemmSizes(const GemmShape &g) {
 } // namespace
 
 Status checkGemm(const StepArgs &args) {
-  auto hasBias = boolAttr(args.step, "has_bias");
-  if (!hasBias.ok())
-    return hasBias.status();
-  auto hasResidual = boolAttr(args.step, "has_residual");
-  if (!hasResidual.ok())
-    return hasResidual.status();
-  auto gelu = boolAttr(args.step, "gelu");
-  if (!gelu.ok())
-    return gelu.status();
+  const artifact::GemmAttrs &attrs = args.step.gemm();
+  bool hasBias = attrs.has_bias(), hasResidual = attrs.has_residual(),
+       gelu = attrs.gelu();
   // The epilogue adds the residual before the activation, which is not the
   // gelu(x @ W) + r a block computes (the compiler never fuses both).
-  if (*gelu && *hasResidual)
+  if (gelu && hasResidual)
     return errorStatus("gelu cannot be combined with has_residual: the "
                        "epilogue would apply the GELU to the sum");
-  std::string flags = *hasBias && *hasResidual ? "has_bias, has_residual: "
-                      : *hasBias               ? "has_bias: "
-                      : *hasResidual           ? "has_residual: "
-                                               : "";
-  if (Status s = expectArity(args, 2 + *hasBias + *hasResidual, 1); !s.ok())
+  std::string flags = hasBias && hasResidual ? "has_bias, has_residual: "
+                      : hasBias              ? "has_bias: "
+                      : hasResidual          ? "has_residual: "
+                                             : "";
+  if (Status s = expectArity(args, 2 + hasBias + hasResidual, 1); !s.ok())
     return s.withPrefix(flags);
   auto g = gemmShape(args);
   if (!g.ok())
     return g.status();
-  const char *names[] = {"a", "b", *hasBias ? "bias" : "residual", "residual"};
+  const char *names[] = {"a", "b", hasBias ? "bias" : "residual", "residual"};
   for (size_t i = 0; i < args.inputs.size(); ++i)
     if (Status s = expectFloat(args.inputs[i].dtype, names[i]); !s.ok())
       return s;
   if (Status s = expectFloat(args.outputs[0].dtype, "output"); !s.ok())
     return s;
-  if (*hasBias && !broadcastsTo(args.inputs[2].shape, g->out))
+  if (hasBias && !broadcastsTo(args.inputs[2].shape, g->out))
     return errorStatus("bias of shape " + shapeString(args.inputs[2].shape) +
                        " does not broadcast to " + shapeString(g->out));
-  if (*hasResidual) {
+  if (hasResidual) {
     // Read element for element beside the output: no broadcast, and the
     // output's dtype (the sum is rounded once, to that type).
     const InTensor &r = args.inputs.back();

@@ -39,24 +39,22 @@ Status checkCopy(const StepArgs &args) {
 Status checkTranspose(const StepArgs &args) {
   if (Status s = checkUnaryMove(args); !s.ok())
     return s;
-  auto perm = listAttr(args.step, "perm");
-  if (!perm.ok())
-    return perm.status();
+  const Shape perm = toShape(args.step.transpose().perm());
   const Shape &in = args.inputs[0].shape;
   std::vector<bool> seen(in.size(), false);
   Shape out;
-  for (int64_t p : *perm) {
-    if (perm->size() != in.size() || p < 0 ||
+  for (int64_t p : perm) {
+    if (perm.size() != in.size() || p < 0 ||
         p >= static_cast<int64_t>(in.size()) || seen[p])
-      return errorStatus("perm " + shapeString(*perm) +
+      return errorStatus("perm " + shapeString(perm) +
                          " is not a permutation of the input's " +
                          std::to_string(in.size()) + " dims");
     seen[p] = true;
     out.push_back(in[p]);
   }
-  if (perm->size() != in.size())
-    return errorStatus("perm " + shapeString(*perm) + " has " +
-                       std::to_string(perm->size()) + " entries for rank " +
+  if (perm.size() != in.size())
+    return errorStatus("perm " + shapeString(perm) + " has " +
+                       std::to_string(perm.size()) + " entries for rank " +
                        std::to_string(in.size()));
   return expectShape(args.outputs[0], out);
 }
@@ -92,20 +90,17 @@ Result<int64_t> sliceCount(int64_t d, int64_t s, int64_t e, int64_t st,
 
 Result<SliceSpec> sliceSpec(const StepArgs &args) {
   SliceSpec spec;
-  auto starts = listAttr(args.step, "starts");
-  auto ends = listAttr(args.step, "ends");
-  auto steps = listAttr(args.step, "steps");
-  if (!starts.ok() || !ends.ok() || !steps.ok())
-    return !starts.ok() ? starts.status()
-                        : (!ends.ok() ? ends.status() : steps.status());
+  const artifact::SliceAttrs &attrs = args.step.slice();
+  const Shape starts = toShape(attrs.starts()), ends = toShape(attrs.ends()),
+              steps = toShape(attrs.steps());
   const Shape &in = args.inputs[0].shape;
-  if (starts->size() != in.size() || ends->size() != in.size() ||
-      steps->size() != in.size())
+  if (starts.size() != in.size() || ends.size() != in.size() ||
+      steps.size() != in.size())
     return errorStatus("starts, ends and steps need one entry per dim (" +
                        std::to_string(in.size()) + ")");
-  spec.starts = *starts;
-  spec.ends = *ends;
-  spec.steps = *steps;
+  spec.starts = starts;
+  spec.ends = ends;
+  spec.steps = steps;
   for (size_t d = 0; d < in.size(); ++d) {
     auto n = sliceCount(d, spec.starts[d], spec.ends[d], spec.steps[d], in[d]);
     if (!n.ok())
@@ -131,11 +126,8 @@ Status checkSlice(const StepArgs &args) {
 Status checkConcat(const StepArgs &args) {
   if (args.inputs.empty() || args.outputs.size() != 1)
     return errorStatus("expects at least 1 input and 1 output");
-  auto axisAttr = intAttr(args.step, "axis");
-  if (!axisAttr.ok())
-    return axisAttr.status();
   const OutTensor &out = args.outputs[0];
-  auto axis = normalizeAxis(*axisAttr, out.rank());
+  auto axis = normalizeAxis(args.step.concat().axis(), out.rank());
   if (!axis.ok())
     return axis.status();
   if (args.inputs[0].rank() != out.rank())
@@ -167,20 +159,18 @@ Status checkConcat(const StepArgs &args) {
 Status checkTile(const StepArgs &args) {
   if (Status s = checkUnaryMove(args); !s.ok())
     return s;
-  auto repeats = listAttr(args.step, "repeats");
-  if (!repeats.ok())
-    return repeats.status();
+  const Shape repeats = toShape(args.step.tile().repeats());
   const Shape &in = args.inputs[0].shape;
-  if (repeats->size() != in.size())
-    return errorStatus("repeats " + shapeString(*repeats) +
+  if (repeats.size() != in.size())
+    return errorStatus("repeats " + shapeString(repeats) +
                        " needs one entry per dim (" +
                        std::to_string(in.size()) + ")");
   Shape out;
   for (size_t d = 0; d < in.size(); ++d) {
-    if ((*repeats)[d] < 0)
-      return errorStatus("repeats " + shapeString(*repeats) +
+    if ((repeats)[d] < 0)
+      return errorStatus("repeats " + shapeString(repeats) +
                          " holds a negative count");
-    out.push_back(in[d] * (*repeats)[d]);
+    out.push_back(in[d] * (repeats)[d]);
   }
   return expectShape(args.outputs[0], out);
 }
@@ -205,8 +195,6 @@ Status checkBroadcast(const StepArgs &args) {
 
 Status checkTrilu(const StepArgs &args) {
   if (Status s = checkUnaryMove(args); !s.ok())
-    return s;
-  if (Status s = boolAttr(args.step, "upper").status(); !s.ok())
     return s;
   if (args.inputs[0].rank() < 2)
     return errorStatus("input " + shapeString(args.inputs[0].shape) +

@@ -5,25 +5,24 @@
 
 namespace weft::runtime::steps {
 
-/// The normalized axis of a norm or softmax step (attribute "axis").
+/// The normalized axis of a norm or softmax step (NormAttrs or
+/// SoftmaxAttrs).
 Result<int64_t> normAxis(const StepArgs &args) {
-  auto axis = intAttr(args.step, "axis");
-  if (!axis.ok())
-    return axis.status();
-  return normalizeAxis(*axis, args.inputs[0].rank());
+  int64_t axis = args.step.kind() == artifact::Step::SOFTMAX
+                     ? args.step.softmax().axis()
+                     : args.step.norm().axis();
+  return normalizeAxis(axis, args.inputs[0].rank());
 }
 
 namespace {
 
 /// Checks x, scale (and bias) of a norm: floats, broadcasting to x.
 Status checkNorm(const StepArgs &args, bool allowBias) {
-  auto hasBias = boolAttr(args.step, "has_bias");
-  if (!hasBias.ok())
-    return hasBias.status();
-  if (*hasBias && !allowBias)
+  bool hasBias = args.step.norm().has_bias();
+  if (hasBias && !allowBias)
     return errorStatus("has_bias is set but RMS_NORM has no bias");
-  if (Status s = expectArity(args, *hasBias ? 3 : 2, 1); !s.ok())
-    return s.withPrefix(*hasBias ? "has_bias: " : "");
+  if (Status s = expectArity(args, hasBias ? 3 : 2, 1); !s.ok())
+    return s.withPrefix(hasBias ? "has_bias: " : "");
   const char *names[] = {"input", "scale", "bias"};
   const Shape &x = args.inputs[0].shape;
   for (size_t i = 0; i < args.inputs.size(); ++i) {
@@ -38,8 +37,6 @@ Status checkNorm(const StepArgs &args, bool allowBias) {
   auto axis = normAxis(args);
   if (!axis.ok())
     return axis.status();
-  if (auto eps = floatAttr(args.step, "epsilon"); !eps.ok())
-    return eps.status();
   if (Status s = expectFloat(args.outputs[0].dtype, "output"); !s.ok())
     return s;
   return expectShape(args.outputs[0], x);
@@ -77,8 +74,6 @@ Status checkRotary(const StepArgs &args) {
   for (size_t i = 0; i < 3; ++i)
     if (Status s = expectFloat(args.inputs[i].dtype, names[i]); !s.ok())
       return s;
-  if (Status s = boolAttr(args.step, "interleaved").status(); !s.ok())
-    return s;
   const Shape &x = args.inputs[0].shape, &cos = args.inputs[1].shape,
               &sin = args.inputs[2].shape;
   if (x.empty() || cos.empty() || sin.empty())

@@ -82,6 +82,8 @@ Status checkStep(const StepArgs &args) {
   auto check = checkFor(args.step.kind());
   if (!check.ok())
     return check.status();
+  if (Status s = expectAttrs(args.step); !s.ok())
+    return s;
   if (Status s = checkOperands(args); !s.ok())
     return s;
   return (*check)(args);

@@ -64,10 +64,10 @@ struct AttentionShape {
 /// The shape of ATTENTION step `args` (its attributes and operand shapes).
 Result<AttentionShape> attentionShape(const StepArgs &args);
 
-/// The normalized axis of a norm or softmax step (attribute "axis").
+/// The normalized axis of a norm or softmax step (NormAttrs or SoftmaxAttrs).
 Result<int64_t> normAxis(const StepArgs &args);
 
-/// What a REDUCE step computes (attribute "kind").
+/// What a REDUCE step computes (ReduceAttrs.kind).
 enum ReduceKind { Sum = 0, Mean = 1, Max = 2, Min = 3, Prod = 4 };
 
 /// A REDUCE step: its kind, the dims it reduces, its output shape.
@@ -97,7 +97,7 @@ struct GatherNdShape {
 /// The shape of GATHER_ND step `args`.
 Result<GatherNdShape> gatherNdShape(const StepArgs &args);
 
-/// COLLECTIVE's "op" attribute.
+/// CollectiveAttrs.op.
 constexpr int64_t kAllReduce = 0, kAllGather = 1;
 /// The group attribute of a COLLECTIVE: non-empty, distinct, non-negative
 /// ranks; with a known place, within its world and holding its rank.

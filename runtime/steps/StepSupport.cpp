@@ -1,5 +1,5 @@
-// The step library's helpers: attribute readers, operand checks, and the
-// shape and stride arithmetic every backend shares.
+// The step library's helpers: operand checks and the shape and stride
+// arithmetic every backend shares.
 #include "runtime/steps/StepSupport.h"
 
 namespace weft::runtime::steps {
@@ -7,41 +7,6 @@ namespace weft::runtime::steps {
 //===----------------------------------------------------------------------===//
 // Attributes and checks
 //===----------------------------------------------------------------------===//
-
-Result<int64_t> intAttr(const artifact::Step &step, const char *key) {
-  auto it = step.ints().find(key);
-  if (it == step.ints().end())
-    return errorStatus(std::string("missing integer attribute '") + key + "'");
-  return it->second;
-}
-
-int64_t intAttrOr(const artifact::Step &step, const char *key,
-                  int64_t fallback) {
-  auto it = step.ints().find(key);
-  return it == step.ints().end() ? fallback : it->second;
-}
-
-Result<bool> boolAttr(const artifact::Step &step, const char *key) {
-  int64_t v = intAttrOr(step, key, 0);
-  if (v != 0 && v != 1)
-    return errorStatus(std::string("attribute '") + key + "' is " +
-                       std::to_string(v) + ", expected 0 or 1");
-  return v == 1;
-}
-
-Result<double> floatAttr(const artifact::Step &step, const char *key) {
-  auto it = step.floats().find(key);
-  if (it == step.floats().end())
-    return errorStatus(std::string("missing float attribute '") + key + "'");
-  return it->second;
-}
-
-Result<Shape> listAttr(const artifact::Step &step, const char *key) {
-  auto it = step.lists().find(key);
-  if (it == step.lists().end())
-    return errorStatus(std::string("missing list attribute '") + key + "'");
-  return toShape(it->second.values());
-}
 
 Status expectArity(const StepArgs &args, size_t inputs, size_t outputs) {
   if (args.inputs.size() != inputs || args.outputs.size() != outputs)

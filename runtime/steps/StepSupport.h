@@ -1,8 +1,9 @@
-// The step library's helpers: attribute readers, operand checks, and the
+// The step library's helpers: the attrs check, operand checks, and the
 // shape and stride arithmetic every backend shares.
 #ifndef WEFT_RUNTIME_STEPS_STEPSUPPORT_H
 #define WEFT_RUNTIME_STEPS_STEPSUPPORT_H
 
+#include "runtime/artifact/StepAttrs.h"
 #include "runtime/steps/StepArgs.h"
 
 #include <utility>
@@ -14,17 +15,9 @@ namespace weft::runtime::steps {
 // Attributes and checks
 //===----------------------------------------------------------------------===//
 
-/// A required integer attribute (Step.ints).
-Result<int64_t> intAttr(const artifact::Step &step, const char *key);
-/// An optional integer attribute, `fallback` when absent.
-int64_t intAttrOr(const artifact::Step &step, const char *key,
-                  int64_t fallback);
-/// A boolean attribute (Step.ints, 0 or 1), false when absent.
-Result<bool> boolAttr(const artifact::Step &step, const char *key);
-/// A required float attribute (Step.floats).
-Result<double> floatAttr(const artifact::Step &step, const char *key);
-/// A required list attribute (Step.lists).
-Result<Shape> listAttr(const artifact::Step &step, const char *key);
+/// Refuses a step without its kind's attrs message (StepAttrs.h). checkStep
+/// runs it first, so the checks and kernels read the typed fields directly.
+using runtime::expectAttrs;
 
 /// Refuses other numbers of inputs and outputs.
 Status expectArity(const StepArgs &args, size_t inputs, size_t outputs);

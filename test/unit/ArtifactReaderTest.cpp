@@ -39,7 +39,7 @@ Buffer *addBuffer(Plan &plan, uint32_t id, Buffer::Kind kind, DType dtype,
 /// 8, between junk bytes), y an output. Tests edit it, then write() it.
 struct TinyArtifact {
   TinyArtifact() {
-    manifest.set_format_version(1);
+    manifest.set_format_version(kArtifactFormatVersion);
     manifest.set_world_size(1);
     manifest.set_source_model(dir.file("model/model.onnx"));
     for (const char *name : {"x", "y"}) {
@@ -50,7 +50,7 @@ struct TinyArtifact {
       spec->add_shape(2);
     }
     manifest.add_ranks()->set_plan_file("rank0.plan.pb");
-    plan.set_format_version(1);
+    plan.set_format_version(kArtifactFormatVersion);
     plan.set_arena_bytes(128);
     addBuffer(plan, 0, Buffer::INPUT, DType::F32, {2}, 0)->set_name("x");
     addBuffer(plan, 1, Buffer::WEIGHT, DType::F32, {2})->set_weight(0);
@@ -159,12 +159,21 @@ TEST(ArtifactReader, ReadsAndRunsATinyArtifact) {
 
 TEST(ArtifactReader, RefusesOtherFormatVersions) {
   TinyArtifact a;
-  a.manifest.set_format_version(2);
+  a.manifest.set_format_version(3);
   a.write();
   std::string err = a.load();
   EXPECT_TRUE(contains(err, "manifest.pb")) << err;
-  EXPECT_TRUE(contains(err, "unsupported artifact format version 2 (this "
-                            "runtime reads 1)"))
+  EXPECT_TRUE(contains(err, "unsupported artifact format version 3 (this "
+                            "runtime reads 2)"))
+      << err;
+  // Format 1 (untyped step attributes) is named: only recompiling helps.
+  TinyArtifact old;
+  old.manifest.set_format_version(1);
+  old.write();
+  err = old.load();
+  EXPECT_TRUE(contains(err, "unsupported artifact format version 1 (this "
+                            "runtime reads 2): format 1 predates typed step "
+                            "attributes; recompile the model"))
       << err;
   TinyArtifact b;
   b.plan.set_format_version(7);
@@ -427,7 +436,7 @@ TEST(Executor, StagesOutputsThatOverlapInputs) {
   t->add_inputs(0);
   t->add_outputs(2);
   for (int64_t v : {1, 0})
-    (*t->mutable_lists())["perm"].add_values(v);
+    t->mutable_transpose()->add_perm(v);
   for (auto *spec :
        {a.manifest.mutable_inputs(0), a.manifest.mutable_outputs(0)})
     spec->clear_shape();
@@ -439,12 +448,41 @@ TEST(Executor, StagesOutputsThatOverlapInputs) {
   EXPECT_EQ(a.run({1, 2, 3, 4, 5, 6}), (std::vector<float>{1, 4, 2, 5, 3, 6}));
 }
 
+TEST(ArtifactReader, RefusesStepsWithoutTheirKindsAttrs) {
+  // A GEMM step must carry GemmAttrs; the reader names the step.
+  TinyArtifact a;
+  Step *step = a.plan.mutable_steps(0);
+  step->set_kind(Step::GEMM);
+  step->set_name("proj");
+  a.write();
+  std::string err = a.load();
+  EXPECT_TRUE(contains(err, "rank0.plan.pb: steps[0] 'proj': GEMM step "
+                            "'proj' carries no GemmAttrs"))
+      << err;
+  // Another kind's attributes are no substitute.
+  step->mutable_norm()->set_axis(-1);
+  a.manifest.mutable_ranks(0)->clear_plan_sha256();
+  a.write();
+  err = a.load();
+  EXPECT_TRUE(contains(err, "GEMM step 'proj' carries NormAttrs, expected "
+                            "GemmAttrs"))
+      << err;
+  // A kind without attributes carries none.
+  TinyArtifact b;
+  b.plan.mutable_steps(0)->mutable_gemm();
+  b.write();
+  err = b.load();
+  EXPECT_TRUE(contains(err, "ELEMENTWISE step 'add' takes no attributes but "
+                            "carries GemmAttrs"))
+      << err;
+}
+
 TEST(Executor, RefusesMultiRankStepsAndBadSteps) {
   TinyArtifact a;
   Step *collective = a.plan.mutable_steps(0);
   collective->set_kind(Step::COLLECTIVE);
-  (*collective->mutable_ints())["op"] = 0;
-  (*collective->mutable_lists())["group"].add_values(0);
+  collective->mutable_collective()->set_op(0);
+  collective->mutable_collective()->add_group(0);
   a.write();
   ASSERT_EQ(a.load(), "");
   auto exec = CpuExecutor::create(a.artifact->ranks[0], {1, 2});
@@ -481,6 +519,7 @@ TEST(Executor, ReportsDataErrorsWithTheStep) {
   p.mutable_weights(0)->add_shape(2);
   Step *e = p.mutable_steps(0);
   e->set_kind(Step::EMBEDDING);
+  e->mutable_embedding();
   e->set_location("node_embed");
   e->clear_program();
   e->clear_inputs();

@@ -82,11 +82,12 @@ public:
       s->add_inputs(id);
     for (uint32_t id : outputs)
       s->add_outputs(id);
+    if (attrsCaseFor(kind) != Step::ATTRS_NOT_SET)
+      stepAttrs(*s);
     for (auto &[k, v] : ints)
-      (*s->mutable_ints())[k] = v;
+      setAttr(*s, k, v);
     for (auto &[k, v] : lists)
-      for (int64_t x : v)
-        (*s->mutable_lists())[k].add_values(x);
+      setAttr(*s, k, v);
     return s;
   }
 
@@ -134,11 +135,11 @@ private:
 /// an optional weights.bin shared by the ranks.
 struct MultiRankArtifact {
   explicit MultiRankArtifact(uint32_t world) : plans(world) {
-    manifest.set_format_version(1);
+    manifest.set_format_version(kArtifactFormatVersion);
     manifest.set_world_size(world);
     manifest.set_target("cpu");
     for (uint32_t r = 0; r < world; ++r) {
-      plans[r].set_format_version(1);
+      plans[r].set_format_version(kArtifactFormatVersion);
       plans[r].set_rank(r);
     }
   }
@@ -806,10 +807,9 @@ TEST(MultiRankReader, RefusesBadGroupsAndPeers) {
     return a.readError();
   };
   auto setGroup = [](Step *s, std::vector<int64_t> g) {
-    auto *list = &(*s->mutable_lists())["group"];
-    list->clear_values();
+    s->mutable_collective()->clear_group();
     for (int64_t r : g)
-      list->add_values(r);
+      s->mutable_collective()->add_group(r);
   };
   std::string err = collectiveError([&](Step *s) { setGroup(s, {0, 2}); });
   EXPECT_TRUE(contains(err, "rank1.plan.pb: steps[2] 'all_reduce': group "
@@ -820,12 +820,20 @@ TEST(MultiRankReader, RefusesBadGroupsAndPeers) {
       << err;
   err = collectiveError([&](Step *s) { setGroup(s, {1, 1}); });
   EXPECT_TRUE(contains(err, "group [1, 1] holds rank 1 twice")) << err;
-  err = collectiveError([&](Step *s) { s->mutable_lists()->clear(); });
-  EXPECT_TRUE(contains(err, "COLLECTIVE has no 'group'")) << err;
-  err = collectiveError([&](Step *s) { s->mutable_ints()->clear(); });
-  EXPECT_TRUE(contains(err, "COLLECTIVE has no 'op'")) << err;
-  err = collectiveError([&](Step *s) { (*s->mutable_ints())["op"] = 1; });
-  EXPECT_TRUE(contains(err, "all-gather has no 'axis'")) << err;
+  err =
+      collectiveError([&](Step *s) { s->mutable_collective()->clear_group(); });
+  EXPECT_TRUE(contains(err, "COLLECTIVE has an empty group")) << err;
+  err = collectiveError([&](Step *s) { s->mutable_collective()->set_op(2); });
+  EXPECT_TRUE(contains(err, "op 2 is not 0 (all-reduce sum) or 1")) << err;
+  // A COLLECTIVE without its CollectiveAttrs, or with another kind's.
+  err = collectiveError([&](Step *s) { s->clear_attrs(); });
+  EXPECT_TRUE(contains(err, "steps[2] 'all_reduce': COLLECTIVE step "
+                            "'all_reduce' carries no CollectiveAttrs"))
+      << err;
+  err = collectiveError([&](Step *s) { s->mutable_send_recv(); });
+  EXPECT_TRUE(contains(err, "COLLECTIVE step 'all_reduce' carries "
+                            "SendRecvAttrs, expected CollectiveAttrs"))
+      << err;
 
   MultiRankArtifact p(2);
   p.input("x", DType::F32, {2});
@@ -844,15 +852,15 @@ TEST(MultiRankReader, RefusesBadGroupsAndPeers) {
   EXPECT_TRUE(contains(err, "rank0.plan.pb: steps[0] 'send': peer 2 is "
                             "outside world_size 2"))
       << err;
-  (*p.plans[0].mutable_steps(0)->mutable_ints())["peer"] = 1;
+  p.plans[0].mutable_steps(0)->mutable_send_recv()->set_peer(1);
   err = p.readError();
   EXPECT_TRUE(contains(err, "rank1.plan.pb: steps[0] 'recv': peer 1 is the "
                             "plan's own rank"))
       << err;
-  (*p.plans[1].mutable_steps(0)->mutable_ints())["peer"] = 0;
-  (*p.plans[1].mutable_steps(0)->mutable_ints())["tag"] = -4;
+  p.plans[1].mutable_steps(0)->mutable_send_recv()->set_peer(0);
+  p.plans[1].mutable_steps(0)->mutable_send_recv()->set_tag(-4);
   EXPECT_TRUE(contains(p.readError(), "tag -4 is negative"));
-  (*p.plans[1].mutable_steps(0)->mutable_ints())["tag"] = 4;
+  p.plans[1].mutable_steps(0)->mutable_send_recv()->set_tag(4);
   EXPECT_EQ(p.readError(), "");
 }
 

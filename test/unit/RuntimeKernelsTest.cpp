@@ -371,9 +371,28 @@ TEST(RuntimeKernels, GemmGeluRefusals) {
       runError(makeStep(Step::GEMM, {{"has_residual", 1}, {"gelu", 1}}),
                {a, b, r}, DType::F32, {2, 2}),
       "gelu cannot be combined with has_residual"));
+}
+
+TEST(RuntimeKernels, RefusesStepsWithoutTheirKindsAttrs) {
+  HostTensor a = f32({2, 3}, {1, 2, 3, 4, 5, 6});
+  HostTensor b = f32({3, 2}, {1, 0, 0, 1, 1, 1});
+  Step bare = makeStep(Step::GEMM);
+  bare.set_name("proj");
+  bare.clear_attrs();
+  EXPECT_TRUE(contains(runError(bare, {a, b}, DType::F32, {2, 2}),
+                       "GEMM step 'proj' carries no GemmAttrs"));
+  Step wrong = makeStep(Step::GEMM);
+  wrong.set_name("proj");
+  wrong.mutable_norm()->set_axis(-1);
+  EXPECT_TRUE(contains(runError(wrong, {a, b}, DType::F32, {2, 2}),
+                       "GEMM step 'proj' carries NormAttrs, expected "
+                       "GemmAttrs"));
+  Step extra = makeStep(Step::SWIGLU);
+  extra.mutable_gemm();
   EXPECT_TRUE(contains(
-      runError(makeStep(Step::GEMM, {{"gelu", 2}}), {a, b}, DType::F32, {2, 2}),
-      "attribute 'gelu' is 2, expected 0 or 1"));
+      runError(extra, {f32({2}, {0, 1}), f32({2}, {3, 2})}, DType::F32, {2}),
+      "SWIGLU step 'test' takes no attributes but carries "
+      "GemmAttrs"));
 }
 
 TEST(RuntimeKernels, GemmBroadcastsBatchDims) {
@@ -492,9 +511,10 @@ TEST(RuntimeKernels, AttentionRefusals) {
   EXPECT_TRUE(contains(runError(makeStep(Step::ATTENTION, {}, {{"scale", 1}}),
                                 {q, k, k}, DType::F32, {1, 3, 1, 2}),
                        "Hq a multiple of Hkv"));
-  EXPECT_TRUE(contains(
-      runError(makeStep(Step::ATTENTION), {k, k, k}, DType::F32, {1, 2, 1, 2}),
-      "missing float attribute 'scale'"));
+  Step bare = makeStep(Step::ATTENTION);
+  bare.clear_attrs();
+  EXPECT_TRUE(contains(runError(bare, {k, k, k}, DType::F32, {1, 2, 1, 2}),
+                       "ATTENTION step 'test' carries no AttentionAttrs"));
 }
 
 //===----------------------------------------------------------------------===//
@@ -530,10 +550,11 @@ TEST(RuntimeKernels, RmsNorm) {
              {f32({2, 2}, {3, 4, 0, 0}), f32({2}, {1, 2})}, DType::F32, {2, 2});
   float r = 1 / std::sqrt(12.5f + 1e-6f);
   expectNear(floats(out), {3 * r, 8 * r, 0, 0});
-  EXPECT_TRUE(contains(runError(makeStep(Step::RMS_NORM, {{"axis", 1}}),
-                                {f32({1, 2}, {1, 2}), f32({2}, {1, 1})},
+  Step bare = makeStep(Step::RMS_NORM);
+  bare.clear_attrs();
+  EXPECT_TRUE(contains(runError(bare, {f32({1, 2}, {1, 2}), f32({2}, {1, 1})},
                                 DType::F32, {1, 2}),
-                       "missing float attribute 'epsilon'"));
+                       "RMS_NORM step 'test' carries no NormAttrs"));
 }
 
 TEST(RuntimeKernels, SoftmaxAlongAnAxis) {

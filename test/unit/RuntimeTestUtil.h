@@ -2,6 +2,7 @@
 #ifndef WEFT_TEST_UNIT_RUNTIMETESTUTIL_H
 #define WEFT_TEST_UNIT_RUNTIMETESTUTIL_H
 
+#include "runtime/artifact/StepAttrs.h"
 #include "runtime/backends/cpu/CpuKernels.h"
 #include "runtime/support/Float16.h"
 
@@ -13,6 +14,7 @@
 #include <fstream>
 #include <initializer_list>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -125,7 +127,56 @@ inline std::vector<int64_t> ints(const HostTensor &t) {
   return out;
 }
 
-/// A step of `kind` with integer, float and list attributes.
+/// The attrs message (StepAttrs.h) of `step`'s kind, set (empty) if absent.
+inline google::protobuf::Message &stepAttrs(artifact::Step &step) {
+  artifact::Step::AttrsCase c = attrsCaseFor(step.kind());
+  if (c == artifact::Step::ATTRS_NOT_SET)
+    throw std::logic_error(artifact::Step::Kind_Name(step.kind()) +
+                           " takes no attributes");
+  const google::protobuf::FieldDescriptor *field =
+      artifact::Step::descriptor()->FindFieldByNumber(static_cast<int>(c));
+  return *step.GetReflection()->MutableMessage(&step, field);
+}
+
+/// The field `key` of `step`'s attrs message: the tests name attributes as
+/// docs/artifact.md's table does; an unknown name is a test bug.
+inline const google::protobuf::FieldDescriptor *attrField(artifact::Step &step,
+                                                          const char *key) {
+  google::protobuf::Message &attrs = stepAttrs(step);
+  const google::protobuf::FieldDescriptor *f =
+      attrs.GetDescriptor()->FindFieldByName(key);
+  if (!f)
+    throw std::logic_error(attrs.GetTypeName() + " has no field '" + key + "'");
+  return f;
+}
+
+/// Sets an integer or boolean attribute of `step`.
+inline void setAttr(artifact::Step &step, const char *key, int64_t v) {
+  const google::protobuf::FieldDescriptor *f = attrField(step, key);
+  google::protobuf::Message &attrs = stepAttrs(step);
+  if (f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_BOOL)
+    attrs.GetReflection()->SetBool(&attrs, f, v != 0);
+  else
+    attrs.GetReflection()->SetInt64(&attrs, f, v);
+}
+
+/// Sets a float attribute of `step`.
+inline void setAttr(artifact::Step &step, const char *key, double v) {
+  google::protobuf::Message &attrs = stepAttrs(step);
+  attrs.GetReflection()->SetDouble(&attrs, attrField(step, key), v);
+}
+
+/// Sets a list attribute of `step` (replacing its values).
+inline void setAttr(artifact::Step &step, const char *key, const Shape &v) {
+  const google::protobuf::FieldDescriptor *f = attrField(step, key);
+  google::protobuf::Message &attrs = stepAttrs(step);
+  attrs.GetReflection()->ClearField(&attrs, f);
+  for (int64_t x : v)
+    attrs.GetReflection()->AddInt64(&attrs, f, x);
+}
+
+/// A step of `kind` carrying its attrs message, with the named integer,
+/// float and list attributes set.
 inline artifact::Step
 makeStep(artifact::Step::Kind kind,
          std::initializer_list<std::pair<const char *, int64_t>> intAttrs = {},
@@ -134,13 +185,14 @@ makeStep(artifact::Step::Kind kind,
   artifact::Step step;
   step.set_kind(kind);
   step.set_name("test");
+  if (attrsCaseFor(kind) != artifact::Step::ATTRS_NOT_SET)
+    stepAttrs(step);
   for (auto &[k, v] : intAttrs)
-    (*step.mutable_ints())[k] = v;
+    setAttr(step, k, v);
   for (auto &[k, v] : floatAttrs)
-    (*step.mutable_floats())[k] = v;
+    setAttr(step, k, v);
   for (auto &[k, v] : listAttrs)
-    for (int64_t x : v)
-      (*step.mutable_lists())[k].add_values(x);
+    setAttr(step, k, v);
   return step;
 }
 

@@ -35,7 +35,7 @@ Buffer *addBuffer(Plan &plan, uint32_t id, Buffer::Kind kind,
 struct CounterArtifact {
   CounterArtifact() {
     weft::artifact::Manifest manifest;
-    manifest.set_format_version(1);
+    manifest.set_format_version(kArtifactFormatVersion);
     manifest.set_world_size(1);
     for (const char *name : {"x", "y"}) {
       auto *spec =
@@ -45,7 +45,7 @@ struct CounterArtifact {
       spec->add_shape(2);
     }
     Plan plan;
-    plan.set_format_version(1);
+    plan.set_format_version(kArtifactFormatVersion);
     plan.set_arena_bytes(128);
     addBuffer(plan, 0, Buffer::INPUT, "x", 0);
     addBuffer(plan, 1, Buffer::STATE, "total");

@@ -54,6 +54,19 @@ uint64_t heldBytes(const art::WeightRef &w) {
   return n;
 }
 
+/// A step's typed attributes, as " gemm {transpose_b: true has_bias:
+/// true}" (fields at their defaults are left out); nothing for a kind
+/// without attributes.
+void printAttrs(const art::Step &s) {
+  const google::protobuf::OneofDescriptor *attrs =
+      art::Step::descriptor()->FindOneofByName("attrs");
+  const google::protobuf::Reflection *r = s.GetReflection();
+  if (const google::protobuf::FieldDescriptor *f =
+          r->GetOneofFieldDescriptor(s, attrs))
+    llvm::outs() << " " << f->name() << " {"
+                 << r->GetMessage(s, f).ShortDebugString() << "}";
+}
+
 void printPlan(const art::Plan &plan, bool steps) {
   uint64_t weightBytes = 0;
   for (const art::WeightRef &w : plan.weights())
@@ -114,6 +127,7 @@ void printPlan(const art::Plan &plan, bool steps) {
     }
     if (!s.kernel().empty())
       llvm::outs() << " kernel " << s.kernel();
+    printAttrs(s);
     llvm::outs() << "\n";
   }
 }

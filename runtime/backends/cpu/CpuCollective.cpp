@@ -33,10 +33,10 @@ Status runCollective(const StepArgs &args) {
   const InTensor &in = args.inputs[0];
   const OutTensor &out = args.outputs[0];
   comm::Group group = *steps::groupAttr(args);
-  if (*intAttr(args.step, "op") == steps::kAllReduce)
+  if (args.step.collective().op() == steps::kAllReduce)
     return args.comm->allReduceSum(group, in.dtype, in.data, out.data,
                                    in.numElements());
-  int64_t axis = *normalizeAxis(*intAttr(args.step, "axis"), in.rank());
+  int64_t axis = *normalizeAxis(args.step.collective().axis(), in.rank());
   int64_t outer = product(in.shape, 0, axis);
   if (outer <= 1)
     return args.comm->allGather(group, in.data, in.bytes(), out.data);
@@ -62,7 +62,7 @@ Status runSend(const StepArgs &args) {
   if (Status s = needTransport(args); !s.ok())
     return s;
   const InTensor &in = args.inputs[0];
-  return args.comm->send(*steps::peerAttr(args), intAttrOr(args.step, "tag", 0),
+  return args.comm->send(*steps::peerAttr(args), args.step.send_recv().tag(),
                          in.data, in.bytes());
 }
 
@@ -70,7 +70,7 @@ Status runRecv(const StepArgs &args) {
   if (Status s = needTransport(args); !s.ok())
     return s;
   const OutTensor &out = args.outputs[0];
-  return args.comm->recv(*steps::peerAttr(args), intAttrOr(args.step, "tag", 0),
+  return args.comm->recv(*steps::peerAttr(args), args.step.send_recv().tag(),
                          out.data, out.bytes());
 }
 

@@ -34,8 +34,8 @@ Status runEmbedding(const StepArgs &args) {
       product(table.shape, 1, table.shape.size()) * table.elementSize();
   // A vocab-parallel shard holds ids [vocab_start, vocab_start + rows);
   // other ids give zero rows (the ranks' rows are summed afterwards).
-  auto start = args.step.ints().find("vocab_start");
-  bool shard = start != args.step.ints().end();
+  const artifact::EmbeddingAttrs &attrs = args.step.embedding();
+  bool shard = attrs.has_vocab_start();
   int64_t rows = table.shape[0];
   for (int64_t i = 0; i < ids.numElements(); ++i) {
     std::byte *dst = args.outputs[0].data + i * rowBytes;
@@ -43,7 +43,7 @@ Status runEmbedding(const StepArgs &args) {
       int64_t v = loadInt(ids.dtype, ids.data, i);
       // Unsigned: ids far from the shard (either side) fall outside.
       uint64_t row =
-          static_cast<uint64_t>(v) - static_cast<uint64_t>(start->second);
+          static_cast<uint64_t>(v) - static_cast<uint64_t>(attrs.vocab_start());
       if (row < static_cast<uint64_t>(rows))
         std::memcpy(dst, table.data + row * rowBytes, rowBytes);
       else

@@ -133,11 +133,11 @@ Status runGemm(const StepArgs &args) {
   }
   // Bias, residual and GELU go into the f32 accumulator; the output is
   // rounded once, as the GPU's epilogue does.
-  if (intAttrOr(args.step, "has_bias", 0)) {
+  if (args.step.gemm().has_bias()) {
     FloatInput bias(args.inputs[2]);
     applyBroadcast(c, g.out, bias.data(), args.inputs[2].shape, addFloats);
   }
-  if (intAttrOr(args.step, "has_residual", 0)) {
+  if (args.step.gemm().has_residual()) {
     FloatInput residual(args.inputs.back());
     const float *r = residual.data();
     int64_t n = numElements(g.out);
@@ -146,7 +146,7 @@ Status runGemm(const StepArgs &args) {
         c[i] += r[i];
     });
   }
-  if (intAttrOr(args.step, "gelu", 0)) {
+  if (args.step.gemm().gelu()) {
     int64_t n = numElements(g.out);
     parallelFor(args, n, 1 << 14, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i)

@@ -21,7 +21,7 @@ Status runCopy(const StepArgs &args) {
 
 Status runTranspose(const StepArgs &args) {
   const InTensor &in = args.inputs[0];
-  Shape perm = *listAttr(args.step, "perm");
+  Shape perm = toShape(args.step.transpose().perm());
   Shape inStrides = contiguousStrides(in.shape), strides;
   for (int64_t p : perm)
     strides.push_back(inStrides[p]);
@@ -56,7 +56,7 @@ Status runSlice(const StepArgs &args) {
 
 Status runConcat(const StepArgs &args) {
   const OutTensor &out = args.outputs[0];
-  int64_t axis = *normalizeAxis(*intAttr(args.step, "axis"), out.rank());
+  int64_t axis = *normalizeAxis(args.step.concat().axis(), out.rank());
   int64_t outer = product(out.shape, 0, axis);
   size_t elemSize = out.elementSize();
   std::byte *dst = out.data;
@@ -113,8 +113,8 @@ Status runBroadcast(const StepArgs &args) {
 Status runTrilu(const StepArgs &args) {
   const InTensor &in = args.inputs[0];
   const OutTensor &out = args.outputs[0];
-  bool upper = *boolAttr(args.step, "upper");
-  int64_t k = intAttrOr(args.step, "k", 0);
+  bool upper = args.step.trilu().upper();
+  int64_t k = args.step.trilu().k();
   int64_t rows = in.shape[in.rank() - 2], cols = in.shape[in.rank() - 1];
   int64_t mats = rows > 0 && cols > 0 ? in.numElements() / (rows * cols) : 0;
   size_t elemSize = in.elementSize();

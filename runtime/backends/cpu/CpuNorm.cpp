@@ -15,7 +15,7 @@ float addFloats(float x, float y) { return x + y; }
 Status runNorm(const StepArgs &args, bool rms) {
   const InTensor &xt = args.inputs[0];
   int64_t axis = *steps::normAxis(args);
-  double eps = *floatAttr(args.step, "epsilon");
+  double eps = args.step.norm().epsilon();
   int64_t inner = product(xt.shape, axis, xt.shape.size());
   int64_t rows = inner ? xt.numElements() / inner : 0;
   FloatInput x(xt);
@@ -91,7 +91,7 @@ Status runSoftmax(const StepArgs &args) {
 
 Status runRotary(const StepArgs &args) {
   const Shape &xs = args.inputs[0].shape;
-  bool interleaved = *boolAttr(args.step, "interleaved");
+  bool interleaved = args.step.rotary().interleaved();
   int64_t width = xs.back(), r = args.inputs[1].shape.back(), half = r / 2;
   Shape rowShape(xs.begin(), xs.end() - 1), rotated = xs;
   rotated.back() = r;

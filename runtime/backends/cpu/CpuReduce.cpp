@@ -137,9 +137,9 @@ void cumsumLines(int64_t lines, int64_t len, int64_t inner, bool exclusive,
 Status runCumsum(const StepArgs &args) {
   const InTensor &in = args.inputs[0];
   const OutTensor &out = args.outputs[0];
-  int64_t axis = *normalizeAxis(*intAttr(args.step, "axis"), in.rank());
-  bool exclusive = *boolAttr(args.step, "exclusive");
-  bool reverse = *boolAttr(args.step, "reverse");
+  int64_t axis = *normalizeAxis(args.step.cumsum().axis(), in.rank());
+  bool exclusive = args.step.cumsum().exclusive();
+  bool reverse = args.step.cumsum().reverse();
   int64_t len = in.shape[axis];
   int64_t inner = product(in.shape, axis + 1, in.shape.size());
   int64_t lines = len && inner ? in.numElements() / len : 0;

@@ -579,26 +579,23 @@ CudaExecutor::bindStep(const artifact::Step &step) {
     steps::StepArgs args{step, cin, cout};
     if (Status s = steps::checkStep(args); !s.ok())
       return s;
-    auto intOr = [&](const char *key, int64_t fallback) {
-      return steps::intAttrOr(step, key, fallback);
-    };
     if (step.kind() == artifact::Step::SEND) {
       bound = std::make_unique<CollectiveStep>(
           *options.comm, CollectiveStep::Send, comm::Group{}, ins[0].dtype,
           ins[0].data, nullptr, 0, ins[0].bytes(),
-          static_cast<uint32_t>(intOr("peer", 0)), nullptr);
+          static_cast<uint32_t>(step.send_recv().peer()), nullptr);
       break;
     }
     if (step.kind() == artifact::Step::RECV) {
       bound = std::make_unique<CollectiveStep>(
           *options.comm, CollectiveStep::Recv, comm::Group{}, outs[0].dtype,
           nullptr, outs[0].data, 0, outs[0].bytes(),
-          static_cast<uint32_t>(intOr("peer", 0)), nullptr);
+          static_cast<uint32_t>(step.send_recv().peer()), nullptr);
       break;
     }
-    const auto &values = step.lists().at("group").values();
-    comm::Group group(values.begin(), values.end());
-    if (intOr("op", 0) == 0) {
+    const artifact::CollectiveAttrs &attrs = step.collective();
+    comm::Group group(attrs.group().begin(), attrs.group().end());
+    if (attrs.op() == steps::kAllReduce) {
       bound = std::make_unique<CollectiveStep>(
           *options.comm, CollectiveStep::AllReduce, group, ins[0].dtype,
           ins[0].data, outs[0].data, ins[0].numElements(), 0, 0, nullptr);
@@ -606,7 +603,7 @@ CudaExecutor::bindStep(const artifact::Step &step) {
     }
     // All-gather along `axis`: NCCL stacks the members' blocks, [g, outer,
     // len * inner]; a transpose puts them at the axis, [outer, g, ...].
-    int64_t axis = intOr("axis", 0);
+    int64_t axis = attrs.axis();
     if (axis < 0)
       axis += ins[0].rank();
     int64_t outer = 1, inner = 1;
@@ -622,9 +619,8 @@ CudaExecutor::bindStep(const artifact::Step &step) {
       artifact::Step t;
       t.set_kind(artifact::Step::TRANSPOSE);
       t.set_name(step.name() + "_reorder");
-      auto *perm = (*t.mutable_lists())["perm"].mutable_values();
       for (int64_t p : {1, 0, 2})
-        perm->Add(p);
+        t.mutable_transpose()->add_perm(p);
       int64_t g = static_cast<int64_t>(group.size());
       DeviceTensor src{outs[0].dtype, {g, outer, inner}, gathered};
       DeviceTensor dst{outs[0].dtype, {outer, g, inner}, outs[0].data};

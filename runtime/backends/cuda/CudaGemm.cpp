@@ -199,11 +199,11 @@ GemmContext::bind(const artifact::Step &step,
   // stored unrounded (an LM head's f32 logits), without a bias, residual
   // or GELU.
   DType dtype = inputs[0].dtype, outType = outputs[0].dtype;
-  bool bias = steps::intAttrOr(step, "has_bias", 0) != 0;
-  bool residual = steps::intAttrOr(step, "has_residual", 0) != 0;
+  bool bias = step.gemm().has_bias();
+  bool residual = step.gemm().has_residual();
   // checkStep refused it with a residual (cuBLASLt would apply it to the
   // sum).
-  bool gelu = steps::intAttrOr(step, "gelu", 0) != 0;
+  bool gelu = step.gemm().gelu();
   bool widened = outType == DType::F32 &&
                  (dtype == DType::BF16 || dtype == DType::F16) && !bias &&
                  !residual && !gelu;

@@ -26,6 +26,8 @@ import sys
 import numpy as np
 
 F32, I64 = 1, 5
+# The artifact format version the runtime reads (kArtifactFormatVersion).
+FORMAT = 2
 
 X = np.array([[1, -2, 3, 0.5], [0, 1, -1, 2]], np.float32)
 W = np.arange(12, dtype=np.float32).reshape(4, 3) / 4 - 1
@@ -43,7 +45,7 @@ class PlanBuilder:
 
     def __init__(self, a, rank):
         self.a = a
-        self.plan = a.Plan(format_version=1, rank=rank, arena_bytes=0)
+        self.plan = a.Plan(format_version=FORMAT, rank=rank, arena_bytes=0)
 
     def _add(self, kind, dtype, shape, name="", esize=4):
         b = self.plan.buffers.add(id=len(self.plan.buffers), kind=kind,
@@ -85,12 +87,23 @@ class PlanBuilder:
         return b.id
 
     def step(self, kind, inputs, outputs, name, ints=None, lists=None):
+        """A step carrying its kind's attrs message (Step.attrs), the named
+        fields of `ints` and `lists` set."""
         s = self.plan.steps.add(kind=kind, inputs=inputs, outputs=outputs,
                                 name=name)
+        S = self.a.Step
+        field = {S.GEMM: "gemm", S.SLICE: "slice", S.EMBEDDING: "embedding",
+                 S.COLLECTIVE: "collective", S.SEND: "send_recv",
+                 S.RECV: "send_recv"}.get(kind)
+        if field is None:
+            assert not ints and not lists, "%s takes no attributes" % name
+            return s
+        attrs = getattr(s, field)
+        attrs.SetInParent()
         for k, v in (ints or {}).items():
-            s.ints[k] = v
+            setattr(attrs, k, v)
         for k, v in (lists or {}).items():
-            s.lists[k].values.extend(v)
+            getattr(attrs, k).extend(v)
         return s
 
     def binary(self, op, a, b, out):
@@ -120,7 +133,7 @@ def manifest(a, world, inputs, outputs, **layout):
     if layout:
         for degree in ("tp", "pp", "dp", "microbatches"):
             layout[degree] = layout.get(degree) or 1
-    m = a.Manifest(format_version=1, world_size=world, target="cpu",
+    m = a.Manifest(format_version=FORMAT, world_size=world, target="cpu",
                    compute_dtype=F32, **layout)
     for name, dtype, shape in inputs:
         m.inputs.add(name=name, dtype=dtype, shape=shape)

@@ -17,6 +17,8 @@ import sys
 import numpy as np
 
 F32, I64, BOOL = 1, 5, 10
+# The artifact format version the runtime reads (kArtifactFormatVersion).
+FORMAT = 2
 
 
 def pb():
@@ -61,7 +63,7 @@ def write_artifact(a, d, plans, manifest):
 
 def good_plan(a):
     B_ = a.Buffer
-    plan = a.Plan(format_version=1, rank=0, arena_bytes=256)
+    plan = a.Plan(format_version=FORMAT, rank=0, arena_bytes=256)
     buffer(plan, 0, B_.INPUT, F32, [2, 3], 0, "x")
     buffer(plan, 1, B_.WEIGHT, F32, [4, 3]).weight = 0
     buffer(plan, 2, B_.CONSTANT, F32, [4]).data = B.tobytes()
@@ -76,20 +78,20 @@ def good_plan(a):
                      sha256=hashlib.sha256(wbytes).hexdigest())
     gemm = plan.steps.add(kind=a.Step.GEMM, inputs=[0, 1, 2], outputs=[3],
                           name="linear", location="node_linear")
-    gemm.ints["transpose_b"] = 1
-    gemm.ints["has_bias"] = 1
+    gemm.gemm.transpose_b = True
+    gemm.gemm.has_bias = True
     relu = plan.steps.add(kind=a.Step.ELEMENTWISE, inputs=[3], outputs=[4],
                           name="relu")
     relu.program.add(op=a.Instr.INPUT, index=0, dtype=F32)
     relu.program.add(op=a.Instr.RELU, args=[0], dtype=F32)
     sm = plan.steps.add(kind=a.Step.SOFTMAX, inputs=[3], outputs=[5],
                         name="softmax")
-    sm.ints["axis"] = -1
+    sm.softmax.axis = -1
     return plan, b"\0" * 16 + wbytes
 
 
 def good_manifest(a):
-    m = a.Manifest(format_version=1, world_size=1, target="cpu",
+    m = a.Manifest(format_version=FORMAT, world_size=1, target="cpu",
                    compute_dtype=F32)
     spec(m.inputs, "x", F32, [2, 3])
     spec(m.outputs, "y", F32, [2, 4])
@@ -97,7 +99,7 @@ def good_manifest(a):
     return m
 
 
-def write_good(a, d, version=1):
+def write_good(a, d, version=FORMAT):
     plan, wfile = good_plan(a)
     m = good_manifest(a)
     m.format_version = version
@@ -109,16 +111,17 @@ def write_good(a, d, version=1):
 def write_embedding(a, d):
     """out = table[ids]: an id out of range fails while running."""
     B_ = a.Buffer
-    plan = a.Plan(format_version=1, rank=0, arena_bytes=128)
+    plan = a.Plan(format_version=FORMAT, rank=0, arena_bytes=128)
     buffer(plan, 0, B_.INPUT, I64, [2], 0, "ids", esize=8)
     buffer(plan, 1, B_.CONSTANT, F32, [3, 2]).data = \
         np.arange(6, dtype=np.float32).tobytes()
     buffer(plan, 2, B_.OUTPUT, F32, [2, 2], 64, "out")
     plan.inputs.append(0)
     plan.outputs.append(2)
-    plan.steps.add(kind=a.Step.EMBEDDING, inputs=[1, 0], outputs=[2],
-                   name="embed", location="node_gather")
-    m = a.Manifest(format_version=1, world_size=1)
+    embed = plan.steps.add(kind=a.Step.EMBEDDING, inputs=[1, 0], outputs=[2],
+                           name="embed", location="node_gather")
+    embed.embedding.SetInParent()  # the whole table: no vocab_start
+    m = a.Manifest(format_version=FORMAT, world_size=1)
     spec(m.inputs, "ids", I64, [2])
     spec(m.outputs, "out", F32, [2, 2])
     write_artifact(a, d, [plan], m)
@@ -130,17 +133,17 @@ def write_multirank(a, d):
     B_ = a.Buffer
     plans = []
     for r in range(2):
-        plan = a.Plan(format_version=1, rank=r, arena_bytes=128)
+        plan = a.Plan(format_version=FORMAT, rank=r, arena_bytes=128)
         buffer(plan, 0, B_.INPUT, F32, [2, 3], 0, "x")
         buffer(plan, 1, B_.OUTPUT, F32, [2, 3], 64, "y")
         plan.inputs.append(0)
         plan.outputs.append(1)
         ar = plan.steps.add(kind=a.Step.COLLECTIVE, inputs=[0], outputs=[1],
                             name="all_reduce")
-        ar.ints["op"] = 0
-        ar.lists["group"].values.extend([0, 1])
+        ar.collective.op = 0
+        ar.collective.group.extend([0, 1])
         plans.append(plan)
-    m = a.Manifest(format_version=1, world_size=2)
+    m = a.Manifest(format_version=FORMAT, world_size=2)
     spec(m.inputs, "x", F32, [2, 3])
     spec(m.outputs, "y", F32, [2, 3])
     write_artifact(a, d, plans, m)
@@ -179,7 +182,8 @@ def main():
         return check(sys.argv[3])
     a = pb()
     write_good(a, os.path.join(d, "good"))
-    write_good(a, os.path.join(d, "version2"), version=2)
+    # Format 1: an artifact of a compiler before typed step attributes.
+    write_good(a, os.path.join(d, "version1"), version=1)
     write_good(a, os.path.join(d, "tampered"))
     with open(os.path.join(d, "tampered", "rank0.plan.pb"), "ab") as f:
         f.write(b"\0")

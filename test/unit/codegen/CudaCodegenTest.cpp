@@ -383,6 +383,7 @@ art::Plan planWithAdd(std::vector<int64_t> shape) {
     *s->add_program() = in;
   art::Step *g = plan.add_steps();
   g->set_kind(art::Step::GEMM);
+  g->mutable_gemm();
   return plan;
 }
 } // namespace

@@ -194,7 +194,7 @@ Bound bindAttention(const Binding &b) {
   p.vType = typeOf(v);
   p.outType = typeOf(b.out[0]);
   // [B, H, S, D], or [B, S, H, D] when seq_major.
-  const bool seqMajor = *steps::boolAttr(b.step, "seq_major");
+  const bool seqMajor = b.step.attention().seq_major();
   const int hd = seqMajor ? 2 : 1, sd = seqMajor ? 1 : 2;
   p.b = q.shape[0];
   p.hq = q.shape[hd];
@@ -217,8 +217,8 @@ Bound bindAttention(const Binding &b) {
   // block (64 or 128) instead of its choice by shape.
   if (const char *rows = std::getenv("WEFT_ATTENTION_BLOCK_ROWS"))
     p.blockRows = std::atoi(rows);
-  p.scale = static_cast<float>(*steps::floatAttr(b.step, "scale"));
-  p.causal = *steps::boolAttr(b.step, "causal");
+  p.scale = static_cast<float>(b.step.attention().scale());
+  p.causal = b.step.attention().causal();
   if (b.in.size() == 4) {
     const DeviceTensor &mask = b.in[3];
     p.mask = mask.data;
@@ -256,8 +256,7 @@ bool byColumn(const Shape &x, const Shape &strides, int64_t axis) {
 
 Bound bindNorm(const Binding &b, bool rms) {
   const DeviceTensor &x = b.in[0];
-  int64_t axis =
-      *steps::normalizeAxis(*steps::intAttr(b.step, "axis"), x.rank());
+  int64_t axis = *steps::normalizeAxis(b.step.norm().axis(), x.rank());
   k::NormParams p;
   p.x = x.data;
   p.out = b.out[0].data;
@@ -265,7 +264,7 @@ Bound bindNorm(const Binding &b, bool rms) {
   p.outType = typeOf(b.out[0]);
   p.inner = steps::product(x.shape, axis, x.shape.size());
   p.rows = p.inner ? x.numElements() / p.inner : 0;
-  p.epsilon = static_cast<float>(*steps::floatAttr(b.step, "epsilon"));
+  p.epsilon = static_cast<float>(b.step.norm().epsilon());
   p.rms = rms;
   if (p.rows > INT_MAX)
     return b.refuse(std::to_string(p.rows) + " rows exceed a grid's " +
@@ -287,8 +286,7 @@ Bound bindNorm(const Binding &b, bool rms) {
 
 Bound bindSoftmax(const Binding &b) {
   const DeviceTensor &x = b.in[0];
-  int64_t axis =
-      *steps::normalizeAxis(*steps::intAttr(b.step, "axis"), x.rank());
+  int64_t axis = *steps::normalizeAxis(b.step.softmax().axis(), x.rank());
   k::SoftmaxParams p;
   p.x = x.data;
   p.out = b.out[0].data;
@@ -317,7 +315,7 @@ Bound bindRotary(const Binding &b) {
   p.width = x.shape.back();
   p.rows = p.width ? x.numElements() / p.width : 0;
   p.rotaryDim = b.in[1].shape.back();
-  p.interleaved = *steps::boolAttr(b.step, "interleaved");
+  p.interleaved = b.step.rotary().interleaved();
   Shape rowShape(x.shape.begin(), x.shape.end() - 1), rotated = x.shape;
   rotated.back() = p.rotaryDim;
   for (int i = 1; i <= 2; ++i) {
@@ -355,17 +353,15 @@ Bound bindEmbedding(const Binding &b) {
   p.count = ids.numElements();
   p.chunkBytes = steps::product(table.shape, 1, table.shape.size()) *
                  dtypeSize(table.dtype);
-  auto start = b.step.ints().find("vocab_start");
-  p.shard = start != b.step.ints().end();
-  p.vocabStart = p.shard ? start->second : 0;
+  p.shard = b.step.embedding().has_vocab_start();
+  p.vocabStart = b.step.embedding().vocab_start();
   p.wrap = false;
   return b.bind({[p](cudaStream_t s) { return k::launchGather(p, s); }});
 }
 
 Bound bindGather(const Binding &b) {
   const DeviceTensor &data = b.in[0], &idx = b.in[1];
-  int64_t axis =
-      *steps::normalizeAxis(*steps::intAttr(b.step, "axis"), data.rank());
+  int64_t axis = *steps::normalizeAxis(b.step.gather().axis(), data.rank());
   k::GatherParams p;
   p.data = data.data;
   p.indices = idx.data;
@@ -382,7 +378,7 @@ Bound bindGather(const Binding &b) {
 
 Bound bindGatherNd(const Binding &b) {
   const DeviceTensor &data = b.in[0], &idx = b.in[1];
-  int64_t batchDims = steps::intAttrOr(b.step, "batch_dims", 0);
+  int64_t batchDims = b.step.gather().batch_dims();
   int64_t depth = idx.shape.back();
   if (depth > k::kMaxRank)
     return b.refuse("index depth " + std::to_string(depth) +
@@ -409,8 +405,7 @@ Bound bindGatherNd(const Binding &b) {
 
 Bound bindGatherElements(const Binding &b) {
   const DeviceTensor &data = b.in[0], &idx = b.in[1];
-  int64_t axis =
-      *steps::normalizeAxis(*steps::intAttr(b.step, "axis"), data.rank());
+  int64_t axis = *steps::normalizeAxis(b.step.gather().axis(), data.rank());
   Shape strides = steps::contiguousStrides(data.shape), offStrides = strides;
   offStrides[axis] = 0;
   auto map = indexMap(idx.shape, offStrides);
@@ -432,7 +427,7 @@ Bound bindGatherElements(const Binding &b) {
 
 Bound bindReduce(const Binding &b) {
   const DeviceTensor &x = b.in[0];
-  Shape axes = *steps::listAttr(b.step, "axes");
+  Shape axes = toShape(b.step.reduce().axes());
   std::vector<bool> reduced(x.shape.size(), false);
   for (int64_t a : axes)
     reduced[a] = true;
@@ -450,7 +445,7 @@ Bound bindReduce(const Binding &b) {
   p.x = x.data;
   p.out = b.out[0].data;
   p.type = typeOf(x);
-  p.op = static_cast<int>(*steps::intAttr(b.step, "kind"));
+  p.op = static_cast<int>(b.step.reduce().kind());
   p.outN = b.out[0].numElements();
   p.count = runtime::numElements(redShape);
   p.keptMap = *kept;
@@ -460,8 +455,7 @@ Bound bindReduce(const Binding &b) {
 
 Bound bindCumsum(const Binding &b) {
   const DeviceTensor &x = b.in[0];
-  int64_t axis =
-      *steps::normalizeAxis(*steps::intAttr(b.step, "axis"), x.rank());
+  int64_t axis = *steps::normalizeAxis(b.step.cumsum().axis(), x.rank());
   k::CumsumParams p;
   p.x = x.data;
   p.out = b.out[0].data;
@@ -469,8 +463,8 @@ Bound bindCumsum(const Binding &b) {
   p.len = x.shape[axis];
   p.inner = steps::product(x.shape, axis + 1, x.shape.size());
   p.lines = p.len && p.inner ? x.numElements() / p.len : 0;
-  p.exclusive = *steps::boolAttr(b.step, "exclusive");
-  p.reverse = *steps::boolAttr(b.step, "reverse");
+  p.exclusive = b.step.cumsum().exclusive();
+  p.reverse = b.step.cumsum().reverse();
   return b.bind({[p](cudaStream_t s) { return k::launchCumsum(p, s); }});
 }
 
@@ -515,7 +509,7 @@ tiledTranspose(const k::StridedCopyParams &c) {
 }
 
 Bound bindTranspose(const Binding &b) {
-  Shape perm = *steps::listAttr(b.step, "perm");
+  Shape perm = toShape(b.step.transpose().perm());
   const DeviceTensor &in = b.in[0], &out = b.out[0];
   Shape inStrides = steps::contiguousStrides(in.shape);
   Shape outStrides = steps::contiguousStrides(out.shape);
@@ -535,8 +529,8 @@ Bound bindTranspose(const Binding &b) {
 }
 
 Bound bindSlice(const Binding &b) {
-  Shape starts = *steps::listAttr(b.step, "starts");
-  Shape sliceSteps = *steps::listAttr(b.step, "steps");
+  Shape starts = toShape(b.step.slice().starts());
+  Shape sliceSteps = toShape(b.step.slice().steps());
   const Shape &outShape = b.out[0].shape;
   Shape inStrides = runtime::steps::contiguousStrides(b.in[0].shape), strides;
   int64_t base = 0;
@@ -565,8 +559,7 @@ Bound bindBroadcast(const Binding &b) {
 
 Bound bindConcat(const Binding &b) {
   const DeviceTensor &out = b.out[0];
-  int64_t axis =
-      *steps::normalizeAxis(*steps::intAttr(b.step, "axis"), out.rank());
+  int64_t axis = *steps::normalizeAxis(b.step.concat().axis(), out.rank());
   int64_t outer = steps::product(out.shape, 0, axis);
   int64_t outChunk = steps::product(out.shape, axis, out.shape.size());
   int elemSize = static_cast<int>(dtypeSize(out.dtype));
@@ -595,8 +588,8 @@ Bound bindTrilu(const Binding &b) {
   p.rows = in.shape[in.rank() - 2];
   p.cols = in.shape[in.rank() - 1];
   p.mats = p.rows > 0 && p.cols > 0 ? in.numElements() / (p.rows * p.cols) : 0;
-  p.k = steps::intAttrOr(b.step, "k", 0);
-  p.upper = *steps::boolAttr(b.step, "upper");
+  p.k = b.step.trilu().k();
+  p.upper = b.step.trilu().upper();
   return b.bind({[p](cudaStream_t s) { return k::launchTrilu(p, s); }});
 }
 
