@@ -32,6 +32,10 @@ struct RankPlan {
   std::string planPath;
   artifact::Plan plan;
   std::vector<WeightBytes> weights;
+  /// Blocks of each KV-cache STATE buffer (those whose shape[0] is 0), as
+  /// the session chose them; a backend allocates kvCacheBlocks times the
+  /// buffer's `bytes` for each.
+  uint64_t kvCacheBlocks = 0;
 };
 
 struct Artifact {

@@ -175,6 +175,7 @@ Result<std::unique_ptr<Session>> Session::open(const Artifact &artifact,
     return plan.status();
   session->rankPlan = std::move(*plan);
   RankPlan &rankPlan = session->rankPlan;
+  rankPlan.kvCacheBlocks = options.kvCacheBlocks;
   if (transport)
     if (Status s = transport->prepare(comm::planGroups(rankPlan.plan, world));
         !s.ok())

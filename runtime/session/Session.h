@@ -28,6 +28,9 @@ struct SessionOptions {
   /// This process's place among the processes of its host (see
   /// BackendFactory); unset where the ranks are threads of one process.
   std::optional<uint32_t> localRank;
+  /// Blocks of the paged KV cache of a generation artifact, the same on
+  /// every rank (0: an artifact without one).
+  uint64_t kvCacheBlocks = 0;
 };
 
 /// What a run of an entry gives back.
