@@ -59,6 +59,8 @@ Result<Check> checkFor(int kind) {
     return checkSend;
   case Step::RECV:
     return checkRecv;
+  case Step::PAGED_ATTENTION:
+    return checkPagedAttention;
   default:
     return errorStatus("unknown step kind " + std::to_string(kind));
   }

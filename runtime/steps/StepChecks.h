@@ -64,6 +64,19 @@ struct AttentionShape {
 /// The shape of ATTENTION step `args` (its attributes and operand shapes).
 Result<AttentionShape> attentionShape(const StepArgs &args);
 
+/// The dims of a PAGED_ATTENTION step: q [1, T, Hq, D], k [1, T, Hkv, D],
+/// v [1, T, Hkv, Dv], caches [blocks, block_size, Hkv, D or Dv],
+/// block_tables [rows, blocks_per_seq].
+struct PagedAttentionShape {
+  int64_t t = 0, hq = 0, hkv = 0, d = 0, dv = 0;
+  int64_t blocks = 0, blockSize = 0, rows = 0, blocksPerSeq = 0;
+  double scale = 1;
+};
+
+/// The shape of PAGED_ATTENTION step `args`; its inputs, in order: q, k, v,
+/// k_cache, v_cache, positions, token_seq, block_tables.
+Result<PagedAttentionShape> pagedAttentionShape(const StepArgs &args);
+
 /// The normalized axis of a norm or softmax step (NormAttrs or SoftmaxAttrs).
 Result<int64_t> normAxis(const StepArgs &args);
 
@@ -135,6 +148,7 @@ WEFT_STEP_CHECK(GatherElements)
 WEFT_STEP_CHECK(Collective)
 WEFT_STEP_CHECK(Send)
 WEFT_STEP_CHECK(Recv)
+WEFT_STEP_CHECK(PagedAttention)
 #undef WEFT_STEP_CHECK
 
 } // namespace weft::runtime::steps
