@@ -1,5 +1,5 @@
 // Checks of the generation steps: PAGED_ATTENTION (attention over a paged KV
-// cache).
+// cache) and SAMPLE (one token per row of logits).
 #include "runtime/steps/StepChecks.h"
 
 #include <climits>
@@ -119,5 +119,42 @@ Result<PagedAttentionShape> pagedAttentionShape(const StepArgs &args) {
 Status checkPagedAttention(const StepArgs &args) {
   return pagedAttentionShape(args).status();
 }
+
+//===----------------------------------------------------------------------===//
+// SAMPLE
+//===----------------------------------------------------------------------===//
+
+Result<SampleShape> sampleShape(const StepArgs &args) {
+  if (Status s = expectArity(args, 3, 1); !s.ok())
+    return s;
+  const InTensor &logits = args.inputs[0], &params = args.inputs[1],
+                 &seeds = args.inputs[2];
+  if (Status s = expectFloat16Or32(logits.dtype, "logits"); !s.ok())
+    return s;
+  const Shape &l = logits.shape;
+  if (!(l.size() == 2 || (l.size() == 3 && l[0] == 1)))
+    return errorStatus("logits have shape " + shapeString(l) +
+                       ", expected [R, V] or [1, R, V]");
+  SampleShape shape{l[l.size() - 2], l.back()};
+  if (shape.vocab <= 0 || shape.vocab > INT32_MAX)
+    return errorStatus("logits have shape " + shapeString(l) +
+                       ": the vocabulary must hold 1 to 2^31 - 1 tokens");
+  if (Status s = expectDType(params.dtype, DType::F32, "params"); !s.ok())
+    return s;
+  if (Status s = expectInputShape(params, {shape.rows, 3}, "params"); !s.ok())
+    return s;
+  if (Status s = expectDType(seeds.dtype, DType::I64, "seeds"); !s.ok())
+    return s;
+  if (Status s = expectInputShape(seeds, {shape.rows, 2}, "seeds"); !s.ok())
+    return s;
+  if (Status s = expectDType(args.outputs[0].dtype, DType::I32, "output");
+      !s.ok())
+    return s;
+  if (Status s = expectShape(args.outputs[0], {shape.rows}); !s.ok())
+    return s;
+  return shape;
+}
+
+Status checkSample(const StepArgs &args) { return sampleShape(args).status(); }
 
 } // namespace weft::runtime::steps

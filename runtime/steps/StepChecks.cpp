@@ -61,6 +61,8 @@ Result<Check> checkFor(int kind) {
     return checkRecv;
   case Step::PAGED_ATTENTION:
     return checkPagedAttention;
+  case Step::SAMPLE:
+    return checkSample;
   default:
     return errorStatus("unknown step kind " + std::to_string(kind));
   }

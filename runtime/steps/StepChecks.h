@@ -77,6 +77,15 @@ struct PagedAttentionShape {
 /// k_cache, v_cache, positions, token_seq, block_tables.
 Result<PagedAttentionShape> pagedAttentionShape(const StepArgs &args);
 
+/// The dims of a SAMPLE step: logits [rows, vocab] (or [1, rows, vocab]).
+struct SampleShape {
+  int64_t rows = 0, vocab = 0;
+};
+
+/// The shape of SAMPLE step `args`; its inputs, in order: logits, params,
+/// seeds.
+Result<SampleShape> sampleShape(const StepArgs &args);
+
 /// The normalized axis of a norm or softmax step (NormAttrs or SoftmaxAttrs).
 Result<int64_t> normAxis(const StepArgs &args);
 
@@ -149,6 +158,7 @@ WEFT_STEP_CHECK(Collective)
 WEFT_STEP_CHECK(Send)
 WEFT_STEP_CHECK(Recv)
 WEFT_STEP_CHECK(PagedAttention)
+WEFT_STEP_CHECK(Sample)
 #undef WEFT_STEP_CHECK
 
 } // namespace weft::runtime::steps

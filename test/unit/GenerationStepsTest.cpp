@@ -1,5 +1,8 @@
 // Unit tests of the generation steps on the CPU: PAGED_ATTENTION against a
-// dense causal attention over each sequence's history, and its checks.
+// dense causal attention over each sequence's history, SAMPLE against
+// argmax and softmax frequencies, and the checks of both.
+#include "runtime/steps/Sampling.h"
+
 #include "RuntimeTestUtil.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +12,7 @@
 #include <functional>
 #include <numeric>
 #include <random>
+#include <set>
 
 using namespace weft::runtime;
 using namespace weft::runtime::test;
@@ -405,6 +409,288 @@ TEST(PagedAttention, ChecksOperandsAndAttributes) {
     auto result = runKernel(step, in, {{DType::F32, out}});
     ASSERT_FALSE(result.ok()) << c.error;
     EXPECT_TRUE(contains(result.message(), c.error)) << result.message();
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// SAMPLE
+//===----------------------------------------------------------------------===//
+
+/// One row to sample: its logits, temperature, top_k, top_p, seed and
+/// position.
+struct SampleRow {
+  std::vector<float> logits;
+  float temperature = 1, topK = 0, topP = 1;
+  int64_t seed = 0, position = 0;
+};
+
+Step sampleStep() {
+  Step step = makeStep(Step::SAMPLE);
+  for (uint32_t i = 0; i < 3; ++i)
+    step.add_inputs(i);
+  step.add_outputs(3);
+  return step;
+}
+
+std::vector<HostTensor> sampleOperands(const std::vector<SampleRow> &rows,
+                                       DType dtype = DType::F32) {
+  int64_t r = rows.size(), v = rows.empty() ? 1 : rows[0].logits.size();
+  std::vector<float> logits, params;
+  std::vector<int64_t> seeds;
+  for (const SampleRow &row : rows) {
+    logits.insert(logits.end(), row.logits.begin(), row.logits.end());
+    params.insert(params.end(), {row.temperature, row.topK, row.topP});
+    seeds.insert(seeds.end(), {row.seed, row.position});
+  }
+  return {floatTensor(dtype, {r, v}, logits), f32({r, 3}, params),
+          i64({r, 2}, seeds)};
+}
+
+/// The ids SAMPLE picks for `rows`, or the kernel's error.
+Result<std::vector<int64_t>> sample(const std::vector<SampleRow> &rows,
+                                    DType dtype = DType::F32) {
+  auto out = runKernel(sampleStep(), sampleOperands(rows, dtype),
+                       {{DType::I32, {static_cast<int64_t>(rows.size())}}});
+  if (!out.ok())
+    return out.status();
+  return ints((*out)[0]);
+}
+
+std::vector<float> randomLogits(std::mt19937 &rng, int64_t vocab) {
+  std::normal_distribution<float> dist(0, 3);
+  std::vector<float> v(vocab);
+  for (float &x : v)
+    x = dist(rng);
+  return v;
+}
+
+int64_t argmax(const std::vector<float> &v) {
+  return std::max_element(v.begin(), v.end()) - v.begin();
+}
+
+TEST(Sample, GreedyIsTheFirstArgmax) {
+  std::mt19937 rng(7);
+  std::vector<SampleRow> rows;
+  for (float temperature : {0.0f, -1.0f, 0.0f})
+    rows.push_back(SampleRow{randomLogits(rng, 1000), temperature});
+  rows[2].logits[17] = rows[2].logits[900] = 100; // a tie: the first wins
+  for (DType dtype : {DType::F32, DType::BF16, DType::F16}) {
+    auto ids = sample(rows, dtype);
+    ASSERT_TRUE(ids.ok()) << ids.message();
+    EXPECT_EQ(*ids, (std::vector<int64_t>{argmax(rows[0].logits),
+                                          argmax(rows[1].logits), 17}));
+  }
+}
+
+TEST(Sample, TopKOfOneIsTheArgmax) {
+  std::mt19937 rng(8);
+  std::vector<SampleRow> rows;
+  for (int64_t r = 0; r < 8; ++r)
+    rows.push_back(SampleRow{randomLogits(rng, 5000), 1.5f, 1, 1, r, 3 * r});
+  auto ids = sample(rows);
+  ASSERT_TRUE(ids.ok()) << ids.message();
+  for (size_t r = 0; r < rows.size(); ++r)
+    EXPECT_EQ((*ids)[r], argmax(rows[r].logits)) << "row " << r;
+}
+
+TEST(Sample, ASeedPicksTheSameTokenInAnyBatch) {
+  std::mt19937 rng(9);
+  std::vector<SampleRow> rows;
+  for (int64_t r = 0; r < 6; ++r)
+    rows.push_back(SampleRow{randomLogits(rng, 2000), 2.0f, 0, 1, 42 + r, 5});
+  rows[1].topK = 50;
+  rows[2].topP = 0.9f;
+  auto first = sample(rows);
+  ASSERT_TRUE(first.ok()) << first.message();
+  EXPECT_EQ(*sample(rows), *first);
+  // Different seeds pick different tokens from the same flat logits.
+  std::vector<SampleRow> flat(6, SampleRow{std::vector<float>(2000, 0.0f)});
+  for (int64_t r = 0; r < 6; ++r)
+    flat[r].seed = r;
+  auto spread = sample(flat);
+  ASSERT_TRUE(spread.ok()) << spread.message();
+  EXPECT_GT(std::set<int64_t>(spread->begin(), spread->end()).size(), 1u);
+  // Each row alone, or among other rows, gives its token.
+  for (size_t r = 0; r < rows.size(); ++r) {
+    auto alone = sample({rows[r]});
+    ASSERT_TRUE(alone.ok()) << alone.message();
+    EXPECT_EQ((*alone)[0], (*first)[r]) << "row " << r;
+    std::vector<SampleRow> others(4, SampleRow{randomLogits(rng, 2000), 0.7f});
+    others[1].seed = 99;
+    others[3].topK = 3;
+    others[2] = rows[r];
+    auto among = sample(others);
+    ASSERT_TRUE(among.ok()) << among.message();
+    EXPECT_EQ((*among)[2], (*first)[r]) << "row " << r;
+  }
+}
+
+TEST(Sample, ATinyTopPKeepsTheTopToken) {
+  std::mt19937 rng(10);
+  std::vector<SampleRow> rows;
+  for (int64_t r = 0; r < 64; ++r)
+    rows.push_back(SampleRow{randomLogits(rng, 300), 5.0f, 0, 1e-6f, r, r});
+  auto ids = sample(rows);
+  ASSERT_TRUE(ids.ok()) << ids.message();
+  for (size_t r = 0; r < rows.size(); ++r)
+    EXPECT_EQ((*ids)[r], argmax(rows[r].logits)) << "row " << r;
+}
+
+/// Frequencies of each token over `draws` rows like `row` at positions
+/// 0, 1, ...
+std::vector<double> frequencies(SampleRow row, int64_t draws) {
+  std::vector<SampleRow> rows;
+  for (int64_t i = 0; i < draws; ++i) {
+    row.position = i;
+    rows.push_back(row);
+  }
+  auto ids = sample(rows);
+  EXPECT_TRUE(ids.ok()) << ids.message();
+  std::vector<double> freq(row.logits.size(), 0.0);
+  if (ids.ok())
+    for (int64_t id : *ids)
+      freq[id] += 1.0 / draws;
+  return freq;
+}
+
+/// softmax(logits / temperature) over the tokens in `kept`, 0 elsewhere.
+std::vector<double> softmaxOver(const std::vector<float> &logits,
+                                float temperature,
+                                const std::vector<bool> &kept) {
+  std::vector<double> p(logits.size(), 0.0);
+  double sum = 0;
+  for (size_t v = 0; v < logits.size(); ++v)
+    if (kept[v])
+      sum += p[v] = std::exp(double(logits[v]) / temperature);
+  for (double &x : p)
+    x /= sum;
+  return p;
+}
+
+TEST(Sample, DrawsFollowTheSoftmax) {
+  const std::vector<float> logits = {1.0f, 2.0f, 0.5f, -1.0f, 1.5f};
+  const float temperature = 0.8f;
+  const int64_t draws = 20000;
+  std::vector<double> freq =
+      frequencies(SampleRow{logits, temperature, 0, 1, 2024}, draws);
+  std::vector<double> want =
+      softmaxOver(logits, temperature, std::vector<bool>(5, true));
+  for (size_t v = 0; v < logits.size(); ++v)
+    EXPECT_NEAR(freq[v], want[v], 0.01) << "token " << v;
+  // top_k 2 keeps tokens 1 and 4, renormalized.
+  freq = frequencies(SampleRow{logits, temperature, 2, 1, 2024}, draws);
+  want = softmaxOver(logits, temperature, {false, true, false, false, true});
+  for (size_t v = 0; v < logits.size(); ++v)
+    EXPECT_NEAR(freq[v], want[v], 0.01) << "token " << v;
+  EXPECT_EQ(freq[0] + freq[2] + freq[3], 0.0);
+  // top_p: token 1 holds 0.50 of the mass, with token 4 0.77: 0.6 keeps
+  // those two.
+  freq = frequencies(SampleRow{logits, temperature, 0, 0.6f, 2024}, draws);
+  for (size_t v = 0; v < logits.size(); ++v)
+    EXPECT_NEAR(freq[v], want[v], 0.01) << "token " << v;
+  // A top_k that splits a tie keeps every token of the tie.
+  freq = frequencies(SampleRow{{3, 0, 3, 3, 1}, 1, 2, 1, 5}, draws);
+  want = softmaxOver({3, 0, 3, 3, 1}, 1, {true, false, true, true, false});
+  for (size_t v = 0; v < 5; ++v)
+    EXPECT_NEAR(freq[v], want[v], 0.01) << "token " << v;
+}
+
+TEST(Sample, UsesTheSharedGumbelNoise) {
+  // Flat logits: the pick is the argmax of the noise alone.
+  SampleRow row{std::vector<float>(50, 0.0f), 1, 0, 1, 77, 9};
+  auto ids = sample({row});
+  ASSERT_TRUE(ids.ok()) << ids.message();
+  int64_t best = 0;
+  for (uint64_t v = 1; v < 50; ++v)
+    if (steps::sampleGumbel(77, 9, v) > steps::sampleGumbel(77, 9, best))
+      best = v;
+  EXPECT_EQ((*ids)[0], best);
+}
+
+TEST(Sample, ChecksOperandsAndParameters) {
+  SampleRow row{{1, 2, 3}, 1, 0, 1, 1, 0};
+  auto ok = runKernel(sampleStep(), sampleOperands({row}), {{DType::I32, {1}}});
+  ASSERT_TRUE(ok.ok()) << ok.message();
+  // [1, R, V] logits are taken too.
+  std::vector<HostTensor> in = sampleOperands({row});
+  in[0].shape = {1, 1, 3};
+  ASSERT_TRUE(runKernel(sampleStep(), in, {{DType::I32, {1}}}).ok());
+  struct Case {
+    const char *error;
+    std::function<void(std::vector<HostTensor> &, Step &, Shape &)> edit;
+  };
+  const Case cases[] = {
+      {"expects 3 inputs and 1 outputs, has 2 and 1",
+       [](auto &in, Step &step, Shape &) {
+         in.pop_back();
+         step.mutable_inputs()->RemoveLast();
+       }},
+      {"logits have shape [2, 1, 3], expected [R, V] or [1, R, V]",
+       [](auto &in, Step &, Shape &) {
+         in[0].shape = {2, 1, 3};
+       }},
+      {"logits have shape [1, 0]: the vocabulary must hold 1 to 2^31 - 1 "
+       "tokens",
+       [](auto &in, Step &, Shape &) {
+         in[0].shape = {1, 0};
+         in[0].bytes.clear();
+       }},
+      {"logits has dtype i32, expected f32, f16 or bf16",
+       [](auto &in, Step &, Shape &) { in[0].dtype = DType::I32; }},
+      {"params has dtype f64, expected f32",
+       [](auto &in, Step &, Shape &) {
+         in[1] = makeTensor(DType::F64, {1, 3}, std::vector<double>{1, 0, 1});
+       }},
+      {"params has shape [3], expected [1, 3]",
+       [](auto &in, Step &, Shape &) { in[1].shape = {3}; }},
+      {"seeds has dtype i32, expected i64",
+       [](auto &in, Step &, Shape &) {
+         in[2] = i32({1, 2}, {1, 0});
+       }},
+      {"seeds has shape [1, 1], expected [1, 2]",
+       [](auto &in, Step &, Shape &) {
+         in[2] = i64({1, 1}, {1});
+       }},
+      {"output has shape [2], expected [1]",
+       [](auto &, Step &, Shape &out) { out = {2}; }},
+      {"SAMPLE step 'test' takes no attributes but carries "
+       "PagedAttentionAttrs",
+       [](auto &, Step &step, Shape &) { step.mutable_paged_attention(); }},
+  };
+  for (const Case &c : cases) {
+    std::vector<HostTensor> in = sampleOperands({row});
+    Step step = sampleStep();
+    Shape out = {1};
+    c.edit(in, step, out);
+    auto result = runKernel(step, in, {{DType::I32, out}});
+    ASSERT_FALSE(result.ok()) << c.error;
+    EXPECT_TRUE(contains(result.message(), c.error)) << result.message();
+  }
+  auto wrongOut =
+      runKernel(sampleStep(), sampleOperands({row}), {{DType::I64, {1}}});
+  ASSERT_FALSE(wrongOut.ok());
+  EXPECT_TRUE(contains(wrongOut.message(), "output has dtype i64, expected "
+                                           "i32"))
+      << wrongOut.message();
+
+  // Data errors name the row.
+  const float nan = std::nanf("");
+  struct DataCase {
+    SampleRow row;
+    const char *error;
+  };
+  const DataCase data[] = {
+      {SampleRow{{1, 2, 3}, nan}, "row 1: temperature is NaN"},
+      {SampleRow{{1, 2, 3}, 1, -1},
+       "row 1: top_k -1 is not a whole number >= 0"},
+      {SampleRow{{1, 2, 3}, 1, 1.5f}, "row 1: top_k 1.5 is not a whole"},
+      {SampleRow{{1, 2, 3}, 1, 0, nan}, "row 1: top_p is NaN"},
+      {SampleRow{{1, nan, 3}, 1}, "row 1: logit 1 is NaN"},
+  };
+  for (const DataCase &c : data) {
+    auto ids = sample({row, c.row});
+    ASSERT_FALSE(ids.ok()) << c.error;
+    EXPECT_TRUE(contains(ids.message(), c.error)) << ids.message();
   }
 }
 

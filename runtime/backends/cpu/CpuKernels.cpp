@@ -64,6 +64,8 @@ Result<Kernel> kernelFor(int kind) {
     return runRecv;
   case Step::PAGED_ATTENTION:
     return runPagedAttention;
+  case Step::SAMPLE:
+    return runSample;
   default:
     return errorStatus("unknown step kind " + std::to_string(kind));
   }
