@@ -109,6 +109,20 @@ void PagedAttention::storeTokens() {
   }
 }
 
+/// a . b over n elements, in eight partial sums so that it vectorizes.
+float dot(const float *a, const float *b, int64_t n) {
+  float part[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j)
+      part[j] += a[i + j] * b[i + j];
+  float sum = ((part[0] + part[1]) + (part[2] + part[3])) +
+              ((part[4] + part[5]) + (part[6] + part[7]));
+  for (; i < n; ++i)
+    sum += a[i] * b[i];
+  return sum;
+}
+
 /// `n` floats of a cache at element `offset`: in place when it is aligned
 /// f32, else converted into `scratch`.
 const float *cacheRow(const InTensor &cache, int64_t offset, int64_t n,
@@ -138,10 +152,7 @@ void PagedAttention::attendOne(int64_t t, int64_t h, const float *q,
   for (int64_t j = 0; j < keys; ++j) {
     const float *key =
         cacheRow(kCache, slotOffset(row, j, kvHead, p.d), p.d, scratch);
-    float dot = 0;
-    for (int64_t i = 0; i < p.d; ++i)
-      dot += qh[i] * key[i];
-    scores[j] = dot * scale;
+    scores[j] = dot(qh, key, p.d) * scale;
     max = std::max(max, scores[j]);
   }
   double sum = 0;
