@@ -162,14 +162,20 @@ Status checkBufferPlace(const Buffer &buf, const Plan &plan) {
 }
 
 Status checkBuffer(const Buffer &buf, const Plan &plan) {
-  auto bytes = checkedBytes(toShape(buf.shape()), buf.dtype());
+  Shape shape = toShape(buf.shape());
+  // A KV cache's bytes are those of one block: its blocks are chosen when a
+  // session opens.
+  bool pagedCache = isPagedCache(buf);
+  if (pagedCache)
+    shape.erase(shape.begin());
+  auto bytes = checkedBytes(shape, buf.dtype());
   if (!bytes.ok())
     return bytes.status();
   if (buf.bytes() != *bytes)
     return errorStatus(
         "bytes " + std::to_string(buf.bytes()) + " does not match shape " +
         shapeString(toShape(buf.shape())) + " of " + dtypeName(buf.dtype()) +
-        " (" + std::to_string(*bytes) + ")");
+        " (" + std::to_string(*bytes) + (pagedCache ? " per block)" : ")"));
   return checkBufferPlace(buf, plan);
 }
 
@@ -218,6 +224,27 @@ Status checkGraphBuffers(const google::protobuf::RepeatedField<uint32_t> &ids,
   return okStatus();
 }
 
+/// PAGED_ATTENTION writes its inputs 3 and 4, the KV caches: they must be
+/// STATE buffers, which persist from one run to the next.
+Status checkPagedCaches(const Step &step, const BufferIndex &byId) {
+  if (step.kind() != Step::PAGED_ATTENTION)
+    return okStatus();
+  if (step.inputs_size() < 5)
+    return errorStatus("PAGED_ATTENTION has " +
+                       std::to_string(step.inputs_size()) +
+                       " inputs; its KV caches are inputs 3 and 4");
+  for (int i : {3, 4}) {
+    const Buffer &cache = *byId.at(step.inputs(i));
+    if (cache.kind() != Buffer::STATE)
+      return errorStatus("input " + std::to_string(i) + " (buffer " +
+                         std::to_string(cache.id()) + " of kind " +
+                         Buffer::Kind_Name(cache.kind()) +
+                         ") is a KV cache the step writes: it must be a "
+                         "STATE buffer");
+  }
+  return okStatus();
+}
+
 Status checkStepBuffers(const Step &step, const BufferIndex &byId) {
   for (uint32_t id : step.inputs())
     if (!byId.count(id))
@@ -234,7 +261,7 @@ Status checkStepBuffers(const Step &step, const BufferIndex &byId) {
       return errorStatus("writes buffer " + std::to_string(id) + " of kind " +
                          Buffer::Kind_Name(kind) + ", which is read-only");
   }
-  return okStatus();
+  return checkPagedCaches(step, byId);
 }
 
 template <typename Field> std::string listString(const Field &list) {
@@ -752,6 +779,11 @@ Status validatePlan(const Plan &plan, const std::string &where,
   if (Status s = checkArenaLimit(plan); !s.ok())
     return s.withPrefix(prefix);
   return checkStepDataflow(plan).withPrefix(prefix);
+}
+
+bool isPagedCache(const Buffer &buf) {
+  return buf.kind() == Buffer::STATE && buf.shape_size() > 0 &&
+         buf.shape(0) == 0;
 }
 
 Layout layoutOf(const Manifest &manifest) {

@@ -91,10 +91,16 @@ Status loadWeights(const Artifact &artifact, RankPlan &rank);
 /// bounds), steps' buffer references, inputs/outputs, weight references and
 /// the attributes of multi-rank steps against `worldSize` (COLLECTIVE: op,
 /// a group of distinct ranks of the world holding the plan's rank; SEND /
-/// RECV: a peer that is another rank of the world). `where` (the plan's
-/// file) prefixes errors.
+/// RECV: a peer that is another rank of the world; PAGED_ATTENTION: its KV
+/// caches, inputs 3 and 4, STATE buffers). `where` (the plan's file)
+/// prefixes errors.
 Status validatePlan(const artifact::Plan &plan, const std::string &where,
                     uint32_t worldSize);
+
+/// Whether `buf` is a paged KV cache: a STATE buffer whose shape[0] is 0,
+/// its number of blocks chosen when a session opens (RankPlan's
+/// kvCacheBlocks); its `bytes` are those of one block.
+bool isPagedCache(const artifact::Buffer &buf);
 
 /// Points the manifest's source_model into `dir`, same file name (`weft run
 /// --model-dir`): weights referenced relative to the model are then read

@@ -222,7 +222,9 @@ Status checkStepsDataflow(
                            std::to_string(in.offset() + in.bytes()) +
                            ")) before any step writes it");
     }
-    bool noAlias = step.kind() == Step::GEMM || step.kind() == Step::ATTENTION;
+    bool noAlias =
+        step.kind() == Step::GEMM || step.kind() == Step::ATTENTION ||
+        step.kind() == Step::PAGED_ATTENTION || step.kind() == Step::SAMPLE;
     // A GEMM's residual (its last input) is read element by element as the
     // output is written, so it may share the output's place.
     int checked = step.inputs_size();
@@ -253,7 +255,9 @@ Status checkStepsDataflow(
 
 Status checkStepDataflow(const Plan &plan) {
   // Every entry point starts from the same arena: only its inputs (and the
-  // state and weights outside the arena) hold data when it begins.
+  // state and weights outside the arena) hold data when it begins. State
+  // buffers (KV caches among them) always count as written: they persist
+  // from one run to the next, zeroed when the session opens.
   if (Status s = checkStepsDataflow(plan, plan.steps(), "steps"); !s.ok())
     return s;
   for (int e = 0; e < plan.entry_points_size(); ++e)

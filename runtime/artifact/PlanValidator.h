@@ -31,9 +31,10 @@ Status checkKernelFiles(const std::string &dir,
 Status checkArenaLimit(const artifact::Plan &plan);
 
 /// Walks the steps in order: every arena byte a step reads was written by an
-/// earlier step or is a graph input; GEMM and ATTENTION outputs overlap none
-/// of their inputs (they read inputs while writing the output). Buffer ids
-/// must already be checked (validatePlan).
+/// earlier step or is a graph input (state buffers are outside the arena
+/// and always hold data); GEMM, ATTENTION, PAGED_ATTENTION and SAMPLE
+/// outputs overlap none of their inputs (they read inputs while writing the
+/// output). Buffer ids must already be checked (validatePlan).
 Status checkStepDataflow(const artifact::Plan &plan);
 
 } // namespace weft::runtime

@@ -42,6 +42,8 @@ artifact::Step::AttrsCase attrsCaseFor(int kind) {
   case Step::SEND:
   case Step::RECV:
     return Step::kSendRecv;
+  case Step::PAGED_ATTENTION:
+    return Step::kPagedAttention;
   default:
     return Step::ATTRS_NOT_SET;
   }

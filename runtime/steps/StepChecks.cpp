@@ -59,6 +59,10 @@ Result<Check> checkFor(int kind) {
     return checkSend;
   case Step::RECV:
     return checkRecv;
+  case Step::PAGED_ATTENTION:
+    return checkPagedAttention;
+  case Step::SAMPLE:
+    return checkSample;
   default:
     return errorStatus("unknown step kind " + std::to_string(kind));
   }

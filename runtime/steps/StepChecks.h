@@ -64,6 +64,28 @@ struct AttentionShape {
 /// The shape of ATTENTION step `args` (its attributes and operand shapes).
 Result<AttentionShape> attentionShape(const StepArgs &args);
 
+/// The dims of a PAGED_ATTENTION step: q [1, T, Hq, D], k [1, T, Hkv, D],
+/// v [1, T, Hkv, Dv], caches [blocks, block_size, Hkv, D or Dv],
+/// block_tables [rows, blocks_per_seq].
+struct PagedAttentionShape {
+  int64_t t = 0, hq = 0, hkv = 0, d = 0, dv = 0;
+  int64_t blocks = 0, blockSize = 0, rows = 0, blocksPerSeq = 0;
+  double scale = 1;
+};
+
+/// The shape of PAGED_ATTENTION step `args`; its inputs, in order: q, k, v,
+/// k_cache, v_cache, positions, token_seq, block_tables.
+Result<PagedAttentionShape> pagedAttentionShape(const StepArgs &args);
+
+/// The dims of a SAMPLE step: logits [rows, vocab] (or [1, rows, vocab]).
+struct SampleShape {
+  int64_t rows = 0, vocab = 0;
+};
+
+/// The shape of SAMPLE step `args`; its inputs, in order: logits, params,
+/// seeds.
+Result<SampleShape> sampleShape(const StepArgs &args);
+
 /// The normalized axis of a norm or softmax step (NormAttrs or SoftmaxAttrs).
 Result<int64_t> normAxis(const StepArgs &args);
 
@@ -135,6 +157,8 @@ WEFT_STEP_CHECK(GatherElements)
 WEFT_STEP_CHECK(Collective)
 WEFT_STEP_CHECK(Send)
 WEFT_STEP_CHECK(Recv)
+WEFT_STEP_CHECK(PagedAttention)
+WEFT_STEP_CHECK(Sample)
 #undef WEFT_STEP_CHECK
 
 } // namespace weft::runtime::steps

@@ -541,3 +541,56 @@ TEST(Executor, ReportsDataErrorsWithTheStep) {
       << s.message();
   EXPECT_FALSE((*exec)->setInput(0, f32({3}, {1, 2, 3}).bytes).ok());
 }
+
+TEST(PlanValidator, AcceptsPagedKVCachesSizedByTheBlock) {
+  Status s = validatePlan(pagedAttentionPlan(), "p.pb", 1);
+  EXPECT_TRUE(s.ok()) << s.message();
+  // `bytes` is one block's, never the (empty) whole.
+  Plan whole = pagedAttentionPlan();
+  whole.mutable_buffers(3)->set_bytes(0);
+  s = validatePlan(whole, "p.pb", 1);
+  EXPECT_TRUE(contains(s.message(), "p.pb: buffers[3] (id 3): bytes 0 does "
+                                    "not match shape [0, 2, 1, 2] of f32 (16 "
+                                    "per block)"))
+      << s.message();
+}
+
+TEST(PlanValidator, RefusesPagedAttentionOverCachesThatAreNotState) {
+  Plan plan = pagedAttentionPlan();
+  Buffer *cache = plan.mutable_buffers(4);
+  cache->set_kind(Buffer::ARENA);
+  cache->set_shape(0, 1);
+  cache->set_offset(256);
+  Status s = validatePlan(plan, "p.pb", 1);
+  EXPECT_TRUE(contains(s.message(),
+                       "steps[0] 'attention': input 4 (buffer 4 of kind "
+                       "ARENA) is a KV cache the step writes: it must be a "
+                       "STATE buffer"))
+      << s.message();
+  plan = pagedAttentionPlan();
+  plan.mutable_entry_points(0)->mutable_steps(0)->mutable_inputs()->Truncate(4);
+  s = validatePlan(plan, "p.pb", 1);
+  EXPECT_TRUE(contains(s.message(), "PAGED_ATTENTION has 4 inputs; its KV "
+                                    "caches are inputs 3 and 4"))
+      << s.message();
+}
+
+TEST(PlanValidator, StillRefusesUnknownStepKinds) {
+  Plan plan = pagedAttentionPlan();
+  weft::artifact::Step *step = plan.mutable_entry_points(0)->mutable_steps(0);
+  step->set_kind(static_cast<Step::Kind>(27));
+  step->clear_attrs();
+  Status s = validatePlan(plan, "p.pb", 1);
+  EXPECT_TRUE(contains(s.message(), "steps[0] 'attention': unknown kind 27"))
+      << s.message();
+}
+
+TEST(PlanValidator, RefusesPagedAttentionOutputsOverItsInputs) {
+  Plan plan = pagedAttentionPlan();
+  plan.mutable_buffers(8)->set_offset(0);
+  Status s = validatePlan(plan, "p.pb", 1);
+  EXPECT_TRUE(contains(s.message(), "output buffer 8 overlaps input buffer 0 "
+                                    "in the arena, which PAGED_ATTENTION does "
+                                    "not allow"))
+      << s.message();
+}

@@ -2,6 +2,7 @@
 #ifndef WEFT_TEST_UNIT_RUNTIMETESTUTIL_H
 #define WEFT_TEST_UNIT_RUNTIMETESTUTIL_H
 
+#include "runtime/artifact/ArtifactReader.h"
 #include "runtime/artifact/StepAttrs.h"
 #include "runtime/backends/cpu/CpuKernels.h"
 #include "runtime/support/Float16.h"
@@ -13,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <iterator>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -250,6 +252,66 @@ inline std::string runError(const artifact::Step &step,
   auto out = runKernel(step, inputs, {{dtype, shape}});
   EXPECT_FALSE(out.ok());
   return out.ok() ? "" : out.message();
+}
+
+/// A plan whose entry "attend" is one PAGED_ATTENTION (one head of dim 2,
+/// blocks of 2 tokens, one row of 2 blocks): buffers 0-2 the inputs q, k,
+/// v [1, 1, 1, 2] f32, 3 and 4 the KV-cache STATE buffers "k_cache" and
+/// "v_cache" [0, 2, 1, 2] f32 (their blocks are the session's), 5-7 the
+/// inputs positions, token_seq and block_tables [1, 2], 8 the output.
+inline artifact::Plan pagedAttentionPlan() {
+  using artifact::Buffer;
+  artifact::Plan plan;
+  plan.set_format_version(kArtifactFormatVersion);
+  plan.set_arena_bytes(64 * 9);
+  artifact::EntryPoint *entry = plan.add_entry_points();
+  entry->set_name("attend");
+  artifact::Step *step = entry->add_steps();
+  step->set_kind(artifact::Step::PAGED_ATTENTION);
+  step->set_name("attention");
+  step->mutable_paged_attention()->set_scale(1.0);
+  step->mutable_paged_attention()->set_block_size(2);
+  struct Operand {
+    const char *name;
+    Buffer::Kind kind;
+    DType dtype;
+    Shape shape;
+  };
+  const Operand operands[] = {
+      {"q", Buffer::INPUT, DType::F32, {1, 1, 1, 2}},
+      {"k", Buffer::INPUT, DType::F32, {1, 1, 1, 2}},
+      {"v", Buffer::INPUT, DType::F32, {1, 1, 1, 2}},
+      {"k_cache", Buffer::STATE, DType::F32, {0, 2, 1, 2}},
+      {"v_cache", Buffer::STATE, DType::F32, {0, 2, 1, 2}},
+      {"positions", Buffer::INPUT, DType::I64, {1, 1}},
+      {"token_seq", Buffer::INPUT, DType::I32, {1}},
+      {"block_tables", Buffer::INPUT, DType::I32, {1, 2}},
+      {"out", Buffer::OUTPUT, DType::F32, {1, 1, 1, 2}},
+  };
+  for (uint32_t id = 0; id < std::size(operands); ++id) {
+    const Operand &o = operands[id];
+    Buffer *b = plan.add_buffers();
+    b->set_id(id);
+    b->set_kind(o.kind);
+    b->set_name(o.name);
+    b->set_dtype(o.dtype);
+    for (int64_t d : o.shape)
+      b->add_shape(d);
+    b->set_bytes(numElements(o.shape) * dtypeSize(o.dtype));
+    if (o.kind == Buffer::STATE)
+      b->set_bytes(2 * 1 * 2 * 4); // one block
+    else
+      b->set_offset(64 * id);
+    if (o.kind == Buffer::OUTPUT) {
+      step->add_outputs(id);
+      entry->add_outputs(id);
+    } else {
+      step->add_inputs(id);
+      if (o.kind == Buffer::INPUT)
+        entry->add_inputs(id);
+    }
+  }
+  return plan;
 }
 
 inline void expectNear(const std::vector<float> &got,

@@ -196,4 +196,104 @@ TEST(Session, RefusesDuplicateOrForwardEntryNames) {
       << s.message();
 }
 
+/// The artifact of pagedAttentionPlan() (RuntimeTestUtil.h).
+struct PagedCacheArtifact {
+  PagedCacheArtifact() {
+    weft::artifact::Manifest manifest;
+    manifest.set_format_version(kArtifactFormatVersion);
+    manifest.set_world_size(1);
+    Plan plan = pagedAttentionPlan();
+    std::string planBytes = plan.SerializeAsString();
+    writeFile(dir.file("rank0.plan.pb"), planBytes);
+    auto *rank = manifest.add_ranks();
+    rank->set_plan_file("rank0.plan.pb");
+    rank->set_plan_sha256(sha256Hex(planBytes.data(), planBytes.size()));
+    writeFile(dir.file("manifest.pb"), manifest.SerializeAsString());
+  }
+
+  TempDir dir;
+};
+
+/// The inputs of "attend": one token of row 0 at `position`.
+std::vector<NpyArray> attendInputs(std::vector<float> q, std::vector<float> k,
+                                   std::vector<float> v, int64_t position,
+                                   std::vector<int32_t> blockTable) {
+  auto array = [](const char *name, const HostTensor &t) {
+    return NpyArray{name, t.dtype, t.shape, t.bytes};
+  };
+  return {array("q", f32({1, 1, 1, 2}, std::move(q))),
+          array("k", f32({1, 1, 1, 2}, std::move(k))),
+          array("v", f32({1, 1, 1, 2}, std::move(v))),
+          array("positions", i64({1, 1}, {position})),
+          array("token_seq", i32({1}, {0})),
+          array("block_tables", i32({1, 2}, std::move(blockTable)))};
+}
+
+Result<RankOutcome> runAttend(Session &session,
+                              const std::vector<NpyArray> &arrays) {
+  std::vector<const NpyArray *> inputs;
+  for (const NpyArray &a : arrays)
+    inputs.push_back(&a);
+  return session.run("attend", inputs);
+}
+
+TEST(Session, AllocatesThePagedKVCacheItIsGiven) {
+  PagedCacheArtifact paged;
+  auto artifact = readManifest(paged.dir.path);
+  ASSERT_TRUE(artifact.ok()) << artifact.message();
+  SessionOptions options;
+  options.kvCacheBlocks = 3;
+  auto session = Session::open(*artifact, 0, nullptr, options);
+  ASSERT_TRUE(session.ok()) << session.message();
+  // Position 0 in block 2 (the cache's last), then position 1 beside it:
+  // the second run reads the first's k and v from the cache.
+  auto first =
+      runAttend(**session, attendInputs({1, 0}, {1, 0}, {10, 20}, 0, {2, 0}));
+  ASSERT_TRUE(first.ok()) << first.message();
+  EXPECT_EQ(floatsOf(first->outputs[0]), (std::vector<float>{10, 20}));
+  auto second =
+      runAttend(**session, attendInputs({0, 0}, {0, 1}, {30, 40}, 1, {2, 0}));
+  ASSERT_TRUE(second.ok()) << second.message();
+  EXPECT_EQ(floatsOf(second->outputs[0]), (std::vector<float>{20, 30}));
+  // Block 3 is past the 3 blocks the session gave.
+  auto past =
+      runAttend(**session, attendInputs({0, 0}, {0, 1}, {30, 40}, 1, {3, 0}));
+  ASSERT_FALSE(past.ok());
+  EXPECT_NE(past.message().find("block_tables[0][0] = 3 is not a block of "
+                                "the KV cache (3 blocks)"),
+            std::string::npos)
+      << past.message();
+}
+
+TEST(Session, RefusesAPagedKVCacheWithoutItsBlocks) {
+  PagedCacheArtifact paged;
+  auto artifact = readManifest(paged.dir.path);
+  ASSERT_TRUE(artifact.ok()) << artifact.message();
+  auto session = Session::open(*artifact, 0, nullptr, {});
+  ASSERT_FALSE(session.ok());
+  EXPECT_NE(session.message().find(
+                "rank0.plan.pb: the artifact has a paged KV cache (state "
+                "buffer 'k_cache'): give its number of blocks"),
+            std::string::npos)
+      << session.message();
+  // Blocks whose bytes overflow, or that no machine holds.
+  SessionOptions options;
+  options.kvCacheBlocks = uint64_t{1} << 62;
+  session = Session::open(*artifact, 0, nullptr, options);
+  ASSERT_FALSE(session.ok());
+  EXPECT_NE(session.message().find("state buffer 'k_cache': "
+                                   "4611686018427387904 blocks of 16 bytes "
+                                   "overflow"),
+            std::string::npos)
+      << session.message();
+  options.kvCacheBlocks = uint64_t{1} << 58;
+  session = Session::open(*artifact, 0, nullptr, options);
+  ASSERT_FALSE(session.ok());
+  EXPECT_NE(session.message().find(
+                "cannot allocate state buffer 'k_cache' (288230376151711744 "
+                "KV-cache blocks) of 4611686018427387904 bytes"),
+            std::string::npos)
+      << session.message();
+}
+
 } // namespace

@@ -6,8 +6,10 @@
 #include "runtime/comm/Transport.h"
 #include "runtime/steps/ElementValues.h"
 
+#include <climits>
 #include <cstring>
 #include <new>
+#include <stdexcept>
 
 namespace weft::runtime {
 
@@ -79,10 +81,11 @@ Status CpuExecutor::bindBuffers() {
       break;
     }
     case Buffer::STATE: {
-      // Outside the arena: its bytes outlive every run of the session.
-      auto state = std::make_unique<AlignedBuffer>(buf.bytes());
-      t.data = state->data();
-      states[buf.id()] = std::move(state);
+      auto state = allocateState(buf, t.shape);
+      if (!state.ok())
+        return state.status();
+      t.data = (*state)->data();
+      states[buf.id()] = std::move(*state);
       break;
     }
     default:
@@ -92,6 +95,33 @@ Status CpuExecutor::bindBuffers() {
     places[buf.id()] = &buf;
   }
   return okStatus();
+}
+
+Result<std::unique_ptr<AlignedBuffer>>
+CpuExecutor::allocateState(const Buffer &buf, Shape &shape) {
+  // Outside the arena: its bytes outlive every run of the session.
+  uint64_t bytes = buf.bytes();
+  std::string what = "state buffer '" + buf.name() + "'";
+  if (isPagedCache(buf)) {
+    uint64_t blocks = rank.kvCacheBlocks;
+    if (blocks == 0)
+      return errorStatus((rank.planPath.empty() ? "" : rank.planPath + ": ") +
+                         "the artifact has a paged KV cache (" + what +
+                         "): give its number of blocks");
+    if (blocks > static_cast<uint64_t>(INT64_MAX) ||
+        (bytes && blocks > UINT64_MAX / bytes))
+      return errorStatus(what + ": " + std::to_string(blocks) + " blocks of " +
+                         std::to_string(bytes) + " bytes overflow");
+    shape[0] = static_cast<int64_t>(blocks);
+    bytes *= blocks;
+    what += " (" + std::to_string(blocks) + " KV-cache blocks)";
+  }
+  try {
+    return std::make_unique<AlignedBuffer>(bytes);
+  } catch (const std::exception &) { // bad_alloc, or past max_size
+    return errorStatus("cannot allocate " + what + " of " +
+                       std::to_string(bytes) + " bytes");
+  }
 }
 
 const std::byte *CpuExecutor::weightData(const Buffer &buf) {
@@ -115,7 +145,7 @@ const std::byte *CpuExecutor::weightData(const Buffer &buf) {
 OutTensor CpuExecutor::writableTensor(uint32_t id) {
   const Buffer &buf = *places.at(id);
   auto state = states.find(id);
-  return OutTensor{buf.dtype(), toShape(buf.shape()),
+  return OutTensor{buf.dtype(), buffers.at(id).shape,
                    state != states.end() ? state->second->data()
                                          : arena.data() + buf.offset()};
 }

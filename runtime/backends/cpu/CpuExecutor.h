@@ -87,6 +87,10 @@ private:
             const google::protobuf::RepeatedField<uint32_t> &outputIds);
   Result<BoundStep> bindStep(const artifact::Step &step, int index);
   void stageOverlaps(BoundStep &bound);
+  /// The zeroed storage of a state buffer; a paged KV cache gets the
+  /// session's number of blocks, which `shape` then holds as its dim 0.
+  Result<std::unique_ptr<AlignedBuffer>>
+  allocateState(const artifact::Buffer &buf, Shape &shape);
   /// A weight buffer's bytes, converted when stored in another float type.
   const std::byte *weightData(const artifact::Buffer &buf);
   /// A writable view of an arena buffer (graph input, output, intermediate)

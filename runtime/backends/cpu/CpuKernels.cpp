@@ -62,6 +62,10 @@ Result<Kernel> kernelFor(int kind) {
     return runSend;
   case Step::RECV:
     return runRecv;
+  case Step::PAGED_ATTENTION:
+    return runPagedAttention;
+  case Step::SAMPLE:
+    return runSample;
   default:
     return errorStatus("unknown step kind " + std::to_string(kind));
   }

@@ -160,6 +160,8 @@ WEFT_CPU_KERNEL(GatherElements)
 WEFT_CPU_KERNEL(Collective)
 WEFT_CPU_KERNEL(Send)
 WEFT_CPU_KERNEL(Recv)
+WEFT_CPU_KERNEL(PagedAttention)
+WEFT_CPU_KERNEL(Sample)
 #undef WEFT_CPU_KERNEL
 
 } // namespace weft::runtime::cpu
