@@ -281,6 +281,30 @@ struct SampleParams {
 };
 cudaError_t launchSample(const SampleParams &p, cudaStream_t stream);
 
+//===----------------------------------------------------------------------===//
+// Skinny GEMM (decode projections)
+//===----------------------------------------------------------------------===//
+
+/// out[m, n] = sum_k a[m, k] w(k, n) (+ bias[n]) (gelu) (+ residual[m, n])
+/// for a few rows m < kGemvMaxRows; w is [k, n] row-major, or [n, k] when
+/// `transW`. a, w, bias and residual are of `type` (f16 or bf16), out of
+/// `outType` (type or f32). `partials` holds splitK * m * n floats where
+/// the chosen split (gemvPartials) needs it.
+struct GemvParams {
+  const void *a = nullptr, *w = nullptr, *bias = nullptr, *residual = nullptr;
+  void *out = nullptr;
+  int type = kBF16, outType = kBF16;
+  int64_t m = 0, n = 0, k = 0;
+  bool transW = false, gelu = false;
+  int splitK = 1;
+  float *partials = nullptr;
+};
+constexpr int64_t kGemvMaxRows = 8;
+/// Chooses splitK for `p` on `sms` multiprocessors; the floats of partials
+/// it needs (0: none).
+int64_t planGemv(GemvParams &p, int sms);
+cudaError_t launchGemv(const GemvParams &p, cudaStream_t stream);
+
 } // namespace weft::runtime::cuda::kernels
 
 #endif // WEFT_RUNTIME_BACKENDS_CUDA_KERNELS_KERNELS_H
