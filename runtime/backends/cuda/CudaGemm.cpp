@@ -144,14 +144,11 @@ private:
   uint64_t workspaceSize;
 };
 
-/// The skinny GEMM (kernels::launchGemv) and its split-k workspace.
+/// The skinny GEMM (kernels::launchGemv); its split-k partial sums live in
+/// the context's workspace, which no other GEMM uses meanwhile.
 class GemvStep final : public BoundStep {
 public:
   explicit GemvStep(const kernels::GemvParams &params) : params(params) {}
-  ~GemvStep() override {
-    if (params.partials)
-      cudaFree(params.partials);
-  }
   Status launch(cudaStream_t stream) override {
     return cudaStatus(kernels::launchGemv(params, stream), "the skinny GEMM");
   }
@@ -239,14 +236,8 @@ GemmContext::bindGemv(const artifact::Step &step,
           "reading the multiprocessor count");
       !s.ok())
     return s;
-  if (int64_t floats = kernels::planGemv(p, sms)) {
-    void *partials = nullptr;
-    if (Status s = cudaStatus(cudaMalloc(&partials, floats * sizeof(float)),
-                              "allocating the skinny GEMM's workspace");
-        !s.ok())
-      return s;
-    p.partials = static_cast<float *>(partials);
-  }
+  if (kernels::planGemv(p, sms, workspaceSize / sizeof(float)))
+    p.partials = static_cast<float *>(workspace);
   return std::unique_ptr<BoundStep>(new GemvStep(p));
 }
 

@@ -243,7 +243,7 @@ cudaError_t launchTyped(const GemvParams &p, cudaStream_t stream) {
 
 } // namespace
 
-int64_t planGemv(GemvParams &p, int sms) {
+int64_t planGemv(GemvParams &p, int sms, int64_t maxPartials) {
   // Enough warps to keep ~48 per multiprocessor streaming, each over at
   // least 512 elements of k.
   bool vec = vectorizable(p);
@@ -256,6 +256,9 @@ int64_t planGemv(GemvParams &p, int sms) {
   int64_t minK = p.transW ? 512 : 32 * kWarps;
   split = std::min<int64_t>(split, std::max<int64_t>(1, p.k / minK));
   split = std::min<int64_t>(split, 64);
+  split = std::max<int64_t>(
+      1,
+      std::min<int64_t>(split, maxPartials / std::max<int64_t>(1, p.m * p.n)));
   p.splitK = static_cast<int>(split);
   return p.splitK > 1 ? p.splitK * p.m * p.n : 0;
 }

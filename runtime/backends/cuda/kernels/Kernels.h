@@ -289,7 +289,7 @@ cudaError_t launchSample(const SampleParams &p, cudaStream_t stream);
 /// for a few rows m < kGemvMaxRows; w is [k, n] row-major, or [n, k] when
 /// `transW`. a, w, bias and residual are of `type` (f16 or bf16), out of
 /// `outType` (type or f32). `partials` holds splitK * m * n floats where
-/// the chosen split (gemvPartials) needs it.
+/// the chosen split needs it.
 struct GemvParams {
   const void *a = nullptr, *w = nullptr, *bias = nullptr, *residual = nullptr;
   void *out = nullptr;
@@ -300,9 +300,9 @@ struct GemvParams {
   float *partials = nullptr;
 };
 constexpr int64_t kGemvMaxRows = 8;
-/// Chooses splitK for `p` on `sms` multiprocessors; the floats of partials
-/// it needs (0: none).
-int64_t planGemv(GemvParams &p, int sms);
+/// Chooses splitK for `p` on `sms` multiprocessors with at most
+/// `maxPartials` floats of partial sums; the floats it needs (0: none).
+int64_t planGemv(GemvParams &p, int sms, int64_t maxPartials);
 cudaError_t launchGemv(const GemvParams &p, cudaStream_t stream);
 
 } // namespace weft::runtime::cuda::kernels
