@@ -818,6 +818,8 @@ int gemvCases() {
                           {1000, 776},
                           {333, 131},
                           {4104, 1031},
+                          {1000, 131},
+                          {4096, 7},
                           {24, 8}})
         for (bool transB : {false, true}) {
           int variant = static_cast<int>(rng() % 4);

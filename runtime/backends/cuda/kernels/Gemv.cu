@@ -61,73 +61,105 @@ __device__ __forceinline__ void emit(const GemvParams &p, int split, int64_t m,
     p.partials[(split * p.m + m) * p.n + n] = acc;
 }
 
-/// Multiplies eight weights by the rows' eight activations at k.
-template <typename T>
-__device__ __forceinline__ void fmaRows(const GemvParams &p, const T *a,
-                                        int64_t k, const uint4 &wv,
-                                        float (&acc)[kMax]) {
-  float wf[kVec], af[kVec];
-  unpack<T>(wv, wf);
+/// Columns of w [n, k] one warp of the vector kernel takes: each
+/// activation vector loaded is used for all of them.
+constexpr int kRowsCols = 4;
+
+/// acc[m][c] += a[m, k..k+8) . w(c)[k..k+8) for every row: each
+/// activation vector is loaded once for all the columns.
+template <typename T, int Cols>
+__device__ __forceinline__ void fmaColumns(const GemvParams &p, const T *a,
+                                           int64_t k, const uint4 (&wv)[Cols],
+                                           float (&acc)[kMax * Cols]) {
+  float wf[Cols][kVec], af[kVec];
+#pragma unroll
+  for (int c = 0; c < Cols; ++c)
+    unpack<T>(wv[c], wf[c]);
 #pragma unroll
   for (int m = 0; m < kMax; ++m) {
     if (m < p.m) {
       unpack<T>(__ldg(reinterpret_cast<const uint4 *>(a + m * p.k + k)), af);
 #pragma unroll
-      for (int i = 0; i < kVec; ++i)
-        acc[m] = fmaf(wf[i], af[i], acc[m]);
+      for (int c = 0; c < Cols; ++c)
+#pragma unroll
+        for (int i = 0; i < kVec; ++i)
+          acc[m * Cols + c] = fmaf(wf[c][i], af[i], acc[m * Cols + c]);
     }
   }
 }
 
-/// w [n, k]: one warp per (column, split), lanes along k. `Vector`: k is a
-/// multiple of 8 and the operands 16-byte aligned; each lane then keeps
-/// kUnroll 16-byte loads of the weight in flight.
+/// w [n, k]: one warp per (kRowsCols columns, split), lanes along k.
+/// `Vector`: k is a multiple of 8 and the operands 16-byte aligned; each
+/// lane then keeps kUnroll x kRowsCols 16-byte loads of the weight in
+/// flight. Otherwise one column per warp, element by element.
 template <typename T, bool Vector>
 __global__ void __launch_bounds__(kThreads) gemvRowsKernel(GemvParams p) {
-  constexpr int kUnroll = 4;
+  constexpr int kUnroll = 2;
+  constexpr int kCols = Vector ? kRowsCols : 1;
   constexpr int64_t kStride = 32 * kVec;
   const int lane = threadIdx.x % 32;
-  const int64_t n = blockIdx.x * int64_t(kWarps) + threadIdx.x / 32;
+  const int64_t n0 = (blockIdx.x * int64_t(kWarps) + threadIdx.x / 32) * kCols;
   const int split = blockIdx.y;
-  if (n >= p.n)
+  if (n0 >= p.n)
     return;
   // Split ranges are whole warp strides, so vectors stay aligned.
   const int64_t perSplit =
       ((p.k + p.splitK - 1) / p.splitK + kStride - 1) / kStride * kStride;
   const int64_t k0 = split * perSplit, k1 = min(p.k, k0 + perSplit);
-  const T *w = static_cast<const T *>(p.w) + n * p.k;
   const T *a = static_cast<const T *>(p.a);
-  float acc[kMax] = {};
+  const T *w[kCols];
+#pragma unroll
+  for (int c = 0; c < kCols; ++c)
+    w[c] = static_cast<const T *>(p.w) + min(n0 + c, p.n - 1) * p.k;
+  // Zeroed by unrolled loops: an aggregate initializer becomes a loop
+  // that puts the array in local memory.
+  float acc[kMax * kCols];
+#pragma unroll
+  for (int m = 0; m < kMax; ++m)
+#pragma unroll
+    for (int c = 0; c < kCols; ++c)
+      acc[m * kCols + c] = 0;
   if (Vector) {
     int64_t k = k0 + lane * kVec;
     for (; k + (kUnroll - 1) * kStride < k1; k += kUnroll * kStride) {
-      uint4 wv[kUnroll];
+      uint4 wv[kUnroll][kCols];
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u)
-        wv[u] = __ldg(reinterpret_cast<const uint4 *>(w + k + u * kStride));
+#pragma unroll
+        for (int c = 0; c < kCols; ++c)
+          wv[u][c] =
+              __ldg(reinterpret_cast<const uint4 *>(w[c] + k + u * kStride));
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u)
-        fmaRows<T>(p, a, k + u * kStride, wv[u], acc);
+        fmaColumns<T, kCols>(p, a, k + u * kStride, wv[u], acc);
     }
-    for (; k < k1; k += kStride)
-      fmaRows<T>(p, a, k, __ldg(reinterpret_cast<const uint4 *>(w + k)), acc);
+    for (; k < k1; k += kStride) {
+      uint4 wv[kCols];
+#pragma unroll
+      for (int c = 0; c < kCols; ++c)
+        wv[c] = __ldg(reinterpret_cast<const uint4 *>(w[c] + k));
+      fmaColumns<T, kCols>(p, a, k, wv, acc);
+    }
   } else {
     for (int64_t k = k0 + lane; k < k1; k += 32) {
-      float wf = toFloat<T>(w[k]);
+      float wf = toFloat<T>(w[0][k]);
 #pragma unroll
       for (int m = 0; m < kMax; ++m)
         if (m < p.m)
-          acc[m] = fmaf(wf, toFloat<T>(a[m * p.k + k]), acc[m]);
+          acc[m * kCols] = fmaf(wf, toFloat<T>(a[m * p.k + k]), acc[m * kCols]);
     }
   }
+  // Every lane gets every sum; lane j then emits sum j (a small body
+  // outside the unrolled loops, which keeps acc in registers).
+  float mine = 0;
 #pragma unroll
-  for (int m = 0; m < kMax; ++m) {
-    if (m < p.m) {
-      float s = warpSum(acc[m]);
-      if (lane == 0)
-        emit(p, split, m, n, s);
-    }
+  for (int j = 0; j < kMax * kCols; ++j) {
+    float s = warpSum(acc[j]);
+    mine = j == lane ? s : mine;
   }
+  int64_t m = lane / kCols, n = n0 + lane % kCols;
+  if (lane < kMax * kCols && m < p.m && n < p.n)
+    emit(p, split, m, n, mine);
 }
 
 /// w [k, n]: each thread takes 8 adjacent columns (one 16-byte vector; a
@@ -216,7 +248,8 @@ template <typename T>
 cudaError_t launchTyped(const GemvParams &p, cudaStream_t stream) {
   bool vec = vectorizable(p);
   if (p.transW) {
-    dim3 grid(static_cast<unsigned>((p.n + kWarps - 1) / kWarps),
+    int64_t perBlock = kWarps * (vec ? kRowsCols : 1);
+    dim3 grid(static_cast<unsigned>((p.n + perBlock - 1) / perBlock),
               static_cast<unsigned>(p.splitK));
     if (vec)
       gemvRowsKernel<T, true><<<grid, kThreads, 0, stream>>>(p);
@@ -248,7 +281,7 @@ int64_t planGemv(GemvParams &p, int sms, int64_t maxPartials) {
   // least 512 elements of k.
   bool vec = vectorizable(p);
   int64_t warps =
-      p.transW ? p.n
+      p.transW ? (p.n + (vec ? kRowsCols : 1) - 1) / (vec ? kRowsCols : 1)
                : ((p.n + 32 * (vec ? kVec : 1) - 1) / (32 * (vec ? kVec : 1))) *
                      kWarps;
   int64_t want = 48 * int64_t(sms);
