@@ -126,8 +126,10 @@ __device__ void stageChunk(const PagedAttentionParams &p, const void *cache,
     if (vectors) {
       float vals[8];
       loadVector(cache, at, p.dataType, vals);
-      for (int q = 0; q < step; ++q)
-        out[q] = vals[q];
+#pragma unroll
+      for (int q = 0; q < 8; ++q)
+        if (q < step)
+          out[q] = vals[q];
     } else {
       out[0] = loadFloat(cache, at, p.dataType);
     }
