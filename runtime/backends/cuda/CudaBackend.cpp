@@ -45,6 +45,12 @@ public:
   CudaRank(std::unique_ptr<DeviceComm> comm, std::unique_ptr<CudaExecutor> exec)
       : comm(std::move(comm)), exec(std::move(exec)) {}
   ~CudaRank() override { exec.reset(); }
+  std::vector<std::string> entryPoints() const override {
+    return exec->entryPoints();
+  }
+  Status selectEntry(const std::string &entry) override {
+    return exec->selectEntry(entry);
+  }
   size_t numInputs() const override { return exec->numInputs(); }
   size_t numOutputs() const override { return exec->numOutputs(); }
   const std::string &inputName(size_t i) const override {

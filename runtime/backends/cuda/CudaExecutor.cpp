@@ -285,13 +285,15 @@ CudaExecutor::~CudaExecutor() {
   cudaSetDevice(options.device);
   if (stream)
     cudaStreamSynchronize(stream);
-  steps.clear();
+  for (Entry &e : entries) {
+    e.steps.clear();
+    if (e.graphExec)
+      cudaGraphExecDestroy(e.graphExec);
+    if (e.graph)
+      cudaGraphDestroy(e.graph);
+  }
   gemm.reset();
   module.reset();
-  if (graphExec)
-    cudaGraphExecDestroy(graphExec);
-  if (graph)
-    cudaGraphDestroy(graph);
   for (void *p : allocations)
     cudaFree(p);
   if (stream)
@@ -304,13 +306,6 @@ CudaExecutor::create(const Artifact &artifact, RankPlan &rank,
   if (Status s = validatePlan(rank.plan, rank.planPath, options.worldSize);
       !s.ok())
     return s;
-  // State buffers need device memory kept across runs and outside the
-  // captured graph's arena: not there yet; refused rather than misplaced.
-  for (const Buffer &buf : rank.plan.buffers())
-    if (buf.kind() == Buffer::STATE)
-      return errorStatus(rank.planPath + ": state buffer '" + buf.name() +
-                         "': the cuda backend does not keep state buffers "
-                         "yet (run it on the cpu backend)");
   if (rank.weights.size() != static_cast<size_t>(rank.plan.weights_size()))
     return errorStatus("the weights of rank " +
                        std::to_string(rank.entry.rank()) + " are not loaded");
@@ -381,11 +376,47 @@ Status CudaExecutor::allocate() {
         buf.kind() == Buffer::OUTPUT)
       buffers[buf.id()] = {buf.dtype(), toShape(buf.shape()),
                            arena + buf.offset()};
+    if (buf.kind() == Buffer::STATE)
+      if (Status s = allocateState(buf); !s.ok())
+        return s.withPrefix(rank.planPath + ": ");
   }
-  inputIds.assign(rank.plan.inputs().begin(), rank.plan.inputs().end());
-  outputIds.assign(rank.plan.outputs().begin(), rank.plan.outputs().end());
-  for (uint32_t id : outputIds)
-    hostOutputs.emplace_back(buffers.at(id).bytes());
+  return okStatus();
+}
+
+Status CudaExecutor::allocateState(const Buffer &buf) {
+  // Outside the arena (its bytes outlive every run and every entry's
+  // graph), zeroed once.
+  Shape shape = toShape(buf.shape());
+  uint64_t bytes = buf.bytes();
+  std::string what = "state buffer '" + buf.name() + "'";
+  if (!shape.empty() && shape[0] == 0) {
+    // A KV cache: as many blocks as the session chose.
+    Shape block(shape.begin() + 1, shape.end());
+    uint64_t blockBytes = numElements(block) * dtypeSize(buf.dtype());
+    if (buf.bytes() != 0 && buf.bytes() != blockBytes)
+      return errorStatus(what + ": bytes " + std::to_string(buf.bytes()) +
+                         " is not the size of one block of " +
+                         shapeString(shape) + " (" +
+                         std::to_string(blockBytes) + ")");
+    if (rank.kvCacheBlocks == 0)
+      return errorStatus(what +
+                         " is a KV cache, but the session chose no cache "
+                         "blocks (SessionOptions.kvCacheBlocks is 0)");
+    if (blockBytes && rank.kvCacheBlocks > UINT64_MAX / blockBytes)
+      return errorStatus(what + ": " + std::to_string(rank.kvCacheBlocks) +
+                         " blocks of " + std::to_string(blockBytes) +
+                         " bytes overflow");
+    shape[0] = static_cast<int64_t>(rank.kvCacheBlocks);
+    bytes = blockBytes * rank.kvCacheBlocks;
+  }
+  auto p = deviceAlloc(bytes, what);
+  if (!p.ok())
+    return p.status();
+  if (Status s =
+          cudaStatus(cudaMemsetAsync(*p, 0, bytes, stream), "clearing " + what);
+      !s.ok())
+    return s;
+  buffers[buf.id()] = {buf.dtype(), shape, *p};
   return okStatus();
 }
 
@@ -650,6 +681,9 @@ Status CudaExecutor::bindSteps(const Artifact &artifact) {
   bool anyElementwise = false;
   for (const artifact::Step &step : rank.plan.steps())
     anyElementwise |= step.kind() == artifact::Step::ELEMENTWISE;
+  for (const artifact::EntryPoint &e : rank.plan.entry_points())
+    for (const artifact::Step &step : e.steps())
+      anyElementwise |= step.kind() == artifact::Step::ELEMENTWISE;
   if (anyElementwise) {
     auto m = KernelModule::load(artifact);
     if (!m.ok())
@@ -661,29 +695,70 @@ Status CudaExecutor::bindSteps(const Artifact &artifact) {
     return g.status();
   gemm = std::move(*g);
   allocated += gemm->workspaceBytes();
-  for (int i = 0; i < rank.plan.steps_size(); ++i) {
-    const artifact::Step &step = rank.plan.steps(i);
-    std::string where = stepWhere(i, step);
-    auto bound = bindStep(step);
+  auto forward = bindEntry(kForwardEntry, rank.plan.steps(), rank.plan.inputs(),
+                           rank.plan.outputs());
+  if (!forward.ok())
+    return forward.status();
+  entries.push_back(std::move(*forward));
+  for (const artifact::EntryPoint &e : rank.plan.entry_points()) {
+    auto bound = bindEntry(e.name(), e.steps(), e.inputs(), e.outputs());
     if (!bound.ok())
-      return bound.status().withPrefix(rank.planPath + ": " + where);
-    steps.push_back({where, std::move(*bound)});
+      return bound.status().withPrefix("entry point '" + e.name() + "': ");
+    entries.push_back(std::move(*bound));
   }
   return cudaStatus(cudaStreamSynchronize(stream), "binding the steps");
 }
 
+Result<CudaExecutor::Entry> CudaExecutor::bindEntry(
+    const std::string &name,
+    const google::protobuf::RepeatedPtrField<artifact::Step> &entrySteps,
+    const google::protobuf::RepeatedField<uint32_t> &inputs,
+    const google::protobuf::RepeatedField<uint32_t> &outputs) {
+  Entry e;
+  e.name = name;
+  e.inputIds.assign(inputs.begin(), inputs.end());
+  e.outputIds.assign(outputs.begin(), outputs.end());
+  for (uint32_t id : e.outputIds)
+    e.hostOutputs.emplace_back(buffers.at(id).bytes());
+  for (int i = 0; i < entrySteps.size(); ++i) {
+    const artifact::Step &step = entrySteps[i];
+    std::string where = stepWhere(i, step);
+    auto bound = bindStep(step);
+    if (!bound.ok())
+      return bound.status().withPrefix(rank.planPath + ": " + where);
+    e.steps.push_back({&step, where, std::move(*bound)});
+  }
+  return e;
+}
+
+std::vector<std::string> CudaExecutor::entryPoints() const {
+  std::vector<std::string> names;
+  for (const Entry &e : entries)
+    names.push_back(e.name);
+  return names;
+}
+
+Status CudaExecutor::selectEntry(const std::string &name) {
+  for (size_t e = 0; e < entries.size(); ++e)
+    if (entries[e].name == name) {
+      current = e;
+      return okStatus();
+    }
+  return errorStatus("no entry point '" + name + "'");
+}
+
 const std::string &CudaExecutor::inputName(size_t i) const {
-  return places.at(inputIds[i])->name();
+  return places.at(entry().inputIds[i])->name();
 }
 
 const std::string &CudaExecutor::outputName(size_t i) const {
-  return places.at(outputIds[i])->name();
+  return places.at(entry().outputIds[i])->name();
 }
 
 Status CudaExecutor::setInput(size_t i, std::span<const std::byte> bytes) {
-  if (i >= inputIds.size())
+  if (i >= entry().inputIds.size())
     return errorStatus("no graph input " + std::to_string(i));
-  const DeviceTensor &t = buffers.at(inputIds[i]);
+  const DeviceTensor &t = buffers.at(entry().inputIds[i]);
   if (bytes.size() != t.bytes())
     return errorStatus("input '" + inputName(i) + "' needs " +
                        std::to_string(t.bytes()) + " bytes, got " +
@@ -696,9 +771,9 @@ Status CudaExecutor::setInput(size_t i, std::span<const std::byte> bytes) {
                     "copying input '" + inputName(i) + "' to the GPU");
 }
 
-Status CudaExecutor::launchAll() {
+Status CudaExecutor::launchAll(Entry &e) {
   // WEFT_CUDA_SYNC=1 waits after each step, so a fault names its step.
-  for (Step &s : steps) {
+  for (Step &s : e.steps) {
     if (Status st = s.bound->launch(stream); !st.ok())
       return st.withPrefix(s.where);
     if (cudaError_t err = cudaGetLastError(); err != cudaSuccess)
@@ -713,26 +788,27 @@ Status CudaExecutor::launchAll() {
   return okStatus();
 }
 
-Status CudaExecutor::capture() {
+Status CudaExecutor::capture(Entry &e) {
   if (Status s = cudaStatus(
           cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal),
           "starting the CUDA graph capture");
       !s.ok())
     return s;
-  Status launched = launchAll();
-  cudaError_t end = cudaStreamEndCapture(stream, &graph);
+  Status launched = launchAll(e);
+  cudaError_t end = cudaStreamEndCapture(stream, &e.graph);
   if (!launched.ok())
     return launched.withPrefix("capturing the CUDA graph: ");
   if (Status s = cudaStatus(end, "ending the CUDA graph capture"); !s.ok())
     return s;
-  return cudaStatus(cudaGraphInstantiate(&graphExec, graph, 0),
+  return cudaStatus(cudaGraphInstantiate(&e.graphExec, e.graph, 0),
                     "instantiating the CUDA graph");
 }
 
 /// WEFT_CUDA_PROFILE=1: once, on the second run, every step is launched
 /// alone between two events; the time per step kind and kernel name goes to
 /// stderr, heaviest first ("weft-profile rank R: ...").
-Status CudaExecutor::profile() {
+Status CudaExecutor::profile(Entry &e) {
+  const std::vector<Step> &steps = e.steps;
   std::vector<cudaEvent_t> events(steps.size() + 1);
   for (cudaEvent_t &e : events)
     if (Status s = cudaStatus(cudaEventCreate(&e), "profiling"); !s.ok())
@@ -752,7 +828,7 @@ Status CudaExecutor::profile() {
   for (size_t i = 0; launched.ok() && synced.ok() && i < steps.size(); ++i) {
     float ms = 0;
     cudaEventElapsedTime(&ms, events[i], events[i + 1]);
-    const artifact::Step &step = rank.plan.steps(static_cast<int>(i));
+    const artifact::Step &step = *steps[i].step;
     std::string key =
         artifact::Step::Kind_Name(step.kind()) + " " + step.name();
     if (step.outputs_size())
@@ -778,8 +854,9 @@ Status CudaExecutor::profile() {
   }
   std::sort(rows.rbegin(), rows.rend());
   std::string out = "weft-profile rank " + std::to_string(rank.plan.rank()) +
-                    ": " + std::to_string(steps.size()) + " steps, " +
-                    std::to_string(total) + " ms launched one by one\n";
+                    " entry '" + e.name + "': " + std::to_string(steps.size()) +
+                    " steps, " + std::to_string(total) +
+                    " ms launched one by one\n";
   for (auto &[ms, line] : rows)
     out += "weft-profile   " + line + "\n";
   std::fputs(out.c_str(), stderr);
@@ -788,26 +865,30 @@ Status CudaExecutor::profile() {
 
 Status CudaExecutor::runImpl(bool fetchOutputs) {
   cudaSetDevice(options.device);
-  if (ranOnce && profiling && !profiled) {
-    profiled = true;
-    if (Status s = profile(); !s.ok())
+  Entry &e = entry();
+  if (e.ranOnce && profiling && !e.profiled) {
+    e.profiled = true;
+    if (Status s = profile(e); !s.ok())
       return s.withPrefix("profiling: ");
   }
-  // The first run launches step by step (faults name their step); later
-  // ones replay the plan captured once as a CUDA graph.
+  // An entry's first run launches step by step (faults name their step);
+  // later ones replay its steps captured once as a CUDA graph. The inputs
+  // were copied in on the same stream before.
   Status launched;
-  if (ranOnce && options.graph && !graphExec)
-    launched = capture();
+  if (e.ranOnce && options.graph && !e.graphExec)
+    launched = capture(e);
   if (launched.ok())
-    launched = graphExec ? cudaStatus(cudaGraphLaunch(graphExec, stream),
-                                      "launching the CUDA graph")
-                         : launchAll();
-  for (size_t i = 0; fetchOutputs && i < outputIds.size() && launched.ok(); ++i)
-    if (!hostOutputs[i].empty())
+    launched = e.graphExec ? cudaStatus(cudaGraphLaunch(e.graphExec, stream),
+                                        "launching the CUDA graph")
+                           : launchAll(e);
+  for (size_t i = 0; fetchOutputs && i < e.outputIds.size() && launched.ok();
+       ++i)
+    if (!e.hostOutputs[i].empty())
       launched =
-          cudaStatus(cudaMemcpyAsync(
-                         hostOutputs[i].data(), buffers.at(outputIds[i]).data,
-                         hostOutputs[i].size(), cudaMemcpyDeviceToHost, stream),
+          cudaStatus(cudaMemcpyAsync(e.hostOutputs[i].data(),
+                                     buffers.at(e.outputIds[i]).data,
+                                     e.hostOutputs[i].size(),
+                                     cudaMemcpyDeviceToHost, stream),
                      "copying output '" + outputName(i) + "' to the host");
   Status synced = options.comm ? options.comm->synchronize(stream)
                                : cudaStatus(cudaStreamSynchronize(stream),
@@ -816,13 +897,13 @@ Status CudaExecutor::runImpl(bool fetchOutputs) {
     return launched;
   if (!synced.ok())
     return synced;
-  ranOnce = true;
+  e.ranOnce = true;
   return okStatus();
 }
 
 InTensor CudaExecutor::output(size_t i) const {
-  const DeviceTensor &t = buffers.at(outputIds[i]);
-  return InTensor{t.dtype, t.shape, hostOutputs[i].data()};
+  const DeviceTensor &t = buffers.at(entry().outputIds[i]);
+  return InTensor{t.dtype, t.shape, entry().hostOutputs[i].data()};
 }
 
 } // namespace weft::runtime::cuda

@@ -1,8 +1,9 @@
 // Runs one rank's plan on a CUDA GPU: one device arena from the static
 // memory plan, the rank's weight slices streamed to the device once, every
-// step bound once (generated kernels from the artifact's module, cuBLASLt
-// GEMMs, the runtime's kernels, NCCL), and the whole plan captured into a
-// CUDA graph that each run replays.
+// step of every entry point bound once (generated kernels from the
+// artifact's module, cuBLASLt GEMMs, the runtime's kernels, NCCL), state
+// buffers (the KV cache) kept on the device across runs, and each entry's
+// steps captured into a CUDA graph of its own that each run replays.
 #ifndef WEFT_RUNTIME_BACKENDS_CUDA_CUDAEXECUTOR_H
 #define WEFT_RUNTIME_BACKENDS_CUDA_CUDAEXECUTOR_H
 
@@ -43,8 +44,10 @@ public:
          const CudaExecutorOptions &options);
   ~CudaExecutor() override;
 
-  size_t numInputs() const override { return inputIds.size(); }
-  size_t numOutputs() const override { return outputIds.size(); }
+  std::vector<std::string> entryPoints() const override;
+  Status selectEntry(const std::string &entry) override;
+  size_t numInputs() const override { return entry().inputIds.size(); }
+  size_t numOutputs() const override { return entry().outputIds.size(); }
   const std::string &inputName(size_t i) const override;
   const std::string &outputName(size_t i) const override;
   Status setInput(size_t i, std::span<const std::byte> bytes) override;
@@ -58,20 +61,42 @@ public:
 
 private:
   struct Step {
+    const artifact::Step *step = nullptr;
     std::string where;
     std::unique_ptr<BoundStep> bound;
+  };
+
+  /// An entry point: its bound steps, graph buffers and CUDA graph
+  /// (captured on its second run).
+  struct Entry {
+    std::string name;
+    std::vector<Step> steps;
+    std::vector<uint32_t> inputIds, outputIds;
+    std::vector<std::vector<std::byte>> hostOutputs;
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t graphExec = nullptr;
+    bool ranOnce = false;
+    bool profiled = false;
   };
 
   CudaExecutor(const RankPlan &rank, const CudaExecutorOptions &options);
   Status allocate();
   Status uploadWeights(RankPlan &rank);
   Status uploadConstants();
+  Status allocateState(const artifact::Buffer &buf);
   Status bindSteps(const Artifact &artifact);
+  Result<Entry>
+  bindEntry(const std::string &name,
+            const google::protobuf::RepeatedPtrField<artifact::Step> &steps,
+            const google::protobuf::RepeatedField<uint32_t> &inputIds,
+            const google::protobuf::RepeatedField<uint32_t> &outputIds);
   Result<std::unique_ptr<BoundStep>> bindStep(const artifact::Step &step);
-  Status launchAll();
+  Entry &entry() { return entries[current]; }
+  const Entry &entry() const { return entries[current]; }
+  Status launchAll(Entry &e);
   Status runImpl(bool fetchOutputs);
-  Status profile();
-  Status capture();
+  Status profile(Entry &e);
+  Status capture(Entry &e);
   Result<void *> deviceAlloc(uint64_t bytes, const std::string &what);
 
   const RankPlan &rank;
@@ -84,15 +109,11 @@ private:
   std::unordered_map<uint32_t, const artifact::Buffer *> places;
   std::unique_ptr<KernelModule> module;
   std::unique_ptr<GemmContext> gemm;
-  std::vector<Step> steps;
-  std::vector<uint32_t> inputIds, outputIds;
-  std::vector<std::vector<std::byte>> hostOutputs;
-  cudaGraph_t graph = nullptr;
-  cudaGraphExec_t graphExec = nullptr;
-  bool ranOnce = false;
+  /// "forward" first, then the plan's entry_points.
+  std::vector<Entry> entries;
+  size_t current = 0;
   bool syncEach = false;  // WEFT_CUDA_SYNC
   bool profiling = false; // WEFT_CUDA_PROFILE
-  bool profiled = false;
 };
 
 } // namespace weft::runtime::cuda

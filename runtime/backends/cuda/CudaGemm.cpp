@@ -9,13 +9,20 @@
 // is read in the epilogue and added to the f32 accumulator before the one
 // rounding. A `gelu` step is the GELU (tanh-approximated, as the CPU
 // kernel's) epilogue, after the bias.
+//
+// Products of at most kGemvMaxRows rows of 16-bit operands (the decode
+// projections) run the skinny-GEMM kernel instead: cuBLASLt reaches a
+// fraction of the memory bandwidth there, and the time is all in reading
+// the weight once.
 #include "runtime/backends/cuda/CudaGemm.h"
 
+#include "runtime/backends/cuda/kernels/Kernels.h"
 #include "runtime/steps/StepChecks.h"
 
 #include <cublasLt.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <numeric>
@@ -137,6 +144,24 @@ private:
   uint64_t workspaceSize;
 };
 
+/// The skinny GEMM (kernels::launchGemv); its split-k partial sums live in
+/// the context's workspace, which no other GEMM uses meanwhile.
+class GemvStep final : public BoundStep {
+public:
+  explicit GemvStep(const kernels::GemvParams &params) : params(params) {}
+  Status launch(cudaStream_t stream) override {
+    return cudaStatus(kernels::launchGemv(params, stream), "the skinny GEMM");
+  }
+
+private:
+  kernels::GemvParams params;
+};
+
+bool envEnabled(const char *name) {
+  const char *v = std::getenv(name);
+  return !v || !*v || std::string(v) != "0";
+}
+
 int64_t product(const Shape &s) {
   return std::accumulate(s.begin(), s.end(), int64_t{1},
                          std::multiplies<int64_t>());
@@ -176,6 +201,44 @@ GemmContext::~GemmContext() {
     cudaFree(workspace);
   if (handle)
     cublasLtDestroy(static_cast<cublasLtHandle_t>(handle));
+}
+
+Result<std::unique_ptr<BoundStep>>
+GemmContext::bindGemv(const artifact::Step &step,
+                      std::span<const DeviceTensor> inputs,
+                      std::span<const DeviceTensor> outputs, int64_t m,
+                      int64_t n, int64_t k, bool transB) {
+  kernels::GemvParams p;
+  p.a = inputs[0].data;
+  p.w = inputs[1].data;
+  p.out = outputs[0].data;
+  p.type = static_cast<int>(inputs[0].dtype);
+  p.outType = static_cast<int>(outputs[0].dtype);
+  p.m = m;
+  p.n = n;
+  p.k = k;
+  p.transW = transB;
+  p.gelu = step.gemm().gelu();
+  if (step.gemm().has_bias()) {
+    if (inputs[2].numElements() != n)
+      return errorStatus(
+          "the GPU GEMM takes a bias of n = " + std::to_string(n) +
+          " values, has " + shapeString(inputs[2].shape));
+    p.bias = inputs[2].data;
+  }
+  if (step.gemm().has_residual())
+    p.residual = inputs.back().data;
+  int device = 0, sms = 0;
+  if (Status s = cudaStatus(cudaGetDevice(&device), "finding the GPU"); !s.ok())
+    return s;
+  if (Status s = cudaStatus(
+          cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
+          "reading the multiprocessor count");
+      !s.ok())
+    return s;
+  if (kernels::planGemv(p, sms, workspaceSize / sizeof(float)))
+    p.partials = static_cast<float *>(workspace);
+  return std::unique_ptr<BoundStep>(new GemvStep(p));
 }
 
 Result<std::unique_ptr<BoundStep>>
@@ -238,6 +301,9 @@ GemmContext::bind(const artifact::Step &step,
   } else {
     perMatrix = true;
   }
+  if (count == 1 && !g.transA && m <= kernels::kGemvMaxRows &&
+      dtype != DType::F32 && envEnabled("WEFT_GEMV"))
+    return bindGemv(step, inputs, outputs, m, n, k, g.transB);
   int32_t batchCount = perMatrix ? 1 : static_cast<int32_t>(count);
   if (count > INT32_MAX || m > INT32_MAX || n > INT32_MAX || k > INT32_MAX)
     return errorStatus("a GEMM dim exceeds cuBLASLt's int32 limit");

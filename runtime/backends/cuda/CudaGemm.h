@@ -32,6 +32,11 @@ public:
 
 private:
   GemmContext() = default;
+  /// m x k times k x n (n x k when `transB`) by the skinny-GEMM kernel.
+  Result<std::unique_ptr<BoundStep>>
+  bindGemv(const artifact::Step &step, std::span<const DeviceTensor> inputs,
+           std::span<const DeviceTensor> outputs, int64_t m, int64_t n,
+           int64_t k, bool transB);
   void *handle = nullptr; // cublasLtHandle_t
   void *workspace = nullptr;
   uint64_t workspaceSize = 0;

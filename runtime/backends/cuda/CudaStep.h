@@ -58,6 +58,20 @@ bindLibraryStep(const artifact::Step &step,
                 std::span<const DeviceTensor> inputs,
                 std::span<const DeviceTensor> outputs);
 
+/// Binds a PAGED_ATTENTION step: inputs q, k, v, k_cache, v_cache,
+/// positions, token_seq, block_tables (artifact.proto); the caches are
+/// written. Launch shapes (tiles, context splits) are fixed here from the
+/// static shapes; the real lengths are read on the device.
+Result<std::unique_ptr<BoundStep>>
+bindPagedAttention(const artifact::Step &step,
+                   std::span<const DeviceTensor> inputs,
+                   std::span<const DeviceTensor> outputs);
+
+/// Binds a SAMPLE step: inputs logits, params, seeds; output ids.
+Result<std::unique_ptr<BoundStep>>
+bindSample(const artifact::Step &step, std::span<const DeviceTensor> inputs,
+           std::span<const DeviceTensor> outputs);
+
 } // namespace weft::runtime::cuda
 
 #endif // WEFT_RUNTIME_BACKENDS_CUDA_CUDASTEP_H

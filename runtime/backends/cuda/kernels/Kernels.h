@@ -230,6 +230,84 @@ struct CumsumParams {
 };
 cudaError_t launchCumsum(const CumsumParams &p, cudaStream_t stream);
 
+//===----------------------------------------------------------------------===//
+// Generation: PAGED_ATTENTION, SAMPLE
+//===----------------------------------------------------------------------===//
+
+/// PAGED_ATTENTION: q [T, hq, d], k [T, hkv, d], v [T, hkv, dv] and the
+/// caches [blocks, blockSize, hkv, d | dv] (all of `dataType`); positions
+/// i64 [T], tokenSeq i32 [T], blockTables i32 [rows, blocksPerSeq]. Each
+/// kernel block takes `tileTokens` consecutive tokens and one kv head, and
+/// one of `splits` equal ranges of `splitLen` positions (a multiple of
+/// kPagedChunk); with several splits the partial results (partials) are
+/// merged by a second kernel.
+struct PagedAttentionParams {
+  const void *q = nullptr, *k = nullptr, *v = nullptr;
+  void *kCache = nullptr, *vCache = nullptr, *out = nullptr;
+  const int64_t *positions = nullptr;
+  const int32_t *tokenSeq = nullptr, *blockTables = nullptr;
+  int dataType = kF32;
+  int64_t tokens = 0, hq = 0, hkv = 0, d = 0, dv = 0;
+  int64_t blocks = 0, blockSize = 0, rows = 0, blocksPerSeq = 0;
+  float scale = 1;
+  int tileTokens = 1, splits = 1;
+  int64_t splitLen = 0;
+  /// [tokens, hq, splits, dv + 2] floats (the running max and sum last);
+  /// needed when splits > 1.
+  float *partials = nullptr;
+};
+
+/// Positions one pass of the attention kernel stages in shared memory.
+constexpr int kPagedChunk = 32;
+/// Chooses tileTokens, splits and splitLen for `p` (tokens, heads, the
+/// longest context blocksPerSeq * blockSize) on a GPU of `sms`
+/// multiprocessors; returns the floats of partials it needs (0: none).
+int64_t planPagedAttention(PagedAttentionParams &p, int sms);
+/// Raises the kernel's dynamic shared memory limit for `p` (no stream work).
+cudaError_t preparePagedAttention(const PagedAttentionParams &p);
+cudaError_t launchPagedAttention(const PagedAttentionParams &p,
+                                 cudaStream_t stream);
+
+/// SAMPLE over `rows` rows of `vocab` logits (f32, f16 or bf16): params f32
+/// [rows, 3] (temperature, top_k, top_p), seeds i64 [rows, 2] (seed,
+/// position); ids i32 [rows].
+struct SampleParams {
+  const void *logits = nullptr;
+  const float *params = nullptr;
+  const int64_t *seeds = nullptr;
+  int32_t *ids = nullptr;
+  int logitsType = kF32;
+  int64_t rows = 0, vocab = 0;
+};
+cudaError_t launchSample(const SampleParams &p, cudaStream_t stream);
+
+//===----------------------------------------------------------------------===//
+// Skinny GEMM (decode projections)
+//===----------------------------------------------------------------------===//
+
+/// out[m, n] = sum_k a[m, k] w(k, n) (+ bias[n]) (gelu) (+ residual[m, n])
+/// for a few rows m < kGemvMaxRows; w is [k, n] row-major, or [n, k] when
+/// `transW`. a, w, bias and residual are of `type` (f16 or bf16), out of
+/// `outType` (type or f32). `partials` holds splitK * m * n floats where
+/// the chosen split needs it.
+struct GemvParams {
+  const void *a = nullptr, *w = nullptr, *bias = nullptr, *residual = nullptr;
+  void *out = nullptr;
+  int type = kBF16, outType = kBF16;
+  int64_t m = 0, n = 0, k = 0;
+  bool transW = false, gelu = false;
+  int splitK = 1;
+  float *partials = nullptr;
+};
+/// At 8 rows the kernel does 16 flops per 2-byte weight: 24 TFLOP/s of f32
+/// FMA at 3 TB/s, under an H100's CUDA-core rate, so it stays bound by
+/// memory; with more rows the tensor cores (cuBLASLt) catch up.
+constexpr int64_t kGemvMaxRows = 8;
+/// Chooses splitK for `p` on `sms` multiprocessors with at most
+/// `maxPartials` floats of partial sums; the floats it needs (0: none).
+int64_t planGemv(GemvParams &p, int sms, int64_t maxPartials);
+cudaError_t launchGemv(const GemvParams &p, cudaStream_t stream);
+
 } // namespace weft::runtime::cuda::kernels
 
 #endif // WEFT_RUNTIME_BACKENDS_CUDA_KERNELS_KERNELS_H

@@ -611,6 +611,10 @@ bindLibraryStep(const Step &step, std::span<const DeviceTensor> inputs,
   case Step::RECV:
     return b.refuse("not a library step (the CUDA executor runs " + kind +
                     " itself)");
+  case Step::PAGED_ATTENTION:
+    return bindPagedAttention(step, inputs, outputs);
+  case Step::SAMPLE:
+    return bindSample(step, inputs, outputs);
   default:
     break;
   }
