@@ -3,11 +3,11 @@
 #include "tools/weft/Commands.h"
 #include "tools/weft/TokenizerInput.h"
 
+#include "tools/common/LaunchedRank.h"
+
 #include "runtime/artifact/ArtifactReader.h"
 #include "runtime/backends/BackendRegistry.h"
 #include "runtime/comm/Bootstrap.h"
-#include "runtime/comm/MpiTransport.h"
-#include "runtime/comm/TcpTransport.h"
 #include "runtime/exec/Launcher.h"
 #include "runtime/generate/Engine.h"
 #include "runtime/generate/SessionModel.h"
@@ -550,6 +550,85 @@ int generateThreads(const GenerateOptions &opts) {
   return 0;
 }
 
+/// `--nproc N`: every rank as a child process of this one; rank 0's
+/// process prints.
+int generateProcesses(const GenerateOptions &opts, int argc, char **argv) {
+  // Bad input is reported once, here, rather than by every rank.
+  auto prepared = prepare(opts);
+  if (!prepared.ok())
+    return dataError(prepared.message());
+  uint32_t world = prepared->artifact.manifest.world_size();
+  if (*opts.nproc != world)
+    return usageError("--nproc " + std::to_string(*opts.nproc) +
+                      " does not match the artifact's world size " +
+                      std::to_string(world) + " (use --nproc " +
+                      std::to_string(world) + ")");
+  const std::string drop[] = {"--nproc"};
+  auto args = weft::runtime::childCommandLine(argc, argv, drop);
+  if (!args.ok())
+    return dataError(args.message());
+  weft::runtime::LocalLaunch launch;
+  launch.nproc = *opts.nproc;
+  launch.args = std::move(*args);
+  auto outcome = weft::runtime::launchLocalRanks(launch);
+  if (!outcome.ok())
+    return dataError(outcome.message());
+  if (outcome->exitCode != 0)
+    std::cerr << std::string(kProg) + ": error: " + outcome->message + "\n";
+  return outcome->exitCode;
+}
+
+/// One rank of a launched job (--nproc's children, torchrun, mpirun,
+/// srun): every rank runs the same engine loop; rank 0 prints.
+int generateLaunched(const weft::runtime::comm::LaunchInfo &launch,
+                     const GenerateOptions &opts) {
+  auto prepared = prepare(opts);
+  if (!prepared.ok()) {
+    if (launch.kind == weft::runtime::comm::LaunchInfo::Kind::Tcp)
+      return weft::runtime::rankError(kProg, launch.rank, prepared.message());
+    return dataError("rank " + std::to_string(launch.rank) + ": " +
+                     prepared.message());
+  }
+  auto task = [&](const weft::runtime::LaunchedRank &self) -> Status {
+    gen::RankGenerateOptions options;
+    options.threads = opts.threads
+                          ? opts.threads
+                          : weft::runtime::threadsPerRank(self.localSize);
+    options.backend = rankBackend(opts, self.localRank);
+    options.engine = prepared->engine;
+    if (self.rank == 0)
+      streamTo(options.engine, opts, prepared->requests.size());
+    bool streams = static_cast<bool>(options.engine.onText);
+    weft::runtime::RankState state;
+    auto mine =
+        gen::generateOnRank(prepared->artifact, self.rank, &self.transport,
+                            prepared->requests, options, state);
+    if (!mine.ok())
+      return mine.status();
+    if (self.rank == 0)
+      printResults(*mine, opts.json, streams);
+    return weft::runtime::okStatus();
+  };
+  return weft::runtime::runLaunchedRank(
+      launch, prepared->artifact.manifest.world_size(),
+      std::chrono::duration<double>(opts.timeout), task, kProg, kProg);
+}
+
+int generate(const GenerateOptions &opts, int argc, char **argv) {
+  auto detected = weft::runtime::comm::detectLaunch();
+  if (!detected.ok())
+    return usageError(detected.message());
+  if (*detected && opts.nproc)
+    return usageError("--nproc cannot be used in a launched job (" +
+                      (*detected)->sizeSource +
+                      "): the launcher already started the ranks");
+  if (opts.nproc)
+    return generateProcesses(opts, argc, argv);
+  if (*detected)
+    return generateLaunched(**detected, opts);
+  return generateThreads(opts);
+}
+
 } // namespace
 
 int weft::cli::runGenerate(int argc, char **argv) {
@@ -564,7 +643,7 @@ int weft::cli::runGenerate(int argc, char **argv) {
     return usageError("the CUDA backend is not built into this binary (use "
                       "--backend cpu)");
   try {
-    return generateThreads(opts);
+    return generate(opts, argc, argv);
   } catch (const std::bad_alloc &) {
     return dataError("out of memory");
   } catch (const std::exception &e) {
