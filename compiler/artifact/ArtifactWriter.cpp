@@ -190,6 +190,9 @@ public:
   LogicalResult run();
 
 private:
+  LogicalResult runGeneration();
+  std::optional<WeightInfo> weightInfo(StringRef name);
+  art::Manifest baseManifest(int64_t world, const art::Plan &first);
   ModuleOp module;
   const ArtifactOptions &options;
   Location loc;
@@ -401,16 +404,11 @@ LogicalResult Writer::run() {
   auto func = module.lookupSymbol<func::FuncOp>("main");
   if (!func)
     return emitError(loc) << "the module has no @main function";
+  if (!options.entries.empty())
+    return runGeneration();
   if (failed(loadModel()))
     return failure();
-  auto weightInfo = [&](StringRef name) -> std::optional<WeightInfo> {
-    const onnx::TensorProto *t = initializers.lookup(name);
-    if (!t)
-      return std::nullopt;
-    Type elem = onnxElementType(*module.getContext(), t->data_type());
-    return WeightInfo{toArtifactDType(elem),
-                      std::vector<int64_t>(t->dims().begin(), t->dims().end())};
-  };
+  auto weightInfo = [&](StringRef name) { return this->weightInfo(name); };
   int64_t world = options.tp * options.pp * options.dp;
   auto stages = assignStages(func, options.pp);
   std::vector<art::Plan> plans;
@@ -435,6 +433,34 @@ LogicalResult Writer::run() {
   // The last stage's first rank has the outputs.
   const art::Plan &last = plans[(options.pp - 1) * options.tp];
   int64_t chunks = options.dp * options.microbatches;
+  art::Manifest manifest = baseManifest(world, first);
+  // Whole shapes: a plan holds one of `chunks` slices of the batch.
+  for (uint32_t id : first.inputs())
+    addSpec(manifest.mutable_inputs(), first.buffers(id), chunks);
+  for (uint32_t id : last.outputs())
+    addSpec(manifest.mutable_outputs(), last.buffers(id), chunks);
+  for (int64_t r = 0; r < world; ++r) {
+    art::RankEntry *rank = manifest.add_ranks();
+    rank->set_rank(r);
+    rank->set_plan_file(rankFile(r, "plan.pb"));
+  }
+  if (options.target != "cpu" && failed(generateGpuKernels(manifest, plans)))
+    return failure();
+  return writeDirectory(manifest, plans, packed);
+}
+
+std::optional<WeightInfo> Writer::weightInfo(StringRef name) {
+  const onnx::TensorProto *t = initializers.lookup(name);
+  if (!t)
+    return std::nullopt;
+  Type elem = onnxElementType(*module.getContext(), t->data_type());
+  return WeightInfo{toArtifactDType(elem),
+                    std::vector<int64_t>(t->dims().begin(), t->dims().end())};
+}
+
+/// The manifest's fields common to every artifact: no ranks, inputs or
+/// outputs yet.
+art::Manifest Writer::baseManifest(int64_t world, const art::Plan &first) {
   art::Manifest manifest;
   manifest.set_format_version(::weft::runtime::kArtifactFormatVersion);
   manifest.set_compiler_version(WEFT_VERSION);
@@ -454,20 +480,8 @@ LogicalResult Writer::run() {
     if (b.dtype() == art::F16 || b.dtype() == art::BF16)
       compute = b.dtype();
   manifest.set_compute_dtype(compute);
-  // Whole shapes: a plan holds one of `chunks` slices of the batch.
-  for (uint32_t id : first.inputs())
-    addSpec(manifest.mutable_inputs(), first.buffers(id), chunks);
-  for (uint32_t id : last.outputs())
-    addSpec(manifest.mutable_outputs(), last.buffers(id), chunks);
   for (const auto &d : options.dims)
     (*manifest.mutable_dims())[d.getKey().str()] = d.getValue();
-  for (int64_t r = 0; r < world; ++r) {
-    art::RankEntry *rank = manifest.add_ranks();
-    rank->set_rank(r);
-    rank->set_plan_file(rankFile(r, "plan.pb"));
-  }
-  if (options.target != "cpu" && failed(generateGpuKernels(manifest, plans)))
-    return failure();
   for (const auto &[name, bytes] : options.tokenizerFiles) {
     art::TokenizerFile *f = manifest.add_tokenizer_files();
     f->set_name(name);
@@ -475,6 +489,135 @@ LogicalResult Writer::run() {
     f->set_sha256(sha256Hex(bytes));
     extraFiles.emplace_back(name, bytes);
   }
+  return manifest;
+}
+
+/// Appends `entry` (one rank's plan of one entry point) to `merged` as the
+/// entry point `name`. Weights, constants and state are shared: weights by
+/// their reference, constants by content, state by name. The entry's arena
+/// regions keep their offsets (entries never run at the same time), so
+/// the arena is the largest of theirs.
+LogicalResult mergeEntry(art::Plan &merged, const art::Plan &entry,
+                         StringRef name, Location loc,
+                         llvm::StringMap<uint32_t> &weightKeys,
+                         llvm::StringMap<uint32_t> &sharedBuffers) {
+  std::vector<uint32_t> id(entry.buffers_size());
+  for (const art::Buffer &b : entry.buffers()) {
+    art::Buffer nb = b;
+    nb.clear_id();
+    if (b.kind() == art::Buffer::WEIGHT) {
+      const art::WeightRef &w = entry.weights(b.weight());
+      auto [it, fresh] =
+          weightKeys.try_emplace(w.SerializeAsString(), merged.weights_size());
+      if (fresh)
+        *merged.add_weights() = w;
+      nb.set_weight(it->second);
+    }
+    bool shared = b.kind() == art::Buffer::WEIGHT ||
+                  b.kind() == art::Buffer::CONSTANT ||
+                  b.kind() == art::Buffer::STATE;
+    std::string key = b.kind() == art::Buffer::STATE ? "state:" + b.name()
+                                                     : nb.SerializeAsString();
+    if (shared) {
+      auto it = sharedBuffers.find(key);
+      if (it != sharedBuffers.end()) {
+        const art::Buffer &have = merged.buffers(it->second);
+        if (b.kind() == art::Buffer::STATE &&
+            (have.dtype() != b.dtype() ||
+             !llvm::equal(have.shape(), b.shape())))
+          return emitError(loc) << "entry point '" << name << "': state '"
+                                << b.name() << "' differs from another "
+                                << "entry's";
+        id[b.id()] = it->second;
+        continue;
+      }
+    }
+    nb.set_id(merged.buffers_size());
+    id[b.id()] = nb.id();
+    if (shared)
+      sharedBuffers[key] = nb.id();
+    *merged.add_buffers() = std::move(nb);
+  }
+  art::EntryPoint *e = merged.add_entry_points();
+  e->set_name(name.str());
+  for (const art::Step &step : entry.steps()) {
+    art::Step *s = e->add_steps();
+    *s = step;
+    for (uint32_t &i : *s->mutable_inputs())
+      i = id[i];
+    for (uint32_t &o : *s->mutable_outputs())
+      o = id[o];
+  }
+  for (uint32_t i : entry.inputs())
+    e->add_inputs(id[i]);
+  for (uint32_t o : entry.outputs())
+    e->add_outputs(id[o]);
+  merged.set_arena_bytes(std::max(merged.arena_bytes(), entry.arena_bytes()));
+  return success();
+}
+
+LogicalResult Writer::runGeneration() {
+  if (failed(loadModel()))
+    return failure();
+  auto weightInfo = [&](StringRef name) { return this->weightInfo(name); };
+  SmallVector<func::FuncOp> funcs;
+  for (auto [name, entryModule] : options.entries) {
+    auto f = entryModule.lookupSymbol<func::FuncOp>("main");
+    if (!f)
+      return emitError(loc) << "entry point '" << name << "' has no @main";
+    funcs.push_back(f);
+  }
+  // Every entry puts each layer, and so its cache, on the same stage: the
+  // stages the cost model gives the first entry (the smallest prefill).
+  SmallVector<int64_t> layerCuts;
+  if (options.pp > 1)
+    layerCuts =
+        stageLayerCuts(funcs.front(), assignStages(funcs.front(), options.pp));
+  std::vector<llvm::DenseMap<Operation *, int64_t>> stages;
+  for (func::FuncOp f : funcs)
+    stages.push_back(assignStages(f, options.pp, layerCuts));
+  int64_t world = options.tp * options.pp * options.dp;
+  std::vector<art::Plan> plans;
+  std::vector<SafetensorsFile> packed(world);
+  art::Generation generation = options.generation;
+  for (int64_t r = 0; r < world; ++r) {
+    RankLayout layout;
+    layout.tp = options.tp;
+    layout.pp = options.pp;
+    layout.dp = options.dp;
+    layout.tpIndex = r % options.tp;
+    layout.stage = (r / options.tp) % options.pp;
+    layout.replica = r / (options.tp * options.pp);
+    art::Plan merged;
+    merged.set_format_version(::weft::runtime::kArtifactFormatVersion);
+    merged.set_rank(r);
+    llvm::StringMap<uint32_t> weightKeys, sharedBuffers;
+    for (auto [i, f] : llvm::enumerate(funcs)) {
+      auto plan = buildPlan(f, weightInfo, layout, &stages[i]);
+      if (failed(plan) ||
+          failed(mergeEntry(merged, *plan, options.entries[i].first, loc,
+                            weightKeys, sharedBuffers)))
+        return failure();
+    }
+    uint64_t blockBytes = 0;
+    for (const art::Buffer &b : merged.buffers())
+      if (b.kind() == art::Buffer::STATE && b.shape_size() && b.shape(0) == 0)
+        blockBytes += b.bytes();
+    generation.add_kv_block_bytes(blockBytes);
+    std::string packedName = rankFile(r, "weights.safetensors");
+    if (failed(locateWeights(merged, packed[r], packedName)))
+      return failure();
+    plans.push_back(std::move(merged));
+  }
+  art::Manifest manifest = baseManifest(world, plans.front());
+  *manifest.mutable_generation() = generation;
+  for (int64_t r = 0; r < world; ++r) {
+    art::RankEntry *rank = manifest.add_ranks();
+    rank->set_rank(r);
+    rank->set_plan_file(rankFile(r, "plan.pb"));
+  }
+  if (options.target != "cpu" && failed(generateGpuKernels(manifest, plans)))
+    return failure();
   return writeDirectory(manifest, plans, packed);
 }
 

@@ -3,6 +3,8 @@
 #ifndef WEFT_COMPILER_ARTIFACT_ARTIFACTWRITER_H
 #define WEFT_COMPILER_ARTIFACT_ARTIFACTWRITER_H
 
+#include "runtime/artifact/artifact.pb.h"
+
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/StringMap.h"
 
@@ -37,6 +39,13 @@ struct ArtifactOptions {
   /// Tokenizer files to carry (name, contents), tokenizer.json first;
   /// each is stored with its SHA-256 in the manifest.
   std::vector<std::pair<std::string, std::string>> tokenizerFiles;
+  /// `weft compile --generate`: the entry points (name, compiled module
+  /// whose @main is the entry's graph), planned for every rank and merged
+  /// into its plan over one KV cache; `generation` is stored in the
+  /// manifest (its per-rank block bytes filled in). The module given to
+  /// writeArtifact is then not planned itself.
+  std::vector<std::pair<std::string, ModuleOp>> entries;
+  ::weft::artifact::Generation generation;
 };
 
 /// Plans `module` (its @main) and writes the artifact atomically: into a

@@ -206,7 +206,8 @@ private:
   }
   /// The pipeline stage of an op; -1 for weights, constants and return.
   int64_t stageOf(Operation *op) const {
-    if (!stages || isa<WeightOp, arith::ConstantOp, func::ReturnOp>(op))
+    if (!stages ||
+        isa<WeightOp, arith::ConstantOp, KvCacheOp, func::ReturnOp>(op))
       return isa<func::ReturnOp>(op) ? layout.pp - 1 : -1;
     auto it = stages->find(op);
     return it == stages->end() ? 0 : it->second;
@@ -403,6 +404,29 @@ LogicalResult PlanBuilderImpl::lowerOp(Operation *op) {
           return c.emitError("only dense tensor constants can be planned");
         newBuffer(c.getResult(), art::Buffer::CONSTANT)
             .set_data(constantBytes(attr));
+        return success();
+      })
+      .Case<KvCacheOp>([&](KvCacheOp c) {
+        // One block's bytes: the session chooses the number of blocks.
+        art::Buffer &b = newBuffer(c.getResult(), art::Buffer::STATE);
+        auto type = cast<RankedTensorType>(c.getType());
+        int64_t block = dtypeBytes(b.dtype());
+        for (int64_t d : type.getShape().drop_front())
+          block *= d;
+        b.set_bytes(block);
+        b.set_name(c.getName().str());
+        return success();
+      })
+      .Case<PagedAttentionOp>([&](PagedAttentionOp a) {
+        art::PagedAttentionAttrs *attrs =
+            simple(art::Step::PAGED_ATTENTION, "paged_attention")
+                .mutable_paged_attention();
+        attrs->set_scale(a.getScale().convertToDouble());
+        attrs->set_block_size(a.getBlockSize());
+        return success();
+      })
+      .Case<SampleOp>([&](SampleOp) {
+        simple(art::Step::SAMPLE, "sample");
         return success();
       })
       .Case<ReshapeOp>([&](ReshapeOp r) {
@@ -723,8 +747,9 @@ FailureOr<art::Plan> mlir::weft::buildPlan(
   return builder.build();
 }
 
-llvm::DenseMap<Operation *, int64_t> mlir::weft::assignStages(func::FuncOp func,
-                                                              int64_t pp) {
+llvm::DenseMap<Operation *, int64_t>
+mlir::weft::assignStages(func::FuncOp func, int64_t pp,
+                         ArrayRef<int64_t> layerCuts) {
   auto numel = [](Value v) {
     return cast<RankedTensorType>(v.getType()).getNumElements();
   };
@@ -746,7 +771,7 @@ llvm::DenseMap<Operation *, int64_t> mlir::weft::assignStages(func::FuncOp func,
   SmallVector<Operation *> ops;
   llvm::DenseMap<Operation *, int64_t> index;
   for (Operation &op : func.getBody().front())
-    if (!isa<WeightOp, arith::ConstantOp, func::ReturnOp>(op)) {
+    if (!isa<WeightOp, arith::ConstantOp, KvCacheOp, func::ReturnOp>(op)) {
       index[&op] = ops.size();
       ops.push_back(&op);
     }
@@ -769,11 +794,31 @@ llvm::DenseMap<Operation *, int64_t> mlir::weft::assignStages(func::FuncOp func,
     }
   for (int64_t b = 1; b <= n; ++b)
     crossing[b] += crossing[b - 1];
+  SmallVector<int64_t> cuts = {0};
+  if (!layerCuts.empty()) {
+    // Each cut between the attention of the layer before it and its own,
+    // where the fewest bytes cross.
+    SmallVector<int64_t> attention;
+    for (int64_t i = 0; i < n; ++i)
+      if (isa<AttentionOp, PagedAttentionOp>(ops[i]))
+        attention.push_back(i);
+    for (int64_t layer : layerCuts) {
+      int64_t lo = layer > 0 && layer <= int64_t(attention.size())
+                       ? attention[layer - 1] + 1
+                       : cuts.back() + 1;
+      int64_t hi = layer < int64_t(attention.size()) ? attention[layer] : n;
+      int64_t best = std::max(lo, cuts.back() + 1);
+      for (int64_t b = best; b <= hi && b < n; ++b)
+        if (crossing[b] < crossing[best])
+          best = b;
+      cuts.push_back(std::min(best, n));
+    }
+    pp = cuts.size();
+  }
   // Each cut: near its share of the cost (within half a stage), where the
   // fewest bytes cross (between layers, only the residual stream does).
   double total = prefix[n];
-  SmallVector<int64_t> cuts = {0};
-  for (int64_t s = 1; s < pp; ++s) {
+  for (int64_t s = cuts.size(); s < pp; ++s) {
     double target = total * s / pp, window = total / (2.0 * pp);
     int64_t best = -1;
     for (int64_t b = cuts.back() + 1; b < n; ++b) {
@@ -794,4 +839,20 @@ llvm::DenseMap<Operation *, int64_t> mlir::weft::assignStages(func::FuncOp func,
     stages[ops[i]] = stage;
   }
   return stages;
+}
+
+SmallVector<int64_t>
+mlir::weft::stageLayerCuts(func::FuncOp func,
+                           const llvm::DenseMap<Operation *, int64_t> &stages) {
+  SmallVector<int64_t> cuts;
+  int64_t layer = 0, stage = 0;
+  for (Operation &op : func.getBody().front()) {
+    if (!isa<AttentionOp, PagedAttentionOp>(op))
+      continue;
+    int64_t s = stages.lookup(&op);
+    for (; stage < s; ++stage)
+      cuts.push_back(layer);
+    ++layer;
+  }
+  return cuts;
 }

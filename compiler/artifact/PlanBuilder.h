@@ -30,8 +30,17 @@ struct RankLayout {
 /// Pipeline stages of the ops in `func` (weights and constants excluded):
 /// contiguous ranges of the op list with about equal estimated cost
 /// (matrix products and attention by their FLOPs, other ops by size).
-llvm::DenseMap<Operation *, int64_t> assignStages(func::FuncOp func,
-                                                  int64_t pp);
+/// With `layerCuts` (pp - 1 attention layer indices, ascending): stage s
+/// begins with layer layerCuts[s - 1], cut where the fewest bytes cross
+/// after the attention before it, so that graphs of the same model at
+/// other lengths put every layer (and its KV cache) on the same stage.
+llvm::DenseMap<Operation *, int64_t>
+assignStages(func::FuncOp func, int64_t pp, ArrayRef<int64_t> layerCuts = {});
+
+/// The attention layers that begin stages 1.. of `stages` (assignStages).
+SmallVector<int64_t>
+stageLayerCuts(func::FuncOp func,
+               const llvm::DenseMap<Operation *, int64_t> &stages);
 
 /// Builds one rank's plan of `func` (a per-rank graph for `layout.tp`
 /// ranks): the ops of its pipeline stage, values from earlier stages

@@ -150,15 +150,30 @@ mlir::weft::generateKernels(std::vector<art::Plan> &plans,
                             const GpuArch &arch) {
   KernelModuleBuilder builder;
   GeneratedKernels result;
-  // Step.kernel per rank and step, set once everything compiled.
-  std::vector<std::vector<std::string>> names(plans.size());
+  // Every step list of every rank: its own ("forward") and its entries'.
+  struct StepList {
+    size_t rank;
+    std::string entry;
+    google::protobuf::RepeatedPtrField<art::Step> *steps;
+    std::vector<std::string> names; // Step.kernel, set once compiled
+  };
+  std::vector<StepList> lists;
   for (auto [r, plan] : llvm::enumerate(plans)) {
-    names[r].resize(plan.steps_size());
-    for (auto [i, step] : llvm::enumerate(plan.steps())) {
+    lists.push_back({r, "", plan.mutable_steps(), {}});
+    for (art::EntryPoint &e : *plan.mutable_entry_points())
+      lists.push_back({r, e.name(), e.mutable_steps(), {}});
+  }
+  for (StepList &list : lists) {
+    const art::Plan &plan = plans[list.rank];
+    list.names.resize(list.steps->size());
+    for (auto [i, step] : llvm::enumerate(*list.steps)) {
       if (step.kind() != art::Step::ELEMENTWISE)
         continue;
       std::string user =
-          llvm::formatv("step {0} '{1}' of rank {2}", i, step.name(), r).str();
+          llvm::formatv("step {0} '{1}' of rank {2}", i, step.name(), list.rank)
+              .str();
+      if (!list.entry.empty())
+        user += " (entry point '" + list.entry + "')";
       auto spec = elementwiseSpecOf(plan, step);
       if (!spec)
         return llvm::createStringError(
@@ -168,7 +183,7 @@ mlir::weft::generateKernels(std::vector<art::Plan> &plans,
       auto name = builder.addElementwise(*spec, user);
       if (!name)
         return name.takeError();
-      names[r][i] = std::move(*name);
+      list.names[i] = std::move(*name);
       ++result.numSteps;
     }
   }
@@ -180,9 +195,9 @@ mlir::weft::generateKernels(std::vector<art::Plan> &plans,
   result.cubin = std::move(compiled->cubin);
   result.ptx = std::move(compiled->ptx);
   result.nvrtcSeconds = compiled->seconds;
-  for (auto [r, plan] : llvm::enumerate(plans))
-    for (auto [i, step] : llvm::enumerate(*plan.mutable_steps()))
-      if (!names[r][i].empty())
-        step.set_kernel(names[r][i]);
+  for (StepList &list : lists)
+    for (auto [i, step] : llvm::enumerate(*list.steps))
+      if (!list.names[i].empty())
+        step.set_kernel(list.names[i]);
   return result;
 }

@@ -505,4 +505,65 @@ def Weft_AttentionOp : Weft_Op<"attention", [InferTypeOpAdaptor]> {
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// Generation ops (weft compile --generate)
+//===----------------------------------------------------------------------===//
+
+// Not Pure: a cache is state that paged attention writes, so neither may be
+// merged with another or removed.
+def Weft_KvCacheOp : Op<Weft_Dialect, "kv_cache"> {
+  let summary = "a paged KV cache: persistent state of a generation artifact";
+  let description = [{
+    One layer's keys or values, [blocks, block_size, kv heads, head dim]:
+    dim 0 is 0 in the type, its number of blocks chosen when a session
+    opens. `name` identifies it among the entry points that share it.
+  }];
+  let arguments = (ins StrAttr:$name);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$name attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Weft_PagedAttentionOp : Op<Weft_Dialect, "paged_attention"> {
+  let summary = "causal attention of packed tokens over a paged KV cache";
+  let description = [{
+    q: [1, T, Hq, D], k: [1, T, Hkv, D], v: [1, T, Hkv, Dv] for T packed
+    tokens of several sequences; k_cache, v_cache: weft.kv_cache values;
+    positions: i64 [1, T]; token_seq: i32 [T] (row of `block_tables`, -1 for
+    padding); block_tables: i32 [R, blocks per sequence]. Stores each
+    token's k and v at its position in its row's blocks, then attends each
+    token over positions 0..its own of its row. Result [1, T, Hq, Dv].
+  }];
+  let arguments = (ins AnyRankedTensor:$q, AnyRankedTensor:$k,
+                   AnyRankedTensor:$v, AnyRankedTensor:$k_cache,
+                   AnyRankedTensor:$v_cache, AnyRankedTensor:$positions,
+                   AnyRankedTensor:$token_seq, AnyRankedTensor:$block_tables,
+                   F64Attr:$scale, I64Attr:$block_size);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v `cache` $k_cache `,` $v_cache `at` $positions `,`
+    $token_seq `,` $block_tables attr-dict `:` type($q) `,` type($k) `,`
+    type($v) `,` type($k_cache) `,` type($v_cache) `,` type($positions) `,`
+    type($token_seq) `,` type($block_tables) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Weft_SampleOp : Weft_Op<"sample"> {
+  let summary = "one token per row of logits: greedy, temperature, top-k, top-p";
+  let description = [{
+    logits: [R, V] or [1, R, V]; params: f32 [R, 3] (temperature, top_k,
+    top_p); seeds: i64 [R, 2] (seed, position). Result i32 [R]: the SAMPLE
+    step of the artifact format (runtime/artifact/artifact.proto).
+  }];
+  let arguments = (ins AnyRankedTensor:$logits, AnyRankedTensor:$params,
+                   AnyRankedTensor:$seeds);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $logits `,` $params `,` $seeds attr-dict `:` type($logits) `,`
+    type($params) `,` type($seeds) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // WEFT_DIALECT_TD

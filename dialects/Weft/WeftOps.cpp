@@ -619,5 +619,80 @@ LogicalResult AttentionOp::inferReturnTypes(MLIRContext *,
   return success();
 }
 
+LogicalResult KvCacheOp::verify() {
+  auto t = cast<RankedTensorType>(getType());
+  if (t.getRank() != 4 || t.getDimSize(0) != 0 ||
+      llvm::any_of(t.getShape().drop_front(), [](int64_t d) { return d <= 0; }))
+    return emitOpError("type must be [0, block_size, heads, dim] (its blocks "
+                       "are chosen at run time), not ")
+           << t;
+  if (!isa<FloatType>(t.getElementType()))
+    return emitOpError("must hold floats");
+  return success();
+}
+
+LogicalResult PagedAttentionOp::verify() {
+  auto q = getQ().getType(), k = getK().getType(), v = getV().getType();
+  auto kc = cast<RankedTensorType>(getKCache().getType()),
+       vc = cast<RankedTensorType>(getVCache().getType());
+  auto pos = getPositions().getType(), seq = getTokenSeq().getType(),
+       tables = getBlockTables().getType();
+  if (q.getRank() != 4 || k.getRank() != 4 || v.getRank() != 4 ||
+      q.getDimSize(0) != 1 ||
+      k.getShape().take_front(2) != q.getShape().take_front(2) ||
+      v.getShape().take_front(3) != k.getShape().take_front(3) ||
+      q.getDimSize(3) != k.getDimSize(3))
+    return emitOpError("q, k, v must be [1, T, Hq, D], [1, T, Hkv, D], "
+                       "[1, T, Hkv, Dv]");
+  int64_t hq = q.getDimSize(2), hkv = k.getDimSize(2), t = q.getDimSize(1);
+  if (hkv <= 0 || hq % hkv)
+    return emitOpError("query heads ") << hq << " are not a multiple of kv "
+                                       << "heads " << hkv;
+  int64_t bs = getBlockSize();
+  if (bs <= 0 || kc.getDimSize(1) != bs || kc.getDimSize(2) != hkv ||
+      kc.getDimSize(3) != k.getDimSize(3) ||
+      vc.getShape().take_front(3) != kc.getShape().take_front(3) ||
+      vc.getDimSize(3) != v.getDimSize(3))
+    return emitOpError("caches must be [0, block_size, Hkv, D] and [.., Dv]");
+  if (kc.getElementType() != k.getElementType() ||
+      vc.getElementType() != v.getElementType())
+    return emitOpError("caches must hold k's and v's element types");
+  if (pos.getShape() != ArrayRef<int64_t>{1, t} ||
+      !pos.getElementType().isInteger(64) ||
+      seq.getShape() != ArrayRef<int64_t>{t} ||
+      !seq.getElementType().isInteger(32) || tables.getRank() != 2 ||
+      !tables.getElementType().isInteger(32))
+    return emitOpError("positions must be i64 [1, T], token_seq i32 [T], "
+                       "block_tables i32 [R, blocks]");
+  SmallVector<int64_t> out(q.getShape());
+  out[3] = v.getDimSize(3);
+  auto r = cast<RankedTensorType>(getType());
+  if (r.getShape() != ArrayRef<int64_t>(out) ||
+      r.getElementType() != q.getElementType())
+    return emitOpError("result must be [1, T, Hq, Dv] of q's element type");
+  return success();
+}
+
+LogicalResult SampleOp::verify() {
+  auto logits = getLogits().getType();
+  auto params = getParams().getType(), seeds = getSeeds().getType();
+  auto r = cast<RankedTensorType>(getType());
+  ArrayRef<int64_t> shape = logits.getShape();
+  if (shape.size() == 3 && shape[0] == 1)
+    shape = shape.drop_front();
+  if (shape.size() != 2 || !isa<FloatType>(logits.getElementType()))
+    return emitOpError("logits must be float [R, V] or [1, R, V]");
+  int64_t rows = shape[0];
+  if (params.getShape() != ArrayRef<int64_t>{rows, 3} ||
+      !params.getElementType().isF32() ||
+      seeds.getShape() != ArrayRef<int64_t>{rows, 2} ||
+      !seeds.getElementType().isInteger(64))
+    return emitOpError("params must be f32 [R, 3] and seeds i64 [R, 2]");
+  if (r.getShape() != ArrayRef<int64_t>{rows} ||
+      !r.getElementType().isInteger(32))
+    return emitOpError("result must be i32 [R]");
+  return success();
+}
+
 #define GET_OP_CLASSES
 #include "dialects/Weft/WeftOps.cpp.inc"

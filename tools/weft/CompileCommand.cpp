@@ -7,10 +7,12 @@
 
 #include "compiler/artifact/ArtifactWriter.h"
 #include "compiler/codegen/Nvrtc.h"
+#include "compiler/generate/Generation.h"
 #include "compiler/onnx/GraphImporter.h"
 #include "compiler/onnx/Importer.h"
 #include "compiler/pipeline/Pipeline.h"
 #include "compiler/topology/Topology.h"
+#include "dialects/Weft/WeftOps.h"
 #include "runtime/support/SafeFile.h"
 #include "runtime/tokenizer/TokenizerFiles.h"
 
@@ -19,6 +21,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -159,6 +162,207 @@ int resolveTarget(const llvm::cl::opt<std::string> &option,
   target = "cpu";
   return 0;
 }
+
+/// What `weft compile --generate` was asked for.
+struct GenerateRequest {
+  MLIRContext &ctx;
+  std::string model;
+  llvm::StringMap<int64_t> dims;
+  std::string dtype;
+  bool artifact; // else print the entries' modules
+  std::string output;
+  bool quiet, debugLocations;
+  int64_t tp, pp, dp, microbatches;
+  int64_t maxSeq;
+  std::vector<int64_t> promptBuckets, batchBuckets;
+  int64_t blockSize, prefillRows;
+  bool packWeights;
+  const mlir::weft::Topology &topology;
+  std::string target;
+  std::vector<std::pair<std::string, std::string>> tokenizerFiles;
+};
+
+/// Checks a --*-buckets list: positive, at most `limit`; sorted, unique.
+/// Returns 0, or 2 once the error is printed.
+int checkBuckets(llvm::StringRef flag, std::vector<int64_t> &buckets,
+                 int64_t limit) {
+  for (int64_t b : buckets)
+    if (b < 1 || b > limit) {
+      llvm::errs() << "weft compile: error: --" << flag << ": " << b
+                   << " must be between 1 and " << limit << "\n";
+      return 2;
+    }
+  llvm::sort(buckets);
+  buckets.erase(std::unique(buckets.begin(), buckets.end()), buckets.end());
+  return 0;
+}
+
+int compileForGeneration(GenerateRequest r) {
+  auto refuse = [](const llvm::Twine &msg) {
+    llvm::errs() << "weft compile: error: " << msg << "\n";
+    return 2;
+  };
+  if (r.dp > 1 || r.microbatches > 1)
+    return refuse("--generate: --dp and --microbatches are not supported "
+                  "for generation (use several servers for data "
+                  "parallelism)");
+  constexpr int64_t kMaxSeqLimit = int64_t(1) << 20;
+  if (r.maxSeq < 2 || r.maxSeq > kMaxSeqLimit)
+    return refuse(
+        llvm::formatv("--max-seq must be between 2 and {0}", kMaxSeqLimit));
+  if (r.blockSize < 1 || r.blockSize > 1024)
+    return refuse("--block-size must be between 1 and 1024");
+  if (r.prefillRows < 1 || r.prefillRows > 1024)
+    return refuse("--prefill-rows must be between 1 and 1024");
+  mlir::weft::GenerationOptions g;
+  g.maxSeq = r.maxSeq;
+  g.blockSize = r.blockSize;
+  g.prefillRows = r.prefillRows;
+  if (r.promptBuckets.empty()) {
+    g.promptBuckets.clear();
+    for (int64_t b : {128, 512, 2048})
+      g.promptBuckets.push_back(std::min<int64_t>(b, r.maxSeq));
+  } else {
+    g.promptBuckets = r.promptBuckets;
+  }
+  if (!r.batchBuckets.empty())
+    g.batchBuckets = r.batchBuckets;
+  if (int s = checkBuckets("prompt-buckets", g.promptBuckets, r.maxSeq))
+    return s;
+  if (int s = checkBuckets("batch-buckets", g.batchBuckets, 4096))
+    return s;
+  auto token = mlir::weft::findTokenInput(r.model);
+  if (!token) {
+    llvm::errs() << "weft compile: error: --generate: "
+                 << llvm::toString(token.takeError()) << "\n";
+    return 1;
+  }
+  for (const std::string &d : {token->batchDim, token->seqDim})
+    if (!d.empty() && r.dims.contains(d))
+      return refuse("--dim " + d +
+                    ": --generate binds the token input's "
+                    "dims itself (see --prompt-buckets, --batch-buckets)");
+
+  PhaseTimer timer(2, r.quiet);
+  // The graph at `seq` tokens of batch 1, fused and split for tp.
+  auto compileAt = [&](int64_t seq) -> OwningOpRef<ModuleOp> {
+    mlir::weft::ImportOptions options;
+    options.dims = r.dims;
+    if (!token->batchDim.empty())
+      options.dims[token->batchDim] = 1;
+    options.dims[token->seqDim] = seq;
+    OwningOpRef<ModuleOp> m =
+        mlir::weft::importOnnxModel(r.ctx, r.model, options);
+    if (!m)
+      return nullptr;
+    PassManager pm(&r.ctx);
+    mlir::weft::buildGraphPipeline(pm, r.dtype != "f32" ? r.dtype : "");
+    mlir::weft::buildLayoutPipeline(pm, r.tp);
+    if (failed(pm.run(*m)))
+      return nullptr;
+    return m;
+  };
+  std::vector<mlir::weft::GenerationEntry> entries =
+      mlir::weft::generationEntries(g);
+  std::vector<OwningOpRef<ModuleOp>> modules;
+  bool ok = timer.run(
+      llvm::formatv("compile {0} entry points", entries.size()).str(), [&] {
+        // Positions reach max_seq - 1: the tables of one more position
+        // tell the positional dims apart from the others.
+        OwningOpRef<ModuleOp> reference = compileAt(g.maxSeq + 1);
+        if (!reference)
+          return false;
+        auto refMain = reference->lookupSymbol<func::FuncOp>("main");
+        for (const mlir::weft::GenerationEntry &e : entries) {
+          OwningOpRef<ModuleOp> m = compileAt(e.tokens);
+          if (!m)
+            return false;
+          auto f = m->lookupSymbol<func::FuncOp>("main");
+          if (failed(mlir::weft::makeGenerationEntry(f, refMain, e, g)))
+            return false;
+          // One gather per positional table, however many layers use it.
+          PassManager cse(&r.ctx);
+          cse.addPass(createCSEPass());
+          if (failed(cse.run(*m)))
+            return false;
+          modules.push_back(std::move(m));
+        }
+        return true;
+      });
+  if (!ok)
+    return 1;
+
+  if (!r.artifact) {
+    auto err = llvm::writeToOutput(r.output, [&](llvm::raw_ostream &os) {
+      OpPrintingFlags flags;
+      if (r.debugLocations)
+        flags.enableDebugInfo();
+      for (auto [e, m] : llvm::zip(entries, modules)) {
+        os << "// entry point " << e.name << "\n";
+        m->print(os, flags);
+        os << "\n";
+      }
+      return llvm::Error::success();
+    });
+    if (err) {
+      llvm::errs() << "weft: error: cannot write '" << r.output
+                   << "': " << llvm::toString(std::move(err)) << "\n";
+      return 1;
+    }
+    return 0;
+  }
+
+  func::FuncOp first = modules.front()->lookupSymbol<func::FuncOp>("main");
+  ::weft::artifact::Generation gen;
+  gen.set_max_seq(g.maxSeq);
+  gen.set_block_size(g.blockSize);
+  gen.set_blocks_per_seq((g.maxSeq + g.blockSize - 1) / g.blockSize);
+  for (const mlir::weft::GenerationEntry &e : entries) {
+    (e.prefill ? gen.mutable_prompt_buckets() : gen.mutable_batch_buckets())
+        ->Add(e.bucket);
+    ::weft::artifact::GenerationEntry *entry = gen.add_entries();
+    entry->set_name(e.name);
+    entry->set_prefill(e.prefill);
+    entry->set_tokens(e.tokens);
+    entry->set_rows(e.rows);
+    entry->set_bucket(e.bucket);
+  }
+  gen.set_prefill_rows(g.prefillRows);
+  gen.set_token_input(token->name);
+  gen.set_logits_output(
+      first.getResultAttrOfType<StringAttr>(1, "weft.name").str());
+  int64_t layers = 0;
+  first.walk([&](mlir::weft::PagedAttentionOp) { ++layers; });
+  gen.set_layers(layers);
+  gen.set_vocab(
+      cast<RankedTensorType>(first.getResultTypes()[1]).getShape().back());
+
+  mlir::weft::ArtifactOptions art;
+  art.output = r.output;
+  art.modelPath = r.model;
+  art.packWeights = r.packWeights;
+  art.dims = r.dims;
+  art.topology = r.topology.name;
+  art.tp = r.tp;
+  art.pp = r.pp;
+  art.cluster = &r.topology;
+  art.target = r.target;
+  art.tokenizerFiles = std::move(r.tokenizerFiles);
+  for (auto [e, m] : llvm::zip(entries, modules))
+    art.entries.emplace_back(e.name, *m);
+  art.generation = gen;
+  mlir::weft::ArtifactStats stats;
+  art.stats = &stats;
+  bool written = timer.run("plan and write artifact", [&] {
+    return succeeded(mlir::weft::writeArtifact(*modules.front(), art));
+  });
+  if (written && r.target != "cpu" && !r.quiet)
+    llvm::errs() << llvm::format(
+        "      %zu kernels for %zu elementwise steps, %s (NVRTC %.2f s)\n",
+        stats.kernels, stats.elementwiseSteps, r.target.c_str(),
+        stats.nvrtcSeconds);
+  return written ? 0 : 1;
+}
 } // namespace
 
 int ::weft::cli::runCompile(int argc, char **argv) {
@@ -248,6 +452,35 @@ int ::weft::cli::runCompile(int argc, char **argv) {
                "tokenizer_config.json, chat_template.jinja, "
                "generation_config.json) to store in the artifact"),
       cl::value_desc("DIR"), cl::cat(cat));
+  cl::opt<bool> generate(
+      "generate",
+      cl::desc("Compile for generation: prefill and decode entry points "
+               "over one paged KV cache, for weft generate and weft serve "
+               "(see docs/generation.md)"),
+      cl::cat(cat));
+  cl::opt<int64_t> maxSeq(
+      "max-seq",
+      cl::desc("With --generate: tokens a sequence may reach, prompt and "
+               "output together (default 2048)"),
+      cl::value_desc("N"), cl::init(2048), cl::cat(cat));
+  cl::list<int64_t> promptBuckets(
+      "prompt-buckets", cl::CommaSeparated,
+      cl::desc("With --generate: the prefill entry points, by tokens "
+               "(default 128,512,2048, each at most --max-seq)"),
+      cl::value_desc("T,..."), cl::cat(cat));
+  cl::list<int64_t> batchBuckets(
+      "batch-buckets", cl::CommaSeparated,
+      cl::desc("With --generate: the decode entry points, by sequences "
+               "(default 1,8,32)"),
+      cl::value_desc("B,..."), cl::cat(cat));
+  cl::opt<int64_t> blockSize(
+      "block-size",
+      cl::desc("With --generate: tokens per KV-cache block (default 16)"),
+      cl::value_desc("N"), cl::init(16), cl::cat(cat));
+  cl::opt<int64_t> prefillRows(
+      "prefill-rows",
+      cl::desc("With --generate: prompts one prefill may pack (default 8)"),
+      cl::value_desc("N"), cl::init(8), cl::cat(cat));
   cl::opt<bool> listTopologies("list-topologies",
                                cl::desc("Print the topology presets and exit"),
                                cl::cat(cat));
@@ -376,6 +609,38 @@ int ::weft::cli::runCompile(int argc, char **argv) {
       if (files->contents.count(name))
         tokenizerFiles.emplace_back(name, files->contents.at(name));
   }
+
+  if (generate)
+    return compileForGeneration(GenerateRequest{
+        ctx,
+        model,
+        dims,
+        dtype,
+        emit == Emit::Artifact,
+        output,
+        quiet,
+        debugLocations,
+        tp,
+        pp,
+        dp,
+        microbatches,
+        maxSeq,
+        std::vector<int64_t>(promptBuckets.begin(), promptBuckets.end()),
+        std::vector<int64_t>(batchBuckets.begin(), batchBuckets.end()),
+        blockSize,
+        prefillRows,
+        packWeights,
+        *topology,
+        targetName,
+        std::move(tokenizerFiles)});
+  for (auto *o : std::initializer_list<cl::Option *>{
+           &maxSeq, std::addressof(promptBuckets), std::addressof(batchBuckets),
+           &blockSize, &prefillRows})
+    if (o->getNumOccurrences()) {
+      llvm::errs() << "weft compile: error: --" << o->ArgStr
+                   << " needs --generate\n";
+      return 2;
+    }
 
   PhaseTimer timer(emit == Emit::Import ? 2 : 3, quiet);
   bool lowPrecision = dtype != "f32";

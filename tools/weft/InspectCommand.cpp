@@ -67,6 +67,23 @@ void printAttrs(const art::Step &s) {
                  << r->GetMessage(s, f).ShortDebugString() << "}";
 }
 
+/// The entry points and the KV cache of a generation artifact.
+void printGeneration(const art::Manifest &m) {
+  const art::Generation &g = m.generation();
+  llvm::outs() << "  generation: max_seq " << g.max_seq() << ", " << g.layers()
+               << " attention layers, vocab " << g.vocab() << ", token input '"
+               << g.token_input() << "', logits '" << g.logits_output() << "'\n"
+               << "    KV cache: blocks of " << g.block_size() << " tokens, "
+               << g.blocks_per_seq() << " per sequence at max_seq\n";
+  for (auto [r, bytes] : llvm::enumerate(g.kv_block_bytes()))
+    llvm::outs() << "      rank " << r << ": " << human(bytes) << " per block, "
+                 << human(bytes * uint64_t(g.blocks_per_seq()))
+                 << " per sequence at max_seq\n";
+  for (const art::GenerationEntry &e : g.entries())
+    llvm::outs() << "    entry point " << e.name() << ": " << e.tokens()
+                 << " token slots, " << e.rows() << " sampled rows\n";
+}
+
 void printPlan(const art::Plan &plan, bool steps) {
   uint64_t weightBytes = 0;
   for (const art::WeightRef &w : plan.weights())
@@ -97,11 +114,24 @@ void printPlan(const art::Plan &plan, bool steps) {
   if (!kernels.empty())
     llvm::outs() << "  generated kernels: " << kernels.size() << "\n";
   // State and further entry points: shown only where a plan has them.
-  for (const art::Buffer &b : plan.buffers())
-    if (b.kind() == art::Buffer::STATE)
-      llvm::outs() << "  state: %" << b.id() << " '" << b.name() << "' "
-                   << shapeOf(b.shape(), b.dtype()) << ", " << human(b.bytes())
-                   << "\n";
+  // KV caches (state whose blocks the session chooses) are summed up.
+  uint64_t kvCaches = 0, kvBlockBytes = 0;
+  for (const art::Buffer &b : plan.buffers()) {
+    if (b.kind() != art::Buffer::STATE)
+      continue;
+    if (b.shape_size() && b.shape(0) == 0) {
+      ++kvCaches;
+      kvBlockBytes += b.bytes();
+      continue;
+    }
+    llvm::outs() << "  state: %" << b.id() << " '" << b.name() << "' "
+                 << shapeOf(b.shape(), b.dtype()) << ", " << human(b.bytes())
+                 << "\n";
+  }
+  if (kvCaches)
+    llvm::outs() << "  KV cache: " << kvCaches << " state buffers, "
+                 << human(kvBlockBytes) << " (" << kvBlockBytes
+                 << " bytes) per block\n";
   for (const art::EntryPoint &e : plan.entry_points())
     llvm::outs() << "  entry point '" << e.name() << "': " << e.steps_size()
                  << " steps, " << e.inputs_size() << " inputs, "
@@ -111,24 +141,31 @@ void printPlan(const art::Plan &plan, bool steps) {
   std::map<uint32_t, const art::Buffer *> byId;
   for (const art::Buffer &b : plan.buffers())
     byId[b.id()] = &b;
-  for (auto [i, s] : llvm::enumerate(plan.steps())) {
-    llvm::outs() << llvm::format("  %4d %-12s %-28s ", int(i),
-                                 art::Step::Kind_Name(s.kind()).c_str(),
-                                 s.name().c_str());
-    for (int j = 0; j < s.inputs_size(); ++j) {
-      const art::Buffer &b = *byId.at(s.inputs(j));
-      llvm::outs() << (j ? ", " : "") << "%" << b.id();
+  auto list = [&](const google::protobuf::RepeatedPtrField<art::Step> &all) {
+    for (auto [i, s] : llvm::enumerate(all)) {
+      llvm::outs() << llvm::format("  %4d %-12s %-28s ", int(i),
+                                   art::Step::Kind_Name(s.kind()).c_str(),
+                                   s.name().c_str());
+      for (int j = 0; j < s.inputs_size(); ++j) {
+        const art::Buffer &b = *byId.at(s.inputs(j));
+        llvm::outs() << (j ? ", " : "") << "%" << b.id();
+      }
+      llvm::outs() << " -> ";
+      for (int j = 0; j < s.outputs_size(); ++j) {
+        const art::Buffer &b = *byId.at(s.outputs(j));
+        llvm::outs() << (j ? ", " : "") << "%" << b.id() << " "
+                     << shapeOf(b.shape(), b.dtype()) << " @" << b.offset();
+      }
+      if (!s.kernel().empty())
+        llvm::outs() << " kernel " << s.kernel();
+      printAttrs(s);
+      llvm::outs() << "\n";
     }
-    llvm::outs() << " -> ";
-    for (int j = 0; j < s.outputs_size(); ++j) {
-      const art::Buffer &b = *byId.at(s.outputs(j));
-      llvm::outs() << (j ? ", " : "") << "%" << b.id() << " "
-                   << shapeOf(b.shape(), b.dtype()) << " @" << b.offset();
-    }
-    if (!s.kernel().empty())
-      llvm::outs() << " kernel " << s.kernel();
-    printAttrs(s);
-    llvm::outs() << "\n";
+  };
+  list(plan.steps());
+  for (const art::EntryPoint &e : plan.entry_points()) {
+    llvm::outs() << "  entry point '" << e.name() << "':\n";
+    list(e.steps());
   }
 }
 /// The stored tokenizer files, then what a server needs from them: the
@@ -211,6 +248,8 @@ int ::weft::cli::runInspect(int argc, char **argv) {
   }
   if (m.tokenizer_files_size() && !printTokenizer(dir, m))
     return 1;
+  if (m.has_generation())
+    printGeneration(m);
   for (const art::TensorSpec &s : m.inputs())
     llvm::outs() << "  input  " << s.name() << " "
                  << shapeOf(s.shape(), s.dtype()) << "\n";
