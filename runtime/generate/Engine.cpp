@@ -70,6 +70,23 @@ NpyArray makeArray(std::string name, DType dtype, Shape shape,
   return array;
 }
 
+/// The token slots and rows of one run of an entry.
+struct EntryShape {
+  int64_t tokens, rows;
+};
+
+/// What Generation.entries says of the entry of `bucket`; without it, a
+/// prefill has min(T, prefill_rows) rows and a decode B tokens and rows.
+EntryShape entryShape(const artifact::Generation &gen, bool prefill,
+                      int64_t bucket) {
+  for (const artifact::GenerationEntry &e : gen.entries())
+    if (e.prefill() == prefill && e.bucket() == bucket)
+      return {e.tokens(), e.rows()};
+  if (prefill)
+    return {bucket, std::min(std::max<int64_t>(1, gen.prefill_rows()), bucket)};
+  return {bucket, bucket};
+}
+
 /// The smallest bucket holding `n`, or the largest.
 int64_t bucketFor(const std::vector<int64_t> &sorted, int64_t n) {
   for (int64_t b : sorted)
@@ -101,7 +118,7 @@ private:
   void admit();
   Status prefillStep();
   Status decodeStep(std::span<Sequence *const> group);
-  Status runRows(const std::string &entry, int64_t tokens, int64_t rows,
+  Status runRows(const std::string &entry, EntryShape shape,
                  const std::vector<Row> &batch, bool isPrefill);
   Status accept(Sequence &seq, uint32_t id);
   Status emitText(Sequence &seq, const std::string &decoded);
@@ -237,21 +254,32 @@ Status Engine::prefillStep() {
     batch.push_back({&seq, seq.cached, count});
     used += count;
   }
-  int64_t tokens = bucketFor(promptBuckets, used);
-  int64_t rows = std::min(maxRows, tokens);
-  return runRows(prefillEntry(tokens), tokens, rows, batch, true);
+  int64_t bucket = bucketFor(promptBuckets, used);
+  return runRows(prefillEntry(bucket), entryShape(gen, true, bucket), batch,
+                 true);
 }
 
 Status Engine::decodeStep(std::span<Sequence *const> group) {
   std::vector<Row> batch;
   for (Sequence *seq : group)
     batch.push_back({seq, static_cast<int64_t>(seq->tokens.size()) - 1, 1});
-  int64_t size = bucketFor(batchBuckets, static_cast<int64_t>(batch.size()));
-  return runRows(decodeEntry(size), size, size, batch, false);
+  int64_t bucket = bucketFor(batchBuckets, static_cast<int64_t>(batch.size()));
+  return runRows(decodeEntry(bucket), entryShape(gen, false, bucket), batch,
+                 false);
 }
 
-Status Engine::runRows(const std::string &entry, int64_t tokens, int64_t rows,
+Status Engine::runRows(const std::string &entry, EntryShape shape,
                        const std::vector<Row> &batch, bool isPrefill) {
+  int64_t tokens = shape.tokens, rows = shape.rows;
+  int64_t used = 0;
+  for (const Row &row : batch)
+    used += row.count;
+  if (rows < static_cast<int64_t>(batch.size()) || tokens < used)
+    return errorStatus("the artifact's entry " + entry + " has " +
+                       std::to_string(tokens) + " tokens and " +
+                       std::to_string(rows) + " rows, too few for " +
+                       std::to_string(batch.size()) + " sequences of " +
+                       std::to_string(used) + " tokens");
   int64_t perSeq = gen.blocks_per_seq();
   std::vector<int64_t> ids(tokens, 0), positions(tokens, 0);
   std::vector<int32_t> tokenSeq(tokens, -1), tables(rows * perSeq, -1);

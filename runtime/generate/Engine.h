@@ -27,7 +27,8 @@ inline constexpr const char *kSampleParams = "weft.sample_params";
 inline constexpr const char *kSampleSeeds = "weft.sample_seeds";
 inline constexpr const char *kNextIds = "weft.next_ids";
 
-/// "prefill@T", "decode@B".
+/// "prefill@T", "decode@B" (T a prompt bucket, B a batch bucket; the
+/// tokens and rows of each run are Generation.entries').
 std::string prefillEntry(int64_t tokens);
 std::string decodeEntry(int64_t batch);
 

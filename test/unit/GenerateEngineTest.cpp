@@ -83,6 +83,11 @@ public:
       return errorStatus("no such bucket: " + entry);
     int64_t tokens = size;
     int64_t rows = prefill ? std::min(gen.prefill_rows(), tokens) : size;
+    for (const weft::artifact::GenerationEntry &e : gen.entries())
+      if (e.name() == entry) {
+        tokens = e.tokens();
+        rows = e.rows();
+      }
     int64_t perSeq = gen.blocks_per_seq(), bs = gen.block_size();
     auto check = [&](const char *name, DType dtype,
                      Shape shape) -> const NpyArray * {
@@ -297,6 +302,32 @@ TEST(GenerateEngineTest, PacksPromptsIntoOnePrefill) {
   EXPECT_EQ(model.entries[0], "prefill@16");
   EXPECT_EQ(model.entries[1], "prefill@8");
   EXPECT_EQ(model.entries[2], "decode@4");
+}
+
+TEST(GenerateEngineTest, EntriesGiveTokensAndRows) {
+  // As `weft compile --generate` writes them: decode@1 runs 2 tokens and 2
+  // rows (the second padding).
+  auto gen = makeGeneration({8}, {1, 4}, 64, 4, /*prefillRows=*/2);
+  auto addEntry = [&](const std::string &name, bool prefill, int64_t tokens,
+                      int64_t rows, int64_t bucket) {
+    weft::artifact::GenerationEntry *e = gen.add_entries();
+    e->set_name(name);
+    e->set_prefill(prefill);
+    e->set_tokens(tokens);
+    e->set_rows(rows);
+    e->set_bucket(bucket);
+  };
+  addEntry("prefill@8", true, 8, 2, 8);
+  addEntry("decode@1", false, 2, 2, 1);
+  addEntry("decode@4", false, 4, 4, 4);
+  FakeModel model(gen, 32);
+  EngineOptions options;
+  options.kvCacheBlocks = 32;
+  std::vector<uint32_t> prompt = promptOf(5, 7);
+  auto results = runGeneration(gen, model, {request(prompt, 4)}, options);
+  ASSERT_TRUE(results.ok()) << results.message();
+  EXPECT_EQ((*results)[0].ids, reference(prompt, 4));
+  EXPECT_EQ(model.entries.back(), "decode@1");
 }
 
 TEST(GenerateEngineTest, LongPromptsGoInChunksOfTheLargestBucket) {
