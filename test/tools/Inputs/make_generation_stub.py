@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Writes a 2-rank stand-in for a generation artifact, for generate-stub.test.
 
-  make_generation_stub.py DIR TOKENIZER_DIR   writes DIR/stub/
+  make_generation_stub.py DIR TOKENIZER_DIR [MAX_SEQ]   writes DIR/stub/
 
 artifact_pb2 must have been generated into DIR (protoc --python_out=DIR).
 Its entries prefill@16, decode@1 and decode@2 run on rank 1 only and give
 weft.next_ids = 40 + an i32 input: prefill, each row's first cache block
-(blocks_per_seq is 1); decode, each row's index in the batch. Rank 0's
+(blocks_per_seq is 1: a block of MAX_SEQ tokens, default 16); decode,
+each row's index in the batch. Prompts longer than 16 tokens go in chunks. Rank 0's
 entries do nothing, so it learns the ids from rank 1. The tokenizer files
 of TOKENIZER_DIR are stored as `weft compile --tokenizer` stores them.
 """
@@ -22,6 +23,7 @@ OFFSET = 40
 
 def main():
     out, tok = sys.argv[1], sys.argv[2]
+    max_seq = int(sys.argv[3]) if len(sys.argv) > 3 else 16
     sys.path.insert(0, out)
     import artifact_pb2 as a
 
@@ -30,7 +32,7 @@ def main():
     m = a.Manifest(format_version=FORMAT, world_size=2, tp=2, pp=1, dp=1,
                    microbatches=1, target="cpu", compute_dtype=1)
     g = m.generation
-    g.max_seq, g.block_size, g.blocks_per_seq = 16, 16, 1
+    g.max_seq, g.block_size, g.blocks_per_seq = max_seq, max_seq, 1
     g.prompt_buckets.append(16)
     g.batch_buckets.extend([1, 2])
     g.prefill_rows = 2
@@ -72,7 +74,9 @@ def main():
                     plan_sha256=hashlib.sha256(data).hexdigest())
     os.makedirs(os.path.join(d, "tokenizer"), exist_ok=True)
     for name in ("tokenizer.json", "tokenizer_config.json",
-                 "generation_config.json"):
+                 "chat_template.jinja", "generation_config.json"):
+        if not os.path.exists(os.path.join(tok, name)):
+            continue
         with open(os.path.join(tok, name), "rb") as f:
             data = f.read()
         with open(os.path.join(d, "tokenizer", name), "wb") as f:
