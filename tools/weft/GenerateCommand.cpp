@@ -44,7 +44,8 @@ constexpr double kCpuCacheGiB = 2, kCudaCacheGiB = 16;
 
 struct GenerateOptions {
   std::string artifact, prompt, promptFile, system, backend = "cpu";
-  bool hasPrompt = false, chat = false, json = false, help = false;
+  bool hasPrompt = false, chat = false, json = false, ignoreEos = false,
+       help = false;
   std::optional<int64_t> maxTokens, topK, seed;
   std::optional<float> temperature, topP;
   std::vector<std::string> stops;
@@ -72,7 +73,9 @@ void printHelp(std::ostream &os) {
         "  --prompt-file FILE   several prompts, generated together: one per\n"
         "                       line; a line starting with '{' is a JSON\n"
         "                       object {\"prompt\": TEXT} (JSON Lines, for\n"
-        "                       prompts with newlines); blank lines skipped\n"
+        "                       prompts with newlines) or {\"prompt_ids\":\n"
+        "                       [ID, ...]} (ids used as they are, without\n"
+        "                       --chat); blank lines skipped\n"
         "  --chat               wrap each prompt as a user message in the\n"
         "                       tokenizer's chat template (with the\n"
         "                       assistant's generation prompt)\n"
@@ -91,7 +94,8 @@ void printHelp(std::ostream &os) {
         "                       any backend and in any batch\n"
         "  --stop STR           end a sequence at STR (not printed); may be\n"
         "                       given more than once. The tokenizer's EOS\n"
-        "                       ids (generation_config.json) always stop\n"
+        "                       ids (generation_config.json) stop too\n"
+        "  --ignore-eos         do not stop at the EOS ids\n"
         "  --json               print one JSON object per prompt, in prompt\n"
         "                       order: prompt_ids, ids, text, ttft_ms,\n"
         "                       ms_per_token, finish_reason (stop|length)\n"
@@ -229,8 +233,10 @@ std::optional<std::string> parseArgs(int argc, char **argv,
       opts.help = true;
       return std::nullopt;
     }
-    if (arg == "--chat" || arg == "--json") {
-      (arg == "--chat" ? opts.chat : opts.json) = true;
+    if (arg == "--chat" || arg == "--json" || arg == "--ignore-eos") {
+      (arg == "--chat"   ? opts.chat
+       : arg == "--json" ? opts.json
+                         : opts.ignoreEos) = true;
       continue;
     }
     if (arg.size() < 2 || arg.compare(0, 2, "--") != 0) {
@@ -270,17 +276,54 @@ std::optional<std::string> parseArgs(int argc, char **argv,
   return std::nullopt;
 }
 
+/// A prompt: text to encode, or ids given as they are.
+struct Prompt {
+  std::string text;
+  std::optional<std::vector<uint32_t>> ids;
+};
+
+/// A prompt file's JSON line: {"prompt": TEXT} or {"prompt_ids": [ID...]}.
+Result<Prompt> parsePromptLine(const std::string &line,
+                               const std::string &where) {
+  Json value = Json::parse(line, nullptr, false);
+  if (value.is_discarded() || !value.is_object())
+    return errorStatus(where + "not a JSON object");
+  Prompt prompt;
+  if (auto it = value.find("prompt_ids"); it != value.end()) {
+    if (!it->is_array() || it->empty())
+      return errorStatus(where + "prompt_ids must be a non-empty list of ids");
+    std::vector<uint32_t> ids;
+    for (const Json &id : *it) {
+      if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
+          id.get<int64_t>() > INT32_MAX)
+        return errorStatus(where + "prompt_ids holds " + id.dump() +
+                           ", not a token id");
+      ids.push_back(id.get<uint32_t>());
+    }
+    prompt.ids = std::move(ids);
+    return prompt;
+  }
+  auto it = value.find("prompt");
+  if (it == value.end() || !it->is_string())
+    return errorStatus(
+        where + "expected {\"prompt\": TEXT} or {\"prompt_ids\": [...]}");
+  if (it->get<std::string>().empty())
+    return errorStatus(where + "the prompt is empty");
+  prompt.text = it->get<std::string>();
+  return prompt;
+}
+
 /// The prompts of --prompt or --prompt-file.
-Result<std::vector<std::string>> readPrompts(const GenerateOptions &opts) {
+Result<std::vector<Prompt>> readPrompts(const GenerateOptions &opts) {
   if (opts.hasPrompt) {
     if (opts.prompt.empty())
       return errorStatus("the prompt is empty");
-    return std::vector<std::string>{opts.prompt};
+    return std::vector<Prompt>{{opts.prompt, std::nullopt}};
   }
   std::ifstream in(opts.promptFile, std::ios::binary);
   if (!in)
     return errorStatus("cannot read the prompt file '" + opts.promptFile + "'");
-  std::vector<std::string> prompts;
+  std::vector<Prompt> prompts;
   std::string line;
   for (size_t n = 1; std::getline(in, line); ++n) {
     if (!line.empty() && line.back() == '\r')
@@ -288,19 +331,14 @@ Result<std::vector<std::string>> readPrompts(const GenerateOptions &opts) {
     if (line.find_first_not_of(" \t") == std::string::npos)
       continue;
     if (line.front() != '{') {
-      prompts.push_back(line);
+      prompts.push_back({line, std::nullopt});
       continue;
     }
-    std::string where = opts.promptFile + ":" + std::to_string(n) + ": ";
-    Json value = Json::parse(line, nullptr, false);
-    if (value.is_discarded() || !value.is_object())
-      return errorStatus(where + "not a JSON object");
-    auto it = value.find("prompt");
-    if (it == value.end() || !it->is_string())
-      return errorStatus(where + "expected {\"prompt\": TEXT}");
-    if (it->get<std::string>().empty())
-      return errorStatus(where + "the prompt is empty");
-    prompts.push_back(it->get<std::string>());
+    auto prompt =
+        parsePromptLine(line, opts.promptFile + ":" + std::to_string(n) + ": ");
+    if (!prompt.ok())
+      return prompt.status();
+    prompts.push_back(std::move(*prompt));
   }
   if (prompts.empty())
     return errorStatus("the prompt file '" + opts.promptFile +
@@ -308,12 +346,12 @@ Result<std::vector<std::string>> readPrompts(const GenerateOptions &opts) {
   return prompts;
 }
 
-/// The prompts' ids: as text (with the post-processor's special tokens),
-/// or rendered with the chat template (which writes them itself).
+/// The prompts' ids: given ids as they are; text with the post-processor's
+/// special tokens, or rendered with the chat template (which writes them
+/// itself).
 Result<std::vector<std::vector<uint32_t>>>
 encodePrompts(const tok::TokenizerFiles &files,
-              const std::vector<std::string> &prompts,
-              const GenerateOptions &opts) {
+              const std::vector<Prompt> &prompts, const GenerateOptions &opts) {
   std::optional<tok::ChatTemplate> chatTemplate;
   tok::ChatTemplateOptions chatOptions;
   tok::EncodeOptions encode;
@@ -328,14 +366,26 @@ encodePrompts(const tok::TokenizerFiles &files,
     chatOptions.context = *context;
     encode.addSpecialTokens = false;
   }
+  uint32_t vocab = files.tokenizer->vocabSize();
   std::vector<std::vector<uint32_t>> all;
-  for (const std::string &prompt : prompts) {
-    std::string text = prompt;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const Prompt &prompt = prompts[i];
+    if (prompt.ids) {
+      for (uint32_t id : *prompt.ids)
+        if (id >= vocab)
+          return errorStatus("prompt " + std::to_string(i + 1) + ": id " +
+                             std::to_string(id) +
+                             " is out of range (the vocabulary has " +
+                             std::to_string(vocab) + " ids)");
+      all.push_back(*prompt.ids);
+      continue;
+    }
+    std::string text = prompt.text;
     if (chatTemplate) {
       Json messages = Json::array();
       if (!opts.system.empty())
         messages.push_back({{"role", "system"}, {"content", opts.system}});
-      messages.push_back({{"role", "user"}, {"content", prompt}});
+      messages.push_back({{"role", "user"}, {"content", prompt.text}});
       auto rendered = chatTemplate->render(messages, chatOptions);
       if (!rendered.ok())
         return rendered.status();
@@ -513,7 +563,8 @@ Result<Prepared> prepare(const GenerateOptions &opts) {
     request.stopStrings = opts.stops;
     p.requests.push_back(std::move(request));
   }
-  p.engine.eosIds = files->eosTokenIds;
+  if (!opts.ignoreEos)
+    p.engine.eosIds = files->eosTokenIds;
   p.engine.tokenizer = files->tokenizer;
   p.engine.kvCacheBlocks = cacheBlocks(generation, p.requests, opts);
   return p;
