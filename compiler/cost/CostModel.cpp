@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 using namespace mlir;
 using namespace mlir::weft;
@@ -476,6 +477,17 @@ Prediction GraphCosts::predict(const Layout &layout, const Workload &work,
   p.memory.nccl = layout.tp * layout.pp > 1 ? cal.ncclMib * kMiB : 0.0;
   p.capacityBytes = topo.gpu.memoryGib * kGiB;
   p.fits = p.memory.total() <= p.capacityBytes;
+  // Concurrent sequences: the stage that runs out of room for KV first.
+  double others = p.memory.total() - p.memory.weights - p.memory.kvCache;
+  double perReplica = std::numeric_limits<double>::infinity();
+  for (int64_t s = 0; s < pp; ++s) {
+    double room = p.capacityBytes - others - p.stageWeightBytes[s];
+    double perSeq = kvPerToken[s] * tokens;
+    if (perSeq > 0)
+      perReplica = std::min(perReplica, std::max(0.0, room) / perSeq);
+  }
+  if (std::isfinite(perReplica))
+    p.maxSequences = int64_t(perReplica) * layout.dp;
   if (!p.fits)
     p.reason = "needs " + formatBytes(p.memory.total()) + " > " +
                formatBytes(p.capacityBytes) + " per GPU";

@@ -126,6 +126,9 @@ struct Prediction {
   double prefillSeconds = 0, decodeSecondsPerToken = 0, requestSeconds = 0;
   double prefillCommShare = 0, decodeCommShare = 0, bubble = 0;
   double decodeTokensPerS = 0, tokensPerSPerGpu = 0, clusterTokensPerS = 0;
+  /// The most sequences of prompt + gen tokens whose KV cache fits beside
+  /// the weights and the rest, all replicas together.
+  int64_t maxSequences = 0;
   TimeSplit prefill, decode;
 };
 

@@ -89,32 +89,35 @@ Value cloneConstants(Value v, OpBuilder &b, IRMapping &map) {
   return map.lookup(v);
 }
 
-/// The operands that carry positions: rotary tables and the indices of
-/// embeddings and gathers, in walk order.
-SmallVector<OpOperand *> positionalOperands(func::FuncOp f) {
-  SmallVector<OpOperand *> out;
-  f.walk([&](Operation *op) {
-    if (isa<RotaryOp>(op)) {
-      out.push_back(&op->getOpOperand(1));
-      out.push_back(&op->getOpOperand(2));
-    } else if (isa<EmbeddingOp, GatherOp>(op)) {
-      out.push_back(&op->getOpOperand(1));
-    }
-  });
-  return out;
+/// The ops of `f` that compute (constants and weights left out), in order.
+SmallVector<Operation *> computeOps(func::FuncOp f) {
+  SmallVector<Operation *> ops;
+  for (Operation &op : f.getBody().front())
+    if (!isa<arith::ConstantOp, WeightOp>(op))
+      ops.push_back(&op);
+  return ops;
+}
+
+/// Whether `a` and `b` list the same ops in the same order.
+bool sameStructure(ArrayRef<Operation *> a, ArrayRef<Operation *> b) {
+  return a.size() == b.size() && llvm::all_of(llvm::zip(a, b), [](auto p) {
+           return std::get<0>(p)->getName() == std::get<1>(p)->getName();
+         });
 }
 
 class EntryBuilder {
 public:
   EntryBuilder(func::FuncOp func, func::FuncOp reference,
+               ArrayRef<PositionalOperand> positional,
                const GenerationEntry &entry, const GenerationOptions &options)
-      : func(func), reference(reference), entry(entry), options(options),
-        ctx(func.getContext()), b(ctx), loc(func.getLoc()) {}
+      : func(func), reference(reference), positional(positional), entry(entry),
+        options(options), ctx(func.getContext()), b(ctx), loc(func.getLoc()) {}
 
   LogicalResult run();
 
 private:
   func::FuncOp func, reference;
+  ArrayRef<PositionalOperand> positional;
   const GenerationEntry &entry;
   const GenerationOptions &options;
   MLIRContext *ctx;
@@ -152,39 +155,26 @@ LogicalResult EntryBuilder::bindPositions() {
         arg.getType() == positions.getType())
       arg.replaceAllUsesWith(positions);
   }
-  SmallVector<OpOperand *> mine = positionalOperands(func),
-                           theirs = positionalOperands(reference);
-  if (mine.size() != theirs.size())
+  SmallVector<Operation *> mine = computeOps(func),
+                           theirs = computeOps(reference);
+  if (!sameStructure(mine, theirs))
     return fail(func, "the graphs compiled for ")
-           << entry.tokens << " and " << options.maxSeq + 1
-           << " positions differ in their rotary, embedding and gather ops";
-  for (auto [use, ref] : llvm::zip(mine, theirs)) {
-    if (!fromConstants(use->get()))
-      continue;
-    auto have = cast<RankedTensorType>(use->get().getType());
-    auto full = cast<RankedTensorType>(ref->get().getType());
-    if (have == full)
-      continue; // the same at any length: not positional
-    int64_t dim = -1;
-    if (have.getRank() == full.getRank() &&
-        have.getElementType() == full.getElementType())
-      for (int64_t d = 0; d < have.getRank(); ++d)
-        if (have.getDimSize(d) != full.getDimSize(d))
-          dim = dim == -1 && have.getDimSize(d) == entry.tokens &&
-                        full.getDimSize(d) == options.maxSeq + 1
-                    ? d
-                    : -2;
-    if (dim < 0)
-      return fail(use->getOwner(), "a constant operand of type ")
-             << have << " depends on the sequence length other than through "
-             << "one positions dim (" << full << " at " << options.maxSeq + 1
-             << " positions)";
-    b.setInsertionPoint(use->getOwner());
+           << entry.tokens << " and " << options.maxSeq
+           << " positions differ in their ops";
+  for (const PositionalOperand &p : positional) {
+    OpOperand &use = mine[p.op]->getOpOperand(p.operand);
+    Value full = theirs[p.op]->getOperand(p.operand);
+    auto have = cast<RankedTensorType>(use.get().getType());
+    if (!fromConstants(use.get()) || have.getDimSize(p.dim) != entry.tokens)
+      return fail(use.getOwner(), "operand ")
+             << p.operand << " is not the positional constant it is at "
+             << "other lengths";
+    b.setInsertionPoint(use.getOwner());
     IRMapping map;
-    Value table = cloneConstants(ref->get(), b, map);
+    Value table = cloneConstants(full, b, map);
     Value rows =
-        GatherOp::create(b, loc, table, positions, b.getI64IntegerAttr(dim));
-    use->set(ReshapeOp::create(b, loc, have, rows));
+        GatherOp::create(b, loc, table, positions, b.getI64IntegerAttr(p.dim));
+    use.set(ReshapeOp::create(b, loc, have, rows));
   }
   return success();
 }
@@ -344,9 +334,50 @@ LogicalResult EntryBuilder::run() {
 
 } // namespace
 
+FailureOr<SmallVector<PositionalOperand>>
+mlir::weft::findPositionalOperands(func::FuncOp probe, int64_t probeTokens,
+                                   func::FuncOp reference, int64_t maxSeq) {
+  SmallVector<Operation *> mine = computeOps(probe),
+                           theirs = computeOps(reference);
+  if (!sameStructure(mine, theirs))
+    return probe.emitError("weft compile --generate: the graphs compiled for ")
+           << probeTokens << " and " << maxSeq
+           << " positions differ in their ops (does --max-seq exceed the "
+              "positions the model knows?)";
+  SmallVector<PositionalOperand> out;
+  for (auto [i, ops] : llvm::enumerate(llvm::zip(mine, theirs))) {
+    auto [op, ref] = ops;
+    for (OpOperand &use : op->getOpOperands()) {
+      auto have = cast<RankedTensorType>(use.get().getType());
+      auto full = cast<RankedTensorType>(
+          ref->getOperand(use.getOperandNumber()).getType());
+      if (have == full || !fromConstants(use.get()))
+        continue;
+      int64_t dim = -1;
+      if (have.getRank() == full.getRank() &&
+          have.getElementType() == full.getElementType())
+        for (int64_t d = 0; d < have.getRank(); ++d)
+          if (have.getDimSize(d) != full.getDimSize(d))
+            dim = dim == -1 && have.getDimSize(d) == probeTokens &&
+                          full.getDimSize(d) == maxSeq
+                      ? d
+                      : -2;
+      if (dim < 0)
+        return op->emitError("weft compile --generate: a constant operand of "
+                             "type ")
+               << have << " depends on the sequence length other than "
+               << "through one positions dim (" << full << " at " << maxSeq
+               << " positions)";
+      out.push_back({i, use.getOperandNumber(), dim});
+    }
+  }
+  return out;
+}
+
 LogicalResult
 mlir::weft::makeGenerationEntry(func::FuncOp func, func::FuncOp reference,
+                                ArrayRef<PositionalOperand> positional,
                                 const GenerationEntry &entry,
                                 const GenerationOptions &options) {
-  return EntryBuilder(func, reference, entry, options).run();
+  return EntryBuilder(func, reference, positional, entry, options).run();
 }

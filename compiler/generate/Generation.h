@@ -50,20 +50,40 @@ struct GenerationEntry {
 std::vector<GenerationEntry>
 generationEntries(const GenerationOptions &options);
 
+/// A constant operand that depends on the tokens' positions (a rotary
+/// table, position ids, a learned position embedding): operand `operand`
+/// of the `op`-th computing op (constants and weights not counted), whose
+/// dim `dim` runs over positions.
+struct PositionalOperand {
+  size_t op;
+  unsigned operand;
+  int64_t dim;
+};
+
+/// Finds the positional operands by comparing the graph compiled at
+/// `probeTokens` positions with the one at `maxSeq` (probeTokens !=
+/// maxSeq): constant operands whose types differ in one dim only, sized by
+/// the positions. Fails with a diagnostic where the graphs differ in
+/// structure or a constant changes otherwise.
+FailureOr<SmallVector<PositionalOperand>>
+findPositionalOperands(func::FuncOp probe, int64_t probeTokens,
+                       func::FuncOp reference, int64_t maxSeq);
+
 /// Rewrites `func` (the graph compiled at batch 1 and seq entry.tokens,
 /// fused and split for its tensor-parallel rank) into the entry: inputs
 /// weft.positions, weft.token_seq, weft.block_tables (weft.logit_rows for
 /// a prefill), weft.sample_params and weft.sample_seeds appended; every
 /// attention becomes a paged attention over its layer's weft.kv_cache;
-/// position-dependent constants (rotary tables, position ids) become
-/// gathers at the tokens' positions from `reference` (the same graph
-/// compiled at seq = max_seq); a prefill computes the LM head only at
+/// the `positional` constants become gathers at the tokens' positions from
+/// `reference` (the same graph compiled at seq = max_seq, whose tables
+/// hold every position); a prefill computes the LM head only at
 /// weft.logit_rows; the outputs become weft.next_ids (a weft.sample of
 /// the logits) and the logits. Emits a diagnostic and fails on a graph it
 /// cannot make generate (an attention that is not causal, a positional
 /// constant without a counterpart in `reference`, logits that are not the
 /// output of a projection).
 LogicalResult makeGenerationEntry(func::FuncOp func, func::FuncOp reference,
+                                  ArrayRef<PositionalOperand> positional,
                                   const GenerationEntry &entry,
                                   const GenerationOptions &options);
 

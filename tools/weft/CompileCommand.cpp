@@ -207,9 +207,9 @@ int compileForGeneration(GenerateRequest r) {
                   "for generation (use several servers for data "
                   "parallelism)");
   constexpr int64_t kMaxSeqLimit = int64_t(1) << 20;
-  if (r.maxSeq < 2 || r.maxSeq > kMaxSeqLimit)
+  if (r.maxSeq < 4 || r.maxSeq > kMaxSeqLimit)
     return refuse(
-        llvm::formatv("--max-seq must be between 2 and {0}", kMaxSeqLimit));
+        llvm::formatv("--max-seq must be between 4 and {0}", kMaxSeqLimit));
   if (r.blockSize < 1 || r.blockSize > 1024)
     return refuse("--block-size must be between 1 and 1024");
   if (r.prefillRows < 1 || r.prefillRows > 1024)
@@ -267,18 +267,24 @@ int compileForGeneration(GenerateRequest r) {
   std::vector<OwningOpRef<ModuleOp>> modules;
   bool ok = timer.run(
       llvm::formatv("compile {0} entry points", entries.size()).str(), [&] {
-        // Positions reach max_seq - 1: the tables of one more position
-        // tell the positional dims apart from the others.
-        OwningOpRef<ModuleOp> reference = compileAt(g.maxSeq + 1);
-        if (!reference)
+        // The tables of every position a sequence reaches, and where
+        // positions enter the graph: what differs from the graph at 2.
+        OwningOpRef<ModuleOp> reference = compileAt(g.maxSeq);
+        OwningOpRef<ModuleOp> probe = compileAt(2);
+        if (!reference || !probe)
           return false;
         auto refMain = reference->lookupSymbol<func::FuncOp>("main");
+        auto positional = mlir::weft::findPositionalOperands(
+            probe->lookupSymbol<func::FuncOp>("main"), 2, refMain, g.maxSeq);
+        if (failed(positional))
+          return false;
         for (const mlir::weft::GenerationEntry &e : entries) {
           OwningOpRef<ModuleOp> m = compileAt(e.tokens);
           if (!m)
             return false;
           auto f = m->lookupSymbol<func::FuncOp>("main");
-          if (failed(mlir::weft::makeGenerationEntry(f, refMain, e, g)))
+          if (failed(mlir::weft::makeGenerationEntry(f, refMain, *positional, e,
+                                                     g)))
             return false;
           // One gather per positional table, however many layers use it.
           PassManager cse(&r.ctx);

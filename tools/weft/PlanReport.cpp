@@ -60,22 +60,22 @@ void ::weft::cli::printPlanTable(const PlanReport &r, int64_t top, bool explain,
   if (fitting) {
     os << "\n"
        << llvm::format("%4s %3s %3s %4s %3s %5s %8s %11s %10s %10s %10s "
-                       "%13s %6s %6s\n",
+                       "%13s %6s %6s %9s\n",
                        "rank", "tp", "pp", "dp", "mb", "gpus", "GiB/GPU",
                        "prefill ms", "decode ms", "request s", "tok/s/GPU",
-                       "cluster tok/s", "comm", "bubble");
+                       "cluster tok/s", "comm", "bubble", "max seqs");
     for (int64_t i = 0; i < std::min<int64_t>(top, fitting); ++i) {
       const Prediction &p = all[i];
       os << llvm::format(
           "%4d %3d %3d %4d %3d %5d %8.1f %11.2f %10.3f %10.3f "
-          "%10.1f %13.4g %5.0f%% %5.0f%%\n",
+          "%10.1f %13.4g %5.0f%% %5.0f%% %9lld\n",
           int(i + 1), int(p.layout.tp), int(p.layout.pp), int(p.layout.dp),
           int(p.layout.microbatches), int(p.layout.gpus()),
           p.memory.total() / kGiB, p.prefillSeconds * 1e3,
           p.decodeSecondsPerToken * 1e3, p.requestSeconds, p.tokensPerSPerGpu,
           p.clusterTokensPerS,
           100.0 * (req.work.gen ? p.decodeCommShare : p.prefillCommShare),
-          100.0 * p.bubble);
+          100.0 * p.bubble, (long long)p.maxSequences);
     }
     if (fitting > top)
       os << "  ... " << fitting - top << " more (--top N, --json)\n";
@@ -194,7 +194,8 @@ void ::weft::cli::printPlanJson(const PlanReport &r, llvm::raw_ostream &os) {
     llvm::json::Object o{
         {"tp", p.layout.tp},       {"pp", p.layout.pp},
         {"dp", p.layout.dp},       {"microbatches", p.layout.microbatches},
-        {"gpus", p.layout.gpus()}, {"fits", p.fits}};
+        {"gpus", p.layout.gpus()}, {"fits", p.fits},
+        {"max_sequences", p.maxSequences}};
     if (!p.fits)
       o["reason"] = p.reason;
     if (std::isfinite(p.memory.total())) {
