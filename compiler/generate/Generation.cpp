@@ -105,6 +105,45 @@ bool sameStructure(ArrayRef<Operation *> a, ArrayRef<Operation *> b) {
          });
 }
 
+/// Erases ops whose results nothing uses, until none is left.
+void removeDeadOps(func::FuncOp f) {
+  Block &body = f.getBody().front();
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    for (Operation &op : llvm::make_early_inc_range(llvm::reverse(body)))
+      if (isOpTriviallyDead(&op)) {
+        op.erase();
+        changed = true;
+      }
+  }
+}
+
+/// Drops every attention's mask operand (and what computed it): a paged
+/// attention masks by positions. Returns the attentions that had a mask
+/// and are not causal: their masks are not the causal mask the fusion
+/// recognizes, so they cannot be paged.
+llvm::DenseSet<Operation *> dropAttentionMasks(func::FuncOp f) {
+  llvm::DenseSet<Operation *> masked;
+  SmallVector<AttentionOp> withMask;
+  f.walk([&](AttentionOp a) {
+    if (a.getMask())
+      withMask.push_back(a);
+  });
+  for (AttentionOp a : withMask) {
+    OpBuilder b(a);
+    auto plain = AttentionOp::create(
+        b, a.getLoc(), a.getType(), a.getQ(), a.getK(), a.getV(), Value(),
+        a.getScaleAttr(), a.getCausalAttr(), a.getSeqMajorAttr());
+    if (!a.getCausal())
+      masked.insert(plain);
+    a.replaceAllUsesWith(plain.getResult());
+    a.erase();
+  }
+  removeDeadOps(f);
+  return masked;
+}
+
 class EntryBuilder {
 public:
   EntryBuilder(func::FuncOp func, func::FuncOp reference,
@@ -132,7 +171,7 @@ private:
   LogicalResult bindPositions();
   LogicalResult pageAttention();
   FailureOr<Value> logitsAtRows(Value logits);
-  void removeDeadOps();
+  llvm::DenseSet<Operation *> maskedAttention;
 };
 
 Value EntryBuilder::addInput(StringRef name, ArrayRef<int64_t> shape,
@@ -185,6 +224,12 @@ LogicalResult EntryBuilder::pageAttention() {
   if (attentions.empty())
     return fail(func, "the model has no attention to keep a cache for");
   for (auto [layer, a] : llvm::enumerate(attentions)) {
+    if (maskedAttention.contains(a))
+      return fail(a, "attention is not causal: only decoder models generate "
+                     "(its mask is not a causal mask weft recognizes; an "
+                     "export's causal mask is recognized in graphs of at "
+                     "most 2048 positions, so keep prompt buckets at 2048 "
+                     "or below)");
     if (!a.getCausal())
       return fail(a, "attention is not causal: only decoder models generate");
     if (!a.getSeqMajor())
@@ -265,19 +310,6 @@ FailureOr<Value> EntryBuilder::logitsAtRows(Value logits) {
   return out;
 }
 
-void EntryBuilder::removeDeadOps() {
-  Block &body = func.getBody().front();
-  bool changed = true;
-  while (changed) {
-    changed = false;
-    for (Operation &op : llvm::make_early_inc_range(llvm::reverse(body)))
-      if (isOpTriviallyDead(&op)) {
-        op.erase();
-        changed = true;
-      }
-  }
-}
-
 LogicalResult EntryBuilder::run() {
   Type i64 = b.getI64Type(), i32 = b.getI32Type(), f32 = b.getF32Type();
   int64_t t = entry.tokens, r = entry.rows;
@@ -307,6 +339,7 @@ LogicalResult EntryBuilder::run() {
           func.getResultAttrOfType<StringAttr>(logitsIndex, "weft.name"))
     logitsName = name.str();
 
+  maskedAttention = dropAttentionMasks(func);
   if (failed(bindPositions()) || failed(pageAttention()))
     return failure();
   Value logits = ret.getOperand(logitsIndex);
@@ -328,7 +361,7 @@ LogicalResult EntryBuilder::run() {
           b.getNamedAttr("weft.name", b.getStringAttr("weft.next_ids"))),
       b.getDictionaryAttr(
           b.getNamedAttr("weft.name", b.getStringAttr(logitsName)))});
-  removeDeadOps();
+  removeDeadOps(func);
   return success();
 }
 
@@ -337,6 +370,8 @@ LogicalResult EntryBuilder::run() {
 FailureOr<SmallVector<PositionalOperand>>
 mlir::weft::findPositionalOperands(func::FuncOp probe, int64_t probeTokens,
                                    func::FuncOp reference, int64_t maxSeq) {
+  dropAttentionMasks(probe);
+  dropAttentionMasks(reference);
   SmallVector<Operation *> mine = computeOps(probe),
                            theirs = computeOps(reference);
   if (!sameStructure(mine, theirs))

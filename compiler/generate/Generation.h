@@ -63,8 +63,10 @@ struct PositionalOperand {
 /// Finds the positional operands by comparing the graph compiled at
 /// `probeTokens` positions with the one at `maxSeq` (probeTokens !=
 /// maxSeq): constant operands whose types differ in one dim only, sized by
-/// the positions. Fails with a diagnostic where the graphs differ in
-/// structure or a constant changes otherwise.
+/// the positions. Both graphs lose their attention masks first (a mask the
+/// import does not fold, above 2048 positions, is a computation). Fails
+/// with a diagnostic where the graphs differ in structure or a constant
+/// changes otherwise.
 FailureOr<SmallVector<PositionalOperand>>
 findPositionalOperands(func::FuncOp probe, int64_t probeTokens,
                        func::FuncOp reference, int64_t maxSeq);
