@@ -42,33 +42,26 @@ Result<RankOutcome> runRank(const Artifact &artifact, uint32_t rank,
   return outcome;
 }
 
-Result<std::vector<NpyArray>>
-runLocalRanks(const Artifact &artifact, std::span<const NpyArray *const> inputs,
-              const LocalRunOptions &options, std::vector<Status> *rankStatus) {
-  uint32_t world = artifact.manifest.world_size();
-  unsigned threads =
-      options.threadsPerRank ? options.threadsPerRank : threadsPerRank(world);
+Status runLocalRankTasks(uint32_t world, std::chrono::duration<double> timeout,
+                         const RankTask &task,
+                         std::vector<Status> *rankStatus) {
   // Declared before what the rank threads use, so it is destroyed last;
   // every rank's memory stays until all threads have ended.
-  comm::InProcessWorld rendezvous(world, options.timeout);
+  comm::InProcessWorld rendezvous(world, timeout);
   std::vector<std::unique_ptr<comm::Transport>> transports;
   for (uint32_t r = 0; r < world; ++r)
     transports.push_back(rendezvous.transport(r));
   std::vector<RankState> states(world);
   std::vector<Status> statuses(world);
-  std::vector<std::optional<RankOutcome>> outcomes(world);
 
   auto runOne = [&](uint32_t r) {
     Status failure;
     try {
-      auto outcome = runRank(artifact, r, *transports[r], inputs, threads,
-                             states[r], options.backend);
-      if (outcome.ok()) {
-        outcomes[r] = std::move(*outcome);
+      failure = task(r, *transports[r], states[r]);
+      if (failure.ok()) {
         rendezvous.finish(r);
         return;
       }
-      failure = outcome.status();
     } catch (const std::bad_alloc &) {
       failure = errorStatus("out of memory");
     } catch (const std::exception &e) {
@@ -97,6 +90,28 @@ runLocalRanks(const Artifact &artifact, std::span<const NpyArray *const> inputs,
     return errorStatus(
         (world > 1 ? "rank " + std::to_string(failed->first) + ": " : "") +
         failed->second);
+  return okStatus();
+}
+
+Result<std::vector<NpyArray>>
+runLocalRanks(const Artifact &artifact, std::span<const NpyArray *const> inputs,
+              const LocalRunOptions &options, std::vector<Status> *rankStatus) {
+  uint32_t world = artifact.manifest.world_size();
+  unsigned threads =
+      options.threadsPerRank ? options.threadsPerRank : threadsPerRank(world);
+  std::vector<std::optional<RankOutcome>> outcomes(world);
+  auto task = [&](uint32_t r, comm::Transport &transport,
+                  RankState &state) -> Status {
+    auto outcome = runRank(artifact, r, transport, inputs, threads, state,
+                           options.backend);
+    if (!outcome.ok())
+      return outcome.status();
+    outcomes[r] = std::move(*outcome);
+    return okStatus();
+  };
+  if (Status s = runLocalRankTasks(world, options.timeout, task, rankStatus);
+      !s.ok())
+    return s;
   uint32_t outputRank = outcomes[0]->outputRank;
   if (options.timesMs)
     *options.timesMs = std::move(outcomes[outputRank]->timesMs);

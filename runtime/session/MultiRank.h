@@ -75,6 +75,19 @@ runLocalRanks(const Artifact &artifact, std::span<const NpyArray *const> inputs,
               const LocalRunOptions &options = {},
               std::vector<Status> *rankStatus = nullptr);
 
+/// What one rank of a world does over its transport; `state` keeps its
+/// session until every rank has ended.
+using RankTask = std::function<Status(uint32_t rank, comm::Transport &transport,
+                                      RankState &state)>;
+
+/// Runs `task` for every rank of a world of `world` ranks, each as a thread
+/// of this process over an in-process transport. On failure the error is
+/// the first rank's to fail, as runLocalRanks reports it; `rankStatus`,
+/// when given, receives every rank's own status.
+Status runLocalRankTasks(uint32_t world, std::chrono::duration<double> timeout,
+                         const RankTask &task,
+                         std::vector<Status> *rankStatus = nullptr);
+
 /// The default worker threads of each of `localRanks` ranks on this host.
 unsigned threadsPerRank(uint32_t localRanks);
 

@@ -77,6 +77,20 @@ def main():
         setattr(m, field, kind(a.value) if kind is not str else a.value)
         save(m, mpath)
         return
+    if a.action == "generation":
+        # Generation settings of max_seq VALUE, without entry points: for the
+        # refusals `weft generate` makes before a session opens.
+        g = m.generation
+        g.max_seq = int(a.value)
+        g.block_size = 4
+        g.blocks_per_seq = (g.max_seq + 3) // 4
+        g.prompt_buckets.append(8)
+        g.batch_buckets.append(1)
+        g.prefill_rows = 1
+        g.token_input = m.inputs[0].name
+        g.logits_output = m.outputs[0].name
+        save(m, mpath)
+        return
     if a.action.startswith("kernel."):
         setattr(m.kernels, a.action.split(".", 1)[1], a.value)
         save(m, mpath)

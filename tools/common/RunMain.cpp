@@ -1,11 +1,11 @@
 // The `weft run` command line: run an artifact on inputs from an .npz file.
 #include "tools/common/RunMain.h"
 
+#include "tools/common/LaunchedRank.h"
+
 #include "runtime/artifact/ArtifactReader.h"
 #include "runtime/backends/BackendRegistry.h"
 #include "runtime/comm/Bootstrap.h"
-#include "runtime/comm/MpiTransport.h"
-#include "runtime/comm/TcpTransport.h"
 #include "runtime/exec/Launcher.h"
 #include "runtime/exec/Npz.h"
 #include "runtime/session/MultiRank.h"
@@ -321,86 +321,6 @@ int runAloneRank(Artifact &artifact, uint32_t rank,
   return 0;
 }
 
-/// Reports an error of this rank and ends the whole MPI job: the other
-/// ranks may be waiting on this one.
-[[noreturn]] void failJob(comm::MpiSession &mpi, const std::string &message) {
-  dataError("rank " + std::to_string(mpi.rank()) + ": " + message);
-  std::cerr.flush();
-  mpi.abort(kExitData);
-}
-
-/// The job's size must be the artifact's world size.
-std::optional<std::string> checkJobSize(const LaunchInfo &launch,
-                                        uint32_t world) {
-  if (launch.size == world)
-    return std::nullopt;
-  return "the artifact has world_size " + std::to_string(world) +
-         ", but this job has " + std::to_string(launch.size) + " processes (" +
-         launch.sizeSource + "); launch exactly " + std::to_string(world) +
-         (launch.kind == LaunchInfo::Kind::Mpi
-              ? " (e.g. mpirun -np " + std::to_string(world) + ")"
-              : " (e.g. weft run --nproc " + std::to_string(world) + ")");
-}
-
-/// One rank of an mpirun / srun job.
-int runMpiRank(const LaunchInfo &launch, const Artifact &artifact,
-               const RunOptions &opts) {
-  std::string self = "rank " + std::to_string(launch.rank) + ": ";
-  uint32_t world = artifact.manifest.world_size();
-  if (auto err = checkJobSize(launch, world))
-    return dataError(*err);
-  auto session =
-      comm::MpiSession::init(std::chrono::duration<double>(opts.timeout));
-  if (!session.ok())
-    return dataError(self + session.message());
-  comm::MpiSession &mpi = **session;
-  if (mpi.worldSize() != world)
-    return dataError(self + "the launcher says this job has " +
-                     std::to_string(launch.size) + " processes (" +
-                     launch.sizeSource + "), but MPI sees " +
-                     std::to_string(mpi.worldSize()) +
-                     " (was it started by an MPI launcher such as mpirun or "
-                     "srun?)");
-  auto arrays = readNpz(opts.inputs);
-  if (!arrays.ok())
-    failJob(mpi, arrays.message());
-  auto matched = matchInputs(artifact.manifest, *arrays, opts.inputs);
-  if (!matched.ok())
-    failJob(mpi, matched.message());
-  unsigned threads =
-      opts.threads ? opts.threads : threadsPerRank(mpi.localSize());
-  // Nothing may escape past the session: its destructor would wait for
-  // ranks that wait for this one.
-  try {
-    RankState state;
-    auto outcome =
-        runRank(artifact, mpi.rank(), mpi.transport(), *matched, threads, state,
-                rankBackend(opts, mpi.bootstrap().localRank()));
-    if (!outcome.ok())
-      failJob(mpi, outcome.message());
-    if (mpi.rank() == outcome->outputRank) {
-      if (Status s = writeOutputs(outcome->outputs, opts.outputs); !s.ok())
-        failJob(mpi, s.message());
-      printTimes(outcome->timesMs);
-    }
-  } catch (const std::bad_alloc &) {
-    failJob(mpi, "out of memory");
-  } catch (const std::exception &e) {
-    failJob(mpi, std::string("internal error: ") + e.what());
-  }
-  return 0;
-}
-
-/// Reports an error of this launched rank: to the `weft run --nproc` that
-/// started it, else on stderr. `failedPeer`: the rank whose failure caused
-/// this one, if another's.
-int rankError(uint32_t rank, const std::string &message,
-              std::optional<uint32_t> failedPeer = std::nullopt) {
-  if (!reportToLauncher(message, failedPeer))
-    dataError("rank " + std::to_string(rank) + ": " + message);
-  return kExitData;
-}
-
 /// For tests of failure handling: WEFT_TEST_FAIL_RANK=K makes rank K fail
 /// once connected to the others, before its plan runs (so they wait for it
 /// in a collective), as WEFT_TEST_FAIL_MODE says: `error` (the default; a
@@ -423,84 +343,48 @@ std::optional<std::string> failOnPurpose(uint32_t rank) {
   return "failing on purpose (WEFT_TEST_FAIL_RANK=" + std::to_string(k) + ")";
 }
 
-/// One rank of a job whose processes meet over TCP (weft run --nproc,
-/// torchrun).
-int runTcpRank(const LaunchInfo &launch, const Artifact &artifact,
-               const RunOptions &opts) {
-  uint32_t world = artifact.manifest.world_size();
-  if (auto err = checkJobSize(launch, world))
-    return rankError(launch.rank, *err);
-  auto timeout = std::chrono::duration<double>(opts.timeout);
-  auto boot = comm::TcpBootstrap::connect(launch, timeout);
-  if (!boot.ok())
-    return rankError(launch.rank, boot.message());
-  auto transport = comm::TcpTransport::create(**boot, (*boot)->host(), timeout);
-  if (!transport.ok())
-    return rankError(launch.rank, transport.message());
-  comm::TcpTransport &tcp = **transport;
-  // The launcher hears first, so that it names this rank rather than one
-  // that learns of the failure from it.
-  auto fail = [&](const std::string &message) {
-    auto peer = tcp.peerFailure();
-    int code =
-        rankError(launch.rank, message,
-                  peer ? std::optional<uint32_t>(peer->first) : std::nullopt);
-    tcp.fail(message);
-    return code;
-  };
-  try {
+/// One rank of a launched job (weft run --nproc, torchrun, mpirun, srun).
+int runLaunched(const LaunchInfo &launch, const Artifact &artifact,
+                const RunOptions &opts) {
+  auto task = [&](const LaunchedRank &self) -> Status {
     auto arrays = readNpz(opts.inputs);
     if (!arrays.ok())
-      return fail(arrays.message());
+      return arrays.status();
     auto matched = matchInputs(artifact.manifest, *arrays, opts.inputs);
     if (!matched.ok())
-      return fail(matched.message());
-    if (auto err = failOnPurpose(launch.rank))
-      return fail(*err);
+      return matched.status();
+    if (launch.kind == LaunchInfo::Kind::Tcp)
+      if (auto err = failOnPurpose(self.rank))
+        return errorStatus(*err);
     unsigned threads =
-        opts.threads ? opts.threads : threadsPerRank(launch.localSize);
+        opts.threads ? opts.threads : threadsPerRank(self.localSize);
     RankState state;
-    auto outcome = runRank(artifact, launch.rank, tcp, *matched, threads, state,
-                           rankBackend(opts, launch.localRank));
+    auto outcome = runRank(artifact, self.rank, self.transport, *matched,
+                           threads, state, rankBackend(opts, self.localRank));
     if (!outcome.ok())
-      return fail(outcome.message());
-    if (launch.rank == outcome->outputRank) {
+      return outcome.status();
+    if (self.rank == outcome->outputRank) {
       if (Status s = writeOutputs(outcome->outputs, opts.outputs); !s.ok())
-        return fail(s.message());
+        return s;
       printTimes(outcome->timesMs);
     }
-  } catch (const std::bad_alloc &) {
-    return fail("out of memory");
-  } catch (const std::exception &e) {
-    return fail(std::string("internal error: ") + e.what());
-  }
-  return 0;
+    return okStatus();
+  };
+  return runLaunchedRank(launch, artifact.manifest.world_size(),
+                         std::chrono::duration<double>(opts.timeout), task,
+                         "weft", "weft run");
 }
 
 /// The command line of each rank of --nproc: this one's, less --nproc, with
 /// the outputs going to `outputs`.
 Result<std::vector<std::string>> rankCommandLine(int argc, char **argv,
                                                  const std::string &outputs) {
-  auto all = ownCommandLine();
-  if (!all.ok())
-    return all.status();
-  // What precedes runMain's own arguments: "weft run" or "weft-run".
-  if (all->size() < static_cast<size_t>(argc))
-    return errorStatus("cannot tell this process's command line apart");
-  std::vector<std::string> args(all->begin(),
-                                all->begin() + (all->size() - (argc - 1)));
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--nproc" || arg == "--outputs") {
-      ++i;
-      continue;
-    }
-    if (arg.rfind("--nproc=", 0) == 0 || arg.rfind("--outputs=", 0) == 0)
-      continue;
-    args.push_back(arg);
-  }
-  args.push_back("--outputs");
-  args.push_back(outputs);
+  const std::string drop[] = {"--nproc", "--outputs"};
+  auto args = childCommandLine(argc, argv, drop);
+  if (!args.ok())
+    return args.status();
+  args->push_back("--outputs");
+  args->push_back(outputs);
   return args;
 }
 
@@ -576,7 +460,7 @@ int runArtifact(const RunOptions &opts, const std::string &prog, int argc,
   auto artifact = readManifest(opts.artifact);
   if (!artifact.ok()) {
     if (launch && launch->kind == LaunchInfo::Kind::Tcp)
-      return rankError(launch->rank, artifact.message());
+      return rankError("weft", launch->rank, artifact.message());
     return dataError(
         (launch ? "rank " + std::to_string(launch->rank) + ": " : "") +
         artifact.message());
@@ -591,9 +475,7 @@ int runArtifact(const RunOptions &opts, const std::string &prog, int argc,
                                 " is out of range: the artifact has " +
                                 std::to_string(world) + " rank(s)");
   if (launch)
-    return launch->kind == LaunchInfo::Kind::Mpi
-               ? runMpiRank(*launch, *artifact, opts)
-               : runTcpRank(*launch, *artifact, opts);
+    return runLaunched(*launch, *artifact, opts);
   auto arrays = readNpz(opts.inputs);
   if (!arrays.ok())
     return dataError(arrays.message());

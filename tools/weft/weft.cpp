@@ -24,6 +24,8 @@ static void printUsage(llvm::raw_ostream &os) {
         "--help')\n"
         "  run       run an artifact on inputs from an .npz file (also the\n"
         "            standalone, MLIR-free 'weft-run')\n"
+        "  generate  generate text from prompts with an artifact compiled\n"
+        "            with --generate (see 'weft generate --help')\n"
         "  inspect   print a readable summary of an artifact\n"
         "  plan      predict memory, latency and throughput of every layout\n"
         "            of a topology for a workload (see 'weft plan --help')\n"
@@ -70,6 +72,12 @@ int main(int argc, char **argv) {
     return weft::cli::runDetokenize(argc - 1, argv + 1);
   if (cmd == "calibrate")
     return weft::cli::runCalibrate(argc - 1, argv + 1);
+  if (cmd == "generate") {
+#if WEFT_HAVE_CUDA
+    weft::runtime::cuda::registerCudaBackend();
+#endif
+    return weft::cli::runGenerate(argc - 1, argv + 1);
+  }
   if (cmd == "run") {
 #if WEFT_HAVE_CUDA
     weft::runtime::cuda::registerCudaBackend();

@@ -1,0 +1,65 @@
+// One rank of a job whose processes another launcher started (weft run
+// --nproc, torchrun, mpirun, srun): connecting to the other ranks over TCP
+// or MPI and reporting a failure so that the whole job ends. Shared by the
+// commands that run ranks (weft run, weft generate).
+#ifndef WEFT_TOOLS_COMMON_LAUNCHEDRANK_H
+#define WEFT_TOOLS_COMMON_LAUNCHEDRANK_H
+
+#include "runtime/comm/Bootstrap.h"
+#include "runtime/comm/Transport.h"
+#include "runtime/support/Status.h"
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace weft::runtime {
+
+/// Where a launched rank runs: its transport and its place on its host.
+struct LaunchedRank {
+  comm::Transport &transport;
+  uint32_t rank;
+  uint32_t localRank, localSize;
+};
+
+/// What a launched rank does once connected to the others.
+using LaunchedRankTask = std::function<Status(const LaunchedRank &)>;
+
+/// Reports an error of a launched rank: to the `--nproc` launcher that
+/// started it, else on stderr as "PREFIX: error: rank N: MESSAGE".
+/// `failedPeer`: the rank whose failure caused this one, if another's.
+/// Returns the exit status, 1.
+int rankError(const std::string &prefix, uint32_t rank,
+              const std::string &message,
+              std::optional<uint32_t> failedPeer = std::nullopt);
+
+/// The job's size must be the artifact's world size; `command` names the
+/// command that launches the right number ("weft run").
+std::optional<std::string> checkJobSize(const comm::LaunchInfo &launch,
+                                        uint32_t world,
+                                        const std::string &command);
+
+/// Runs `task` as this process's rank of a launched job of `world` ranks:
+/// over MPI under mpirun or srun, else over TCP. A failure is reported as
+/// "PREFIX: error: rank N: MESSAGE" (to the --nproc launcher when it
+/// started this process) and ends the other ranks. `prefix` is the
+/// command's name in errors ("weft"); `command` as for checkJobSize.
+/// Returns the exit status (0, or 1 on failure).
+int runLaunchedRank(const comm::LaunchInfo &launch, uint32_t world,
+                    std::chrono::duration<double> timeout,
+                    const LaunchedRankTask &task, const std::string &prefix,
+                    const std::string &command);
+
+/// The command line of each child of `--nproc`: this process's own, less
+/// the options named in `drop` (each with its value, as "--name V" or
+/// "--name=V"). argv is the command's (argv[0] its name, as runMain
+/// gets it).
+Result<std::vector<std::string>>
+childCommandLine(int argc, char **argv, std::span<const std::string> drop);
+
+} // namespace weft::runtime
+
+#endif // WEFT_TOOLS_COMMON_LAUNCHEDRANK_H
