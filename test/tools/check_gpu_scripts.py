@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import onnx
 
 SRC, SCRATCH = sys.argv[1], sys.argv[2]
@@ -183,7 +184,6 @@ expect((a.models, a.systems, a.batches, a.tp) ==
        (["8b"], ["eager", "weft"], [1], [1, 2, 4]), "prefill.py parses lists")
 
 # --- gpu_test.py's comparisons -----------------------------------------------------
-import numpy as np  # noqa: E402
 import gpu_test as T  # noqa: E402
 ref = np.array([[0.0, 1.0, 5.0], [0.0, 2.0, 2.01]])
 got = np.array([[0.0, 1.0, 4.9], [0.0, 2.02, 2.0]])
@@ -231,6 +231,17 @@ prefill.weft_runs("llama8b_bf16", full_bench, [1, 8], [1, 2, 4], 1, 0, 4,
 expect(len(skipped) == 6 and all("needs 8 GPUs, 4 present" in line
                                  for line in skipped),
        "and skips them on 4 GPUs with --full-node")
+
+# The generation artifacts: the tiny test case, and the benchmark shapes
+# at 1 GPU with prompt buckets up to max_seq.
+gen = C.generation_cases() + C.generation_cases(bench=True)
+expect([c["name"] for c in gen] == ["tiny_bf16.generate",
+                                    "llama1b_bf16.generate",
+                                    "llama8b_bf16.generate"] and
+       all(max(c["prompt_buckets"]) <= c["max_seq"] and c["tp"] == 1
+           for c in gen), "3 generation artifacts, buckets within max_seq")
+expect([c["prompt_buckets"] for c in C.generation_cases(True, 1024)] ==
+       [[128, 512]] * 2, "--gen-max-seq 1024 drops the 2048 bucket")
 
 print(f"{'FAILED' if failures else 'PASSED'}: {len(failures)} failure(s)")
 sys.exit(1 if failures else 0)
