@@ -8,6 +8,7 @@ transformers:
   do not match;
 - bench/prefill.py's roofline cost against hand-computed FLOPs and bytes,
   and its command-line refusals;
+- generate_check.py's token comparison;
 - scripts/gpu/cases.py's case list fits the layouts and the presets.
 
   check_gpu_scripts.py SRC_ROOT SCRATCH_DIR
@@ -27,6 +28,7 @@ sys.path.insert(0, os.path.join(SRC, "scripts", "gpu"))
 sys.path.insert(0, os.path.join(SRC, "bench"))
 import cases as C  # noqa: E402
 import fill_weights as F  # noqa: E402
+import generate_check as G  # noqa: E402
 import prefill  # noqa: E402
 
 failures = []
@@ -182,6 +184,20 @@ a = prefill.parse_args(["--models", "8b", "--systems", "eager,weft",
                         "--batches", "1"])
 expect((a.models, a.systems, a.batches, a.tp) ==
        (["8b"], ["eager", "weft"], [1], [1, 2, 4]), "prefill.py parses lists")
+
+# --- generate_check.py's comparison -------------------------------------------
+logits = [np.array([0.0, 1.0, 0.95, 0.2]), np.array([0.0, 1.0, 0.5, 0.2])]
+expect(G.compare([1, 1], [1, 1], logits)[:2] == (2, True), "all agree")
+expect(G.compare([2, 0], [1, 1], logits)[:2] == (0, True),
+       "a disagreement where the reference leads by 0.05: bf16 noise")
+expect(G.compare([1, 2], [1, 1], logits)[:2] == (1, False),
+       "a disagreement where the reference leads by 0.5: a failure")
+expect(not G.compare([1], [1, 1], logits)[1], "too few tokens fail")
+expect(not G.compare([9, 1], [1, 1], logits)[1], "an id outside the "
+       "vocabulary fails")
+expect([len(p) for p in G.prompt_ids(256)] == G.PROMPT_LENS and
+       max(G.PROMPT_LENS) > max(C.GEN_TEST[0][3]),
+       "generate_check's prompts: one longer than the largest prompt bucket")
 
 # --- gpu_test.py's comparisons -----------------------------------------------------
 import gpu_test as T  # noqa: E402
