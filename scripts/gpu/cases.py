@@ -1,6 +1,7 @@
 """The GPU test and benchmark cases, shared by scripts/gpu/prepare.py (which
-compiles them on the build machine) and scripts/gpu/gpu_test.py and
-bench/prefill.py (which run them on the GPU machine). Plain Python: nothing
+compiles them on the build machine) and scripts/gpu/gpu_test.py,
+scripts/gpu/generate_check.py, bench/prefill.py and bench/decode.py (which
+run them on the GPU machine). Plain Python: nothing
 here needs onnx, torch or weft.
 
 A model is a directory dist/gpu/models/NAME/ holding model.onnx (and, for
@@ -54,6 +55,18 @@ BENCH_BATCHES = [1, 8]
 BENCH_SEQ = 512
 BENCH_TP = [1, 2, 4]
 
+# `weft compile --generate` artifacts (1 GPU, bf16): the tiny model checked
+# against transformers by generate_check.py (small buckets, so that prompts
+# are packed, one is chunked and the decode batch is padded), and the
+# benchmark shapes timed by bench/decode.py. (model, preset, max_seq,
+# prompt buckets, batch buckets).
+GEN_TEST = [("tiny_bf16", "tiny", 256, [32, 128], [1, 4, 8])]
+GEN_BENCH_MAX_SEQ = 4096
+GEN_BENCH = [(model, BENCH_PRESET[model], GEN_BENCH_MAX_SEQ,
+              [128, 512, 2048], [1, 8, 32])
+             for model in BENCH_MODELS.values()]
+GEN_BLOCK_SIZE = 16
+
 
 def case_name(model, layout, batch=None, seq=None):
     return f"{model}.{layout}" + (f".b{batch}s{seq}" if batch else "")
@@ -106,6 +119,24 @@ def bench_cases():
                                 layout=layout,
                                 name=case_name(model, layout, batch,
                                                BENCH_SEQ)))
+    return out
+
+
+def generation_cases(bench=False, bench_max_seq=None):
+    """The --generate artifacts: GEN_TEST's, or with `bench` GEN_BENCH's
+    (at bench_max_seq tokens if given). Dicts with name, model, preset,
+    dtype, max_seq, prompt_buckets, batch_buckets, block_size, tp, pp."""
+    out = []
+    for model, preset, max_seq, prompts, batches in \
+            (GEN_BENCH if bench else GEN_TEST):
+        if bench and bench_max_seq:
+            max_seq = bench_max_seq
+            prompts = [p for p in prompts if p <= max_seq]
+        out.append(dict(name=f"{model}.generate", model=model, preset=preset,
+                        dtype="bf16", max_seq=max_seq,
+                        prompt_buckets=prompts, batch_buckets=batches,
+                        block_size=GEN_BLOCK_SIZE, tp=1, pp=1,
+                        kind="generate"))
     return out
 
 

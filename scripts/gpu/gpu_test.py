@@ -5,6 +5,7 @@ dist/gpu/bin/weft-run on the CUDA backend and checks it against an
 independent reference.
 
   gpu_test.py [--only SUBSTRING ...] [--skip-kernel-tests] [--keep-outputs]
+              [--weft dist/gpu/bin/weft]
 
 Steps: fill the weights of the make_llama.py models (fill_weights.py, seeded
 Hugging Face init on the GPU); run the kernel test binaries that were
@@ -16,7 +17,9 @@ f32 GEMMs are true f32); bf16 cases must match LlamaForCausalLM in bfloat16
 (eager, same weights) within 2e-2 by the same measure, with the top-1 token
 the same at >= 95% of the positions whose reference top-1 leads by at least
 1% of max|ref| (random weights make near-ties that rounding flips). Layouts needing more GPUs than present are
-SKIPped. One PASS/FAIL/SKIP line per case, then `N passed, N failed,
+SKIPped. Last, the generation artifacts (cases.json `generation`) are
+checked by generate_check.py: `weft generate` (greedy and seeded sampling)
+against transformers' greedy generation with its KV cache. One PASS/FAIL/SKIP line per case, then `N passed, N failed,
 N skipped`; the exit status is 1 if anything failed. With $OUT set, the log
 goes to $OUT/gpu-test.log and the results to $OUT/gpu-test.json.
 """
@@ -34,6 +37,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import cases as C  # noqa: E402
+import generate_check  # noqa: E402
 
 # --- the commands (flags may change: edit them here) -------------------------
 # One case: {weft_run} {backend} {artifact} {inputs} {outputs} {model_dir}
@@ -167,8 +171,8 @@ def fill_models(index, log, refs):
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     by_preset = {}
-    for case in index["cases"]:
-        if case["kind"] == "llama":
+    for case in index["cases"] + index.get("generation", []):
+        if case["kind"] in ("llama", "generate"):
             by_preset.setdefault(case["preset"], set()).add(case["model"])
     ok = True
     for preset, models in sorted(by_preset.items()):
@@ -309,6 +313,23 @@ def run_case(case, log, refs, gpus, keep_dir, opts):
     log.result("PASS" if ok else "FAIL", name, f"{detail}, {wall:.1f} s")
 
 
+def run_generation(index, log, refs, opts):
+    """generate_check.py's checks of every generation case."""
+    for case in index.get("generation", []):
+        name = f"generate {case['name']}"
+        model = refs.torch_models.get((case["preset"], "bf16"))
+        if opts.backend != "cuda":
+            log.result("SKIP", name, "checked on the GPU only (transformers "
+                       "on CUDA, weights filled there)")
+        elif model is None or not refs.filled:
+            log.result("FAIL", name, "no torch reference (fill failed)")
+        else:
+            try:
+                generate_check.check_case(case, model, log, opts)
+            except Exception as e:  # every failure is reported, not raised
+                log.result("FAIL", name, f"{type(e).__name__}: {e}")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", nargs="*", metavar="SUBSTRING",
@@ -319,6 +340,8 @@ def main(argv=None):
     p.add_argument("--dist", default=C.DIST,
                    help="what gpu-prepare and gpu-bundle made (dist/gpu)")
     p.add_argument("--weft-run", help="the runner (default DIST/bin/weft-run)")
+    p.add_argument("--weft", help="weft, for `weft generate` (default "
+                   "DIST/bin/weft)")
     p.add_argument("--backend", default="cuda", choices=["cuda", "cpu"],
                    help="cpu checks this script where there is no GPU: the "
                    "onnxruntime-referenced cases of the small models only, "
@@ -328,8 +351,10 @@ def main(argv=None):
     index = C.read_index(a.dist)
     bin_dir = os.path.join(a.dist, "bin")
     a.weft_run = a.weft_run or os.path.join(bin_dir, "weft-run")
+    a.weft = a.weft or os.path.join(bin_dir, "weft")
     if a.only:
-        index["cases"] = [c for c in index["cases"]
+        for key in ("cases", "generation"):
+            index[key] = [c for c in index.get(key, [])
                           if any(s in c["name"] for s in a.only)]
     log = Log()
     start = time.time()
@@ -365,6 +390,7 @@ def main(argv=None):
     os.makedirs(keep, exist_ok=True)
     for case in index["cases"]:
         run_case(case, log, refs, gpus, keep, a)
+    run_generation(index, log, refs, a)
     counts = {s: sum(r["status"] == s for r in log.results)
               for s in ("PASS", "FAIL", "SKIP")}
     log(f"gpu-test: {time.time() - start:.0f} s")

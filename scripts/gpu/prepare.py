@@ -4,9 +4,12 @@
 case of scripts/gpu/cases.py with `weft compile` into dist/gpu/artifacts/,
 writes the input .npz files and dist/gpu/cases.json. Weights of the
 make_llama.py graphs are not written: fill_weights.py makes them there.
+Generation artifacts (`weft compile --generate`: the tiny Llama for
+generate_check.py, the 1b and 8b shapes for bench/decode.py) are compiled
+too and listed under `generation` and `generation_bench`.
 
   prepare.py [--weft build/bin/weft] [--no-bench] [--check-cpu]
-             [--weft-run build/bin/weft-run]
+             [--weft-run build/bin/weft-run] [--gen-max-seq N]
 
 --check-cpu runs every f32 case that can run here (the small models, and
 the tiny Llama with numpy random weights in a scratch directory, read via
@@ -118,6 +121,33 @@ def compile_case(weft, flags, case, out):
     return shown, None
 
 
+def compile_generation(weft, flags, case, out):
+    """weft compile --generate of one generation case; returns (argv, error
+    or None)."""
+    model = os.path.join(C.model_dir(case["model"], out), "model.onnx")
+    art = C.artifact_dir(case["name"], out)
+    os.makedirs(os.path.dirname(art), exist_ok=True)
+    join = lambda xs: ",".join(str(x) for x in xs)
+    argv = [weft, "compile", model, "--generate",
+            "--max-seq", str(case["max_seq"]),
+            "--prompt-buckets", join(case["prompt_buckets"]),
+            "--batch-buckets", join(case["batch_buckets"]),
+            "--block-size", str(case["block_size"]),
+            "--dtype", case["dtype"], "--topology", C.TOPOLOGY,
+            *flags, "-o", art, "--quiet"]
+    r = run(argv)
+    shown = " ".join(os.path.relpath(a, ROOT) if a.startswith(ROOT) else a
+                     for a in argv)
+    if r.returncode:
+        return shown, (r.stderr.strip() or f"exit {r.returncode}")
+    return shown, None
+
+
+def tree_bytes(path):
+    return sum(os.path.getsize(os.path.join(d, f))
+               for d, _, files in os.walk(path) for f in files)
+
+
 def rel_err(got, ref):
     return float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30))
 
@@ -197,6 +227,10 @@ def main(argv=None):
                    "tp 4 x pp 2, tp 2 x pp 4), for an 8-GPU machine")
     p.add_argument("--check-cpu", action="store_true",
                    help="run the f32-checkable cases on the CPU backend")
+    p.add_argument("--gen-max-seq", type=int, metavar="N",
+                   help="compile the 1b and 8b generation artifacts for N "
+                   f"tokens instead of {C.GEN_BENCH_MAX_SEQ} (prompt buckets "
+                   "above N are dropped)")
     a = p.parse_args(argv)
     for tool in [a.weft] + ([a.weft_run] if a.check_cpu else []):
         if not os.access(tool, os.X_OK):
@@ -213,6 +247,9 @@ def main(argv=None):
                             "HEAD"]).stdout.strip(),
              "cases": C.test_cases(),
              "bench": [] if a.no_bench else C.bench_cases()}
+    index["generation"] = C.generation_cases()
+    index["generation_bench"] = [] if a.no_bench else C.generation_cases(
+        bench=True, bench_max_seq=a.gen_max_seq)
     if a.full_node:
         tests, bench = C.full_node_cases()
         index["cases"] += tests
@@ -235,11 +272,25 @@ def main(argv=None):
         print(f"{'FAIL' if err else 'ok  '} compile {case['name']} "
               f"({time.time() - t0:.1f} s)" + (f": {err}" if err else ""),
               flush=True)
+    for case in index["generation"] + index["generation_bench"]:
+        t0 = time.time()
+        case["compile"], err = compile_generation(a.weft, flags, case, out)
+        size = ""
+        if err:
+            case["compile_error"] = err
+            failed += 1
+        else:  # no weights travel: plans (rotary tables in them), kernels
+            mib = tree_bytes(C.artifact_dir(case["name"], out)) / 2**20
+            size = f", {mib:.2f} MiB"
+        print(f"{'FAIL' if err else 'ok  '} compile {case['name']} "
+              f"({time.time() - t0:.1f} s{size})"
+              + (f": {err}" if err else ""), flush=True)
     C.write_index(os.path.join(out, "cases.json"), index)
-    size = sum(os.path.getsize(os.path.join(d, f))
-               for d, _, files in os.walk(out) for f in files)
-    print(f"{out}: {len(index['cases'])} test and {len(index['bench'])} "
-          f"benchmark artifacts, {failed} failed to compile; "
+    size = tree_bytes(out)
+    generation = len(index["generation"]) + len(index["generation_bench"])
+    print(f"{out}: {len(index['cases'])} test, {len(index['bench'])} "
+          f"benchmark and {generation} generation artifacts, "
+          f"{failed} failed to compile; "
           f"{size / 2**20:.1f} MiB in all ({time.time() - start:.0f} s); "
           f"target flags: {' '.join(flags) or '(none)'}")
     ok = failed == 0

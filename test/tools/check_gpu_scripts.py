@@ -8,6 +8,9 @@ transformers:
   do not match;
 - bench/prefill.py's roofline cost against hand-computed FLOPs and bytes,
   and its command-line refusals;
+- bench/decode.py's roofline floor, its command-line refusals and its weft
+  runs against stand-in weft binaries (JSON lines, a failure, none);
+- generate_check.py's token comparison;
 - scripts/gpu/cases.py's case list fits the layouts and the presets.
 
   check_gpu_scripts.py SRC_ROOT SCRATCH_DIR
@@ -19,13 +22,16 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import onnx
 
 SRC, SCRATCH = sys.argv[1], sys.argv[2]
 sys.path.insert(0, os.path.join(SRC, "scripts", "gpu"))
 sys.path.insert(0, os.path.join(SRC, "bench"))
 import cases as C  # noqa: E402
+import decode  # noqa: E402
 import fill_weights as F  # noqa: E402
+import generate_check as G  # noqa: E402
 import prefill  # noqa: E402
 
 failures = []
@@ -182,8 +188,110 @@ a = prefill.parse_args(["--models", "8b", "--systems", "eager,weft",
 expect((a.models, a.systems, a.batches, a.tp) ==
        (["8b"], ["eager", "weft"], [1], [1, 2, 4]), "prefill.py parses lists")
 
+# --- bench/decode.py -----------------------------------------------------------
+# 1b: every parameter but the embedding table in bf16 (q, k, v, o, gate, up,
+# down and two norms in 16 layers, the final norm, the LM head); KV per
+# context token: K and V, 16 layers, 8 kv heads of 64, 2 bytes.
+weights_1b = 2 * (16 * (2 * 2048 ** 2 + 2 * 2048 * 512 + 3 * 2048 * 8192
+                        + 2 * 2048) + 2048 + 2048 * 32000)
+expect(decode.decode_cost(cfg) == (weights_1b, 2 * 16 * 512 * 2),
+       f"decode cost of 1b: {weights_1b} weight bytes, 32 KiB KV per token")
+expect(weights_1b == sum(2 * math.prod(s) for n, s in hf_llama_parameters(
+    *shapes["1b"]).items() if n != "model.embed_tokens.weight"),
+       "the weights read by a decode step: all but the embedding table")
+cfg8 = F.llama_config_of(make("8b", "bf16"))
+expect(decode.decode_cost(cfg8)[1] == 2 * 32 * 1024 * 2,
+       "8b: 128 KiB KV per context token")
+floor = decode.floor_ms(cfg, 8, 128, 128, 2e12)
+expect(abs(floor - (weights_1b + 8 * 32768 * 192) / 2e12 * 1e3) < 1e-9,
+       f"1b floor at 8 x 128, 128 new, 2 TB/s: {floor:.4f} ms per step "
+       "(mean context 192)")
+for argv, message in ((["--models", "70b"], "'70b' is not one of 1b, 8b"),
+                      (["--systems", "vllm"], "'vllm' is not one of"),
+                      (["--new-tokens", "1"], "--new-tokens must be >= 2"),
+                      (["--batches", "0"], "must be positive"),
+                      (["--peer-warmup", "0"], "the first call compiles")):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            decode.parse_args(argv)
+            code = 0
+        except SystemExit as e:
+            code = e.code
+    expect(code == 2 and message in err.getvalue(),
+           f"decode.py {' '.join(argv)}: refused ({message})")
+expect(decode.runs_of([128, 512, 2048], [1, 8, 32], 128) ==
+       [(1, 128), (1, 512), (1, 2048), (8, 128), (32, 128)],
+       "decode.py runs batch 1 at each prompt, each batch at the first")
+
+# weft's runs against stand-ins: one printing a JSON object per prompt (its
+# ids as many as --max-tokens), one failing, none at all.
+fake = os.path.join(SCRATCH, "fake-weft")
+with open(fake, "w") as f:
+    f.write("""#!/usr/bin/env python3
+import json, sys
+a = sys.argv
+n = int(a[a.index("--max-tokens") + 1])
+if "--prompt-ids" in a:
+    prompts = [a[a.index("--prompt-ids") + 1].split(",")]
+else:
+    prompts = [json.loads(l)["prompt_ids"]
+               for l in open(a[a.index("--prompt-file") + 1])]
+for p in prompts:
+    print(json.dumps({"prompt_ids": [int(x) for x in p], "ids": [7] * n,
+                      "ttft_ms": 2.0 * len(p), "ms_per_token": 4.0}))
+""")
+os.chmod(fake, 0o755)
+gen_case = dict(C.generation_cases(bench=True)[0], max_seq=1024)
+opts = decode.parse_args(["--weft", fake])
+lines = []
+runs = decode.weft_runs("1b", gen_case, decode.runs_of([128, 512, 1020],
+                                                       [1, 8], 128),
+                        16, 32000, opts, lines.append)
+expect([(r["batch"], r["prompt"], r["ttft_ms"], r["ms_per_token"])
+        for r in runs] == [(1, 128, 256.0, 4.0), (1, 512, 1024.0, 4.0),
+                           (8, 128, 256.0, 4.0)],
+       "decode.py reads ttft_ms and ms_per_token of each run (batch 8 from "
+       "a prompt file of 8)")
+expect(any(line.startswith("SKIP weft 1b 1 x 1020: 1020 + 16 tokens exceed "
+                           "the artifact's max_seq 1024") for line in lines),
+       "decode.py skips a prompt that the artifact's max_seq cannot hold")
+expect("<128 ids>" in runs[0]["command"] and
+       "--max-tokens 16 --ignore-eos --json" in runs[0]["command"],
+       f"decode.py shows weft's command without the ids: "
+       f"{runs[0]['command']}")
+lines = []
+opts.weft = "/bin/false"
+expect(decode.weft_runs("1b", gen_case, [(1, 128)], 16, 32000, opts,
+                        lines.append) == [] and
+       lines[0].startswith("FAIL weft 1b warm-up: exit 1: /bin/false"),
+       "a failing weft: reported with its command, no results")
+lines = []
+opts.weft = os.path.join(SCRATCH, "no-weft")
+expect(decode.weft_runs("1b", gen_case, [(1, 128)], 16, 32000, opts,
+                        lines.append) == [] and "is missing" in lines[0],
+       "a missing weft: reported, no results")
+lines = []
+expect(decode.weft_runs("1b", dict(gen_case, compile_error="weft: error: "
+                                   "x"), [(1, 128)], 16, 32000, opts,
+                        lines.append) == [] and "did not compile" in lines[0],
+       "an artifact that did not compile: reported, no results")
+
+# --- generate_check.py's comparison -------------------------------------------
+logits = [np.array([0.0, 1.0, 0.95, 0.2]), np.array([0.0, 1.0, 0.5, 0.2])]
+expect(G.compare([1, 1], [1, 1], logits)[:2] == (2, True), "all agree")
+expect(G.compare([2, 0], [1, 1], logits)[:2] == (0, True),
+       "a disagreement where the reference leads by 0.05: bf16 noise")
+expect(G.compare([1, 2], [1, 1], logits)[:2] == (1, False),
+       "a disagreement where the reference leads by 0.5: a failure")
+expect(not G.compare([1], [1, 1], logits)[1], "too few tokens fail")
+expect(not G.compare([9, 1], [1, 1], logits)[1], "an id outside the "
+       "vocabulary fails")
+expect([len(p) for p in G.prompt_ids(256)] == G.PROMPT_LENS and
+       max(G.PROMPT_LENS) > max(C.GEN_TEST[0][3]),
+       "generate_check's prompts: one longer than the largest prompt bucket")
+
 # --- gpu_test.py's comparisons -----------------------------------------------------
-import numpy as np  # noqa: E402
 import gpu_test as T  # noqa: E402
 ref = np.array([[0.0, 1.0, 5.0], [0.0, 2.0, 2.01]])
 got = np.array([[0.0, 1.0, 4.9], [0.0, 2.02, 2.0]])
@@ -231,6 +339,17 @@ prefill.weft_runs("llama8b_bf16", full_bench, [1, 8], [1, 2, 4], 1, 0, 4,
 expect(len(skipped) == 6 and all("needs 8 GPUs, 4 present" in line
                                  for line in skipped),
        "and skips them on 4 GPUs with --full-node")
+
+# The generation artifacts: the tiny test case, and the benchmark shapes
+# at 1 GPU with prompt buckets up to max_seq.
+gen = C.generation_cases() + C.generation_cases(bench=True)
+expect([c["name"] for c in gen] == ["tiny_bf16.generate",
+                                    "llama1b_bf16.generate",
+                                    "llama8b_bf16.generate"] and
+       all(max(c["prompt_buckets"]) <= c["max_seq"] and c["tp"] == 1
+           for c in gen), "3 generation artifacts, buckets within max_seq")
+expect([c["prompt_buckets"] for c in C.generation_cases(True, 1024)] ==
+       [[128, 512]] * 2, "--gen-max-seq 1024 drops the 2048 bucket")
 
 print(f"{'FAILED' if failures else 'PASSED'}: {len(failures)} failure(s)")
 sys.exit(1 if failures else 0)
