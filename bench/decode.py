@@ -66,7 +66,7 @@ import generate_check  # noqa: E402
 from prefill import csv, cuda_median_ms  # noqa: E402
 
 # --- weft's command (flags may change: edit them here) -----------------------
-WEFT_GENERATE = ("{weft} generate {artifact} --backend cuda --model-dir "
+WEFT_GENERATE = ("{weft} {artifact} --backend cuda --model-dir "
                  "{model_dir} --max-tokens {tokens} --ignore-eos --json")
 WEFT_IDS = " --prompt-ids {ids}"
 WEFT_FILE = " --prompt-file {path}"
@@ -94,8 +94,10 @@ def parse_args(argv=None):
                    help="the peer's batch sizes at the first --prompts")
     p.add_argument("--peer-iters", type=int, default=3)
     p.add_argument("--peer-warmup", type=int, default=2)
-    p.add_argument("--weft", default=os.path.join(C.DIST, "bin", "weft"),
-                   help="weft, with its generate command")
+    p.add_argument("--weft",
+                   default=os.path.join(C.DIST, "bin", "weft-generate"),
+                   help="the generate command: weft-generate (default "
+                   "DIST/bin/weft-generate), or 'PATH/weft generate'")
     p.add_argument("--kv-cache-gib", type=float,
                    help="weft's KV cache per rank (default: weft's)")
     a = p.parse_args(argv)

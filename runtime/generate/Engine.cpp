@@ -46,7 +46,16 @@ struct Sequence {
   uint64_t worstBlocks = 0;
   BlockTable table;
   bool admitted = false, finished = false;
+#if WEFT_HAVE_TOKENIZER
   std::optional<tokenizer::IncrementalDecoder> decoder;
+#else
+  /// Without the tokenizer (the runtime-only build) there is no text.
+  struct NoDecoder {
+    Result<std::string> step(uint32_t) { return std::string(); }
+    Result<std::string> finish() { return std::string(); }
+  };
+  std::optional<NoDecoder> decoder;
+#endif
   std::optional<StopStringFilter> stops;
   SequenceResult result;
   Clock::time_point firstToken, lastToken;
@@ -182,8 +191,10 @@ Status Engine::addRequests(std::vector<Request> requests) {
           " new, block size " + std::to_string(gen.block_size()) +
           "), but the cache has " + std::to_string(blocks.totalBlocks()) +
           ": give more blocks or fewer new tokens");
+#if WEFT_HAVE_TOKENIZER
     if (options.tokenizer)
       seq.decoder.emplace(options.tokenizer, /*skipSpecialTokens=*/true);
+#endif
     seq.stops.emplace(seq.request.stopStrings);
     seq.result.promptIds = seq.request.promptIds;
     sequences.push_back(std::move(seq));

@@ -7,7 +7,13 @@
 #include "runtime/artifact/artifact.pb.h"
 #include "runtime/exec/Npz.h"
 #include "runtime/support/Status.h"
+#if WEFT_HAVE_TOKENIZER
 #include "runtime/tokenizer/Tokenizer.h"
+#else
+namespace weft::tokenizer {
+class Tokenizer;
+} // namespace weft::tokenizer
+#endif
 
 #include <cstdint>
 #include <functional>

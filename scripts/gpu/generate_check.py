@@ -46,7 +46,7 @@ sys.path.insert(0, HERE)
 import cases as C  # noqa: E402
 
 # --- the commands (flags may change: edit them here) -------------------------
-GENERATE = ("{weft} generate {artifact} --backend {backend} --model-dir "
+GENERATE = ("{weft} {artifact} --backend {backend} --model-dir "
             "{model_dir} --prompt-file {prompts} --max-tokens {tokens} "
             "--ignore-eos --json")
 GREEDY = " --temperature 0"
@@ -210,13 +210,13 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dist", default=C.DIST,
                    help="what gpu-prepare and gpu-bundle made (dist/gpu)")
-    p.add_argument("--weft", help="weft, with its generate command "
-                   "(default DIST/bin/weft)")
+    p.add_argument("--weft", help="the generate command: weft-generate "
+                   "(default DIST/bin/weft-generate), or 'PATH/weft generate'")
     p.add_argument("--backend", default="cuda", choices=["cuda", "cpu"])
     p.add_argument("--only", nargs="*", metavar="SUBSTRING",
                    help="only the cases whose name contains one of these")
     a = p.parse_args(argv)
-    a.weft = a.weft or os.path.join(a.dist, "bin", "weft")
+    a.weft = a.weft or os.path.join(a.dist, "bin", "weft-generate")
     C.setup_gpu_env()
     index = C.read_index(a.dist)
     log = Report()

@@ -4,7 +4,7 @@ ONNX model greedily without a cache (the whole sequence again for every
 token): the token ids must be identical.
 
   generate_vs_ort.py --weft BIN --model M.onnx --artifact DIR
-      (--ids 1,2,3 [--ids ...] | --tokenizer DIR --text T [--text ...])
+      (--ids 1,2,3 [--ids 5..40] | --tokenizer DIR --text T [--text ...])
       [--max-tokens N] [--alone] [-- extra weft generate flags]
 
 Every prompt is generated together in one `weft generate --prompt-file`
@@ -80,7 +80,18 @@ def main():
     args, extra = ap.parse_known_args()
     extra = [e for e in extra if e != "--"]
 
-    prompts = [[int(t) for t in s.split(",")] for s in args.ids]
+    def parse_ids(spec):
+        """'1,2,3', with A..B for the ids A to B (inclusive)."""
+        out = []
+        for part in spec.split(","):
+            if ".." in part:
+                a, b = part.split("..")
+                out.extend(range(int(a), int(b) + 1))
+            else:
+                out.append(int(part))
+        return out
+
+    prompts = [parse_ids(s) for s in args.ids]
     if args.text:
         from tokenizers import Tokenizer
         tok = Tokenizer.from_file(os.path.join(args.tokenizer,

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""Checks a greedy chat answer of weft's (the output of scripts/demo_chat.py)
+"""Checks a greedy chat answer of weft's (`weft generate --chat --json`)
 against onnxruntime running the same graph and weights greedily, without a
 cache (a full forward pass per token), on the prompt ids transformers'
 apply_chat_template gives for the same question.
 
-  smollm2_greedy.py MODEL_DIR QUESTION MAX_TOKENS WEFT_OUTPUT
+  smollm2_greedy.py MODEL_DIR QUESTION MAX_TOKENS WEFT_JSON
 
-Both the prompt ids (weft tokenize --chat against transformers) and the answer
-ids (weft against onnxruntime) must be equal.
+Both the prompt ids (weft's chat template and tokenizer against
+transformers) and the answer ids (weft against onnxruntime) must be equal.
 """
 import json
 import sys
@@ -17,16 +17,12 @@ import onnxruntime as ort
 from transformers import AutoTokenizer
 
 
-def ids_line(text, label):
-    for line in text.splitlines():
-        if line.strip().startswith(label):
-            return json.loads(line.split(":", 1)[1])
-    raise SystemExit(f"error: no '{label}' line in weft's output")
-
-
 def main():
     model_dir, question, max_tokens, weft_out = sys.argv[1:5]
-    weft_text = open(weft_out).read()
+    lines = [line for line in open(weft_out) if line.strip()]
+    if len(lines) != 1:
+        raise SystemExit(f"error: expected one JSON line from weft, got {len(lines)}")
+    weft = json.loads(lines[0])
     tok = AutoTokenizer.from_pretrained(model_dir)
     prompt = tok.apply_chat_template([{"role": "user", "content": question}],
                                      add_generation_prompt=True, tokenize=True)
@@ -44,7 +40,7 @@ def main():
         answer.append(int(logits[0, -1].argmax()))
         if answer[-1] in eos:
             break
-    got_prompt, got_answer = ids_line(weft_text, "prompt ids"), ids_line(weft_text, "answer ids")
+    got_prompt, got_answer = weft["prompt_ids"], weft["ids"]
     print("onnxruntime:", repr(tok.decode(answer)))
     ok = True
     if got_prompt != prompt:

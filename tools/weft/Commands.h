@@ -13,8 +13,6 @@ int runPlan(int argc, char **argv);
 int runTokenize(int argc, char **argv);
 /// `weft detokenize --tokenizer PATH`: JSON id arrays in, JSON strings out.
 int runDetokenize(int argc, char **argv);
-/// `weft generate ARTIFACT --prompt TEXT`: generated text out.
-int runGenerate(int argc, char **argv);
 /// `weft calibrate -o FILE`: runs weft-calibrate (built with CUDA).
 int runCalibrate(int argc, char **argv);
 } // namespace weft::cli

@@ -6,7 +6,7 @@
 #include "runtime/artifact/ArtifactReader.h"
 #include "runtime/artifact/DType.h"
 #include "runtime/artifact/artifact.pb.h"
-#include "tools/weft/TokenizerInput.h"
+#include "tools/common/TokenizerInput.h"
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"

@@ -2,7 +2,7 @@
 // through a Hugging Face tokenizer from a directory or an artifact.
 #include "tools/weft/ChatTokenize.h"
 #include "tools/weft/Commands.h"
-#include "tools/weft/TokenizerInput.h"
+#include "tools/common/TokenizerInput.h"
 
 #include "runtime/tokenizer/Tokenizer.h"
 #include "runtime/tokenizer/TokenizerFiles.h"

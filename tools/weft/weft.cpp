@@ -1,4 +1,5 @@
 // weft: the command-line driver; dispatches to subcommands.
+#include "tools/common/GenerateMain.h"
 #include "tools/common/RunMain.h"
 
 #if WEFT_HAVE_CUDA
@@ -76,7 +77,7 @@ int main(int argc, char **argv) {
 #if WEFT_HAVE_CUDA
     weft::runtime::cuda::registerCudaBackend();
 #endif
-    return weft::cli::runGenerate(argc - 1, argv + 1);
+    return weft::runtime::generateMain(argc - 1, argv + 1);
   }
   if (cmd == "run") {
 #if WEFT_HAVE_CUDA

@@ -1,6 +1,6 @@
 // Loading `--tokenizer PATH`: a tokenizer directory, or an artifact that
 // carries the files.
-#include "tools/weft/TokenizerInput.h"
+#include "tools/common/TokenizerInput.h"
 
 #include "runtime/artifact/ArtifactReader.h"
 

@@ -1,9 +1,11 @@
 // `weft generate`: prompts in, generated text out, through a generation
 // artifact's prefill and decode entry points (runtime/generate).
-#include "tools/weft/Commands.h"
-#include "tools/weft/TokenizerInput.h"
-
+#include "tools/common/GenerateMain.h"
 #include "tools/common/LaunchedRank.h"
+#if WEFT_HAVE_TOKENIZER
+#include "runtime/tokenizer/ChatTemplate.h"
+#include "tools/common/TokenizerInput.h"
+#endif
 
 #include "runtime/artifact/ArtifactReader.h"
 #include "runtime/backends/BackendRegistry.h"
@@ -12,7 +14,6 @@
 #include "runtime/generate/Engine.h"
 #include "runtime/generate/SessionModel.h"
 #include "runtime/support/Limits.h"
-#include "runtime/tokenizer/ChatTemplate.h"
 
 #include <nlohmann/json.hpp>
 
@@ -27,7 +28,9 @@
 #include <vector>
 
 namespace gen = weft::runtime::generate;
+#if WEFT_HAVE_TOKENIZER
 namespace tok = weft::tokenizer;
+#endif
 using weft::runtime::Artifact;
 using weft::runtime::errorStatus;
 using weft::runtime::Result;
@@ -43,7 +46,7 @@ constexpr const char *kProg = "weft generate";
 constexpr double kCpuCacheGiB = 2, kCudaCacheGiB = 16;
 
 struct GenerateOptions {
-  std::string artifact, prompt, promptFile, system, backend = "cpu";
+  std::string artifact, prompt, promptFile, promptIds, system, backend = "cpu";
   bool hasPrompt = false, chat = false, json = false, ignoreEos = false,
        help = false;
   std::optional<int64_t> maxTokens, topK, seed;
@@ -142,10 +145,11 @@ template <typename T> bool parseNumber(const std::string &text, T &out) {
 
 bool takesValue(const std::string &name) {
   static const char *names[] = {
-      "--prompt",      "--prompt-file",     "--system",       "--max-tokens",
-      "--temperature", "--top-k",           "--top-p",        "--seed",
-      "--stop",        "--backend",         "--nproc",        "--threads",
-      "--timeout",     "--kv-cache-blocks", "--kv-cache-gib", "--model-dir"};
+      "--prompt",     "--prompt-file", "--prompt-ids",      "--system",
+      "--max-tokens", "--temperature", "--top-k",           "--top-p",
+      "--seed",       "--stop",        "--backend",         "--nproc",
+      "--threads",    "--timeout",     "--kv-cache-blocks", "--kv-cache-gib",
+      "--model-dir"};
   return std::find(std::begin(names), std::end(names), name) != std::end(names);
 }
 
@@ -161,6 +165,8 @@ std::optional<std::string> applyOption(GenerateOptions &opts,
     opts.hasPrompt = true;
   } else if (name == "--prompt-file")
     opts.promptFile = value;
+  else if (name == "--prompt-ids")
+    opts.promptIds = value;
   else if (name == "--system")
     opts.system = value;
   else if (name == "--stop") {
@@ -262,10 +268,13 @@ std::optional<std::string> parseArgs(int argc, char **argv,
   }
   if (opts.artifact.empty())
     return std::string("no ARTIFACT directory given");
-  if (opts.hasPrompt && !opts.promptFile.empty())
-    return std::string("--prompt and --prompt-file cannot be used together");
-  if (!opts.hasPrompt && opts.promptFile.empty())
-    return std::string("give a prompt: --prompt TEXT or --prompt-file FILE");
+  if (int(opts.hasPrompt) + int(!opts.promptFile.empty()) +
+          int(!opts.promptIds.empty()) >
+      1)
+    return std::string("give one of --prompt, --prompt-ids and --prompt-file");
+  if (!opts.hasPrompt && opts.promptFile.empty() && opts.promptIds.empty())
+    return std::string("give a prompt: --prompt TEXT, --prompt-ids IDS or "
+                       "--prompt-file FILE");
   if (!opts.system.empty() && !opts.chat)
     return std::string("--system needs --chat");
   if (opts.kvBlocks && opts.kvGiB)
@@ -313,8 +322,28 @@ Result<Prompt> parsePromptLine(const std::string &line,
   return prompt;
 }
 
-/// The prompts of --prompt or --prompt-file.
+/// The prompts of --prompt, --prompt-ids or --prompt-file.
 Result<std::vector<Prompt>> readPrompts(const GenerateOptions &opts) {
+  if (!opts.promptIds.empty()) {
+    std::vector<uint32_t> ids;
+    size_t start = 0;
+    while (start <= opts.promptIds.size()) {
+      size_t comma = opts.promptIds.find(',', start);
+      std::string item = opts.promptIds.substr(start, comma == std::string::npos
+                                                          ? std::string::npos
+                                                          : comma - start);
+      uint32_t id = 0;
+      if (!parseNumber(item, id))
+        return errorStatus("--prompt-ids: '" + item +
+                           "' is not a token id (ids are comma-separated "
+                           "integers)");
+      ids.push_back(id);
+      if (comma == std::string::npos)
+        break;
+      start = comma + 1;
+    }
+    return std::vector<Prompt>{{"", std::move(ids)}};
+  }
   if (opts.hasPrompt) {
     if (opts.prompt.empty())
       return errorStatus("the prompt is empty");
@@ -346,33 +375,53 @@ Result<std::vector<Prompt>> readPrompts(const GenerateOptions &opts) {
   return prompts;
 }
 
+#if WEFT_HAVE_TOKENIZER
+using Tokenizers = tok::TokenizerFiles;
+#else
+/// The runtime-only build has no tokenizer: prompts are ids.
+struct Tokenizers {};
+#endif
+
 /// The prompts' ids: given ids as they are; text with the post-processor's
 /// special tokens, or rendered with the chat template (which writes them
-/// itself).
+/// itself). Without `files`, only ids: `noText` says why.
 Result<std::vector<std::vector<uint32_t>>>
-encodePrompts(const tok::TokenizerFiles &files,
-              const std::vector<Prompt> &prompts, const GenerateOptions &opts) {
+encodePrompts(const Tokenizers *files, const std::string &noText,
+              const std::vector<Prompt> &prompts, const GenerateOptions &opts,
+              int64_t vocab) {
+  if (!files) {
+    std::string hint = ": give the prompts as token ids (--prompt-ids, or "
+                       "{\"prompt_ids\": [...]} lines in --prompt-file)";
+    if (opts.chat)
+      return errorStatus(noText + ", so --chat cannot render prompts" + hint);
+    if (!opts.stops.empty())
+      return errorStatus(noText + ", so --stop cannot find text" + hint);
+    for (const Prompt &p : prompts)
+      if (!p.ids)
+        return errorStatus(noText + hint);
+  }
+#if WEFT_HAVE_TOKENIZER
   std::optional<tok::ChatTemplate> chatTemplate;
   tok::ChatTemplateOptions chatOptions;
   tok::EncodeOptions encode;
-  if (opts.chat) {
-    auto loaded = tok::loadChatTemplate(files.contents, opts.artifact);
+  if (files && opts.chat) {
+    auto loaded = tok::loadChatTemplate(files->contents, opts.artifact);
     if (!loaded.ok())
       return loaded.status();
     chatTemplate.emplace(std::move(*loaded));
-    auto context = tok::specialTokensContext(files.contents, opts.artifact);
+    auto context = tok::specialTokensContext(files->contents, opts.artifact);
     if (!context.ok())
       return context.status();
     chatOptions.context = *context;
     encode.addSpecialTokens = false;
   }
-  uint32_t vocab = files.tokenizer->vocabSize();
+#endif
   std::vector<std::vector<uint32_t>> all;
   for (size_t i = 0; i < prompts.size(); ++i) {
     const Prompt &prompt = prompts[i];
     if (prompt.ids) {
       for (uint32_t id : *prompt.ids)
-        if (id >= vocab)
+        if (vocab > 0 && id >= vocab)
           return errorStatus("prompt " + std::to_string(i + 1) + ": id " +
                              std::to_string(id) +
                              " is out of range (the vocabulary has " +
@@ -380,6 +429,7 @@ encodePrompts(const tok::TokenizerFiles &files,
       all.push_back(*prompt.ids);
       continue;
     }
+#if WEFT_HAVE_TOKENIZER
     std::string text = prompt.text;
     if (chatTemplate) {
       Json messages = Json::array();
@@ -392,20 +442,23 @@ encodePrompts(const tok::TokenizerFiles &files,
       text = *rendered;
     }
     std::vector<uint32_t> ids;
-    if (Status s = files.tokenizer->encode(text, ids, encode); !s.ok())
+    if (Status s = files->tokenizer->encode(text, ids, encode); !s.ok())
       return s;
     all.push_back(std::move(ids));
+#endif
   }
   return all;
 }
 
 /// The sampling settings: the options', else generation_config.json's
 /// where it samples (do_sample), else greedy.
-Result<gen::SamplingParams> samplingDefaults(const tok::TokenizerFiles &files,
+Result<gen::SamplingParams> samplingDefaults(const Tokenizers *files,
                                              const GenerateOptions &opts) {
   gen::SamplingParams params;
-  auto it = files.contents.find("generation_config.json");
-  if (it != files.contents.end()) {
+#if WEFT_HAVE_TOKENIZER
+  auto it = files ? files->contents.find("generation_config.json")
+                  : std::map<std::string, std::string>::const_iterator();
+  if (files && it != files->contents.end()) {
     Json config = Json::parse(it->second, nullptr, false);
     if (config.is_discarded() || !config.is_object())
       return errorStatus("generation_config.json is not a JSON object");
@@ -422,6 +475,7 @@ Result<gen::SamplingParams> samplingDefaults(const tok::TokenizerFiles &files,
         params.topP = p->get<float>();
     }
   }
+#endif
   if (opts.temperature)
     params.temperature = *opts.temperature;
   if (opts.topK)
@@ -522,28 +576,41 @@ Result<Prepared> prepare(const GenerateOptions &opts) {
     return errorStatus("'" + opts.artifact +
                        "' has no generation entry points (compile the model "
                        "with `weft compile --generate`)");
-  if (manifest.tokenizer_files().empty())
-    return errorStatus("'" + opts.artifact +
-                       "' holds no tokenizer files (compile the model with "
-                       "`--tokenizer DIR`)");
   if (!opts.modelDir.empty())
     if (Status s = weft::runtime::setSourceModelDir(p.artifact.manifest,
                                                     opts.modelDir);
         !s.ok())
       return s;
-  auto files = weft::cli::loadTokenizer(opts.artifact);
-  if (!files.ok())
-    return files.status();
+  // Text needs the artifact's tokenizer and a weft built with one.
+  std::optional<Tokenizers> files;
+  std::string noText;
+  if (manifest.tokenizer_files().empty()) {
+    noText = "'" + opts.artifact +
+             "' holds no tokenizer files (compile the model with "
+             "`--tokenizer DIR`)";
+  } else {
+#if WEFT_HAVE_TOKENIZER
+    auto loaded = weft::cli::loadTokenizer(opts.artifact);
+    if (!loaded.ok())
+      return loaded.status();
+    files.emplace(std::move(*loaded));
+#else
+    noText = "this weft-generate is built without the tokenizer (the "
+             "runtime-only build)";
+#endif
+  }
+  const Tokenizers *tokenizers = files ? &*files : nullptr;
   auto prompts = readPrompts(opts);
   if (!prompts.ok())
     return prompts.status();
-  auto ids = encodePrompts(*files, *prompts, opts);
+  const weft::artifact::Generation &generation = manifest.generation();
+  auto ids =
+      encodePrompts(tokenizers, noText, *prompts, opts, generation.vocab());
   if (!ids.ok())
     return ids.status();
-  auto sampling = samplingDefaults(*files, opts);
+  auto sampling = samplingDefaults(tokenizers, opts);
   if (!sampling.ok())
     return sampling.status();
-  const weft::artifact::Generation &generation = manifest.generation();
   for (size_t i = 0; i < ids->size(); ++i) {
     int64_t length = static_cast<int64_t>((*ids)[i].size());
     if (length >= generation.max_seq())
@@ -563,9 +630,13 @@ Result<Prepared> prepare(const GenerateOptions &opts) {
     request.stopStrings = opts.stops;
     p.requests.push_back(std::move(request));
   }
-  if (!opts.ignoreEos)
-    p.engine.eosIds = files->eosTokenIds;
-  p.engine.tokenizer = files->tokenizer;
+#if WEFT_HAVE_TOKENIZER
+  if (files) {
+    if (!opts.ignoreEos)
+      p.engine.eosIds = files->eosTokenIds;
+    p.engine.tokenizer = files->tokenizer;
+  }
+#endif
   p.engine.kvCacheBlocks = cacheBlocks(generation, p.requests, opts);
   return p;
 }
@@ -682,7 +753,7 @@ int generate(const GenerateOptions &opts, int argc, char **argv) {
 
 } // namespace
 
-int weft::cli::runGenerate(int argc, char **argv) {
+int weft::runtime::generateMain(int argc, char **argv) {
   GenerateOptions opts;
   if (auto err = parseArgs(argc, argv, opts))
     return usageError(*err);
@@ -694,7 +765,7 @@ int weft::cli::runGenerate(int argc, char **argv) {
     return usageError("the CUDA backend is not built into this binary (use "
                       "--backend cpu)");
   try {
-    return generate(opts, argc, argv);
+    return ::generate(opts, argc, argv);
   } catch (const std::bad_alloc &) {
     return dataError("out of memory");
   } catch (const std::exception &e) {

@@ -1,8 +1,8 @@
 // What `weft tokenize` is built from, for modes layered on it (a chat mode
 // renders messages to text first): loading the tokenizer from a directory
 // or an artifact, and turning one JSON input line into text to encode.
-#ifndef WEFT_TOOLS_WEFT_TOKENIZERINPUT_H
-#define WEFT_TOOLS_WEFT_TOKENIZERINPUT_H
+#ifndef WEFT_TOOLS_COMMON_TOKENIZERINPUT_H
+#define WEFT_TOOLS_COMMON_TOKENIZERINPUT_H
 
 #include "runtime/support/Status.h"
 #include "runtime/tokenizer/Tokenizer.h"
@@ -36,4 +36,4 @@ int runTokenizeWith(const TokenizeMode &mode,
 
 } // namespace weft::cli
 
-#endif // WEFT_TOOLS_WEFT_TOKENIZERINPUT_H
+#endif // WEFT_TOOLS_COMMON_TOKENIZERINPUT_H
