@@ -604,8 +604,13 @@ Result<Prepared> prepare(const GenerateOptions &opts) {
   if (!prompts.ok())
     return prompts.status();
   const weft::artifact::Generation &generation = manifest.generation();
-  auto ids =
-      encodePrompts(tokenizers, noText, *prompts, opts, generation.vocab());
+  // Ids must index the embedding (and the tokenizer's vocabulary).
+  int64_t vocab = generation.vocab();
+#if WEFT_HAVE_TOKENIZER
+  if (files && (vocab <= 0 || files->tokenizer->vocabSize() < vocab))
+    vocab = files->tokenizer->vocabSize();
+#endif
+  auto ids = encodePrompts(tokenizers, noText, *prompts, opts, vocab);
   if (!ids.ok())
     return ids.status();
   auto sampling = samplingDefaults(tokenizers, opts);
