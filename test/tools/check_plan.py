@@ -105,7 +105,42 @@ def check_auto(plan_path, stderr_path):
     print(f"auto ok: {chose}")
 
 
+def check_max_seqs(plan_path, inspect_path, block_size):
+    """max_sequences from the KV bytes per token of a compiled generation
+    artifact (weft inspect: each rank's cache bytes per block) and the
+    planner's other memory terms: the stage that runs out of room first."""
+    doc = json.load(open(plan_path))
+    if len(doc["layouts"]) != 1:
+        fail("expected one layout (fix --tp, --pp, --dp, --microbatches)")
+    l = doc["layouts"][0]
+    ranks = re.split(r"^rank \d+ ", open(inspect_path).read(),
+                     flags=re.M)[1:]
+    if len(ranks) != l["gpus"]:
+        fail(f"{len(ranks)} ranks in the artifact, {l['gpus']} in the plan")
+    blocks = []
+    for text in ranks:
+        m = re.search(r"KV cache: \d+ state buffers, .* \((\d+) bytes\) "
+                      r"per block", text)
+        blocks.append(int(m.group(1)) if m else 0)
+    m = l["memory"]
+    others = m["total_bytes"] - m["weights_bytes"] - m["kv_cache_bytes"]
+    tokens = doc["prompt"] + doc["gen"]
+    per_replica = None
+    for rank, block in enumerate(blocks):
+        stage = rank // l["tp"] % l["pp"]
+        if not block:
+            continue  # a stage without attention layers holds no cache
+        room = l["capacity_bytes"] - others - l["stage_weight_bytes"][stage]
+        fits = int(max(0.0, room) // (block / int(block_size) * tokens))
+        per_replica = fits if per_replica is None else min(per_replica, fits)
+    want = per_replica * l["dp"]
+    if l["max_sequences"] != want:
+        fail(f"max_sequences {l['max_sequences']}; the artifact's KV bytes "
+             f"give {want}")
+    print(f"max sequences ok: {want}")
+
+
 if __name__ == "__main__":
     mode, args = sys.argv[1], sys.argv[2:]
     {"json": check_json, "weights": check_weights, "svg": check_svg,
-     "auto": check_auto}[mode](*args)
+     "auto": check_auto, "maxseqs": check_max_seqs}[mode](*args)
