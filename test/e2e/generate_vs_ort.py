@@ -46,7 +46,7 @@ def ort_greedy(sess, prompt, steps):
     return out
 
 
-def weft_generate(args, prompts, extra):
+def weft_generate(args, prompts, extra, sampling=("--temperature", "0")):
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "prompts.jsonl")
         with open(path, "w") as f:
@@ -54,7 +54,7 @@ def weft_generate(args, prompts, extra):
                 f.write(json.dumps({"prompt_ids": p}) + "\n")
         cmd = [args.weft, "generate", args.artifact, "--prompt-file", path,
                "--max-tokens", str(args.max_tokens), "--ignore-eos",
-               "--temperature", "0", "--json"] + extra
+               "--json"] + list(sampling) + extra
         run = subprocess.run(cmd, capture_output=True, text=True)
         if run.returncode != 0:
             sys.exit("weft generate failed (%d): %s\n%s" %
@@ -77,6 +77,10 @@ def main():
     ap.add_argument("--text", action="append", default=[])
     ap.add_argument("--max-tokens", type=int, default=8)
     ap.add_argument("--alone", action="store_true")
+    ap.add_argument("--sampled", action="store_true",
+                    help="also sample (temperature 0.8, top-k 40, top-p "
+                    "0.9, seed 7): the same ids twice, batched or alone, "
+                    "and not all the greedy ones")
     args, extra = ap.parse_known_args()
     extra = [e for e in extra if e != "--"]
 
@@ -129,6 +133,24 @@ def main():
                 print("prompt %d (%s, %d tokens): weft %s, onnxruntime %s" %
                       (i, how, len(p), r["ids"], w))
                 failed = True
+    if args.sampled:
+        flags = ("--temperature", "0.8", "--top-k", "40", "--top-p", "0.9",
+                 "--seed", "7")
+        first = weft_generate(args, prompts, extra, flags)
+        again = weft_generate(args, prompts, extra, flags)
+        # Prompt i samples with seed 7 + i: alone, each keeps its seed.
+        alone = [weft_generate(args, [p], extra,
+                               flags[:-1] + (str(7 + i),))[0]
+                 for i, p in enumerate(prompts)]
+        for i in range(len(prompts)):
+            if not (first[i]["ids"] == again[i]["ids"] == alone[i]["ids"]):
+                print("prompt %d sampled: %s, again %s, alone %s" %
+                      (i, first[i]["ids"], again[i]["ids"], alone[i]["ids"]))
+                failed = True
+        if all(f["ids"] == w for f, w in zip(first, want)):
+            print("sampling gave the greedy ids for every prompt")
+            failed = True
+        runs.append(("sampled", first))
     if failed:
         sys.exit(1)
     print("generate-vs-ort: %d prompts x %d tokens identical (%s)" %
