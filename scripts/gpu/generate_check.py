@@ -7,7 +7,7 @@ cases.
 
 Alone, from the repository root:
 
-  generate_check.py [--dist dist/gpu] [--weft dist/gpu/bin/weft]
+  generate_check.py [--dist dist/gpu] [--weft dist/gpu/bin/weft-generate]
                     [--backend cuda] [--only SUBSTRING ...]
 
 Alone it fills the model's weights first (fill_weights.py, seed

@@ -5,7 +5,7 @@ dist/gpu/bin/weft-run on the CUDA backend and checks it against an
 independent reference.
 
   gpu_test.py [--only SUBSTRING ...] [--skip-kernel-tests] [--keep-outputs]
-              [--weft dist/gpu/bin/weft]
+              [--weft dist/gpu/bin/weft-generate]
 
 Steps: fill the weights of the make_llama.py models (fill_weights.py, seeded
 Hugging Face init on the GPU); run the kernel test binaries that were
@@ -340,8 +340,8 @@ def main(argv=None):
     p.add_argument("--dist", default=C.DIST,
                    help="what gpu-prepare and gpu-bundle made (dist/gpu)")
     p.add_argument("--weft-run", help="the runner (default DIST/bin/weft-run)")
-    p.add_argument("--weft", help="weft, for `weft generate` (default "
-                   "DIST/bin/weft)")
+    p.add_argument("--weft", help="the generate command (default "
+                   "DIST/bin/weft-generate)")
     p.add_argument("--backend", default="cuda", choices=["cuda", "cpu"],
                    help="cpu checks this script where there is no GPU: the "
                    "onnxruntime-referenced cases of the small models only, "
@@ -351,7 +351,7 @@ def main(argv=None):
     index = C.read_index(a.dist)
     bin_dir = os.path.join(a.dist, "bin")
     a.weft_run = a.weft_run or os.path.join(bin_dir, "weft-run")
-    a.weft = a.weft or os.path.join(bin_dir, "weft")
+    a.weft = a.weft or os.path.join(bin_dir, "weft-generate")
     if a.only:
         for key in ("cases", "generation"):
             index[key] = [c for c in index.get(key, [])

@@ -889,7 +889,7 @@ RankPlan statePlan() {
   addBuffer(plan, 3, B::INPUT, {2, 8}, "kv_in", 128);
   addBuffer(plan, 4, B::OUTPUT, {2, 8}, "kv_out", 192);
   B *kv = addBuffer(plan, 5, B::STATE, {0, 8}, "kv_cache");
-  kv->set_bytes(0);
+  kv->set_bytes(8 * 4); // one block of [0, 8] f32
   addCopy(plan.add_entry_points(), 0, 2);
   plan.mutable_entry_points(0)->set_name("store");
   plan.mutable_entry_points(0)->add_inputs(0);

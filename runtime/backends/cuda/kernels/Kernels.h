@@ -238,9 +238,12 @@ cudaError_t launchCumsum(const CumsumParams &p, cudaStream_t stream);
 /// caches [blocks, blockSize, hkv, d | dv] (all of `dataType`); positions
 /// i64 [T], tokenSeq i32 [T], blockTables i32 [rows, blocksPerSeq]. Each
 /// kernel block takes `tileTokens` consecutive tokens and one kv head, and
-/// one of `splits` equal ranges of `splitLen` positions (a multiple of
-/// kPagedChunk); with several splits the partial results (partials) are
-/// merged by a second kernel.
+/// split s of `splits` takes the chunks of kPagedChunk positions s, s +
+/// splits, s + 2 * splits, ... (so a short context still spreads over the
+/// splits that max_seq fixed); with several splits the partial results
+/// (partials) are merged by a second kernel. `splitLen` is the positions a
+/// split covers at most, ceil(longest context / splits) rounded up to
+/// chunks.
 struct PagedAttentionParams {
   const void *q = nullptr, *k = nullptr, *v = nullptr;
   void *kCache = nullptr, *vCache = nullptr, *out = nullptr;

@@ -169,8 +169,11 @@ __global__ void __launch_bounds__(kThreads)
     lS[i] = 0;
   }
 
-  const int64_t begin = split * p.splitLen;
-  const int64_t end = begin + p.splitLen;
+  // Split s takes chunks s, s + splits, s + 2 * splits, ...: however short
+  // the real context (the split count is fixed by max_seq), its chunks are
+  // spread over all splits rather than queued in the first.
+  const int64_t begin = split * int64_t(kPagedChunk);
+  const int64_t stride = p.splits * int64_t(kPagedChunk);
   // The tile's rows one at a time (a packed prefill may change row inside
   // a tile), each over the positions its tokens see in this split.
   for (int ti = 0; ti < p.tileTokens; ++ti) {
@@ -190,8 +193,8 @@ __global__ void __launch_bounds__(kThreads)
     }
     if (seen)
       continue;
-    int64_t stop = min(end, last + 1);
-    for (int64_t c = begin; c < stop; c += kPagedChunk) {
+    int64_t stop = last + 1;
+    for (int64_t c = begin; c < stop; c += stride) {
       __syncthreads(); // the previous chunk is consumed
       stageChunk(p, p.kCache, p.d, p.d + 1, row, c, last, h, kS);
       stageChunk(p, p.vCache, p.dv, p.dv, row, c, last, h, vS);
