@@ -157,9 +157,14 @@ private:
   kernels::GemvParams params;
 };
 
-bool envEnabled(const char *name) {
+/// Whether the environment variable `name` is set to anything but "0".
+/// WEFT_GEMV=1 opts into the skinny GEMV for GEMMs of at most
+/// kGemvMaxRows rows: measured on an H100 (2026-12-06) it moved 852 GB/s
+/// where cuBLASLt moved 2311 GB/s (bf16, m 8, k 14336, n 4096), so
+/// cuBLASLt stays the default until the kernel is faster.
+bool envSet(const char *name) {
   const char *v = std::getenv(name);
-  return !v || !*v || std::string(v) != "0";
+  return v && *v && std::string(v) != "0";
 }
 
 int64_t product(const Shape &s) {
@@ -302,7 +307,7 @@ GemmContext::bind(const artifact::Step &step,
     perMatrix = true;
   }
   if (count == 1 && !g.transA && m <= kernels::kGemvMaxRows &&
-      dtype != DType::F32 && envEnabled("WEFT_GEMV"))
+      dtype != DType::F32 && envSet("WEFT_GEMV"))
     return bindGemv(step, inputs, outputs, m, n, k, g.transB);
   int32_t batchCount = perMatrix ? 1 : static_cast<int32_t>(count);
   if (count > INT32_MAX || m > INT32_MAX || n > INT32_MAX || k > INT32_MAX)
