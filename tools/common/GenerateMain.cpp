@@ -61,8 +61,8 @@ struct GenerateOptions {
 };
 
 void printHelp(std::ostream &os) {
-  os << "USAGE: weft generate ARTIFACT (--prompt TEXT | --prompt-file FILE) "
-        "[options]\n\n"
+  os << "USAGE: weft generate ARTIFACT (--prompt TEXT | --prompt-ids IDS | "
+        "--prompt-file FILE) [options]\n\n"
         "Generates text with an artifact compiled by `weft compile "
         "--generate\n"
         "--tokenizer DIR`: encodes the prompts with the artifact's "
@@ -73,6 +73,8 @@ void printHelp(std::ostream &os) {
         "it comes.\n\n"
         "OPTIONS:\n"
         "  --prompt TEXT        the prompt\n"
+        "  --prompt-ids IDS     the prompt as comma-separated token ids (no\n"
+        "                       tokenizer needed)\n"
         "  --prompt-file FILE   several prompts, generated together: one per\n"
         "                       line; a line starting with '{' is a JSON\n"
         "                       object {\"prompt\": TEXT} (JSON Lines, for\n"
