@@ -388,6 +388,17 @@ Result<std::vector<std::string>> rankCommandLine(int argc, char **argv,
   return args;
 }
 
+/// A generation artifact's plans have no forward pass to run: its entry
+/// points are prefill and decode steps over a KV cache.
+Status checkRunnable(const Artifact &artifact, const std::string &path) {
+  if (artifact.manifest.has_generation())
+    return errorStatus("'" + path +
+                       "' was compiled with --generate: its entry points are "
+                       "prefill and decode steps over a KV cache; run it with "
+                       "`weft generate`");
+  return okStatus();
+}
+
 /// `--nproc N`: every rank as a child process of this one. The output rank
 /// writes to a temporary file, renamed to OUT.npz only once every rank has
 /// succeeded.
@@ -398,6 +409,8 @@ int runLocalProcesses(const RunOptions &opts, const std::string &prog, int argc,
   auto artifact = readManifest(opts.artifact);
   if (!artifact.ok())
     return dataError(artifact.message());
+  if (Status s = checkRunnable(*artifact, opts.artifact); !s.ok())
+    return dataError(s.message());
   uint32_t world = artifact->manifest.world_size();
   if (*opts.nproc != world)
     return usageError(prog, "--nproc " + std::to_string(*opts.nproc) +
@@ -465,6 +478,8 @@ int runArtifact(const RunOptions &opts, const std::string &prog, int argc,
         (launch ? "rank " + std::to_string(launch->rank) + ": " : "") +
         artifact.message());
   }
+  if (Status s = checkRunnable(*artifact, opts.artifact); !s.ok())
+    return dataError(s.message());
   uint32_t world = artifact->manifest.world_size();
   if (!opts.modelDir.empty())
     if (Status s = setSourceModelDir(artifact->manifest, opts.modelDir);
