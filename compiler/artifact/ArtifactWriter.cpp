@@ -193,6 +193,7 @@ private:
   LogicalResult runGeneration();
   std::optional<WeightInfo> weightInfo(StringRef name);
   art::Manifest baseManifest(int64_t world, const art::Plan &first);
+  RankLayout rankLayout(int64_t rank) const;
   ModuleOp module;
   const ArtifactOptions &options;
   Location loc;
@@ -414,13 +415,7 @@ LogicalResult Writer::run() {
   std::vector<art::Plan> plans;
   std::vector<SafetensorsFile> packed(world);
   for (int64_t r = 0; r < world; ++r) {
-    RankLayout layout;
-    layout.tp = options.tp;
-    layout.pp = options.pp;
-    layout.dp = options.dp;
-    layout.tpIndex = r % options.tp;
-    layout.stage = (r / options.tp) % options.pp;
-    layout.replica = r / (options.tp * options.pp);
+    RankLayout layout = rankLayout(r);
     auto plan = buildPlan(func, weightInfo, layout, &stages);
     if (failed(plan))
       return failure();
@@ -439,11 +434,6 @@ LogicalResult Writer::run() {
     addSpec(manifest.mutable_inputs(), first.buffers(id), chunks);
   for (uint32_t id : last.outputs())
     addSpec(manifest.mutable_outputs(), last.buffers(id), chunks);
-  for (int64_t r = 0; r < world; ++r) {
-    art::RankEntry *rank = manifest.add_ranks();
-    rank->set_rank(r);
-    rank->set_plan_file(rankFile(r, "plan.pb"));
-  }
   if (options.target != "cpu" && failed(generateGpuKernels(manifest, plans)))
     return failure();
   return writeDirectory(manifest, plans, packed);
@@ -458,8 +448,21 @@ std::optional<WeightInfo> Writer::weightInfo(StringRef name) {
                     std::vector<int64_t>(t->dims().begin(), t->dims().end())};
 }
 
-/// The manifest's fields common to every artifact: no ranks, inputs or
-/// outputs yet.
+/// Where rank `r` sits in the layout: rank = (replica * pp + stage) * tp +
+/// tpIndex.
+RankLayout Writer::rankLayout(int64_t r) const {
+  RankLayout layout;
+  layout.tp = options.tp;
+  layout.pp = options.pp;
+  layout.dp = options.dp;
+  layout.tpIndex = r % options.tp;
+  layout.stage = (r / options.tp) % options.pp;
+  layout.replica = r / (options.tp * options.pp);
+  return layout;
+}
+
+/// The manifest's fields common to every artifact, its ranks' plan files
+/// among them; no inputs or outputs yet.
 art::Manifest Writer::baseManifest(int64_t world, const art::Plan &first) {
   art::Manifest manifest;
   manifest.set_format_version(::weft::runtime::kArtifactFormatVersion);
@@ -480,6 +483,11 @@ art::Manifest Writer::baseManifest(int64_t world, const art::Plan &first) {
     if (b.dtype() == art::F16 || b.dtype() == art::BF16)
       compute = b.dtype();
   manifest.set_compute_dtype(compute);
+  for (int64_t r = 0; r < world; ++r) {
+    art::RankEntry *rank = manifest.add_ranks();
+    rank->set_rank(r);
+    rank->set_plan_file(rankFile(r, "plan.pb"));
+  }
   for (const auto &d : options.dims)
     (*manifest.mutable_dims())[d.getKey().str()] = d.getValue();
   for (const auto &[name, bytes] : options.tokenizerFiles) {
@@ -581,13 +589,7 @@ LogicalResult Writer::runGeneration() {
   std::vector<SafetensorsFile> packed(world);
   art::Generation generation = options.generation;
   for (int64_t r = 0; r < world; ++r) {
-    RankLayout layout;
-    layout.tp = options.tp;
-    layout.pp = options.pp;
-    layout.dp = options.dp;
-    layout.tpIndex = r % options.tp;
-    layout.stage = (r / options.tp) % options.pp;
-    layout.replica = r / (options.tp * options.pp);
+    RankLayout layout = rankLayout(r);
     art::Plan merged;
     merged.set_format_version(::weft::runtime::kArtifactFormatVersion);
     merged.set_rank(r);
@@ -611,11 +613,6 @@ LogicalResult Writer::runGeneration() {
   }
   art::Manifest manifest = baseManifest(world, plans.front());
   *manifest.mutable_generation() = generation;
-  for (int64_t r = 0; r < world; ++r) {
-    art::RankEntry *rank = manifest.add_ranks();
-    rank->set_rank(r);
-    rank->set_plan_file(rankFile(r, "plan.pb"));
-  }
   if (options.target != "cpu" && failed(generateGpuKernels(manifest, plans)))
     return failure();
   return writeDirectory(manifest, plans, packed);
