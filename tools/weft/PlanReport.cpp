@@ -191,11 +191,13 @@ static llvm::json::Object memoryJson(const MemoryUse &m) {
 void ::weft::cli::printPlanJson(const PlanReport &r, llvm::raw_ostream &os) {
   llvm::json::Array layouts;
   for (const Prediction &p : r.result.layouts) {
-    llvm::json::Object o{
-        {"tp", p.layout.tp},       {"pp", p.layout.pp},
-        {"dp", p.layout.dp},       {"microbatches", p.layout.microbatches},
-        {"gpus", p.layout.gpus()}, {"fits", p.fits},
-        {"max_sequences", p.maxSequences}};
+    llvm::json::Object o{{"tp", p.layout.tp},
+                         {"pp", p.layout.pp},
+                         {"dp", p.layout.dp},
+                         {"microbatches", p.layout.microbatches},
+                         {"gpus", p.layout.gpus()},
+                         {"fits", p.fits},
+                         {"max_sequences", p.maxSequences}};
     if (!p.fits)
       o["reason"] = p.reason;
     if (std::isfinite(p.memory.total())) {

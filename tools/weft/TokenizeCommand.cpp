@@ -1,8 +1,8 @@
 // `weft tokenize` and `weft detokenize`: JSON lines in, JSON lines out,
 // through a Hugging Face tokenizer from a directory or an artifact.
+#include "tools/common/TokenizerInput.h"
 #include "tools/weft/ChatTokenize.h"
 #include "tools/weft/Commands.h"
-#include "tools/common/TokenizerInput.h"
 
 #include "runtime/tokenizer/Tokenizer.h"
 #include "runtime/tokenizer/TokenizerFiles.h"
