@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <deque>
+#include <map>
 #include <optional>
 
 namespace weft::runtime::generate {
@@ -33,13 +35,17 @@ double msBetween(Clock::time_point from, Clock::time_point to) {
 }
 
 struct Sequence {
-  size_t index = 0;
+  uint64_t id = 0;
   Request request;
+  SequenceSink sink;
   /// The prompt, then the generated ids.
   std::vector<uint32_t> tokens;
   int64_t promptLength = 0;
   /// Tokens whose keys and values are in the cache.
   int64_t cached = 0;
+  /// Tokens to prefill before the next is sampled: the prompt, or after a
+  /// preemption every token so far.
+  int64_t prefillTarget = 0;
   /// New tokens at most: the request's, capped by max_seq.
   int64_t maxNew = 0;
   /// Blocks the sequence may need at most.
@@ -58,9 +64,9 @@ struct Sequence {
 #endif
   std::optional<StopStringFilter> stops;
   SequenceResult result;
-  Clock::time_point firstToken, lastToken;
+  Clock::time_point arrival, firstToken, lastToken;
 
-  bool prefilling() const { return cached < promptLength; }
+  bool prefilling() const { return cached < prefillTarget; }
 };
 
 /// One row of a step: tokens [begin, begin + count) of `seq`.
@@ -104,12 +110,14 @@ int64_t bucketFor(const std::vector<int64_t> &sorted, int64_t n) {
   return sorted.back();
 }
 
-class Engine {
+} // namespace
+
+class GenerationEngine::Impl {
 public:
-  Engine(const artifact::Generation &generation, StepModel &model,
-         const EngineOptions &options)
-      : gen(generation), model(model), options(options),
-        blocks(options.kvCacheBlocks, generation.block_size()),
+  Impl(const artifact::Generation &generation, StepModel &model,
+       EngineOptions options)
+      : gen(generation), model(model), options(std::move(options)),
+        blocks(this->options.kvCacheBlocks, generation.block_size()),
         promptBuckets(generation.prompt_buckets().begin(),
                       generation.prompt_buckets().end()),
         batchBuckets(generation.batch_buckets().begin(),
@@ -119,31 +127,43 @@ public:
   }
 
   Status checkShape() const;
-  Status addRequests(std::vector<Request> requests);
-  Status run();
-  std::vector<SequenceResult> results();
+  Result<uint64_t> add(Request request, SequenceSink sink);
+  void cancel(uint64_t id);
+  bool busy() const { return !waiting.empty() || !admitted.empty(); }
+  Status step();
+  EngineStats stats() const;
 
 private:
   void admit();
   Status prefillStep();
+  /// Grows every running sequence's table by its next token, preempting
+  /// the most recently admitted ones while blocks run out.
+  void makeRoomForDecode();
+  void preempt(Sequence &seq);
   Status decodeStep(std::span<Sequence *const> group);
   Status runRows(const std::string &entry, EntryShape shape,
                  const std::vector<Row> &batch, bool isPrefill);
   Status accept(Sequence &seq, uint32_t id);
-  Status emitText(Sequence &seq, const std::string &decoded);
   void appendText(Sequence &seq, const std::string &shown);
   Status finish(Sequence &seq, FinishReason reason);
+  /// Forgets the finished and cancelled sequences.
+  void sweep();
 
   const artifact::Generation &gen;
   StepModel &model;
-  const EngineOptions &options;
+  const EngineOptions options;
   KvBlockAllocator blocks;
   std::vector<int64_t> promptBuckets, batchBuckets;
-  std::vector<Sequence> sequences;
-  Clock::time_point start = Clock::now();
+  uint64_t nextId = 1;
+  /// Every live sequence by id; `waiting` in arrival order (preempted ones
+  /// first), `admitted` in admission order.
+  std::map<uint64_t, std::unique_ptr<Sequence>> live;
+  std::deque<Sequence *> waiting;
+  std::vector<Sequence *> admitted;
+  EngineStats counters;
 };
 
-Status Engine::checkShape() const {
+Status GenerationEngine::Impl::checkShape() const {
   if (gen.max_seq() <= 1 || gen.block_size() <= 0 ||
       gen.blocks_per_seq() <= 0 || promptBuckets.empty() ||
       batchBuckets.empty() || promptBuckets.front() <= 0 ||
@@ -158,111 +178,170 @@ Status Engine::checkShape() const {
                        " do not hold max_seq " + std::to_string(gen.max_seq()));
   if (options.kvCacheBlocks == 0)
     return errorStatus("the KV cache has no blocks");
+  if (options.kvCacheBlocks > static_cast<uint64_t>(INT32_MAX))
+    return errorStatus("the KV cache has more blocks than block tables "
+                       "address (2^31 - 1)");
   return okStatus();
 }
 
-Status Engine::addRequests(std::vector<Request> requests) {
+Result<uint64_t> GenerationEngine::Impl::add(Request request,
+                                             SequenceSink sink) {
   int64_t maxSeq = gen.max_seq();
-  for (size_t i = 0; i < requests.size(); ++i) {
-    Sequence seq;
-    seq.index = i;
-    seq.request = std::move(requests[i]);
-    seq.tokens = seq.request.promptIds;
-    seq.promptLength = static_cast<int64_t>(seq.tokens.size());
-    std::string name = "prompt " + std::to_string(i + 1);
-    if (seq.promptLength == 0)
-      return errorStatus(name + " has no tokens");
-    if (seq.promptLength >= maxSeq)
-      return errorStatus(name + " has " + std::to_string(seq.promptLength) +
-                         " tokens, but the artifact's max_seq " +
-                         std::to_string(maxSeq) +
-                         " leaves no room for a new token (at most " +
-                         std::to_string(maxSeq - 1) + " prompt tokens)");
-    if (seq.request.maxTokens <= 0)
-      return errorStatus(name + " asks for no new tokens");
-    seq.maxNew = std::min(seq.request.maxTokens, maxSeq - seq.promptLength);
-    // The last new token is never written to the cache.
-    seq.worstBlocks = blocks.blocksFor(seq.promptLength + seq.maxNew - 1);
-    if (seq.worstBlocks > blocks.totalBlocks())
-      return errorStatus(
-          name + " needs " + std::to_string(seq.worstBlocks) +
-          " KV cache blocks (" + std::to_string(seq.promptLength) +
-          " prompt tokens + " + std::to_string(seq.maxNew) +
-          " new, block size " + std::to_string(gen.block_size()) +
-          "), but the cache has " + std::to_string(blocks.totalBlocks()) +
-          ": give more blocks or fewer new tokens");
+  auto seq = std::make_unique<Sequence>();
+  seq->request = std::move(request);
+  seq->sink = std::move(sink);
+  seq->tokens = seq->request.promptIds;
+  seq->promptLength = static_cast<int64_t>(seq->tokens.size());
+  seq->prefillTarget = seq->promptLength;
+  if (seq->promptLength == 0)
+    return errorStatus("has no tokens");
+  if (seq->promptLength >= maxSeq)
+    return errorStatus("has " + std::to_string(seq->promptLength) +
+                       " tokens, but the artifact's max_seq " +
+                       std::to_string(maxSeq) +
+                       " leaves no room for a new token (at most " +
+                       std::to_string(maxSeq - 1) + " prompt tokens)");
+  if (seq->request.maxTokens <= 0)
+    return errorStatus("asks for no new tokens");
+  seq->maxNew = std::min(seq->request.maxTokens, maxSeq - seq->promptLength);
+  // The last new token is never written to the cache.
+  seq->worstBlocks = blocks.blocksFor(seq->promptLength + seq->maxNew - 1);
+  if (seq->worstBlocks > blocks.totalBlocks())
+    return errorStatus(
+        "needs " + std::to_string(seq->worstBlocks) + " KV cache blocks (" +
+        std::to_string(seq->promptLength) + " prompt tokens + " +
+        std::to_string(seq->maxNew) + " new, block size " +
+        std::to_string(gen.block_size()) + "), but the cache has " +
+        std::to_string(blocks.totalBlocks()) +
+        ": give more blocks or fewer new tokens");
 #if WEFT_HAVE_TOKENIZER
-    if (options.tokenizer)
-      seq.decoder.emplace(options.tokenizer, /*skipSpecialTokens=*/true);
+  if (options.tokenizer)
+    seq->decoder.emplace(options.tokenizer, /*skipSpecialTokens=*/true);
 #endif
-    seq.stops.emplace(seq.request.stopStrings);
-    seq.result.promptIds = seq.request.promptIds;
-    sequences.push_back(std::move(seq));
-  }
-  return okStatus();
+  seq->stops.emplace(seq->request.stopStrings);
+  seq->result.promptIds = seq->request.promptIds;
+  seq->arrival = Clock::now();
+  seq->id = nextId++;
+  waiting.push_back(seq.get());
+  uint64_t id = seq->id;
+  live.emplace(id, std::move(seq));
+  return id;
 }
 
-void Engine::admit() {
-  // In request order: a later request never overtakes a waiting one.
-  for (Sequence &seq : sequences) {
-    if (seq.admitted)
-      continue;
-    if (!blocks.reserve(seq.table, seq.worstBlocks))
+void GenerationEngine::Impl::cancel(uint64_t id) {
+  auto it = live.find(id);
+  if (it == live.end() || it->second->finished)
+    return;
+  Sequence &seq = *it->second;
+  blocks.release(seq.table);
+  seq.finished = true;
+  sweep();
+}
+
+void GenerationEngine::Impl::sweep() {
+  auto gone = [](Sequence *s) { return s->finished; };
+  waiting.erase(std::remove_if(waiting.begin(), waiting.end(), gone),
+                waiting.end());
+  admitted.erase(std::remove_if(admitted.begin(), admitted.end(), gone),
+                 admitted.end());
+  for (auto it = live.begin(); it != live.end();)
+    it = it->second->finished ? live.erase(it) : std::next(it);
+}
+
+void GenerationEngine::Impl::admit() {
+  // In arrival order: a later request never overtakes a waiting one.
+  auto keep = static_cast<uint64_t>(options.watermark *
+                                    static_cast<double>(blocks.totalBlocks()));
+  while (!waiting.empty()) {
+    if (options.maxRunning && admitted.size() >= options.maxRunning)
       return;
+    Sequence &seq = *waiting.front();
+    if (options.admission == Admission::WorstCase) {
+      if (!blocks.reserve(seq.table, seq.worstBlocks))
+        return;
+    } else {
+      uint64_t need = blocks.blocksFor(seq.prefillTarget);
+      // The watermark only holds back new sequences while others run.
+      uint64_t reserve = admitted.empty() ? 0 : keep;
+      if (need + reserve > blocks.availableBlocks() ||
+          !blocks.reserve(seq.table, need))
+        return;
+    }
     seq.admitted = true;
+    admitted.push_back(&seq);
+    waiting.pop_front();
   }
 }
 
-Status Engine::run() {
-  while (true) {
-    admit();
-    bool anyPrefill = false;
+Status GenerationEngine::Impl::step() {
+  admit();
+  bool anyPrefill = false;
+  for (Sequence *seq : admitted)
+    anyPrefill |= seq->prefilling();
+  Status status = okStatus();
+  if (anyPrefill) {
+    status = prefillStep();
+  } else if (!admitted.empty()) {
+    if (options.admission == Admission::OnDemand)
+      makeRoomForDecode();
     std::vector<Sequence *> running;
-    size_t unfinished = 0;
-    for (Sequence &seq : sequences) {
-      if (seq.finished)
-        continue;
-      ++unfinished;
-      if (!seq.admitted)
-        continue;
-      if (seq.prefilling())
-        anyPrefill = true;
-      else
-        running.push_back(&seq);
-    }
-    if (unfinished == 0)
-      return okStatus();
-    if (anyPrefill) {
-      if (Status s = prefillStep(); !s.ok())
-        return s;
-      continue;
-    }
-    if (running.empty())
-      return errorStatus("no sequence fits the KV cache");
+    for (Sequence *seq : admitted)
+      if (!seq->prefilling())
+        running.push_back(seq);
     size_t most = static_cast<size_t>(batchBuckets.back());
-    for (size_t at = 0; at < running.size(); at += most) {
+    for (size_t at = 0; at < running.size() && status.ok(); at += most) {
       size_t n = std::min(most, running.size() - at);
-      if (Status s = decodeStep(std::span(running).subspan(at, n)); !s.ok())
-        return s;
+      status = decodeStep(std::span(running).subspan(at, n));
+    }
+  } else if (!waiting.empty()) {
+    status = errorStatus("no sequence fits the KV cache");
+  }
+  sweep();
+  return status;
+}
+
+void GenerationEngine::Impl::makeRoomForDecode() {
+  for (size_t i = 0; i < admitted.size(); ++i) {
+    Sequence &seq = *admitted[i];
+    if (seq.prefilling())
+      continue;
+    while (!blocks.grow(seq.table, static_cast<int64_t>(seq.tokens.size()))) {
+      // The newest admitted sequence gives its blocks back, this one last:
+      // a lone sequence always fits (add() checked its worst case).
+      Sequence *victim = admitted.back();
+      preempt(*victim);
+      admitted.pop_back();
+      if (victim == &seq)
+        return;
     }
   }
 }
 
-Status Engine::prefillStep() {
+void GenerationEngine::Impl::preempt(Sequence &seq) {
+  blocks.release(seq.table);
+  seq.admitted = false;
+  seq.cached = 0;
+  seq.prefillTarget = static_cast<int64_t>(seq.tokens.size());
+  ++seq.result.preemptions;
+  ++counters.preemptions;
+  waiting.push_front(&seq);
+}
+
+Status GenerationEngine::Impl::prefillStep() {
   int64_t most = promptBuckets.back();
   int64_t maxRows = std::max<int64_t>(1, gen.prefill_rows());
   std::vector<Row> batch;
   int64_t used = 0;
-  for (Sequence &seq : sequences) {
-    if (seq.finished || !seq.admitted || !seq.prefilling())
+  for (Sequence *seq : admitted) {
+    if (!seq->prefilling())
       continue;
     if (static_cast<int64_t>(batch.size()) == maxRows)
       break;
     // A prompt longer than the largest bucket goes in chunks of it.
-    int64_t count = std::min(seq.promptLength - seq.cached, most);
+    int64_t count = std::min(seq->prefillTarget - seq->cached, most);
     if (used + count > most)
       continue;
-    batch.push_back({&seq, seq.cached, count});
+    batch.push_back({seq, seq->cached, count});
     used += count;
   }
   int64_t bucket = bucketFor(promptBuckets, used);
@@ -270,7 +349,7 @@ Status Engine::prefillStep() {
                  true);
 }
 
-Status Engine::decodeStep(std::span<Sequence *const> group) {
+Status GenerationEngine::Impl::decodeStep(std::span<Sequence *const> group) {
   std::vector<Row> batch;
   for (Sequence *seq : group)
     batch.push_back({seq, static_cast<int64_t>(seq->tokens.size()) - 1, 1});
@@ -279,8 +358,10 @@ Status Engine::decodeStep(std::span<Sequence *const> group) {
                  false);
 }
 
-Status Engine::runRows(const std::string &entry, EntryShape shape,
-                       const std::vector<Row> &batch, bool isPrefill) {
+Status GenerationEngine::Impl::runRows(const std::string &entry,
+                                       EntryShape shape,
+                                       const std::vector<Row> &batch,
+                                       bool isPrefill) {
   int64_t tokens = shape.tokens, rows = shape.rows;
   int64_t used = 0;
   for (const Row &row : batch)
@@ -345,6 +426,8 @@ Status Engine::runRows(const std::string &entry, EntryShape shape,
     return errorStatus(entry + ": " + kNextIds + " has " +
                        std::to_string(next->size()) + " ids, expected " +
                        std::to_string(rows));
+  if (isPrefill)
+    counters.promptTokens += static_cast<uint64_t>(used);
   for (size_t r = 0; r < batch.size(); ++r) {
     const Row &row = batch[r];
     Sequence &seq = *row.seq;
@@ -362,58 +445,62 @@ Status Engine::runRows(const std::string &entry, EntryShape shape,
   return okStatus();
 }
 
-Status Engine::accept(Sequence &seq, uint32_t id) {
+Status GenerationEngine::Impl::accept(Sequence &seq, uint32_t id) {
   Clock::time_point now = Clock::now();
   SequenceResult &result = seq.result;
   if (result.ids.empty()) {
-    result.ttftMs = msBetween(start, now);
+    result.ttftMs = msBetween(seq.arrival, now);
     seq.firstToken = now;
   }
+  ++counters.generatedTokens;
   seq.lastToken = now;
   seq.tokens.push_back(id);
   result.ids.push_back(id);
   const std::vector<uint32_t> &eos = options.eosIds;
-  if (std::find(eos.begin(), eos.end(), id) != eos.end())
+  std::string shown;
+  if (!seq.request.ignoreEos &&
+      std::find(eos.begin(), eos.end(), id) != eos.end()) {
+    if (seq.sink.onToken)
+      seq.sink.onToken(id, shown);
     return finish(seq, FinishReason::Stop);
+  }
   if (seq.decoder) {
     auto piece = seq.decoder->step(id);
     if (!piece.ok())
       return piece.status();
-    if (Status s = emitText(seq, *piece); !s.ok())
-      return s;
-    if (seq.stops->stopped())
-      return finish(seq, FinishReason::Stop);
+    shown = seq.stops->push(*piece);
   }
+  appendText(seq, shown);
+  if (seq.sink.onToken)
+    seq.sink.onToken(id, shown);
+  if (seq.decoder && seq.stops->stopped())
+    return finish(seq, FinishReason::Stop);
   if (static_cast<int64_t>(result.ids.size()) >= seq.maxNew)
     return finish(seq, FinishReason::Length);
   return okStatus();
 }
 
-Status Engine::emitText(Sequence &seq, const std::string &decoded) {
-  appendText(seq, seq.stops->push(decoded));
-  return okStatus();
+void GenerationEngine::Impl::appendText(Sequence &seq,
+                                        const std::string &shown) {
+  if (!shown.empty())
+    seq.result.text += shown;
 }
 
-void Engine::appendText(Sequence &seq, const std::string &shown) {
-  if (shown.empty())
-    return;
-  seq.result.text += shown;
-  if (options.onText)
-    options.onText(seq.index, shown);
-}
-
-Status Engine::finish(Sequence &seq, FinishReason reason) {
+Status GenerationEngine::Impl::finish(Sequence &seq, FinishReason reason) {
+  // Text held back (a partial character, a possible stop string's start)
+  // is final now.
+  std::string rest;
   if (seq.decoder && !seq.stops->stopped()) {
-    auto rest = seq.decoder->finish();
-    if (!rest.ok())
-      return rest.status();
-    if (Status s = emitText(seq, *rest); !s.ok())
-      return s;
+    auto tail = seq.decoder->finish();
+    if (!tail.ok())
+      return tail.status();
+    rest = seq.stops->push(*tail);
     if (seq.stops->stopped())
       reason = FinishReason::Stop;
     else
-      appendText(seq, seq.stops->finish());
+      rest += seq.stops->finish();
   }
+  appendText(seq, rest);
   SequenceResult &result = seq.result;
   result.finishReason = reason;
   if (result.ids.size() > 1)
@@ -421,29 +508,74 @@ Status Engine::finish(Sequence &seq, FinishReason reason) {
                         static_cast<double>(result.ids.size() - 1);
   blocks.release(seq.table);
   seq.finished = true;
+  if (seq.sink.onFinish)
+    seq.sink.onFinish(std::move(result));
   return okStatus();
 }
 
-std::vector<SequenceResult> Engine::results() {
-  std::vector<SequenceResult> out;
-  for (Sequence &seq : sequences)
-    out.push_back(std::move(seq.result));
-  return out;
+EngineStats GenerationEngine::Impl::stats() const {
+  EngineStats s = counters;
+  s.running = admitted.size();
+  s.waiting = waiting.size();
+  s.totalBlocks = blocks.totalBlocks();
+  s.freeBlocks = blocks.availableBlocks();
+  return s;
 }
 
-} // namespace
+GenerationEngine::GenerationEngine(std::unique_ptr<Impl> impl)
+    : impl(std::move(impl)) {}
+GenerationEngine::~GenerationEngine() = default;
+
+Result<std::unique_ptr<GenerationEngine>>
+GenerationEngine::create(const artifact::Generation &generation,
+                         StepModel &model, EngineOptions options) {
+  auto impl = std::make_unique<Impl>(generation, model, std::move(options));
+  if (Status s = impl->checkShape(); !s.ok())
+    return s;
+  return std::unique_ptr<GenerationEngine>(
+      new GenerationEngine(std::move(impl)));
+}
+
+Result<uint64_t> GenerationEngine::add(Request request, SequenceSink sink) {
+  return impl->add(std::move(request), std::move(sink));
+}
+void GenerationEngine::cancel(uint64_t id) { impl->cancel(id); }
+bool GenerationEngine::busy() const { return impl->busy(); }
+Status GenerationEngine::step() { return impl->step(); }
+EngineStats GenerationEngine::stats() const { return impl->stats(); }
 
 Result<std::vector<SequenceResult>>
 runGeneration(const artifact::Generation &generation, StepModel &model,
               std::vector<Request> requests, const EngineOptions &options) {
-  Engine engine(generation, model, options);
-  if (Status s = engine.checkShape(); !s.ok())
-    return s;
-  if (Status s = engine.addRequests(std::move(requests)); !s.ok())
-    return s;
-  if (Status s = engine.run(); !s.ok())
-    return s;
-  return engine.results();
+  EngineOptions quiet = options;
+  quiet.onText = nullptr;
+  auto engine = GenerationEngine::create(generation, model, quiet);
+  if (!engine.ok())
+    return engine.status();
+  std::vector<SequenceResult> results(requests.size());
+  // Text streamed so far per request: the rest comes with the result.
+  std::vector<size_t> shown(requests.size(), 0);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    SequenceSink sink;
+    if (options.onText)
+      sink.onToken = [&options, &shown, i](uint32_t, std::string_view text) {
+        shown[i] += text.size();
+        if (!text.empty())
+          options.onText(i, text);
+      };
+    sink.onFinish = [&results, &options, &shown, i](SequenceResult r) {
+      if (options.onText && r.text.size() > shown[i])
+        options.onText(i, std::string_view(r.text).substr(shown[i]));
+      results[i] = std::move(r);
+    };
+    auto id = (*engine)->add(std::move(requests[i]), std::move(sink));
+    if (!id.ok())
+      return id.status().withPrefix("prompt " + std::to_string(i + 1) + " ");
+  }
+  while ((*engine)->busy())
+    if (Status s = (*engine)->step(); !s.ok())
+      return s;
+  return results;
 }
 
 } // namespace weft::runtime::generate

@@ -64,6 +64,8 @@ struct Request {
   /// New tokens at most (also capped by the artifact's max_seq).
   int64_t maxTokens = 256;
   std::vector<std::string> stopStrings;
+  /// Goes on past the end-of-sequence ids (for benchmarks).
+  bool ignoreEos = false;
 };
 
 enum class FinishReason { Stop, Length };
@@ -77,11 +79,26 @@ struct SequenceResult {
   /// followed it).
   std::string text;
   FinishReason finishReason = FinishReason::Length;
-  /// From the engine's start to the first generated token.
+  /// From the request's arrival (GenerationEngine::add) to the first
+  /// generated token.
   double ttftMs = 0;
   /// Mean milliseconds between generated tokens after the first (0 for
   /// one token).
   double msPerToken = 0;
+  /// Times the sequence lost its cache blocks to others and was computed
+  /// again from its tokens.
+  uint64_t preemptions = 0;
+};
+
+/// When a sequence gets its KV cache blocks.
+enum class Admission {
+  /// At admission, every block it may ever need (prompt + max new tokens):
+  /// it never runs out, but the cache holds fewer sequences at once.
+  WorstCase,
+  /// Its prompt's blocks at admission, the rest as it grows; when the cache
+  /// runs out the most recently admitted sequence is preempted (its blocks
+  /// freed, its tokens computed again once blocks are free).
+  OnDemand,
 };
 
 struct EngineOptions {
@@ -90,17 +107,79 @@ struct EngineOptions {
   std::vector<uint32_t> eosIds;
   /// Decodes the text (and finds stop strings); null: no text.
   std::shared_ptr<const tokenizer::Tokenizer> tokenizer;
-  /// Receives each request's newly decoded text as it becomes final.
+  /// Receives each request's newly decoded text as it becomes final
+  /// (runGeneration's requests by index).
   std::function<void(size_t request, std::string_view text)> onText;
+  Admission admission = Admission::WorstCase;
+  /// Sequences admitted at once at most (0: as many as the cache holds).
+  uint64_t maxRunning = 0;
+  /// OnDemand admission leaves this share of the cache's blocks free for
+  /// the running sequences to grow into.
+  double watermark = 0.01;
 };
 
-/// Runs `requests` to completion: admits them in order while the cache's
-/// blocks allow (each reserves its worst case, so an admitted sequence
-/// never runs out), prefills their prompts packed into prompt buckets,
-/// decodes the running ones in batch buckets, and frees each finished
-/// sequence's blocks. A request that could never fit the cache, or whose
-/// prompt leaves no room under max_seq, fails the whole run before any
-/// step. Results are in request order.
+/// What happens to one sequence, told on the engine's thread.
+struct SequenceSink {
+  /// After each generated token: its id and the text that became final
+  /// with it (often empty: a partial character or a possible stop string
+  /// is held back).
+  std::function<void(uint32_t id, std::string_view text)> onToken;
+  /// Once, when the sequence ends (not after cancel()); text held back
+  /// until then is the end of result.text that no onToken gave.
+  std::function<void(SequenceResult result)> onFinish;
+};
+
+/// The engine's counters and gauges.
+struct EngineStats {
+  uint64_t running = 0, waiting = 0;
+  uint64_t totalBlocks = 0, freeBlocks = 0;
+  uint64_t preemptions = 0;
+  /// Prompt tokens prefilled (again after a preemption too) and tokens
+  /// generated.
+  uint64_t promptTokens = 0, generatedTokens = 0;
+};
+
+/// Iteration-level (continuous) batching over a generation artifact's
+/// entry points: sequences join (add) and leave (finish, cancel) between
+/// steps. Each step() admits waiting sequences in arrival order while
+/// their blocks are free, runs one prefill of the admitted prompts packed
+/// into the smallest prompt bucket that holds them (prompts longer than
+/// the largest bucket in chunks of it) while any are left, else decodes
+/// every running sequence, padded to the nearest batch bucket. Not
+/// thread-safe: one thread adds, cancels and steps.
+class GenerationEngine {
+public:
+  /// Fails if the artifact's generation settings or the options are
+  /// unusable.
+  static Result<std::unique_ptr<GenerationEngine>>
+  create(const artifact::Generation &generation, StepModel &model,
+         EngineOptions options);
+  ~GenerationEngine();
+
+  /// Queues `request`, or says why it can never run (no tokens, no room
+  /// under max_seq, more blocks than the cache has, no new tokens); the
+  /// message names no request ("has no tokens").
+  Result<uint64_t> add(Request request, SequenceSink sink);
+  /// Drops sequence `id`, waiting or running, and frees its blocks; its
+  /// sink hears nothing more. Unknown ids are ignored.
+  void cancel(uint64_t id);
+  /// Whether any sequence waits or runs.
+  bool busy() const;
+  /// One iteration (see the class comment). A failed step leaves the
+  /// engine unusable.
+  Status step();
+  EngineStats stats() const;
+
+  class Impl;
+
+private:
+  explicit GenerationEngine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl;
+};
+
+/// Runs `requests` to completion through a GenerationEngine and returns
+/// their results in request order. A request that could never run fails
+/// the whole run before any step, its error prefixed with "prompt N ".
 Result<std::vector<SequenceResult>>
 runGeneration(const artifact::Generation &generation, StepModel &model,
               std::vector<Request> requests, const EngineOptions &options);

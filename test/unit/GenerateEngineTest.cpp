@@ -474,3 +474,91 @@ TEST(GenerateEngineTest, EosEndsTheSequenceWithoutText) {
   EXPECT_EQ(out.text,
             lettersOf(std::vector<uint32_t>(ref.begin(), ref.begin() + end)));
 }
+
+TEST(GenerateEngineTest, OnDemandAdmissionPreemptsAndRecomputes) {
+  // Each sequence needs up to 3 blocks of 4; the cache has 4: on demand,
+  // two start together and the newer is preempted when they grow.
+  auto gen = makeGeneration({8}, {1, 2});
+  FakeModel model(gen, 4);
+  EngineOptions options;
+  options.kvCacheBlocks = 4;
+  options.admission = Admission::OnDemand;
+  options.watermark = 0;
+  auto engine = GenerationEngine::create(gen, model, options);
+  ASSERT_TRUE(engine.ok()) << engine.message();
+  std::vector<Request> requests;
+  std::vector<SequenceResult> results(3);
+  for (uint32_t i = 0; i < 3; ++i) {
+    requests.push_back(request(promptOf(6, i), 6));
+    SequenceSink sink;
+    sink.onFinish = [&results, i](SequenceResult r) {
+      results[i] = std::move(r);
+    };
+    ASSERT_TRUE((*engine)->add(requests.back(), sink).ok());
+  }
+  for (int steps = 0; (*engine)->busy() && steps < 200; ++steps)
+    ASSERT_TRUE((*engine)->step().ok());
+  ASSERT_FALSE((*engine)->busy());
+  uint64_t preempted = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(results[i].ids, reference(requests[i].promptIds, 6)) << i;
+    preempted += results[i].preemptions;
+  }
+  EngineStats stats = (*engine)->stats();
+  EXPECT_GT(stats.preemptions, 0u);
+  EXPECT_EQ(stats.preemptions, preempted);
+  EXPECT_EQ(stats.freeBlocks, 4u);
+  EXPECT_EQ(stats.generatedTokens, 18u);
+  EXPECT_GE(model.mostLiveRows, 2u);
+}
+
+TEST(GenerateEngineTest, SequencesJoinAndLeaveBetweenSteps) {
+  auto gen = makeGeneration({8, 16}, {1, 2, 4});
+  FakeModel model(gen, 32);
+  EngineOptions options;
+  options.kvCacheBlocks = 32;
+  options.admission = Admission::OnDemand;
+  options.maxRunning = 2;
+  auto engine = GenerationEngine::create(gen, model, options);
+  ASSERT_TRUE(engine.ok()) << engine.message();
+  std::map<uint64_t, SequenceResult> done;
+  std::map<uint64_t, size_t> tokens;
+  auto add = [&](std::vector<uint32_t> prompt, int64_t n) {
+    std::shared_ptr<uint64_t> self = std::make_shared<uint64_t>(0);
+    SequenceSink sink;
+    sink.onToken = [&tokens, self](uint32_t, std::string_view) {
+      ++tokens[*self];
+    };
+    sink.onFinish = [&done, self](SequenceResult r) {
+      done[*self] = std::move(r);
+    };
+    auto id = (*engine)->add(request(std::move(prompt), n), sink);
+    EXPECT_TRUE(id.ok()) << id.message();
+    *self = *id;
+    return *id;
+  };
+  uint64_t a = add(promptOf(5, 1), 8), b = add(promptOf(3, 2), 8);
+  uint64_t c = add(promptOf(4, 3), 5);
+  ASSERT_TRUE((*engine)->step().ok()); // prefills a and b (max 2 running)
+  EXPECT_EQ((*engine)->stats().running, 2u);
+  EXPECT_EQ((*engine)->stats().waiting, 1u);
+  ASSERT_TRUE((*engine)->step().ok()); // decodes a and b
+  EXPECT_EQ(model.entries.back(), "decode@2");
+  (*engine)->cancel(b);
+  EXPECT_EQ((*engine)->stats().running, 1u);
+  uint64_t d = add(promptOf(7, 4), 3);
+  for (int steps = 0; (*engine)->busy() && steps < 100; ++steps)
+    ASSERT_TRUE((*engine)->step().ok());
+  EXPECT_EQ(done.count(b), 0u);
+  EXPECT_EQ(done[a].ids, reference(promptOf(5, 1), 8));
+  EXPECT_EQ(done[c].ids, reference(promptOf(4, 3), 5));
+  EXPECT_EQ(done[d].ids, reference(promptOf(7, 4), 3));
+  EXPECT_EQ(tokens[a], 8u);
+  EXPECT_EQ(tokens[b], 2u);
+  EXPECT_EQ((*engine)->stats().freeBlocks, 32u);
+  EXPECT_EQ((*engine)->stats().running, 0u);
+  // Refusals name no request.
+  auto bad = (*engine)->add(request({}, 4), {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.message(), "has no tokens");
+}

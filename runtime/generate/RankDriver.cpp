@@ -1,0 +1,177 @@
+// Rank 0 sends each step's entry and inputs to the other ranks: a header
+// (kind, payload bytes) and the payload, the arrays in a flat encoding
+// both ends of one build share.
+#include "runtime/generate/RankDriver.h"
+
+#include "runtime/artifact/DType.h"
+
+#include <cstring>
+
+namespace weft::runtime::generate {
+
+namespace {
+
+/// The tags of the steps' messages, apart from the plans' tags, the
+/// session's output gather and the sampled ids'.
+constexpr int64_t kHeaderTag = 32764, kPayloadTag = 32765;
+
+enum MessageKind : int64_t { kStep = 1, kKeepAlive = 2, kStop = 3 };
+
+class Writer {
+public:
+  std::vector<std::byte> bytes;
+  template <typename T> void put(T value) { append(&value, sizeof(T)); }
+  void put(const std::string &s) {
+    put(static_cast<uint64_t>(s.size()));
+    append(s.data(), s.size());
+  }
+  void append(const void *data, size_t size) {
+    const auto *p = static_cast<const std::byte *>(data);
+    bytes.insert(bytes.end(), p, p + size);
+  }
+};
+
+class Reader {
+public:
+  explicit Reader(std::span<const std::byte> bytes) : bytes(bytes) {}
+  template <typename T> bool get(T &value) { return take(&value, sizeof(T)); }
+  bool get(std::string &s) {
+    uint64_t size = 0;
+    if (!get(size) || size > bytes.size() - at)
+      return false;
+    s.assign(reinterpret_cast<const char *>(bytes.data() + at), size);
+    at += size;
+    return true;
+  }
+  bool take(void *out, size_t size) {
+    if (size > bytes.size() - at)
+      return false;
+    std::memcpy(out, bytes.data() + at, size);
+    at += size;
+    return true;
+  }
+  bool done() const { return at == bytes.size(); }
+
+private:
+  std::span<const std::byte> bytes;
+  size_t at = 0;
+};
+
+std::vector<std::byte> encodeStep(const std::string &entry,
+                                  std::span<const NpyArray *const> inputs) {
+  Writer w;
+  w.put(entry);
+  w.put(static_cast<uint64_t>(inputs.size()));
+  for (const NpyArray *a : inputs) {
+    w.put(a->name);
+    w.put(static_cast<int32_t>(a->dtype));
+    w.put(static_cast<uint64_t>(a->shape.size()));
+    for (int64_t d : a->shape)
+      w.put(d);
+    w.put(static_cast<uint64_t>(a->data.size()));
+    w.append(a->data.data(), a->data.size());
+  }
+  return std::move(w.bytes);
+}
+
+Status decodeStep(std::span<const std::byte> payload, std::string &entry,
+                  std::vector<NpyArray> &arrays) {
+  Reader r(payload);
+  uint64_t count = 0;
+  if (!r.get(entry) || !r.get(count) || count > payload.size())
+    return errorStatus("a malformed step from rank 0");
+  arrays.resize(count);
+  for (NpyArray &a : arrays) {
+    int32_t dtype = 0;
+    uint64_t rank = 0, bytes = 0;
+    if (!r.get(a.name) || !r.get(dtype) || !r.get(rank) || rank > 16)
+      return errorStatus("a malformed step from rank 0");
+    a.dtype = static_cast<DType>(dtype);
+    a.shape.resize(rank);
+    for (int64_t &d : a.shape)
+      if (!r.get(d))
+        return errorStatus("a malformed step from rank 0");
+    if (!r.get(bytes) || bytes > payload.size())
+      return errorStatus("a malformed step from rank 0");
+    a.data.resize(bytes);
+    if (!r.take(a.data.data(), bytes))
+      return errorStatus("a malformed step from rank 0");
+  }
+  if (!r.done())
+    return errorStatus("a malformed step from rank 0");
+  return okStatus();
+}
+
+} // namespace
+
+Status LeaderStepModel::sendAll(int64_t kind,
+                                const std::vector<std::byte> &payload) {
+  if (!transport)
+    return okStatus();
+  int64_t header[2] = {kind, static_cast<int64_t>(payload.size())};
+  for (uint32_t r = 1; r < transport->worldSize(); ++r) {
+    if (Status s = transport->send(r, kHeaderTag,
+                                   reinterpret_cast<const std::byte *>(header),
+                                   sizeof(header));
+        !s.ok())
+      return s;
+    if (!payload.empty())
+      if (Status s =
+              transport->send(r, kPayloadTag, payload.data(), payload.size());
+          !s.ok())
+        return s;
+  }
+  return okStatus();
+}
+
+Result<std::vector<int32_t>>
+LeaderStepModel::runStep(const std::string &entry,
+                         std::span<const NpyArray *const> inputs) {
+  if (transport && transport->worldSize() > 1)
+    if (Status s = sendAll(kStep, encodeStep(entry, inputs)); !s.ok())
+      return s.withPrefix("sending the step to the other ranks: ");
+  return local.runStep(entry, inputs);
+}
+
+Status LeaderStepModel::keepAlive() { return sendAll(kKeepAlive, {}); }
+
+Status LeaderStepModel::stop() {
+  if (Status s = sendAll(kStop, {}); !s.ok())
+    return s;
+  return transport ? transport->flush() : okStatus();
+}
+
+Status followSteps(SessionStepModel &local, comm::Transport &transport) {
+  std::vector<std::byte> payload;
+  std::vector<NpyArray> arrays;
+  std::string entry;
+  while (true) {
+    int64_t header[2] = {0, 0};
+    if (Status s =
+            transport.recv(0, kHeaderTag, reinterpret_cast<std::byte *>(header),
+                           sizeof(header));
+        !s.ok())
+      return s.withPrefix("waiting for rank 0's next step: ");
+    if (header[0] == kStop)
+      return okStatus();
+    if (header[0] == kKeepAlive)
+      continue;
+    if (header[0] != kStep || header[1] <= 0 || header[1] > (1ll << 40))
+      return errorStatus("a malformed message from rank 0");
+    payload.resize(static_cast<size_t>(header[1]));
+    if (Status s =
+            transport.recv(0, kPayloadTag, payload.data(), payload.size());
+        !s.ok())
+      return s.withPrefix("receiving rank 0's step: ");
+    if (Status s = decodeStep(payload, entry, arrays); !s.ok())
+      return s;
+    std::vector<const NpyArray *> inputs;
+    for (const NpyArray &a : arrays)
+      inputs.push_back(&a);
+    auto ids = local.runStep(entry, inputs);
+    if (!ids.ok())
+      return ids.status().withPrefix(entry + ": ");
+  }
+}
+
+} // namespace weft::runtime::generate
