@@ -1,6 +1,7 @@
 // weft: the command-line driver; dispatches to subcommands.
 #include "tools/common/GenerateMain.h"
 #include "tools/common/RunMain.h"
+#include "tools/common/ServeMain.h"
 
 #if WEFT_HAVE_CUDA
 #include "runtime/backends/cuda/CudaBackend.h"
@@ -27,6 +28,8 @@ static void printUsage(llvm::raw_ostream &os) {
         "            standalone, MLIR-free 'weft-run')\n"
         "  generate  generate text from prompts with an artifact compiled\n"
         "            with --generate (see 'weft generate --help')\n"
+        "  serve     serve an artifact compiled with --generate over HTTP\n"
+        "            with OpenAI's API (see 'weft serve --help')\n"
         "  inspect   print a readable summary of an artifact\n"
         "  plan      predict memory, latency and throughput of every layout\n"
         "            of a topology for a workload (see 'weft plan --help')\n"
@@ -78,6 +81,12 @@ int main(int argc, char **argv) {
     weft::runtime::cuda::registerCudaBackend();
 #endif
     return weft::runtime::generateMain(argc - 1, argv + 1);
+  }
+  if (cmd == "serve") {
+#if WEFT_HAVE_CUDA
+    weft::runtime::cuda::registerCudaBackend();
+#endif
+    return weft::runtime::serveMain(argc - 1, argv + 1);
   }
   if (cmd == "run") {
 #if WEFT_HAVE_CUDA

@@ -1,0 +1,88 @@
+// `weft serve`'s HTTP server (Boost.Beast over Asio, nlohmann-json): the
+// OpenAI endpoints, /health, /metrics, /tokenize and /detokenize on a few
+// I/O threads, and the scheduler loop that runs the generation engine on
+// rank 0's thread, streaming each sequence's tokens back to its connection.
+#ifndef WEFT_RUNTIME_SERVE_SERVER_H
+#define WEFT_RUNTIME_SERVE_SERVER_H
+
+#include "runtime/generate/Engine.h"
+#include "runtime/generate/RankDriver.h"
+#include "runtime/serve/Metrics.h"
+#include "runtime/serve/OpenAi.h"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace weft::runtime::serve {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  /// 0: any free port (the one taken is printed).
+  uint16_t port = 8000;
+  /// Requests waiting for the engine at most; more are answered 429.
+  uint64_t maxQueue = 1024;
+  /// Request bodies larger are answered 413.
+  uint64_t maxBodyBytes = 4ull << 20;
+  /// A request's headers and body must arrive within this; a kept-alive
+  /// connection is closed after this long without a request.
+  std::chrono::milliseconds readTimeout{30000}, idleTimeout{60000};
+  /// A request still running this long after it arrived ends with an
+  /// error (504, or an error event when streaming).
+  std::chrono::milliseconds requestTimeout{600000};
+  /// After SIGTERM or SIGINT: how long running requests may take to
+  /// finish before they end with an error.
+  std::chrono::milliseconds shutdownGrace{30000};
+  unsigned ioThreads = 2;
+};
+
+class Server {
+public:
+  Server(ModelInfo model, ServerOptions options);
+  ~Server();
+
+  /// Binds and starts the I/O threads; /health answers 503 until
+  /// setReady(). Fails if the address cannot be bound.
+  Status listen();
+  /// The port bound (after listen()).
+  uint16_t port() const;
+  /// Every rank is up and the model loaded.
+  void setReady();
+  /// Runs `engine` on this thread until a shutdown signal has been handled
+  /// (ok) or a step fails (that error, after every request in flight got
+  /// an error answer). `leader` (null for one rank) is told to keep the
+  /// other ranks alive while idle and to stop at the end.
+  Status runScheduler(generate::GenerationEngine &engine,
+                      generate::LeaderStepModel *leader);
+  /// Fails the server before the scheduler runs (a rank did not come up):
+  /// /health stays 503.
+  void fail(const std::string &message);
+  /// Stops the I/O threads once the answers in flight are written (or
+  /// after a short deadline).
+  void stop();
+  Metrics &metrics();
+
+  class Impl;
+
+private:
+  std::unique_ptr<Impl> impl;
+};
+
+/// Times each step into the server's metrics (weft:step_seconds by entry).
+class MeteredStepModel : public generate::StepModel {
+public:
+  MeteredStepModel(generate::StepModel &inner, Metrics &metrics)
+      : inner(inner), metrics(metrics) {}
+  Result<std::vector<int32_t>>
+  runStep(const std::string &entry,
+          std::span<const NpyArray *const> inputs) override;
+
+private:
+  generate::StepModel &inner;
+  Metrics &metrics;
+};
+
+} // namespace weft::runtime::serve
+
+#endif // WEFT_RUNTIME_SERVE_SERVER_H

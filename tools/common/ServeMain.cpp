@@ -1,0 +1,533 @@
+// weft serve: reads the artifact and its tokenizer, binds the HTTP port,
+// opens every rank (threads of this process, --nproc children, or the
+// ranks of mpirun / srun), and runs the scheduler on rank 0 until a
+// shutdown signal or a failure.
+#include "tools/common/ServeMain.h"
+
+#include "runtime/artifact/ArtifactReader.h"
+#include "runtime/backends/BackendRegistry.h"
+#include "runtime/comm/Bootstrap.h"
+#include "runtime/exec/Launcher.h"
+#include "runtime/generate/RankDriver.h"
+#include "runtime/generate/SessionModel.h"
+#include "runtime/serve/Server.h"
+#include "runtime/support/Limits.h"
+#include "tools/common/LaunchedRank.h"
+#if WEFT_HAVE_TOKENIZER
+#include "runtime/tokenizer/ChatTemplate.h"
+#include "tools/common/TokenizerInput.h"
+#endif
+
+#include <nlohmann/json.hpp>
+
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace gen = weft::runtime::generate;
+namespace serve = weft::runtime::serve;
+using weft::runtime::Artifact;
+using weft::runtime::errorStatus;
+using weft::runtime::okStatus;
+using weft::runtime::Result;
+using weft::runtime::Status;
+
+namespace {
+
+constexpr int kExitData = 1, kExitUsage = 2;
+constexpr const char *kProg = "weft serve";
+
+/// The KV cache's default memory budget per rank, by backend.
+constexpr double kCpuCacheGiB = 1, kCudaCacheGiB = 16;
+
+struct ServeOptions {
+  std::string artifact, backend = "cpu", modelName;
+  serve::ServerOptions server;
+  std::optional<uint32_t> nproc;
+  unsigned threads = 0;
+  uint64_t maxNumSeqs = 256;
+  std::optional<uint64_t> kvBlocks;
+  std::optional<double> kvGiB;
+  double timeout = 300;
+  bool help = false;
+};
+
+void printHelp(std::ostream &os) {
+  os << "usage: " << kProg << R"( ARTIFACT [options]
+
+Serves a generation artifact (weft compile --generate) over HTTP with
+OpenAI's API: POST /v1/completions, /v1/chat/completions (streaming with
+server-sent events), /tokenize, /detokenize; GET /v1/models, /health,
+/metrics (Prometheus). Requests are batched continuously: sequences join
+and leave the running batch between steps. SIGTERM or SIGINT stop it
+gracefully. See docs/serving.md.
+
+options:
+  --host HOST             address to listen on (default 127.0.0.1)
+  --port N                port (default 8000; 0: any free port, printed)
+  --served-model-name S   the model's name in the API (default: the
+                          artifact directory's name)
+  --backend cpu|cuda      where the plans run (default cpu)
+  --nproc N               run the N ranks as child processes (default:
+                          threads of this process; under mpirun or srun,
+                          one rank a process)
+  --threads N             worker threads per rank (0: automatic)
+  --max-num-seqs N        sequences in the running batch at most (256)
+  --max-queue N           requests waiting at most; more get 429 (1024)
+  --kv-cache-gib X        KV cache memory per rank (default 1 on the CPU,
+                          16 on a GPU)
+  --kv-cache-blocks N     KV cache blocks (instead of --kv-cache-gib)
+  --max-body-bytes N      largest request body (default 4194304)
+  --request-timeout S     a request still running after S seconds ends
+                          with an error (default 600)
+  --read-timeout S        a request's headers and body must arrive within
+                          S seconds (default 30)
+  --idle-timeout S        kept-alive connections close after S idle
+                          seconds (default 60)
+  --shutdown-grace S      after SIGTERM, requests in flight get S seconds
+                          to finish (default 30)
+  --io-threads N          HTTP threads (default 2)
+  --timeout S             how long a rank waits for the others (default 300)
+  -h, --help              this help
+)";
+}
+
+int usageError(const std::string &message) {
+  std::cerr << std::string(kProg) + ": error: " + message + "\nRun '" + kProg +
+                   " --help' for usage.\n";
+  return kExitUsage;
+}
+
+int dataError(const std::string &message) {
+  std::cerr << std::string(kProg) + ": error: " + message + "\n";
+  return kExitData;
+}
+
+template <typename T> bool parseNumber(const std::string &text, T &out) {
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+/// Seconds as milliseconds; false unless a positive finite number.
+bool parseSeconds(const std::string &text, std::chrono::milliseconds &out) {
+  double s = 0;
+  if (!parseNumber(text, s) || !std::isfinite(s) || s <= 0 || s > 1e9)
+    return false;
+  out = std::chrono::milliseconds(static_cast<int64_t>(s * 1000));
+  return true;
+}
+
+std::optional<std::string> applyOption(ServeOptions &opts,
+                                       const std::string &name,
+                                       const std::string &value) {
+  auto bad = [&](const std::string &what) {
+    return name + " '" + value + "' is not " + what;
+  };
+  auto positive = [&](uint64_t &out) {
+    return parseNumber(value, out) && out > 0;
+  };
+  serve::ServerOptions &s = opts.server;
+  if (name == "--host") {
+    if (value.empty())
+      return bad("an address");
+    s.host = value;
+  } else if (name == "--port") {
+    if (!parseNumber(value, s.port))
+      return bad("a port number (0 to 65535)");
+  } else if (name == "--served-model-name") {
+    if (value.empty())
+      return bad("a name");
+    opts.modelName = value;
+  } else if (name == "--backend") {
+    if (value != "cpu" && value != "cuda")
+      return "unknown backend '" + value + "' (expected cpu or cuda)";
+    opts.backend = value;
+  } else if (name == "--nproc") {
+    uint32_t n = 0;
+    if (!parseNumber(value, n) || n == 0)
+      return bad("a positive integer");
+    opts.nproc = n;
+  } else if (name == "--threads") {
+    if (!parseNumber(value, opts.threads) ||
+        opts.threads > weft::runtime::kMaxThreadsPerRank)
+      return bad("an integer from 0 (automatic) to " +
+                 std::to_string(weft::runtime::kMaxThreadsPerRank));
+  } else if (name == "--max-num-seqs") {
+    if (!positive(opts.maxNumSeqs))
+      return bad("a positive integer");
+  } else if (name == "--max-queue") {
+    if (!positive(s.maxQueue))
+      return bad("a positive integer");
+  } else if (name == "--max-body-bytes") {
+    if (!positive(s.maxBodyBytes))
+      return bad("a positive integer");
+  } else if (name == "--kv-cache-blocks") {
+    uint64_t n = 0;
+    if (!positive(n))
+      return bad("a positive integer");
+    opts.kvBlocks = n;
+  } else if (name == "--kv-cache-gib") {
+    double g = 0;
+    if (!parseNumber(value, g) || !std::isfinite(g) || g <= 0)
+      return bad("a positive number");
+    opts.kvGiB = g;
+  } else if (name == "--io-threads") {
+    if (!parseNumber(value, s.ioThreads) || s.ioThreads == 0 ||
+        s.ioThreads > 256)
+      return bad("an integer from 1 to 256");
+  } else if (name == "--timeout") {
+    std::chrono::milliseconds ms;
+    if (!parseSeconds(value, ms))
+      return bad("a positive number of seconds");
+    opts.timeout = static_cast<double>(ms.count()) / 1000;
+  } else {
+    std::chrono::milliseconds *target =
+        name == "--request-timeout"  ? &s.requestTimeout
+        : name == "--read-timeout"   ? &s.readTimeout
+        : name == "--idle-timeout"   ? &s.idleTimeout
+        : name == "--shutdown-grace" ? &s.shutdownGrace
+                                     : nullptr;
+    if (!target)
+      return "unknown option '" + name + "'";
+    if (!parseSeconds(value, *target))
+      return bad("a positive number of seconds");
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> parseArgs(int argc, char **argv,
+                                     ServeOptions &opts) {
+  std::map<std::string, bool> seen;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      opts.help = true;
+      return std::nullopt;
+    }
+    if (arg.size() < 2 || arg.compare(0, 2, "--") != 0) {
+      if (!opts.artifact.empty())
+        return "more than one ARTIFACT given ('" + opts.artifact + "', '" +
+               arg + "')";
+      opts.artifact = arg;
+      continue;
+    }
+    size_t eq = arg.find('=');
+    std::string name = arg.substr(0, eq);
+    if (seen[name])
+      return "option '" + name + "' is given more than once";
+    seen[name] = true;
+    if (eq == std::string::npos && i + 1 >= argc)
+      return "option '" + name + "' needs a value";
+    std::string value =
+        eq == std::string::npos ? argv[++i] : arg.substr(eq + 1);
+    if (auto err = applyOption(opts, name, value))
+      return err;
+  }
+  if (opts.artifact.empty())
+    return std::string("no ARTIFACT directory given");
+  if (opts.kvBlocks && opts.kvGiB)
+    return std::string(
+        "--kv-cache-blocks and --kv-cache-gib cannot be used together");
+  return std::nullopt;
+}
+
+/// What every rank reads before it opens its session.
+struct Prepared {
+  Artifact artifact;
+  serve::ModelInfo model;
+  gen::EngineOptions engine;
+};
+
+/// generation_config.json's sampling where it samples (do_sample), with
+/// transformers' defaults; else OpenAI's (temperature 1).
+Result<gen::SamplingParams>
+configSampling(const std::map<std::string, std::string> &files) {
+  gen::SamplingParams params;
+  params.temperature = 1;
+  auto it = files.find("generation_config.json");
+  if (it == files.end())
+    return params;
+  auto config = nlohmann::json::parse(it->second, nullptr, false);
+  if (config.is_discarded() || !config.is_object())
+    return errorStatus("generation_config.json is not a JSON object");
+  if (!config.value("do_sample", false))
+    return params;
+  params.topK = 50;
+  if (auto t = config.find("temperature"); t != config.end() && t->is_number())
+    params.temperature = t->get<float>();
+  if (auto k = config.find("top_k"); k != config.end() && k->is_number())
+    params.topK = k->get<int64_t>();
+  if (auto p = config.find("top_p"); p != config.end() && p->is_number())
+    params.topP = p->get<float>();
+  return params;
+}
+
+Result<Prepared> prepare(const ServeOptions &opts) {
+  Prepared p;
+  auto artifact = weft::runtime::readManifest(opts.artifact);
+  if (!artifact.ok())
+    return artifact.status();
+  p.artifact = std::move(*artifact);
+  const weft::artifact::Manifest &manifest = p.artifact.manifest;
+  if (!manifest.has_generation())
+    return errorStatus("'" + opts.artifact +
+                       "' has no generation entry points (compile the model "
+                       "with `weft compile --generate`)");
+  const weft::artifact::Generation &generation = manifest.generation();
+  serve::ModelInfo &model = p.model;
+  model.name = opts.modelName;
+  if (model.name.empty())
+    model.name = std::filesystem::path(opts.artifact)
+                     .lexically_normal()
+                     .filename()
+                     .string();
+  if (model.name.empty() || model.name == ".")
+    model.name = std::filesystem::absolute(opts.artifact)
+                     .lexically_normal()
+                     .parent_path()
+                     .filename()
+                     .string();
+  model.maxSeq = generation.max_seq();
+  model.vocab = generation.vocab();
+  model.defaults.temperature = 1;
+#if WEFT_HAVE_TOKENIZER
+  if (!manifest.tokenizer_files().empty()) {
+    auto loaded = weft::cli::loadTokenizer(opts.artifact);
+    if (!loaded.ok())
+      return loaded.status();
+    auto files =
+        std::make_shared<weft::tokenizer::TokenizerFiles>(std::move(*loaded));
+    if (model.vocab <= 0 || files->tokenizer->vocabSize() < model.vocab)
+      model.vocab = files->tokenizer->vocabSize();
+    auto sampling = configSampling(files->contents);
+    if (!sampling.ok())
+      return sampling.status();
+    model.defaults = *sampling;
+    if (files->chatTemplate) {
+      auto tmpl =
+          weft::tokenizer::loadChatTemplate(files->contents, opts.artifact);
+      if (!tmpl.ok())
+        return tmpl.status();
+      model.chatTemplate.emplace(std::move(*tmpl));
+      auto context =
+          weft::tokenizer::specialTokensContext(files->contents, opts.artifact);
+      if (!context.ok())
+        return context.status();
+      model.chatOptions.context = *context;
+    }
+    model.eosIds = files->eosTokenIds;
+    p.engine.eosIds = files->eosTokenIds;
+    p.engine.tokenizer = files->tokenizer;
+    model.files = std::move(files);
+  }
+#endif
+  // The cache: the blocks asked for, else the memory budget's.
+  uint64_t blockBytes = 0;
+  for (uint64_t b : generation.kv_block_bytes())
+    blockBytes = std::max(blockBytes, b);
+  if (opts.kvBlocks) {
+    p.engine.kvCacheBlocks = *opts.kvBlocks;
+  } else {
+    double gib = opts.kvGiB.value_or(opts.backend == "cpu" ? kCpuCacheGiB
+                                                           : kCudaCacheGiB);
+    p.engine.kvCacheBlocks =
+        blockBytes == 0
+            ? 1024
+            : std::max<uint64_t>(
+                  1, static_cast<uint64_t>(gib * (1ull << 30) /
+                                           static_cast<double>(blockBytes)));
+  }
+  p.engine.kvCacheBlocks =
+      std::min<uint64_t>(p.engine.kvCacheBlocks, INT32_MAX);
+  p.engine.admission = gen::Admission::OnDemand;
+  p.engine.maxRunning = opts.maxNumSeqs;
+  return p;
+}
+
+weft::runtime::RankBackend
+rankBackend(const ServeOptions &opts,
+            std::optional<uint32_t> localRank = std::nullopt) {
+  weft::runtime::RankBackend backend;
+  backend.localRank = localRank;
+  if (opts.backend != "cpu")
+    backend.create = *weft::runtime::findBackend(opts.backend);
+  return backend;
+}
+
+/// One rank: opens its session; rank 0 (which holds `server`) runs the
+/// scheduler, the others follow its steps.
+Status serveRank(const Prepared &p, uint32_t rank,
+                 weft::runtime::comm::Transport &transport,
+                 const weft::runtime::RankBackend &backend, unsigned threads,
+                 serve::Server *server, weft::runtime::RankState &state) {
+  weft::runtime::SessionOptions options;
+  options.threads = threads;
+  options.backend = backend.create;
+  options.localRank = backend.localRank;
+  options.kvCacheBlocks = p.engine.kvCacheBlocks;
+  auto session =
+      weft::runtime::Session::open(p.artifact, rank, &transport, options);
+  if (!session.ok())
+    return session.status();
+  state.session = std::move(*session);
+  gen::SessionStepModel local(*state.session, &transport);
+  // Every rank has its session: the model is loaded.
+  uint32_t world = transport.worldSize();
+  weft::runtime::comm::Group all(world);
+  for (uint32_t r = 0; r < world; ++r)
+    all[r] = r;
+  std::byte up{1};
+  std::vector<std::byte> ups(world);
+  if (Status s = transport.allGather(all, &up, 1, ups.data()); !s.ok())
+    return s.withPrefix("waiting for every rank to load the model: ");
+  if (rank != 0)
+    return gen::followSteps(local, transport);
+  gen::LeaderStepModel leader(local, &transport);
+  serve::MeteredStepModel metered(leader, server->metrics());
+  auto engine = gen::GenerationEngine::create(p.artifact.manifest.generation(),
+                                              metered, p.engine);
+  if (!engine.ok()) {
+    (void)leader.stop();
+    return engine.status();
+  }
+  server->setReady();
+  std::cout << kProg << ": ready (" << world
+            << (world == 1 ? " rank, " : " ranks, ") << p.engine.kvCacheBlocks
+            << " KV cache blocks of "
+            << p.artifact.manifest.generation().block_size() << " tokens)"
+            << std::endl;
+  return server->runScheduler(**engine, &leader);
+}
+
+Status listen(serve::Server &server, const ServeOptions &opts,
+              const Prepared &p) {
+  if (Status s = server.listen(); !s.ok())
+    return s;
+  std::cout << kProg << ": listening on http://" << opts.server.host << ":"
+            << server.port() << " (model '" << p.model.name << "')"
+            << std::endl;
+  return okStatus();
+}
+
+int serveThreads(const ServeOptions &opts) {
+  auto prepared = prepare(opts);
+  if (!prepared.ok())
+    return dataError(prepared.message());
+  serve::Server server(prepared->model, opts.server);
+  if (Status s = listen(server, opts, *prepared); !s.ok())
+    return dataError(s.message());
+  uint32_t world = prepared->artifact.manifest.world_size();
+  unsigned threads =
+      opts.threads ? opts.threads : weft::runtime::threadsPerRank(world);
+  weft::runtime::RankBackend backend = rankBackend(opts);
+  auto task = [&](uint32_t r, weft::runtime::comm::Transport &transport,
+                  weft::runtime::RankState &state) -> Status {
+    Status s = serveRank(*prepared, r, transport, backend, threads,
+                         r == 0 ? &server : nullptr, state);
+    if (!s.ok() && r == 0)
+      server.fail(s.message());
+    return s;
+  };
+  Status status = weft::runtime::runLocalRankTasks(
+      world, std::chrono::duration<double>(opts.timeout), task);
+  if (!status.ok())
+    server.fail(status.message());
+  server.stop();
+  if (!status.ok())
+    return dataError(status.message());
+  return 0;
+}
+
+/// `--nproc N`: every rank a child process of this one; rank 0's serves.
+int serveProcesses(const ServeOptions &opts, int argc, char **argv) {
+  auto prepared = prepare(opts);
+  if (!prepared.ok())
+    return dataError(prepared.message());
+  uint32_t world = prepared->artifact.manifest.world_size();
+  if (*opts.nproc != world)
+    return usageError("--nproc " + std::to_string(*opts.nproc) +
+                      " does not match the artifact's world size " +
+                      std::to_string(world) + " (use --nproc " +
+                      std::to_string(world) + ")");
+  const std::string drop[] = {"--nproc"};
+  auto args = weft::runtime::childCommandLine(argc, argv, drop);
+  if (!args.ok())
+    return dataError(args.message());
+  weft::runtime::LocalLaunch launch;
+  launch.nproc = *opts.nproc;
+  launch.args = std::move(*args);
+  auto outcome = weft::runtime::launchLocalRanks(launch);
+  if (!outcome.ok())
+    return dataError(outcome.message());
+  if (outcome->exitCode != 0)
+    std::cerr << std::string(kProg) + ": error: " + outcome->message + "\n";
+  return outcome->exitCode;
+}
+
+/// One rank of a launched job (--nproc's children, mpirun, srun): rank 0
+/// serves HTTP.
+int serveLaunched(const weft::runtime::comm::LaunchInfo &launch,
+                  const ServeOptions &opts) {
+  auto prepared = prepare(opts);
+  if (!prepared.ok()) {
+    if (launch.kind == weft::runtime::comm::LaunchInfo::Kind::Tcp)
+      return weft::runtime::rankError(kProg, launch.rank, prepared.message());
+    return dataError("rank " + std::to_string(launch.rank) + ": " +
+                     prepared.message());
+  }
+  std::optional<serve::Server> server;
+  if (launch.rank == 0) {
+    server.emplace(prepared->model, opts.server);
+    if (Status s = listen(*server, opts, *prepared); !s.ok())
+      return weft::runtime::rankError(kProg, 0, s.message());
+  }
+  auto task = [&](const weft::runtime::LaunchedRank &self) -> Status {
+    unsigned threads = opts.threads
+                           ? opts.threads
+                           : weft::runtime::threadsPerRank(self.localSize);
+    weft::runtime::RankState state;
+    Status s = serveRank(*prepared, self.rank, self.transport,
+                         rankBackend(opts, self.localRank), threads,
+                         server ? &*server : nullptr, state);
+    if (!s.ok() && server)
+      server->fail(s.message());
+    return s;
+  };
+  int code = weft::runtime::runLaunchedRank(
+      launch, prepared->artifact.manifest.world_size(),
+      std::chrono::duration<double>(opts.timeout), task, kProg, kProg);
+  if (server)
+    server->stop();
+  return code;
+}
+
+} // namespace
+
+int weft::runtime::serveMain(int argc, char **argv) {
+  ServeOptions opts;
+  if (auto err = parseArgs(argc, argv, opts))
+    return usageError(*err);
+  if (opts.help) {
+    printHelp(std::cout);
+    return 0;
+  }
+  if (opts.backend != "cpu" && !findBackend(opts.backend))
+    return usageError("this weft has no " + opts.backend + " backend");
+  auto detected = comm::detectLaunch();
+  if (!detected.ok())
+    return usageError(detected.message());
+  if (*detected && opts.nproc)
+    return usageError("--nproc cannot be used in a launched job (" +
+                      (*detected)->sizeSource +
+                      "): the launcher already started the ranks");
+  if (opts.nproc)
+    return serveProcesses(opts, argc, argv);
+  if (*detected)
+    return serveLaunched(**detected, opts);
+  return serveThreads(opts);
+}
