@@ -15,7 +15,8 @@ A request generates max_tokens tokens (max_completion_tokens for chat;
 to a text chunk: the first token --ttft-ms after the request got one of
 --max-parallel slots (unlimited by default), then one each --itl-ms, on a
 fixed schedule from that moment (a chunk goes when its last token is
-due). --no-usage leaves usage out. The chat stream
+due), which slides when the mock falls behind: two chunks are never
+closer than --itl-ms a token. --no-usage leaves usage out. The chat stream
 starts with a role-only chunk (empty content) at once. prompt_tokens is
 the length of a token-id prompt, else words x 1.3. --fail-every K answers
 every K-th generation request (1-based) with --fail-status and a JSON
@@ -129,9 +130,13 @@ def make_handler(cfg):
                 t0 = time.monotonic()
                 words = []
                 k = cfg.tokens_per_chunk
+                sent = None
                 for first in range(0, tokens, k):
                     last = min(first + k, tokens) - 1
                     due = t0 + (cfg.ttft_ms + last * cfg.itl_ms) / 1e3
+                    if sent is not None:   # late: no burst to catch up
+                        due = max(due, sent + (last - first + 1) *
+                                  cfg.itl_ms / 1e3)
                     delay = due - time.monotonic()
                     if delay > 0:
                         time.sleep(delay)
@@ -144,6 +149,7 @@ def make_handler(cfg):
                         else:
                             c["text"] = text
                         self.event(dict(base, choices=[c]))
+                    sent = time.monotonic()
             finally:
                 if slots:
                     slots.release()
