@@ -42,8 +42,8 @@ fixes it); conversations whose prompt or answer is under
 --sharegpt-min-len (4) tokens, whose prompt is over --sharegpt-max-input
 (1024) or whose prompt + answer is over --sharegpt-max-len (2048) are
 skipped. Greedy (--temperature 0) unless asked; --ignore-eos sends
-`ignore_eos: true` (a vLLM extension that weft serve also reads), so that
-every request generates max_tokens tokens; --extra-body adds fields to
+`ignore_eos: true` (a vLLM extension), so that every request generates
+max_tokens tokens; --extra-body adds fields to
 every request body. --model defaults to the first id of GET /v1/models.
 --warmup N sends the first N prompts one at a time before the timed run
 (not counted).
@@ -90,6 +90,9 @@ that succeeded on both (--bootstrap 2000 resamples, seeded by --seed; a
 resample draws requests with replacement, the same ones for A and B, ITL
 gaps following their request), and whether the difference is significant
 (the interval excludes 0). Throughputs are given without an interval.
+The interval covers the spread between requests, not a drift between the
+two runs (a cold server, a busy machine): warm up with --warmup, prefer
+--interleave, and compare a server with itself to see the noise floor.
 
 The client is the standard library's asyncio with its own HTTP/1.1 and
 server-sent-events reader (keep-alive connections, no limit on their
