@@ -6,7 +6,7 @@ on a wrong one, `PASSED: N failure(s)` at the end (exit 1 on failures).
   check_serve_bench.py run FILE [--ttft MS] [--itl MS] [--completed N]
       [--failed N] [--tokens-per-chunk K] [--input-range LO,HI]
       [--output-range LO,HI]
-      [--max-tokens A,B,...] [--error TEXT]
+      [--max-tokens A,B,...] [--error TEXT] [--no-done]
   check_serve_bench.py ladder FILE [--tokens-per-chunk K]
   check_serve_bench.py compare FILE [--interleave]
 
@@ -56,6 +56,10 @@ def check_run(j, a, name="run"):
           f"{name}: total output tokens {s['total_output_tokens']}")
     check(all(len(r["itl_ms"][i]) == r["chunks"][i] - 1 for i in ok),
           f"{name}: one ITL per chunk after the first")
+    without = sum(1 for i in ok if not r["done"][i])
+    want = len(ok) if a.no_done else 0
+    check(s["streams_without_done"] == without == want,
+          f"{name}: {want} stream(s) without data: [DONE]")
     if a.error:
         check(all(a.error in r["error"][i] for i in bad) and
               all(a.error in e for e in s["errors"]),
@@ -107,6 +111,7 @@ def main():
     p.add_argument("--max-tokens", type=lambda t: [int(x) for x in
                                                    t.split(",")])
     p.add_argument("--error")
+    p.add_argument("--no-done", action="store_true")
     p.add_argument("--interleave", action="store_true")
     a = p.parse_args()
     with open(a.file) as f:

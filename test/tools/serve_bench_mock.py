@@ -6,7 +6,7 @@ chunk with stream_options.include_usage) or not, and GET /v1/models.
 
   serve_bench_mock.py [--port 0] [--port-file F] [--background]
       [--lifetime 60] [--ttft-ms 50] [--itl-ms 10] [--max-parallel K]
-      [--fail-every K] [--fail-status 500] [--no-usage]
+      [--fail-every K] [--fail-status 500] [--no-usage] [--no-done]
       [--tokens-per-chunk 1] [--model mock]
   serve_bench_mock.py --stop F
 
@@ -16,7 +16,8 @@ to a text chunk: the first token --ttft-ms after the request got one of
 --max-parallel slots (unlimited by default), then one each --itl-ms, on a
 fixed schedule from that moment (a chunk goes when its last token is
 due), which slides when the mock falls behind: two chunks are never
-closer than --itl-ms a token. --no-usage leaves usage out. The chat stream
+closer than --itl-ms a token. --no-usage leaves usage out, --no-done the
+final `data: [DONE]`. The chat stream
 starts with a role-only chunk (empty content) at once. prompt_tokens is
 the length of a token-id prompt, else words x 1.3. --fail-every K answers
 every K-th generation request (1-based) with --fail-status and a JSON
@@ -175,7 +176,8 @@ def make_handler(cfg):
             if (req.get("stream_options") or {}).get("include_usage") \
                     and not cfg.no_usage:
                 self.event(dict(base, choices=[], usage=usage))
-            self.event("[DONE]")
+            if not cfg.no_done:
+                self.event("[DONE]")
             self.chunk(b"")
 
     return Handler
@@ -214,6 +216,7 @@ def main():
     p.add_argument("--fail-every", type=int, default=0)
     p.add_argument("--fail-status", type=int, default=500)
     p.add_argument("--no-usage", action="store_true")
+    p.add_argument("--no-done", action="store_true")
     p.add_argument("--tokens-per-chunk", type=int, default=1)
     p.add_argument("--model", default="mock")
     p.add_argument("--stop", metavar="PORT_FILE")
