@@ -48,28 +48,29 @@ every request body. --model defaults to the first id of GET /v1/models.
 --warmup N sends the first N prompts one at a time before the timed run
 (not counted).
 
-Metrics, per request (wall clock, time.perf_counter, from just before the
-connection is taken): TTFT, time to the first chunk that carries text
-(`choices[].text`, or the chat delta's `content` or `reasoning_content`;
-the chat's first role-only chunk does not count); ITL, each gap between
-two consecutive chunks with text (a chunk holding several tokens is one
-gap); E2EL, time to the end of the stream; TPOT = (E2EL - TTFT) /
-(output tokens - 1), for requests of 2 tokens or more; output tokens from
-the final chunk's usage.completion_tokens (the count of text chunks where
-the server sends no usage), input tokens from usage.prompt_tokens (else
-the prompt's estimate). A request succeeds on HTTP 200 with at least one
-text chunk and a complete body; else it fails with its error text (HTTP
-status and body, timeout after --timeout s, connection error, an `error`
-event, a stream cut short). A stream that ends without `data: [DONE]`
-(transformers 5.25's serve sends none) still succeeds; the table counts them. Over the successful requests: duration (first send
-to last completion), completed, failed, request throughput (completed /
-duration), output token throughput (output tokens / duration), total
-token throughput ((input + output tokens) / duration), and the mean,
-median, standard deviation and --percentiles of TTFT, TPOT, ITL (all
-gaps of all requests pooled) and E2EL in ms (numpy's linear-interpolated
-percentiles). Printed as a table; --json FILE writes the configuration,
-the summary and per-request arrays (arrival and send times, TTFT, ITLs,
-TPOT, E2EL, tokens, errors).
+Metrics, per request (wall clock, time.perf_counter, from just before
+the connection is taken): TTFT, time to the first chunk that carries
+text (`choices[].text`, or the chat delta's `content` or
+`reasoning_content`; the chat's first role-only chunk does not count);
+ITL, each gap between two consecutive chunks with text (a chunk holding
+several tokens is one gap); E2EL, time to the end of the stream; TPOT =
+(E2EL - TTFT) / (output tokens - 1), for requests of 2 tokens or more;
+output tokens from the final chunk's usage.completion_tokens (the count
+of text chunks where the server sends no usage), input tokens from
+usage.prompt_tokens (else the prompt's estimate). A request succeeds on
+HTTP 200 with at least one text chunk and a complete body; else it fails
+with its error text (HTTP status and body, timeout after --timeout s,
+connection error, an `error` event, a stream cut short). A stream that
+ends without `data: [DONE]` (transformers 5.25's serve sends none) still
+succeeds; the table counts them. Over the successful requests: duration
+(first send to last completion), completed, failed, request throughput
+(completed / duration), output token throughput (output tokens /
+duration), total token throughput ((input + output tokens) / duration),
+and the mean, median, standard deviation and --percentiles of TTFT,
+TPOT, ITL (all gaps of all requests pooled) and E2EL in ms (numpy's
+linear-interpolated percentiles). Printed as a table; --json FILE writes
+the configuration, the summary and per-request arrays (arrival and send
+times, TTFT, ITLs, TPOT, E2EL, tokens, errors).
 
 Ladder (--ladder): a smoke step first (the first 4 prompts one at a time;
 a failure there ends the run with an error), then the --num-prompts
@@ -169,7 +170,8 @@ ENGLISH = ("the of and to a in is it you that he was for on are with as his "
            "object decide surface deep moon island foot system busy test "
            "record boat common gold possible plane stead dry wonder laugh "
            "thousand ago ran check game shape equate hot miss brought heat "
-           "snow tire bring yes distant fill east paint language among").split()
+           "snow tire bring yes distant fill east paint language among"
+           ).split()
 
 
 class Failure(Exception):
@@ -182,7 +184,7 @@ def die(msg):
     sys.exit(1)
 
 
-# --- flags ---------------------------------------------------------------------
+# --- flags -------------------------------------------------------------------
 
 def csv(kind, name):
     def parse(text):
@@ -353,7 +355,7 @@ def parse_args(argv=None):
     return a
 
 
-# --- prompts --------------------------------------------------------------------
+# --- prompts -----------------------------------------------------------------
 
 class Counter:
     """Token counts of texts: by a tokenizer.json, or words x 1.3."""
@@ -483,7 +485,7 @@ def arrivals(n, request_rate, burstiness, seed):
     return [0.0] + np.cumsum(gaps).tolist()
 
 
-# --- HTTP client ----------------------------------------------------------------
+# --- HTTP client -------------------------------------------------------------
 
 def parse_url(url):
     u = urllib.parse.urlsplit(url)
@@ -666,7 +668,7 @@ def error_text(status, body):
     return f"HTTP {status}: {text[:300]}" if text else f"HTTP {status}"
 
 
-# --- one request, one run -------------------------------------------------------
+# --- one request, one run ----------------------------------------------------
 
 def build_payload(a, model, req):
     body = dict(model=model, max_tokens=req["max_tokens"],
@@ -795,7 +797,7 @@ async def run_stream(ep, a, reqs, times, concurrency, t0=None):
     return dict(records=recs, duration=end - t0, peak=live["peak"])
 
 
-# --- metrics --------------------------------------------------------------------
+# --- metrics -----------------------------------------------------------------
 
 def tpot(r):
     if r["ok"] and r["output_tokens"] > 1:
@@ -920,7 +922,7 @@ def print_summary(s, percentiles, title="Serving Benchmark Result"):
     print("=" * w)
 
 
-# --- bootstrap ------------------------------------------------------------------
+# --- bootstrap ---------------------------------------------------------------
 
 def weighted_percentiles(values, labels, weights, qs):
     """numpy's linear percentiles of the sample in which sorted value j
@@ -1049,7 +1051,7 @@ def print_compare(rows, sa, sb, n_pairs, percentiles):
               f"{fmt(r['b'])} | {signed(r['diff'])} | {ci} | {sig} |")
 
 
-# --- modes ----------------------------------------------------------------------
+# --- modes -------------------------------------------------------------------
 
 async def probe(ep, a):
     """GET /v1/models: the default model; an unreachable server is an
@@ -1159,15 +1161,16 @@ async def ladder(a, reqs, out):
                   ("" if s["gain"] is None else
                    f" ({s['gain'] * 100:+.1f}%)"), flush=True)
             if s["failed"]:
-                stop = f"rate {fmt_rate(r)} had {s['failed']} failed requests " \
-                    f"(first: {first_error(s)})"
+                stop = (f"rate {fmt_rate(r)} had {s['failed']} failed "
+                        f"requests (first: {first_error(s)})")
                 break
             if best is None or s["output_throughput"] > \
                     best["output_throughput"]:
                 best = s
             if s["gain"] is not None and s["gain"] < a.saturation_gain:
-                stop = f"rate {fmt_rate(r)} gained {s['gain'] * 100:+.1f}% " \
-                    f"< {a.saturation_gain * 100:g}%"
+                stop = (f"rate {fmt_rate(r)} gained "
+                        f"{s['gain'] * 100:+.1f}% < "
+                        f"{a.saturation_gain * 100:g}%")
                 break
             prev = s["output_throughput"]
     ep.close()
@@ -1176,16 +1179,16 @@ async def ladder(a, reqs, out):
     print(f"Ladder: {a.base_url} ({ep.model}), {a.num_prompts} prompts a "
           f"step, max concurrency {a.max_concurrency or 'none'}")
     print()
-    print(f"| step | rate req/s | max conc. | prompts | completed | failed | "
-          f"duration s "
-          f"| req/s | output tok/s | total tok/s | gain | TTFT mean ms | "
+    print(f"| step | rate req/s | max conc. | prompts | completed | failed "
+          f"| duration s | req/s | output tok/s | total tok/s | gain | TTFT mean ms | "
           f"TTFT {qmax} ms | TPOT mean ms | TPOT {qmax} ms | ITL mean ms | "
           f"E2EL mean ms |")
     print("| " + " | ".join(["---"] * 17) + " |")
     for s in rows:
         gain = "" if s.get("gain") is None else f"{s['gain'] * 100:+.1f}%"
         print(f"| {s['label']} | {fmt_rate(s['request_rate'])} | "
-              f"{s['max_concurrency'] or ''} | {s['num_prompts']} | {s['completed']} | {s['failed']} | "
+              f"{s['max_concurrency'] or ''} | {s['num_prompts']} | "
+              f"{s['completed']} | {s['failed']} | "
               f"{fmt(s['duration_s'])} | {fmt(s['request_throughput'])} | "
               f"{fmt(s['output_throughput'])} | "
               f"{fmt(s['total_token_throughput'])} | {gain} | "
