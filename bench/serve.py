@@ -1180,7 +1180,8 @@ async def ladder(a, reqs, out):
           f"step, max concurrency {a.max_concurrency or 'none'}")
     print()
     print(f"| step | rate req/s | max conc. | prompts | completed | failed "
-          f"| duration s | req/s | output tok/s | total tok/s | gain | TTFT mean ms | "
+          f"| duration s | req/s | output tok/s | total tok/s | gain | "
+          f"TTFT mean ms | "
           f"TTFT {qmax} ms | TPOT mean ms | TPOT {qmax} ms | ITL mean ms | "
           f"E2EL mean ms |")
     print("| " + " | ".join(["---"] * 17) + " |")
