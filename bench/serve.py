@@ -545,15 +545,15 @@ class Endpoint:
             reader, writer = self.idle.pop() if reused else await self._open()
             keep = False
             try:
-                writer.write(request)
-                await writer.drain()
                 try:
+                    writer.write(request)
+                    await writer.drain()
                     status_line = await reader.readline()
                     if not status_line:
                         raise ConnectionResetError("connection closed")
                 except (ConnectionError, asyncio.IncompleteReadError):
                     if reused and attempt == 0:
-                        continue   # a stale keep-alive connection: again
+                        continue   # the server closed it while idle: again
                     raise
                 status, headers = await read_head(status_line, reader)
                 out = sink if status == 200 and sink else None
