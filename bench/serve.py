@@ -46,7 +46,7 @@ skipped. Greedy (--temperature 0) unless asked; --ignore-eos sends
 max_tokens tokens; --extra-body adds fields to
 every request body. --model defaults to the first id of GET /v1/models.
 --warmup N sends the first N prompts one at a time before the timed run
-(not counted).
+(not counted; before the ladder's smoke step, before both A/B runs).
 
 Metrics, per request (wall clock, time.perf_counter, from just before
 the connection is taken): TTFT, time to the first chunk that carries
@@ -1129,6 +1129,7 @@ async def single(a, reqs, out):
 async def ladder(a, reqs, out):
     ep = Endpoint(a.base_url, a.api_key)
     await probe(ep, a)
+    await warmup(ep, a, reqs)
     rates = a.ladder_rates or DEFAULT_LADDER
     steps = []
     result = dict(mode="ladder", rates=rates, steps=steps)
