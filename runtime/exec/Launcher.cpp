@@ -131,6 +131,9 @@ LaunchOutcome firstFailure(const std::vector<Child> &children) {
                                      : *any);
 }
 
+/// A termination signal to forward to rank 0 (forwardTerminationToRank0).
+volatile std::sig_atomic_t gTerminationSignal = 0;
+
 void signalRunning(std::vector<Child> &children, int sig) {
   for (Child &c : children)
     if (c.running) {
@@ -220,6 +223,15 @@ Result<LaunchOutcome> launchLocalRanks(const LocalLaunch &launch) {
 
   uint64_t arrivals = 0, failures = 0;
   std::optional<Clock::time_point> killAt;
+  struct sigaction oldTerm {
+  }, oldInt{};
+  if (launch.forwardTerminationToRank0) {
+    struct sigaction forward {};
+    forward.sa_handler = [](int sig) { gTerminationSignal = sig; };
+    sigemptyset(&forward.sa_mask);
+    ::sigaction(SIGTERM, &forward, &oldTerm);
+    ::sigaction(SIGINT, &forward, &oldInt);
+  }
   auto running = [&] {
     for (const Child &c : children)
       if (c.running)
@@ -227,6 +239,10 @@ Result<LaunchOutcome> launchLocalRanks(const LocalLaunch &launch) {
     return false;
   };
   while (running()) {
+    if (int sig = gTerminationSignal; sig && children[0].running) {
+      gTerminationSignal = 0;
+      ::kill(children[0].pid, sig);
+    }
     std::vector<pollfd> fds;
     for (const Child &c : children)
       if (c.reportFd >= 0)
@@ -253,6 +269,10 @@ Result<LaunchOutcome> launchLocalRanks(const LocalLaunch &launch) {
       signalRunning(children, SIGKILL);
       killAt = Clock::time_point::max();
     }
+  }
+  if (launch.forwardTerminationToRank0) {
+    ::sigaction(SIGTERM, &oldTerm, nullptr);
+    ::sigaction(SIGINT, &oldInt, nullptr);
   }
   for (Child &c : children) {
     if (c.reportFd >= 0)

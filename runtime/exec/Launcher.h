@@ -23,6 +23,10 @@ struct LocalLaunch {
   /// How long the other children get to exit after SIGTERM, once one has
   /// failed, before SIGKILL.
   std::chrono::duration<double> grace = std::chrono::seconds(5);
+  /// SIGTERM and SIGINT sent to this process go to rank 0 alone (a server
+  /// that shuts down gracefully and stops the other ranks itself), instead
+  /// of ending this process.
+  bool forwardTerminationToRank0 = false;
 };
 
 /// How the children ended: exit status 0 when all succeeded; otherwise

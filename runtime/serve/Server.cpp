@@ -9,6 +9,9 @@
 #include <boost/beast/http.hpp>
 
 #include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 
 #include <atomic>
 #include <condition_variable>
@@ -190,6 +193,8 @@ private:
   // The completion in progress on this connection.
   std::shared_ptr<Job> job;
   bool chat = false, streaming = false, ended = false;
+  /// Which disconnect watch is the current request's.
+  uint64_t watchSerial = 0;
   std::string id;
   int64_t created = 0;
   std::vector<gen::SequenceResult> results;
@@ -274,6 +279,7 @@ void HttpSession::respond(http::status status, std::string body,
 }
 
 void HttpSession::afterResponse(bool close) {
+  ++watchSerial;
   if (close) {
     beast::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -411,21 +417,29 @@ void HttpSession::startCompletion(bool isChat) {
 
 void HttpSession::watchDisconnect() {
   // The client sends nothing more until it has the answer: readable now
-  // means it closed (or pipelined a request, which is left for later).
+  // means it closed (or pipelined a request, which is left for later). A
+  // wait left from an earlier request on the connection is ignored.
+  uint64_t serial = ++watchSerial;
   stream.socket().async_wait(
       tcp::socket::wait_read,
-      [self = shared_from_this()](beast::error_code ec) {
-        if (ec || !self->job || self->ended)
+      [self = shared_from_this(), serial](beast::error_code ec) {
+        if (ec || serial != self->watchSerial || !self->job || self->ended)
           return;
-        beast::error_code availableEc;
-        size_t available = self->stream.socket().available(availableEc);
-        if (availableEc || available == 0) {
-          self->server.cancel(self->job->id);
-          self->ended = true;
-          self->server.metrics.add("weft:requests_cancelled_total", 1);
-          beast::error_code ignored;
-          self->stream.socket().close(ignored);
-        }
+        // Readiness may be spurious: only an orderly close (a peek of 0
+        // bytes) or an error is a disconnect; no data yet waits again.
+        char byte;
+        ssize_t n = ::recv(self->stream.socket().native_handle(), &byte, 1,
+                           MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+                      errno == EINTR))
+          return self->watchDisconnect();
+        if (n > 0)
+          return;
+        self->server.cancel(self->job->id);
+        self->ended = true;
+        self->server.metrics.add("weft:requests_cancelled_total", 1);
+        beast::error_code ignored;
+        self->stream.socket().close(ignored);
       });
 }
 

@@ -22,6 +22,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -461,6 +462,7 @@ int serveProcesses(const ServeOptions &opts, int argc, char **argv) {
   weft::runtime::LocalLaunch launch;
   launch.nproc = *opts.nproc;
   launch.args = std::move(*args);
+  launch.forwardTerminationToRank0 = true;
   auto outcome = weft::runtime::launchLocalRanks(launch);
   if (!outcome.ok())
     return dataError(outcome.message());
@@ -481,6 +483,10 @@ int serveLaunched(const weft::runtime::comm::LaunchInfo &launch,
                      prepared.message());
   }
   std::optional<serve::Server> server;
+  // A terminal's Ctrl-C reaches every rank: rank 0 shuts down gracefully
+  // and stops the others itself.
+  if (launch.rank != 0)
+    std::signal(SIGINT, SIG_IGN);
   if (launch.rank == 0) {
     server.emplace(prepared->model, opts.server);
     if (Status s = listen(*server, opts, *prepared); !s.ok())
