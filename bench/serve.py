@@ -51,7 +51,9 @@ every request body. --model defaults to the first id of GET /v1/models.
 Metrics, per request (wall clock, time.perf_counter, from just before
 the connection is taken): TTFT, time to the first chunk that carries
 text (`choices[].text`, or the chat delta's `content` or
-`reasoning_content`; the chat's first role-only chunk does not count);
+`reasoning_content`, or token ids in `choices[].token_ids`, which a
+server without a tokenizer sends; the chat's first role-only chunk does
+not count);
 ITL, each gap between two consecutive chunks with text (a chunk holding
 several tokens is one gap); E2EL, time to the end of the stream; TPOT =
 (E2EL - TTFT) / (output tokens - 1), for requests of 2 tokens or more;
@@ -722,6 +724,9 @@ async def send(ep, a, req):
                                     d.get("reasoning"))
             else:
                 text = text or bool(c.get("text"))
+            # Token ids (vLLM's return_token_ids; a server without a
+            # tokenizer sends only these) count as output too.
+            text = text or bool(c.get("token_ids"))
         if text:
             if st["first"] is None:
                 st["first"] = t

@@ -344,7 +344,8 @@ Status GenerationEngine::Impl::prefillStep() {
     batch.push_back({seq, seq->cached, count});
     used += count;
   }
-  int64_t bucket = bucketFor(promptBuckets, used);
+  int64_t bucket = options.fixedShapes ? promptBuckets.back()
+                                       : bucketFor(promptBuckets, used);
   return runRows(prefillEntry(bucket), entryShape(gen, true, bucket), batch,
                  true);
 }
@@ -353,7 +354,10 @@ Status GenerationEngine::Impl::decodeStep(std::span<Sequence *const> group) {
   std::vector<Row> batch;
   for (Sequence *seq : group)
     batch.push_back({seq, static_cast<int64_t>(seq->tokens.size()) - 1, 1});
-  int64_t bucket = bucketFor(batchBuckets, static_cast<int64_t>(batch.size()));
+  int64_t bucket =
+      options.fixedShapes
+          ? batchBuckets.back()
+          : bucketFor(batchBuckets, static_cast<int64_t>(batch.size()));
   return runRows(decodeEntry(bucket), entryShape(gen, false, bucket), batch,
                  false);
 }

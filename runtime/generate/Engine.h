@@ -116,6 +116,11 @@ struct EngineOptions {
   /// OnDemand admission leaves this share of the cache's blocks free for
   /// the running sequences to grow into.
   double watermark = 0.01;
+  /// Batch invariance: every prefill runs the largest prompt bucket and
+  /// every decode the largest batch bucket, so that the kernels (and their
+  /// summation orders) a sequence's numbers go through never depend on
+  /// what else shares its step. Costs the padding of smaller steps.
+  bool fixedShapes = false;
 };
 
 /// What happens to one sequence, told on the engine's thread.

@@ -375,6 +375,9 @@ parseCompletion(const std::string &body, bool chat, const ModelInfo &model) {
     return *e;
   if (auto e = getBool(json, "ignore_eos", ignoreEos))
     return *e;
+  if (auto e = getBool(json, "return_token_ids", req.returnTokenIds))
+    return *e;
+  req.returnTokenIds = req.returnTokenIds || !model.hasText();
   if (!absent(json, "stream_options")) {
     const Json &so = json["stream_options"];
     if (!so.is_object())
@@ -449,6 +452,8 @@ Json completionResponse(const CompletionRequest &request,
       choice["message"] = {{"role", "assistant"}, {"content", r.text}};
     else
       choice["text"] = r.text;
+    if (request.returnTokenIds)
+      choice["token_ids"] = r.ids;
     choice["logprobs"] = nullptr;
     choice["finish_reason"] = gen::finishReasonName(r.finishReason);
     choices.push_back(std::move(choice));
@@ -463,7 +468,8 @@ Json completionResponse(const CompletionRequest &request,
 
 Json streamChunk(const CompletionRequest &request, const std::string &id,
                  int64_t created, size_t index, const std::string &text,
-                 const char *finishReason, bool first) {
+                 std::span<const uint32_t> tokenIds, const char *finishReason,
+                 bool first) {
   Json choice = {{"index", index}};
   if (request.chat) {
     Json delta = Json::object();
@@ -475,6 +481,9 @@ Json streamChunk(const CompletionRequest &request, const std::string &id,
   } else {
     choice["text"] = text;
   }
+  if (request.returnTokenIds)
+    choice["token_ids"] =
+        Json(std::vector<uint32_t>(tokenIds.begin(), tokenIds.end()));
   choice["logprobs"] = nullptr;
   choice["finish_reason"] = finishReason ? Json(finishReason) : Json();
   return {

@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <variant>
 #include <vector>
@@ -61,6 +62,9 @@ struct ModelInfo {
 /// A completions or chat completions request, checked.
 struct CompletionRequest {
   bool chat = false, stream = false, includeUsage = false;
+  /// Each choice (and streamed chunk) carries its generated token ids
+  /// (vLLM's return_token_ids); always where the server has no text.
+  bool returnTokenIds = false;
   std::string model;
   /// One per choice: every prompt (a completions request may give
   /// several) times n, in choice order.
@@ -83,7 +87,8 @@ Json completionResponse(const CompletionRequest &request,
 /// the role), and finish_reason once it ended.
 Json streamChunk(const CompletionRequest &request, const std::string &id,
                  int64_t created, size_t index, const std::string &text,
-                 const char *finishReason, bool first);
+                 std::span<const uint32_t> tokenIds, const char *finishReason,
+                 bool first);
 /// The last streamed chunk when stream_options.include_usage: no choices,
 /// the usage.
 Json usageChunk(const CompletionRequest &request, const std::string &id,

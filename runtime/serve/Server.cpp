@@ -57,7 +57,7 @@ std::string randomId(const char *prefix) {
 class JobSink {
 public:
   virtual ~JobSink() = default;
-  virtual void onToken(size_t choice, std::string text) = 0;
+  virtual void onToken(size_t choice, uint32_t id, std::string text) = 0;
   virtual void onFinish(size_t choice, gen::SequenceResult result) = 0;
   /// The job failed (deadline, shutdown, a rank's failure); no more calls.
   virtual void onError(ApiError error) = 0;
@@ -146,10 +146,10 @@ public:
                   [self = shared_from_this()] { self->read(); });
   }
 
-  void onToken(size_t choice, std::string text) override {
+  void onToken(size_t choice, uint32_t id, std::string text) override {
     net::post(stream.get_executor(),
-              [self = shared_from_this(), choice, text = std::move(text)] {
-                self->token(choice, text);
+              [self = shared_from_this(), choice, id, text = std::move(text)] {
+                self->token(choice, id, text);
               });
   }
   void onFinish(size_t choice, gen::SequenceResult result) override {
@@ -175,7 +175,7 @@ private:
   void respondError(const ApiError &error, bool close = false);
   void startCompletion(bool chat);
   void watchDisconnect();
-  void token(size_t choice, const std::string &text);
+  void token(size_t choice, uint32_t id, const std::string &text);
   void finish(size_t choice, gen::SequenceResult result);
   void fail(const ApiError &error);
   void sendEvent(const Json &json);
@@ -420,27 +420,26 @@ void HttpSession::watchDisconnect() {
   // means it closed (or pipelined a request, which is left for later). A
   // wait left from an earlier request on the connection is ignored.
   uint64_t serial = ++watchSerial;
-  stream.socket().async_wait(
-      tcp::socket::wait_read,
-      [self = shared_from_this(), serial](beast::error_code ec) {
-        if (ec || serial != self->watchSerial || !self->job || self->ended)
-          return;
-        // Readiness may be spurious: only an orderly close (a peek of 0
-        // bytes) or an error is a disconnect; no data yet waits again.
-        char byte;
-        ssize_t n = ::recv(self->stream.socket().native_handle(), &byte, 1,
-                           MSG_PEEK | MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-                      errno == EINTR))
-          return self->watchDisconnect();
-        if (n > 0)
-          return;
-        self->server.cancel(self->job->id);
-        self->ended = true;
-        self->server.metrics.add("weft:requests_cancelled_total", 1);
-        beast::error_code ignored;
-        self->stream.socket().close(ignored);
-      });
+  stream.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this(),
+                                                      serial](
+                                                         beast::error_code ec) {
+    if (ec || serial != self->watchSerial || !self->job || self->ended)
+      return;
+    // Readiness may be spurious: only an orderly close (a peek of 0
+    // bytes) or an error is a disconnect; no data yet waits again.
+    char byte;
+    ssize_t n = ::recv(self->stream.socket().native_handle(), &byte, 1,
+                       MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+      return self->watchDisconnect();
+    if (n > 0)
+      return;
+    self->server.cancel(self->job->id);
+    self->ended = true;
+    self->server.metrics.add("weft:requests_cancelled_total", 1);
+    beast::error_code ignored;
+    self->stream.socket().close(ignored);
+  });
 }
 
 void HttpSession::sendEvent(const Json &json) {
@@ -499,13 +498,18 @@ void HttpSession::endStream() {
   pump();
 }
 
-void HttpSession::token(size_t choice, const std::string &text) {
+void HttpSession::token(size_t choice, uint32_t tokenId,
+                        const std::string &text) {
   if (ended || !streaming)
     return;
-  if (text.empty() && started[choice])
+  bool withIds = job->request.returnTokenIds;
+  if (text.empty() && started[choice] && !withIds)
     return;
-  sendEvent(streamChunk(job->request, id, created, choice, text, nullptr,
-                        !started[choice]));
+  uint32_t ids[1] = {tokenId};
+  sendEvent(streamChunk(job->request, id, created, choice, text,
+                        withIds ? std::span<const uint32_t>(ids)
+                                : std::span<const uint32_t>(),
+                        nullptr, !started[choice]));
   started[choice] = true;
   streamed[choice] += text.size();
 }
@@ -518,7 +522,7 @@ void HttpSession::finish(size_t choice, gen::SequenceResult result) {
     // The text held back until the end, with the finish reason.
     std::string rest =
         result.text.substr(std::min(result.text.size(), streamed[choice]));
-    sendEvent(streamChunk(job->request, id, created, choice, rest,
+    sendEvent(streamChunk(job->request, id, created, choice, rest, {},
                           gen::finishReasonName(result.finishReason),
                           !started[choice]));
     started[choice] = true;
@@ -689,7 +693,7 @@ void Server::Impl::startJob(gen::GenerationEngine &engine,
   job->lastToken.assign(choices, Clock::time_point());
   for (size_t i = 0; i < choices; ++i) {
     gen::SequenceSink sink;
-    sink.onToken = [this, j, i](uint32_t, std::string_view text) {
+    sink.onToken = [this, j, i](uint32_t token, std::string_view text) {
       Clock::time_point now = Clock::now();
       if (j->lastToken[i] == Clock::time_point())
         metrics.observe("vllm:time_to_first_token_seconds",
@@ -698,7 +702,7 @@ void Server::Impl::startJob(gen::GenerationEngine &engine,
         metrics.observe("vllm:inter_token_latency_seconds",
                         secondsBetween(j->lastToken[i], now), itlBuckets());
       j->lastToken[i] = now;
-      j->sink->onToken(i, std::string(text));
+      j->sink->onToken(i, token, std::string(text));
     };
     sink.onFinish = [this, j, i](gen::SequenceResult result) {
       metrics.add("vllm:request_success_total", 1,

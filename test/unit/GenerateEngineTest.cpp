@@ -562,3 +562,17 @@ TEST(GenerateEngineTest, SequencesJoinAndLeaveBetweenSteps) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.message(), "has no tokens");
 }
+
+TEST(GenerateEngineTest, FixedShapesRunTheLargestBuckets) {
+  auto gen = makeGeneration({8, 16}, {1, 2, 4});
+  FakeModel model(gen, 32);
+  EngineOptions options;
+  options.kvCacheBlocks = 32;
+  options.fixedShapes = true;
+  std::vector<uint32_t> prompt = promptOf(5, 1);
+  auto results = runGeneration(gen, model, {request(prompt, 4)}, options);
+  ASSERT_TRUE(results.ok()) << results.message();
+  EXPECT_EQ((*results)[0].ids, reference(prompt, 4));
+  EXPECT_EQ(model.entries, (std::vector<std::string>{"prefill@16", "decode@4",
+                                                     "decode@4", "decode@4"}));
+}

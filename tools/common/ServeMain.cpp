@@ -55,7 +55,7 @@ struct ServeOptions {
   std::optional<uint64_t> kvBlocks;
   std::optional<double> kvGiB;
   double timeout = 300;
-  bool help = false;
+  bool help = false, deterministic = false;
 };
 
 void printHelp(std::ostream &os) {
@@ -92,6 +92,10 @@ options:
                           seconds (default 60)
   --shutdown-grace S      after SIGTERM, requests in flight get S seconds
                           to finish (default 30)
+  --deterministic         batch-invariant steps: every prefill and decode
+                          runs the largest compiled bucket, so that a
+                          sequence's output never depends on what shares
+                          its batch (costs the padding)
   --io-threads N          HTTP threads (default 2)
   --timeout S             how long a rank waits for the others (default 300)
   -h, --help              this help
@@ -209,6 +213,10 @@ std::optional<std::string> parseArgs(int argc, char **argv,
     if (arg == "-h" || arg == "--help") {
       opts.help = true;
       return std::nullopt;
+    }
+    if (arg == "--deterministic") {
+      opts.deterministic = true;
+      continue;
     }
     if (arg.size() < 2 || arg.compare(0, 2, "--") != 0) {
       if (!opts.artifact.empty())
@@ -347,6 +355,7 @@ Result<Prepared> prepare(const ServeOptions &opts) {
       std::min<uint64_t>(p.engine.kvCacheBlocks, INT32_MAX);
   p.engine.admission = gen::Admission::OnDemand;
   p.engine.maxRunning = opts.maxNumSeqs;
+  p.engine.fixedShapes = opts.deterministic;
   return p;
 }
 

@@ -1,7 +1,6 @@
-// The serve command line (`weft serve`): an OpenAI-compatible HTTP server
-// over a generation artifact, with every rank of the artifact driven by
-// rank 0. Kept apart from the compiler's commands, as generate's is, so
-// that a runtime-only build can serve too.
+// The serve command line that `weft serve` and the standalone, MLIR-free
+// weft-serve share: an OpenAI-compatible HTTP server over a generation
+// artifact, with every rank of the artifact driven by rank 0.
 #ifndef WEFT_TOOLS_COMMON_SERVEMAIN_H
 #define WEFT_TOOLS_COMMON_SERVEMAIN_H
 
