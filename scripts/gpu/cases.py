@@ -66,6 +66,11 @@ GEN_BENCH = [(model, BENCH_PRESET[model], GEN_BENCH_MAX_SEQ,
               [128, 512, 2048], [1, 8, 32])
              for model in BENCH_MODELS.values()]
 GEN_BLOCK_SIZE = 16
+# The serving artifacts bench/serve_gpu.py times with weft-serve: prompts of
+# 512 packed up to 4 to a prefill, decode batches up to 256.
+GEN_SERVE = [(model, BENCH_PRESET[model], 2048, [512, 2048],
+              [1, 8, 32, 64, 128, 256])
+             for model in BENCH_MODELS.values()]
 
 
 def case_name(model, layout, batch=None, seq=None):
@@ -138,6 +143,15 @@ def generation_cases(bench=False, bench_max_seq=None):
                         block_size=GEN_BLOCK_SIZE, tp=1, pp=1,
                         kind="generate"))
     return out
+
+
+def serve_cases():
+    """The `MODEL.serve` artifacts of GEN_SERVE, as generation_cases'."""
+    return [dict(name=f"{model}.serve", model=model, preset=preset,
+                 dtype="bf16", max_seq=max_seq, prompt_buckets=prompts,
+                 batch_buckets=batches, block_size=GEN_BLOCK_SIZE, tp=1, pp=1,
+                 kind="generate")
+            for model, preset, max_seq, prompts, batches in GEN_SERVE]
 
 
 def full_node_cases():

@@ -5,8 +5,9 @@ case of scripts/gpu/cases.py with `weft compile` into dist/gpu/artifacts/,
 writes the input .npz files and dist/gpu/cases.json. Weights of the
 make_llama.py graphs are not written: fill_weights.py makes them there.
 Generation artifacts (`weft compile --generate`: the tiny Llama for
-generate_check.py, the 1b and 8b shapes for bench/decode.py) are compiled
-too and listed under `generation` and `generation_bench`.
+generate_check.py, the 1b and 8b shapes for bench/decode.py and, with
+serving buckets, for bench/serve_gpu.py) are compiled too and listed under
+`generation`, `generation_bench` and `generation_serve`.
 
   prepare.py [--weft build/bin/weft] [--no-bench] [--check-cpu]
              [--weft-run build/bin/weft-run] [--gen-max-seq N]
@@ -250,6 +251,7 @@ def main(argv=None):
     index["generation"] = C.generation_cases()
     index["generation_bench"] = [] if a.no_bench else C.generation_cases(
         bench=True, bench_max_seq=a.gen_max_seq)
+    index["generation_serve"] = [] if a.no_bench else C.serve_cases()
     if a.full_node:
         tests, bench = C.full_node_cases()
         index["cases"] += tests
@@ -272,7 +274,8 @@ def main(argv=None):
         print(f"{'FAIL' if err else 'ok  '} compile {case['name']} "
               f"({time.time() - t0:.1f} s)" + (f": {err}" if err else ""),
               flush=True)
-    for case in index["generation"] + index["generation_bench"]:
+    for case in (index["generation"] + index["generation_bench"] +
+                 index["generation_serve"]):
         t0 = time.time()
         case["compile"], err = compile_generation(a.weft, flags, case, out)
         size = ""
@@ -287,7 +290,8 @@ def main(argv=None):
               + (f": {err}" if err else ""), flush=True)
     C.write_index(os.path.join(out, "cases.json"), index)
     size = tree_bytes(out)
-    generation = len(index["generation"]) + len(index["generation_bench"])
+    generation = (len(index["generation"]) + len(index["generation_bench"]) +
+                  len(index["generation_serve"]))
     print(f"{out}: {len(index['cases'])} test, {len(index['bench'])} "
           f"benchmark and {generation} generation artifacts, "
           f"{failed} failed to compile; "

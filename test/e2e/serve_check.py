@@ -352,8 +352,7 @@ def check_disconnect(args, srv, model):
 
 def check_limits(args, model):
     # One sequence at a time, one waiting at most: a burst gets 429s.
-    srv = Server(args, ["--max-num-seqs", "1", "--max-queue", "1",
-                        "--request-timeout", "3"])
+    srv = Server(args, ["--max-num-seqs", "1", "--max-queue", "1"])
     body = json.dumps({"model": model, "prompt": "Count: one, two,",
                        "max_tokens": 40, "temperature": 0,
                        "ignore_eos": True})
@@ -371,6 +370,8 @@ def check_limits(args, model):
             json.loads(limited[0][2])["error"]["type"] != "RateLimitError":
         fail("429 without Retry-After or error object")
     ok("a full queue answers 429 with Retry-After (%d of 6)" % len(limited))
+    srv.stop()
+    srv = Server(args, ["--request-timeout", "1"])
     long = json.dumps({"model": model, "prompt": "Count:", "max_tokens": 220,
                        "temperature": 0, "ignore_eos": True})
     status, _, out = srv.request("POST", "/v1/completions", long)

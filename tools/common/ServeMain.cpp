@@ -47,7 +47,7 @@ constexpr const char *kProg = "weft serve";
 constexpr double kCpuCacheGiB = 1, kCudaCacheGiB = 16;
 
 struct ServeOptions {
-  std::string artifact, backend = "cpu", modelName;
+  std::string artifact, backend = "cpu", modelName, modelDir;
   serve::ServerOptions server;
   std::optional<uint32_t> nproc;
   unsigned threads = 0;
@@ -74,6 +74,8 @@ options:
   --served-model-name S   the model's name in the API (default: the
                           artifact directory's name)
   --backend cpu|cuda      where the plans run (default cpu)
+  --model-dir DIR         where the source model's weight files are, when
+                          not where the artifact was compiled from
   --nproc N               run the N ranks as child processes (default:
                           threads of this process; under mpirun or srun,
                           one rank a process)
@@ -148,6 +150,10 @@ std::optional<std::string> applyOption(ServeOptions &opts,
     if (value.empty())
       return bad("a name");
     opts.modelName = value;
+  } else if (name == "--model-dir") {
+    if (value.empty())
+      return bad("a directory");
+    opts.modelDir = value;
   } else if (name == "--backend") {
     if (value != "cpu" && value != "cuda")
       return "unknown backend '" + value + "' (expected cpu or cuda)";
@@ -252,6 +258,7 @@ struct Prepared {
   gen::EngineOptions engine;
 };
 
+#if WEFT_HAVE_TOKENIZER
 /// generation_config.json's sampling where it samples (do_sample), with
 /// transformers' defaults; else OpenAI's (temperature 1).
 Result<gen::SamplingParams>
@@ -275,6 +282,7 @@ configSampling(const std::map<std::string, std::string> &files) {
     params.topP = p->get<float>();
   return params;
 }
+#endif
 
 Result<Prepared> prepare(const ServeOptions &opts) {
   Prepared p;
@@ -287,6 +295,11 @@ Result<Prepared> prepare(const ServeOptions &opts) {
     return errorStatus("'" + opts.artifact +
                        "' has no generation entry points (compile the model "
                        "with `weft compile --generate`)");
+  if (!opts.modelDir.empty())
+    if (Status s = weft::runtime::setSourceModelDir(p.artifact.manifest,
+                                                    opts.modelDir);
+        !s.ok())
+      return s;
   const weft::artifact::Generation &generation = manifest.generation();
   serve::ModelInfo &model = p.model;
   model.name = opts.modelName;

@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""Serving throughput and latency of Llama-shaped models (bf16, random
+weights) on the GPU machine: `weft serve` (the standalone weft-serve, CUDA
+backend) under bench/serve.py's request stream, against transformers'
+continuous batching (`generate_batch`), the serving peer available there.
+Run from the repository root after scripts/gpu-prepare and
+scripts/gpu-bundle on the build machine, carrying dist/gpu:
+
+  python3 bench/serve_gpu.py [--models 1b,8b] [--peer-models 1b]
+      [--num-prompts 256] [--input-len 512] [--output-len 128]
+      [--rates 16,64,inf] [--moderate-rate 16] [--deterministic-models 1b]
+      [--kv-cache-gib 40] [--max-num-seqs 256]
+
+For each model: the weights are filled (scripts/gpu/fill_weights.py, the
+seed bench/decode.py uses), then
+  weft: dist/gpu/bin/weft-serve ARTIFACT --backend cuda (the artifact
+  `MODEL.serve`: max_seq 2048, prompt buckets 512 and 2048, batch buckets
+  1..256) and bench/serve.py --prompt-ids --ignore-eos with --num-prompts
+  requests of --input-len random token ids and --output-len new tokens:
+  the ladder over --rates (after its smoke step of 4 prompts), whose last
+  step (inf: every request at once) gives the saturation throughput, and
+  the --moderate-rate step's TTFT and ITL p50/p99. With
+  --deterministic-models, the moderate run again against a server started
+  with --deterministic, for what batch invariance costs.
+  peer: LlamaForCausalLM (the same weights, SDPA attention) with
+  generate_batch(inputs, GenerationConfig(max_new_tokens=N, do_sample=False,
+  eos_token_id=-1)) on the same number of prompts of the same length
+  (random ids of the same seed): output tokens / wall time of the call,
+  after one untimed warm-up call of 8 prompts. generate_batch is offline
+  (every request at once), so it compares with weft's inf step.
+
+Prints a markdown table for docs/perf.md and writes $OUT/serve_gpu.json
+and $OUT/serve_gpu.md when $OUT is set.
+"""
+import argparse
+import datetime
+import gc
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts", "gpu"))
+import cases as C  # noqa: E402
+
+WEFT_SERVE = os.path.join(C.DIST, "bin", "weft-serve")
+BENCH = os.path.join(ROOT, "bench", "serve.py")
+PROMPT_SEED = 5
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sizes = lambda s: [x for x in s.split(",") if x]  # noqa: E731
+    p.add_argument("--models", type=sizes, default=["1b", "8b"])
+    p.add_argument("--peer-models", type=sizes, default=["1b"])
+    p.add_argument("--deterministic-models", type=sizes, default=["1b"])
+    p.add_argument("--num-prompts", type=int, default=256)
+    p.add_argument("--input-len", type=int, default=512)
+    p.add_argument("--output-len", type=int, default=128)
+    p.add_argument("--rates", default="16,64,inf")
+    p.add_argument("--moderate-rate", default="16")
+    p.add_argument("--kv-cache-gib", type=float, default=40)
+    p.add_argument("--max-num-seqs", type=int, default=256)
+    p.add_argument("--timeout", type=float, default=900)
+    a = p.parse_args(argv)
+    for s in a.models + a.peer_models:
+        if s not in C.BENCH_MODELS:
+            p.error(f"unknown model '{s}' (known: {', '.join(C.BENCH_MODELS)})")
+    return a
+
+
+class WeftServer:
+    def __init__(self, artifact, model_dir, a, extra=()):
+        self.cmd = [WEFT_SERVE, artifact, "--backend", "cuda", "--port", "0",
+                    "--model-dir", model_dir, "--served-model-name", "m",
+                    "--kv-cache-gib", str(a.kv_cache_gib),
+                    "--max-num-seqs", str(a.max_num_seqs),
+                    "--max-queue", "100000", *extra]
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        self.lines, self.port = [], None
+        ready = threading.Event()
+
+        def pump():
+            for line in self.proc.stdout:
+                self.lines.append(line)
+                m = re.search(r"listening on http://[^:]+:(\d+)", line)
+                if m:
+                    self.port = int(m.group(1))
+                if "ready" in line:
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        ready.wait(600)
+        if self.proc.poll() is not None or self.port is None:
+            raise RuntimeError("weft-serve did not start: " +
+                               "".join(self.lines)[-2000:])
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(120)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def bench(url, a, vocab, out_json, *flags):
+    argv = [sys.executable, BENCH, "--base-url", url, "--prompt-ids",
+            "--vocab-size", str(vocab), "--input-len", str(a.input_len),
+            "--output-len", str(a.output_len), "--ignore-eos",
+            "--num-prompts", str(a.num_prompts), "--seed", str(PROMPT_SEED),
+            "--timeout", str(a.timeout), "--json", out_json, *flags]
+    r = subprocess.run(argv, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("bench/serve.py failed: " + r.stdout[-1500:] +
+                           r.stderr[-1500:])
+    with open(out_json) as f:
+        return json.load(f), " ".join(shlex.quote(x) for x in argv[1:])
+
+
+def peer_run(model, a, vocab, log):
+    import torch
+    from transformers import GenerationConfig
+    g = torch.Generator().manual_seed(PROMPT_SEED)
+    prompts = torch.randint(0, vocab, (a.num_prompts, a.input_len),
+                            generator=g).tolist()
+    cfg = GenerationConfig(max_new_tokens=a.output_len, do_sample=False,
+                           eos_token_id=-1, pad_token_id=0)
+    model.generate_batch(inputs=prompts[:8], generation_config=cfg,
+                         progress_bar=False)
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    out = model.generate_batch(inputs=prompts, generation_config=cfg,
+                               progress_bar=False)
+    torch.cuda.synchronize()
+    wall = time.perf_counter() - t0
+    tokens = sum(len(o.generated_tokens) for o in out.values())
+    log(f"peer: {len(out)} requests, {tokens} tokens in {wall:.1f} s")
+    return dict(requests=len(out), output_tokens=tokens, wall_s=wall,
+                output_throughput=tokens / wall)
+
+
+def summary_row(s):
+    pct = lambda m, q: s[m].get(q)  # noqa: E731
+    return dict(rate=s["request_rate"], completed=s["completed"],
+                failed=s["failed"], output_throughput=s["output_throughput"],
+                request_throughput=s["request_throughput"],
+                ttft_p50=pct("ttft_ms", "p50"), ttft_p99=pct("ttft_ms", "p99"),
+                itl_p50=pct("itl_ms", "p50"), itl_p99=pct("itl_ms", "p99"),
+                tpot_p50=pct("tpot_ms", "p50"))
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    C.setup_gpu_env()
+    import torch
+    import transformers
+    import fill_weights
+    out_dir = os.environ.get("OUT")
+    lines, results = [], []
+
+    def log(line):
+        print(line, flush=True)
+        lines.append(line)
+
+    card = torch.cuda.get_device_name(0)
+    command = "python3 bench/serve_gpu.py " + " ".join(
+        shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
+    log(f"{card}, torch {torch.__version__}, transformers "
+        f"{transformers.__version__}")
+    scratch = out_dir or "/tmp"
+    for size in a.models:
+        name = C.BENCH_MODELS[size]
+        path = os.path.join(C.model_dir(name), "model.onnx")
+        artifact = C.artifact_dir(f"{name}.serve")
+        t0 = time.time()
+        model = fill_weights.fill(path, C.SEED, "cuda", quiet=True,
+                                  attn="sdpa")
+        vocab = model.config.vocab_size
+        log(f"{size}: weights filled in {time.time() - t0:.1f} s")
+        entry = dict(model=size)
+        if size in a.peer_models:
+            try:
+                model = model.to(torch.bfloat16).eval()
+                entry["peer"] = peer_run(model, a, vocab, log)
+            except Exception as e:  # noqa: BLE001
+                log(f"FAIL peer {size}: {type(e).__name__}: {e}")
+        del model
+        gc.collect()
+        torch.cuda.empty_cache()
+        try:
+            srv = WeftServer(artifact, C.model_dir(name), a)
+            log(f"{size}: {' '.join(srv.cmd)}")
+            try:
+                ladder, cmd = bench(srv.url, a, vocab,
+                                    os.path.join(scratch, f"ladder_{size}.json"),
+                                    "--ladder", "--ladder-rates", a.rates,
+                                    "--saturation-gain", "0")
+                entry["ladder"] = [summary_row(st["summary"])
+                                   for st in ladder["steps"]]
+                entry["ladder_command"] = cmd
+                for row in entry["ladder"]:
+                    log(f"{size} weft rate {row['rate']}: "
+                        f"{row['output_throughput']:.0f} tok/s, TTFT p50 "
+                        f"{row['ttft_p50']} p99 {row['ttft_p99']} ms, ITL "
+                        f"p50 {row['itl_p50']} p99 {row['itl_p99']} ms, "
+                        f"failed {row['failed']}")
+                moderate, cmd = bench(srv.url, a, vocab, os.path.join(
+                    scratch, f"moderate_{size}.json"), "--request-rate",
+                    a.moderate_rate)
+                entry["moderate"] = summary_row(moderate["summary"])
+                entry["moderate_command"] = cmd
+            finally:
+                srv.stop()
+            if size in a.deterministic_models:
+                srv = WeftServer(artifact, C.model_dir(name), a,
+                                 ["--deterministic"])
+                try:
+                    det, _ = bench(srv.url, a, vocab, os.path.join(
+                        scratch, f"det_{size}.json"), "--request-rate",
+                        a.moderate_rate)
+                    entry["deterministic"] = summary_row(det["summary"])
+                finally:
+                    srv.stop()
+        except Exception as e:  # noqa: BLE001
+            log(f"FAIL weft {size}: {type(e).__name__}: {e}")
+        results.append(entry)
+        log(json.dumps(entry))
+    date = datetime.date.today().isoformat()
+    md = [f"`{command}` ({date}, {card})", "",
+          "| model | system | load | output tok/s | TTFT p50 / p99 ms | "
+          "ITL p50 / p99 ms |", "|---|---|---|---|---|---|"]
+    f = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
+    for e in results:
+        for row in e.get("ladder", []):
+            md.append(f"| {e['model']} | weft | rate {row['rate']} | "
+                      f"{row['output_throughput']:.0f} | {f(row['ttft_p50'])}"
+                      f" / {f(row['ttft_p99'])} | {f(row['itl_p50'])} / "
+                      f"{f(row['itl_p99'])} |")
+        for key, label in (("moderate", "weft"),
+                           ("deterministic", "weft --deterministic")):
+            if key in e:
+                row = e[key]
+                md.append(f"| {e['model']} | {label} | rate {row['rate']} | "
+                          f"{row['output_throughput']:.0f} | "
+                          f"{f(row['ttft_p50'])} / {f(row['ttft_p99'])} | "
+                          f"{f(row['itl_p50'])} / {f(row['itl_p99'])} |")
+        if "peer" in e:
+            md.append(f"| {e['model']} | transformers generate_batch | "
+                      f"offline | {e['peer']['output_throughput']:.0f} | - | "
+                      f"- |")
+    log("\n".join(md))
+    if out_dir:
+        with open(os.path.join(out_dir, "serve_gpu.json"), "w") as fh:
+            json.dump(dict(command=command, date=date, card=card,
+                           results=results, log=lines), fh, indent=1)
+        with open(os.path.join(out_dir, "serve_gpu.md"), "w") as fh:
+            fh.write("\n".join(md) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
