@@ -505,10 +505,13 @@ int serveLaunched(const weft::runtime::comm::LaunchInfo &launch,
                      prepared.message());
   }
   std::optional<serve::Server> server;
-  // A terminal's Ctrl-C reaches every rank: rank 0 shuts down gracefully
-  // and stops the others itself.
-  if (launch.rank != 0)
+  // A terminal's Ctrl-C, mpirun's forwarded SIGTERM and Slurm's scancel
+  // reach every rank: rank 0 shuts down gracefully and stops the others
+  // itself (a rank whose rank 0 is gone fails on its own).
+  if (launch.rank != 0) {
     std::signal(SIGINT, SIG_IGN);
+    std::signal(SIGTERM, SIG_IGN);
+  }
   if (launch.rank == 0) {
     server.emplace(prepared->model, opts.server);
     if (Status s = listen(*server, opts, *prepared); !s.ok())
