@@ -723,6 +723,12 @@ void Server::Impl::startJob(gen::GenerationEngine &engine,
     };
     auto id = engine.add(job->request.sequences[i], std::move(sink));
     if (!id.ok()) {
+      // The choices already queued go too: their sinks point at the job.
+      for (auto [seq, choice] : job->running) {
+        engine.cancel(seq);
+        bySequence.erase(seq);
+      }
+      job->running.clear();
       ApiError e;
       e.message = "the prompt " + id.message();
       e.param = job->request.chat ? "messages" : "prompt";

@@ -361,7 +361,19 @@ def check_disconnect(args, srv, model):
 
 def check_limits(args, model):
     # One sequence at a time, one waiting at most: a burst gets 429s.
-    srv = Server(args, ["--max-num-seqs", "1", "--max-queue", "1"])
+    srv = Server(args, ["--max-num-seqs", "1", "--max-queue", "1",
+                        "--kv-cache-blocks", "8"])
+    # Two prompts, the second needing more blocks than the cache has: a 400
+    # naming it, and the first one's sequence gone too.
+    two = json.dumps({"model": model, "prompt": [[1] * 10, [1] * 120],
+                      "max_tokens": 100, "temperature": 0})
+    status, _, out = srv.request("POST", "/v1/completions", two)
+    if status != 400 or "KV cache blocks" not in out.decode():
+        fail("a prompt the cache cannot hold: %d %s" % (status, out[:300]))
+    if metric(srv.metrics(), "vllm:num_requests_running") != 0:
+        fail("the refused request's first prompt still runs")
+    ok("a prompt the KV cache can never hold gets 400, and its request's "
+       "other prompt is dropped")
     body = json.dumps({"model": model, "prompt": "Count: one, two,",
                        "max_tokens": 40, "temperature": 0,
                        "ignore_eos": True})
