@@ -5,6 +5,7 @@
 
 #include "runtime/artifact/DType.h"
 
+#include <chrono>
 #include <cstring>
 
 namespace weft::runtime::generate {
@@ -13,9 +14,25 @@ namespace {
 
 /// The tags of the steps' messages, apart from the plans' tags, the
 /// session's output gather and the sampled ids'.
-constexpr int64_t kHeaderTag = 32764, kPayloadTag = 32765;
+constexpr int64_t kHeaderTag = 32764, kPayloadTag = 32765, kReportTag = 32763;
 
-enum MessageKind : int64_t { kStep = 1, kKeepAlive = 2, kStop = 3 };
+enum MessageKind : int64_t {
+  kStep = 1,
+  kKeepAlive = 2,
+  kStop = 3,
+  kReport = 4
+};
+
+using Clock = std::chrono::steady_clock;
+
+double secondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+/// A report on the wire: steps, step seconds, collective seconds.
+struct ReportMessage {
+  double steps, stepSeconds, collectiveSeconds;
+};
 
 class Writer {
 public:
@@ -104,6 +121,38 @@ Status decodeStep(std::span<const std::byte> payload, std::string &entry,
 
 } // namespace
 
+template <typename F> Status TimedTransport::timed(F &&call) {
+  Clock::time_point start = Clock::now();
+  Status s = call();
+  total += secondsSince(start);
+  return s;
+}
+
+Status TimedTransport::prepare(std::span<const comm::Group> groups) {
+  return inner.prepare(groups);
+}
+Status TimedTransport::allReduceSum(const comm::Group &group, DType dtype,
+                                    const std::byte *in, std::byte *out,
+                                    int64_t count) {
+  return timed(
+      [&] { return inner.allReduceSum(group, dtype, in, out, count); });
+}
+Status TimedTransport::allGather(const comm::Group &group, const std::byte *in,
+                                 uint64_t bytes, std::byte *out) {
+  return timed([&] { return inner.allGather(group, in, bytes, out); });
+}
+Status TimedTransport::send(uint32_t peer, int64_t tag, const std::byte *data,
+                            uint64_t bytes) {
+  return timed([&] { return inner.send(peer, tag, data, bytes); });
+}
+Status TimedTransport::recv(uint32_t peer, int64_t tag, std::byte *data,
+                            uint64_t bytes) {
+  return timed([&] { return inner.recv(peer, tag, data, bytes); });
+}
+Status TimedTransport::flush() {
+  return timed([&] { return inner.flush(); });
+}
+
 Status LeaderStepModel::sendAll(int64_t kind,
                                 const std::vector<std::byte> &payload) {
   if (!transport)
@@ -130,7 +179,35 @@ LeaderStepModel::runStep(const std::string &entry,
   if (transport && transport->worldSize() > 1)
     if (Status s = sendAll(kStep, encodeStep(entry, inputs)); !s.ok())
       return s.withPrefix("sending the step to the other ranks: ");
-  return local.runStep(entry, inputs);
+  Clock::time_point start = Clock::now();
+  auto ids = local.runStep(entry, inputs);
+  ++own.steps;
+  own.stepSeconds += secondsSince(start);
+  return ids;
+}
+
+Result<std::vector<RankCounters>> LeaderStepModel::report() {
+  uint32_t world = transport ? transport->worldSize() : 1;
+  std::vector<RankCounters> all(world);
+  all[0] = own;
+  if (timed)
+    all[0].collectiveSeconds = timed->seconds();
+  if (world == 1)
+    return all;
+  if (Status s = sendAll(kReport, {}); !s.ok())
+    return s;
+  for (uint32_t r = 1; r < world; ++r) {
+    ReportMessage m{};
+    if (Status s = transport->recv(
+            r, kReportTag, reinterpret_cast<std::byte *>(&m), sizeof(m));
+        !s.ok())
+      return s.withPrefix("receiving rank " + std::to_string(r) +
+                          "'s report: ");
+    all[r].steps = static_cast<uint64_t>(m.steps);
+    all[r].stepSeconds = m.stepSeconds;
+    all[r].collectiveSeconds = m.collectiveSeconds;
+  }
+  return all;
 }
 
 Status LeaderStepModel::keepAlive() { return sendAll(kKeepAlive, {}); }
@@ -141,7 +218,9 @@ Status LeaderStepModel::stop() {
   return transport ? transport->flush() : okStatus();
 }
 
-Status followSteps(SessionStepModel &local, comm::Transport &transport) {
+Status followSteps(SessionStepModel &local, comm::Transport &transport,
+                   const TimedTransport *timed) {
+  RankCounters own;
   std::vector<std::byte> payload;
   std::vector<NpyArray> arrays;
   std::string entry;
@@ -156,6 +235,16 @@ Status followSteps(SessionStepModel &local, comm::Transport &transport) {
       return okStatus();
     if (header[0] == kKeepAlive)
       continue;
+    if (header[0] == kReport) {
+      ReportMessage m{static_cast<double>(own.steps), own.stepSeconds,
+                      timed ? timed->seconds() : 0};
+      if (Status s = transport.send(0, kReportTag,
+                                    reinterpret_cast<const std::byte *>(&m),
+                                    sizeof(m));
+          !s.ok())
+        return s.withPrefix("sending the report to rank 0: ");
+      continue;
+    }
     if (header[0] != kStep || header[1] <= 0 || header[1] > (1ll << 40))
       return errorStatus("a malformed message from rank 0");
     payload.resize(static_cast<size_t>(header[1]));
@@ -168,9 +257,12 @@ Status followSteps(SessionStepModel &local, comm::Transport &transport) {
     std::vector<const NpyArray *> inputs;
     for (const NpyArray &a : arrays)
       inputs.push_back(&a);
+    Clock::time_point start = Clock::now();
     auto ids = local.runStep(entry, inputs);
     if (!ids.ok())
       return ids.status().withPrefix(entry + ": ");
+    ++own.steps;
+    own.stepSeconds += secondsSince(start);
   }
 }
 

@@ -17,18 +17,56 @@ namespace weft::runtime::generate {
 /// longer.
 inline constexpr std::chrono::milliseconds kKeepAliveInterval{1000};
 
+/// A transport that counts the time its calls take: a rank's time in
+/// collectives and messages (of the collectives this transport carries: on
+/// GPUs NCCL runs them inside the step, and they count as step time).
+class TimedTransport : public comm::Transport {
+public:
+  explicit TimedTransport(comm::Transport &inner) : inner(inner) {}
+  uint32_t rank() const override { return inner.rank(); }
+  uint32_t worldSize() const override { return inner.worldSize(); }
+  Status prepare(std::span<const comm::Group> groups) override;
+  Status allReduceSum(const comm::Group &group, DType dtype,
+                      const std::byte *in, std::byte *out,
+                      int64_t count) override;
+  Status allGather(const comm::Group &group, const std::byte *in,
+                   uint64_t bytes, std::byte *out) override;
+  Status send(uint32_t peer, int64_t tag, const std::byte *data,
+              uint64_t bytes) override;
+  Status recv(uint32_t peer, int64_t tag, std::byte *data,
+              uint64_t bytes) override;
+  Status flush() override;
+  double seconds() const { return total; }
+
+private:
+  template <typename F> Status timed(F &&call);
+  comm::Transport &inner;
+  double total = 0;
+};
+
+/// What a rank has spent: steps run, their seconds, and the seconds of
+/// its transport's calls within them.
+struct RankCounters {
+  uint64_t steps = 0;
+  double stepSeconds = 0, collectiveSeconds = 0;
+};
+
 /// Rank 0's model: each step goes to every other rank, then runs here.
 class LeaderStepModel : public StepModel {
 public:
-  /// `transport` null: a world of one rank, nothing is sent.
-  LeaderStepModel(SessionStepModel &local, comm::Transport *transport)
-      : local(local), transport(transport) {}
+  /// `transport` null: a world of one rank, nothing is sent. `timed`, if
+  /// given, is the transport the session's collectives go through.
+  LeaderStepModel(SessionStepModel &local, comm::Transport *transport,
+                  const TimedTransport *timed = nullptr)
+      : local(local), transport(transport), timed(timed) {}
 
   Result<std::vector<int32_t>>
   runStep(const std::string &entry,
           std::span<const NpyArray *const> inputs) override;
   /// Tells the other ranks that rank 0 is alive and idle.
   Status keepAlive();
+  /// Every rank's counters, by rank (a round trip to each other rank).
+  Result<std::vector<RankCounters>> report();
   /// Tells the other ranks to stop following (followSteps returns).
   Status stop();
 
@@ -37,12 +75,16 @@ private:
 
   SessionStepModel &local;
   comm::Transport *transport;
+  const TimedTransport *timed;
+  RankCounters own;
 };
 
 /// A rank other than 0: runs each step rank 0 sends, on `local`, until
-/// rank 0 says stop; fails if rank 0 (or a step) fails or goes silent
-/// for the transport's timeout.
-Status followSteps(SessionStepModel &local, comm::Transport &transport);
+/// rank 0 says stop, and answers its reports (`timed`, if given, is the
+/// transport the session's collectives go through); fails if rank 0 (or a
+/// step) fails or goes silent for the transport's timeout.
+Status followSteps(SessionStepModel &local, comm::Transport &transport,
+                   const TimedTransport *timed = nullptr);
 
 } // namespace weft::runtime::generate
 

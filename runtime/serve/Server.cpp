@@ -116,6 +116,8 @@ private:
   void startJob(gen::GenerationEngine &engine, const std::shared_ptr<Job> &job);
   void endJob(Job &job, ApiError error);
   void recordStats(const gen::EngineStats &stats);
+  /// Every rank's counters into the metrics.
+  Status report(gen::LeaderStepModel &leader);
 
   std::mutex mutex;
   std::condition_variable wake;
@@ -592,7 +594,12 @@ void Server::Impl::describeMetrics() {
   d("weft:kv_cache_blocks", "gauge", "KV cache blocks per rank, by state.");
   d("weft:step_seconds", "histogram",
     "Time of one step of an entry point on rank 0, by entry.");
-  d("weft:rank_step_seconds_total", "counter", "Time rank 0 spent in steps.");
+  d("weft:rank_steps_total", "counter", "Steps each rank ran.");
+  d("weft:rank_step_seconds_total", "counter",
+    "Time each rank spent in steps.");
+  d("weft:rank_collective_seconds_total", "counter",
+    "Time each rank spent in the collectives and messages its transport "
+    "carries, within its steps (on GPUs NCCL runs inside the step).");
   for (const char *name :
        {"vllm:num_preemptions_total", "vllm:prompt_tokens_total",
         "vllm:generation_tokens_total", "weft:requests_cancelled_total",
@@ -775,7 +782,7 @@ void Server::Impl::recordStats(const gen::EngineStats &stats) {
 
 Status Server::Impl::runScheduler(gen::GenerationEngine &engine,
                                   gen::LeaderStepModel *leader) {
-  Clock::time_point lastContact = Clock::now();
+  Clock::time_point lastContact = Clock::now(), lastReport = lastContact;
   std::optional<Clock::time_point> drainUntil;
   auto cancelJob = [&](Job &job) {
     for (auto [seq, choice] : job.running) {
@@ -866,11 +873,42 @@ Status Server::Impl::runScheduler(gen::GenerationEngine &engine,
       }
       lastContact = Clock::now();
     }
+    if (leader && Clock::now() - lastReport >= gen::kKeepAliveInterval) {
+      if (Status s = report(*leader); !s.ok()) {
+        failure = s.message();
+        failed = true;
+        ApiError e;
+        e.status = 500;
+        e.type = "InternalServerError";
+        e.message = "a rank failed: " + s.message();
+        endAll(e);
+        return s;
+      }
+      lastReport = lastContact = Clock::now();
+    }
     recordStats(engine.stats());
   }
   recordStats(engine.stats());
-  if (leader)
+  if (leader) {
+    if (Status s = report(*leader); !s.ok())
+      return s;
     return leader->stop();
+  }
+  return okStatus();
+}
+
+Status Server::Impl::report(gen::LeaderStepModel &leader) {
+  auto counters = leader.report();
+  if (!counters.ok())
+    return counters.status();
+  for (size_t r = 0; r < counters->size(); ++r) {
+    const gen::RankCounters &c = (*counters)[r];
+    std::string label = "rank=\"" + std::to_string(r) + "\"";
+    metrics.set("weft:rank_steps_total", static_cast<double>(c.steps), label);
+    metrics.set("weft:rank_step_seconds_total", c.stepSeconds, label);
+    metrics.set("weft:rank_collective_seconds_total", c.collectiveSeconds,
+                label);
+  }
   return okStatus();
 }
 
@@ -925,7 +963,6 @@ MeteredStepModel::runStep(const std::string &entry,
   double s = secondsBetween(start, Clock::now());
   metrics.observe("weft:step_seconds", s, stepBuckets(),
                   "entry=\"" + entry + "\"");
-  metrics.add("weft:rank_step_seconds_total", s, "rank=\"0\"");
   return out;
 }
 

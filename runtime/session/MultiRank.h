@@ -22,6 +22,9 @@ namespace weft::runtime {
 /// can still read this rank's memory (in-process collectives read their
 /// inputs in place).
 struct RankState {
+  /// A transport over the rank's own that the session uses (one that times
+  /// it, say), if any: declared first, so that it outlives the session.
+  std::unique_ptr<comm::Transport> transport;
   std::unique_ptr<Session> session;
 };
 

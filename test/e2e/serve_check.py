@@ -222,6 +222,23 @@ def check_basic(args, srv, model):
         fail("/v1/models lists %s" % models.data)
     ok("/tokenize and /detokenize agree with tokenizers; /v1/models")
 
+    # Every rank's counters: each rank runs every step.
+    for _ in range(50):
+        steps = {k: v for k, v in srv.metrics().items()
+                 if k.startswith("weft:rank_steps_total")}
+        if steps and min(steps.values()) > 0 and \
+                len(set(steps.values())) == 1:
+            break
+        time.sleep(0.1)
+    else:
+        fail("per-rank steps: %s" % steps)
+    coll = [v for k, v in srv.metrics().items()
+            if k.startswith("weft:rank_collective_seconds_total")]
+    if len(steps) > 1 and min(coll) <= 0:
+        fail("per-rank collective seconds: %s" % coll)
+    ok("/metrics: %d rank(s), each %d steps" %
+       (len(steps), list(steps.values())[0]))
+
 
 def check_concurrent(args, srv, model):
     prompts = ["Tell me about %s." % t for t in

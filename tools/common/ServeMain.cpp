@@ -393,12 +393,16 @@ Status serveRank(const Prepared &p, uint32_t rank,
   options.backend = backend.create;
   options.localRank = backend.localRank;
   options.kvCacheBlocks = p.engine.kvCacheBlocks;
+  // The session's collectives are timed for the per-rank metrics.
+  auto owned = std::make_unique<gen::TimedTransport>(transport);
+  gen::TimedTransport &timed = *owned;
+  state.transport = std::move(owned);
   auto session =
-      weft::runtime::Session::open(p.artifact, rank, &transport, options);
+      weft::runtime::Session::open(p.artifact, rank, &timed, options);
   if (!session.ok())
     return session.status();
   state.session = std::move(*session);
-  gen::SessionStepModel local(*state.session, &transport);
+  gen::SessionStepModel local(*state.session, &timed);
   // Every rank has its session: the model is loaded.
   uint32_t world = transport.worldSize();
   weft::runtime::comm::Group all(world);
@@ -409,8 +413,8 @@ Status serveRank(const Prepared &p, uint32_t rank,
   if (Status s = transport.allGather(all, &up, 1, ups.data()); !s.ok())
     return s.withPrefix("waiting for every rank to load the model: ");
   if (rank != 0)
-    return gen::followSteps(local, transport);
-  gen::LeaderStepModel leader(local, &transport);
+    return gen::followSteps(local, transport, &timed);
+  gen::LeaderStepModel leader(local, &transport, &timed);
   serve::MeteredStepModel metered(leader, server->metrics());
   auto engine = gen::GenerationEngine::create(p.artifact.manifest.generation(),
                                               metered, p.engine);
