@@ -161,6 +161,7 @@ private:
   std::deque<Sequence *> waiting;
   std::vector<Sequence *> admitted;
   EngineStats counters;
+  bool lastWasPrefill = false;
 };
 
 Status GenerationEngine::Impl::checkShape() const {
@@ -275,13 +276,17 @@ void GenerationEngine::Impl::admit() {
 
 Status GenerationEngine::Impl::step() {
   admit();
-  bool anyPrefill = false;
+  bool anyPrefill = false, anyDecode = false;
   for (Sequence *seq : admitted)
-    anyPrefill |= seq->prefilling();
+    (seq->prefilling() ? anyPrefill : anyDecode) = true;
+  // Prefills first, unless the last step was one and sequences wait to
+  // decode (alternating keeps their inter-token latency to one prefill).
+  bool prefill =
+      anyPrefill && !(options.alternate && lastWasPrefill && anyDecode);
   Status status = okStatus();
-  if (anyPrefill) {
+  if (prefill) {
     status = prefillStep();
-  } else if (!admitted.empty()) {
+  } else if (anyDecode) {
     if (options.admission == Admission::OnDemand)
       makeRoomForDecode();
     std::vector<Sequence *> running;
@@ -296,6 +301,7 @@ Status GenerationEngine::Impl::step() {
   } else if (!waiting.empty()) {
     status = errorStatus("no sequence fits the KV cache");
   }
+  lastWasPrefill = prefill;
   sweep();
   return status;
 }

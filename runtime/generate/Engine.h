@@ -121,6 +121,11 @@ struct EngineOptions {
   /// summation orders) a sequence's numbers go through never depend on
   /// what else shares its step. Costs the padding of smaller steps.
   bool fixedShapes = false;
+  /// While prompts wait to be prefilled, a decode step of the running
+  /// sequences follows each prefill step (instead of every prefill first):
+  /// their inter-token latency stays one prefill step, at some cost to the
+  /// waiting prompts' time to first token.
+  bool alternate = false;
 };
 
 /// What happens to one sequence, told on the engine's thread.
@@ -149,8 +154,9 @@ struct EngineStats {
 /// steps. Each step() admits waiting sequences in arrival order while
 /// their blocks are free, runs one prefill of the admitted prompts packed
 /// into the smallest prompt bucket that holds them (prompts longer than
-/// the largest bucket in chunks of it) while any are left, else decodes
-/// every running sequence, padded to the nearest batch bucket. Not
+/// the largest bucket in chunks of it) while any are left (with
+/// options.alternate, every other step), else decodes every running
+/// sequence, padded to the nearest batch bucket. Not
 /// thread-safe: one thread adds, cancels and steps.
 class GenerationEngine {
 public:

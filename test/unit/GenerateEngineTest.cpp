@@ -576,3 +576,25 @@ TEST(GenerateEngineTest, FixedShapesRunTheLargestBuckets) {
   EXPECT_EQ(model.entries, (std::vector<std::string>{"prefill@16", "decode@4",
                                                      "decode@4", "decode@4"}));
 }
+
+TEST(GenerateEngineTest, AlternateDecodesBetweenPrefills) {
+  // Prompts admitted one at a time (prefill_rows 1): with `alternate`, the
+  // first sequence decodes between the others' prefills.
+  auto gen = makeGeneration({8}, {1, 2, 4}, 64, 4, /*prefillRows=*/1);
+  FakeModel model(gen, 32);
+  EngineOptions options;
+  options.kvCacheBlocks = 32;
+  options.alternate = true;
+  std::vector<Request> requests;
+  for (uint32_t i = 0; i < 3; ++i)
+    requests.push_back(request(promptOf(5, i), 3));
+  auto results = runGeneration(gen, model, requests, options);
+  ASSERT_TRUE(results.ok()) << results.message();
+  for (size_t i = 0; i < 3; ++i)
+    EXPECT_EQ((*results)[i].ids, reference(requests[i].promptIds, 3)) << i;
+  ASSERT_GE(model.entries.size(), 5u);
+  EXPECT_EQ(std::vector<std::string>(model.entries.begin(),
+                                     model.entries.begin() + 5),
+            (std::vector<std::string>{"prefill@8", "decode@1", "prefill@8",
+                                      "decode@2", "prefill@8"}));
+}

@@ -55,7 +55,7 @@ struct ServeOptions {
   std::optional<uint64_t> kvBlocks;
   std::optional<double> kvGiB;
   double timeout = 300;
-  bool help = false, deterministic = false;
+  bool help = false, deterministic = false, alternate = true;
 };
 
 void printHelp(std::ostream &os) {
@@ -94,6 +94,10 @@ options:
                           seconds (default 60)
   --shutdown-grace S      after SIGTERM, requests in flight get S seconds
                           to finish (default 30)
+  --schedule S            alternate (default): while prompts wait, a decode
+                          step of the running sequences follows each
+                          prefill step; prefill-first: every waiting
+                          prompt is prefilled before the next decode
   --deterministic         batch-invariant steps: every prefill and decode
                           runs the largest compiled bucket, so that a
                           sequence's output never depends on what shares
@@ -150,6 +154,10 @@ std::optional<std::string> applyOption(ServeOptions &opts,
     if (value.empty())
       return bad("a name");
     opts.modelName = value;
+  } else if (name == "--schedule") {
+    if (value != "alternate" && value != "prefill-first")
+      return bad("a schedule (alternate or prefill-first)");
+    opts.alternate = value == "alternate";
   } else if (name == "--model-dir") {
     if (value.empty())
       return bad("a directory");
@@ -369,6 +377,7 @@ Result<Prepared> prepare(const ServeOptions &opts) {
   p.engine.admission = gen::Admission::OnDemand;
   p.engine.maxRunning = opts.maxNumSeqs;
   p.engine.fixedShapes = opts.deterministic;
+  p.engine.alternate = opts.alternate;
   return p;
 }
 
