@@ -150,7 +150,8 @@ def peer_run(model, a, vocab, log):
 
 def summary_row(s):
     pct = lambda m, q: s[m].get(q)  # noqa: E731
-    return dict(rate=s["request_rate"], completed=s["completed"],
+    return dict(rate=s["request_rate"], concurrency=s.get("max_concurrency"),
+                completed=s["completed"],
                 failed=s["failed"], output_throughput=s["output_throughput"],
                 request_throughput=s["request_throughput"],
                 ttft_p50=pct("ttft_ms", "p50"), ttft_p99=pct("ttft_ms", "p99"),
@@ -241,7 +242,10 @@ def main(argv=None):
     f = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
     for e in results:
         for row in e.get("ladder", []):
-            md.append(f"| {e['model']} | weft | rate {row['rate']} | "
+            load = (f"{row['completed']} prompts, {row['concurrency']} at a "
+                    f"time" if row.get("concurrency") else
+                    f"rate {row['rate']}")
+            md.append(f"| {e['model']} | weft | {load} | "
                       f"{row['output_throughput']:.0f} | {f(row['ttft_p50'])}"
                       f" / {f(row['ttft_p99'])} | {f(row['itl_p50'])} / "
                       f"{f(row['itl_p99'])} |")
