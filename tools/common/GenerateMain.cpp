@@ -686,25 +686,8 @@ int generateProcesses(const GenerateOptions &opts, int argc, char **argv) {
   auto prepared = prepare(opts);
   if (!prepared.ok())
     return dataError(prepared.message());
-  uint32_t world = prepared->artifact.manifest.world_size();
-  if (*opts.nproc != world)
-    return usageError("--nproc " + std::to_string(*opts.nproc) +
-                      " does not match the artifact's world size " +
-                      std::to_string(world) + " (use --nproc " +
-                      std::to_string(world) + ")");
-  const std::string drop[] = {"--nproc"};
-  auto args = weft::runtime::childCommandLine(argc, argv, drop);
-  if (!args.ok())
-    return dataError(args.message());
-  weft::runtime::LocalLaunch launch;
-  launch.nproc = *opts.nproc;
-  launch.args = std::move(*args);
-  auto outcome = weft::runtime::launchLocalRanks(launch);
-  if (!outcome.ok())
-    return dataError(outcome.message());
-  if (outcome->exitCode != 0)
-    std::cerr << std::string(kProg) + ": error: " + outcome->message + "\n";
-  return outcome->exitCode;
+  return weft::runtime::runChildRanks(
+      kProg, *opts.nproc, prepared->artifact.manifest.world_size(), argc, argv);
 }
 
 /// One rank of a launched job (--nproc's children, torchrun, mpirun,

@@ -148,4 +148,33 @@ childCommandLine(int argc, char **argv, std::span<const std::string> drop) {
   return args;
 }
 
+int runChildRanks(const std::string &prefix, uint32_t nproc, uint32_t world,
+                  int argc, char **argv, bool forwardTerminationToRank0) {
+  if (nproc != world) {
+    std::cerr << prefix << ": error: --nproc " << nproc
+              << " does not match the artifact's world size " << world
+              << " (use --nproc " << world << ")\nRun '" << prefix
+              << " --help' for usage.\n";
+    return 2;
+  }
+  auto fail = [&](const std::string &message) {
+    std::cerr << prefix + ": error: " + message + "\n";
+    return 1;
+  };
+  const std::string drop[] = {"--nproc"};
+  auto args = childCommandLine(argc, argv, drop);
+  if (!args.ok())
+    return fail(args.message());
+  LocalLaunch launch;
+  launch.nproc = nproc;
+  launch.args = std::move(*args);
+  launch.forwardTerminationToRank0 = forwardTerminationToRank0;
+  auto outcome = launchLocalRanks(launch);
+  if (!outcome.ok())
+    return fail(outcome.message());
+  if (outcome->exitCode != 0)
+    std::cerr << prefix + ": error: " + outcome->message + "\n";
+  return outcome->exitCode;
+}
+
 } // namespace weft::runtime

@@ -60,6 +60,16 @@ int runLaunchedRank(const comm::LaunchInfo &launch, uint32_t world,
 Result<std::vector<std::string>>
 childCommandLine(int argc, char **argv, std::span<const std::string> drop);
 
+/// `--nproc N` of a command over an artifact of `world` ranks: N must be
+/// `world`, and this command line, less --nproc, runs as N children
+/// (launchLocalRanks; with `forwardTerminationToRank0`, SIGTERM and SIGINT
+/// go to rank 0 alone). Returns the exit status: 2 after "PREFIX: error:
+/// ...\nRun 'PREFIX --help' for usage." for a wrong N; the failing rank's
+/// (1 when the children cannot start) after "PREFIX: error: MESSAGE".
+int runChildRanks(const std::string &prefix, uint32_t nproc, uint32_t world,
+                  int argc, char **argv,
+                  bool forwardTerminationToRank0 = false);
+
 } // namespace weft::runtime
 
 #endif // WEFT_TOOLS_COMMON_LAUNCHEDRANK_H
