@@ -798,6 +798,19 @@ Status Server::Impl::runScheduler(gen::GenerationEngine &engine,
     }
     jobs.clear();
   };
+  // A failed step or exchange: the server is failed, and every request in
+  // flight ends with a 500 saying `what` failed.
+  auto failAll = [&](const Status &status, const std::string &what) {
+    failure = status.message();
+    failed = true;
+    ApiError e;
+    e.status = 500;
+    e.type = "InternalServerError";
+    e.message = what + status.message();
+    endAll(e);
+    recordStats(engine.stats());
+    return status;
+  };
   auto sweep = [&] {
     for (auto it = jobs.begin(); it != jobs.end();)
       it = it->second->done ? jobs.erase(it) : std::next(it);
@@ -852,38 +865,18 @@ Status Server::Impl::runScheduler(gen::GenerationEngine &engine,
     if (engine.busy()) {
       Status status = engine.step();
       lastContact = Clock::now();
-      if (!status.ok()) {
-        failure = status.message();
-        failed = true;
-        ApiError e;
-        e.status = 500;
-        e.type = "InternalServerError";
-        e.message = "the model failed: " + status.message();
-        endAll(e);
-        recordStats(engine.stats());
-        return status;
-      }
+      if (!status.ok())
+        return failAll(status, "the model failed: ");
       sweep();
     } else if (leader &&
                Clock::now() - lastContact >= gen::kKeepAliveInterval) {
-      if (Status s = leader->keepAlive(); !s.ok()) {
-        failure = s.message();
-        failed = true;
-        return s;
-      }
+      if (Status s = leader->keepAlive(); !s.ok())
+        return failAll(s, "a rank failed: ");
       lastContact = Clock::now();
     }
     if (leader && Clock::now() - lastReport >= gen::kKeepAliveInterval) {
-      if (Status s = report(*leader); !s.ok()) {
-        failure = s.message();
-        failed = true;
-        ApiError e;
-        e.status = 500;
-        e.type = "InternalServerError";
-        e.message = "a rank failed: " + s.message();
-        endAll(e);
-        return s;
-      }
+      if (Status s = report(*leader); !s.ok())
+        return failAll(s, "a rank failed: ");
       lastReport = lastContact = Clock::now();
     }
     recordStats(engine.stats());
