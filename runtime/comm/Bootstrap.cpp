@@ -141,6 +141,38 @@ Group worldOf(uint32_t size) {
   return g;
 }
 
+/// The ranks r with present[r] == which, as "rank 3" or "ranks 1, 4-7, 9"
+/// (the first 16 runs, then how many more ranks).
+std::string describeRanks(const std::vector<bool> &present, bool which) {
+  std::vector<std::pair<uint32_t, uint32_t>> runs;
+  uint64_t count = 0;
+  for (uint32_t r = 0; r < present.size(); ++r) {
+    if (present[r] != which)
+      continue;
+    ++count;
+    if (!runs.empty() && runs.back().second + 1 == r)
+      runs.back().second = r;
+    else
+      runs.push_back({r, r});
+  }
+  std::string out = count == 1 ? "rank " : "ranks ";
+  uint64_t listed = 0;
+  for (size_t i = 0; i < runs.size() && i < 16; ++i) {
+    auto [a, b] = runs[i];
+    if (i)
+      out += ", ";
+    out += std::to_string(a);
+    if (b > a) {
+      out += '-';
+      out += std::to_string(b);
+    }
+    listed += b - a + 1;
+  }
+  if (listed < count)
+    out += " and " + std::to_string(count - listed) + " more";
+  return out;
+}
+
 } // namespace
 
 Result<std::vector<std::vector<std::byte>>>
@@ -237,14 +269,17 @@ TcpBootstrap::connect(const LaunchInfo &launch,
     return s;
   // Rank 0 answers once every rank has joined: 0, or an error's length
   // and text.
+  // Rank 0 gives up at about the same time, then says which ranks never
+  // joined: wait a little past the deadline to hear it.
   uint32_t answer = 0;
-  if (Status s = readAll(sock->get(), &answer, sizeof(answer), deadline,
+  auto answerBy = deadline + std::chrono::seconds(5);
+  if (Status s = readAll(sock->get(), &answer, sizeof(answer), answerBy,
                          what + " (waiting for every rank to join)");
       !s.ok())
     return s;
   if (answer) {
     std::string text(std::min<uint32_t>(answer, 4096), '\0');
-    if (!readAll(sock->get(), text.data(), text.size(), deadline, what).ok())
+    if (!readAll(sock->get(), text.data(), text.size(), answerBy, what).ok())
       text = "(no reason given)";
     return errorStatus("rank 0 at " + boot->master + " refused rank " +
                        std::to_string(launch.rank) + ": " + text);
@@ -272,8 +307,19 @@ Status TcpBootstrap::acceptPeers(Clock::time_point deadline) {
         "at " + master + " waiting for " + std::to_string(info.size - joined) +
             " of " + std::to_string(info.size - 1) +
             " ranks to connect; are all started, with this address?");
-    if (!sock.ok())
-      return sock.status();
+    if (!sock.ok()) {
+      // Name the ranks that never came, here and to every rank that did.
+      std::vector<bool> present(info.size);
+      present[0] = true;
+      for (uint32_t r = 1; r < info.size; ++r)
+        present[r] = peers[r].valid();
+      std::string why = sock.message() + " (never joined: " +
+                        describeRanks(present, false) + ")";
+      for (uint32_t r = 1; r < info.size; ++r)
+        if (peers[r].valid())
+          (void)refuse(peers[r], why);
+      return errorStatus(why);
+    }
     Hello hello{};
     if (Status s = readAll(sock->get(), &hello, sizeof(hello), deadline,
                            "reading a joining rank's greeting at " + master);

@@ -87,8 +87,9 @@ bool killedByUs(const Child &c) {
   return sig == SIGTERM || (sig == SIGKILL && c.signalSent == SIGKILL);
 }
 
-LaunchOutcome describe(const std::vector<Child> &children, const Child &c) {
-  std::string rank = "rank " + std::to_string(&c - children.data());
+LaunchOutcome describe(const std::vector<Child> &children, const Child &c,
+                       uint32_t firstRank) {
+  std::string rank = "rank " + std::to_string(firstRank + (&c - children.data()));
   LaunchOutcome out;
   out.exitCode = WIFEXITED(c.status) ? WEXITSTATUS(c.status) : 1;
   if (!c.report.empty())
@@ -106,7 +107,8 @@ LaunchOutcome describe(const std::vector<Child> &children, const Child &c) {
 /// The failure to report: a rank's own error (the earliest), else the rank
 /// another blames, else one that died without a word (not by this
 /// launcher's signal), else the first to fail.
-LaunchOutcome firstFailure(const std::vector<Child> &children) {
+LaunchOutcome firstFailure(const std::vector<Child> &children,
+                           uint32_t firstRank) {
   const Child *own = nullptr, *blamed = nullptr, *silent = nullptr,
               *any = nullptr;
   for (const Child &c : children) {
@@ -115,20 +117,26 @@ LaunchOutcome firstFailure(const std::vector<Child> &children) {
     std::optional<uint32_t> peer = blamedPeer(c);
     if (!c.report.empty() && !peer && (!own || c.reportedAt < own->reportedAt))
       own = &c;
-    if (peer && *peer < children.size() && children[*peer].failedAt &&
-        children[*peer].report.empty() && !killedByUs(children[*peer]) &&
-        (!blamed || children[*peer].failedAt < blamed->failedAt))
-      blamed = &children[*peer];
+    // A peer of another node is not ours to describe.
+    const Child *p = peer && *peer >= firstRank &&
+                             *peer - firstRank < children.size()
+                         ? &children[*peer - firstRank]
+                         : nullptr;
+    if (p && p->failedAt && p->report.empty() && !killedByUs(*p) &&
+        (!blamed || p->failedAt < blamed->failedAt))
+      blamed = p;
     if (c.report.empty() && !killedByUs(c) &&
         (!silent || c.failedAt < silent->failedAt))
       silent = &c;
     if (!any || c.failedAt < any->failedAt)
       any = &c;
   }
-  return describe(children, own      ? *own
-                            : blamed ? *blamed
-                            : silent ? *silent
-                                     : *any);
+  return describe(children,
+                  own      ? *own
+                  : blamed ? *blamed
+                  : silent ? *silent
+                           : *any,
+                  firstRank);
 }
 
 /// A termination signal to forward to rank 0 (forwardTerminationToRank0).
@@ -145,9 +153,16 @@ void signalRunning(std::vector<Child> &children, int sig) {
 } // namespace
 
 Result<LaunchOutcome> launchLocalRanks(const LocalLaunch &launch) {
-  auto port = comm::freeLocalPort();
-  if (!port.ok())
-    return port.status().withPrefix("choosing MASTER_PORT: ");
+  bool slice = !launch.masterAddr.empty();
+  uint16_t masterPort = launch.masterPort;
+  if (!slice) {
+    auto port = comm::freeLocalPort();
+    if (!port.ok())
+      return port.status().withPrefix("choosing MASTER_PORT: ");
+    masterPort = *port;
+  }
+  uint32_t world = slice ? launch.worldSize : launch.nproc;
+  uint32_t firstRank = slice ? launch.firstRank : 0;
   // The parent's environment, less what each child is told.
   std::set<std::string> ours = {"WEFT_RANK",       "WEFT_WORLD_SIZE",
                                 "WEFT_LOCAL_RANK", "WEFT_LOCAL_WORLD_SIZE",
@@ -166,11 +181,10 @@ Result<LaunchOutcome> launchLocalRanks(const LocalLaunch &launch) {
   // NVLink multicast (NVLS) stays off unless asked for.
   if (!nvlsSet)
     base.push_back("NCCL_NVLS_ENABLE=0");
-  std::string n = std::to_string(launch.nproc);
-  base.push_back("WEFT_WORLD_SIZE=" + n);
-  base.push_back("WEFT_LOCAL_WORLD_SIZE=" + n);
-  base.push_back("MASTER_ADDR=127.0.0.1");
-  base.push_back("MASTER_PORT=" + std::to_string(*port));
+  base.push_back("WEFT_WORLD_SIZE=" + std::to_string(world));
+  base.push_back("WEFT_LOCAL_WORLD_SIZE=" + std::to_string(launch.nproc));
+  base.push_back("MASTER_ADDR=" + (slice ? launch.masterAddr : "127.0.0.1"));
+  base.push_back("MASTER_PORT=" + std::to_string(masterPort));
 
   std::vector<char *> argv;
   for (const std::string &a : launch.args)
@@ -187,7 +201,7 @@ Result<LaunchOutcome> launchLocalRanks(const LocalLaunch &launch) {
                          std::strerror(errno));
     }
     std::vector<std::string> env = base;
-    env.push_back("WEFT_RANK=" + std::to_string(r));
+    env.push_back("WEFT_RANK=" + std::to_string(firstRank + r));
     env.push_back("WEFT_LOCAL_RANK=" + std::to_string(r));
     env.push_back(std::string(kStatusFdVar) + "=" + std::to_string(fds[1]));
     std::vector<char *> envp;
@@ -212,7 +226,8 @@ Result<LaunchOutcome> launchLocalRanks(const LocalLaunch &launch) {
     if (pid < 0) {
       ::close(fds[0]);
       signalRunning(children, SIGKILL);
-      return errorStatus("cannot start rank " + std::to_string(r) + ": " +
+      return errorStatus("cannot start rank " + std::to_string(firstRank + r) +
+                         ": " +
                          std::strerror(err));
     }
     ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
@@ -225,7 +240,10 @@ Result<LaunchOutcome> launchLocalRanks(const LocalLaunch &launch) {
   std::optional<Clock::time_point> killAt;
   struct sigaction oldTerm {
   }, oldInt{};
-  if (launch.forwardTerminationToRank0) {
+  // Rank 0 stops the others; on another node's slice the signal ends this
+  // launcher, and its children with it.
+  bool forwarding = launch.forwardTerminationToRank0 && firstRank == 0;
+  if (forwarding) {
     struct sigaction forward {};
     forward.sa_handler = [](int sig) { gTerminationSignal = sig; };
     sigemptyset(&forward.sa_mask);
@@ -270,7 +288,7 @@ Result<LaunchOutcome> launchLocalRanks(const LocalLaunch &launch) {
       killAt = Clock::time_point::max();
     }
   }
-  if (launch.forwardTerminationToRank0) {
+  if (forwarding) {
     ::sigaction(SIGTERM, &oldTerm, nullptr);
     ::sigaction(SIGINT, &oldInt, nullptr);
   }
@@ -281,7 +299,7 @@ Result<LaunchOutcome> launchLocalRanks(const LocalLaunch &launch) {
   }
   if (!failures)
     return LaunchOutcome{};
-  return firstFailure(children);
+  return firstFailure(children, firstRank);
 }
 
 bool reportToLauncher(const std::string &message,

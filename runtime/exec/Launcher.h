@@ -27,6 +27,13 @@ struct LocalLaunch {
   /// that shuts down gracefully and stops the other ranks itself), instead
   /// of ending this process.
   bool forwardTerminationToRank0 = false;
+  /// One node's slice of a job of several nodes: these children are ranks
+  /// `firstRank` .. `firstRank + nproc - 1` of `worldSize`, and rank 0
+  /// listens at `masterAddr`:`masterPort`. Empty `masterAddr`: the whole job
+  /// is here (worldSize nproc, rank 0 at 127.0.0.1 on a free port).
+  uint32_t worldSize = 0, firstRank = 0;
+  std::string masterAddr;
+  uint16_t masterPort = 0;
 };
 
 /// How the children ended: exit status 0 when all succeeded; otherwise
@@ -39,7 +46,8 @@ struct LaunchOutcome {
 };
 
 /// Starts `launch.nproc` children (rank r with WEFT_RANK=r, MASTER_ADDR
-/// 127.0.0.1 and a free MASTER_PORT; NCCL_NVLS_ENABLE=0 unless set) and
+/// 127.0.0.1 and a free MASTER_PORT, or the slice's ranks and rank 0's
+/// address; NCCL_NVLS_ENABLE=0 unless set) and
 /// waits for all. Once one exits with a non-zero status or is killed, the
 /// others are ended (SIGTERM, then SIGKILL after the grace period); a child
 /// also dies with this process. An error when the children cannot start.

@@ -55,10 +55,24 @@ class Server:
     def __init__(self, args, extra=()):
         cmd = [args.weft, "serve", args.artifact, "--port", "0"] + list(extra)
         self.mpirun = bool(args.mpirun)
+        self.hosts = []  # --nodes: the other "hosts"' weft serve
         if args.mpirun:
             cmd = shlex.split(args.mpirun) + cmd
         elif args.nproc:
             cmd += ["--nproc", str(args.nproc)]
+        if args.nodes:
+            # Each "host" runs --nproc ranks of the job; host 0 serves.
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            node = ["--nnodes", str(args.nodes), "--master-addr", "127.0.0.1",
+                    "--master-port", str(port)]
+            for k in range(1, args.nodes):
+                self.hosts.append(subprocess.Popen(
+                    cmd + node + ["--node-rank", str(k)],
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                    text=True))
+            cmd += node + ["--node-rank", "0"]
         Server.started.append(self)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
@@ -117,6 +131,16 @@ class Server:
                 fail("a rank reported an error after SIGTERM:\n" + out)
         elif code != expect:
             fail("weft serve exited %d, expected %d:\n%s" % (code, expect, out))
+        # The other hosts' ranks end when rank 0 stops them.
+        for k, host in enumerate(self.hosts, 1):
+            try:
+                out, _ = host.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                host.kill()
+                fail("host %d's weft serve did not exit after rank 0's" % k)
+            if host.returncode != expect:
+                fail("host %d's weft serve exited %d, expected %d:\n%s"
+                     % (k, host.returncode, expect, out))
 
 
 def generate_ref(args, prompt, max_tokens, chat):
@@ -517,6 +541,9 @@ def main():
     ap.add_argument("--nproc", type=int)
     ap.add_argument("--mpirun", help="launch the ranks with this command "
                     "(e.g. 'mpirun -np 3') instead of --nproc")
+    ap.add_argument("--nodes", type=int,
+                    help="with --nproc: as many weft serve processes, one "
+                    "per 'host' (--nnodes, --node-rank), each --nproc ranks")
     ap.add_argument("--checks", default="all")
     args = ap.parse_args()
     if args.checks == "rank-failure":

@@ -283,6 +283,28 @@ TEST(TcpBootstrap, RankZeroWaitsForTheOthersThenTimesOut) {
       << boot.message();
 }
 
+TEST(TcpBootstrap, NamesTheRanksThatNeverJoined) {
+  auto port = comm::freeLocalPort();
+  ASSERT_TRUE(port.ok()) << port.message();
+  // Of ranks 0-4, rank 2 joins; 1, 3 and 4 never do.
+  Status joined;
+  std::thread two([&] {
+    auto b = comm::TcpBootstrap::connect(rankInfo(2, 5, *port),
+                                         std::chrono::milliseconds(500));
+    joined = b.ok() ? okStatus() : b.status();
+  });
+  auto boot = comm::TcpBootstrap::connect(rankInfo(0, 5, *port),
+                                          std::chrono::milliseconds(500));
+  two.join();
+  ASSERT_FALSE(boot.ok());
+  EXPECT_TRUE(contains(boot.message(), "(never joined: ranks 1, 3-4)"))
+      << boot.message();
+  // The rank that joined hears the same list from rank 0.
+  ASSERT_FALSE(joined.ok());
+  EXPECT_TRUE(contains(joined.message(), "(never joined: ranks 1, 3-4)"))
+      << joined.message();
+}
+
 TEST(TcpBootstrap, RefusesAMismatchedWorld) {
   auto port = comm::freeLocalPort();
   ASSERT_TRUE(port.ok()) << port.message();

@@ -149,19 +149,25 @@ childCommandLine(int argc, char **argv, std::span<const std::string> drop) {
 }
 
 int runChildRanks(const std::string &prefix, uint32_t nproc, uint32_t world,
-                  int argc, char **argv, bool forwardTerminationToRank0) {
-  if (nproc != world) {
-    std::cerr << prefix << ": error: --nproc " << nproc
-              << " does not match the artifact's world size " << world
-              << " (use --nproc " << world << ")\nRun '" << prefix
-              << " --help' for usage.\n";
+                  int argc, char **argv, bool forwardTerminationToRank0,
+                  const NodeSlice *slice) {
+  uint32_t nodes = slice ? slice->nodes : 1;
+  if (uint64_t{nproc} * nodes != world) {
+    std::cerr << prefix << ": error: --nproc " << nproc;
+    if (slice)
+      std::cerr << " x --nnodes " << nodes;
+    std::cerr << " does not match the artifact's world size " << world;
+    if (!slice)
+      std::cerr << " (use --nproc " << world << ")";
+    std::cerr << "\nRun '" << prefix << " --help' for usage.\n";
     return 2;
   }
   auto fail = [&](const std::string &message) {
     std::cerr << prefix + ": error: " + message + "\n";
     return 1;
   };
-  const std::string drop[] = {"--nproc"};
+  const std::string drop[] = {"--nproc", "--nnodes", "--node-rank",
+                              "--master-addr", "--master-port"};
   auto args = childCommandLine(argc, argv, drop);
   if (!args.ok())
     return fail(args.message());
@@ -169,6 +175,12 @@ int runChildRanks(const std::string &prefix, uint32_t nproc, uint32_t world,
   launch.nproc = nproc;
   launch.args = std::move(*args);
   launch.forwardTerminationToRank0 = forwardTerminationToRank0;
+  if (slice) {
+    launch.worldSize = world;
+    launch.firstRank = slice->nodeRank * nproc;
+    launch.masterAddr = slice->masterAddr;
+    launch.masterPort = slice->masterPort;
+  }
   auto outcome = launchLocalRanks(launch);
   if (!outcome.ok())
     return fail(outcome.message());

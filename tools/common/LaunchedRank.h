@@ -66,9 +66,19 @@ childCommandLine(int argc, char **argv, std::span<const std::string> drop);
 /// go to rank 0 alone). Returns the exit status: 2 after "PREFIX: error:
 /// ...\nRun 'PREFIX --help' for usage." for a wrong N; the failing rank's
 /// (1 when the children cannot start) after "PREFIX: error: MESSAGE".
+///
+/// With `slice`, this host runs one node's share of a job of several
+/// (weft serve --nnodes): N times the nodes must be `world`, and the
+/// children are ranks nodeRank * N .. nodeRank * N + N - 1, meeting rank 0
+/// at the slice's master address.
+struct NodeSlice {
+  uint32_t nodes = 1, nodeRank = 0;
+  std::string masterAddr;
+  uint16_t masterPort = 29500;
+};
 int runChildRanks(const std::string &prefix, uint32_t nproc, uint32_t world,
-                  int argc, char **argv,
-                  bool forwardTerminationToRank0 = false);
+                  int argc, char **argv, bool forwardTerminationToRank0 = false,
+                  const NodeSlice *slice = nullptr);
 
 } // namespace weft::runtime
 

@@ -50,6 +50,11 @@ struct ServeOptions {
   std::string artifact, backend = "cpu", modelName, modelDir;
   serve::ServerOptions server;
   std::optional<uint32_t> nproc;
+  /// --nnodes and its company: this host's slice of a job of several.
+  std::optional<weft::runtime::NodeSlice> slice;
+  std::optional<uint32_t> nodes, nodeRank;
+  std::optional<std::string> masterAddr;
+  std::optional<uint16_t> masterPort;
   unsigned threads = 0;
   uint64_t maxNumSeqs = 256;
   std::optional<uint64_t> kvBlocks;
@@ -79,6 +84,12 @@ options:
   --nproc N               run the N ranks as child processes (default:
                           threads of this process; under mpirun or srun,
                           one rank a process)
+  --nnodes N              with --nproc: the job spans N hosts, each
+                          starting --nproc ranks with this command
+  --node-rank K           this host's place among them (0 .. N-1): it runs
+                          ranks K*nproc .. K*nproc+nproc-1; host 0 serves
+  --master-addr HOST      host 0's address, where the ranks meet
+  --master-port N         the port they meet on (default 29500)
   --threads N             worker threads per rank (0: automatic)
   --max-num-seqs N        sequences in the running batch at most (256)
   --max-queue N           requests waiting at most; more get 429 (1024)
@@ -171,6 +182,25 @@ std::optional<std::string> applyOption(ServeOptions &opts,
     if (!parseNumber(value, n) || n == 0)
       return bad("a positive integer");
     opts.nproc = n;
+  } else if (name == "--nnodes") {
+    uint32_t n = 0;
+    if (!parseNumber(value, n) || n == 0)
+      return bad("a positive integer");
+    opts.nodes = n;
+  } else if (name == "--node-rank") {
+    uint32_t n = 0;
+    if (!parseNumber(value, n))
+      return bad("a node index (0 or more)");
+    opts.nodeRank = n;
+  } else if (name == "--master-addr") {
+    if (value.empty())
+      return bad("a host name or address");
+    opts.masterAddr = value;
+  } else if (name == "--master-port") {
+    uint16_t port = 0;
+    if (!parseNumber(value, port) || port == 0)
+      return bad("a port number (1 to 65535)");
+    opts.masterPort = port;
   } else if (name == "--threads") {
     if (!parseNumber(value, opts.threads) ||
         opts.threads > weft::runtime::kMaxThreadsPerRank)
@@ -256,6 +286,22 @@ std::optional<std::string> parseArgs(int argc, char **argv,
   if (opts.kvBlocks && opts.kvGiB)
     return std::string(
         "--kv-cache-blocks and --kv-cache-gib cannot be used together");
+  bool sliced = opts.nodeRank || opts.masterAddr || opts.masterPort;
+  if (sliced && !opts.nodes)
+    return std::string(
+        "--node-rank, --master-addr and --master-port need --nnodes");
+  if (opts.nodes) {
+    if (!opts.nproc)
+      return std::string("--nnodes needs --nproc (the ranks of each host)");
+    if (!opts.nodeRank || !opts.masterAddr)
+      return std::string("--nnodes needs --node-rank and --master-addr");
+    if (*opts.nodeRank >= *opts.nodes)
+      return "--node-rank " + std::to_string(*opts.nodeRank) +
+             " is not below --nnodes " + std::to_string(*opts.nodes);
+    opts.slice = weft::runtime::NodeSlice{*opts.nodes, *opts.nodeRank,
+                                          *opts.masterAddr,
+                                          opts.masterPort.value_or(29500)};
+  }
   return std::nullopt;
 }
 
@@ -487,7 +533,7 @@ int serveProcesses(const ServeOptions &opts, int argc, char **argv) {
     return dataError(prepared.message());
   return weft::runtime::runChildRanks(
       kProg, *opts.nproc, prepared->artifact.manifest.world_size(), argc, argv,
-      /*forwardTerminationToRank0=*/true);
+      /*forwardTerminationToRank0=*/true, opts.slice ? &*opts.slice : nullptr);
 }
 
 /// One rank of a launched job (--nproc's children, mpirun, srun): rank 0
