@@ -313,8 +313,9 @@ Status TcpBootstrap::acceptPeers(Clock::time_point deadline) {
       present[0] = true;
       for (uint32_t r = 1; r < info.size; ++r)
         present[r] = peers[r].valid();
-      std::string why = sock.message() + " (never joined: " +
-                        describeRanks(present, false) + ")";
+      std::string why = sock.message() +
+                        " (never joined: " + describeRanks(present, false) +
+                        ")";
       for (uint32_t r = 1; r < info.size; ++r)
         if (peers[r].valid())
           (void)refuse(peers[r], why);

@@ -89,7 +89,8 @@ bool killedByUs(const Child &c) {
 
 LaunchOutcome describe(const std::vector<Child> &children, const Child &c,
                        uint32_t firstRank) {
-  std::string rank = "rank " + std::to_string(firstRank + (&c - children.data()));
+  std::string rank =
+      "rank " + std::to_string(firstRank + (&c - children.data()));
   LaunchOutcome out;
   out.exitCode = WIFEXITED(c.status) ? WEXITSTATUS(c.status) : 1;
   if (!c.report.empty())
@@ -118,10 +119,10 @@ LaunchOutcome firstFailure(const std::vector<Child> &children,
     if (!c.report.empty() && !peer && (!own || c.reportedAt < own->reportedAt))
       own = &c;
     // A peer of another node is not ours to describe.
-    const Child *p = peer && *peer >= firstRank &&
-                             *peer - firstRank < children.size()
-                         ? &children[*peer - firstRank]
-                         : nullptr;
+    const Child *p =
+        peer && *peer >= firstRank && *peer - firstRank < children.size()
+            ? &children[*peer - firstRank]
+            : nullptr;
     if (p && p->failedAt && p->report.empty() && !killedByUs(*p) &&
         (!blamed || p->failedAt < blamed->failedAt))
       blamed = p;
@@ -227,8 +228,7 @@ Result<LaunchOutcome> launchLocalRanks(const LocalLaunch &launch) {
       ::close(fds[0]);
       signalRunning(children, SIGKILL);
       return errorStatus("cannot start rank " + std::to_string(firstRank + r) +
-                         ": " +
-                         std::strerror(err));
+                         ": " + std::strerror(err));
     }
     ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
     children[r].pid = pid;

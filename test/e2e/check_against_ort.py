@@ -21,6 +21,7 @@ for every output.  Prints the error of each output; exits 1 on a mismatch.
 
 import argparse
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -149,6 +150,8 @@ def run_artifact(args, feeds, work):
            "--topology", args.topology]
     for d in args.dim:
         cmd += ["--dim", d]
+    if args.weft_launch:
+        cmd += ["--target", "cpu"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         print("FAIL: weft compile exited %d:\n%s%s" % (r.returncode, r.stdout,
@@ -156,6 +159,8 @@ def run_artifact(args, feeds, work):
         return None
     ins, outs = os.path.join(work, "inputs.npz"), os.path.join(work, "out.npz")
     np.savez(ins, **feeds)
+    if args.weft_launch:
+        return run_launch_script(args, art, ins, outs, work)
     # $WEFT_LAUNCH (e.g. "mpirun -np 2") or --nproc runs the ranks as
     # processes.
     launch = os.environ.get("WEFT_LAUNCH", "").split()
@@ -189,6 +194,31 @@ def run_artifact(args, feeds, work):
         print("ok: outputs of %d processes equal those of the threads"
               % (args.tp * args.pp * args.dp))
     return got
+
+
+def run_launch_script(args, art, ins, outs, work):
+    """Writes the launch with `weft launch ART --command run ARGS` and runs
+    it with $WEFT_LAUNCH_SUBMIT (default bash; e.g. "sbatch --wait")."""
+    script = os.path.join(work, "launch.sh")
+    weft = os.path.abspath(shutil.which(weft_binary()) or weft_binary())
+    cmd = ([weft, "launch", art, "-o", script, "--command", "run",
+            "--weft", weft] + shlex.split(args.weft_launch) +
+           ["--", "--inputs", ins, "--outputs", outs])
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        print("FAIL: weft launch exited %d:\n%s" % (r.returncode, r.stderr))
+        return None
+    submit = shlex.split(os.environ.get("WEFT_LAUNCH_SUBMIT", "bash"))
+    r = subprocess.run(submit + [script], capture_output=True, text=True,
+                       cwd=work, timeout=600)
+    if r.returncode != 0 or not os.path.exists(outs):
+        print("FAIL: %s %s exited %d:\n%s%s" % (" ".join(submit), script,
+                                                r.returncode, r.stdout,
+                                                r.stderr))
+        return None
+    print("ok: ran the launch of weft launch %s" % args.weft_launch)
+    with np.load(outs) as z:
+        return {k: z[k] for k in z.files}
 
 
 def rel_error(out, ref):
@@ -237,6 +267,10 @@ def main(argv=None):
                    help="topology preset or file (with --emit artifact)")
     p.add_argument("--nproc", action="store_true",
                    help="run each rank as a process (weft-run --nproc)")
+    p.add_argument("--weft-launch", metavar="ARGS",
+                   help="(with --emit artifact) compile for the CPU and run "
+                   "the script of `weft launch ARTIFACT ARGS --command run`, "
+                   "with $WEFT_LAUNCH_SUBMIT (default bash)")
     p.add_argument("--tol", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--keep", metavar="DIR",

@@ -298,9 +298,9 @@ std::optional<std::string> parseArgs(int argc, char **argv,
     if (*opts.nodeRank >= *opts.nodes)
       return "--node-rank " + std::to_string(*opts.nodeRank) +
              " is not below --nnodes " + std::to_string(*opts.nodes);
-    opts.slice = weft::runtime::NodeSlice{*opts.nodes, *opts.nodeRank,
-                                          *opts.masterAddr,
-                                          opts.masterPort.value_or(29500)};
+    opts.slice =
+        weft::runtime::NodeSlice{*opts.nodes, *opts.nodeRank, *opts.masterAddr,
+                                 opts.masterPort.value_or(29500)};
   }
   return std::nullopt;
 }

@@ -15,6 +15,8 @@ int runTokenize(int argc, char **argv);
 int runDetokenize(int argc, char **argv);
 /// `weft calibrate -o FILE`: runs weft-calibrate (built with CUDA).
 int runCalibrate(int argc, char **argv);
+/// `weft launch`: a Slurm script, Kubernetes manifests or an mpirun script.
+int runLaunch(int argc, char **argv);
 } // namespace weft::cli
 
 #endif // WEFT_TOOLS_WEFT_COMMANDS_H

@@ -36,6 +36,8 @@ static void printUsage(llvm::raw_ostream &os) {
         "  tokenize  encode JSON text lines to token ids with a Hugging Face\n"
         "            tokenizer (directory or artifact)\n"
         "  detokenize decode JSON token-id lines back to text\n"
+        "  launch    write an artifact's launch on a cluster: a Slurm\n"
+        "            script, Kubernetes manifests or an mpirun script\n"
         "  calibrate measure a GPU's cost-model constants (runs\n"
         "            weft-calibrate, built with CUDA)\n\n"
         "Run 'weft <command> --help' for a command's options.\n";
@@ -76,6 +78,8 @@ int main(int argc, char **argv) {
     return weft::cli::runDetokenize(argc - 1, argv + 1);
   if (cmd == "calibrate")
     return weft::cli::runCalibrate(argc - 1, argv + 1);
+  if (cmd == "launch")
+    return weft::cli::runLaunch(argc - 1, argv + 1);
   if (cmd == "generate") {
 #if WEFT_HAVE_CUDA
     weft::runtime::cuda::registerCudaBackend();
