@@ -374,7 +374,7 @@ def check_template(doc, path, t, is_leader, size, seen):
                       "no volume mount")
         else:
             model_volumes.add(best.get("name"))
-        check_serve(doc, cp, c, args, is_leader, size, seen)
+        check_serve(doc, cp, c, args, size, seen)
         if is_leader and served is None:
             served = (cp, c, args)
     for name in sorted(n for n in model_volumes if n in volumes):
@@ -416,7 +416,7 @@ def check_resources(doc, cp, c):
                       f"{lim[r]}: extended resources cannot be overcommitted")
 
 
-def check_serve(doc, cp, c, args, is_leader, size, seen):
+def check_serve(doc, cp, c, args, size, seen):
     env = c.get("env") or []
     names = {e.get("name") for e in env}
     for j, e in enumerate(env):
