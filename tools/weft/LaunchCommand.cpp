@@ -277,6 +277,10 @@ json podTemplate(const LaunchSpec &s, const K8sOptions &k, bool leader) {
   }
   if (!resources.empty())
     container["resources"] = {{"requests", resources}, {"limits", resources}};
+  // RDMA registers (pins) memory, which needs the capability to lock it.
+  if (!k.extraResources.empty())
+    container["securityContext"] = {
+        {"capabilities", {{"add", json::array({"IPC_LOCK"})}}}};
   container["volumeMounts"] = json::array(
       {{{"name", "model"}, {"mountPath", k.mountPath}, {"readOnly", true}},
        {{"name", "dshm"}, {"mountPath", "/dev/shm"}}});
@@ -319,18 +323,21 @@ std::string k8sManifests(const LaunchSpec &s, const K8sOptions &k) {
           {"workerTemplate", podTemplate(s, k, false)}}}}}};
   json selector = {{"leaderworkerset.sigs.k8s.io/name", k.name},
                    {"app.kubernetes.io/component", "leader"}};
-  json service = {
-      {"apiVersion", "v1"},
-      {"kind", "Service"},
-      {"metadata",
-       {{"name", k.name}, {"namespace", k.namespace_}, {"labels", labels}}},
-      {"spec",
-       {{"type", "ClusterIP"},
-        {"selector", selector},
-        {"ports", json::array({{{"name", "http"},
-                                {"port", s.port},
-                                {"targetPort", "http"},
-                                {"protocol", "TCP"}}})}}}};
+  // Not the LeaderWorkerSet's own name: LWS makes the headless Service of
+  // that name, through which LWS_LEADER_ADDRESS resolves.
+  json service = {{"apiVersion", "v1"},
+                  {"kind", "Service"},
+                  {"metadata",
+                   {{"name", k.name + "-api"},
+                    {"namespace", k.namespace_},
+                    {"labels", labels}}},
+                  {"spec",
+                   {{"type", "ClusterIP"},
+                    {"selector", selector},
+                    {"ports", json::array({{{"name", "http"},
+                                            {"port", s.port},
+                                            {"targetPort", "http"},
+                                            {"protocol", "TCP"}}})}}}};
   std::ostringstream os;
   os << header(s) << "# Each of the " << k.replicas
      << " replica group(s) is one whole world; the Service spreads requests "
