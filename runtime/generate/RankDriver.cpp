@@ -29,10 +29,16 @@ double secondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-/// A report on the wire: steps, step seconds, collective seconds.
+/// A report on the wire: steps, step seconds, collective seconds, and the
+/// size of the hardware samples that follow (as a second message).
 struct ReportMessage {
   double steps, stepSeconds, collectiveSeconds;
+  uint64_t hardwareBytes;
 };
+
+/// The largest hardware report taken (a host's ports and one GPU need a
+/// few KiB).
+constexpr uint64_t kMaxHardwareBytes = 1 << 20;
 
 class Writer {
 public:
@@ -186,12 +192,46 @@ LeaderStepModel::runStep(const std::string &entry,
   return ids;
 }
 
+namespace {
+
+std::vector<std::byte>
+encodeSamples(const std::vector<monitor::MetricSample> &samples) {
+  Writer w;
+  w.put(static_cast<uint64_t>(samples.size()));
+  for (const monitor::MetricSample &m : samples) {
+    w.put(m.name);
+    w.put(m.labels);
+    w.put(m.value);
+  }
+  return std::move(w.bytes);
+}
+
+Result<std::vector<monitor::MetricSample>>
+decodeSamples(std::span<const std::byte> bytes, uint32_t rank) {
+  Reader r(bytes);
+  uint64_t count = 0;
+  std::vector<monitor::MetricSample> out;
+  bool ok = r.get(count) && count <= bytes.size();
+  for (uint64_t i = 0; ok && i < count; ++i) {
+    monitor::MetricSample m;
+    ok = r.get(m.name) && r.get(m.labels) && r.get(m.value);
+    out.push_back(std::move(m));
+  }
+  if (!ok || !r.done())
+    return errorStatus("a malformed report from rank " + std::to_string(rank));
+  return out;
+}
+
+} // namespace
+
 Result<std::vector<RankCounters>> LeaderStepModel::report() {
   uint32_t world = transport ? transport->worldSize() : 1;
   std::vector<RankCounters> all(world);
   all[0] = own;
   if (timed)
     all[0].collectiveSeconds = timed->seconds();
+  if (sampler)
+    all[0].hardware = sampler();
   if (world == 1)
     return all;
   if (Status s = sendAll(kReport, {}); !s.ok())
@@ -206,6 +246,19 @@ Result<std::vector<RankCounters>> LeaderStepModel::report() {
     all[r].steps = static_cast<uint64_t>(m.steps);
     all[r].stepSeconds = m.stepSeconds;
     all[r].collectiveSeconds = m.collectiveSeconds;
+    if (m.hardwareBytes > kMaxHardwareBytes)
+      return errorStatus("a malformed report from rank " + std::to_string(r));
+    if (!m.hardwareBytes)
+      continue;
+    std::vector<std::byte> bytes(m.hardwareBytes);
+    if (Status s = transport->recv(r, kReportTag, bytes.data(), bytes.size());
+        !s.ok())
+      return s.withPrefix("receiving rank " + std::to_string(r) +
+                          "'s report: ");
+    auto samples = decodeSamples(bytes, r);
+    if (!samples.ok())
+      return samples.status();
+    all[r].hardware = std::move(*samples);
   }
   return all;
 }
@@ -219,7 +272,8 @@ Status LeaderStepModel::stop() {
 }
 
 Status followSteps(SessionStepModel &local, comm::Transport &transport,
-                   const TimedTransport *timed) {
+                   const TimedTransport *timed,
+                   const monitor::RankSampler &sampler) {
   RankCounters own;
   std::vector<std::byte> payload;
   std::vector<NpyArray> arrays;
@@ -236,12 +290,19 @@ Status followSteps(SessionStepModel &local, comm::Transport &transport,
     if (header[0] == kKeepAlive)
       continue;
     if (header[0] == kReport) {
+      std::vector<std::byte> hardware;
+      if (sampler)
+        if (auto samples = sampler(); !samples.empty())
+          hardware = encodeSamples(samples);
+      if (hardware.size() > kMaxHardwareBytes)
+        hardware.clear();
       ReportMessage m{static_cast<double>(own.steps), own.stepSeconds,
-                      timed ? timed->seconds() : 0};
-      if (Status s = transport.send(0, kReportTag,
-                                    reinterpret_cast<const std::byte *>(&m),
-                                    sizeof(m));
-          !s.ok())
+                      timed ? timed->seconds() : 0, hardware.size()};
+      Status s = transport.send(
+          0, kReportTag, reinterpret_cast<const std::byte *>(&m), sizeof(m));
+      if (s.ok() && !hardware.empty())
+        s = transport.send(0, kReportTag, hardware.data(), hardware.size());
+      if (!s.ok())
         return s.withPrefix("sending the report to rank 0: ");
       continue;
     }

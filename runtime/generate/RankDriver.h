@@ -7,6 +7,7 @@
 
 #include "runtime/comm/Transport.h"
 #include "runtime/generate/SessionModel.h"
+#include "runtime/monitor/Telemetry.h"
 
 #include <chrono>
 
@@ -49,6 +50,8 @@ private:
 struct RankCounters {
   uint64_t steps = 0;
   double stepSeconds = 0, collectiveSeconds = 0;
+  /// The rank's hardware metrics at the report (its sampler's).
+  std::vector<monitor::MetricSample> hardware;
 };
 
 /// Rank 0's model: each step goes to every other rank, then runs here.
@@ -56,9 +59,12 @@ class LeaderStepModel : public StepModel {
 public:
   /// `transport` null: a world of one rank, nothing is sent. `timed`, if
   /// given, is the transport the session's collectives go through.
+  /// `sampler`, if set, adds this rank's hardware metrics to reports.
   LeaderStepModel(SessionStepModel &local, comm::Transport *transport,
-                  const TimedTransport *timed = nullptr)
-      : local(local), transport(transport), timed(timed) {}
+                  const TimedTransport *timed = nullptr,
+                  monitor::RankSampler sampler = {})
+      : local(local), transport(transport), timed(timed),
+        sampler(std::move(sampler)) {}
 
   Result<std::vector<int32_t>>
   runStep(const std::string &entry,
@@ -76,15 +82,18 @@ private:
   SessionStepModel &local;
   comm::Transport *transport;
   const TimedTransport *timed;
+  monitor::RankSampler sampler;
   RankCounters own;
 };
 
 /// A rank other than 0: runs each step rank 0 sends, on `local`, until
 /// rank 0 says stop, and answers its reports (`timed`, if given, is the
-/// transport the session's collectives go through); fails if rank 0 (or a
-/// step) fails or goes silent for the transport's timeout.
+/// transport the session's collectives go through; `sampler`, if set,
+/// adds this rank's hardware metrics); fails if rank 0 (or a step) fails or
+/// goes silent for the transport's timeout.
 Status followSteps(SessionStepModel &local, comm::Transport &transport,
-                   const TimedTransport *timed = nullptr);
+                   const TimedTransport *timed = nullptr,
+                   const monitor::RankSampler &sampler = {});
 
 } // namespace weft::runtime::generate
 

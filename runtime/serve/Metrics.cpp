@@ -102,6 +102,9 @@ std::string Metrics::text() const {
   std::lock_guard lock(mutex);
   std::string out;
   for (const auto &[name, f] : families) {
+    // A family with no value yet (hardware this host lacks) is left out.
+    if (f.values.empty() && f.histograms.empty())
+      continue;
     // Counters are exposed with their _total suffix; HELP and TYPE name
     // the family without it.
     std::string family = name;

@@ -600,6 +600,9 @@ void Server::Impl::describeMetrics() {
   d("weft:rank_collective_seconds_total", "counter",
     "Time each rank spent in the collectives and messages its transport "
     "carries, within its steps (on GPUs NCCL runs inside the step).");
+  for (const weft::runtime::monitor::MetricInfo &m :
+       weft::runtime::monitor::hardwareMetrics())
+    d(m.name, m.type, m.help);
   for (const char *name :
        {"vllm:num_preemptions_total", "vllm:prompt_tokens_total",
         "vllm:generation_tokens_total", "weft:requests_cancelled_total",
@@ -901,6 +904,9 @@ Status Server::Impl::report(gen::LeaderStepModel &leader) {
     metrics.set("weft:rank_step_seconds_total", c.stepSeconds, label);
     metrics.set("weft:rank_collective_seconds_total", c.collectiveSeconds,
                 label);
+    for (const weft::runtime::monitor::MetricSample &m : c.hardware)
+      metrics.set(m.name, m.value,
+                  m.labels.empty() ? label : label + "," + m.labels);
   }
   return okStatus();
 }

@@ -467,9 +467,15 @@ Status serveRank(const Prepared &p, uint32_t rank,
   std::vector<std::byte> ups(world);
   if (Status s = transport.allGather(all, &up, 1, ups.data()); !s.ok())
     return s.withPrefix("waiting for every rank to load the model: ");
+  // Each rank reports its GPU; the first rank of each host, the host's
+  // InfiniBand ports.
+  uint32_t hostIndex = backend.localRank.value_or(rank);
+  auto sampler = weft::runtime::monitor::makeRankSampler(
+      backend.create ? std::optional<uint32_t>(hostIndex) : std::nullopt,
+      hostIndex == 0);
   if (rank != 0)
-    return gen::followSteps(local, transport, &timed);
-  gen::LeaderStepModel leader(local, &transport, &timed);
+    return gen::followSteps(local, transport, &timed, sampler);
+  gen::LeaderStepModel leader(local, &transport, &timed, sampler);
   serve::MeteredStepModel metered(leader, server->metrics());
   auto engine = gen::GenerationEngine::create(p.artifact.manifest.generation(),
                                               metered, p.engine);

@@ -1,4 +1,5 @@
 // weft: the command-line driver; dispatches to subcommands.
+#include "tools/common/DoctorMain.h"
 #include "tools/common/GenerateMain.h"
 #include "tools/common/RunMain.h"
 #include "tools/common/ServeMain.h"
@@ -7,6 +8,8 @@
 #include "runtime/backends/cuda/CudaBackend.h"
 #endif
 #include "tools/weft/Commands.h"
+
+#include "compiler/topology/Topology.h"
 
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/PrettyStackTrace.h"
@@ -36,11 +39,44 @@ static void printUsage(llvm::raw_ostream &os) {
         "  tokenize  encode JSON text lines to token ids with a Hugging Face\n"
         "            tokenizer (directory or artifact)\n"
         "  detokenize decode JSON token-id lines back to text\n"
+        "  doctor    check this host before a job: GPUs, driver, NCCL,\n"
+        "            NVLink, InfiniBand, and a topology it must match\n"
         "  launch    write an artifact's launch on a cluster: a Slurm\n"
         "            script, Kubernetes manifests or an mpirun script\n"
         "  calibrate measure a GPU's cost-model constants (runs\n"
         "            weft-calibrate, built with CUDA)\n\n"
         "Run 'weft <command> --help' for a command's options.\n";
+}
+
+/// `weft doctor --topology`: what the topology says one host has.
+static weft::runtime::Result<weft::runtime::DoctorTopology>
+doctorTopology(const std::string &nameOrPath, int &status) {
+  using mlir::weft::Topology;
+  llvm::Expected<Topology> loaded = mlir::weft::loadTopology(nameOrPath);
+  if (!loaded) {
+    std::string message;
+    status = 1;
+    llvm::handleAllErrors(
+        loaded.takeError(),
+        [&](const mlir::weft::UnknownTopologyError &err) {
+          message = err.message();
+          status = 2;
+        },
+        [&](const llvm::ErrorInfoBase &err) { message = err.message(); });
+    return weft::runtime::errorStatus(message);
+  }
+  weft::runtime::DoctorTopology t;
+  t.name = loaded->name;
+  t.gpuType = loaded->gpu.type;
+  t.gpuMemoryGib = loaded->gpu.memoryGib;
+  t.gpusPerNode = loaded->gpusPerNode;
+  t.nodes = loaded->nodes;
+  t.nvlink = loaded->intraNode.kind == Topology::IntraNodeKind::NVLink ||
+             loaded->intraNode.kind == Topology::IntraNodeKind::NVSwitch;
+  t.interNode = toString(loaded->interNode.kind).str();
+  t.nicsPerNode = loaded->interNode.nicsPerNode;
+  t.gbitPerNic = loaded->interNode.gbitPerSPerNic;
+  return t;
 }
 
 int main(int argc, char **argv) {
@@ -80,6 +116,8 @@ int main(int argc, char **argv) {
     return weft::cli::runCalibrate(argc - 1, argv + 1);
   if (cmd == "launch")
     return weft::cli::runLaunch(argc - 1, argv + 1);
+  if (cmd == "doctor")
+    return weft::runtime::doctorMain(argc - 1, argv + 1, doctorTopology);
   if (cmd == "generate") {
 #if WEFT_HAVE_CUDA
     weft::runtime::cuda::registerCudaBackend();
