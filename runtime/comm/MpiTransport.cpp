@@ -74,21 +74,27 @@ Status waitRequest(MPI_Request &request, MPI_Status *status,
 
 struct PendingSend {
   MPI_Request request = MPI_REQUEST_NULL;
+  uint32_t peer = 0;
   std::vector<std::byte> data;
   std::string what;
 };
 
 class MpiTransport final : public Transport {
 public:
-  MpiTransport(MPI_Comm world, uint32_t rank, uint32_t size,
+  /// `probe`: a communicator of its own for liveness pings (a duplicate of
+  /// `world`).
+  MpiTransport(MPI_Comm world, MPI_Comm probe, uint32_t rank, uint32_t size,
                std::chrono::duration<double> timeout, MPI_Op sumF16,
                MPI_Op sumBf16, int64_t tagLimit)
-      : world(world), self(rank), size(size), timeout(timeout), sumF16(sumF16),
-        sumBf16(sumBf16), tagLimit(tagLimit) {}
+      : world(world), probe(probe), self(rank), size(size), timeout(timeout),
+        sumF16(sumF16), sumBf16(sumBf16), tagLimit(tagLimit) {}
 
   ~MpiTransport() override {
     for (auto &[group, comm] : comms)
       MPI_Comm_free(&comm);
+    for (MPI_Request &r : pongs)
+      if (r != MPI_REQUEST_NULL)
+        MPI_Request_free(&r);
   }
 
   uint32_t rank() const override { return self; }
@@ -106,16 +112,30 @@ public:
   Status flush() override;
 
 private:
-  /// Polls `request` until it completes, fails or the timeout passes.
-  Status wait(MPI_Request &request, MPI_Status *status,
-              const std::string &what);
+  /// Polls `request` until it completes, fails or the timeout passes,
+  /// answering other ranks' liveness pings meanwhile. On a timeout, pings
+  /// `peers` (of the world) and names those that do not answer.
+  Status wait(MPI_Request &request, MPI_Status *status, const std::string &what,
+              const Group &peers);
+  /// Every rank of the world.
+  Group everyone() const {
+    Group g(size);
+    for (uint32_t r = 0; r < size; ++r)
+      g[r] = r;
+    return g;
+  }
+  /// Answers the pings that have arrived.
+  void answerPings();
+  /// The ranks of `peers` that answer no ping within a few seconds.
+  std::vector<uint32_t> silentRanks(const Group &peers);
   Result<MPI_Comm> commFor(const Group &group, const std::string &what);
   Status checkPeer(uint32_t peer, int64_t tag, uint64_t bytes,
                    const std::string &what);
   /// Forgets sends that have completed; the first that failed, if any.
   Status reapSends();
 
-  MPI_Comm world;
+  MPI_Comm world, probe;
+  std::vector<MPI_Request> pongs; // answers on their way
   uint32_t self, size;
   std::chrono::duration<double> timeout;
   MPI_Op sumF16, sumBf16;
@@ -125,9 +145,96 @@ private:
   std::list<PendingSend> pending;
 };
 
+constexpr int kPingTag = 1, kPongTag = 2;
+
+void MpiTransport::answerPings() {
+  for (int i = 0; i < 64; ++i) {
+    int arrived = 0;
+    MPI_Status st;
+    if (MPI_Iprobe(MPI_ANY_SOURCE, kPingTag, probe, &arrived, &st) !=
+            MPI_SUCCESS ||
+        !arrived)
+      break;
+    char byte = 0;
+    MPI_Recv(&byte, 1, MPI_CHAR, st.MPI_SOURCE, kPingTag, probe,
+             MPI_STATUS_IGNORE);
+    MPI_Request &r = pongs.emplace_back(MPI_REQUEST_NULL);
+    static const char pong = 1;
+    MPI_Isend(&pong, 1, MPI_CHAR, st.MPI_SOURCE, kPongTag, probe, &r);
+  }
+  std::erase_if(pongs, [](MPI_Request &r) {
+    int done = 0;
+    return r == MPI_REQUEST_NULL ||
+           (MPI_Test(&r, &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && done);
+  });
+}
+
+std::vector<uint32_t> MpiTransport::silentRanks(const Group &peers) {
+  static const char ping = 1;
+  std::vector<uint32_t> waiting;
+  std::vector<MPI_Request> sent;
+  for (uint32_t r : peers) {
+    if (r == self || r >= size)
+      continue;
+    waiting.push_back(r);
+    MPI_Request &req = sent.emplace_back(MPI_REQUEST_NULL);
+    MPI_Isend(&ping, 1, MPI_CHAR, static_cast<int>(r), kPingTag, probe, &req);
+  }
+  // A live rank waits in a transport call too, answering as it polls.
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (!waiting.empty() && std::chrono::steady_clock::now() < until) {
+    answerPings();
+    int arrived = 0;
+    MPI_Status st;
+    if (MPI_Iprobe(MPI_ANY_SOURCE, kPongTag, probe, &arrived, &st) ==
+            MPI_SUCCESS &&
+        arrived) {
+      char byte = 0;
+      MPI_Recv(&byte, 1, MPI_CHAR, st.MPI_SOURCE, kPongTag, probe,
+               MPI_STATUS_IGNORE);
+      std::erase(waiting, static_cast<uint32_t>(st.MPI_SOURCE));
+      continue;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  // Pings to a silent rank may never complete: let MPI finish them.
+  for (MPI_Request &req : sent)
+    if (req != MPI_REQUEST_NULL)
+      MPI_Request_free(&req);
+  return waiting;
+}
+
 Status MpiTransport::wait(MPI_Request &request, MPI_Status *status,
-                          const std::string &what) {
-  return waitRequest(request, status, timeout, what);
+                          const std::string &what, const Group &peers) {
+  auto start = std::chrono::steady_clock::now();
+  for (int polls = 0;; ++polls) {
+    int done = 0;
+    int rc = MPI_Test(&request, &done, status ? status : MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS)
+      return errorStatus(what + ": " + mpiError(rc));
+    if (done)
+      return okStatus();
+    if (polls % 64 == 0)
+      answerPings();
+    if (std::chrono::steady_clock::now() - start >= timeout) {
+      std::string why =
+          "timed out after " + secondsString(timeout) + " in " + what;
+      std::vector<uint32_t> silent = silentRanks(peers);
+      if (silent.empty())
+        return errorStatus(why + " (another rank failed, hangs or runs a "
+                                 "different plan)");
+      std::string list;
+      for (size_t i = 0; i < silent.size(); ++i)
+        list += (i ? ", " : "") + std::to_string(silent[i]);
+      return errorStatus(why + ": rank" + (silent.size() > 1 ? "s " : " ") +
+                         list + (silent.size() > 1 ? " do" : " does") +
+                         " not answer (hung, stopped or gone)");
+    }
+    if (polls < 1000)
+      std::this_thread::yield();
+    else
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
 }
 
 Status MpiTransport::prepare(std::span<const Group> groups) {
@@ -146,7 +253,8 @@ Status MpiTransport::prepare(std::span<const Group> groups) {
                           "exchanging groups");
       !s.ok())
     return s;
-  if (Status s = wait(request, nullptr, "exchanging groups"); !s.ok())
+  if (Status s = wait(request, nullptr, "exchanging groups", everyone());
+      !s.ok())
     return s;
   int64_t total = 0;
   for (uint32_t r = 0; r < size; ++r) {
@@ -163,7 +271,8 @@ Status MpiTransport::prepare(std::span<const Group> groups) {
                    "exchanging groups");
       !s.ok())
     return s;
-  if (Status s = wait(request, nullptr, "exchanging groups"); !s.ok())
+  if (Status s = wait(request, nullptr, "exchanging groups", everyone());
+      !s.ok())
     return s;
   std::set<Group> everyone;
   for (int64_t i = 0; i < total;) {
@@ -261,7 +370,7 @@ Status MpiTransport::allReduceSum(const Group &group, DType dtype,
             what);
         !s.ok())
       return s;
-    if (Status s = wait(request, nullptr, what); !s.ok())
+    if (Status s = wait(request, nullptr, what, group); !s.ok())
       return s;
     done += n;
   }
@@ -284,7 +393,7 @@ Status MpiTransport::allGather(const Group &group, const std::byte *in,
           what);
       !s.ok())
     return s;
-  return wait(request, nullptr, what);
+  return wait(request, nullptr, what, group);
 }
 
 Status MpiTransport::checkPeer(uint32_t peer, int64_t tag, uint64_t bytes,
@@ -323,6 +432,7 @@ Status MpiTransport::send(uint32_t peer, int64_t tag, const std::byte *data,
   PendingSend &p = pending.emplace_back();
   p.data.assign(data, data + bytes);
   p.what = what;
+  p.peer = peer;
   return mpiCheck(MPI_Isend(p.data.data(), static_cast<int>(bytes), MPI_BYTE,
                             static_cast<int>(peer), static_cast<int>(tag),
                             world, &p.request),
@@ -343,7 +453,7 @@ Status MpiTransport::recv(uint32_t peer, int64_t tag, std::byte *data,
                           what);
       !s.ok())
     return s;
-  if (Status s = wait(request, &status, what); !s.ok())
+  if (Status s = wait(request, &status, what, Group{peer}); !s.ok())
     return s;
   int got = 0;
   MPI_Get_count(&status, MPI_BYTE, &got);
@@ -356,8 +466,8 @@ Status MpiTransport::recv(uint32_t peer, int64_t tag, std::byte *data,
 Status MpiTransport::flush() {
   while (!pending.empty()) {
     PendingSend &p = pending.front();
-    if (Status s =
-            wait(p.request, nullptr, p.what + ", waiting for the receiver");
+    if (Status s = wait(p.request, nullptr,
+                        p.what + ", waiting for the receiver", Group{p.peer});
         !s.ok())
       return s;
     pending.pop_front();
@@ -457,7 +567,7 @@ private:
 } // namespace
 
 struct MpiSession::Impl {
-  MPI_Comm world = MPI_COMM_NULL;
+  MPI_Comm world = MPI_COMM_NULL, probe = MPI_COMM_NULL;
   MPI_Op sumF16 = MPI_OP_NULL, sumBf16 = MPI_OP_NULL;
   uint32_t rank = 0, size = 0, localRank = 0, localSize = 1;
   std::unique_ptr<MpiTransport> transport;
@@ -487,6 +597,11 @@ MpiSession::init(std::chrono::duration<double> timeout) {
       !s.ok())
     return s;
   MPI_Comm_set_errhandler(impl->world, MPI_ERRORS_RETURN);
+  if (Status s =
+          mpiCheck(MPI_Comm_dup(MPI_COMM_WORLD, &impl->probe), "MPI_Comm_dup");
+      !s.ok())
+    return s;
+  MPI_Comm_set_errhandler(impl->probe, MPI_ERRORS_RETURN);
   int rank = 0, size = 1, localRank = 0, localSize = 1;
   MPI_Comm_rank(impl->world, &rank);
   MPI_Comm_size(impl->world, &size);
@@ -508,8 +623,8 @@ MpiSession::init(std::chrono::duration<double> timeout) {
   MPI_Op_create(&sumHalves<DType::F16>, 1, &impl->sumF16);
   MPI_Op_create(&sumHalves<DType::BF16>, 1, &impl->sumBf16);
   impl->transport = std::make_unique<MpiTransport>(
-      impl->world, impl->rank, impl->size, timeout, impl->sumF16, impl->sumBf16,
-      tagLimit);
+      impl->world, impl->probe, impl->rank, impl->size, timeout, impl->sumF16,
+      impl->sumBf16, tagLimit);
   impl->bootstrap =
       std::make_unique<MpiBootstrap>(impl->world, impl->rank, impl->size,
                                      impl->localRank, impl->localSize, timeout);
@@ -525,6 +640,8 @@ MpiSession::~MpiSession() {
     MPI_Op_free(&impl->sumBf16);
   if (impl->world != MPI_COMM_NULL)
     MPI_Comm_free(&impl->world);
+  if (impl->probe != MPI_COMM_NULL)
+    MPI_Comm_free(&impl->probe);
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (!finalized)

@@ -487,15 +487,39 @@ def check_sigterm(args, model):
        "exit 0")
 
 
+def rank_processes(root):
+    """Rank -> pid of every process below ROOT that is a rank (by WEFT_RANK
+    or OMPI_COMM_WORLD_RANK in its environment)."""
+    ranks, todo = {}, [root]
+    while todo:
+        pid = todo.pop()
+        kids = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
+                              text=True).stdout.split()
+        todo += [int(k) for k in kids]
+        try:
+            with open("/proc/%d/environ" % pid, "rb") as f:
+                env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0")
+                           if b"=" in kv)
+        except OSError:
+            continue
+        for var in (b"OMPI_COMM_WORLD_RANK", b"WEFT_RANK"):
+            if var in env and pid != root:
+                ranks[int(env[var])] = pid
+                break
+    return ranks
+
+
 def check_rank_failure(args):
-    """A rank killed mid-stream: the request ends with an error, /health is
-    not 200, and the server exits non-zero, all within the timeouts."""
-    srv = Server(args, ["--timeout", "20"])
+    """A rank killed (or, with --fault stop, hung) mid-stream: the request
+    ends with an error, and the server exits non-zero naming the rank, all
+    within the timeouts."""
+    timeout = 5 if args.fault == "stop" else 20
+    srv = Server(args, ["--timeout", str(timeout)])
     model = srv.client.models.list().data[0].id
-    children = subprocess.run(["pgrep", "-P", str(srv.proc.pid)],
-                              capture_output=True, text=True).stdout.split()
-    if len(children) != args.nproc:
-        fail("expected %d rank processes, found %s" % (args.nproc, children))
+    world = args.world or args.nproc
+    ranks = rank_processes(srv.proc.pid)
+    if sorted(ranks) != list(range(world)):
+        fail("expected ranks 0-%d, found %s" % (world - 1, ranks))
     outcome = {}
 
     def stream():
@@ -517,20 +541,33 @@ def check_rank_failure(args):
         if metric(srv.metrics(), "vllm:generation_tokens_total") > 2:
             break
         time.sleep(0.05)
-    # The last rank's process (children are in rank order).
-    os.kill(int(sorted(children, key=int)[-1]), signal.SIGKILL)
-    t.join(60)
-    if t.is_alive() or not outcome.get("result", "").startswith("error"):
-        fail("the stream did not end with an error: %s" % outcome)
+    victim = ranks[world - 1]
+    start = time.time()
+    os.kill(victim, signal.SIGKILL if args.fault == "kill" else signal.SIGSTOP)
     try:
-        code = srv.proc.wait(60)
-    except subprocess.TimeoutExpired:
-        fail("weft serve did not exit after a rank died")
+        t.join(60)
+        if t.is_alive() or not outcome.get("result", "").startswith("error"):
+            fail("the stream did not end with an error: %s" % outcome)
+        try:
+            code = srv.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            fail("weft serve did not exit after a rank %s"
+                 % ("died" if args.fault == "kill" else "hung"))
+    finally:
+        if args.fault == "stop":
+            try:
+                os.kill(victim, signal.SIGKILL)
+            except OSError:
+                pass
+    took = time.time() - start
     out = "".join(srv.lines)
-    if code == 0 or "rank %d" % (args.nproc - 1) not in out:
-        fail("after a rank died: exit %d, output %s" % (code, out))
-    ok("a rank killed mid-stream: the request ends with an error and weft "
-       "serve exits %d naming rank %d" % (code, args.nproc - 1))
+    if code == 0 or "rank %d" % (world - 1) not in out:
+        fail("after a rank failed: exit %d, output %s" % (code, out))
+    if took > timeout + 30:
+        fail("weft serve took %.0f s to end (timeout %d s)" % (took, timeout))
+    ok("a rank %s mid-stream: the request ends with an error and weft "
+       "serve exits non-zero naming rank %d" % (
+           "killed" if args.fault == "kill" else "hung (SIGSTOP)", world - 1))
 
 
 def main():
@@ -545,6 +582,10 @@ def main():
                     help="with --nproc: as many weft serve processes, one "
                     "per 'host' (--nnodes, --node-rank), each --nproc ranks")
     ap.add_argument("--checks", default="all")
+    ap.add_argument("--fault", choices=["kill", "stop"], default="kill",
+                    help="rank-failure: SIGKILL or SIGSTOP the last rank")
+    ap.add_argument("--world", type=int,
+                    help="the artifact's ranks (default --nproc)")
     args = ap.parse_args()
     if args.checks == "rank-failure":
         return check_rank_failure(args)

@@ -353,9 +353,8 @@ int runLaunched(const LaunchInfo &launch, const Artifact &artifact,
     auto matched = matchInputs(artifact.manifest, *arrays, opts.inputs);
     if (!matched.ok())
       return matched.status();
-    if (launch.kind == LaunchInfo::Kind::Tcp)
-      if (auto err = failOnPurpose(self.rank))
-        return errorStatus(*err);
+    if (auto err = failOnPurpose(self.rank))
+      return errorStatus(*err);
     unsigned threads =
         opts.threads ? opts.threads : threadsPerRank(self.localSize);
     RankState state;
