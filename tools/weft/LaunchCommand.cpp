@@ -648,6 +648,10 @@ int ::weft::cli::runLaunch(int argc, char **argv) {
   llvm::sys::fs::make_absolute(absolute);
   llvm::sys::path::remove_dots(absolute, /*remove_dot_dot=*/true);
   std::string base = llvm::sys::path::filename(absolute).str();
+  // Names come from the artifact's name, less its ".weft".
+  std::string stem = llvm::StringRef(base).ends_with(".weft")
+                         ? base.substr(0, base.size() - 5)
+                         : base;
   if (!artifactPath.empty())
     spec.artifact = artifactPath;
   else if (k8s)
@@ -659,7 +663,7 @@ int ::weft::cli::runLaunch(int argc, char **argv) {
   std::string text;
   if (slurm) {
     std::string job =
-        jobName.empty() ? dnsLabel("weft-" + base, 63) : jobName.getValue();
+        jobName.empty() ? dnsLabel("weft-" + stem, 63) : jobName.getValue();
     for (const auto &[flag, value] :
          {std::pair<const char *, std::string>{"--partition", partition},
           {"--account", account},
@@ -694,7 +698,7 @@ int ::weft::cli::runLaunch(int argc, char **argv) {
                         {mpirunArgs.begin(), mpirunArgs.end()});
   } else {
     K8sOptions k;
-    k.name = name.empty() ? dnsLabel("weft-" + base, 40) : name.getValue();
+    k.name = name.empty() ? dnsLabel("weft-" + stem, 40) : name.getValue();
     if (!isDnsLabel(k.name, 40))
       return usageError("--name '" + k.name +
                         "' is not a DNS-1035 label of at most 40 characters "
