@@ -198,6 +198,19 @@ Status checkArenaLimit(const Plan &plan) {
   return okStatus();
 }
 
+Status checkKvCacheLimit(uint64_t blocks, uint64_t blockBytes,
+                         const std::string &flags) {
+  auto limit = arenaLimitBytes();
+  if (!limit.ok())
+    return limit.status();
+  if (blockBytes && blocks > *limit / blockBytes)
+    return errorStatus("a KV cache of " + std::to_string(blocks) +
+                       " blocks of " + std::to_string(blockBytes) +
+                       " bytes is more than this machine allows (" +
+                       std::to_string(*limit) + " bytes); lower " + flags);
+  return okStatus();
+}
+
 namespace {
 Status checkStepsDataflow(
     const Plan &plan,

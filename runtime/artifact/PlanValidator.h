@@ -30,6 +30,11 @@ Status checkKernelFiles(const std::string &dir,
 /// arena_bytes within arenaLimitBytes(), checked before anything allocates.
 Status checkArenaLimit(const artifact::Plan &plan);
 
+/// A host-memory KV cache of `blocks` blocks of `blockBytes` bytes (a rank's
+/// largest) within arenaLimitBytes(); `flags` names what sized it.
+Status checkKvCacheLimit(uint64_t blocks, uint64_t blockBytes,
+                         const std::string &flags);
+
 /// Walks the steps in order: every arena byte a step reads was written by an
 /// earlier step or is a graph input (state buffers are outside the arena
 /// and always hold data); GEMM, ATTENTION, PAGED_ATTENTION and SAMPLE

@@ -177,11 +177,6 @@ Status GenerationEngine::Impl::checkShape() const {
                        std::to_string(gen.blocks_per_seq()) + " x block_size " +
                        std::to_string(gen.block_size()) +
                        " do not hold max_seq " + std::to_string(gen.max_seq()));
-  if (options.kvCacheBlocks == 0)
-    return errorStatus("the KV cache has no blocks");
-  if (options.kvCacheBlocks > static_cast<uint64_t>(INT32_MAX))
-    return errorStatus("the KV cache has more blocks than block tables "
-                       "address (2^31 - 1)");
   return okStatus();
 }
 
@@ -539,6 +534,12 @@ GenerationEngine::~GenerationEngine() = default;
 Result<std::unique_ptr<GenerationEngine>>
 GenerationEngine::create(const artifact::Generation &generation,
                          StepModel &model, EngineOptions options) {
+  // Before the block allocator holds them.
+  if (options.kvCacheBlocks == 0)
+    return errorStatus("the KV cache has no blocks");
+  if (options.kvCacheBlocks > static_cast<uint64_t>(INT32_MAX))
+    return errorStatus("the KV cache has more blocks than block tables "
+                       "address (2^31 - 1)");
   auto impl = std::make_unique<Impl>(generation, model, std::move(options));
   if (Status s = impl->checkShape(); !s.ok())
     return s;

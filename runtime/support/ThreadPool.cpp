@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <exception>
+#include <stdexcept>
+#include <string>
+#include <system_error>
 #include <utility>
 
 namespace weft::runtime {
@@ -12,11 +15,24 @@ static thread_local bool insideLoop = false;
 ThreadPool::ThreadPool(unsigned threads) {
   if (threads == 0)
     threads = std::max(1u, std::thread::hardware_concurrency());
-  for (unsigned i = 1; i < threads; ++i)
-    workers.emplace_back([this] { workerLoop(); });
+  try {
+    for (unsigned i = 1; i < threads; ++i)
+      workers.emplace_back([this] { workerLoop(); });
+  } catch (const std::system_error &e) {
+    // The threads already started wait on this pool: end them before its
+    // members go away, then say why.
+    size_t started = workers.size();
+    stop();
+    throw std::runtime_error("cannot start " + std::to_string(threads) +
+                             " threads (" + std::to_string(started + 1) +
+                             " started): " + e.what() +
+                             "; use fewer (--threads)");
+  }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { stop(); }
+
+void ThreadPool::stop() {
   {
     std::lock_guard<std::mutex> lock(mutex);
     stopping = true;
@@ -24,6 +40,7 @@ ThreadPool::~ThreadPool() {
   wake.notify_all();
   for (std::thread &t : workers)
     t.join();
+  workers.clear();
 }
 
 void ThreadPool::parallelFor(int64_t n, int64_t grain, const RangeFn &fn) {

@@ -18,7 +18,9 @@ class ThreadPool {
 public:
   using RangeFn = std::function<void(int64_t begin, int64_t end)>;
 
-  /// `threads` 0 means std::thread::hardware_concurrency().
+  /// `threads` 0 means std::thread::hardware_concurrency(). Throws
+  /// std::runtime_error, having ended the threads it started, when the
+  /// system refuses a thread.
   explicit ThreadPool(unsigned threads = 0);
   ~ThreadPool();
   ThreadPool(const ThreadPool &) = delete;
@@ -33,6 +35,8 @@ public:
   void parallelFor(int64_t n, int64_t grain, const RangeFn &fn);
 
 private:
+  /// Ends and joins every worker.
+  void stop();
   void workerLoop();
   void runChunks();
 

@@ -8,12 +8,14 @@
 #endif
 
 #include "runtime/artifact/ArtifactReader.h"
+#include "runtime/artifact/PlanValidator.h"
 #include "runtime/backends/BackendRegistry.h"
 #include "runtime/comm/Bootstrap.h"
 #include "runtime/exec/Launcher.h"
 #include "runtime/generate/Engine.h"
 #include "runtime/generate/SessionModel.h"
 #include "runtime/support/Limits.h"
+#include "runtime/support/SafeFile.h"
 
 #include <nlohmann/json.hpp>
 
@@ -24,6 +26,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -38,6 +41,9 @@ using weft::runtime::Status;
 using Json = nlohmann::ordered_json;
 
 namespace {
+
+/// The largest --prompt-file read.
+constexpr uint64_t kMaxPromptFileBytes = uint64_t(256) << 20;
 
 constexpr int kExitData = 1, kExitUsage = 2;
 constexpr const char *kProg = "weft generate";
@@ -351,9 +357,12 @@ Result<std::vector<Prompt>> readPrompts(const GenerateOptions &opts) {
       return errorStatus("the prompt is empty");
     return std::vector<Prompt>{{opts.prompt, std::nullopt}};
   }
-  std::ifstream in(opts.promptFile, std::ios::binary);
-  if (!in)
-    return errorStatus("cannot read the prompt file '" + opts.promptFile + "'");
+  // A regular file of bounded size (SafeFile.h): not a FIFO or a device.
+  auto text =
+      weft::runtime::readRegularFile(opts.promptFile, kMaxPromptFileBytes);
+  if (!text.ok())
+    return text.status().withPrefix("--prompt-file: ");
+  std::istringstream in(std::move(*text));
   std::vector<Prompt> prompts;
   std::string line;
   for (size_t n = 1; std::getline(in, line); ++n) {
@@ -645,6 +654,17 @@ Result<Prepared> prepare(const GenerateOptions &opts) {
   }
 #endif
   p.engine.kvCacheBlocks = cacheBlocks(generation, p.requests, opts);
+  // On the CPU the cache is host memory: refuse what cannot be allocated.
+  if (opts.backend == "cpu") {
+    uint64_t blockBytes = 0;
+    for (uint64_t b : generation.kv_block_bytes())
+      blockBytes = std::max(blockBytes, b);
+    if (Status s = weft::runtime::checkKvCacheLimit(
+            p.engine.kvCacheBlocks, blockBytes,
+            "--kv-cache-gib or --kv-cache-blocks");
+        !s.ok())
+      return s;
+  }
   return p;
 }
 

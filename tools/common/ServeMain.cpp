@@ -5,6 +5,7 @@
 #include "tools/common/ServeMain.h"
 
 #include "runtime/artifact/ArtifactReader.h"
+#include "runtime/artifact/PlanValidator.h"
 #include "runtime/backends/BackendRegistry.h"
 #include "runtime/comm/Bootstrap.h"
 #include "runtime/exec/Launcher.h"
@@ -420,6 +421,13 @@ Result<Prepared> prepare(const ServeOptions &opts) {
   }
   p.engine.kvCacheBlocks =
       std::min<uint64_t>(p.engine.kvCacheBlocks, INT32_MAX);
+  // On the CPU the cache is host memory: refuse what cannot be allocated.
+  if (opts.backend == "cpu")
+    if (Status s = weft::runtime::checkKvCacheLimit(
+            p.engine.kvCacheBlocks, blockBytes,
+            "--kv-cache-gib or --kv-cache-blocks");
+        !s.ok())
+      return s;
   p.engine.admission = gen::Admission::OnDemand;
   p.engine.maxRunning = opts.maxNumSeqs;
   p.engine.fixedShapes = opts.deterministic;

@@ -16,6 +16,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstring>
+#include <new>
 #include <string>
 
 static void printUsage(llvm::raw_ostream &os) {
@@ -81,6 +82,10 @@ doctorTopology(const std::string &nameOrPath, int &status) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  // LLVM's handler turns a failed allocation into an abort ("LLVM ERROR:
+  // out of memory"); weft's commands catch std::bad_alloc and refuse the
+  // input instead, as the standalone tools do.
+  std::set_new_handler(nullptr);
   // A crash is weft's bug, not LLVM's: say where to report it.
   llvm::setBugReportMsg("weft crashed: this is a bug in weft, not in your "
                         "model or artifact. Please report it to the weft "
