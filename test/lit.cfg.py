@@ -46,3 +46,14 @@ if getattr(config, "weft_enable_cuda", "OFF") in ("ON", "1", "TRUE"):
 for var in ["TMPDIR", "OMPI_MCA_btl_vader_single_copy_mechanism"]:
     if var in os.environ:
         config.environment[var] = os.environ[var]
+# Slurm: tests that submit batch jobs start a private Slurm of their own
+# (test/slurm/local-slurm: munged, slurmctld and two slurmd on this host,
+# as root, like CI); Debian's slurmctld, slurmd, slurm-client and munge.
+sbin_path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+if os.geteuid() == 0 and all(
+        shutil.which(t, path=sbin_path)
+        for t in ["slurmctld", "slurmd", "sbatch", "munged"]):
+    config.available_features.add("slurm")
+config.substitutions.append(
+    ("%local-slurm",
+     os.path.join(config.test_source_root, "slurm", "local-slurm")))
