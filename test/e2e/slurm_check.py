@@ -155,6 +155,43 @@ def check_run(args, work):
            % (nodes, took, name, err))
 
 
+def check_failures(args, work):
+    """A rank of the tp 2 x pp 2 weft run killed, or hung, once connected:
+    the job fails within seconds (srun --kill-on-bad-exit, the others' wait
+    timing out), and its output names the rank."""
+    art = os.path.join(work, "gpt2-tp2pp2")
+    ins = os.path.join(work, "inputs.npz")
+    for mode in ["kill", "hang"]:
+        outs = os.path.join(work, "fail-%s.npz" % mode)
+        log = os.path.join(work, "fail-%s.log" % mode)
+        script = launch_script(args, art,
+                               os.path.join(work, "fail-%s.sbatch" % mode),
+                               log, 2, ["--command", "run"],
+                               ["--inputs", ins, "--outputs", outs,
+                                "--timeout", "5"])
+        env = dict(os.environ, WEFT_TEST_FAIL_RANK="3",
+                   WEFT_TEST_FAIL_MODE=mode)
+        start = time.monotonic()
+        r = subprocess.run(["sbatch", "--parsable", "--wait", script],
+                           capture_output=True, text=True, timeout=300,
+                           cwd=work, env=env)
+        took = time.monotonic() - start
+        job = r.stdout.strip().split(";")[0]
+        text = read(log)
+        if r.returncode == 0 or "rank 3" not in text:
+            raise Failure("a rank %s: sbatch --wait exited %d; the job said:"
+                          "\n%s" % (mode, r.returncode, text))
+        if os.path.exists(outs):
+            raise Failure("a rank %s: the outputs were written" % mode)
+        if took > 60:
+            raise Failure("a rank %s: the job took %.0f s to end" % (mode,
+                                                                    took))
+        line = next(l for l in text.splitlines() if "rank 3" in l)
+        ok("a rank %s: job %s %s in %.1f s, no output; it says: %s"
+           % ("killed" if mode == "kill" else "hung", job,
+              job_field(job, "JobState"), took, line.strip()))
+
+
 def wait_serving(job, log, port, timeout=180):
     """Returns once rank 0's log says it listens on `port` and is ready."""
     deadline = time.monotonic() + timeout
@@ -256,6 +293,7 @@ def main():
         ok("a private Slurm: %s" % " ".join(
             run(["sinfo", "-h", "-N", "-o", "%N:%T"]).split()))
         check_run(args, work)
+        check_failures(args, work)
         check_serve(args, work, state)
     except (Failure, subprocess.TimeoutExpired) as e:
         failed = str(e)

@@ -49,6 +49,7 @@ struct LaunchSpec {
   uint32_t ranksPerNode = 1, nodes = 1;
   bool gpu = false;
   uint16_t port = 8000, rendezvousPort = 29500;
+  bool rendezvousPortGiven = false;
   std::vector<std::string> extra; // after "--": weft serve's or run's own
   std::string generatedBy;        // this command line
 };
@@ -121,10 +122,17 @@ std::string slurmScript(const LaunchSpec &s, const std::string &partition,
   if (!log.empty())
     os << "#SBATCH --output=" << log << "\n";
   os << "set -euo pipefail\n"
-        "# Ranks meet at the first node, where rank 0 runs.\n"
-        "export MASTER_ADDR=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" "
-        "| head -n 1)\n"
-     << "export MASTER_PORT=" << s.rendezvousPort << "\n";
+        "# Ranks meet at the first node, where rank 0 runs: at its NodeAddr\n"
+        "# (its name where Slurm gives none).\n"
+        "first=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n 1)\n"
+        "addr=$(scontrol show node \"$first\" 2>/dev/null | sed -n "
+        "'s/.*NodeAddr=\\([^ ]*\\).*/\\1/p' | head -n 1 || true)\n"
+        "export MASTER_ADDR=${addr:-$first}\n";
+  if (s.rendezvousPortGiven)
+    os << "export MASTER_PORT=" << s.rendezvousPort << "\n";
+  else
+    os << "# A port of the job's own: jobs sharing a node do not collide.\n"
+          "export MASTER_PORT=$((20000 + SLURM_JOB_ID % 20000))\n";
   std::vector<std::string> cmd = rankCommand(s);
   cmd.insert(cmd.end(), s.extra.begin(), s.extra.end());
   // One task per rank; each learns its place from Slurm's variables.
@@ -448,7 +456,8 @@ int ::weft::cli::runLaunch(int argc, char **argv) {
                          cl::value_desc("N"), cl::init(8000), cl::cat(cat));
   cl::opt<uint32_t> rendezvousPort(
       "rendezvous-port",
-      cl::desc("The port the ranks meet on at rank 0 (default 29500)"),
+      cl::desc("The port the ranks meet on at rank 0 (default 29500; "
+               "--slurm: 20000 + the job id modulo 20000)"),
       cl::value_desc("N"), cl::init(29500), cl::cat(cat));
   // Slurm.
   cl::opt<std::string> partition("partition",
@@ -600,6 +609,7 @@ int ::weft::cli::runLaunch(int argc, char **argv) {
   spec.gpu = m.target() != "cpu";
   spec.port = static_cast<uint16_t>(port);
   spec.rendezvousPort = static_cast<uint16_t>(rendezvousPort);
+  spec.rendezvousPortGiven = rendezvousPort.getNumOccurrences() > 0;
   spec.extra = extra;
   spec.generatedBy = generatedBy;
   if (command == "run") {
