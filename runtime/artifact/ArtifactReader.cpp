@@ -512,7 +512,7 @@ Result<Plan> readPlan(const std::string &dir, const RankEntry &entry,
   auto bytes = readFileBytes(path);
   if (!bytes.ok())
     return errorStatus("rank " + std::to_string(entry.rank()) +
-                       ": plan file missing: " + bytes.message());
+                       ": plan file: " + bytes.message());
   std::string digest = sha256Hex(bytes->data(), bytes->size());
   if (!sha256Matches(entry.plan_sha256(), digest))
     return errorStatus(path + ": sha256 mismatch (manifest says " +
@@ -824,7 +824,11 @@ readArtifactTokenizerFiles(const std::string &dir) {
     return artifact.status();
   std::map<std::string, std::string> files;
   for (const auto &f : artifact->manifest.tokenizer_files()) {
-    std::string path = joinPath(dir, f.file());
+    // Inside the artifact: no "..", absolute path or link out of it.
+    auto resolved = resolveInside(dir, f.file(), "tokenizer_files.file");
+    if (!resolved.ok())
+      return resolved.status();
+    std::string path = *resolved;
     auto bytes = readFileBytes(path);
     if (!bytes.ok())
       return bytes.status();

@@ -91,6 +91,11 @@ def main():
         g.logits_output = m.outputs[0].name
         save(m, mpath)
         return
+    if a.action == "tokenizer-file":
+        # Where the first tokenizer file is, relative to the artifact.
+        m.tokenizer_files[0].file = a.value
+        save(m, mpath)
+        return
     if a.action.startswith("kernel."):
         setattr(m.kernels, a.action.split(".", 1)[1], a.value)
         save(m, mpath)

@@ -199,7 +199,7 @@ TEST(ArtifactReader, RefusesAMissingRankFile) {
   a.write();
   std::filesystem::remove(a.dir.file("rank0.plan.pb"));
   std::string err = a.load();
-  EXPECT_TRUE(contains(err, "rank 0: plan file missing")) << err;
+  EXPECT_TRUE(contains(err, "rank 0: plan file: cannot read")) << err;
   EXPECT_TRUE(contains(err, "rank0.plan.pb")) << err;
   // No manifest at all.
   std::filesystem::remove(a.dir.file("manifest.pb"));
