@@ -54,6 +54,10 @@ def schema_cases(opset):
                         [], h.make_tensor_value_info("y", T.INT64, None)),
         "two_opsets": ([h.make_node("Relu", ["x"], ["y"], name="relu")], [],
                        y),
+        "relu_two_inputs": ([h.make_node("Relu", ["x", "x"], ["y"],
+                                         name="relu")], [], y),
+        "add_unknown_attribute": ([h.make_node("Add", ["x", "x"], ["y"],
+                                               name="add", bogus=3)], [], y),
     }
     for name, (nodes, inits, out) in cases.items():
         imports = [h.make_opsetid("", opset)]
