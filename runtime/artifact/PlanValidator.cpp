@@ -112,6 +112,59 @@ Result<uint64_t> arenaLimitBytes() {
   return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page);
 }
 
+namespace {
+
+/// The generation settings (weft compile --generate) within the bounds
+/// the runtime sizes its tables and buffers by.
+Status checkGenerationFields(const Manifest &m) {
+  const artifact::Generation &g = m.generation();
+  auto range = [](const std::string &field, int64_t v, int64_t lo,
+                  int64_t hi) -> Status {
+    if (v < lo || v > hi)
+      return errorStatus("generation." + field + " " + std::to_string(v) +
+                         " is not in [" + std::to_string(lo) + ", " +
+                         std::to_string(hi) + "]");
+    return okStatus();
+  };
+  constexpr int64_t kMaxTokens = int64_t(1) << 24, kMaxRows = 1 << 16;
+  for (Status s : {range("max_seq", g.max_seq(), 1, kMaxTokens),
+                   range("block_size", g.block_size(), 1, 1 << 16),
+                   range("blocks_per_seq", g.blocks_per_seq(), 1, kMaxTokens),
+                   range("prefill_rows", g.prefill_rows(), 1, kMaxRows),
+                   range("layers", g.layers(), 0, 1 << 16),
+                   range("vocab", g.vocab(), 0, int64_t(1) << 31)})
+    if (!s.ok())
+      return s;
+  if (g.blocks_per_seq() * g.block_size() < g.max_seq() ||
+      (g.blocks_per_seq() - 1) * g.block_size() >= g.max_seq())
+    return errorStatus("generation.blocks_per_seq " +
+                       std::to_string(g.blocks_per_seq()) +
+                       " is not ceil(max_seq / block_size)");
+  if (g.prompt_buckets().empty() || g.batch_buckets().empty())
+    return errorStatus("generation has no prompt or no batch buckets");
+  for (int64_t b : g.prompt_buckets())
+    if (Status s = range("prompt_buckets", b, 1, kMaxTokens); !s.ok())
+      return s;
+  for (int64_t b : g.batch_buckets())
+    if (Status s = range("batch_buckets", b, 1, kMaxRows); !s.ok())
+      return s;
+  if (g.token_input().empty() || g.logits_output().empty())
+    return errorStatus("generation.token_input or logits_output is empty");
+  for (uint64_t b : g.kv_block_bytes())
+    if (b > (uint64_t(1) << 40))
+      return errorStatus("generation.kv_block_bytes " + std::to_string(b) +
+                         " is above 2^40");
+  for (const artifact::GenerationEntry &e : g.entries()) {
+    if (Status s = range("entries.tokens", e.tokens(), 1, kMaxTokens); !s.ok())
+      return s;
+    if (Status s = range("entries.rows", e.rows(), 1, kMaxRows); !s.ok())
+      return s;
+  }
+  return okStatus();
+}
+
+} // namespace
+
 Status checkManifestFields(const Manifest &m) {
   if (m.world_size() > kMaxWorldSize)
     return errorStatus("world_size " + std::to_string(m.world_size()) +
@@ -140,6 +193,8 @@ Status checkManifestFields(const Manifest &m) {
                        " is not a SHA-256 (64 hex digits)");
   if (m.has_kernels() && m.target() == "cpu")
     return errorStatus("kernels are given for target 'cpu'");
+  if (m.has_generation())
+    return checkGenerationFields(m);
   return okStatus();
 }
 

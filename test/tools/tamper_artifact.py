@@ -91,6 +91,16 @@ def main():
         g.logits_output = m.outputs[0].name
         save(m, mpath)
         return
+    if a.action.startswith("gen."):
+        # One generation setting: "gen.max_seq 0", "gen.entry.tokens N".
+        field = a.action.split(".", 1)[1]
+        if field.startswith("entry."):
+            setattr(m.generation.entries[0], field.split(".", 1)[1],
+                    int(a.value))
+        else:
+            setattr(m.generation, field, int(a.value))
+        save(m, mpath)
+        return
     if a.action == "tokenizer-file":
         # Where the first tokenizer file is, relative to the artifact.
         m.tokenizer_files[0].file = a.value
