@@ -2,6 +2,7 @@
 #include "compiler/onnx/ModelChecker.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/ConvertUTF.h"
 
@@ -76,11 +77,38 @@ llvm::Error checkStructure(const onnx::ModelProto &model) {
           (domain.empty() ? std::string("default ONNX") : "'" + domain + "'") +
           " domain twice");
   }
+  const onnx::GraphProto &graph = model.graph();
   llvm::StringSet<> outputs;
-  for (const auto &out : model.graph().output())
+  for (const auto &out : graph.output())
     if (!outputs.insert(out.name()).second)
       return refuse("graph output '" + out.name() + "' is listed twice");
-  return checkNames(model.graph());
+  // Every value has one definition (ONNX graphs are SSA): a graph input, an
+  // initializer (which may also be listed as an input, its default) or one
+  // node's output. A second one silently won before.
+  llvm::StringMap<std::string> defined;
+  for (const auto &in : graph.input())
+    if (!defined.try_emplace(in.name(), "a graph input").second)
+      return refuse("graph input '" + in.name() + "' is listed twice");
+  llvm::StringSet<> initializers;
+  for (const auto &init : graph.initializer()) {
+    if (!initializers.insert(init.name()).second)
+      return refuse("initializer '" + init.name() + "' is given twice");
+    defined.try_emplace(init.name(), "an initializer");
+  }
+  for (const auto &node : graph.node())
+    for (const std::string &out : node.output()) {
+      if (out.empty())
+        continue; // an optional output left out
+      auto [it, fresh] = defined.try_emplace(
+          out, "node '" + node.name() + "' (" + node.op_type() + ")");
+      if (!fresh)
+        return refuse("node '" + node.name() + "' (" + node.op_type() +
+                      "): output '" + out + "' is already " + it->second +
+                      (llvm::StringRef(it->second).starts_with("node")
+                           ? "'s output"
+                           : ""));
+    }
+  return checkNames(graph);
 }
 
 /// The default-domain opset, and the newest the linked ONNX library knows.

@@ -67,6 +67,27 @@ def schema_cases(opset):
         yield f"{name}_{opset}", h.make_model(graph, opset_imports=imports)
 
 
+def ssa_cases():
+    """Graphs that define a value twice, each in one way."""
+    x = h.make_tensor_value_info("x", T.FLOAT, [2, 4])
+    y = h.make_tensor_value_info("y", T.FLOAT, None)
+    w = numpy_helper.from_array(np.ones((4, 4), np.float32), "w")
+    relu = h.make_node("Relu", ["x"], ["y"], name="first")
+    cases = {
+        "two_producers": ([relu, h.make_node("Neg", ["x"], ["y"],
+                                             name="second")], [x], [w]),
+        "shadows_input": ([h.make_node("Relu", ["x"], ["x"], name="n")],
+                          [x], [w]),
+        "shadows_initializer": ([h.make_node("Relu", ["x"], ["w"], name="n"),
+                                 relu], [x], [w]),
+        "initializer_twice": ([relu], [x], [w, w]),
+        "input_twice": ([relu], [x, x], [w]),
+    }
+    for name, (nodes, inputs, inits) in cases.items():
+        graph = h.make_graph(nodes, "g", inputs, [y], inits)
+        yield name, h.make_model(graph, opset_imports=[h.make_opsetid("", 18)])
+
+
 def save(model, path, patch=None):
     data = model.SerializeToString()
     if patch:
@@ -101,6 +122,10 @@ def main(out):
     for opset in (17, 18):
         for name, model in schema_cases(opset):
             save(model, os.path.join(out, f"invalid_{name}.onnx"))
+    # Values defined twice (ONNX graphs are SSA): each compiled, the last
+    # definition winning.
+    for name, model in ssa_cases():
+        save(model, os.path.join(out, f"ssa_{name}.onnx"))
     # Protobuf (proto2 strings) parses a name that is not UTF-8; weft must not.
     save(linear("weights.bin", 0, 96, "bad-name"),
          os.path.join(out, "bad_name.onnx"), (b"NAMEXX", b"N\xff\xfeMXX"))
