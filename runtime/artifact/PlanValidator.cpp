@@ -270,6 +270,7 @@ namespace {
 Status checkStepsDataflow(
     const Plan &plan,
     const google::protobuf::RepeatedPtrField<artifact::Step> &steps,
+    const google::protobuf::RepeatedField<uint32_t> &outputs,
     const std::string &field) {
   std::unordered_map<uint32_t, const Buffer *> byId;
   WrittenRanges written;
@@ -317,6 +318,19 @@ Status checkStepsDataflow(
       written.add(out.offset(), out.offset() + out.bytes());
     }
   }
+  // What the run returns was computed: an output no step writes would hand
+  // back whatever the arena held.
+  for (uint32_t id : outputs) {
+    auto it = byId.find(id);
+    if (it == byId.end())
+      continue; // refused by the buffer checks
+    const Buffer &out = *it->second;
+    if (inArena(out) && out.bytes() &&
+        !written.covers(out.offset(), out.offset() + out.bytes()))
+      return errorStatus(field + ": output buffer " + std::to_string(id) +
+                         (out.name().empty() ? "" : " " + quoted(out.name())) +
+                         " is never written by a step");
+  }
   return okStatus();
 }
 } // namespace
@@ -326,12 +340,14 @@ Status checkStepDataflow(const Plan &plan) {
   // state and weights outside the arena) hold data when it begins. State
   // buffers (KV caches among them) always count as written: they persist
   // from one run to the next, zeroed when the session opens.
-  if (Status s = checkStepsDataflow(plan, plan.steps(), "steps"); !s.ok())
+  if (Status s =
+          checkStepsDataflow(plan, plan.steps(), plan.outputs(), "steps");
+      !s.ok())
     return s;
   for (int e = 0; e < plan.entry_points_size(); ++e)
-    if (Status s =
-            checkStepsDataflow(plan, plan.entry_points(e).steps(),
-                               "entry_points[" + std::to_string(e) + "].steps");
+    if (Status s = checkStepsDataflow(
+            plan, plan.entry_points(e).steps(), plan.entry_points(e).outputs(),
+            "entry_points[" + std::to_string(e) + "].steps");
         !s.ok())
       return s;
   return okStatus();
