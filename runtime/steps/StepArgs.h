@@ -35,6 +35,12 @@ struct StepArgs {
 /// one definition of what a valid step is, for every backend.
 Status checkStep(const StepArgs &args);
 
+/// Every step of `plan` (forward and entry points) checked as checkStep
+/// does when an executor binds it, from the buffers' dtypes and shapes
+/// alone, for the rank at `place`: what `weft inspect` checks without
+/// running anything.
+Status checkPlanSteps(const artifact::Plan &plan, RankPlace place);
+
 /// The prefix of an error in step `index` of a plan: "step 3 'linear'
 /// (GEMM, /model/layers.0/mlp/MatMul): ".
 std::string stepWhere(int index, const artifact::Step &step);

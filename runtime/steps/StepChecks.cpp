@@ -1,6 +1,11 @@
 // checkStep: dispatch from a step's kind to its check.
 #include "runtime/steps/StepChecks.h"
 
+#include "runtime/artifact/ArtifactReader.h"
+
+#include <unordered_map>
+#include <vector>
+
 namespace weft::runtime::steps {
 
 using artifact::Step;
@@ -91,6 +96,53 @@ Status checkStep(const StepArgs &args) {
   if (Status s = checkOperands(args); !s.ok())
     return s;
   return (*check)(args);
+}
+
+Status checkPlanSteps(const artifact::Plan &plan, RankPlace place) {
+  // Each buffer as the steps see it, without its bytes: a paged cache with
+  // one block (its number is chosen when a session opens).
+  std::unordered_map<uint32_t, InTensor> views;
+  for (const artifact::Buffer &buf : plan.buffers()) {
+    InTensor t;
+    t.dtype = buf.dtype();
+    t.shape.assign(buf.shape().begin(), buf.shape().end());
+    if (isPagedCache(buf) && !t.shape.empty())
+      t.shape[0] = 1;
+    views.emplace(buf.id(), std::move(t));
+  }
+  auto checkAll = [&](const google::protobuf::RepeatedPtrField<Step> &steps,
+                      const std::string &field) -> Status {
+    std::vector<InTensor> inputs;
+    std::vector<OutTensor> outputs;
+    for (int i = 0; i < steps.size(); ++i) {
+      const Step &step = steps[i];
+      inputs.clear();
+      outputs.clear();
+      for (uint32_t id : step.inputs()) {
+        auto it = views.find(id);
+        if (it == views.end())
+          return errorStatus(field + stepWhere(i, step) + "input buffer " +
+                             std::to_string(id) + " does not exist");
+        inputs.push_back(it->second);
+      }
+      for (uint32_t id : step.outputs()) {
+        auto it = views.find(id);
+        if (it == views.end())
+          return errorStatus(field + stepWhere(i, step) + "output buffer " +
+                             std::to_string(id) + " does not exist");
+        outputs.push_back(OutTensor{it->second.dtype, it->second.shape});
+      }
+      if (Status s = checkStep(StepArgs{step, inputs, outputs, place}); !s.ok())
+        return s.withPrefix(field + stepWhere(i, step));
+    }
+    return okStatus();
+  };
+  if (Status s = checkAll(plan.steps(), ""); !s.ok())
+    return s;
+  for (const artifact::EntryPoint &e : plan.entry_points())
+    if (Status s = checkAll(e.steps(), "entry '" + e.name() + "': "); !s.ok())
+      return s;
+  return okStatus();
 }
 
 std::string stepWhere(int index, const Step &step) {

@@ -51,6 +51,10 @@ def tamper_plan(pb, plan, action, value):
         src = s.inputs[0]
         producers = [i for i, t in enumerate(plan.steps) if src in t.outputs]
         del plan.steps[producers[0]]
+    elif action == "gemm-no-inputs":
+        # A GEMM with no operands: an executor refuses it when it binds it.
+        s, by = first_gemm(plan)
+        del s.inputs[:]
     elif action == "no-steps":
         # Nothing computes the outputs.
         del plan.steps[:]

@@ -6,6 +6,7 @@
 #include "runtime/artifact/ArtifactReader.h"
 #include "runtime/artifact/DType.h"
 #include "runtime/artifact/artifact.pb.h"
+#include "runtime/steps/StepArgs.h"
 #include "tools/common/TokenizerInput.h"
 
 #include "llvm/Support/CommandLine.h"
@@ -228,6 +229,16 @@ int ::weft::cli::runInspect(int argc, char **argv) {
     return 1;
   }
   const art::Manifest &m = artifact->manifest;
+  // And every step as an executor binds it (arity, dtypes, shapes,
+  // attributes), from the plans alone.
+  for (const weft::runtime::RankPlan &r : artifact->ranks)
+    if (auto s = weft::runtime::steps::checkPlanSteps(
+            r.plan, {r.entry.rank(), m.world_size()});
+        !s.ok()) {
+      llvm::errs() << "weft: error: " << r.planPath << ": " << s.message()
+                   << "\n";
+      return 1;
+    }
   llvm::outs() << "artifact " << dir << "\n"
                << "  format " << m.format_version() << ", compiler "
                << m.compiler_version() << ", target " << m.target()
