@@ -3,6 +3,7 @@
 #include "tools/common/TokenizerInput.h"
 #include "tools/weft/ChatTokenize.h"
 #include "tools/weft/Commands.h"
+#include "tools/weft/Options.h"
 
 #include "runtime/tokenizer/Tokenizer.h"
 #include "runtime/tokenizer/TokenizerFiles.h"
@@ -134,12 +135,11 @@ int weft::cli::runTokenize(int argc, char **argv) {
   cl::opt<std::string> bench("bench", cl::Hidden, cl::value_desc("file"),
                              cl::cat(cat));
   cl::HideUnrelatedOptions(cat);
-  if (!cl::ParseCommandLineOptions(
+  if (!parseCommandLine(
           argc, argv,
           "encode text: one JSON string per stdin line in, one JSON array of "
           "token ids per line out (with the post-processor's special "
-          "tokens)\n",
-          &llvm::errs()))
+          "tokens)\n"))
     return 2;
   auto files = loadTokenizer(path);
   if (!files.ok()) {
@@ -167,11 +167,9 @@ int weft::cli::runDetokenize(int argc, char **argv) {
   // concatenated pieces: the conformance test's check of streaming.
   cl::opt<bool> incremental("incremental", cl::Hidden, cl::cat(cat));
   cl::HideUnrelatedOptions(cat);
-  if (!cl::ParseCommandLineOptions(
-          argc, argv,
-          "decode ids: one JSON array of token ids per stdin line in, one "
-          "JSON string per line out\n",
-          &llvm::errs()))
+  if (!parseCommandLine(argc, argv,
+                        "decode ids: one JSON array of token ids per stdin "
+                        "line in, one JSON string per line out\n"))
     return 2;
   auto files = loadTokenizer(path);
   if (!files.ok()) {
