@@ -22,6 +22,9 @@ template <typename V>
 using StringMap =
     std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
 
+/// Token ids a tokenizer.json may use: below 2^22 (4,194,304).
+inline constexpr uint64_t kMaxTokenId = uint64_t(1) << 22;
+
 class Vocab {
 public:
   void add(std::string token, uint32_t id) {

@@ -33,6 +33,12 @@ void VocabModel::readVocabObject(const nlohmann::json &j,
   for (auto it = v->begin(); it != v->end(); ++it) {
     if (!it->is_number_unsigned())
       configError(path + ".vocab." + it.key(), "expected an id");
+    // The table is as long as the largest id: bound it (the largest real
+    // vocabularies hold a few hundred thousand tokens).
+    if (it->get<uint64_t>() >= kMaxTokenId)
+      configError(path + ".vocab." + it.key(),
+                  "id " + std::to_string(it->get<uint64_t>()) +
+                      " is not below " + std::to_string(kMaxTokenId));
     vocab.add(it.key(), it->get<uint32_t>());
   }
 }
