@@ -48,10 +48,14 @@ void sumHalves(void *in, void *inout, int *length, MPI_Datatype *) {
   steps::sumElements(D, parts, static_cast<std::byte *>(inout), *length);
 }
 
-/// Polls `request` until it completes, fails or `timeout` passes.
+/// Polls `request` until it completes, fails or `timeout` passes, calling
+/// `idle` (if set) now and then while it waits. A timeout's error ends with
+/// `why()` (if set; by default, that another rank failed or hangs).
 Status waitRequest(MPI_Request &request, MPI_Status *status,
                    std::chrono::duration<double> timeout,
-                   const std::string &what) {
+                   const std::string &what,
+                   const std::function<void()> &idle = {},
+                   const std::function<std::string()> &why = {}) {
   auto start = std::chrono::steady_clock::now();
   for (int polls = 0;; ++polls) {
     int done = 0;
@@ -60,11 +64,14 @@ Status waitRequest(MPI_Request &request, MPI_Status *status,
       return errorStatus(what + ": " + mpiError(rc));
     if (done)
       return okStatus();
+    if (idle && polls % 64 == 0)
+      idle();
     if (std::chrono::steady_clock::now() - start >= timeout)
       return errorStatus("timed out after " + secondsString(timeout) + " in " +
                          what +
-                         " (another rank failed, hangs or "
-                         "runs a different plan)");
+                         (why ? why()
+                              : " (another rank failed, hangs or runs a "
+                                "different plan)"));
     if (polls < 1000)
       std::this_thread::yield();
     else
@@ -206,35 +213,21 @@ std::vector<uint32_t> MpiTransport::silentRanks(const Group &peers) {
 
 Status MpiTransport::wait(MPI_Request &request, MPI_Status *status,
                           const std::string &what, const Group &peers) {
-  auto start = std::chrono::steady_clock::now();
-  for (int polls = 0;; ++polls) {
-    int done = 0;
-    int rc = MPI_Test(&request, &done, status ? status : MPI_STATUS_IGNORE);
-    if (rc != MPI_SUCCESS)
-      return errorStatus(what + ": " + mpiError(rc));
-    if (done)
-      return okStatus();
-    if (polls % 64 == 0)
-      answerPings();
-    if (std::chrono::steady_clock::now() - start >= timeout) {
-      std::string why =
-          "timed out after " + secondsString(timeout) + " in " + what;
-      std::vector<uint32_t> silent = silentRanks(peers);
-      if (silent.empty())
-        return errorStatus(why + " (another rank failed, hangs or runs a "
-                                 "different plan)");
-      std::string list;
-      for (size_t i = 0; i < silent.size(); ++i)
-        list += (i ? ", " : "") + std::to_string(silent[i]);
-      return errorStatus(why + ": rank" + (silent.size() > 1 ? "s " : " ") +
-                         list + (silent.size() > 1 ? " do" : " does") +
-                         " not answer (hung, stopped or gone)");
-    }
-    if (polls < 1000)
-      std::this_thread::yield();
-    else
-      std::this_thread::sleep_for(std::chrono::microseconds(50));
-  }
+  // While waiting, answer the others' pings; on a timeout, name the ranks
+  // of `peers` that answer none.
+  auto why = [&]() -> std::string {
+    std::vector<uint32_t> silent = silentRanks(peers);
+    if (silent.empty())
+      return " (another rank failed, hangs or runs a different plan)";
+    std::string list;
+    for (size_t i = 0; i < silent.size(); ++i)
+      list += (i ? ", " : "") + std::to_string(silent[i]);
+    return ": rank" + std::string(silent.size() > 1 ? "s " : " ") + list +
+           (silent.size() > 1 ? " do" : " does") +
+           " not answer (hung, stopped or gone)";
+  };
+  return waitRequest(
+      request, status, timeout, what, [this] { answerPings(); }, why);
 }
 
 Status MpiTransport::prepare(std::span<const Group> groups) {
