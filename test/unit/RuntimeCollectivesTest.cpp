@@ -478,8 +478,9 @@ TEST(MultiRank, MismatchedPlansFailAtOnce) {
     PlanBuilder p = a.rank(1);
     uint32_t x = p.input("x", DType::F32, {2});
     uint32_t g = p.arena(DType::F32, {4});
-    p.output("y", DType::F32, {2});
+    uint32_t y = p.output("y", DType::F32, {2});
     p.allGather(x, g, 0, {0, 1});
+    p.binary(Instr::ADD, x, x, y); // its output written, as plans must
   }
   auto start = Clock::now();
   auto out = a.run({f32({2}, {1, 2})});
