@@ -8,7 +8,7 @@ Runs `weft-doctor` and `weft-doctor --json` (GPU rows must be ok, NVML
 found); starts `weft-serve ART --backend cuda`, sends requests, reads
 /metrics and checks weft:gpu_memory_total_bytes equals nvidia-smi's
 memory.total, weft:gpu_memory_used_bytes is within 5% (+256 MiB) of its
-memory.used, the temperature within 3 C, the power draw within 25%, and the
+memory.used + memory.reserved, the temperature within 3 C, the power draw within 25%, and the
 XID counter present. Prints "ok: ..." lines; exits 1 on the first failure.
 """
 import argparse
@@ -33,10 +33,15 @@ def ok(msg):
 def smi():
     out = subprocess.run(
         ["nvidia-smi", "--query-gpu=index,memory.total,memory.used,"
-         "temperature.gpu,power.draw", "--format=csv,noheader,nounits"],
+         "temperature.gpu,power.draw,memory.reserved",
+         "--format=csv,noheader,nounits"],
         capture_output=True, text=True, check=True).stdout
-    i, total, used, temp, power = [x.strip() for x in out.splitlines()[0].split(",")]
-    return {"total": float(total) * 2**20, "used": float(used) * 2**20,
+    i, total, used, temp, power, reserved = [
+        x.strip() for x in out.splitlines()[0].split(",")]
+    # NVML's used memory counts the driver's reservation, which nvidia-smi
+    # shows apart.
+    used = float(used) + float(reserved)
+    return {"total": float(total) * 2**20, "used": used * 2**20,
             "temp": float(temp), "power": float(power)}
 
 
