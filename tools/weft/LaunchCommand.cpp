@@ -82,14 +82,10 @@ std::string shellWords(const std::vector<std::string> &words) {
 std::vector<std::string> rankCommand(const LaunchSpec &s) {
   std::vector<std::string> cmd = {s.weft, s.command, s.artifact};
   if (s.command == "serve")
-    for (const char *arg : {"--host", "0.0.0.0", "--port"})
-      cmd.push_back(arg);
-  if (s.command == "serve")
-    cmd.push_back(std::to_string(s.port));
-  if (s.gpu) {
-    cmd.push_back("--backend");
-    cmd.push_back("cuda");
-  }
+    cmd.insert(cmd.end(),
+               {"--host", "0.0.0.0", "--port", std::to_string(s.port)});
+  if (s.gpu)
+    cmd.insert(cmd.end(), {"--backend", "cuda"});
   return cmd;
 }
 
@@ -549,34 +545,25 @@ int ::weft::cli::runLaunch(int argc, char **argv) {
     if (kLaunchOwned.count(flag))
       return usageError("'" + flag + "' after '--' is weft launch's to set");
   }
-  // Options that belong to another launcher are mistakes, not no-ops.
-  auto stray = [&](bool given, const char *flag, const char *kind) {
-    return given ? std::optional<int>(
-                       usageError(std::string(flag) + " is only for " + kind))
-                 : std::nullopt;
+  // Options that belong to another launcher are mistakes, not no-ops: the
+  // first one given is refused.
+  struct Owned {
+    const cl::Option &option;
+    bool launcher;
+    const char *kind;
   };
-  for (auto err :
-       {stray(!slurm && partition.getNumOccurrences(), "--partition",
-              "--slurm"),
-        stray(!slurm && account.getNumOccurrences(), "--account", "--slurm"),
-        stray(!slurm && timeLimit.getNumOccurrences(), "--time", "--slurm"),
-        stray(!slurm && jobName.getNumOccurrences(), "--job-name", "--slurm"),
-        stray(!slurm && log.getNumOccurrences(), "--log", "--slurm"),
-        stray(!k8s && image.getNumOccurrences(), "--image", "--k8s"),
-        stray(!k8s && ns.getNumOccurrences(), "--namespace", "--k8s"),
-        stray(!k8s && modelVolume.getNumOccurrences(), "--model-volume",
-              "--k8s"),
-        stray(!k8s && mountPath.getNumOccurrences(), "--mount-path", "--k8s"),
-        stray(!k8s && replicas.getNumOccurrences(), "--replicas", "--k8s"),
-        stray(!k8s && rdma.getNumOccurrences(), "--rdma-resource", "--k8s"),
-        stray(!k8s && name.getNumOccurrences(), "--name", "--k8s"),
-        stray(!mpirun && hosts.getNumOccurrences(), "--hosts", "--mpirun"),
-        stray(!mpirun && hostfile.getNumOccurrences(), "--hostfile",
-              "--mpirun"),
-        stray(!mpirun && mpirunArgs.getNumOccurrences(), "--mpirun-arg",
-              "--mpirun")})
-    if (err)
-      return *err;
+  for (const Owned &o :
+       {Owned{partition, slurm, "--slurm"}, Owned{account, slurm, "--slurm"},
+        Owned{timeLimit, slurm, "--slurm"}, Owned{jobName, slurm, "--slurm"},
+        Owned{log, slurm, "--slurm"}, Owned{image, k8s, "--k8s"},
+        Owned{ns, k8s, "--k8s"}, Owned{modelVolume, k8s, "--k8s"},
+        Owned{mountPath, k8s, "--k8s"}, Owned{replicas, k8s, "--k8s"},
+        Owned{rdma, k8s, "--k8s"}, Owned{name, k8s, "--k8s"},
+        Owned{hosts, mpirun, "--mpirun"}, Owned{hostfile, mpirun, "--mpirun"},
+        Owned{mpirunArgs, mpirun, "--mpirun"}})
+    if (!o.launcher && o.option.getNumOccurrences())
+      return usageError("--" + o.option.ArgStr.str() + " is only for " +
+                        o.kind);
   if (slurm && partition.empty())
     return usageError("--slurm needs --partition");
   if (k8s && image.empty())
