@@ -4,6 +4,7 @@
 #include "runtime/artifact/Sha256.h"
 #include "runtime/support/SafeFile.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
@@ -253,8 +254,17 @@ Status checkArenaLimit(const Plan &plan) {
   return okStatus();
 }
 
-Status checkKvCacheLimit(uint64_t blocks, uint64_t blockBytes,
+uint64_t largestKvBlockBytes(const artifact::Generation &generation) {
+  uint64_t largest = 0;
+  for (uint64_t b : generation.kv_block_bytes())
+    largest = std::max(largest, b);
+  return largest;
+}
+
+Status checkKvCacheLimit(uint64_t blocks,
+                         const artifact::Generation &generation,
                          const std::string &flags) {
+  uint64_t blockBytes = largestKvBlockBytes(generation);
   auto limit = arenaLimitBytes();
   if (!limit.ok())
     return limit.status();

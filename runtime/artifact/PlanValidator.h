@@ -30,9 +30,14 @@ Status checkKernelFiles(const std::string &dir,
 /// arena_bytes within arenaLimitBytes(), checked before anything allocates.
 Status checkArenaLimit(const artifact::Plan &plan);
 
-/// A host-memory KV cache of `blocks` blocks of `blockBytes` bytes (a rank's
-/// largest) within arenaLimitBytes(); `flags` names what sized it.
-Status checkKvCacheLimit(uint64_t blocks, uint64_t blockBytes,
+/// The bytes of one KV cache block on the rank that holds the most (0 where
+/// the artifact does not say).
+uint64_t largestKvBlockBytes(const artifact::Generation &generation);
+
+/// A host-memory KV cache of `blocks` blocks (of largestKvBlockBytes) within
+/// arenaLimitBytes(); `flags` names what sized it.
+Status checkKvCacheLimit(uint64_t blocks,
+                         const artifact::Generation &generation,
                          const std::string &flags);
 
 /// Walks the steps in order: every arena byte a step reads was written by an

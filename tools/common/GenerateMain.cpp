@@ -504,9 +504,7 @@ uint64_t cacheBlocks(const weft::artifact::Generation &generation,
                      const GenerateOptions &opts) {
   if (opts.kvBlocks)
     return *opts.kvBlocks;
-  uint64_t blockBytes = 0;
-  for (uint64_t b : generation.kv_block_bytes())
-    blockBytes = std::max(blockBytes, b);
+  uint64_t blockBytes = weft::runtime::largestKvBlockBytes(generation);
   auto budgetBlocks = [&](double gib) -> uint64_t {
     if (blockBytes == 0)
       return UINT64_MAX;
@@ -655,16 +653,12 @@ Result<Prepared> prepare(const GenerateOptions &opts) {
 #endif
   p.engine.kvCacheBlocks = cacheBlocks(generation, p.requests, opts);
   // On the CPU the cache is host memory: refuse what cannot be allocated.
-  if (opts.backend == "cpu") {
-    uint64_t blockBytes = 0;
-    for (uint64_t b : generation.kv_block_bytes())
-      blockBytes = std::max(blockBytes, b);
+  if (opts.backend == "cpu")
     if (Status s = weft::runtime::checkKvCacheLimit(
-            p.engine.kvCacheBlocks, blockBytes,
+            p.engine.kvCacheBlocks, generation,
             "--kv-cache-gib or --kv-cache-blocks");
         !s.ok())
       return s;
-  }
   return p;
 }
 

@@ -404,9 +404,7 @@ Result<Prepared> prepare(const ServeOptions &opts) {
   }
 #endif
   // The cache: the blocks asked for, else the memory budget's.
-  uint64_t blockBytes = 0;
-  for (uint64_t b : generation.kv_block_bytes())
-    blockBytes = std::max(blockBytes, b);
+  uint64_t blockBytes = weft::runtime::largestKvBlockBytes(generation);
   if (opts.kvBlocks) {
     p.engine.kvCacheBlocks = *opts.kvBlocks;
   } else {
@@ -424,7 +422,7 @@ Result<Prepared> prepare(const ServeOptions &opts) {
   // On the CPU the cache is host memory: refuse what cannot be allocated.
   if (opts.backend == "cpu")
     if (Status s = weft::runtime::checkKvCacheLimit(
-            p.engine.kvCacheBlocks, blockBytes,
+            p.engine.kvCacheBlocks, generation,
             "--kv-cache-gib or --kv-cache-blocks");
         !s.ok())
       return s;
