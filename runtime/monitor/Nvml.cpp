@@ -136,19 +136,13 @@ Result<uint32_t> Nvml::deviceCount() const {
   return n;
 }
 
-Result<GpuState> Nvml::device(uint32_t index) const {
+Result<GpuState> Nvml::readings(uint32_t index) const {
   nvmlDevice dev = nullptr;
   if (nvmlReturn r = api->handleByIndex(index, &dev); r != kSuccess)
     return errorStatus("NVML cannot open GPU " + std::to_string(index) + ": " +
                        api->errorString(r));
   GpuState g;
   g.index = index;
-  char text[128] = {};
-  if (api->name && api->name(dev, text, sizeof(text) - 1) == kSuccess)
-    g.name = text;
-  std::memset(text, 0, sizeof(text));
-  if (api->uuid && api->uuid(dev, text, sizeof(text) - 1) == kSuccess)
-    g.uuid = text;
   nvmlMemory mem{};
   if (api->memory && api->memory(dev, &mem) == kSuccess) {
     g.memoryTotal = mem.total;
@@ -163,6 +157,22 @@ Result<GpuState> Nvml::device(uint32_t index) const {
   if (api->temperature &&
       api->temperature(dev, kTemperatureGpu, &value) == kSuccess)
     g.temperatureC = value;
+  return g;
+}
+
+Result<GpuState> Nvml::device(uint32_t index) const {
+  auto read = readings(index);
+  if (!read.ok())
+    return read;
+  GpuState g = std::move(*read);
+  nvmlDevice dev = nullptr;
+  api->handleByIndex(index, &dev);
+  char text[128] = {};
+  if (api->name && api->name(dev, text, sizeof(text) - 1) == kSuccess)
+    g.name = text;
+  std::memset(text, 0, sizeof(text));
+  if (api->uuid && api->uuid(dev, text, sizeof(text) - 1) == kSuccess)
+    g.uuid = text;
   if (api->nvlinkState) {
     uint32_t active = 0;
     bool any = false;

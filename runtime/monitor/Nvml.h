@@ -32,7 +32,11 @@ public:
   ~Nvml();
 
   Result<uint32_t> deviceCount() const;
+  /// Everything NVML tells of a GPU (weft doctor).
   Result<GpuState> device(uint32_t index) const;
+  /// Only what changes while it runs: memory, utilization, power and
+  /// temperature (the per-rank metrics, once a second).
+  Result<GpuState> readings(uint32_t index) const;
   /// The driver's version ("560.35.03") and the CUDA version it supports
   /// (12060 for 12.6).
   std::string driverVersion() const;

@@ -51,7 +51,7 @@ struct GpuSource {
 
 void sampleGpu(GpuSource &gpu, std::vector<MetricSample> &out) {
   std::lock_guard<std::mutex> lock(gpu.mutex);
-  auto state = gpu.nvml->device(gpu.index);
+  auto state = gpu.nvml->readings(gpu.index);
   if (!state.ok())
     return;
   std::string labels = "gpu=\"" + std::to_string(gpu.index) + "\"";
