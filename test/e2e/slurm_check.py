@@ -187,9 +187,16 @@ def check_failures(args, work):
             raise Failure("a rank %s: the job took %.0f s to end" % (mode,
                                                                     took))
         line = next(l for l in text.splitlines() if "rank 3" in l)
+        # sbatch --wait may return while slurmctld still has the job
+        # COMPLETING: read its final state.
+        state = job_field(job, "JobState")
+        deadline = time.monotonic() + 30
+        while state == "COMPLETING" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            state = job_field(job, "JobState")
         ok("a rank %s: job %s %s in %.1f s, no output; it says: %s"
-           % ("killed" if mode == "kill" else "hung", job,
-              job_field(job, "JobState"), took, line.strip()))
+           % ("killed" if mode == "kill" else "hung", job, state, took,
+              line.strip()))
 
 
 def wait_serving(job, log, port, timeout=180):
