@@ -759,30 +759,81 @@ LogicalResult importSoftmax(GraphImporter &g, NodeCtx &node) {
                               {named(g, "axis", g.b.getI64IntegerAttr(*ax))}));
 }
 
-LogicalResult onlyFirstOutput(GraphImporter &g, NodeCtx &node) {
-  for (int i = 1; i < node.proto.output_size(); ++i)
-    if (!node.proto.output(i).empty())
-      return g.error(node) << "only the first output is supported";
+/// LayerNormalization's optional outputs Mean and InvStdDev: the statistics
+/// over the axes from `axis` on, kept as dims of 1, computed in stash_type
+/// (float unless the model says otherwise), as ONNX defines them.
+LogicalResult layerNormStatistics(GraphImporter &g, NodeCtx &node, int64_t axis,
+                                  double epsilon) {
+  Value x = node.input(0);
+  auto xt = typeOf(x);
+  int64_t stash = node.intAttr("stash_type", onnx::TensorProto::FLOAT);
+  Type elem = onnxElementType(g.ctx, int32_t(stash));
+  if (!elem || !isa<FloatType>(elem))
+    return g.error(node) << "stash_type " << stash
+                         << " is not a floating-point type";
+  if (xt.getElementType() != elem) {
+    auto c =
+        g.emit<CastOp>(node, RankedTensorType::get(xt.getShape(), elem), x);
+    if (failed(c))
+      return failure();
+    x = *c;
+  }
+  SmallVector<int64_t> axes;
+  for (int64_t a = axis; a < xt.getRank(); ++a)
+    axes.push_back(a);
+  auto mean = [&](Value v) {
+    return g.emit<ReduceOp>(
+        node, {}, {v},
+        {named(g, "kind", ReduceKindAttr::get(&g.ctx, ReduceKind::mean)),
+         named(g, "axes", g.b.getDenseI64ArrayAttr(axes)),
+         named(g, "keepdims", g.b.getBoolAttr(true))});
+  };
+  auto mu = mean(x);
+  if (failed(mu))
+    return failure();
+  auto d = g.emit<SubOp>(node, {}, {x, *mu});
+  if (failed(d))
+    return failure();
+  auto sq = g.emit<MulOp>(node, {}, {*d, *d});
+  if (failed(sq))
+    return failure();
+  auto var = mean(*sq);
+  if (failed(var))
+    return failure();
+  auto shifted = g.emit<AddOp>(node, {}, {*var, g.scalar(elem, epsilon)});
+  if (failed(shifted))
+    return failure();
+  auto root = g.emit<SqrtOp>(node, shifted->getType(), {*shifted});
+  if (failed(root))
+    return failure();
+  auto inv = g.emit<ReciprocalOp>(node, root->getType(), {*root});
+  if (failed(inv))
+    return failure();
+  node.results.append({*mu, *inv});
   return success();
 }
 
 LogicalResult importLayerNorm(GraphImporter &g, NodeCtx &node) {
-  if (failed(requireInputs(g, node, 2)) || failed(onlyFirstOutput(g, node)))
+  if (failed(requireInputs(g, node, 2)))
     return failure();
   auto ax =
       g.axis(node, node.intAttr("axis", -1), typeOf(node.input(0)).getRank());
   if (failed(ax))
     return failure();
+  double epsilon = node.floatAttr("epsilon", 1e-5f);
   SmallVector<Value> operands = {node.input(0), node.input(1)};
   if (node.input(2))
     operands.push_back(node.input(2));
-  return setResult(
-      node,
-      g.emit<LayerNormOp>(
-          node, node.input(0).getType(), operands,
-          {named(g, "axis", g.b.getI64IntegerAttr(*ax)),
-           named(g, "epsilon",
-                 g.b.getF64FloatAttr(node.floatAttr("epsilon", 1e-5f)))}));
+  if (failed(setResult(
+          node, g.emit<LayerNormOp>(
+                    node, node.input(0).getType(), operands,
+                    {named(g, "axis", g.b.getI64IntegerAttr(*ax)),
+                     named(g, "epsilon", g.b.getF64FloatAttr(epsilon))}))))
+    return failure();
+  bool statistics =
+      llvm::any_of(llvm::drop_begin(node.proto.output()),
+                   [](const std::string &n) { return !n.empty(); });
+  return statistics ? layerNormStatistics(g, node, *ax, epsilon) : success();
 }
 
 LogicalResult needsOpset(GraphImporter &g, NodeCtx &node, int64_t opset) {

@@ -554,8 +554,16 @@ def norms():
           [node("LayerNormalization", ["x", "scale"], ["z"], axis=1)],
           [("x", F, [2, 4, 6]), ("scale", F, [4, 6])], ["z"])
     model("layer_norm_stats",
-          [node("LayerNormalization", ["x", "scale"], ["z", "mean"],
+          [node("LayerNormalization", ["x", "scale"], ["z", "mean", "inv"],
+                name="ln", axis=1)],
+          [("x", F, [2, 4, 6]), ("scale", F, [4, 6])], ["z", "mean", "inv"])
+    model("layer_norm_inv_only",
+          [node("LayerNormalization", ["x", "scale"], ["z", "", "inv"],
                 name="ln")],
+          [("x", F, [2, 4, 6]), ("scale", F, [6])], ["z", "inv"])
+    model("layer_norm_stash_int",
+          [node("LayerNormalization", ["x", "scale"], ["z", "mean"],
+                name="ln", stash_type=7)],
           [("x", F, [2, 4, 6]), ("scale", F, [6])], ["z", "mean"],
           invalid=True)
     model("rms_norm",
