@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <functional>
 #include <mutex>
 #include <stdexcept>
 
@@ -467,42 +468,101 @@ TEST(RuntimeKernels, AttentionHandComputed) {
   expectNear(floats(out), {w0 * 1 + w1 * 3, w0 * 2 + w1 * 4});
 }
 
+/// Scaled dot-product attention of one [S, D] query block over [T, D] keys
+/// and values, written out from the definition: softmax(scale q k^T + mask)
+/// v, where `visible(i, j)` says whether query row i sees key j (a row that
+/// sees none is zero).
+std::vector<float>
+attentionRows(const std::vector<float> &q, const std::vector<float> &k,
+              const std::vector<float> &v, int64_t s, int64_t t, int64_t d,
+              double scale,
+              const std::function<bool(int64_t, int64_t)> &visible) {
+  std::vector<float> out(s * d, 0.0f);
+  for (int64_t i = 0; i < s; ++i) {
+    std::vector<double> w(t, 0.0);
+    double top = -kInf, sum = 0;
+    for (int64_t j = 0; j < t; ++j)
+      if (visible(i, j)) {
+        for (int64_t c = 0; c < d; ++c)
+          w[j] += q[i * d + c] * k[j * d + c];
+        w[j] *= scale;
+        top = std::max(top, w[j]);
+      }
+    for (int64_t j = 0; j < t; ++j)
+      sum += w[j] = visible(i, j) ? std::exp(w[j] - top) : 0.0;
+    for (int64_t j = 0; j < t && sum > 0; ++j)
+      for (int64_t c = 0; c < d; ++c)
+        out[i * d + c] += static_cast<float>(w[j] / sum * v[j * d + c]);
+  }
+  return out;
+}
+
 TEST(RuntimeKernels, AttentionCausalAndGroupedHeads) {
-  // Hq = 2 query heads share Hkv = 1; causal over S = T = 2.
-  HostTensor q = f32({1, 2, 2, 1}, {1, 1, 2, 2});
-  HostTensor k = f32({1, 1, 2, 1}, {1, 1});
-  HostTensor v = f32({1, 1, 2, 1}, {10, 20});
+  // Hq = 4 query heads over Hkv = 2: heads 0 and 1 read kv head 0, heads 2
+  // and 3 kv head 1. Distinct queries and keys, so that the output depends
+  // on the scores, the causal cut and the head grouping.
+  const int64_t s = 3, t = 3, d = 2;
+  std::vector<float> qd = {1,  2,   -1, 0.5, 0,   3,   -2, 1,  0.5, -1, 2, 2,
+                           -1, 0.5, 1,  -2,  0.5, 0.5, 2,  -1, 1,   3,  0, -1};
+  std::vector<float> kd = {1, -1, 0.5, 2, -1, 1, 2, 0.5, -1, -2, 0, 1};
+  std::vector<float> vd = {10, 20, -5, 7, 3, -4, 1, 2, -3, 8, 6, 0.5};
+  HostTensor q = f32({1, 4, s, d}, qd);
+  HostTensor k = f32({1, 2, t, d}, kd);
+  HostTensor v = f32({1, 2, t, d}, vd);
+  auto slice = [](const std::vector<float> &x, int64_t head, int64_t n) {
+    return std::vector<float>(x.begin() + head * n, x.begin() + (head + 1) * n);
+  };
+  auto expected = [&](int64_t rows, int64_t offset,
+                      const std::vector<float> &qs) {
+    std::vector<float> want;
+    for (int64_t h = 0; h < 4; ++h) {
+      auto rowsOut =
+          attentionRows(slice(qs, h, rows * d), slice(kd, h / 2, t * d),
+                        slice(vd, h / 2, t * d), rows, t, d, 0.5,
+                        [&](int64_t i, int64_t j) { return j <= i + offset; });
+      want.insert(want.end(), rowsOut.begin(), rowsOut.end());
+    }
+    return want;
+  };
   HostTensor out =
       runOne(makeStep(Step::ATTENTION, {{"causal", 1}}, {{"scale", 0.5}}),
-             {q, k, v}, DType::F32, {1, 2, 2, 1});
-  // Row 0 sees key 0 only; row 1 sees both with equal scores.
-  expectNear(floats(out), {10, 15, 10, 15});
-  // Decode: S = 1 query against T = 2 keys sees both (j <= 0 + (T - S)).
-  HostTensor q1 = f32({1, 1, 1, 1}, {1});
-  out = runOne(makeStep(Step::ATTENTION, {{"causal", 1}}, {{"scale", 1.0}}),
-               {q1, k, v}, DType::F32, {1, 1, 1, 1});
-  expectNear(floats(out), {15});
+             {q, k, v}, DType::F32, {1, 4, s, d});
+  expectNear(floats(out), expected(s, 0, qd));
+  // Decode: S = 1 query per head against T = 3 keys sees all of them
+  // (j <= 0 + (T - S)).
+  std::vector<float> q1d = {1, -1, 0.5, 2, -2, 0, 1, 1};
+  HostTensor q1 = f32({1, 4, 1, d}, q1d);
+  out = runOne(makeStep(Step::ATTENTION, {{"causal", 1}}, {{"scale", 0.5}}),
+               {q1, k, v}, DType::F32, {1, 4, 1, d});
+  expectNear(floats(out), expected(1, t - 1, q1d));
 }
 
 TEST(RuntimeKernels, AttentionMaskBroadcastsAndFullyMaskedRowsAreZero) {
-  HostTensor q = f32({1, 1, 2, 1}, {1, 1});
-  HostTensor k = f32({1, 1, 2, 1}, {1, 1});
-  HostTensor v = f32({1, 1, 2, 1}, {10, 20});
+  std::vector<float> qd = {1, -2, 0.5, 1}, kd = {2, 1, -1, 0.5, 1, -1},
+                     vd = {10, 20, -4, 6, 3, 1};
+  HostTensor q = f32({1, 1, 2, 2}, qd);
+  HostTensor k = f32({1, 1, 3, 2}, kd);
+  HostTensor v = f32({1, 1, 3, 2}, vd);
   // Mask [S, T] broadcast to [B, H, S, T]: row 0 hides key 1; row 1 all.
-  HostTensor mask = f32({2, 2}, {0, -kInf, -kInf, -kInf});
+  HostTensor mask = f32({2, 3}, {0, -kInf, 0, -kInf, -kInf, -kInf});
   HostTensor out =
       runOne(makeStep(Step::ATTENTION, {{"has_mask", 1}}, {{"scale", 1.0}}),
-             {q, k, v, mask}, DType::F32, {1, 1, 2, 1});
-  expectNear(floats(out), {10, 0});
+             {q, k, v, mask}, DType::F32, {1, 1, 2, 2});
+  expectNear(floats(out),
+             attentionRows(qd, kd, vd, 2, 3, 2, 1.0, [](int64_t i, int64_t j) {
+               return i == 0 && j != 1;
+             }));
 }
 
 TEST(RuntimeKernels, AttentionLowPrecisionInputs) {
+  // Weights e / (e + 1) and 1 / (e + 1) on distinct keys, in bf16.
   HostTensor q = bf16({1, 1, 1, 2}, {1, 0});
-  HostTensor k = bf16({1, 1, 2, 2}, {1, 0, 1, 0});
+  HostTensor k = bf16({1, 1, 2, 2}, {1, 0, 0, 1});
   HostTensor v = bf16({1, 1, 2, 2}, {1, 2, 3, 4});
   HostTensor out = runOne(makeStep(Step::ATTENTION, {}, {{"scale", 1.0}}),
                           {q, k, v}, DType::BF16, {1, 1, 1, 2});
-  EXPECT_EQ(floats(out), (std::vector<float>{2, 3}));
+  float w1 = 1 / (std::exp(1.0f) + 1);
+  expectNear(floats(out), {1 + 2 * w1, 2 + 2 * w1}, 1e-2f);
 }
 
 TEST(RuntimeKernels, AttentionRefusals) {
