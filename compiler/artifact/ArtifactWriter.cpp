@@ -53,6 +53,12 @@ const char *safetensorsDType(art::DType d) {
     return "I8";
   case art::U8:
     return "U8";
+  case art::U16:
+    return "U16";
+  case art::U32:
+    return "U32";
+  case art::U64:
+    return "U64";
   case art::BOOL:
     return "BOOL";
   default:

@@ -28,8 +28,19 @@ art::DType mlir::weft::toArtifactDType(Type t) {
   if (t.isInteger(1))
     return art::BOOL;
   if (auto it = dyn_cast<IntegerType>(t)) {
-    if (it.isUnsigned() && it.getWidth() == 8)
-      return art::U8;
+    if (it.isUnsigned()) {
+      switch (it.getWidth()) {
+      case 64:
+        return art::U64;
+      case 32:
+        return art::U32;
+      case 16:
+        return art::U16;
+      case 8:
+        return art::U8;
+      }
+      return art::DTYPE_UNSPECIFIED;
+    }
     switch (it.getWidth()) {
     case 64:
       return art::I64;

@@ -130,6 +130,12 @@ const char *storageType(DType d) {
     return "short";
   case art::I8:
     return "signed char";
+  case art::U16:
+    return "unsigned short";
+  case art::U32:
+    return "unsigned int";
+  case art::U64:
+    return "unsigned long long";
   default: // U8, BOOL
     return "unsigned char";
   }
@@ -196,6 +202,8 @@ std::string settle(const Raw &raw, DType d) {
   if (raw.kind != Kind::Int) {
     if (d == art::BOOL)
       return cat("(long long)((", e, ") != 0)");
+    if (d == art::U64)
+      return cat("wf_f2u((double)(", e, "))");
     return settle({cat("wf_f2i((double)(", e, "))"), Kind::Int}, d);
   }
   switch (d) {
@@ -207,6 +215,10 @@ std::string settle(const Raw &raw, DType d) {
     return cat("(long long)(signed char)(unsigned char)(", e, ")");
   case art::U8:
     return cat("(long long)(unsigned char)(", e, ")");
+  case art::U16:
+    return cat("(long long)(unsigned short)(", e, ")");
+  case art::U32:
+    return cat("(long long)(unsigned int)(", e, ")");
   case art::BOOL:
     return cat("(long long)((", e, ") != 0)");
   default:
@@ -305,6 +317,18 @@ const char *intHelper(Instr::Op op) {
   }
 }
 
+/// The helper of a u64 division, max or min on the long long holding its bits.
+const char *unsignedHelper(Instr::Op op) {
+  switch (op) {
+  case Instr::DIV:
+    return "wf_udiv";
+  case Instr::MAX:
+    return "wf_umax";
+  default:
+    return "wf_umin";
+  }
+}
+
 //===----------------------------------------------------------------------===//
 // The program
 //===----------------------------------------------------------------------===//
@@ -368,11 +392,17 @@ private:
     return Kind::Float;
   }
 
+  /// Whether slot `a` holds the bits of a u64 in its long long.
+  bool isU64(uint32_t a) const { return prog[a].dtype() == art::U64; }
+
   /// Operand `a` in float precision `p`.
   std::string asFloat(uint32_t a, Kind p) const {
-    return kindOfSlot(a) == p
-               ? var(a)
-               : llvm::formatv("({0}){1}", cType(p), var(a)).str();
+    if (kindOfSlot(a) == p)
+      return var(a);
+    if (isU64(a))
+      return llvm::formatv("({0})(unsigned long long){1}", cType(p), var(a))
+          .str();
+    return llvm::formatv("({0}){1}", cType(p), var(a)).str();
   }
 
   /// Operand `a` as an integer: floats truncated (NaN 0, saturated).
@@ -400,8 +430,11 @@ private:
     if (op >= Instr::ADD && op <= Instr::MIN) {
       if (fl)
         return floatCall(in, args);
-      return {llvm::formatv("{0}({1}, {2})", intHelper(op), asInt(args[0]),
-                            asInt(args[1])),
+      bool u = in.dtype() == art::U64 &&
+               (op == Instr::DIV || op == Instr::MAX || op == Instr::MIN);
+      return {llvm::formatv("{0}({1}, {2})",
+                            u ? unsignedHelper(op) : intHelper(op),
+                            asInt(args[0]), asInt(args[1])),
               Kind::Int};
     }
     if (op == Instr::AND || op == Instr::OR)
@@ -416,6 +449,9 @@ private:
             kx == Kind::Float && ky == Kind::Float ? Kind::Float : Kind::Double;
         a = asFloat(args[0], p);
         b = asFloat(args[1], p);
+      } else if (isU64(args[0]) || isU64(args[1])) {
+        a = cat("(unsigned long long)", a);
+        b = cat("(unsigned long long)", b);
       }
       return {llvm::formatv("(long long)({0} {1} {2})", a,
                             comparisonOperator(op), b),
@@ -446,13 +482,18 @@ private:
       return {llvm::formatv("(long long)({0} != {0})", var(args[0])),
               Kind::Int};
     case Instr::CAST:
+      if (isU64(args[0]) && fl)
+        return {asFloat(args[0], Kind::Double), Kind::Double};
       return {var(args[0]), kindOfSlot(args[0])};
     case Instr::NEG:
     case Instr::ABS:
     case Instr::RELU:
-      if (!fl && kindOfSlot(args[0]) == Kind::Int)
+      if (!fl && kindOfSlot(args[0]) == Kind::Int) {
+        if (isU64(args[0]) && op != Instr::NEG)
+          return {var(args[0]), Kind::Int}; // |x| and relu(x) of a u64
         return {llvm::formatv("{0}({1})", intHelper(op), var(args[0])),
                 Kind::Int};
+      }
       [[fallthrough]];
     default:
       return floatCall(in, args);
@@ -777,6 +818,23 @@ WF_INLINE long long wf_imax(long long a, long long b) { return a > b ? a : b; }
 WF_INLINE long long wf_imin(long long a, long long b) { return a < b ? a : b; }
 WF_INLINE long long wf_iabs(long long a) { return a < 0 ? wf_ineg(a) : a; }
 WF_INLINE long long wf_irelu(long long a) { return a < 0 ? 0 : a; }
+// u64 values are held as their bits in a long long.
+WF_INLINE long long wf_f2u(double v) {
+  if (v != v || v < 0)
+    return wf_f2i(v);
+  if (v >= 18446744073709551616.0)
+    return -1;
+  return (long long)(unsigned long long)v;
+}
+WF_INLINE long long wf_udiv(long long a, long long b) {
+  return b ? (long long)((unsigned long long)a / (unsigned long long)b) : 0;
+}
+WF_INLINE long long wf_umax(long long a, long long b) {
+  return (unsigned long long)a > (unsigned long long)b ? a : b;
+}
+WF_INLINE long long wf_umin(long long a, long long b) {
+  return (unsigned long long)a < (unsigned long long)b ? a : b;
+}
 
 WF_INLINE float wf_round_f16(float x) {
   return __half2float(__float2half_rn(x));

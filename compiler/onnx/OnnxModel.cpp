@@ -57,6 +57,12 @@ Type mlir::weft::onnxElementType(MLIRContext &ctx, int32_t dataType) {
     return b.getI8Type();
   case onnx::TensorProto::UINT8:
     return b.getIntegerType(8, /*isSigned=*/false);
+  case onnx::TensorProto::UINT16:
+    return b.getIntegerType(16, /*isSigned=*/false);
+  case onnx::TensorProto::UINT32:
+    return b.getIntegerType(32, /*isSigned=*/false);
+  case onnx::TensorProto::UINT64:
+    return b.getIntegerType(64, /*isSigned=*/false);
   case onnx::TensorProto::BOOL:
     return b.getI1Type();
   default:

@@ -9,13 +9,16 @@ size_t dtypeSize(int dtype) {
   switch (dtype) {
   case DType::F64:
   case DType::I64:
+  case DType::U64:
     return 8;
   case DType::F32:
   case DType::I32:
+  case DType::U32:
     return 4;
   case DType::F16:
   case DType::BF16:
   case DType::I16:
+  case DType::U16:
     return 2;
   case DType::I8:
   case DType::U8:
@@ -46,6 +49,12 @@ std::string dtypeName(int dtype) {
     return "i8";
   case DType::U8:
     return "u8";
+  case DType::U16:
+    return "u16";
+  case DType::U32:
+    return "u32";
+  case DType::U64:
+    return "u64";
   case DType::BOOL:
     return "bool";
   case DType::DTYPE_UNSPECIFIED:
@@ -62,7 +71,8 @@ bool isFloatDType(int dtype) {
 
 bool isIntegerDType(int dtype) {
   return dtype == DType::I64 || dtype == DType::I32 || dtype == DType::I16 ||
-         dtype == DType::I8 || dtype == DType::U8 || dtype == DType::BOOL;
+         dtype == DType::I8 || dtype == DType::U8 || dtype == DType::U16 ||
+         dtype == DType::U32 || dtype == DType::U64 || dtype == DType::BOOL;
 }
 
 std::string shapeString(std::span<const int64_t> shape) {

@@ -12,6 +12,7 @@ DType dtypeOfSafetensors(const std::string &name) {
       {"F32", DType::F32},  {"F16", DType::F16}, {"BF16", DType::BF16},
       {"F64", DType::F64},  {"I64", DType::I64}, {"I32", DType::I32},
       {"I16", DType::I16},  {"I8", DType::I8},   {"U8", DType::U8},
+      {"U16", DType::U16},  {"U32", DType::U32}, {"U64", DType::U64},
       {"BOOL", DType::BOOL}};
   auto it = names.find(name);
   return it == names.end() ? DType::DTYPE_UNSPECIFIED : it->second;

@@ -346,6 +346,15 @@ Status MpiTransport::allReduceSum(const Group &group, DType dtype,
   case DType::U8:
     type = MPI_UINT8_T;
     break;
+  case DType::U16:
+    type = MPI_UINT16_T;
+    break;
+  case DType::U32:
+    type = MPI_UINT32_T;
+    break;
+  case DType::U64:
+    type = MPI_UINT64_T;
+    break;
   case DType::BOOL:
     type = MPI_UINT8_T;
     op = MPI_LOR;

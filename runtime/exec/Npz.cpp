@@ -47,6 +47,7 @@ struct DescrName {
 constexpr DescrName kDescrs[] = {
     {"<f4", DType::F32}, {"<f2", DType::F16}, {"<f8", DType::F64},
     {"<i8", DType::I64}, {"<i4", DType::I32}, {"<i2", DType::I16},
+    {"<u8", DType::U64}, {"<u4", DType::U32}, {"<u2", DType::U16},
     {"|i1", DType::I8},  {"|u1", DType::U8},  {"|b1", DType::BOOL},
     {"<i1", DType::I8},  {"<u1", DType::U8},  {"<b1", DType::BOOL},
     {"?", DType::BOOL},

@@ -35,6 +35,8 @@ double loadDouble(DType dtype, const std::byte *base, int64_t i) {
     return bf16ToFloat(loadAs<uint16_t>(base, i));
   case DType::F64:
     return loadAs<double>(base, i);
+  case DType::U64:
+    return static_cast<double>(loadAs<uint64_t>(base, i));
   default:
     return static_cast<double>(loadInt(dtype, base, i));
   }
@@ -52,6 +54,12 @@ int64_t loadInt(DType dtype, const std::byte *base, int64_t i) {
     return loadAs<int8_t>(base, i);
   case DType::U8:
     return loadAs<uint8_t>(base, i);
+  case DType::U16:
+    return loadAs<uint16_t>(base, i);
+  case DType::U32:
+    return loadAs<uint32_t>(base, i);
+  case DType::U64: // the same 64 bits: +, -, * wrap alike
+    return static_cast<int64_t>(loadAs<uint64_t>(base, i));
   case DType::BOOL:
     return loadAs<uint8_t>(base, i) != 0;
   default:
@@ -69,6 +77,19 @@ int64_t doubleToInt(double v) {
   return static_cast<int64_t>(v);
 }
 
+int64_t doubleToU64Bits(double v) {
+  if (std::isnan(v) || v < 0)
+    return doubleToInt(v);
+  if (v >= 18446744073709551616.0)
+    return -1; // all ones: the largest u64
+  return static_cast<int64_t>(static_cast<uint64_t>(v));
+}
+
+double intToDouble(DType dtype, int64_t v) {
+  return dtype == DType::U64 ? static_cast<double>(static_cast<uint64_t>(v))
+                             : static_cast<double>(v);
+}
+
 int64_t wrapInt(DType dtype, int64_t v) {
   switch (dtype) {
   case DType::I32:
@@ -79,6 +100,10 @@ int64_t wrapInt(DType dtype, int64_t v) {
     return static_cast<int8_t>(static_cast<uint8_t>(v));
   case DType::U8:
     return static_cast<uint8_t>(v);
+  case DType::U16:
+    return static_cast<uint16_t>(v);
+  case DType::U32:
+    return static_cast<uint32_t>(v);
   case DType::BOOL:
     return v != 0;
   default:
@@ -111,6 +136,8 @@ void storeDouble(DType dtype, std::byte *base, int64_t i, double v) {
     return storeAs<double>(base, i, v);
   case DType::BOOL:
     return storeAs<uint8_t>(base, i, v != 0);
+  case DType::U64:
+    return storeInt(dtype, base, i, doubleToU64Bits(v));
   default:
     return storeInt(dtype, base, i, doubleToInt(v));
   }
@@ -128,11 +155,17 @@ void storeInt(DType dtype, std::byte *base, int64_t i, int64_t v) {
     return storeAs<int8_t>(base, i, static_cast<int8_t>(wrapInt(dtype, v)));
   case DType::U8:
     return storeAs<uint8_t>(base, i, static_cast<uint8_t>(wrapInt(dtype, v)));
+  case DType::U16:
+    return storeAs<uint16_t>(base, i, static_cast<uint16_t>(v));
+  case DType::U32:
+    return storeAs<uint32_t>(base, i, static_cast<uint32_t>(v));
+  case DType::U64:
+    return storeAs<uint64_t>(base, i, static_cast<uint64_t>(v));
   case DType::BOOL:
     return storeAs<uint8_t>(base, i, v != 0);
   default:
     if (isFloatDType(dtype))
-      storeDouble(dtype, base, i, static_cast<double>(v));
+      storeDouble(dtype, base, i, intToDouble(dtype, v));
     return;
   }
 }

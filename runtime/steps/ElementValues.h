@@ -20,6 +20,11 @@ void storeDouble(DType dtype, std::byte *base, int64_t i, double v);
 void storeInt(DType dtype, std::byte *base, int64_t i, int64_t v);
 /// The integer a double converts to: truncated, NaN 0, saturated.
 int64_t doubleToInt(double v);
+/// The bits of the u64 a non-negative double converts to (truncated,
+/// saturated at 2^64 - 1); negative values and NaN as doubleToInt.
+int64_t doubleToU64Bits(double v);
+/// An integer value held in int64 as a double: U64 holds its bits.
+double intToDouble(DType dtype, int64_t v);
 /// v wrapped to an integer dtype's width (BOOL: v != 0).
 int64_t wrapInt(DType dtype, int64_t v);
 /// v rounded to a float dtype's precision.

@@ -61,8 +61,16 @@ int64_t intDiv(int64_t a, int64_t b) {
   return a / b; // truncates, like ONNX Div on integers
 }
 
-int64_t intBinary(Instr::Op op, int64_t a, int64_t b) {
+/// Integers are held in int64; a U64 holds its bits, so that +, - and *
+/// wrap alike and only /, max and min read them as unsigned.
+int64_t intBinary(Instr::Op op, int64_t a, int64_t b, bool u64) {
   uint64_t ua = static_cast<uint64_t>(a), ub = static_cast<uint64_t>(b);
+  if (u64 && (op == Instr::DIV || op == Instr::MAX || op == Instr::MIN)) {
+    if (op == Instr::DIV)
+      return ub ? static_cast<int64_t>(ua / ub) : 0;
+    return static_cast<int64_t>(op == Instr::MAX ? std::max(ua, ub)
+                                                 : std::min(ua, ub));
+  }
   switch (op) {
   case Instr::ADD:
     return static_cast<int64_t>(ua + ub);
@@ -114,8 +122,10 @@ double floatUnary(Instr::Op op, double x) {
   }
 }
 
-int64_t intUnary(Instr::Op op, int64_t x) {
+int64_t intUnary(Instr::Op op, int64_t x, bool u64) {
   uint64_t ux = static_cast<uint64_t>(x);
+  if (u64 && op != Instr::NEG)
+    return x; // |x| and relu(x) of an unsigned x
   switch (op) {
   case Instr::NEG:
     return static_cast<int64_t>(0 - ux);
@@ -172,6 +182,7 @@ public:
 
 private:
   bool slotFloat(uint32_t k) const { return isFloatDType(prog[k].dtype()); }
+  bool slotU64(uint32_t k) const { return prog[k].dtype() == DType::U64; }
   double *fSlot(uint32_t k) { return &fvals[k * kBlock]; }
   int64_t *iSlot(uint32_t k) { return &ivals[k * kBlock]; }
 
@@ -188,7 +199,7 @@ private:
     if (slotFloat(k))
       return fSlot(k);
     for (int64_t i = 0; i < n; ++i)
-      tmpF[pos][i] = static_cast<double>(iSlot(k)[i]);
+      tmpF[pos][i] = intToDouble(prog[k].dtype(), iSlot(k)[i]);
     return tmpF[pos].data();
   }
 
@@ -257,8 +268,9 @@ private:
       return true;
     }
     const int64_t *a = getI(in.args(0), 0, n), *b = getI(in.args(1), 1, n);
+    bool u64 = in.dtype() == DType::U64;
     for (int64_t i = 0; i < n; ++i)
-      iv[i] = intBinary(op, a[i], b[i]);
+      iv[i] = intBinary(op, a[i], b[i], u64);
     return false;
   }
 
@@ -271,6 +283,12 @@ private:
       return false;
     }
     const int64_t *a = getI(x, 0, n), *b = getI(y, 1, n);
+    if (slotU64(x) || slotU64(y)) {
+      for (int64_t i = 0; i < n; ++i)
+        iv[i] = compare(op, static_cast<uint64_t>(a[i]),
+                        static_cast<uint64_t>(b[i]));
+      return false;
+    }
     for (int64_t i = 0; i < n; ++i)
       iv[i] = compare(op, a[i], b[i]);
     return false;
@@ -317,14 +335,15 @@ private:
         iv[i] = slotFloat(a) && std::isnan(fSlot(a)[i]);
       return false;
     case Instr::CAST:
-      return cast(a, f, iv, n);
+      return cast(a, fl, f, iv, n);
     case Instr::NEG:
     case Instr::ABS:
     case Instr::RELU:
       if (!fl && !slotFloat(a)) {
         const int64_t *x = iSlot(a);
+        bool u64 = slotU64(a);
         for (int64_t i = 0; i < n; ++i)
-          iv[i] = intUnary(op, x[i]);
+          iv[i] = intUnary(op, x[i], u64);
         return false;
       }
       [[fallthrough]];
@@ -337,9 +356,9 @@ private:
     }
   }
 
-  bool cast(uint32_t a, double *f, int64_t *iv, int64_t n) {
-    if (slotFloat(a)) {
-      std::copy(fSlot(a), fSlot(a) + n, f);
+  bool cast(uint32_t a, bool toFloat, double *f, int64_t *iv, int64_t n) {
+    if (slotFloat(a) || toFloat) {
+      std::copy_n(getF(a, 0, n), n, f);
       return true;
     }
     std::copy(iSlot(a), iSlot(a) + n, iv);
@@ -362,7 +381,9 @@ private:
     }
     if (wroteFloat)
       for (int64_t i = 0; i < n; ++i)
-        iv[i] = dt == DType::BOOL ? f[i] != 0 : doubleToInt(f[i]);
+        iv[i] = dt == DType::BOOL  ? f[i] != 0
+                : dt == DType::U64 ? doubleToU64Bits(f[i])
+                                   : doubleToInt(f[i]);
     if (dt != DType::I64)
       for (int64_t i = 0; i < n; ++i)
         iv[i] = wrapInt(dt, iv[i]);

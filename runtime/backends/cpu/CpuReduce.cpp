@@ -70,6 +70,19 @@ int64_t combine(ReduceKind kind, int64_t acc, int64_t v) {
   }
 }
 
+uint64_t combine(ReduceKind kind, uint64_t acc, uint64_t v) {
+  switch (kind) {
+  case Max:
+    return v > acc ? v : acc;
+  case Min:
+    return v < acc ? v : acc;
+  case Prod:
+    return acc * v;
+  default:
+    return acc + v;
+  }
+}
+
 /// Accumulates every input element into its output slot, then stores.
 template <typename Acc, typename Load>
 void reduceInto(const ReducePlan &p, const InTensor &in, const OutTensor &out,
@@ -87,7 +100,7 @@ void reduceInto(const ReducePlan &p, const InTensor &in, const OutTensor &out,
     else if constexpr (std::is_same_v<Acc, double>)
       storeDouble(out.dtype, out.data, o, acc[o]);
     else
-      storeInt(out.dtype, out.data, o, acc[o]);
+      storeInt(out.dtype, out.data, o, static_cast<int64_t>(acc[o]));
   }
 }
 
@@ -99,6 +112,10 @@ Status runReduce(const StepArgs &args) {
   if (isFloatDType(in.dtype))
     reduceInto<double>(p, in, args.outputs[0], [&](int64_t i) {
       return loadDouble(in.dtype, in.data, i);
+    });
+  else if (in.dtype == DType::U64)
+    reduceInto<uint64_t>(p, in, args.outputs[0], [&](int64_t i) {
+      return static_cast<uint64_t>(loadInt(in.dtype, in.data, i));
     });
   else
     reduceInto<int64_t>(p, in, args.outputs[0], [&](int64_t i) {

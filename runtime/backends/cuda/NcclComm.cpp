@@ -321,6 +321,12 @@ Status NcclCollectives::allReduceSum(const comm::Group &g, DType dtype,
   case DType::U8:
     type = ncclUint8;
     break;
+  case DType::U32:
+    type = ncclUint32;
+    break;
+  case DType::U64:
+    type = ncclUint64;
+    break;
   case DType::BOOL:
     type = ncclUint8;
     op = ncclMax;

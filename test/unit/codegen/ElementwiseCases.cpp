@@ -73,6 +73,12 @@ const char *dtypeTag(DType d) {
     return "i8";
   case art::U8:
     return "u8";
+  case art::U16:
+    return "u16";
+  case art::U32:
+    return "u32";
+  case art::U64:
+    return "u64";
   default:
     return "bool";
   }
@@ -120,6 +126,12 @@ int64_t randomInt(std::mt19937 &rng, art::DType d) {
   case art::I16:
     lo = -32768, hi = 32767;
     break;
+  case art::U16:
+    lo = 0, hi = 65535;
+    break;
+  case art::U32:
+    lo = 0, hi = 4294967295;
+    break;
   default:
     break;
   }
@@ -143,7 +155,8 @@ std::vector<ElementwiseCase> makeCases() {
   using I = Instr;
   const DType f32 = art::F32, f16 = art::F16, bf16 = art::BF16, f64 = art::F64,
               i64 = art::I64, i32 = art::I32, u8 = art::U8, i8 = art::I8,
-              i16 = art::I16, b = art::BOOL;
+              i16 = art::I16, u16 = art::U16, u32 = art::U32, u64 = art::U64,
+              b = art::BOOL;
 
   // Broadcasts and the index math.
   l.add("add_f32_row", {input(0, f32), input(1, f32), op(I::ADD, f32, {0, 1})},
@@ -233,13 +246,13 @@ std::vector<ElementwiseCase> makeCases() {
         {t(i32, {6, 10}), t(i32, {10})}, t(i32, {6, 10}));
 
   // Integer arithmetic, wrapped to each width.
-  for (DType d : {i64, i32, i16, i8, u8})
+  for (DType d : {i64, i32, i16, i8, u8, u16, u32, u64})
     l.add(std::string("int_arith_") + dtypeTag(d),
           {input(0, d), input(1, d), op(I::ADD, d, {0, 1}),
            op(I::SUB, d, {2, 1}), op(I::MUL, d, {3, 0}), op(I::DIV, d, {4, 1}),
            op(I::MAX, d, {5, 0}), op(I::MIN, d, {6, 1})},
           {t(d, {6, 16}), t(d, {16})}, t(d, {6, 16}));
-  for (DType d : {i64, i32, i8})
+  for (DType d : {i64, i32, i8, u64})
     for (I::Op code : {I::NEG, I::ABS, I::RELU})
       l.add(std::string("int_") + I::Op_Name(code) + "_" + dtypeTag(d),
             {input(0, d), op(code, d, {0})}, {t(d, {40})}, t(d, {40}));
@@ -254,6 +267,9 @@ std::vector<ElementwiseCase> makeCases() {
     l.add(std::string("cmp_") + I::Op_Name(code) + "_i64",
           {input(0, i64), input(1, i64), op(code, b, {0, 1})},
           {t(i64, {4, 8}), t(i64, {8})}, t(b, {4, 8}));
+    l.add(std::string("cmp_") + I::Op_Name(code) + "_u64",
+          {input(0, u64), input(1, u64), op(code, b, {0, 1})},
+          {t(u64, {4, 8}), t(u64, {8})}, t(b, {4, 8}));
   }
   l.add("cmp_mixed_i32_bf16",
         {input(0, i32), input(1, bf16), op(I::LT, b, {0, 1})},
@@ -295,7 +311,9 @@ std::vector<ElementwiseCase> makeCases() {
       {f32, i64},  {f32, i32},  {f32, i8},  {f32, u8},   {f32, b},
       {bf16, i16}, {f16, i32},  {i64, f16}, {i64, bf16}, {i64, f32},
       {b, f32},    {i32, f64},  {u8, i8},   {i64, i8},   {f64, f16},
-      {f32, bf16}, {bf16, f16}, {i32, b}};
+      {f32, bf16}, {bf16, f16}, {i32, b},   {u32, f32},  {f32, u32},
+      {u16, i64},  {i64, u16},  {u64, f32}, {u64, f64},  {f64, u64},
+      {f32, u64},  {u64, i32}};
   for (auto [from, to] : casts)
     l.add(std::string("cast_") + dtypeTag(from) + "_" + dtypeTag(to),
           {input(0, from), op(I::CAST, to, {0})}, {t(from, {48})}, t(to, {48}),

@@ -22,6 +22,9 @@ enum ElemType : int {
   kI8 = 8,
   kU8 = 9,
   kBool = 10,
+  kU16 = 11,
+  kU32 = 12,
+  kU64 = 13,
 };
 
 /// Dims of the index maps below; higher ranks are refused at bind.
