@@ -2,7 +2,8 @@
 """Runs ONNX's backend node tests through `weft compile` and `weft-run`.
 
     python run_node_tests.py [--filter REGEX] [--json PATH]
-        [--allowlist PATH | --write-allowlist PATH] [--ops-doc PATH]
+        [--allowlist PATH | --write-allowlist PATH]
+        [--ops-doc PATH | --check-ops-doc PATH]
 
 Selects every node test of the installed onnx package whose nodes are all op
 types that `weft compile --list-ops` claims (default domain) and whose model
@@ -13,8 +14,10 @@ out.npz`) and its outputs compared with the expected ones: floats to rtol 1e-3
 and atol 1e-5 (the backend's defaults; NaNs must be where expected), integers
 and booleans exactly, shapes and dtypes exactly. Each test ends as one of
 
-    pass, fail (wrong outputs), compile-refused (weft compile exits non-zero),
-    run-error (weft-run fails, times out or writes no or the wrong outputs).
+    pass, fail (wrong outputs), compile-refused (weft compile exits 1 or 2
+    with a `weft: error:` message), compile-error (weft compile crashes,
+    times out or exits non-zero without saying why), run-error (weft-run
+    fails, times out or writes no or the wrong outputs).
 
 Tools: $WEFT (default build/bin/weft of this checkout) and $WEFT_RUN (default
 weft-run beside $WEFT).
@@ -27,11 +30,16 @@ random data from numpy's global generator: it is seeded with 0 first, so the
 data are the same on every run). The selected ones are then written in the
 same layout to a scratch directory (--data-dir overrides the source).
 
---allowlist PATH checks: it exits 1 if any listed test does not pass, and
-reports tests that pass but are not listed as newly passing. The last line is
-always "N passed, M failed" (listed tests that passed / did not).
---write-allowlist PATH writes the names of the passing tests. --ops-doc PATH
-writes the supported-ops table (docs/ops.md) with each op's test counts.
+--allowlist PATH checks that every selected test ends as expected: a listed
+test must pass, an unlisted one must be refused with a message. It exits 1
+on anything else: a listed test that does not pass, a test with wrong
+outputs, a run error or a compile error (listed or not), and a test that
+passes but is not listed (the list must name every passing test, so that
+each stays enforced). The last line is always "N passed, M failed" (tests
+that ended as expected / did not). --write-allowlist PATH writes the names
+of the passing tests. --ops-doc PATH writes the supported-ops table
+(docs/ops.md) with each op's test counts; --check-ops-doc PATH exits 1 if
+that file is not what --ops-doc would write now.
 """
 
 import argparse
@@ -56,7 +64,7 @@ MIN_OPSET, MAX_OPSET = 13, 23
 # Ops that exist from a later opset than MIN_OPSET.
 OP_MIN_OPSET = {"RMSNormalization": 23, "RotaryEmbedding": 23}
 RTOL, ATOL = 1e-3, 1e-5
-STATUSES = ["pass", "fail", "compile-refused", "run-error"]
+STATUSES = ["pass", "fail", "compile-refused", "compile-error", "run-error"]
 
 
 def default_tools():
@@ -279,7 +287,7 @@ def run_test(name, test_dir, weft, weft_run, timeout, scratch):
             p = subprocess.run(cmd, capture_output=True, text=True,
                                timeout=left())
         except subprocess.TimeoutExpired:
-            return finish("compile-refused",
+            return finish("compile-error",
                           f"weft compile timed out after {timeout:g} s")
         if p.returncode != 0:
             line = first_error_line(p.stderr + p.stdout, strip)
@@ -289,6 +297,12 @@ def run_test(name, test_dir, weft, weft_run, timeout, scratch):
             if p.returncode < 0:
                 line = short = (f"weft compile killed by signal "
                                 f"{-p.returncode}: {short}")
+                return finish("compile-error", short, line)
+            # A refusal says why, in weft's form, and exits 1 or 2.
+            if p.returncode not in (1, 2) or "weft: error: " not in p.stderr:
+                return finish("compile-error",
+                              f"weft compile exited {p.returncode} without "
+                              f"a 'weft: error:' message: {short}")
             return finish("compile-refused", short, line)
 
         for ds_name in data_sets:
@@ -398,7 +412,10 @@ def write_ops_doc(path, ops, results, ops_of):
         "tests contain",
         "several). Failing means wrong outputs, a refusal by `weft compile` "
         "or an error",
-        "of `weft-run`.",
+        "of `weft-run`; `test/conformance/node-tests.test` fails the build on "
+        "anything but a",
+        "pass or a refusal with a message, so every failing test listed below "
+        "is refused.",
         "",
         "| op | opsets | node tests passed | node tests failed or refused |",
         "| --- | --- | --- | --- |",
@@ -435,6 +452,9 @@ def main():
     ap.add_argument("--allowlist", help="check: every listed test must pass")
     ap.add_argument("--write-allowlist", help="write the passing tests here")
     ap.add_argument("--ops-doc", help="write the supported-ops table here")
+    ap.add_argument("--check-ops-doc", metavar="PATH",
+                    help="check that PATH is the supported-ops table this "
+                    "run writes")
     ap.add_argument("--json", help="write every result here")
     ap.add_argument("--data-dir", help="node tests in the on-disk layout "
                     "(default: the onnx package's, else built in memory)")
@@ -444,9 +464,10 @@ def main():
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="print every test's result")
     args = ap.parse_args()
-    if args.filter and (args.ops_doc or args.write_allowlist):
-        ap.error("--ops-doc and --write-allowlist need every test: drop "
-                 "--filter")
+    if args.filter and (args.ops_doc or args.check_ops_doc or
+                        args.write_allowlist):
+        ap.error("--ops-doc, --check-ops-doc and --write-allowlist need every "
+                 "test: drop --filter")
 
     weft, weft_run = default_tools()
     for tool in (weft, weft_run):
@@ -504,30 +525,75 @@ def main():
         write_ops_doc(args.ops_doc, ops, results, ops_of)
 
     status = 0
+    if args.check_ops_doc:
+        status |= check_ops_doc(args.check_ops_doc, ops, results, ops_of)
     if args.allowlist:
-        listed = read_allowlist(args.allowlist)
-        by_name = {r["name"]: r for r in results}
-        if name_re:
-            listed = [n for n in listed if name_re.search(n)]
-        passed, failed = 0, []
-        for name in listed:
-            r = by_name.get(name)
-            if r and r["status"] == "pass":
-                passed += 1
-            elif r:
-                failed.append(f"{name}: {r['status']}: {r['details']}")
-            else:
-                failed.append(f"{name}: not found (not a selected node test of "
-                              f"onnx {onnx.__version__})")
-        for line in failed:
-            print(f"FAIL (allowlisted): {line}")
-        listed_set = set(listed)
-        for r in results:
-            if r["status"] == "pass" and r["name"] not in listed_set:
-                print(f"newly passing: {r['name']}")
-        print(f"{passed} passed, {len(failed)} failed")
-        status = 1 if failed else 0
+        status |= check_outcomes(read_allowlist(args.allowlist), results,
+                                 name_re)
     return status
+
+
+def check_ops_doc(path, ops, results, ops_of):
+    """0 if `path` is the table --ops-doc writes from these results."""
+    fd, fresh = tempfile.mkstemp(suffix=".md")
+    os.close(fd)
+    try:
+        write_ops_doc(fresh, ops, results, ops_of)
+        with open(fresh) as f:
+            want = f.read().splitlines()
+    finally:
+        os.unlink(fresh)
+    try:
+        with open(path) as f:
+            have = f.read().splitlines()
+    except OSError as e:
+        print(f"FAIL: cannot read {path}: {e.strerror}")
+        return 1
+    if have == want:
+        print(f"ok: {path} is current")
+        return 0
+    import difflib
+    diff = list(difflib.unified_diff(have, want, path, "this run", n=0,
+                                     lineterm=""))
+    print(f"FAIL: {path} is stale; regenerate it with --ops-doc {path}:")
+    for line in diff[:40]:
+        print("  " + line)
+    if len(diff) > 40:
+        print(f"  ... {len(diff) - 40} more diff lines")
+    return 1
+
+
+def check_outcomes(listed, results, name_re):
+    """Every listed test passes, every other one is refused with a message;
+    prints one FAIL line per other outcome, then 'N passed, M failed'."""
+    by_name = {r["name"]: r for r in results}
+    if name_re:
+        listed = [n for n in listed if name_re.search(n)]
+    listed_set = set(listed)
+    failed = []
+    for name in listed:
+        r = by_name.get(name)
+        if r is None:
+            failed.append(f"{name}: listed, but not a selected node test of "
+                          f"onnx {onnx.__version__}")
+        elif r["status"] != "pass":
+            failed.append(f"{name}: listed, but {r['status']}: "
+                          f"{r['details']}")
+    for r in results:
+        if r["name"] in listed_set:
+            continue
+        if r["status"] == "pass":
+            failed.append(f"{r['name']}: passes but is not listed (add it: "
+                          "--write-allowlist)")
+        elif r["status"] != "compile-refused":
+            failed.append(f"{r['name']}: {r['status']}: {r['details']}")
+    for line in failed:
+        print(f"FAIL: {line}")
+    expected = sum(1 for r in results
+                   if r["status"] == ("pass" if r["name"] in listed_set
+                                      else "compile-refused"))
+    print(f"{expected} passed, {len(failed)} failed")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
