@@ -189,6 +189,12 @@ Status checkManifestFields(const Manifest &m) {
                        " is not 'cpu' or a GPU architecture 'sm_NN'");
   if (stated && m.target().empty())
     return errorStatus("target is empty ('cpu' or a GPU architecture)");
+  // The writer hashes the model it compiled: without the hash, a changed
+  // model file would go unnoticed.
+  if (!m.source_model().empty() && m.source_sha256().empty())
+    return errorStatus("source_sha256 is empty, but source_model " +
+                       quoted(m.source_model()) +
+                       " is given (its SHA-256 is required)");
   if (!m.source_sha256().empty() && !isHexDigest(m.source_sha256()))
     return errorStatus("source_sha256 " + quoted(m.source_sha256()) +
                        " is not a SHA-256 (64 hex digits)");

@@ -349,7 +349,7 @@ int runLaunched(const LaunchInfo &launch, const Artifact &artifact,
   auto task = [&](const LaunchedRank &self) -> Status {
     auto arrays = readNpz(opts.inputs);
     if (!arrays.ok())
-      return arrays.status();
+      return errorStatus("--inputs: " + arrays.message());
     auto matched = matchInputs(artifact.manifest, *arrays, opts.inputs);
     if (!matched.ok())
       return matched.status();
@@ -419,7 +419,7 @@ int runLocalProcesses(const RunOptions &opts, const std::string &prog, int argc,
   // Bad inputs are reported once, here, rather than by every rank.
   auto arrays = readNpz(opts.inputs);
   if (!arrays.ok())
-    return dataError(arrays.message());
+    return dataError("--inputs: " + arrays.message());
   if (auto matched = matchInputs(artifact->manifest, *arrays, opts.inputs);
       !matched.ok())
     return dataError(matched.message());
@@ -492,7 +492,7 @@ int runArtifact(const RunOptions &opts, const std::string &prog, int argc,
     return runLaunched(*launch, *artifact, opts);
   auto arrays = readNpz(opts.inputs);
   if (!arrays.ok())
-    return dataError(arrays.message());
+    return dataError("--inputs: " + arrays.message());
   auto matched = matchInputs(artifact->manifest, *arrays, opts.inputs);
   if (!matched.ok())
     return dataError(matched.message());

@@ -14,6 +14,7 @@
 #include "compiler/topology/Topology.h"
 #include "dialects/Weft/WeftOps.h"
 #include "runtime/support/SafeFile.h"
+#include "runtime/tokenizer/Tokenizer.h"
 #include "runtime/tokenizer/TokenizerFiles.h"
 
 #include "mlir/IR/AsmState.h"
@@ -342,6 +343,22 @@ int compileForGeneration(GenerateRequest r) {
   gen.set_layers(layers);
   gen.set_vocab(
       cast<RankedTensorType>(first.getResultTypes()[1]).getShape().back());
+  // Every id the tokenizer makes must have a row in the model's tables.
+  for (const auto &[name, text] : r.tokenizerFiles) {
+    if (name != "tokenizer.json")
+      continue;
+    auto tok = ::weft::tokenizer::Tokenizer::fromJson(text, name);
+    if (!tok.ok()) {
+      llvm::errs() << "weft: error: --tokenizer: " << tok.message() << "\n";
+      return 1;
+    }
+    if (int64_t ids = (*tok)->vocabSize(); ids > gen.vocab()) {
+      llvm::errs() << "weft: error: --tokenizer: tokenizer.json has ids up to "
+                   << ids - 1 << ", but the model's logits have " << gen.vocab()
+                   << " entries (ids 0 to " << gen.vocab() - 1 << ")\n";
+      return 1;
+    }
+  }
 
   mlir::weft::ArtifactOptions art;
   art.output = r.output;

@@ -122,7 +122,7 @@ int ::weft::cli::loadTopologyOption(
         status = 2;
       },
       [&](const llvm::ErrorInfoBase &err) {
-        llvm::errs() << "weft: error: " << err.message() << "\n";
+        llvm::errs() << "weft: error: --topology: " << err.message() << "\n";
       });
   return status;
 }
