@@ -398,3 +398,18 @@ func.func @keep_future_one(%q: tensor<1x2x5x8xf32>, %k: tensor<1x2x5x8xf32>, %v:
   %o = weft.matmul %p, %v : tensor<1x2x5x5xf32>, tensor<1x2x5x8xf32> -> tensor<1x2x5x8xf32>
   return %o : tensor<1x2x5x8xf32>
 }
+
+// -----
+
+// A causal mask in f16, masked by f16's lowest (-65504), fuses.
+// CHECK-LABEL: func.func @causal_f16
+// CHECK-NOT: arith.constant
+// CHECK: weft.attention %arg0, %{{.*}}, %arg2 {causal = true, scale = 1.000000e+00 : f64} : tensor<1x1x3x8xf16>, tensor<1x1x3x8xf16>, tensor<1x1x3x8xf16> -> tensor<1x1x3x8xf16>
+func.func @causal_f16(%q: tensor<1x1x3x8xf16>, %kt: tensor<1x1x8x3xf16>, %v: tensor<1x1x3x8xf16>) -> tensor<1x1x3x8xf16> {
+  %s = weft.matmul %q, %kt : tensor<1x1x3x8xf16>, tensor<1x1x8x3xf16> -> tensor<1x1x3x3xf16>
+  %mask = arith.constant dense<[[0.0, -65504.0, -65504.0], [0.0, 0.0, -65504.0], [0.0, 0.0, 0.0]]> : tensor<3x3xf16>
+  %sm = weft.add %s, %mask : tensor<1x1x3x3xf16>, tensor<3x3xf16> -> tensor<1x1x3x3xf16>
+  %p = weft.softmax %sm {axis = 3 : i64} : tensor<1x1x3x3xf16>
+  %o = weft.matmul %p, %v : tensor<1x1x3x3xf16>, tensor<1x1x3x8xf16> -> tensor<1x1x3x8xf16>
+  return %o : tensor<1x1x3x8xf16>
+}
