@@ -89,6 +89,12 @@ def inputs_path(model, batch, seq, root=DIST):
     return os.path.join(root, "inputs", f"{model}.b{batch}s{seq}.npz")
 
 
+def codegen_check_dir(root=DIST):
+    """The generated ELEMENTWISE kernels' cases (weft-codegen-gpu-check's
+    output) that test/gpu/run_codegen_kernels.py runs."""
+    return os.path.join(root, "codegen-check")
+
+
 def test_cases():
     """Every test case: dicts with name, model, kind (small|llama), dtype,
     preset, batch, seq, layout, tp, pp, reference (ort|torch)."""

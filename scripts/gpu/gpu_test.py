@@ -9,7 +9,8 @@ independent reference.
 
 Steps: fill the weights of the make_llama.py models (fill_weights.py, seeded
 Hugging Face init on the GPU); run the kernel test binaries that were
-bundled; check each generated Llama f32 graph against the Hugging Face model
+bundled, and test/gpu/run_codegen_kernels.py on the generated ELEMENTWISE
+kernels that gpu-prepare put in dist/gpu/codegen-check; check each generated Llama f32 graph against the Hugging Face model
 itself (onnxruntime vs torch f32: the graph means what LlamaForCausalLM
 computes); then run each case. f32 cases must match onnxruntime (CPU) on the
 same ONNX model and inputs within max|out - ref| / max|ref| <= 1e-4 (weft's
@@ -35,6 +36,7 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import cases as C  # noqa: E402
 import generate_check  # noqa: E402
@@ -52,6 +54,10 @@ KERNEL_TESTS = [
     ("weft-cuda-tests", [], 1),
     ("weft-nccl-test", [], 2),
 ]
+# The generated ELEMENTWISE kernels against the CPU interpreter's outputs:
+# {python} {script} {cases} are filled in (cases: DIST/codegen-check).
+CODEGEN_SCRIPT = os.path.join(ROOT, "test", "gpu", "run_codegen_kernels.py")
+CODEGEN = "{python} {script} {cases}"
 RUN_TIMEOUT = 300  # seconds, per weft-run
 # Tolerances.
 F32_TOL = 1e-4
@@ -219,6 +225,51 @@ def run_kernel_tests(log, gpus, bin_dir):
             log.result("FAIL", name, f"timed out after {RUN_TIMEOUT} s")
 
 
+def run_codegen_kernels(index, log, dist, script=CODEGEN_SCRIPT):
+    """run_codegen_kernels.py on what gpu-prepare wrote for it: one result,
+    with its failures and summary logged."""
+    name = "codegen kernels"
+    entry = index.get("codegen_check")
+    if entry is None:
+        log.result("FAIL", name, "cases.json lists no codegen check: "
+                   "dist/gpu predates it; rerun scripts/gpu-prepare")
+        return
+    if "skipped" in entry:
+        log.result("SKIP", name, f"not prepared ({entry['skipped']})")
+        return
+    if "error" in entry:
+        log.result("FAIL", name, "not prepared: " + entry["error"])
+        return
+    cases = os.path.join(dist, entry["dir"])
+    if not os.path.isfile(os.path.join(cases, "cases.json")):
+        log.result("FAIL", name, f"{cases}/cases.json is missing: carry "
+                   "dist/gpu as scripts/gpu-prepare made it")
+        return
+    cmd = CODEGEN.format(python=shlex.quote(sys.executable),
+                         script=shlex.quote(script),
+                         cases=shlex.quote(cases))
+    t0 = time.time()
+    try:
+        r = subprocess.run(shlex.split(cmd), capture_output=True, text=True,
+                           timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        log.result("FAIL", name, f"timed out after {RUN_TIMEOUT} s: {cmd}")
+        return
+    # Every case prints a line, then the summary: the failures are logged,
+    # the summary goes into the result.
+    lines = (r.stdout + r.stderr).strip().splitlines()
+    summary = lines.pop() if lines else "no output"
+    shown = [line for line in lines if not line.startswith("PASS ")]
+    for line in shown[:40]:
+        log("    " + line)
+    if len(shown) > 40:
+        log(f"    ... {len(shown) - 40} more lines")
+    status = "PASS" if r.returncode == 0 else "FAIL"
+    log.result(status, name, f"{entry['cases']} cases, exit {r.returncode}, "
+               f"{time.time() - t0:.1f} s: {summary}"
+               + ("" if r.returncode == 0 else f"; {cmd}"))
+
+
 def check_graphs(index, log, refs):
     """The generated f32 graphs against the Hugging Face model."""
     seen = set()
@@ -334,7 +385,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", nargs="*", metavar="SUBSTRING",
                    help="run only the cases whose name contains one of these")
-    p.add_argument("--skip-kernel-tests", action="store_true")
+    p.add_argument("--skip-kernel-tests", action="store_true",
+                   help="skip the bundled kernel test binaries and "
+                   "run_codegen_kernels.py")
     p.add_argument("--keep-outputs", metavar="DIR",
                    help="keep weft-run's output .npz files in DIR")
     p.add_argument("--dist", default=C.DIST,
@@ -374,6 +427,8 @@ def main(argv=None):
     refs = References(log, a.dist)
     if a.backend == "cpu":
         gpus = max(C.LAYOUTS[x][0] * C.LAYOUTS[x][1] for x in C.LAYOUTS)
+        if not a.skip_kernel_tests:
+            log.result("SKIP", "codegen kernels", "needs a GPU")
     elif not gpus:
         log.result("FAIL", "GPUs", "no CUDA device visible")
     else:
@@ -385,6 +440,7 @@ def main(argv=None):
             log.result("FAIL", "fill", f"{type(e).__name__}: {e}")
         if not a.skip_kernel_tests:
             run_kernel_tests(log, gpus, bin_dir)
+            run_codegen_kernels(index, log, a.dist)
         check_graphs(index, log, refs)
     keep = a.keep_outputs or os.path.join("/tmp", "weft-gpu-test")
     os.makedirs(keep, exist_ok=True)

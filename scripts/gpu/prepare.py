@@ -4,6 +4,9 @@
 case of scripts/gpu/cases.py with `weft compile` into dist/gpu/artifacts/,
 writes the input .npz files and dist/gpu/cases.json. Weights of the
 make_llama.py graphs are not written: fill_weights.py makes them there.
+weft-codegen-gpu-check (built beside weft with the CUDA toolkit) writes the
+generated ELEMENTWISE kernels' cases into dist/gpu/codegen-check for
+test/gpu/run_codegen_kernels.py (--no-codegen-check leaves them out).
 Generation artifacts (`weft compile --generate`: the tiny Llama for
 generate_check.py, the 1b and 8b shapes for bench/decode.py and, with
 serving buckets, for bench/serve_gpu.py) are compiled too and listed under
@@ -11,6 +14,8 @@ serving buckets, for bench/serve_gpu.py) are compiled too and listed under
 
   prepare.py [--weft build/bin/weft] [--no-bench] [--check-cpu]
              [--weft-run build/bin/weft-run] [--gen-max-seq N]
+             [--codegen-check build/bin/weft-codegen-gpu-check]
+             [--no-codegen-check]
 
 --check-cpu runs every f32 case that can run here (the small models, and
 the tiny Llama with numpy random weights in a scratch directory, read via
@@ -19,6 +24,7 @@ bf16 Llama against onnxruntime's f32 run of the same bf16-rounded weights:
 a check that the artifacts are sound before they travel.
 """
 import argparse
+import json
 import os
 import re
 import shutil
@@ -144,6 +150,24 @@ def compile_generation(weft, flags, case, out):
     return shown, None
 
 
+def prepare_codegen_check(tool, out):
+    """weft-codegen-gpu-check's cases (the kernel module as cubin and PTX,
+    random inputs, the CPU interpreter's outputs, cases.json) into
+    out/codegen-check; returns (the cases.json entry, error or None)."""
+    where = C.codegen_check_dir(out)
+    if not os.access(tool, os.X_OK):
+        return None, (f"{tool} is not built (it is built with the CUDA "
+                      "toolkit, WEFT_ENABLE_CUDA; --no-codegen-check leaves "
+                      "the codegen kernel check out)")
+    r = run([tool, where])
+    if r.returncode:
+        return None, (f"{tool} failed (exit {r.returncode}): "
+                      + (r.stderr or r.stdout).strip())
+    with open(os.path.join(where, "cases.json")) as f:
+        cases = len(json.load(f))
+    return {"dir": os.path.basename(where), "cases": cases}, None
+
+
 def tree_bytes(path):
     return sum(os.path.getsize(os.path.join(d, f))
                for d, _, files in os.walk(path) for f in files)
@@ -228,6 +252,11 @@ def main(argv=None):
                    "tp 4 x pp 2, tp 2 x pp 4), for an 8-GPU machine")
     p.add_argument("--check-cpu", action="store_true",
                    help="run the f32-checkable cases on the CPU backend")
+    p.add_argument("--codegen-check", metavar="PATH",
+                   help="weft-codegen-gpu-check (default: beside --weft)")
+    p.add_argument("--no-codegen-check", action="store_true",
+                   help="leave out the generated kernels' cases for "
+                   "test/gpu/run_codegen_kernels.py")
     p.add_argument("--gen-max-seq", type=int, metavar="N",
                    help="compile the 1b and 8b generation artifacts for N "
                    f"tokens instead of {C.GEN_BENCH_MAX_SEQ} (prompt buckets "
@@ -240,6 +269,7 @@ def main(argv=None):
     out = os.path.abspath(a.out)
     for sub in ("models", "artifacts", "inputs"):
         shutil.rmtree(os.path.join(out, sub), ignore_errors=True)
+    shutil.rmtree(C.codegen_check_dir(out), ignore_errors=True)
     os.makedirs(out, exist_ok=True)
     flags = target_flags(a.weft)
     generate_models(out, not a.no_bench or a.full_node)
@@ -288,6 +318,21 @@ def main(argv=None):
         print(f"{'FAIL' if err else 'ok  '} compile {case['name']} "
               f"({time.time() - t0:.1f} s{size})"
               + (f": {err}" if err else ""), flush=True)
+    codegen_ok = True
+    if a.no_codegen_check:
+        index["codegen_check"] = {"skipped": "--no-codegen-check"}
+    else:
+        t0 = time.time()
+        tool = a.codegen_check or os.path.join(os.path.dirname(a.weft),
+                                               "weft-codegen-gpu-check")
+        entry, err = prepare_codegen_check(tool, out)
+        index["codegen_check"] = entry or {"error": err}
+        codegen_ok = not err
+        detail = err or (f"{entry['cases']} cases, "
+                         f"{tree_bytes(C.codegen_check_dir(out)) / 2**20:.1f}"
+                         " MiB")
+        print(f"{'FAIL' if err else 'ok  '} codegen check "
+              f"({time.time() - t0:.1f} s): {detail}", flush=True)
     C.write_index(os.path.join(out, "cases.json"), index)
     size = tree_bytes(out)
     generation = (len(index["generation"]) + len(index["generation_bench"]) +
@@ -297,7 +342,7 @@ def main(argv=None):
           f"{failed} failed to compile; "
           f"{size / 2**20:.1f} MiB in all ({time.time() - start:.0f} s); "
           f"target flags: {' '.join(flags) or '(none)'}")
-    ok = failed == 0
+    ok = failed == 0 and codegen_ok
     if a.check_cpu:
         ok = check_cpu(a.weft_run, index, out) and ok
     return 0 if ok else 1

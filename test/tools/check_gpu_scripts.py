@@ -302,6 +302,100 @@ expect(abs(T.rel_err(got, ref) - 0.1 / 5.0) < 1e-12,
        "rel err is max|got - ref| / max|ref|")
 expect(T.rel_err(got[:1], ref) == float("inf"), "a shape mismatch fails")
 
+# --- gpu_test.py's run of test/gpu/run_codegen_kernels.py -----------------------
+# The step against stand-in scripts: one passing, one failing (its failures
+# logged, the passes not), and what gpu-prepare may have left in cases.json.
+codegen_root = os.path.join(SCRATCH, "codegen-dist")
+os.makedirs(os.path.join(codegen_root, "codegen-check"), exist_ok=True)
+with open(os.path.join(codegen_root, "codegen-check", "cases.json"), "w") as f:
+    f.write("[]")
+stand_ins = {
+    "pass": "print('PASS kernels.sm_90a.cubin add_f32 (k0)')\n"
+            "print('PASSED: 0 failures, 250 case runs')\n",
+    "fail": "print('PASS kernels.sm_90a.cubin add_f32 (k0)')\n"
+            "print('FAIL kernels.compute_90.ptx exp_bf16 (k1)')\n"
+            "print('    aligned grid 3: 2 of 1000 differ')\n"
+            "print('FAILED: 1 failures, 250 case runs')\n"
+            "raise SystemExit(1)\n",
+}
+for kind, body in stand_ins.items():
+    with open(os.path.join(SCRATCH, f"codegen-{kind}.py"), "w") as f:
+        f.write("import sys\nassert sys.argv[1].endswith('codegen-check')\n"
+                + body)
+prepared = {"codegen_check": {"dir": "codegen-check", "cases": 125}}
+
+
+def codegen_step(index, stand_in="pass", root=codegen_root):
+    log = T.Log()
+    with contextlib.redirect_stdout(io.StringIO()):
+        T.run_codegen_kernels(index, log, root, script=os.path.join(
+            SCRATCH, f"codegen-{stand_in}.py"))
+    return log
+
+
+log = codegen_step(prepared)
+expect([r["status"] for r in log.results] == ["PASS"] and
+       log.results[0]["detail"].startswith("125 cases, exit 0,") and
+       log.results[0]["detail"].endswith(
+           "PASSED: 0 failures, 250 case runs") and
+       not any(line.startswith("    PASS") for line in log.lines),
+       "gpu_test: run_codegen_kernels.py passing is one PASS with its summary")
+log = codegen_step(prepared, "fail")
+expect([r["status"] for r in log.results] == ["FAIL"] and
+       "    FAIL kernels.compute_90.ptx exp_bf16 (k1)" in log.lines and
+       "        aligned grid 3: 2 of 1000 differ" in log.lines and
+       "FAILED: 1 failures" in log.results[0]["detail"] and
+       log.results[0]["detail"].endswith(
+           "codegen-fail.py " + os.path.join(codegen_root, "codegen-check")),
+       "gpu_test: its failures are logged and the step fails with its "
+       "command")
+expect(codegen_step({}).results[0]["status"] == "FAIL",
+       "gpu_test: a dist/gpu without the codegen check fails")
+expect(codegen_step({"codegen_check": {"skipped": "--no-codegen-check"}})
+       .results[0]["status"] == "SKIP",
+       "gpu_test: --no-codegen-check skips the step, saying so")
+expect(codegen_step({"codegen_check": {"error": "not built"}})
+       .results[0]["detail"] == "not prepared: not built",
+       "gpu_test: a failed preparation fails the step with its error")
+expect("cases.json is missing" in codegen_step(
+           prepared, root=os.path.join(SCRATCH, "no-dist")).results[0]
+       ["detail"], "gpu_test: codegen-check missing from dist/gpu fails")
+expect(T.CODEGEN_SCRIPT == os.path.join(SRC, "test", "gpu",
+                                        "run_codegen_kernels.py") and
+       os.path.isfile(T.CODEGEN_SCRIPT),
+       "gpu_test runs test/gpu/run_codegen_kernels.py")
+
+import prepare as P  # noqa: E402
+entry, err = P.prepare_codegen_check(os.path.join(SCRATCH, "no-tool"),
+                                     os.path.join(SCRATCH, "no-tool-dist"))
+expect(entry is None and err.endswith("no-tool is not built (it is built "
+                                      "with the CUDA toolkit, "
+                                      "WEFT_ENABLE_CUDA; --no-codegen-check "
+                                      "leaves the codegen kernel check out)"),
+       "prepare.py: no weft-codegen-gpu-check is an error naming it")
+
+# run_codegen_kernels.py's comparison (its CUDA part needs a GPU).
+sys.path.insert(0, os.path.join(SRC, "test", "gpu"))
+import run_codegen_kernels as K  # noqa: E402
+f32 = lambda *xs: np.array(xs, np.float32).tobytes()
+expect(len(K.compare(f32(1.0, -0.0, np.nan), f32(1.0, -0.0, np.nan), "f32",
+                     True)[0]) == 0, "codegen compare: equal bits pass, NaN "
+       "matches NaN")
+expect(list(K.compare(f32(1.0, 0.0), f32(1.0, -0.0), "f32", True)[0]) == [1],
+       "codegen compare: an exact case tells +0 from -0")
+expect(list(K.compare(f32(1.0 + 2e-6, 2.0), f32(1.0, 2.0 + 1e-4), "f32",
+                      False)[0]) == [1],
+       "codegen compare: a transcendental case allows a few ulp, not 5e-5")
+bf16 = lambda *xs: (np.array(xs, np.float32).view(np.uint32) >> 16).astype(
+    np.uint16).tobytes()
+expect(list(K.compare(bf16(1.0, 1.0), bf16(1.0078125, 1.03125), "bf16",
+                      False)[0]) == [1],
+       "codegen compare: bf16 within one bf16 ulp, not four")
+expect(list(K.compare(np.array([0, 2], np.uint8).tobytes(),
+                      np.array([0, 1], np.uint8).tobytes(), "bool",
+                      True)[0]) == [],
+       "codegen compare: any non-zero bool is true")
+
 # --- cases.py ------------------------------------------------------------------
 cases = C.test_cases()
 names = [c["name"] for c in cases]
