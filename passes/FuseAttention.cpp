@@ -109,7 +109,10 @@ MaskKind scanMask(DenseElementsAttr attr, int64_t s, int64_t t) {
   auto shape = cast<RankedTensorType>(attr.getType()).getShape();
   if (shape.size() < 2 || shape[shape.size() - 2] != s || shape.back() != t)
     return MaskKind::Other;
-  bool causal = true, zero = true;
+  // With more queries than keys, the first rows of a causal mask see no key:
+  // the graph gives them the softmax of equal masked scores, the causal
+  // kernel zeros. Only a mask keeps that.
+  bool causal = s <= t, zero = true;
   int64_t i = 0;
   for (APFloat f : attr.getValues<APFloat>()) {
     int64_t col = i % t, row = (i / t) % s;
@@ -146,7 +149,7 @@ struct AttentionPattern : OpRewritePattern<MatmulOp> {
 
     // Scores: peel scale factors and one mask (additive or boolean select).
     Value s = sm.getInput(), mask, keep;
-    double scale = 1.0, maskScale = 1.0;
+    double scale = 1.0, maskScale = 1.0, keepFill = 0.0;
     while (true) {
       Value peeled = peelScalarScale(s, scale);
       if (peeled != s) {
@@ -176,6 +179,8 @@ struct AttentionPattern : OpRewritePattern<MatmulOp> {
             sel.getOnTrue().getType() != sel.getType())
           return failure();
         keep = sel.getCond();
+        // The scales peeled so far apply to the masked scores as well.
+        keepFill = *lowest * scale;
         s = sel.getOnTrue();
         continue;
       }
@@ -245,12 +250,14 @@ struct AttentionPattern : OpRewritePattern<MatmulOp> {
           DenseElementsAttr::get(scalarTy, rewriter.getFloatAttr(elem, x)));
     };
     if (keep) {
-      // A boolean keep-mask becomes additive: 0 where kept, -inf elsewhere.
+      // A boolean keep-mask becomes additive: 0 where kept, elsewhere the
+      // score the graph gives masked positions (its fill, times the scales
+      // applied after the select: a negative one makes it the largest).
       mask = rewriter.createOrFold<SelectOp>(
           loc,
           RankedTensorType::get(
               cast<RankedTensorType>(keep.getType()).getShape(), elem),
-          keep, scalarConst(0.0), scalarConst(-INFINITY));
+          keep, scalarConst(0.0), scalarConst(keepFill));
     } else if (mask && maskScale != 1.0) {
       mask = rewriter.createOrFold<MulOp>(loc, mask.getType(), mask,
                                           scalarConst(maskScale));

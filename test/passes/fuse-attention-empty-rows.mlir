@@ -1,16 +1,14 @@
-// KNOWN COMPILER BUG, marked XFAIL until --weft-fuse-attention is fixed; an
-// XPASS here means it is: drop the XFAIL line.
-// XFAIL: *
 // RUN: weft-opt %s --weft-fuse-attention | FileCheck %s
 
 // S=5 queries over T=3 keys with the mask of j <= i + (T - S): its first two
 // rows mask every key with the lowest float. softmax over such a row is
 // uniform (every score is the same -3.4e38), so those queries get the mean
 // of v in onnxruntime and in the unfused graph. The causal kernels give a
-// row with no visible key zeros, so this mask must not become causal = true
-// (it may stay an additive operand). weft fuses it as causal.
+// row with no visible key zeros, so this mask must not become causal = true:
+// it stays the attention's additive mask operand.
 // CHECK-LABEL: func.func @causal_empty_rows
-// CHECK: weft.attention
+// CHECK: %[[MASK:.+]] = arith.constant dense<{{\[\[\[\[}}-3.40282347E+38, -3.40282347E+38, -3.40282347E+38], [-3.40282347E+38
+// CHECK: weft.attention %{{.+}}, %{{.+}}, %{{.+}}, %[[MASK]]
 // CHECK-NOT: causal = true
 func.func @causal_empty_rows(%q: tensor<1x2x5x8xf32>, %k: tensor<1x2x3x8xf32>, %v: tensor<1x2x3x8xf32>) -> tensor<1x2x5x8xf32> {
   %kt = weft.transpose %k, [0, 1, 3, 2] : tensor<1x2x3x8xf32> -> tensor<1x2x8x3xf32>

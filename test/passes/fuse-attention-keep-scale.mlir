@@ -1,17 +1,14 @@
-// KNOWN COMPILER BUG, marked XFAIL until --weft-fuse-attention is fixed; an
-// XPASS here means it is: drop the XFAIL line.
-// XFAIL: *
 // RUN: weft-opt %s --weft-fuse-attention | FileCheck %s
 
 // A causal boolean keep-mask, where(keep, s, lowest), then the scores scaled
-// by -1: the masked scores become +3.4e38 and win the softmax. The pass
-// takes the scale into the attention but not into the mask it builds from
-// the keep-mask (an additive mask gets it): weft fuses this as causal with
-// scale -1, which hides the very keys the graph attends to. The mask must
-// not be causal (nor the unscaled 0 / -inf select when keep is not a
-// constant).
+// by -1: the masked scores become +3.4e38 and win the softmax. The mask the
+// pass builds from the keep-mask carries the scale too (0 where kept,
+// -1 x lowest elsewhere), so it is not causal: it stays the attention's
+// additive mask operand, with scale -1 on the scores.
 // CHECK-LABEL: func.func @keep_then_negate
-// CHECK: weft.attention
+// CHECK: %[[MASK:.+]] = arith.constant dense<{{\[\[\[\[}}0.000000e+00, 3.40282347E+38, 3.40282347E+38
+// CHECK: weft.attention %{{.+}}, %{{.+}}, %{{.+}}, %[[MASK]]
+// CHECK-SAME: scale = -1.000000e+00
 // CHECK-NOT: causal = true
 func.func @keep_then_negate(%q: tensor<1x2x5x8xf32>, %k: tensor<1x2x5x8xf32>, %v: tensor<1x2x5x8xf32>) -> tensor<1x2x5x8xf32> {
   %kt = weft.transpose %k, [0, 1, 3, 2] : tensor<1x2x5x8xf32> -> tensor<1x2x8x5xf32>
