@@ -3,7 +3,8 @@
 
   python check_against_ort.py MODEL.onnx --dim batch=2 --dim seq=12 \
       [--emit import|mlir|artifact] [--dtype f32|f16|bf16] [--tol T]
-      [--seed 0] [--keep DIR] [--nproc]
+      [--seed 0] [--keep DIR] [--nproc] [--reference REF.onnx]
+      [--expect-mismatch] [--mutate NAME,...|all]
 
 Makes random valid inputs for the model (token ids below the vocabulary size,
 read from the embedding table the ids index; an attention_mask of ones with
@@ -29,6 +30,15 @@ errors may be at most LOWP_FACTOR times them (each never below 1e-4):
 
 --tol replaces that rule with a fixed bound on the max error. Prints each
 output's errors and limits; exits 1 on a mismatch.
+
+--reference REF.onnx takes the reference (f32 and low precision) from REF
+instead of MODEL. --expect-mismatch inverts the verdict: exit 0 only when
+the check fails. --mutate compiles instead each named variant of MODEL
+that test/e2e/mutate.py writes ("all": every one that applies) and checks
+it against MODEL: each must fail the check (its error above the limit),
+and must pass it against its own reference (weft computed the variant
+faithfully, so the check, not the compile, told them apart); one line per
+variant, exit 1 if any variant passed the check against MODEL.
 """
 
 import argparse
@@ -312,17 +322,19 @@ class Reference:
                                   (self.dtype, e_max, e_rms))
 
     def check(self, name, out):
-        """(passed, text) for one output."""
+        """(passed, text, error / limit: the largest of the ratios) for one
+        output."""
         err, detail = rel_error(out, self.f32[name])
         lim_max, lim_rms, where = self.limits(name)
         if lim_rms is None:
             ok = err <= lim_max
-            return ok, "rel error %.3e (%s) %s" % (err, where, detail)
+            return ok, "rel error %.3e (%s) %s" % (err, where, detail), \
+                err / lim_max
         rms = rms_error(out, self.f32[name])
         ok = err <= lim_max and rms <= lim_rms
         return ok, ("error max %.3e rms %.3e (limits %.2e / %.2e = %g x %s) "
                     "%s" % (err, rms, lim_max, lim_rms, LOWP_FACTOR, where,
-                            detail))
+                            detail)), max(err / lim_max, rms / lim_rms)
 
 
 def main(argv=None):
@@ -350,6 +362,13 @@ def main(argv=None):
     p.add_argument("--tol", type=float,
                    help="fixed bound on the max error (default 1e-4 in f32; "
                    "in bf16 and f16 the derived rule)")
+    p.add_argument("--reference", metavar="REF.onnx",
+                   help="take the reference from this model")
+    p.add_argument("--expect-mismatch", action="store_true",
+                   help="exit 0 only when the check fails")
+    p.add_argument("--mutate", metavar="NAME,...|all",
+                   help="check mutate.py's variants of MODEL against MODEL: "
+                   "each must fail")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--keep", metavar="DIR",
                    help="write inputs, module, reference and outputs here")
@@ -362,11 +381,13 @@ def main(argv=None):
         dims[k] = int(v)
     model = onnx.load(args.model, load_external_data=False)
     feeds = make_inputs(model, dims, np.random.default_rng(args.seed))
-    ref = Reference(args.model, feeds, args.dtype, args.tol)
+    ref = Reference(args.reference or args.model, feeds, args.dtype, args.tol)
 
     work = args.keep or tempfile.mkdtemp(prefix="weft-e2e-")
     os.makedirs(work, exist_ok=True)
     try:
+        if args.mutate:
+            return check_mutations(args, feeds, ref, work)
         got = weft_outputs(args, args.model, feeds, work)
         if got is None:
             return 1
@@ -374,7 +395,13 @@ def main(argv=None):
             np.savez(os.path.join(work, "inputs.npz"), **feeds)
             np.savez(os.path.join(work, "reference.npz"), **ref.f32)
             np.savez(os.path.join(work, "outputs.%s.npz" % args.emit), **got)
-        return 0 if compare(args, got, ref) else 1
+        ok, _ = compare(args, got, ref)
+        if args.expect_mismatch:
+            print("%s: %s %s the check" % (
+                "ok" if not ok else "FAIL", os.path.basename(args.model),
+                "fails" if not ok else "passed"))
+            return 0 if not ok else 1
+        return 0 if ok else 1
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -405,23 +432,80 @@ def weft_outputs(args, path, feeds, work):
     return dict(zip(weft_eval.output_names(mod), outs))
 
 
+def check_mutations(args, feeds, ref, work):
+    """Each mutation of args.model must fail the check against args.model's
+    reference, and pass it against its own."""
+    import onnx
+    import mutate
+    model = onnx.load(args.model)
+    names = (mutate.applicable(model) if args.mutate == "all"
+             else args.mutate.split(","))
+    if not names:
+        print("FAIL: no mutation applies to %s" % os.path.basename(args.model))
+        return 1
+    setting = "%s [%s %s%s%s%s]" % (
+        os.path.basename(args.model), " ".join(args.dim), args.dtype,
+        " tp %d" % args.tp if args.tp > 1 else "",
+        " pp %d" % args.pp if args.pp > 1 else "",
+        " --nproc" if args.nproc else "")
+    failed = []
+    for name in names:
+        try:
+            mutant = mutate.mutate(model, name)
+        except mutate.NotApplicable as e:
+            print("FAIL: mutation %s: %s" % (name, e))
+            failed.append(name)
+            continue
+        path = os.path.join(work, "mutant-%s.onnx" % name)
+        onnx.save(mutant, path)
+        sub = os.path.join(work, name)
+        os.makedirs(sub, exist_ok=True)
+        got = weft_outputs(args, path, feeds, sub)
+        if got is None:
+            print("FAIL: mutation %s: weft did not run it, which proves "
+                  "nothing about the check" % name)
+            failed.append(name)
+            continue
+        own = Reference(path, feeds, args.dtype, args.tol)
+        print("mutation %s against the original:" % name)
+        passed, ratio = compare(args, got, ref, "  ")
+        print("mutation %s against itself:" % name)
+        faithful, own_ratio = compare(args, got, own, "  ")
+        line = ("%s: mutation %s, error / limit %.2f against the original, "
+                "%.2f against itself" % (setting, name, ratio, own_ratio))
+        if not passed and faithful:
+            print("ok: %s: fails the check" % line)
+        else:
+            failed.append(name)
+            print("FAIL: %s: %s" % (line, "passed the check" if passed else
+                                    "does not match its own reference"))
+    if failed:
+        print("FAIL: %s: %d of %d mutations not caught: %s"
+              % (setting, len(failed), len(names), ", ".join(failed)))
+        return 1
+    print("ok: %s: all %d mutations fail the check (%s)"
+          % (setting, len(names), ", ".join(names)))
+    return 0
+
+
 def compare(args, got, ref, indent=""):
-    """Prints one line per output; True when every output is within its
-    limits."""
+    """Prints one line per output; returns (True when every output is within
+    its limits, the largest error / limit)."""
     base = os.path.basename(args.model)
     what = "%s --emit %s%s" % (base, args.emit, "" if args.dtype == "f32"
                                else " --dtype %s" % args.dtype)
-    failed = False
+    failed, worst = False, 0.0
     if set(got) != set(ref.f32):
         print("%sFAIL: %s: outputs %s, reference has %s"
               % (indent, what, sorted(got), sorted(ref.f32)))
-        failed = True
+        failed, worst = True, float("inf")
     for name in sorted(set(got) & set(ref.f32)):
-        ok, text = ref.check(name, got[name])
+        ok, text, ratio = ref.check(name, got[name])
         failed |= not ok
+        worst = max(worst, ratio)
         print("%s%s: %s: output '%s' %s" % (indent, "ok" if ok else "FAIL",
                                             what, name, text))
-    return not failed
+    return not failed, worst
 
 
 if __name__ == "__main__":
