@@ -44,7 +44,7 @@ import sys
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 MUTATIONS = ["no-rotary", "attn-scale", "norm-weight", "transpose",
              "mask-ahead"]
