@@ -48,6 +48,24 @@ LLAMA = [
 ]
 SEED = 1234  # fill_weights.py's seed for every make_llama.py model
 
+# Deliberately wrong graphs (make_llama.py --mutate, the mutations of
+# test/e2e/mutate.py) of the bf16 models: (base model, preset, batch, seq,
+# layouts). Each mutant reads its base's weights and is checked against
+# the base's torch reference; it must FAIL the bf16 rule (gpu_test.py), and
+# passing it is a FAIL line.
+MUTATIONS = ["no-rotary", "attn-scale", "norm-weight", "transpose",
+             "mask-ahead"]
+MUTANT_BASES = [
+    ("tiny_bf16", "tiny", 2, 16, ["1gpu", "tp2"]),
+    ("llama1b_bf16", "1b", 2, 64, ["1gpu"]),
+]
+
+
+def mutant_models():
+    """(mutant model name, base model, preset, mutation) of every mutant."""
+    return [(f"{base}-{m}", base, preset, m)
+            for base, preset, *_ in MUTANT_BASES for m in MUTATIONS]
+
 # bench/prefill.py's weft artifacts: bf16, prompt 512.
 BENCH_MODELS = {"1b": "llama1b_bf16", "8b": "llama8b_bf16"}
 BENCH_PRESET = {"llama1b_bf16": "1b", "llama8b_bf16": "8b"}
@@ -95,9 +113,16 @@ def codegen_check_dir(root=DIST):
     return os.path.join(root, "codegen-check")
 
 
+def weights_model(case):
+    """The model whose weights and inputs a case uses: a mutant's base, or
+    the case's own."""
+    return case.get("base", case["model"])
+
+
 def test_cases():
     """Every test case: dicts with name, model, kind (small|llama), dtype,
-    preset, batch, seq, layout, tp, pp, reference (ort|torch)."""
+    preset, batch, seq, layout, tp, pp, reference (ort|torch); a mutant's
+    also mutation and base."""
     out = []
     for model in SMALL:
         for layout in ["1gpu"] + (MULTI if model in SMALL_MULTI else []):
@@ -109,6 +134,13 @@ def test_cases():
             out.append(dict(model=model, kind="llama", dtype=dtype,
                             preset=preset, batch=batch, seq=seq,
                             layout=layout))
+    for base, preset, batch, seq, layouts in MUTANT_BASES:
+        for m in MUTATIONS:
+            for layout in layouts:
+                out.append(dict(model=f"{base}-{m}", kind="llama",
+                                dtype="bf16", preset=preset, batch=batch,
+                                seq=seq, layout=layout, mutation=m,
+                                base=base))
     for c in out:
         c["tp"], c["pp"] = LAYOUTS[c["layout"]]
         c["name"] = case_name(c["model"], c["layout"])

@@ -4,6 +4,7 @@ test/models/make_llama.py with the parameters of a randomly initialized
 Hugging Face LlamaForCausalLM (run on the GPU machine: torch, transformers).
 
   fill_weights.py MODEL.onnx --seed S [--device cuda|cpu] [--norm-noise X]
+                  [--qk-spread X]
 
 The model is built from the LlamaConfig stored in the graph's metadata
 (`llama_config`) after torch.manual_seed(S), on --device (the GPU: the
@@ -17,7 +18,14 @@ parameter and every parameter must be used. The file is written beside the
 graph under a temporary name and renamed, so a failed fill leaves none.
 
 Hugging Face initializes the norm weights to 1, which would hide a runtime
-that ignores them: --norm-noise X (default 0.1) adds N(0, X) to each.
+that ignores them: --norm-noise X (default 0.1) adds N(0, X) to each. Its
+q and k projections (std 0.02) make the attention of the tiny preset
+uniform, under which a missing rotary embedding or a wrong attention scale
+or mask hardly changes the logits (the mutation cases of gpu_test.py):
+--qk-spread X (default 1.5, as make_llama.py's QK_SPREAD) rescales each q
+and k weight to std sqrt(X / hidden), which spreads the attention scores
+over about X (0 keeps Hugging Face's init). The torch model returned is
+the one written, so its references see the same weights.
 
 As a module: fill(model_path, seed, device) -> the torch model (in float32
 on `device`) whose parameters were written, for reference runs.
@@ -32,6 +40,7 @@ import numpy as np
 
 # ONNX TensorProto data types this script writes, with their byte sizes.
 ONNX_FLOAT, ONNX_FLOAT16, ONNX_BFLOAT16 = 1, 10, 16
+QK_SPREAD = 1.5  # make_llama.py's: the attention scores' std
 ITEMSIZE = {ONNX_FLOAT: 4, ONNX_FLOAT16: 2, ONNX_BFLOAT16: 2}
 DTYPE_NAME = {ONNX_FLOAT: "float32", ONNX_FLOAT16: "float16",
               ONNX_BFLOAT16: "bfloat16"}
@@ -169,7 +178,8 @@ def check_rope(model, cfg):
                         f"{model.config.to_dict()})")
 
 
-def build_model(cfg, seed, device, norm_noise=0.1, attn="eager"):
+def build_model(cfg, seed, device, norm_noise=0.1, attn="eager",
+                qk_spread=QK_SPREAD):
     """LlamaForCausalLM of make_llama.py's config in float32 on device,
     seeded; eager attention by default (the reference computation)."""
     import torch
@@ -187,11 +197,17 @@ def build_model(cfg, seed, device, norm_noise=0.1, attn="eager"):
                 if name.endswith("norm.weight"):
                     p.add_(norm_noise * torch.randn(p.shape, generator=gen,
                                                     device=device))
+    if qk_spread:
+        std = (qk_spread / cfg["hidden_size"]) ** 0.5
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name.endswith(("q_proj.weight", "k_proj.weight")):
+                    p.mul_(std / p.std())
     return model
 
 
 def fill(model_path, seed, device="cuda", norm_noise=0.1, quiet=False,
-         model=None, attn="eager"):
+         model=None, attn="eager", qk_spread=QK_SPREAD):
     """Writes the weight file of model_path; returns the torch model. A
     `model` from an earlier fill of a graph of the same config (e.g. the
     f32 and bf16 graphs of one preset) is reused instead of built again."""
@@ -208,7 +224,7 @@ def fill(model_path, seed, device="cuda", norm_noise=0.1, quiet=False,
                                 f"{value}")
         check_rope(model, cfg)
     else:
-        model = build_model(cfg, seed, device, norm_noise, attn)
+        model = build_model(cfg, seed, device, norm_noise, attn, qk_spread)
     params = dict(model.named_parameters())
     plan = plan_writes(inits, {n: list(p.shape) for n, p in params.items()})
     location = plan[0][0][3]
@@ -244,11 +260,13 @@ def main(argv=None):
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--device", default="cuda")
     p.add_argument("--norm-noise", type=float, default=0.1)
+    p.add_argument("--qk-spread", type=float, default=QK_SPREAD)
     a = p.parse_args(argv)
     if not os.path.isfile(a.model):
         p.error(f"{a.model}: no such file")
     try:
-        fill(a.model, a.seed, a.device, a.norm_noise)
+        fill(a.model, a.seed, a.device, a.norm_noise,
+             qk_spread=a.qk_spread)
     except FillError as e:
         print(f"fill_weights: error: {a.model}: {e}", file=sys.stderr)
         return 1

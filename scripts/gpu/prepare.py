@@ -12,7 +12,7 @@ generate_check.py, the 1b and 8b shapes for bench/decode.py and, with
 serving buckets, for bench/serve_gpu.py) are compiled too and listed under
 `generation`, `generation_bench` and `generation_serve`.
 
-  prepare.py [--weft build/bin/weft] [--no-bench] [--check-cpu]
+  prepare.py [--weft build/bin/weft] [--no-bench] [--check-cpu [SUBSTRING ...]]
              [--weft-run build/bin/weft-run] [--gen-max-seq N]
              [--codegen-check build/bin/weft-codegen-gpu-check]
              [--no-codegen-check]
@@ -20,8 +20,12 @@ serving buckets, for bench/serve_gpu.py) are compiled too and listed under
 --check-cpu runs every f32 case that can run here (the small models, and
 the tiny Llama with numpy random weights in a scratch directory, read via
 weft-run --model-dir) on the CPU backend against onnxruntime, and the tiny
-bf16 Llama against onnxruntime's f32 run of the same bf16-rounded weights:
-a check that the artifacts are sound before they travel.
+bf16 Llama against onnxruntime's f32 run of the same bf16-rounded weights
+under check_against_ort.py's bf16 rule (twice the error of that run in
+bf16, lowp_reference.py): a check that the artifacts are sound before they
+travel. The tiny bf16 mutants (cases.py MUTANT_BASES) must fail that rule
+against the unmutated reference. Substrings after --check-cpu limit it to
+the cases whose name contains one.
 """
 import argparse
 import json
@@ -41,6 +45,7 @@ sys.path.insert(0, HERE)
 import cases as C  # noqa: E402
 
 MODELS_DIR = os.path.join(ROOT, "test", "models")
+E2E_DIR = os.path.join(ROOT, "test", "e2e")
 
 
 def run(cmd, **kw):
@@ -71,12 +76,19 @@ def generate_models(out, bench):
     if bench:
         for model, preset in C.BENCH_PRESET.items():
             llama[model] = (preset, "bf16")
-    for name, (preset, dtype) in sorted(llama.items()):
+    mutants = {name: (preset, "bf16", mutation)
+               for name, _, preset, mutation in C.mutant_models()}
+    jobs = [(name, preset, dtype, None)
+            for name, (preset, dtype) in sorted(llama.items())]
+    jobs += [(name, preset, dtype, m)
+             for name, (preset, dtype, m) in sorted(mutants.items())]
+    for name, preset, dtype, mutation in jobs:
         r = run([py, os.path.join(MODELS_DIR, "make_llama.py"), "--preset",
-                 preset, "--dtype", dtype, "-o", C.model_dir(name, out)])
+                 preset, "--dtype", dtype, "-o", C.model_dir(name, out)]
+                + (["--mutate", mutation] if mutation else []))
         if r.returncode:
-            raise SystemExit(f"make_llama.py {preset} {dtype} failed:\n"
-                             + r.stderr)
+            raise SystemExit(f"make_llama.py {preset} {dtype} {mutation or ''}"
+                             f" failed:\n" + r.stderr)
         print(r.stdout.strip())
 
 
@@ -177,13 +189,16 @@ def rel_err(got, ref):
     return float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30))
 
 
-def check_cpu(weft_run, index, out):
-    """Runs the f32-checkable cases on the CPU backend here."""
-    import onnxruntime as ort
+def check_cpu(weft_run, index, out, only=None):
+    """Runs the f32-checkable cases, the tiny bf16 Llama and its mutants on
+    the CPU backend here."""
+    sys.path.insert(0, E2E_DIR)
+    import check_against_ort as cao
     results = []
     with tempfile.TemporaryDirectory() as scratch:
         # The tiny Llama graphs with numpy weights (same seed for both
-        # dtypes: bf16 holds the f32 values rounded).
+        # dtypes: bf16 holds the f32 values rounded; a mutant declares its
+        # base's parameters and reads its base's weights).
         weights = {}
         for model in ("tiny_f32", "tiny_bf16"):
             d = os.path.join(scratch, model)
@@ -200,37 +215,44 @@ def check_cpu(weft_run, index, out):
         raw = np.fromfile(os.path.join(ref_bf16, "model.weights"), np.uint32)
         raw = (raw + 0x7FFF + ((raw >> 16) & 1)) & 0xFFFF0000
         raw.tofile(os.path.join(ref_bf16, "model.weights"))
-        sessions = {}
+        refs = {}
         for case in index["cases"]:
             if case.get("compile_error"):
                 continue
+            if only and not any(x in case["name"] for x in only):
+                continue
             if case["kind"] == "llama" and case["preset"] != "tiny":
                 continue
+            base = C.weights_model(case)
             if case["kind"] == "small":
                 model_dir, ref_dir = C.model_dir(case["model"], out), None
             else:
-                model_dir = weights[case["model"]]
+                model_dir = weights[base]
                 ref_dir = ref_bf16 if case["dtype"] == "bf16" else model_dir
             ref_dir = ref_dir or model_dir
-            inputs = C.inputs_path(case["model"], case["batch"], case["seq"],
-                                   out)
+            inputs = C.inputs_path(base, case["batch"], case["seq"], out)
             got_path = os.path.join(scratch, case["name"] + ".npz")
             r = run([weft_run, C.artifact_dir(case["name"], out), "--inputs",
                      inputs, "--outputs", got_path, "--model-dir", model_dir])
             if r.returncode:
                 results.append((case["name"], False, r.stderr.strip()))
                 continue
-            if ref_dir not in sessions:
-                sessions[ref_dir] = ort.InferenceSession(
-                    os.path.join(ref_dir, "model.onnx"),
-                    providers=["CPUExecutionProvider"])
+            key = (ref_dir, inputs, case["dtype"])
             feeds = dict(np.load(inputs))
-            ref = sessions[ref_dir].run(None, feeds)[0]
-            got = np.load(got_path)[sessions[ref_dir].get_outputs()[0].name]
-            tol = 1e-4 if case["dtype"] == "f32" else 3e-2
-            err = rel_err(got.astype(np.float32), ref)
-            results.append((case["name"], err <= tol,
-                            f"rel err {err:.2e} (tol {tol:g})"))
+            if key not in refs:
+                refs[key] = cao.Reference(os.path.join(ref_dir, "model.onnx"),
+                                          feeds, case["dtype"], None)
+            ref = refs[key]
+            name = sorted(ref.f32)[0]
+            got = np.load(got_path)[name].astype(np.float32)
+            ok, text, ratio = ref.check(name, got)
+            if case.get("mutation"):
+                ok = not ok
+                verdict = ("fails the rule, as it must" if ok else
+                           "PASSED the rule")
+                text = (f"mutation {case['mutation']}: error / limit "
+                        f"{ratio:.2f}, {verdict}; {text}")
+            results.append((case["name"], ok, text))
     failed = 0
     for name, ok, detail in results:
         failed += not ok
@@ -250,8 +272,10 @@ def main(argv=None):
     p.add_argument("--full-node", action="store_true",
                    help="also the 8-GPU layouts of the 8b model (tp 8, "
                    "tp 4 x pp 2, tp 2 x pp 4), for an 8-GPU machine")
-    p.add_argument("--check-cpu", action="store_true",
-                   help="run the f32-checkable cases on the CPU backend")
+    p.add_argument("--check-cpu", nargs="*", metavar="SUBSTRING",
+                   help="run the f32-checkable cases, the tiny bf16 Llama "
+                   "and its mutants on the CPU backend (those whose name "
+                   "contains a SUBSTRING, if given)")
     p.add_argument("--codegen-check", metavar="PATH",
                    help="weft-codegen-gpu-check (default: beside --weft)")
     p.add_argument("--no-codegen-check", action="store_true",
@@ -262,7 +286,8 @@ def main(argv=None):
                    f"tokens instead of {C.GEN_BENCH_MAX_SEQ} (prompt buckets "
                    "above N are dropped)")
     a = p.parse_args(argv)
-    for tool in [a.weft] + ([a.weft_run] if a.check_cpu else []):
+    for tool in [a.weft] + ([a.weft_run] if a.check_cpu is not None
+                            else []):
         if not os.access(tool, os.X_OK):
             p.error(f"{tool}: not an executable (build weft first)")
     start = time.time()
@@ -289,7 +314,7 @@ def main(argv=None):
     failed = 0
     compiled = {}  # a full-node artifact serves a test and a benchmark case
     for case in index["cases"] + index["bench"]:
-        write_inputs(case["model"], case["batch"], case["seq"], out)
+        write_inputs(C.weights_model(case), case["batch"], case["seq"], out)
         if case["name"] in compiled:
             case["compile"], err = compiled[case["name"]]
             if err:
@@ -343,8 +368,8 @@ def main(argv=None):
           f"{size / 2**20:.1f} MiB in all ({time.time() - start:.0f} s); "
           f"target flags: {' '.join(flags) or '(none)'}")
     ok = failed == 0 and codegen_ok
-    if a.check_cpu:
-        ok = check_cpu(a.weft_run, index, out) and ok
+    if a.check_cpu is not None:
+        ok = check_cpu(a.weft_run, index, out, a.check_cpu) and ok
     return 0 if ok else 1
 
 

@@ -6,6 +6,7 @@ and scripts/gpu/fill_weights.py fills the file on the GPU machine.
 
   make_llama.py --preset 1b|8b|tiny [--dtype f32|bf16] -o DIR
                 [--layers N] [--write-weights] [--seed S]
+                [--mutate no-rotary|attn-scale|norm-weight|transpose|mask-ahead]
 
 Writes DIR/model.onnx with input `input_ids` int64 [batch, seq] and output
 `logits` float32 [batch, seq, vocab]. Every initializer that holds a
@@ -19,7 +20,18 @@ With --dtype bf16 the parameters are bfloat16 and the graph computes as
 LlamaForCausalLM does in bfloat16: norms and softmax inputs in float32
 (HF's upcasts), rotary tables cast to bfloat16, logits cast to float32 at
 the end. --write-weights fills model.weights with seeded random values
-(numpy; for CPU checks of small presets, not a Hugging Face init).
+(numpy; for CPU checks of small presets, not a Hugging Face init; q and k
+at qk_std(hidden), as scripts/gpu/fill_weights.py rescales them).
+
+--mutate writes a deliberately wrong graph, test/e2e/mutate.py's mutation
+of that name (docs/testing.md), for the GPU machine's mutation cases: the
+rotary embedding left out; the attention scale 10% too large; layer 0's
+input norm reading ones instead of its weight; the last layer's o_proj
+read without its Transpose (the [out, in] weight taken as [in, out]); the
+causal mask letting each token see the next one. The parameters are
+declared exactly as in the unmutated graph (the ignored norm weight stays
+an unused initializer), so the same model.weights serves both. The
+metadata key `mutation` names it.
 """
 import argparse
 import json
@@ -53,6 +65,10 @@ PRESETS = {
 WEIGHTS = "model.weights"
 ALIGN = 64  # byte alignment of each tensor in model.weights
 DTYPES = {"f32": (TensorProto.FLOAT, 4), "bf16": (TensorProto.BFLOAT16, 2)}
+MUTATIONS = ["no-rotary", "attn-scale", "norm-weight", "transpose",
+             "mask-ahead"]
+SCALE_ERROR = 1.1  # attn-scale's factor, as mutate.py's
+QK_SPREAD = 1.5  # std of the attention scores (qk_std)
 
 
 def llama_config(preset, layers=None):
@@ -151,10 +167,11 @@ def rotary_tables(g, ids, head_dim, theta):
             for f in ("Cos", "Sin")]
 
 
-def sdpa(g, q, k, v, keep, head_dim):
+def sdpa(g, q, k, v, keep, head_dim, scale=1.0):
     """torch's scaled_dot_product_attention as the dynamo exporter
-    decomposes it (see make_transformers.sdpa), in the compute dtype."""
-    root = g.fc(head_dim ** -0.25)
+    decomposes it (see make_transformers.sdpa), in the compute dtype;
+    `scale` multiplies the softmax scale (a mutation)."""
+    root = g.fc((scale * head_dim ** -0.5) ** 0.5)
     k2 = g.reshape(k, -1, g.dim(k, 2), g.dim(k, 3))
     kt = g.reshape(g.transpose(k2, [0, 2, 1]), g.dim(k, 0), g.dim(k, 1),
                    g.dim(k, 3), g.dim(k, 2))
@@ -165,9 +182,12 @@ def sdpa(g, q, k, v, keep, head_dim):
     return g.op("MatMul", p, v)
 
 
-def build(cfg, dtype):
+def build(cfg, dtype, mutation=None):
     """The ModelProto and the (name, shape, offset, length) of every
-    parameter in model.weights."""
+    parameter in model.weights; `mutation` (one of MUTATIONS) makes it
+    deliberately wrong."""
+    if mutation not in [None] + MUTATIONS:
+        raise SystemExit(f"unknown mutation '{mutation}'")
     h, heads = cfg["hidden_size"], cfg["num_attention_heads"]
     kv_heads, hd = cfg["num_key_value_heads"], h // heads
     if h % heads or heads % kv_heads:
@@ -178,25 +198,42 @@ def build(cfg, dtype):
     g = LlamaGraph(dtype, parameter_shapes(cfg))
     eps = cfg["rms_norm_eps"]
     lin = lambda x, name: g.op("MatMul", x, g.transpose(g.param(name), [1, 0]))
+    last = cfg["num_hidden_layers"] - 1
+    last_o = f"model.layers.{last}.self_attn.o_proj.weight"
+    if mutation == "transpose":  # the square o_proj read as [in, out]
+        plain = lin
+        lin = lambda x, name: g.op("MatMul", x, g.param(name)) \
+            if name == last_o else plain(x, name)
     ids = "input_ids"
     x = g.op("Gather", g.param("model.embed_tokens.weight"), ids, axis=0)
     b, s = g.dim(ids, 0), g.dim(ids, 1)
     # masking_utils' causal mask: kv_idx <= q_idx and kv_idx >= 0.
     kv = mt.seq_index(g, ids, [0])
-    mask = g.op("And", g.op("LessOrEqual", kv, mt.seq_index(g, ids, [1])),
+    q_idx = mt.seq_index(g, ids, [1])
+    if mutation == "mask-ahead":  # kv_idx <= q_idx + 1
+        q_idx = g.op("Add", q_idx, g.i0(1))
+    mask = g.op("And", g.op("LessOrEqual", kv, q_idx),
                 g.op("GreaterOrEqual", kv, g.i0(0)))
     mask = g.op("Expand", g.unsqueeze(mask, [0, 1]), g.shape(b, 1, s, s))
-    cos, sin = rotary_tables(g, ids, hd, cfg["rope_theta"])
+    if mutation != "no-rotary":
+        cos, sin = rotary_tables(g, ids, hd, cfg["rope_theta"])
     for l in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{l}."
-        y = rms_norm(g, x, g.param(p + "input_layernorm.weight"), eps)
+        w = g.param(p + "input_layernorm.weight")
+        if mutation == "norm-weight" and l == 0:  # declared, not read
+            w = g.init(g.fresh("ones"), np.ones([h], np.float32))
+            if g.onnx_dtype != TensorProto.FLOAT:
+                w = g.cast(w)
+        y = rms_norm(g, x, w, eps)
         q = mt.split_heads(g, lin(y, p + "self_attn.q_proj.weight"), heads)
         k = mt.split_heads(g, lin(y, p + "self_attn.k_proj.weight"), kv_heads)
         v = mt.split_heads(g, lin(y, p + "self_attn.v_proj.weight"), kv_heads)
-        q, k = (mt.apply_rotary(g, t, cos, sin) for t in (q, k))
+        if mutation != "no-rotary":
+            q, k = (mt.apply_rotary(g, t, cos, sin) for t in (q, k))
         k = mt.repeat_kv(g, k, heads // kv_heads)
         v = mt.repeat_kv(g, v, heads // kv_heads)
-        o = sdpa(g, q, k, v, mask, hd)
+        o = sdpa(g, q, k, v, mask, hd,
+                 SCALE_ERROR if mutation == "attn-scale" else 1.0)
         x = g.op("Add", x, lin(mt.merge_heads(g, o), p + "self_attn.o_proj.weight"))
         y = rms_norm(g, x, g.param(p + "post_attention_layernorm.weight"), eps)
         gate = lin(y, p + "mlp.gate_proj.weight")
@@ -219,6 +256,9 @@ def build(cfg, dtype):
     entry = model.metadata_props.add()
     entry.key, entry.value = "llama_config", json.dumps(
         dict(cfg, torch_dtype="bfloat16" if dtype == "bf16" else "float32"))
+    if mutation:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = "mutation", mutation
     return model, g.declared, g.offset
 
 
@@ -243,14 +283,27 @@ def to_bf16_bits(a):
     return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
 
 
+def qk_std(hidden):
+    """The std of the q and k projections' weights that spreads the
+    attention scores of unit-RMS inputs over about QK_SPREAD: q and k
+    entries have std sigma * sqrt(hidden), a score (q . k / sqrt(d)) std
+    sigma^2 * hidden. Hugging Face's 0.02 gives 0.05 at hidden 128 (the
+    tiny preset): uniform attention, under which a missing rotary
+    embedding, a wrong scale or mask hardly change the logits."""
+    return (QK_SPREAD / hidden) ** 0.5
+
+
 def write_weights(path, declared, total, dtype, seed):
-    """Seeded random parameters: norms near 1, matrices N(0, 0.02)."""
+    """Seeded random parameters: norms near 1, q and k N(0, qk_std), other
+    matrices N(0, 0.02)."""
     rng = np.random.default_rng(seed)
     with open(path + ".tmp", "wb") as f:
         f.truncate(total)
         for name, dims, offset, length in declared:
             if name.endswith("norm.weight"):
                 a = 1.0 + 0.1 * rng.standard_normal(dims)
+            elif name.endswith(("q_proj.weight", "k_proj.weight")):
+                a = qk_std(dims[1]) * rng.standard_normal(dims)
             else:
                 a = 0.02 * rng.standard_normal(dims)
             a = to_bf16_bits(a) if dtype == "bf16" else a.astype(np.float32)
@@ -268,11 +321,13 @@ def main():
     p.add_argument("--write-weights", action="store_true",
                    help="also write model.weights with random values")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mutate", choices=MUTATIONS,
+                   help="write this deliberately wrong variant")
     a = p.parse_args()
     if a.layers is not None and a.layers < 1:
         p.error(f"--layers {a.layers}: must be at least 1")
     cfg = llama_config(a.preset, a.layers)
-    model, declared, total = build(cfg, a.dtype)
+    model, declared, total = build(cfg, a.dtype, a.mutate)
     check(model)
     os.makedirs(a.out, exist_ok=True)
     path = os.path.join(a.out, "model.onnx")

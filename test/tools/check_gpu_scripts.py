@@ -64,12 +64,15 @@ def hf_llama_parameters(h, layers, heads, kv_heads, ff, vocab):
     return params
 
 
-def make(preset, dtype, layers=None):
-    out = os.path.join(SCRATCH, f"{preset}_{dtype}")
+def make(preset, dtype, layers=None, mutation=None):
+    out = os.path.join(SCRATCH, f"{preset}_{dtype}" +
+                       (f"_{mutation}" if mutation else ""))
     argv = [sys.executable, os.path.join(SRC, "test", "models", "make_llama.py"),
             "--preset", preset, "--dtype", dtype, "-o", out]
     if layers:
         argv += ["--layers", str(layers)]
+    if mutation:
+        argv += ["--mutate", mutation]
     subprocess.run(argv, check=True, capture_output=True)
     return onnx.load(os.path.join(out, "model.onnx"), load_external_data=False)
 
@@ -302,6 +305,30 @@ expect(abs(T.rel_err(got, ref) - 0.1 / 5.0) < 1e-12,
        "rel err is max|got - ref| / max|ref|")
 expect(T.rel_err(got[:1], ref) == float("inf"), "a shape mismatch fails")
 
+# The bf16 rule: weft within BF16_FACTOR x torch bf16's own errors (max and
+# rms) against torch f32, and top-1 agreement; a mutant's scale error fails.
+rng = np.random.default_rng(0)
+exact = rng.standard_normal((2, 16, 64))
+torch_bf16 = exact * (1 + 4e-3 * rng.standard_normal(exact.shape))
+ok, detail, ratio = T.bf16_verdict(
+    exact * (1 + 6e-3 * rng.standard_normal(exact.shape)), torch_bf16, exact)
+expect(ok and 0.5 < ratio < 1.0 and "limits" in detail,
+       f"bf16 rule: 1.5x torch bf16's own error passes (error / limit "
+       f"{ratio:.2f})")
+ok, detail, ratio = T.bf16_verdict(
+    exact * (1 + 1.2e-2 * rng.standard_normal(exact.shape)), torch_bf16,
+    exact)
+expect(not ok and ratio > 1.0,
+       f"bf16 rule: 3x torch bf16's own error fails (error / limit "
+       f"{ratio:.2f})")
+ok, detail, ratio = T.bf16_verdict(exact * 1.05, torch_bf16, exact)
+expect(not ok, "bf16 rule: a 5% scale error fails though top-1 agrees")
+ok, detail, ratio = T.bf16_verdict(exact + 5e-5, exact, exact)
+expect(ok and "limits 1.00e-04 / 1.00e-04" in detail,
+       "bf16 rule: limits never below the f32 tolerance")
+expect(abs(T.rms_err(exact * 1.01, exact) - 0.01) < 1e-12,
+       "rms err is ||got - ref|| / ||ref||")
+
 # --- gpu_test.py's run of test/gpu/run_codegen_kernels.py -----------------------
 # The step against stand-in scripts: one passing, one failing (its failures
 # logged, the passes not), and what gpu-prepare may have left in cases.json.
@@ -407,6 +434,31 @@ expect({c["reference"] for c in cases if c["dtype"] == "bf16"} == {"torch"}
 expect({(c["tp"], c["pp"]) for c in cases if c["model"] == "llama1b_bf16"} ==
        {(1, 1), (2, 1), (4, 1), (1, 2), (2, 2)},
        "llama1b_bf16 on 1 GPU, tp2, tp4, pp2, tp2 x pp2")
+mutants = [c for c in cases if c.get("mutation")]
+sys.path.insert(0, os.path.join(SRC, "test", "e2e"))
+import mutate  # noqa: E402
+expect(C.MUTATIONS == mutate.MUTATIONS and
+       {(c["base"], c["mutation"]) for c in mutants} ==
+       {(b[0], m) for b in C.MUTANT_BASES for m in mutate.MUTATIONS},
+       f"{len(mutants)} mutant cases: every mutation of mutate.py for each "
+       "base")
+llama_models = {m[0]: m for m in C.LLAMA}
+expect(all(c["base"] in llama_models and c["dtype"] == "bf16" and
+           c["reference"] == "torch" and
+           c["preset"] == llama_models[c["base"]][1] and
+           C.weights_model(c) == c["base"] for c in mutants),
+       "each mutant is a bf16 case of a cases.py Llama model, checked "
+       "against its base's torch reference with its base's weights")
+# A mutant declares its base's parameters at the same offsets: the base's
+# model.weights serves it (weft-run --model-dir BASE).
+base_inits = F.external_initializers(make("tiny", "bf16"))
+for m in C.MUTATIONS:
+    graph = make("tiny", "bf16", mutation=m)
+    meta = {p.key: p.value for p in graph.metadata_props}
+    expect(F.external_initializers(graph) == base_inits and
+           meta.get("mutation") == m,
+           f"make_llama.py --mutate {m}: the base's parameters and offsets, "
+           "metadata 'mutation'")
 bench = C.bench_cases()
 expect(len(bench) == 12 and {b["tp"] for b in bench} == {1, 2, 4},
        "12 benchmark artifacts: 1b and 8b, batch 1 and 8, tp 1, 2, 4")
