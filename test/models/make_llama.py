@@ -5,7 +5,7 @@ NOT written unless --write-weights: the compiler works from shapes alone,
 and scripts/gpu/fill_weights.py fills the file on the GPU machine.
 
   make_llama.py --preset 1b|8b|tiny [--dtype f32|bf16] -o DIR
-                [--layers N] [--write-weights] [--seed S]
+                [--layers N] [--vocab V] [--write-weights] [--seed S]
                 [--mutate no-rotary|attn-scale|norm-weight|transpose|mask-ahead]
 
 Writes DIR/model.onnx with input `input_ids` int64 [batch, seq] and output
@@ -71,11 +71,13 @@ SCALE_ERROR = 1.1  # attn-scale's factor, as mutate.py's
 QK_SPREAD = 1.5  # std of the attention scores (qk_std)
 
 
-def llama_config(preset, layers=None):
+def llama_config(preset, layers=None, vocab=None):
     """The LlamaConfig keyword arguments of a preset."""
     cfg = dict(PRESETS[preset])
     if layers is not None:
         cfg["num_hidden_layers"] = layers
+    if vocab is not None:
+        cfg["vocab_size"] = vocab
     cfg.update(tie_word_embeddings=False, attention_bias=False,
                mlp_bias=False, hidden_act="silu", model_type="llama")
     return cfg
@@ -318,6 +320,9 @@ def main():
     p.add_argument("--dtype", default="f32", choices=sorted(DTYPES))
     p.add_argument("-o", dest="out", required=True, metavar="DIR")
     p.add_argument("--layers", type=int, help="override the layer count")
+    p.add_argument("--vocab", type=int,
+                   help="override the vocabulary size (e.g. to fit a "
+                   "tokenizer's ids)")
     p.add_argument("--write-weights", action="store_true",
                    help="also write model.weights with random values")
     p.add_argument("--seed", type=int, default=0)
@@ -326,7 +331,9 @@ def main():
     a = p.parse_args()
     if a.layers is not None and a.layers < 1:
         p.error(f"--layers {a.layers}: must be at least 1")
-    cfg = llama_config(a.preset, a.layers)
+    if a.vocab is not None and a.vocab < 4:
+        p.error(f"--vocab {a.vocab}: must be at least 4")
+    cfg = llama_config(a.preset, a.layers, a.vocab)
     model, declared, total = build(cfg, a.dtype, a.mutate)
     check(model)
     os.makedirs(a.out, exist_ok=True)
