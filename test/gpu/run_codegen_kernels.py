@@ -27,7 +27,8 @@ import numpy as np
 
 NP = {"f32": np.float32, "f16": np.float16, "f64": np.float64,
       "i64": np.int64, "i32": np.int32, "i16": np.int16, "i8": np.int8,
-      "u8": np.uint8, "bool": np.uint8, "bf16": np.uint16}
+      "u8": np.uint8, "u16": np.uint16, "u32": np.uint32, "u64": np.uint64,
+      "bool": np.uint8, "bf16": np.uint16}
 SIZE = {k: np.dtype(v).itemsize for k, v in NP.items()}
 REL = {"bf16": 2.0 ** -7, "f16": 2.0 ** -10}
 

@@ -329,6 +329,30 @@ expect(ok and "limits 1.00e-04 / 1.00e-04" in detail,
 expect(abs(T.rms_err(exact * 1.01, exact) - 0.01) < 1e-12,
        "rms err is ||got - ref|| / ||ref||")
 
+
+# Top-1 against torch f32 where its lead is clear, as often as torch bf16:
+# 100 positions led by 2% of max|ref|; a flip raises the runner-up by 3%.
+def flipped(logits, n):
+    out = logits.copy()
+    out[:n, 1] = out[:n, 0] + 0.01 * np.abs(logits).max()
+    return out
+
+
+lead = np.zeros((100, 8))
+lead[:, 0], lead[:, 1] = 1.0, 0.98
+own = flipped(lead, 10)  # torch bf16 agrees at 90% of the positions
+ok, detail, _ = T.bf16_verdict(flipped(lead, 14), own, lead)
+expect(ok and "top-1 as torch f32's 0.860" in detail and "min 0.850" in
+       detail, "bf16 rule: top-1 within TOP1_SLACK of torch bf16's own "
+       "passes")
+ok, detail, _ = T.bf16_verdict(flipped(lead, 20), own, lead)
+expect(not ok, "bf16 rule: top-1 further below torch bf16's own fails")
+right = lead.copy()
+right[:, 7] = 0.03  # torch bf16's error, with no flip
+ok, detail, ratio = T.bf16_verdict(flipped(lead, 6), right, lead)
+expect(not ok and ratio < 1.0 and "min 0.950" in detail,
+       "bf16 rule: with torch bf16 always right, top-1 must be >= 0.95")
+
 # --- gpu_test.py's run of test/gpu/run_codegen_kernels.py -----------------------
 # The step against stand-in scripts: one passing, one failing (its failures
 # logged, the passes not), and what gpu-prepare may have left in cases.json.
