@@ -55,31 +55,22 @@ double combine(ReduceKind kind, double acc, double v) {
   }
 }
 
-int64_t combine(ReduceKind kind, int64_t acc, int64_t v) {
+/// Integers (int64, or uint64 for u64 tensors): ordered in their own type,
+/// summed and multiplied modulo 2^64.
+template <typename T>
+  requires std::is_integral_v<T>
+T combine(ReduceKind kind, T acc, T v) {
   switch (kind) {
   case Max:
     return v > acc ? v : acc;
   case Min:
     return v < acc ? v : acc;
   case Prod:
-    return static_cast<int64_t>(static_cast<uint64_t>(acc) *
-                                static_cast<uint64_t>(v));
+    return static_cast<T>(static_cast<uint64_t>(acc) *
+                          static_cast<uint64_t>(v));
   default:
-    return static_cast<int64_t>(static_cast<uint64_t>(acc) +
-                                static_cast<uint64_t>(v));
-  }
-}
-
-uint64_t combine(ReduceKind kind, uint64_t acc, uint64_t v) {
-  switch (kind) {
-  case Max:
-    return v > acc ? v : acc;
-  case Min:
-    return v < acc ? v : acc;
-  case Prod:
-    return acc * v;
-  default:
-    return acc + v;
+    return static_cast<T>(static_cast<uint64_t>(acc) +
+                          static_cast<uint64_t>(v));
   }
 }
 
