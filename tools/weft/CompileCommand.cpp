@@ -14,7 +14,6 @@
 #include "compiler/topology/Topology.h"
 #include "dialects/Weft/WeftOps.h"
 #include "runtime/support/SafeFile.h"
-#include "runtime/tokenizer/Tokenizer.h"
 #include "runtime/tokenizer/TokenizerFiles.h"
 
 #include "mlir/IR/AsmState.h"
@@ -181,6 +180,8 @@ struct GenerateRequest {
   const mlir::weft::Topology &topology;
   std::string target;
   std::vector<std::pair<std::string, std::string>> tokenizerFiles;
+  /// One past the tokenizer's largest id (0 without --tokenizer).
+  int64_t tokenizerIds;
 };
 
 /// Checks a --*-buckets list: positive, at most `limit`; sorted, unique.
@@ -344,20 +345,12 @@ int compileForGeneration(GenerateRequest r) {
   gen.set_vocab(
       cast<RankedTensorType>(first.getResultTypes()[1]).getShape().back());
   // Every id the tokenizer makes must have a row in the model's tables.
-  for (const auto &[name, text] : r.tokenizerFiles) {
-    if (name != "tokenizer.json")
-      continue;
-    auto tok = ::weft::tokenizer::Tokenizer::fromJson(text, name);
-    if (!tok.ok()) {
-      llvm::errs() << "weft: error: --tokenizer: " << tok.message() << "\n";
-      return 1;
-    }
-    if (int64_t ids = (*tok)->vocabSize(); ids > gen.vocab()) {
-      llvm::errs() << "weft: error: --tokenizer: tokenizer.json has ids up to "
-                   << ids - 1 << ", but the model's logits have " << gen.vocab()
-                   << " entries (ids 0 to " << gen.vocab() - 1 << ")\n";
-      return 1;
-    }
+  if (r.tokenizerIds > gen.vocab()) {
+    llvm::errs() << "weft: error: --tokenizer: tokenizer.json has ids up to "
+                 << r.tokenizerIds - 1 << ", but the model's logits have "
+                 << gen.vocab() << " entries (ids 0 to " << gen.vocab() - 1
+                 << ")\n";
+    return 1;
   }
 
   mlir::weft::ArtifactOptions art;
@@ -618,6 +611,7 @@ int ::weft::cli::runCompile(int argc, char **argv) {
   // Checked before the import: an unusable tokenizer fails in a second,
   // not after the model is compiled.
   std::vector<std::pair<std::string, std::string>> tokenizerFiles;
+  int64_t tokenizerIds = 0;
   if (!tokenizerDir.empty()) {
     if (emit != Emit::Artifact) {
       llvm::errs() << "weft: error: --tokenizer needs --emit=artifact\n";
@@ -631,6 +625,7 @@ int ::weft::cli::runCompile(int argc, char **argv) {
     for (const std::string &name : ::weft::tokenizer::tokenizerFileNames())
       if (files->contents.count(name))
         tokenizerFiles.emplace_back(name, files->contents.at(name));
+    tokenizerIds = files->tokenizer->vocabSize();
   }
 
   if (generate)
@@ -655,7 +650,8 @@ int ::weft::cli::runCompile(int argc, char **argv) {
         packWeights,
         *topology,
         targetName,
-        std::move(tokenizerFiles)});
+        std::move(tokenizerFiles),
+        tokenizerIds});
   for (auto *o : std::initializer_list<cl::Option *>{
            &maxSeq, std::addressof(promptBuckets), std::addressof(batchBuckets),
            &blockSize, &prefillRows})
