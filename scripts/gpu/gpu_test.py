@@ -120,24 +120,25 @@ def gpu_count():
     return len(gpus), gpus[0] if gpus else "no GPU"
 
 
-def rel_err(got, ref):
+def _error(got, ref, norm):
+    """norm(got - ref) / norm(ref) in float64: inf for a shape mismatch,
+    nan for non-finite outputs."""
     got, ref = got.astype(np.float64), ref.astype(np.float64)
     if got.shape != ref.shape:
         return float("inf")
     if not np.isfinite(got).all():
         return float("nan")
-    return float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30))
+    return float(norm(got - ref) / max(norm(ref), 1e-30))
+
+
+def rel_err(got, ref):
+    """max|got - ref| / max|ref|."""
+    return _error(got, ref, lambda x: np.abs(x).max())
 
 
 def rms_err(got, ref):
     """||got - ref||_2 / ||ref||_2."""
-    got, ref = got.astype(np.float64), ref.astype(np.float64)
-    if got.shape != ref.shape:
-        return float("inf")
-    if not np.isfinite(got).all():
-        return float("nan")
-    return float(np.sqrt(((got - ref) ** 2).sum()) /
-                 max(np.sqrt((ref ** 2).sum()), 1e-30))
+    return _error(got, ref, lambda x: np.sqrt((x ** 2).sum()))
 
 
 def bf16_verdict(got, ref_bf16, exact):
