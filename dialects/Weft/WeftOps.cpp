@@ -581,7 +581,8 @@ LogicalResult RotaryOp::verify() {
   SmallVector<int64_t> head(x.getShape());
   head.back() = r;
   auto b = broadcastShapes(head, c.getShape());
-  if (c.getRank() > x.getRank() || failed(b) || ArrayRef<int64_t>(*b) != head)
+  if (c.getRank() > x.getRank() || failed(b) ||
+      ArrayRef<int64_t>(*b) != ArrayRef<int64_t>(head))
     return emitOpError("cos/sin do not broadcast onto the input");
   return success();
 }
