@@ -55,6 +55,13 @@ InFlightDiagnostic GraphImporter::error(const NodeCtx &node) {
 FailureOr<Value> GraphImporter::emitOp(NodeCtx &node, llvm::StringRef opName,
                                        Type resultType, ValueRange operands,
                                        ArrayRef<NamedAttribute> attrs) {
+  // An omitted input (an empty name) where the op needs a value.
+  if (llvm::is_contained(operands, Value())) {
+    auto omitted = llvm::find(node.inputs, Value());
+    return error(node) << "input "
+                       << std::distance(node.inputs.begin(), omitted)
+                       << " is omitted (an empty name) but required";
+  }
   // Type inference and verifiers report at the node's location, which the
   // driver does not print: report their first error as error() does, naming
   // the node.
@@ -203,10 +210,8 @@ LogicalResult GraphImporter::importInitializers() {
       return emitError(loc)
              << "initializer '" << init.name()
              << "' has unsupported element type " << init.data_type();
-    for (int64_t d : type.getShape())
-      if (d < 0)
-        return emitError(loc) << "initializer '" << init.name()
-                              << "' has a negative dimension";
+    if (auto bytes = tensorBytes(init, type.getElementType()); !bytes)
+      return emitError(loc) << llvm::toString(bytes.takeError());
     // Refuse unsafe external references up front, even for unused weights.
     if (llvm::Error err = checkExternalData(init, type, model.dir))
       return emitError(loc) << llvm::toString(std::move(err));

@@ -10,8 +10,15 @@
 #include <onnx/defs/schema.h>
 #include <onnx/shape_inference/implementation.h>
 
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <mutex>
 #include <set>
 #include <string>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <unordered_map>
 
 using llvm::createStringError;
@@ -142,13 +149,9 @@ llvm::Error checkSchemas(const onnx::ModelProto &model) {
                     "): not valid ONNX: " + e.what());
     }
   }
-  // Strict inference on a copy whose large initializers lost their bytes.
+  // Strict inference (on forChecker's copy, whose large initializers lost
+  // their bytes).
   onnx::ModelProto copy = model;
-  for (auto &init : *copy.mutable_graph()->mutable_initializer())
-    if (init.raw_data().size() > kInferenceKeepBytes) {
-      init.clear_raw_data();
-      init.set_data_location(onnx::TensorProto::EXTERNAL);
-    }
   try {
     onnx::ShapeInferenceOptions options(/*check_type=*/true,
                                         /*strict_mode=*/1);
@@ -235,6 +238,154 @@ llvm::Error checkNewerOpset(const onnx::ModelProto &model, int known) {
   return llvm::Error::success();
 }
 
+/// The ONNX library's checker and shape inference index shapes with
+/// attribute values they have not range-checked (e.g. LayerNormalization's
+/// axis for its Mean output): a model that crashes them must be refused, not
+/// crash weft. They run in a child process, forked once (after the schema
+/// registry is built) and fed one model at a time through a socket; a child
+/// that dies is reported as the model's refusal and replaced on next use.
+class CheckerProcess {
+public:
+  static CheckerProcess &get() {
+    static CheckerProcess process;
+    return process;
+  }
+
+  /// Checks `model` (known: the library's newest opset, or 0 for a full
+  /// check) in the child.
+  llvm::Error check(const onnx::ModelProto &model, int known) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (pid <= 0 && !start())
+      return run(model, known); // no child: check in this process
+    std::string request;
+    if (!model.SerializeToString(&request))
+      return refuse("not valid ONNX: the model does not serialize");
+    uint64_t header[2] = {uint64_t(known), request.size()};
+    if (!writeAll(fd, header, sizeof(header)) ||
+        !writeAll(fd, request.data(), request.size()))
+      return died();
+    uint64_t length = 0;
+    if (!readAll(fd, &length, sizeof(length)))
+      return died();
+    std::string message(length, '\0');
+    if (!readAll(fd, message.data(), length))
+      return died();
+    return message.empty() ? llvm::Error::success() : refuse(message);
+  }
+
+  static llvm::Error run(const onnx::ModelProto &model, int known) {
+    return known ? checkNewerOpset(model, known) : checkSchemas(model);
+  }
+
+private:
+  bool start() {
+    (void)onnx::OpSchemaRegistry::Schema("Add", 17, ""); // build it once
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+      return false;
+    pid = ::fork();
+    if (pid < 0) {
+      ::close(fds[0]);
+      ::close(fds[1]);
+      return false;
+    }
+    if (pid == 0) {
+      ::close(fds[0]);
+      serve(fds[1]); // never returns
+    }
+    ::close(fds[1]);
+    fd = fds[0];
+    return true;
+  }
+
+  [[noreturn]] static void serve(int fd) {
+    // A crash ends the child quietly; the parent reports it.
+    for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE})
+      std::signal(sig, SIG_DFL);
+    for (;;) {
+      uint64_t header[2];
+      if (!readAll(fd, header, sizeof(header)))
+        ::_exit(0); // the parent is done
+      std::string request(header[1], '\0');
+      onnx::ModelProto model;
+      if (!readAll(fd, request.data(), request.size()) ||
+          !model.ParseFromString(request))
+        ::_exit(2);
+      llvm::Error err = run(model, int(header[0]));
+      std::string message = err ? llvm::toString(std::move(err)) : "";
+      uint64_t length = message.size();
+      if (!writeAll(fd, &length, sizeof(length)) ||
+          !writeAll(fd, message.data(), message.size()))
+        ::_exit(0);
+    }
+  }
+
+  /// The child ended mid-request: reap it and say how.
+  llvm::Error died() {
+    ::close(fd);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid = 0;
+    if (WIFSIGNALED(status))
+      return refuse("not valid ONNX: the ONNX library's checker crashed on "
+                    "this model (" +
+                    std::string(::strsignal(WTERMSIG(status))) + ")");
+    return refuse("not valid ONNX: the ONNX library's checker failed on this "
+                  "model (exit status " +
+                  std::to_string(WEXITSTATUS(status)) + ")");
+  }
+
+  static bool readAll(int fd, void *data, size_t size) {
+    auto *p = static_cast<char *>(data);
+    while (size) {
+      ssize_t n = ::read(fd, p, size);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return false;
+      p += n;
+      size -= size_t(n);
+    }
+    return true;
+  }
+
+  static bool writeAll(int fd, const void *data, size_t size) {
+    const auto *p = static_cast<const char *>(data);
+    while (size) {
+      // MSG_NOSIGNAL: a dead peer is an error here, not SIGPIPE.
+      ssize_t n = ::send(fd, p, size, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return false;
+      p += n;
+      size -= size_t(n);
+    }
+    return true;
+  }
+
+  std::mutex mutex;
+  pid_t pid = 0;
+  int fd = -1; // a socket to the child
+};
+
+/// What the child needs of the model: large initializers lose their bytes
+/// (inference reads only small constant inputs: shapes, axes).
+onnx::ModelProto forChecker(const onnx::ModelProto &model) {
+  onnx::ModelProto copy;
+  *copy.mutable_opset_import() = model.opset_import();
+  copy.set_ir_version(model.ir_version());
+  onnx::GraphProto &graph = *copy.mutable_graph();
+  graph = model.graph();
+  for (auto &init : *graph.mutable_initializer())
+    if (init.raw_data().size() > kInferenceKeepBytes) {
+      init.clear_raw_data();
+      init.set_data_location(onnx::TensorProto::EXTERNAL);
+    }
+  return copy;
+}
+
 } // namespace
 
 llvm::Error mlir::weft::checkOnnxModel(const onnx::ModelProto &model) {
@@ -248,6 +399,6 @@ llvm::Error mlir::weft::checkOnnxModel(const onnx::ModelProto &model) {
   if (opset == 0)
     return llvm::Error::success();
   if (opset > known)
-    return checkNewerOpset(model, known);
-  return checkSchemas(model);
+    return CheckerProcess::get().check(forChecker(model), known);
+  return CheckerProcess::get().check(forChecker(model), 0);
 }

@@ -165,6 +165,23 @@ static llvm::Expected<int64_t> externalLength(const onnx::TensorProto &tensor,
   return length;
 }
 
+llvm::Expected<int64_t> mlir::weft::tensorBytes(const onnx::TensorProto &tensor,
+                                                Type elem) {
+  int64_t bytes = bytesPerElement(elem);
+  for (int64_t d : tensor.dims()) {
+    if (d < 0)
+      return createStringError(inconvertibleErrorCode(),
+                               "initializer '%s' has a negative dimension",
+                               tensor.name().c_str());
+    if (__builtin_mul_overflow(bytes, d, &bytes) || bytes > kMaxTensorBytes)
+      return createStringError(inconvertibleErrorCode(),
+                               "initializer '%s' is larger than %lld bytes",
+                               tensor.name().c_str(),
+                               (long long)kMaxTensorBytes);
+  }
+  return bytes;
+}
+
 llvm::Error mlir::weft::checkExternalData(const onnx::TensorProto &tensor,
                                           RankedTensorType type,
                                           llvm::StringRef dir) {
@@ -173,8 +190,10 @@ llvm::Error mlir::weft::checkExternalData(const onnx::TensorProto &tensor,
     return ref.takeError();
   if (!*ref)
     return llvm::Error::success();
-  int64_t expected =
-      type.getNumElements() * bytesPerElement(type.getElementType());
+  auto bytes = tensorBytes(tensor, type.getElementType());
+  if (!bytes)
+    return bytes.takeError();
+  int64_t expected = *bytes;
   // An absent file is allowed (weights are referenced, not read); anything
   // else there must be a regular file inside the model's directory whose
   // range fits, so that the runtime never meets a bad reference.
@@ -232,8 +251,10 @@ llvm::Expected<DenseElementsAttr>
 mlir::weft::readTensorData(const onnx::TensorProto &tensor,
                            RankedTensorType type, llvm::StringRef dir) {
   Type elem = type.getElementType();
-  int64_t n = type.getNumElements();
-  int64_t expected = n * bytesPerElement(elem);
+  auto bytes = tensorBytes(tensor, elem);
+  if (!bytes)
+    return bytes.takeError();
+  int64_t n = type.getNumElements(), expected = *bytes;
   auto bad = [&](const char *why) {
     return createStringError(inconvertibleErrorCode(), "initializer '%s': %s",
                              tensor.name().c_str(), why);

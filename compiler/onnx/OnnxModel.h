@@ -45,6 +45,13 @@ externalRefOf(const onnx::TensorProto &tensor);
 /// The largest model file read (protobuf's own limit is 2 GiB).
 constexpr uint64_t kMaxModelBytes = uint64_t(2) << 30;
 
+/// The largest tensor one initializer or constant may describe (1 TiB).
+constexpr int64_t kMaxTensorBytes = int64_t(1) << 40;
+
+/// The bytes `tensor` needs as `elem`: an error for a negative dim or a
+/// size beyond kMaxTensorBytes (before anything multiplies its dims).
+llvm::Expected<int64_t> tensorBytes(const onnx::TensorProto &tensor, Type elem);
+
 /// Opens an initializer's external data file: a regular file whose real path
 /// (symlinks resolved) is inside `dir`; the error names the initializer.
 llvm::Expected<::weft::runtime::RegularFile>

@@ -269,6 +269,11 @@ LogicalResult importRange(GraphImporter &g, NodeCtx &node) {
     return g.error(node) << "start, limit and delta must be compile-time "
                             "scalars once dims are bound";
   Type elem = start.getElementType();
+  if (limit.getElementType() != elem || delta.getElementType() != elem)
+    return g.error(node) << "start, limit and delta have different element "
+                            "types: "
+                         << elem << ", " << limit.getElementType() << ", "
+                         << delta.getElementType();
   auto get = [&](DenseElementsAttr a) {
     if (isa<FloatType>(elem))
       return (*a.getValues<APFloat>().begin()).convertToDouble();
@@ -507,6 +512,9 @@ LogicalResult importSplit(GraphImporter &g, NodeCtx &node) {
     sizes = *s;
   } else {
     int64_t parts = node.intAttr("num_outputs", outs);
+    if (parts != outs)
+      return g.error(node) << "num_outputs is " << parts << " but the node has "
+                           << outs << " outputs";
     if (parts <= 0)
       return g.error(node) << "num_outputs must be positive, got " << parts;
     int64_t chunk = (dim + parts - 1) / parts;
@@ -514,8 +522,12 @@ LogicalResult importSplit(GraphImporter &g, NodeCtx &node) {
       sizes.push_back(std::clamp(dim - i * chunk, int64_t(0), chunk));
   }
   int64_t total = 0;
-  for (int64_t s : sizes)
-    total += s < 0 ? dim + 1 : s;
+  for (int64_t s : sizes) {
+    if (s < 0 || s > dim)
+      return g.error(node) << "split size " << s << " is out of range for "
+                           << "dimension " << *ax << " (" << dim << ")";
+    total += s;
+  }
   if (int64_t(sizes.size()) != outs || total != dim)
     return g.error(node) << "split sizes do not add up to dimension " << *ax
                          << " (" << dim << ") over " << outs << " outputs";

@@ -270,6 +270,17 @@ std::optional<double> applyUnary(Operation *op, double x) {
       .Default([&](auto) { return std::nullopt; });
 }
 
+/// Integer Neg and Abs wrap at the type's minimum, as two's complement does.
+std::optional<int64_t> applyUnaryI(Operation *op, int64_t x) {
+  auto neg = [](int64_t v) { return int64_t(uint64_t(0) - uint64_t(v)); };
+  return TypeSwitch<Operation *, std::optional<int64_t>>(op)
+      .Case<NegOp>([&](auto) { return neg(x); })
+      .Case<AbsOp>([&](auto) { return x < 0 ? neg(x) : x; })
+      .Case<ReluOp>([&](auto) { return x > 0 ? x : 0; })
+      .Case<NotOp>([&](auto) { return int64_t(x == 0); })
+      .Default([&](auto) { return std::nullopt; });
+}
+
 std::optional<Lit> evalElementwise(Operation *op, ArrayRef<Lit> in,
                                    RankedTensorType type) {
   Lit r = makeResult(type);
@@ -299,8 +310,9 @@ std::optional<Lit> evalElementwise(Operation *op, ArrayRef<Lit> in,
         r.f[k] = in[0].getF(o[0]);
       else if (toBool)
         r.i[k] = in[0].getF(o[0]) != 0;
-      else if (in[0].isFloat && !std::isfinite(in[0].f[o[0]]))
-        ok = false;
+      else if (in[0].isFloat &&
+               !(in[0].f[o[0]] >= -0x1p63 && in[0].f[o[0]] < 0x1p63))
+        ok = false; // NaN, infinite or beyond int64: left to the runtime
       else
         r.i[k] = in[0].getI(o[0]);
     });
@@ -315,14 +327,19 @@ std::optional<Lit> evalElementwise(Operation *op, ArrayRef<Lit> in,
       ok &= v.has_value();
       r.i[k] = v.value_or(0);
     });
-  } else {
+  } else if (r.isFloat) {
     forEachIndex(type.getShape(), strides, [&](int64_t k, ArrayRef<int64_t> o) {
       auto v = applyUnary(op, in[0].getF(o[0]));
       ok &= v.has_value();
-      if (r.isFloat)
-        r.f[k] = v.value_or(0);
-      else
-        r.i[k] = int64_t(v.value_or(0));
+      r.f[k] = v.value_or(0);
+    });
+  } else {
+    // Integers fold in integer arithmetic (a double holds neither every
+    // int64 nor Reciprocal's 1/0); the other unary ops are not folded.
+    forEachIndex(type.getShape(), strides, [&](int64_t k, ArrayRef<int64_t> o) {
+      auto v = applyUnaryI(op, in[0].i[o[0]]);
+      ok &= v.has_value();
+      r.i[k] = v.value_or(0);
     });
   }
   if (!ok)

@@ -437,6 +437,14 @@ def shape_ops():
     model("split_zero_outputs",
           [node("Split", ["x"], ["a", "b"], num_outputs=0, name="sp")],
           [("x", F, [4, 9])], ["a", "b"], invalid=True)
+    # Found by the ONNX fuzz target: sizes that overflowed int64 arithmetic.
+    model("split_huge_outputs",
+          [node("Split", ["x"], ["a", "b"], num_outputs=INT64_MAX, name="sp")],
+          [("x", F, [4, 9])], ["a", "b"], invalid=True)
+    model("split_huge_size",
+          [node("Split", ["x", "split"], ["a", "b"], axis=1, name="sp")],
+          [("x", F, [4, 9])], ["a", "b"],
+          inits={"split": i64(INT64_MAX, INT64_MAX)}, invalid=True)
     # Negative starts and steps, out-of-range ends, axes out of order.
     model("slice",
           [node("Slice", ["x", "starts", "ends", "axes", "steps"], ["z"])],

@@ -40,3 +40,25 @@ func.func @mask_fold() -> tensor<3x3xi1> {
   %m = weft.cmp <le>, %col, %row : tensor<1x3xi64>, tensor<3x1xi64> -> tensor<3x3xi1>
   return %m : tensor<3x3xi1>
 }
+
+// -----
+
+// Integer unary ops fold in integer arithmetic: Neg and Abs wrap at the
+// minimum, values beyond 2^53 stay exact; Reciprocal of an integer (1/0) and
+// a float cast to an integer it does not fit are left unfolded.
+// CHECK-LABEL: func.func @int_unary_fold
+// CHECK-DAG: arith.constant dense<[-9223372036854775808, -9007199254740993, 5]> : tensor<3xi64>
+// CHECK-DAG: arith.constant dense<[-9223372036854775808, 9007199254740993, 5]> : tensor<3xi64>
+// CHECK-DAG: weft.reciprocal
+// CHECK-DAG: weft.cast
+// CHECK: return
+func.func @int_unary_fold() -> (tensor<3xi64>, tensor<3xi64>, tensor<3xi64>, tensor<2xi64>) {
+  %c = arith.constant dense<[-9223372036854775808, 9007199254740993, -5]> : tensor<3xi64>
+  %z = arith.constant dense<[0, 1, 2]> : tensor<3xi64>
+  %f = arith.constant dense<[1.0e30, 2.0]> : tensor<2xf32>
+  %n = weft.neg %c : tensor<3xi64>
+  %a = weft.abs %c : tensor<3xi64>
+  %r = weft.reciprocal %z : tensor<3xi64>
+  %i = weft.cast %f : tensor<2xf32> -> tensor<2xi64>
+  return %n, %a, %r, %i : tensor<3xi64>, tensor<3xi64>, tensor<3xi64>, tensor<2xi64>
+}

@@ -88,6 +88,28 @@ def ssa_cases():
         yield name, h.make_model(graph, opset_imports=[h.make_opsetid("", 18)])
 
 
+def fuzz_cases():
+    """Models the ONNX importer's fuzz target (test/fuzz/OnnxFuzz.cpp) found
+    crashing weft compile."""
+    x = [h.make_tensor_value_info(n, T.FLOAT, [3, 4]) for n in "XWB"]
+    # Min's second input omitted (an empty name): a null operand.
+    yield "min_omitted_input", [h.make_node("Min", ["X", ""], ["Y"],
+                                            name="min")], x[:1], ["Y"]
+    # LayerNormalization's Mean output with an axis below -rank: ONNX's
+    # shape inference (the library weft links) indexes out of bounds.
+    yield "layernorm_mean_axis", [h.make_node(
+        "LayerNormalization", ["X", "W", "B"], ["Y", "M", "I"], axis=-3,
+        name="ln")], x, ["Y", "M", "I"]
+    # Range with an int64 start and a double delta (at opset 23, newer than
+    # the ONNX library's schemas): an assertion in the importer.
+    yield "range_mixed_types", [
+        h.make_node("Constant", [], ["s"], value_int=0, name="s"),
+        h.make_node("Constant", [], ["l"], value_int=4, name="l"),
+        h.make_node("Constant", [], ["d"], name="d",
+                    value=h.make_tensor("d", T.DOUBLE, [], [1.0])),
+        h.make_node("Range", ["s", "l", "d"], ["Y"], name="range")], [], ["Y"]
+
+
 def save(model, path, patch=None):
     data = model.SerializeToString()
     if patch:
@@ -126,6 +148,18 @@ def main(out):
     # definition winning.
     for name, model in ssa_cases():
         save(model, os.path.join(out, f"ssa_{name}.onnx"))
+    for name, nodes, inputs, outputs in fuzz_cases():
+        graph = h.make_graph(nodes, "g", inputs, [
+            h.make_tensor_value_info(o, T.FLOAT, None) for o in outputs])
+        opset = 23 if name == "range_mixed_types" else 17
+        save(h.make_model(graph, opset_imports=[h.make_opsetid("", opset)]),
+             os.path.join(out, f"fuzz_{name}.onnx"))
+    # An initializer whose dims multiply past int64 (found by the fuzz
+    # target): its size is refused before anything multiplies them.
+    huge = linear("weights.bin", 0, 96)
+    del huge.graph.initializer[0].dims[:]
+    huge.graph.initializer[0].dims.extend([2**62, 8])
+    save(huge, os.path.join(out, "fuzz_huge_dims.onnx"))
     # Protobuf (proto2 strings) parses a name that is not UTF-8; weft must not.
     save(linear("weights.bin", 0, 96, "bad-name"),
          os.path.join(out, "bad_name.onnx"), (b"NAMEXX", b"N\xff\xfeMXX"))
