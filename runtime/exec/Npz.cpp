@@ -638,7 +638,8 @@ Result<NpyArray> parseNpy(std::span<const std::byte> bytes,
   return arr;
 }
 
-Result<std::vector<NpyArray>> readNpz(const std::string &path) {
+Result<std::vector<NpyArray>> readNpz(const std::string &path,
+                                      uint64_t maxBytes) {
   auto file = MappedFile::open(path);
   if (!file.ok())
     return file.status();
@@ -646,6 +647,14 @@ Result<std::vector<NpyArray>> readNpz(const std::string &path) {
   auto entries = zip.entries();
   if (!entries.ok())
     return entries.status().withPrefix(path + ": ");
+  uint64_t total = 0;
+  for (const ZipEntry &e : *entries)
+    if (__builtin_add_overflow(total, e.size, &total) || total > maxBytes)
+      return errorStatus(path + ": its arrays take more than " +
+                         std::to_string(maxBytes) +
+                         " bytes uncompressed, more than the inputs need "
+                         "(entry '" +
+                         e.name + "' claims " + std::to_string(e.size) + ")");
   std::vector<NpyArray> arrays;
   std::set<std::string> names;
   std::vector<std::byte> raw;

@@ -30,8 +30,12 @@ struct NpyView {
 };
 
 /// Reads every array of an .npz archive (stored or deflated entries). The
-/// error names the file and, where it applies, the entry.
-Result<std::vector<NpyArray>> readNpz(const std::string &path);
+/// error names the file and, where it applies, the entry. The entries'
+/// uncompressed sizes, as the archive's directory states them, must add up
+/// to at most `maxBytes`: checked before anything is inflated, so that a
+/// small archive cannot claim gigabytes of memory.
+Result<std::vector<NpyArray>> readNpz(const std::string &path,
+                                      uint64_t maxBytes = UINT64_MAX);
 
 /// Parses one .npy file held in memory; `where` prefixes errors.
 Result<NpyArray> parseNpy(std::span<const std::byte> bytes,

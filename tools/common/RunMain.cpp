@@ -245,6 +245,22 @@ std::optional<std::string> parseArgs(int argc, char **argv, RunOptions &opts) {
   return std::nullopt;
 }
 
+/// The most an --inputs archive may hold uncompressed: the artifact's
+/// inputs and a generous .npy header for each.
+uint64_t inputsBudget(const artifact::Manifest &manifest) {
+  constexpr uint64_t kHeaderBytes = 64 << 10;
+  uint64_t total = 0;
+  for (const artifact::TensorSpec &spec : manifest.inputs()) {
+    uint64_t bytes = dtypeSize(spec.dtype());
+    for (int64_t d : spec.shape())
+      if (__builtin_mul_overflow(bytes, uint64_t(d), &bytes))
+        return UINT64_MAX;
+    if (__builtin_add_overflow(total, bytes + kHeaderBytes, &total))
+      return UINT64_MAX;
+  }
+  return total;
+}
+
 /// Matches the npz arrays to the manifest's inputs, by name.
 Result<std::vector<const NpyArray *>>
 matchInputs(const artifact::Manifest &manifest,
@@ -347,7 +363,7 @@ std::optional<std::string> failOnPurpose(uint32_t rank) {
 int runLaunched(const LaunchInfo &launch, const Artifact &artifact,
                 const RunOptions &opts) {
   auto task = [&](const LaunchedRank &self) -> Status {
-    auto arrays = readNpz(opts.inputs);
+    auto arrays = readNpz(opts.inputs, inputsBudget(artifact.manifest));
     if (!arrays.ok())
       return errorStatus("--inputs: " + arrays.message());
     auto matched = matchInputs(artifact.manifest, *arrays, opts.inputs);
@@ -371,7 +387,7 @@ int runLaunched(const LaunchInfo &launch, const Artifact &artifact,
   };
   return runLaunchedRank(launch, artifact.manifest.world_size(),
                          std::chrono::duration<double>(opts.timeout), task,
-                         "weft", "weft run");
+                         "weft run");
 }
 
 /// The command line of each rank of --nproc: this one's, less --nproc, with
@@ -417,7 +433,7 @@ int runLocalProcesses(const RunOptions &opts, const std::string &prog, int argc,
                                 std::to_string(world) + " (use --nproc " +
                                 std::to_string(world) + ")");
   // Bad inputs are reported once, here, rather than by every rank.
-  auto arrays = readNpz(opts.inputs);
+  auto arrays = readNpz(opts.inputs, inputsBudget(artifact->manifest));
   if (!arrays.ok())
     return dataError("--inputs: " + arrays.message());
   if (auto matched = matchInputs(artifact->manifest, *arrays, opts.inputs);
@@ -472,7 +488,7 @@ int runArtifact(const RunOptions &opts, const std::string &prog, int argc,
   auto artifact = readManifest(opts.artifact);
   if (!artifact.ok()) {
     if (launch && launch->kind == LaunchInfo::Kind::Tcp)
-      return rankError("weft", launch->rank, artifact.message());
+      return rankError(launch->rank, artifact.message());
     return dataError(
         (launch ? "rank " + std::to_string(launch->rank) + ": " : "") +
         artifact.message());
@@ -490,7 +506,7 @@ int runArtifact(const RunOptions &opts, const std::string &prog, int argc,
                                 std::to_string(world) + " rank(s)");
   if (launch)
     return runLaunched(*launch, *artifact, opts);
-  auto arrays = readNpz(opts.inputs);
+  auto arrays = readNpz(opts.inputs, inputsBudget(artifact->manifest));
   if (!arrays.ok())
     return dataError("--inputs: " + arrays.message());
   auto matched = matchInputs(artifact->manifest, *arrays, opts.inputs);

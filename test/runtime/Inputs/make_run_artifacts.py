@@ -154,6 +154,9 @@ def write_inputs(d):
     np.savez_compressed(os.path.join(d, "x_compressed.npz"), x=X)
     np.savez(os.path.join(d, "none.npz"), other=X)
     np.savez(os.path.join(d, "extra.npz"), x=X, z=X)
+    # 64 MiB of zeros in 65 KiB: refused before it is inflated.
+    np.savez_compressed(os.path.join(d, "bomb.npz"), x=X,
+                        z=np.zeros(16 << 20, np.float32))
     np.savez(os.path.join(d, "f64.npz"), x=X.astype(np.float64))
     np.savez(os.path.join(d, "shape.npz"), x=X.T.copy())
     np.savez(os.path.join(d, "ids_bad.npz"), ids=np.array([1, 7], np.int64))
