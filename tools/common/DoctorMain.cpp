@@ -92,7 +92,7 @@ options:
 }
 
 int usageError(const std::string &message) {
-  std::cerr << kProg << ": error: " << message << "\nRun '" << kProg
+  std::cerr << "weft: error: " << message << "\nRun '" << kProg
             << " --help' for usage.\n";
   return 2;
 }
@@ -383,7 +383,7 @@ int doctorMain(int argc, char **argv, const DoctorTopologyLoader &loader) {
     int status = 1;
     auto t = loader(opts.topology, status);
     if (!t.ok()) {
-      std::cerr << kProg << ": error: --topology: " << t.message() << "\n";
+      std::cerr << "weft: error: --topology: " << t.message() << "\n";
       return status;
     }
     topology = *t;
@@ -424,7 +424,7 @@ int doctorMain(int argc, char **argv, const DoctorTopologyLoader &loader) {
   std::string list;
   for (size_t i = 0; i < failed.size(); ++i)
     list += (i ? ", " : "") + failed[i];
-  std::cerr << kProg << ": error: " << failed.size()
+  std::cerr << "weft: error: " << failed.size()
             << (failed.size() == 1 ? " check" : " checks")
             << " failed: " << list << "\n";
   return 1;

@@ -136,13 +136,13 @@ void printHelp(std::ostream &os) {
 }
 
 int usageError(const std::string &message) {
-  std::cerr << std::string(kProg) + ": error: " + message + "\nRun '" + kProg +
+  std::cerr << "weft: error: " + message + "\nRun '" + kProg +
                    " --help' for usage.\n";
   return kExitUsage;
 }
 
 int dataError(const std::string &message) {
-  std::cerr << std::string(kProg) + ": error: " + message + "\n";
+  std::cerr << "weft: error: " + message + "\n";
   return kExitData;
 }
 
@@ -711,7 +711,7 @@ int generateLaunched(const weft::runtime::comm::LaunchInfo &launch,
   auto prepared = prepare(opts);
   if (!prepared.ok()) {
     if (launch.kind == weft::runtime::comm::LaunchInfo::Kind::Tcp)
-      return weft::runtime::rankError(kProg, launch.rank, prepared.message());
+      return weft::runtime::rankError(launch.rank, prepared.message());
     return dataError("rank " + std::to_string(launch.rank) + ": " +
                      prepared.message());
   }
@@ -737,7 +737,7 @@ int generateLaunched(const weft::runtime::comm::LaunchInfo &launch,
   };
   return weft::runtime::runLaunchedRank(
       launch, prepared->artifact.manifest.world_size(),
-      std::chrono::duration<double>(opts.timeout), task, kProg, kProg);
+      std::chrono::duration<double>(opts.timeout), task, kProg);
 }
 
 int generate(const GenerateOptions &opts, int argc, char **argv) {

@@ -17,8 +17,8 @@ constexpr int kExitData = 1;
 
 /// Each message goes out in one write: under mpirun the processes' lines
 /// would otherwise interleave.
-int printError(const std::string &prefix, const std::string &message) {
-  std::cerr << prefix + ": error: " + message + "\n";
+int printError(const std::string &message) {
+  std::cerr << "weft: error: " + message + "\n";
   return kExitData;
 }
 
@@ -37,25 +37,24 @@ Status runGuarded(const LaunchedRankTask &task, const LaunchedRank &rank) {
 
 int runMpiRank(const comm::LaunchInfo &launch, uint32_t world,
                std::chrono::duration<double> timeout,
-               const LaunchedRankTask &task, const std::string &prefix) {
+               const LaunchedRankTask &task) {
   std::string self = "rank " + std::to_string(launch.rank) + ": ";
   auto session = comm::MpiSession::init(timeout);
   if (!session.ok())
-    return printError(prefix, self + session.message());
+    return printError(self + session.message());
   comm::MpiSession &mpi = **session;
   if (mpi.worldSize() != world)
-    return printError(prefix, self + "the launcher says this job has " +
-                                  std::to_string(launch.size) + " processes (" +
-                                  launch.sizeSource + "), but MPI sees " +
-                                  std::to_string(mpi.worldSize()) +
-                                  " (was it started by an MPI launcher such "
-                                  "as mpirun or srun?)");
+    return printError(self + "the launcher says this job has " +
+                      std::to_string(launch.size) + " processes (" +
+                      launch.sizeSource + "), but MPI sees " +
+                      std::to_string(mpi.worldSize()) +
+                      " (was it started by an MPI launcher such "
+                      "as mpirun or srun?)");
   Status s = runGuarded(task, {mpi.transport(), mpi.rank(),
                                mpi.bootstrap().localRank(), mpi.localSize()});
   if (!s.ok()) {
     // The other ranks may be waiting on this one: end the whole job.
-    printError(prefix,
-               "rank " + std::to_string(mpi.rank()) + ": " + s.message());
+    printError("rank " + std::to_string(mpi.rank()) + ": " + s.message());
     std::cerr.flush();
     mpi.abort(kExitData);
   }
@@ -64,13 +63,13 @@ int runMpiRank(const comm::LaunchInfo &launch, uint32_t world,
 
 int runTcpRank(const comm::LaunchInfo &launch,
                std::chrono::duration<double> timeout,
-               const LaunchedRankTask &task, const std::string &prefix) {
+               const LaunchedRankTask &task) {
   auto boot = comm::TcpBootstrap::connect(launch, timeout);
   if (!boot.ok())
-    return rankError(prefix, launch.rank, boot.message());
+    return rankError(launch.rank, boot.message());
   auto transport = comm::TcpTransport::create(**boot, (*boot)->host(), timeout);
   if (!transport.ok())
-    return rankError(prefix, launch.rank, transport.message());
+    return rankError(launch.rank, transport.message());
   comm::TcpTransport &tcp = **transport;
   Status s =
       runGuarded(task, {tcp, launch.rank, launch.localRank, launch.localSize});
@@ -80,7 +79,7 @@ int runTcpRank(const comm::LaunchInfo &launch,
   // that learns of the failure from it.
   auto peer = tcp.peerFailure();
   int code =
-      rankError(prefix, launch.rank, s.message(),
+      rankError(launch.rank, s.message(),
                 peer ? std::optional<uint32_t>(peer->first) : std::nullopt);
   tcp.fail(s.message());
   return code;
@@ -88,10 +87,10 @@ int runTcpRank(const comm::LaunchInfo &launch,
 
 } // namespace
 
-int rankError(const std::string &prefix, uint32_t rank,
-              const std::string &message, std::optional<uint32_t> failedPeer) {
+int rankError(uint32_t rank, const std::string &message,
+              std::optional<uint32_t> failedPeer) {
   if (!reportToLauncher(message, failedPeer))
-    printError(prefix, "rank " + std::to_string(rank) + ": " + message);
+    printError("rank " + std::to_string(rank) + ": " + message);
   return kExitData;
 }
 
@@ -111,14 +110,12 @@ std::optional<std::string> checkJobSize(const comm::LaunchInfo &launch,
 
 int runLaunchedRank(const comm::LaunchInfo &launch, uint32_t world,
                     std::chrono::duration<double> timeout,
-                    const LaunchedRankTask &task, const std::string &prefix,
-                    const std::string &command) {
+                    const LaunchedRankTask &task, const std::string &command) {
   bool mpi = launch.kind == comm::LaunchInfo::Kind::Mpi;
   if (auto err = checkJobSize(launch, world, command))
-    return mpi ? printError(prefix, *err)
-               : rankError(prefix, launch.rank, *err);
-  return mpi ? runMpiRank(launch, world, timeout, task, prefix)
-             : runTcpRank(launch, timeout, task, prefix);
+    return mpi ? printError(*err) : rankError(launch.rank, *err);
+  return mpi ? runMpiRank(launch, world, timeout, task)
+             : runTcpRank(launch, timeout, task);
 }
 
 Result<std::vector<std::string>>
@@ -153,7 +150,7 @@ int runChildRanks(const std::string &prefix, uint32_t nproc, uint32_t world,
                   const NodeSlice *slice) {
   uint32_t nodes = slice ? slice->nodes : 1;
   if (uint64_t{nproc} * nodes != world) {
-    std::cerr << prefix << ": error: --nproc " << nproc;
+    std::cerr << "weft: error: --nproc " << nproc;
     if (slice)
       std::cerr << " x --nnodes " << nodes;
     std::cerr << " does not match the artifact's world size " << world;
@@ -163,7 +160,7 @@ int runChildRanks(const std::string &prefix, uint32_t nproc, uint32_t world,
     return 2;
   }
   auto fail = [&](const std::string &message) {
-    std::cerr << prefix + ": error: " + message + "\n";
+    std::cerr << "weft: error: " + message + "\n";
     return 1;
   };
   const std::string drop[] = {"--nproc", "--nnodes", "--node-rank",
@@ -185,7 +182,7 @@ int runChildRanks(const std::string &prefix, uint32_t nproc, uint32_t world,
   if (!outcome.ok())
     return fail(outcome.message());
   if (outcome->exitCode != 0)
-    std::cerr << prefix + ": error: " + outcome->message + "\n";
+    std::cerr << "weft: error: " + outcome->message + "\n";
   return outcome->exitCode;
 }
 

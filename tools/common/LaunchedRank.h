@@ -29,11 +29,10 @@ struct LaunchedRank {
 using LaunchedRankTask = std::function<Status(const LaunchedRank &)>;
 
 /// Reports an error of a launched rank: to the `--nproc` launcher that
-/// started it, else on stderr as "PREFIX: error: rank N: MESSAGE".
+/// started it, else on stderr as "weft: error: rank N: MESSAGE".
 /// `failedPeer`: the rank whose failure caused this one, if another's.
 /// Returns the exit status, 1.
-int rankError(const std::string &prefix, uint32_t rank,
-              const std::string &message,
+int rankError(uint32_t rank, const std::string &message,
               std::optional<uint32_t> failedPeer = std::nullopt);
 
 /// The job's size must be the artifact's world size; `command` names the
@@ -44,14 +43,13 @@ std::optional<std::string> checkJobSize(const comm::LaunchInfo &launch,
 
 /// Runs `task` as this process's rank of a launched job of `world` ranks:
 /// over MPI under mpirun or srun, else over TCP. A failure is reported as
-/// "PREFIX: error: rank N: MESSAGE" (to the --nproc launcher when it
-/// started this process) and ends the other ranks. `prefix` is the
-/// command's name in errors ("weft"); `command` as for checkJobSize.
+/// "weft: error: rank N: MESSAGE" (to the --nproc launcher when it
+/// started this process) and ends the other ranks; `command` as for
+/// checkJobSize.
 /// Returns the exit status (0, or 1 on failure).
 int runLaunchedRank(const comm::LaunchInfo &launch, uint32_t world,
                     std::chrono::duration<double> timeout,
-                    const LaunchedRankTask &task, const std::string &prefix,
-                    const std::string &command);
+                    const LaunchedRankTask &task, const std::string &command);
 
 /// The command line of each child of `--nproc`: this process's own, less
 /// the options named in `drop` (each with its value, as "--name V" or
@@ -63,9 +61,9 @@ childCommandLine(int argc, char **argv, std::span<const std::string> drop);
 /// `--nproc N` of a command over an artifact of `world` ranks: N must be
 /// `world`, and this command line, less --nproc, runs as N children
 /// (launchLocalRanks; with `forwardTerminationToRank0`, SIGTERM and SIGINT
-/// go to rank 0 alone). Returns the exit status: 2 after "PREFIX: error:
+/// go to rank 0 alone). Returns the exit status: 2 after "weft: error:
 /// ...\nRun 'PREFIX --help' for usage." for a wrong N; the failing rank's
-/// (1 when the children cannot start) after "PREFIX: error: MESSAGE".
+/// (1 when the children cannot start) after "weft: error: MESSAGE".
 ///
 /// With `slice`, this host runs one node's share of a job of several
 /// (weft serve --nnodes): N times the nodes must be `world`, and the

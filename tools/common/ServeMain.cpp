@@ -121,13 +121,13 @@ options:
 }
 
 int usageError(const std::string &message) {
-  std::cerr << std::string(kProg) + ": error: " + message + "\nRun '" + kProg +
+  std::cerr << "weft: error: " + message + "\nRun '" + kProg +
                    " --help' for usage.\n";
   return kExitUsage;
 }
 
 int dataError(const std::string &message) {
-  std::cerr << std::string(kProg) + ": error: " + message + "\n";
+  std::cerr << "weft: error: " + message + "\n";
   return kExitData;
 }
 
@@ -555,7 +555,7 @@ int serveLaunched(const weft::runtime::comm::LaunchInfo &launch,
   auto prepared = prepare(opts);
   if (!prepared.ok()) {
     if (launch.kind == weft::runtime::comm::LaunchInfo::Kind::Tcp)
-      return weft::runtime::rankError(kProg, launch.rank, prepared.message());
+      return weft::runtime::rankError(launch.rank, prepared.message());
     return dataError("rank " + std::to_string(launch.rank) + ": " +
                      prepared.message());
   }
@@ -570,7 +570,7 @@ int serveLaunched(const weft::runtime::comm::LaunchInfo &launch,
   if (launch.rank == 0) {
     server.emplace(prepared->model, opts.server);
     if (Status s = listen(*server, opts, *prepared); !s.ok())
-      return weft::runtime::rankError(kProg, 0, s.message());
+      return weft::runtime::rankError(0, s.message());
   }
   auto task = [&](const weft::runtime::LaunchedRank &self) -> Status {
     unsigned threads = opts.threads
@@ -586,7 +586,7 @@ int serveLaunched(const weft::runtime::comm::LaunchInfo &launch,
   };
   int code = weft::runtime::runLaunchedRank(
       launch, prepared->artifact.manifest.world_size(),
-      std::chrono::duration<double>(opts.timeout), task, kProg, kProg);
+      std::chrono::duration<double>(opts.timeout), task, kProg);
   if (server)
     server->stop();
   return code;

@@ -880,7 +880,7 @@ bool writeFile(const std::string &path, const std::string &text) {
   std::string tmp = path + ".tmp";
   FILE *f = std::fopen(tmp.c_str(), "w");
   if (!f) {
-    std::fprintf(stderr, "weft-calibrate: error: cannot write '%s'\n",
+    std::fprintf(stderr, "weft: error: cannot write '%s'\n",
                  tmp.c_str());
     return false;
   }
@@ -889,7 +889,7 @@ bool writeFile(const std::string &path, const std::string &text) {
             std::rename(tmp.c_str(), path.c_str()) == 0;
   if (!written) {
     std::remove(tmp.c_str());
-    std::fprintf(stderr, "weft-calibrate: error: cannot write '%s'\n",
+    std::fprintf(stderr, "weft: error: cannot write '%s'\n",
                  path.c_str());
   }
   return written;
@@ -955,7 +955,7 @@ int main(int argc, char **argv) {
       std::optional<double> v = numberArg(argv[++i], 1, false);
       if (!v || *v != std::floor(*v) || *v > 8) {
         std::fprintf(stderr,
-                     "weft-calibrate: error: --gpus must be a whole number "
+                     "weft: error: --gpus must be a whole number "
                      "from 1 to 8, got '%s'\n",
                      argv[i]);
         return 2;
@@ -967,7 +967,7 @@ int main(int argc, char **argv) {
       std::optional<double> v = numberArg(argv[++i], 0, gbps);
       if (!v) {
         std::fprintf(stderr,
-                     "weft-calibrate: error: %s must be a %s number, "
+                     "weft: error: %s must be a %s number, "
                      "got '%s'\n",
                      arg.c_str(), gbps ? "positive" : "non-negative", argv[i]);
         return 2;
@@ -980,8 +980,8 @@ int main(int argc, char **argv) {
       bool needsValue = arg == "-o" || arg == "--gpu" || arg == "--gpus" ||
                         arg == "--link-gbps" || arg == "--link-latency-us";
       std::fprintf(stderr,
-                   needsValue ? "weft-calibrate: error: '%s' needs a value\n"
-                              : "weft-calibrate: error: unknown argument "
+                   needsValue ? "weft: error: '%s' needs a value\n"
+                              : "weft: error: unknown argument "
                                 "'%s'\n",
                    arg.c_str());
       usage(stderr);
@@ -989,7 +989,7 @@ int main(int argc, char **argv) {
     }
   }
   if (output.empty()) {
-    std::fprintf(stderr, "weft-calibrate: error: -o FILE is required\n");
+    std::fprintf(stderr, "weft: error: -o FILE is required\n");
     return 2;
   }
   // --collectives-only edits an existing file: it is checked before any
@@ -998,14 +998,14 @@ int main(int argc, char **argv) {
   double graphNodeUs = 0;
   if (collectivesOnly) {
     if (gpusWanted == 1) {
-      std::fprintf(stderr, "weft-calibrate: error: --collectives-only needs "
+      std::fprintf(stderr, "weft: error: --collectives-only needs "
                            "at least 2 GPUs, --gpus is 1\n");
       return 2;
     }
     std::optional<std::vector<std::string>> lines = readLines(output);
     if (!lines) {
       std::fprintf(stderr,
-                   "weft-calibrate: error: --collectives-only: cannot read "
+                   "weft: error: --collectives-only: cannot read "
                    "'%s' (it updates an existing calibration file)\n",
                    output.c_str());
       return 2;
@@ -1014,7 +1014,7 @@ int main(int argc, char **argv) {
     std::optional<double> node = graphNodeUsOf(existing);
     if (!findNvlinkSection(existing) || !node) {
       std::fprintf(stderr,
-                   "weft-calibrate: error: --collectives-only: '%s' has no "
+                   "weft: error: --collectives-only: '%s' has no "
                    "%s\n",
                    output.c_str(),
                    node ? "collectives.nvlink section"
@@ -1034,14 +1034,14 @@ int main(int argc, char **argv) {
   int gpus = gpusWanted ? gpusWanted : std::min(visible, 8);
   if (gpus > visible) {
     std::fprintf(stderr,
-                 "weft-calibrate: error: --gpus %d, but %d GPU(s) are "
+                 "weft: error: --gpus %d, but %d GPU(s) are "
                  "visible\n",
                  gpus, visible);
     return 2;
   }
   if (collectivesOnly && gpus < 2) {
     std::fprintf(stderr,
-                 "weft-calibrate: error: --collectives-only needs at least 2 "
+                 "weft: error: --collectives-only needs at least 2 "
                  "GPUs, %d visible\n",
                  visible);
     return 2;
@@ -1055,7 +1055,7 @@ int main(int argc, char **argv) {
         gpu = known;
   if (gpu.empty() && !collectivesOnly) {
     std::fprintf(stderr,
-                 "weft-calibrate: error: cannot tell the GPU type of '%s'; "
+                 "weft: error: cannot tell the GPU type of '%s'; "
                  "give --gpu NAME\n",
                  prop.name);
     return 2;

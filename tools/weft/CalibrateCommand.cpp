@@ -17,7 +17,7 @@ int ::weft::cli::runCalibrate(int argc, char **argv) {
   llvm::SmallString<256> tool(llvm::sys::path::parent_path(self));
   llvm::sys::path::append(tool, "weft-calibrate");
   if (!llvm::sys::fs::can_execute(tool)) {
-    llvm::errs() << "weft calibrate: error: '" << tool
+    llvm::errs() << "weft: error: '" << tool
                  << "' is not built: it needs CUDA (configure with "
                     "-DWEFT_ENABLE_CUDA=ON) and must run on the GPU to "
                     "calibrate; see docs/planner.md\n";
@@ -31,8 +31,8 @@ int ::weft::cli::runCalibrate(int argc, char **argv) {
   int status =
       llvm::sys::ExecuteAndWait(tool, args, std::nullopt, {}, 0, 0, &error);
   if (status < 0) {
-    llvm::errs() << "weft calibrate: error: cannot run '" << tool
-                 << "': " << error << "\n";
+    llvm::errs() << "weft: error: cannot run '" << tool << "': " << error
+                 << "\n";
     return 1;
   }
   return status;

@@ -66,7 +66,7 @@ int chooseLayout(const std::string &model, const llvm::StringMap<int64_t> &dims,
                  cl::opt<int64_t> &microbatches) {
   namespace cost = mlir::weft::cost;
   auto fail = [](llvm::Error err) {
-    llvm::errs() << "weft compile: error: --parallel auto: "
+    llvm::errs() << "weft: error: --parallel auto: "
                  << llvm::toString(std::move(err)) << "\n";
     return 1;
   };
@@ -75,7 +75,7 @@ int chooseLayout(const std::string &model, const llvm::StringMap<int64_t> &dims,
     return fail(names.takeError());
   auto [batchDim, seqDim] = *names;
   if (!dims.contains(batchDim) || !dims.contains(seqDim)) {
-    llvm::errs() << "weft compile: error: --parallel auto needs the batch "
+    llvm::errs() << "weft: error: --parallel auto needs the batch "
                     "and sequence length: --dim "
                  << batchDim << "=B --dim " << seqDim << "=P\n";
     return 2;
@@ -105,7 +105,7 @@ int chooseLayout(const std::string &model, const llvm::StringMap<int64_t> &dims,
     return fail(result.takeError());
   ::weft::cli::PlanReport report{model, topo, *cal, request, *result};
   if (result->fitting == 0) {
-    llvm::errs() << "weft compile: error: --parallel auto: "
+    llvm::errs() << "weft: error: --parallel auto: "
                  << ::weft::cli::noFitMessage(report) << "\n";
     return 1;
   }
@@ -137,7 +137,7 @@ int resolveTarget(const llvm::cl::opt<std::string> &option,
     return 0;
   auto arch = mlir::weft::parseGpuArch(target);
   if (!arch) {
-    llvm::errs() << "weft compile: error: --target: "
+    llvm::errs() << "weft: error: --target: "
                  << llvm::toString(arch.takeError());
     if (!given)
       llvm::errs() << " (the GPU of topology '" << topology.name
@@ -148,7 +148,7 @@ int resolveTarget(const llvm::cl::opt<std::string> &option,
   if (mlir::weft::nvrtcAvailable())
     return 0;
   if (given) {
-    llvm::errs() << "weft compile: error: --target " << target
+    llvm::errs() << "weft: error: --target " << target
                  << ": this weft was built without the CUDA toolkit "
                     "(WEFT_ENABLE_CUDA is off), so it cannot generate GPU "
                     "kernels; use --target cpu or rebuild with the toolkit\n";
@@ -190,7 +190,7 @@ int checkBuckets(llvm::StringRef flag, std::vector<int64_t> &buckets,
                  int64_t limit) {
   for (int64_t b : buckets)
     if (b < 1 || b > limit) {
-      llvm::errs() << "weft compile: error: --" << flag << ": " << b
+      llvm::errs() << "weft: error: --" << flag << ": " << b
                    << " must be between 1 and " << limit << "\n";
       return 2;
     }
@@ -201,7 +201,7 @@ int checkBuckets(llvm::StringRef flag, std::vector<int64_t> &buckets,
 
 int compileForGeneration(GenerateRequest r) {
   auto refuse = [](const llvm::Twine &msg) {
-    llvm::errs() << "weft compile: error: " << msg << "\n";
+    llvm::errs() << "weft: error: " << msg << "\n";
     return 2;
   };
   if (r.dp > 1 || r.microbatches > 1)
@@ -235,7 +235,7 @@ int compileForGeneration(GenerateRequest r) {
     return s;
   auto token = mlir::weft::findTokenInput(r.model);
   if (!token) {
-    llvm::errs() << "weft compile: error: --generate: "
+    llvm::errs() << "weft: error: --generate: "
                  << llvm::toString(token.takeError()) << "\n";
     return 1;
   }
@@ -524,7 +524,7 @@ int ::weft::cli::runCompile(int argc, char **argv) {
     return 0;
   }
   if (model.empty()) {
-    llvm::errs() << "weft compile: error: no model given (see --help)\n";
+    llvm::errs() << "weft: error: no model given (see --help)\n";
     return 2;
   }
   if (emit.getNumOccurrences() == 0)
@@ -532,7 +532,7 @@ int ::weft::cli::runCompile(int argc, char **argv) {
                ? Emit::Artifact
                : Emit::Mlir;
   if (emit == Emit::Artifact && output == "-") {
-    llvm::errs() << "weft compile: error: --emit=artifact needs -o DIR\n";
+    llvm::errs() << "weft: error: --emit=artifact needs -o DIR\n";
     return 2;
   }
   // Refuse an output weft must not replace (a device, a FIFO, a missing
@@ -547,7 +547,7 @@ int ::weft::cli::runCompile(int argc, char **argv) {
     }
   }
   if (dtype != "f32" && dtype != "f16" && dtype != "bf16") {
-    llvm::errs() << "weft compile: error: --dtype must be f32, f16 or bf16, "
+    llvm::errs() << "weft: error: --dtype must be f32, f16 or bf16, "
                     "not '"
                  << dtype << "'\n";
     return 2;
@@ -557,22 +557,21 @@ int ::weft::cli::runCompile(int argc, char **argv) {
     return 2;
   // The cluster, loaded and validated before the model is read.
   std::optional<mlir::weft::Topology> topology;
-  if (int status = ::weft::cli::loadTopologyOption("weft compile", topologyName,
-                                                   topology))
+  if (int status = ::weft::cli::loadTopologyOption(topologyName, topology))
     return status;
   std::string targetName;
   if (int status = resolveTarget(target, *topology,
                                  quiet || emit != Emit::Artifact, targetName))
     return status;
   if (parallel.getNumOccurrences() && parallel != "auto") {
-    llvm::errs() << "weft compile: error: --parallel takes 'auto', not '"
-                 << parallel << "'\n";
+    llvm::errs() << "weft: error: --parallel takes 'auto', not '" << parallel
+                 << "'\n";
     return 2;
   }
   if (parallel == "auto" &&
       (tp.getNumOccurrences() || pp.getNumOccurrences() ||
        dp.getNumOccurrences() || microbatches.getNumOccurrences())) {
-    llvm::errs() << "weft compile: error: --parallel auto chooses --tp, --pp, "
+    llvm::errs() << "weft: error: --parallel auto chooses --tp, --pp, "
                     "--dp and --microbatches; give either\n";
     return 2;
   }
@@ -581,20 +580,19 @@ int ::weft::cli::runCompile(int argc, char **argv) {
                                   calibrationFile, tp, pp, dp, microbatches))
       return status;
   if (tp < 1 || pp < 1 || dp < 1 || microbatches < 1) {
-    llvm::errs() << "weft compile: error: --tp, --pp, --dp and "
+    llvm::errs() << "weft: error: --tp, --pp, --dp and "
                     "--microbatches must be at least 1\n";
     return 2;
   }
   int64_t world = tp * pp * dp;
   if (world > topology->worldSize()) {
-    llvm::errs() << "weft compile: error: --tp " << tp << " x --pp " << pp
-                 << " x --dp " << dp << " needs " << world
-                 << " GPUs; topology '" << topology->name << "' has "
-                 << topology->worldSize() << "\n";
+    llvm::errs() << "weft: error: --tp " << tp << " x --pp " << pp << " x --dp "
+                 << dp << " needs " << world << " GPUs; topology '"
+                 << topology->name << "' has " << topology->worldSize() << "\n";
     return 2;
   }
   if (tp > topology->gpusPerNode) {
-    llvm::errs() << "weft compile: error: --tp " << tp
+    llvm::errs() << "weft: error: --tp " << tp
                  << " would cross nodes: topology '" << topology->name
                  << "' has " << topology->gpusPerNode
                  << " GPUs per node, and tensor parallelism stays inside "
@@ -656,8 +654,7 @@ int ::weft::cli::runCompile(int argc, char **argv) {
            &maxSeq, std::addressof(promptBuckets), std::addressof(batchBuckets),
            &blockSize, &prefillRows})
     if (o->getNumOccurrences()) {
-      llvm::errs() << "weft compile: error: --" << o->ArgStr
-                   << " needs --generate\n";
+      llvm::errs() << "weft: error: --" << o->ArgStr << " needs --generate\n";
       return 2;
     }
 

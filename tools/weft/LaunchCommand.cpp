@@ -30,13 +30,13 @@ namespace {
 constexpr int kExitData = 1, kExitUsage = 2;
 
 int usageError(const std::string &message) {
-  llvm::errs() << "weft launch: error: " << message
+  llvm::errs() << "weft: error: " << message
                << "\nRun 'weft launch --help' for usage.\n";
   return kExitUsage;
 }
 
 int dataError(const std::string &message) {
-  llvm::errs() << "weft launch: error: " << message << "\n";
+  llvm::errs() << "weft: error: " << message << "\n";
   return kExitData;
 }
 
@@ -616,7 +616,7 @@ int ::weft::cli::runLaunch(int argc, char **argv) {
     std::string topo = topologyArg.empty() ? m.topology() : topologyArg;
     std::optional<mlir::weft::Topology> topology;
     if (!topologyArg.empty()) {
-      if (int status = loadTopologyOption("weft launch", topologyArg, topology))
+      if (int status = loadTopologyOption(topologyArg, topology))
         return status;
     } else if (auto loaded = mlir::weft::loadTopology(topo)) {
       topology = std::move(*loaded);

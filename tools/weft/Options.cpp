@@ -105,8 +105,7 @@ bool ::weft::cli::parseDimSpecs(const std::vector<std::string> &specs,
 /// printed: 2 for a name that is neither a preset nor a file, 1 for a file
 /// that cannot be read or is invalid.
 int ::weft::cli::loadTopologyOption(
-    llvm::StringRef command, llvm::StringRef nameOrPath,
-    std::optional<mlir::weft::Topology> &topology) {
+    llvm::StringRef nameOrPath, std::optional<mlir::weft::Topology> &topology) {
   llvm::Expected<mlir::weft::Topology> loaded =
       mlir::weft::loadTopology(nameOrPath);
   if (loaded) {
@@ -117,8 +116,7 @@ int ::weft::cli::loadTopologyOption(
   llvm::handleAllErrors(
       loaded.takeError(),
       [&](const mlir::weft::UnknownTopologyError &err) {
-        llvm::errs() << command << ": error: --topology: " << err.message()
-                     << "\n";
+        llvm::errs() << "weft: error: --topology: " << err.message() << "\n";
         status = 2;
       },
       [&](const llvm::ErrorInfoBase &err) {

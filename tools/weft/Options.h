@@ -26,8 +26,8 @@ void installDiagnosticHandler(mlir::MLIRContext &ctx, const std::string &model);
 
 /// Loads `--topology`; returns 0, or the exit status once the error is
 /// printed: 2 for a name that is neither a preset nor a file, 1 for a file
-/// that cannot be read or is invalid. `command` starts the message.
-int loadTopologyOption(llvm::StringRef command, llvm::StringRef nameOrPath,
+/// that cannot be read or is invalid.
+int loadTopologyOption(llvm::StringRef nameOrPath,
                        std::optional<mlir::weft::Topology> &topology);
 } // namespace weft::cli
 

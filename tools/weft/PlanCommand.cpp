@@ -89,7 +89,7 @@ int ::weft::cli::runPlan(int argc, char **argv) {
     return 2;
 
   auto refuse = [](const llvm::Twine &message) {
-    llvm::errs() << "weft plan: error: " << message << "\n";
+    llvm::errs() << "weft: error: " << message << "\n";
     return 2;
   };
   if (model.empty())
@@ -122,7 +122,7 @@ int ::weft::cli::runPlan(int argc, char **argv) {
     return 2;
 
   std::optional<mlir::weft::Topology> topology;
-  if (int status = loadTopologyOption("weft plan", topologyName, topology))
+  if (int status = loadTopologyOption(topologyName, topology))
     return status;
   if (tp > topology->gpusPerNode)
     return refuse(llvm::formatv("--tp {0} would cross nodes: topology '{1}' "
@@ -142,8 +142,8 @@ int ::weft::cli::runPlan(int argc, char **argv) {
       calibrationFile.empty() ? calibrationForGpu(topology->gpu.type)
                               : loadCalibration(calibrationFile);
   if (!calibration) {
-    llvm::errs() << "weft plan: error: "
-                 << llvm::toString(calibration.takeError()) << "\n";
+    llvm::errs() << "weft: error: " << llvm::toString(calibration.takeError())
+                 << "\n";
     return calibrationFile.empty() ? 2 : 1;
   }
 
@@ -179,7 +179,7 @@ int ::weft::cli::runPlan(int argc, char **argv) {
   if (!svg.empty()) {
     std::string error;
     if (!writeFrontierSvg(report, svg, error)) {
-      llvm::errs() << "weft plan: error: " << error << "\n";
+      llvm::errs() << "weft: error: " << error << "\n";
       return 1;
     }
   }
@@ -189,7 +189,7 @@ int ::weft::cli::runPlan(int argc, char **argv) {
     printPlanTable(report, top, explain, llvm::outs());
   if (result->fitting == 0) {
     llvm::outs().flush(); // the table first, then why it is empty
-    llvm::errs() << "weft plan: error: " << noFitMessage(report) << "\n";
+    llvm::errs() << "weft: error: " << noFitMessage(report) << "\n";
     return 1;
   }
   return 0;
