@@ -90,6 +90,17 @@ config.substitutions.append(
     ("%local-slurm",
      os.path.join(config.test_source_root, "slurm", "local-slurm")))
 
+# Fuzzing: scripts/fuzz builds its targets with clang-22 and libFuzzer
+# (scripts/setup installs clang-22, libclang-rt-22-dev, libfuzzer-22-dev).
+fuzzer_lib = "/usr/lib/llvm-22/lib/clang/22/lib/linux/libclang_rt.fuzzer-x86_64.a"
+if not shutil.which("clang++-22"):
+    missing_why["libfuzzer"] = "no clang++-22 on PATH (scripts/setup installs clang-22)"
+elif not os.path.exists(fuzzer_lib):
+    missing_why["libfuzzer"] = ("no libFuzzer (%s; scripts/setup installs "
+                                "libfuzzer-22-dev)" % fuzzer_lib)
+else:
+    config.available_features.add("libfuzzer")
+
 # Required features: tests whose feature is missing would be UNSUPPORTED,
 # which lit reports as success. CI (CI=true, as CI services set it) must run
 # them, since scripts/setup installs what they need and the CUDA toolkit
@@ -97,7 +108,7 @@ config.substitutions.append(
 # names it and why. WEFT_REQUIRE_FEATURES, when set, names the features to
 # require instead (comma- or space-separated; empty for none), in or out of
 # CI.
-CI_REQUIRED_FEATURES = ["mpi", "slurm", "cuda-codegen"]
+CI_REQUIRED_FEATURES = ["mpi", "slurm", "cuda-codegen", "libfuzzer"]
 if "WEFT_REQUIRE_FEATURES" in os.environ:
     required_by = "WEFT_REQUIRE_FEATURES"
     required = os.environ["WEFT_REQUIRE_FEATURES"].replace(",", " ").split()

@@ -22,6 +22,7 @@
 #include <array>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -52,6 +53,12 @@ const std::string &modelDir() {
       std::fwrite(weights.data(), 1, weights.size(), f);
       std::fclose(f);
     }
+    std::atexit([] {
+      std::string dir = "/tmp/weft-fuzz-onnx-" + std::to_string(::getpid());
+      std::remove((dir + "/model.onnx").c_str());
+      std::remove((dir + "/weights.bin").c_str());
+      ::rmdir(dir.c_str());
+    });
     return d;
   }();
   return dir;
