@@ -1,4 +1,5 @@
 // weft-run: the standalone, MLIR-free runner of compiled artifacts.
+#include "runtime/support/CrashHandler.h"
 #include "tools/common/RunMain.h"
 
 #if WEFT_HAVE_CUDA
@@ -6,6 +7,7 @@
 #endif
 
 int main(int argc, char **argv) {
+  weft::runtime::installCrashHandler("weft-run");
 #if WEFT_HAVE_CUDA
   weft::runtime::cuda::registerCudaBackend();
 #endif
