@@ -341,7 +341,9 @@ LogicalResult importReshape(GraphImporter &g, NodeCtx &node) {
     if (d < 0)
       return g.error(node) << "invalid dimension " << d << " in target shape";
     shape.push_back(d);
-    known *= d;
+    if (__builtin_mul_overflow(known, d, &known))
+      return g.error(node) << "the target shape's dimensions multiply past "
+                              "the largest int64";
   }
   if (inferAt >= 0) {
     if (known == 0 || in.getNumElements() % known)
@@ -352,7 +354,7 @@ LogicalResult importReshape(GraphImporter &g, NodeCtx &node) {
   }
   int64_t count = 1;
   for (int64_t d : shape)
-    count *= d;
+    count *= d; // no overflow: the product is `known` or the input's count
   if (count != in.getNumElements())
     return g.error(node) << "cannot reshape " << in << " ("
                          << in.getNumElements() << " elements) to " << count

@@ -376,6 +376,11 @@ def shape_ops():
     model("reshape_runtime_shape",
           [node("Reshape", ["x", "shape"], ["z"], name="view")],
           [("x", F, [2, 6]), ("shape", I64, [2])], ["z"], invalid=True)
+    # 2^32 x 2^32 wrapped to 0 elements in int64 before it was checked.
+    model("reshape_overflow",
+          [node("Reshape", ["x", "shape"], ["z"], name="view")],
+          [("x", F, [2, 6])], ["z"],
+          inits={"shape": i64(2**32, 2**32, 1)}, invalid=True)
     model("transpose",
           [node("Transpose", ["x"], ["z"], perm=[1, 2, 0])],
           [("x", F, [2, 3, 4])], ["z"])
