@@ -35,10 +35,8 @@ double loadDouble(DType dtype, const std::byte *base, int64_t i) {
     return bf16ToFloat(loadAs<uint16_t>(base, i));
   case DType::F64:
     return loadAs<double>(base, i);
-  case DType::U64:
-    return static_cast<double>(loadAs<uint64_t>(base, i));
-  default:
-    return static_cast<double>(loadInt(dtype, base, i));
+  default: // u64 held as its bits: intToDouble reads them unsigned
+    return intToDouble(dtype, loadInt(dtype, base, i));
   }
 }
 
