@@ -217,9 +217,10 @@ private:
   }
   /// The pipeline stage of an op; -1 for weights, constants and return.
   int64_t stageOf(Operation *op) const {
-    if (!stages ||
-        isa<WeightOp, arith::ConstantOp, KvCacheOp, func::ReturnOp>(op))
+    if (isa<WeightOp, arith::ConstantOp, KvCacheOp, func::ReturnOp>(op))
       return isa<func::ReturnOp>(op) ? layout.pp - 1 : -1;
+    if (!stages)
+      return 0; // one stage
     auto it = stages->find(op);
     return it == stages->end() ? 0 : it->second;
   }

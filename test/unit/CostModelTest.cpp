@@ -2,6 +2,7 @@
 // interpolation, roofline terms, alpha-beta collectives, the pipeline bubble,
 // memory fit and a one-GEMM prefill; and of the calibration format.
 #include "compiler/cost/CostModel.h"
+#include "compiler/artifact/PlanBuilder.h"
 #include "compiler/cost/Calibration.h"
 #include "compiler/pipeline/Pipeline.h"
 
@@ -294,6 +295,36 @@ func.func @main(%x: tensor<1x8x32xf32>, %r: tensor<1x8x64xf32>)
   return %s : tensor<1x8x64xf32>
 }
 )mlir"};
+
+// The cost model's activation arena is the one `weft compile` plans for the
+// same graph on one stage: every op is lowered, none is skipped for want of
+// a stage map (ops without one were taken for weights, and the plan read
+// buffers that were never made).
+TEST(CostModel, ArenaIsTheCompiledPlans) {
+  DialectRegistry registry;
+  registerWeftDialects(registry);
+  MLIRContext ctx(registry);
+  ctx.loadAllAvailableDialects();
+  auto module = parseSourceString<ModuleOp>(kResidualGraphs[0], &ctx);
+  ASSERT_TRUE(module);
+  auto func = module->lookupSymbol<func::FuncOp>("main");
+  FailureOr<GraphCosts> g = GraphCosts::build(func, 1, 8);
+  ASSERT_TRUE(succeeded(g));
+  llvm::DenseMap<Operation *, int64_t> stages;
+  func.walk([&](Operation *op) { stages[op] = 0; });
+  auto weightInfo = [](StringRef) -> std::optional<WeightInfo> {
+    return WeightInfo{::weft::artifact::F32, {}};
+  };
+  FailureOr<::weft::artifact::Plan> plan =
+      buildPlan(func, weightInfo, RankLayout{}, &stages);
+  ASSERT_TRUE(succeeded(plan));
+  // The GEMM's output and the sum: two 1x8x64 f32 buffers at most.
+  EXPECT_GT(plan->arena_bytes(), 0u);
+  // Batch 1, one micro-batch: the activations are the arena.
+  Prediction p =
+      g->predict({1, 1, 1, 1}, {1, 8, 0}, testTopology(), testCalibration());
+  EXPECT_EQ(p.memory.activations, double(plan->arena_bytes()));
+}
 
 TEST(CostModel, FusedResidualPrefill) {
   DialectRegistry registry;
