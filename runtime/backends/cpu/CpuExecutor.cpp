@@ -2,6 +2,7 @@
 // runs the steps of the selected entry.
 #include "runtime/backends/cpu/CpuExecutor.h"
 
+#include "runtime/artifact/PlanValidator.h"
 #include "runtime/backends/cpu/CpuKernels.h"
 #include "runtime/comm/Transport.h"
 #include "runtime/steps/ElementValues.h"
@@ -116,11 +117,17 @@ CpuExecutor::allocateState(const Buffer &buf, Shape &shape) {
     bytes *= blocks;
     what += " (" + std::to_string(blocks) + " KV-cache blocks)";
   }
+  std::string cannot =
+      "cannot allocate " + what + " of " + std::to_string(bytes) + " bytes";
+  // Beyond what this machine allows (its memory) the allocation is not
+  // tried: it would fail, or succeed and fault pages in until none are left.
+  if (auto limit = arenaLimitBytes(); limit.ok() && bytes > *limit)
+    return errorStatus(cannot + ": more than this machine allows (" +
+                       std::to_string(*limit) + " bytes)");
   try {
     return std::make_unique<AlignedBuffer>(bytes);
   } catch (const std::exception &) { // bad_alloc, or past max_size
-    return errorStatus("cannot allocate " + what + " of " +
-                       std::to_string(bytes) + " bytes");
+    return errorStatus(cannot);
   }
 }
 
