@@ -55,12 +55,14 @@ def forward(args, work):
                    "2"])
         with np.load(out) as z:
             outs[name] = {k: z[k] for k in z.files}
+    # The TSan build has no BLAS: its GEMMs sum in another order.
     for k, v in outs["main"].items():
-        if not np.array_equal(v, outs["tsan"][k]):
+        err = float(np.max(np.abs(v - outs["tsan"][k])) / np.max(np.abs(v)))
+        if not err <= 1e-5:
             sys.exit("tsan: FAILED: weft-run's output '%s' differs from the "
-                     "main build's" % k)
-    print("tsan: weft-run, 4 ranks as threads: outputs equal the main "
-          "build's")
+                     "main build's by %.3g (max|d|/max|ref|)" % (k, err))
+    print("tsan: weft-run, 4 ranks as threads: outputs match the main "
+          "build's (f32, %s)" % ", ".join(sorted(outs["main"])))
 
 
 def generation_artifact(args, work):
@@ -120,11 +122,14 @@ def serve(args, art):
     if not ready.wait(300) or port[0] is None:
         proc.kill()
         sys.exit("tsan: FAILED: weft-serve did not start:\n" + "".join(errors))
-    url = "http://127.0.0.1:%d/v1/completions" % port[0]
+    base = "http://127.0.0.1:%d/v1" % port[0]
+    with urllib.request.urlopen(base + "/models", timeout=60) as r:
+        model = json.load(r)["data"][0]["id"]
+    url = base + "/completions"
     results, failures = [], []
 
     def request(i):
-        body = {"model": "weft", "prompt": [1 + i % 50, 2, 3, 4 + i % 7],
+        body = {"model": model, "prompt": [1 + i % 50, 2, 3, 4 + i % 7],
                 "max_tokens": 10, "temperature": 0.7, "seed": i,
                 "stream": i % 2 == 0}
         req = urllib.request.Request(url, json.dumps(body).encode(),

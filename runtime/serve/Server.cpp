@@ -913,7 +913,6 @@ Status Server::Impl::report(gen::LeaderStepModel &leader) {
 
 void Server::Impl::stopIo() {
   draining = true;
-  beast::error_code ignored;
   net::post(ioc, [this] {
     beast::error_code ec;
     acceptor.close(ec);
