@@ -96,6 +96,12 @@ FailureOr<Value> GraphImporter::emitOp(NodeCtx &node, llvm::StringRef opName,
       return fail(op);
     op->getResult(0).setType(types.front());
   }
+  if (auto t = dyn_cast<RankedTensorType>(op->getResult(0).getType());
+      t && !elementCount(t.getShape())) {
+    op->erase();
+    capturing = false;
+    return error(node) << "the result " << t << " has more than 2^53 elements";
+  }
   if (failed(verify(op)))
     return fail(op);
   SmallVector<Value> folded;
@@ -281,6 +287,9 @@ LogicalResult GraphImporter::importInputs(
                << " equal chunks (data-parallel replicas x micro-batches)";
       shape[0] /= options.batchChunks;
     }
+    if (!elementCount(shape))
+      return emitError(loc)
+             << "graph input '" << in.name() << "' has more than 2^53 elements";
     inputs.push_back({in.name(), RankedTensorType::get(shape, elem)});
   }
   return success();

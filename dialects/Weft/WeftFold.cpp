@@ -693,9 +693,12 @@ OpFoldResult mlir::weft::foldWeftOp(Operation *op,
       }))
     return {};
   auto type = cast<RankedTensorType>(op->getResult(0).getType());
+  std::optional<int64_t> count = elementCount(type.getShape());
+  if (!count)
+    return {};
   if (isa<CumSumOp, TriluOp>(op) &&
       cast<DenseElementsAttr>(operands[0]).isSplat() == false &&
-      type.getNumElements() > kMaxFoldElements)
+      *count > kMaxFoldElements)
     return {};
 
   // Splat operands through elementwise or data-movement ops stay splats, at
@@ -723,7 +726,7 @@ OpFoldResult mlir::weft::foldWeftOp(Operation *op,
     auto s = cast<DenseElementsAttr>(fromLit(*v, scalarType));
     return DenseElementsAttr::get(type, s.getSplatValue<Attribute>());
   }
-  if (type.getNumElements() > kMaxFoldElements)
+  if (*count > kMaxFoldElements)
     return {};
 
   SmallVector<Lit> in;

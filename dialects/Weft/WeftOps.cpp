@@ -281,7 +281,11 @@ LogicalResult SliceOp::inferReturnTypes(MLIRContext *,
     if (!ok)
       return emitOptionalError(loc, "slice bounds not normalized on dimension ",
                                i);
-    shape.push_back(st > 0 ? (e - s + st - 1) / st : (s - e + (-st) - 1) / -st);
+    // ceil(span / |step|) in unsigned arithmetic: a step of +-2^63 - 1 or
+    // -2^63 must not overflow.
+    uint64_t span = st > 0 ? uint64_t(e - s) : uint64_t(s - e);
+    uint64_t step = st > 0 ? uint64_t(st) : uint64_t(0) - uint64_t(st);
+    shape.push_back(span == 0 ? 0 : int64_t(1 + (span - 1) / step));
   }
   out.push_back(RankedTensorType::get(shape, in.getElementType()));
   return success();
@@ -585,6 +589,14 @@ LogicalResult RotaryOp::verify() {
       ArrayRef<int64_t>(*b) != ArrayRef<int64_t>(head))
     return emitOpError("cos/sin do not broadcast onto the input");
   return success();
+}
+
+std::optional<int64_t> mlir::weft::elementCount(ArrayRef<int64_t> shape) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    if (d < 0 || __builtin_mul_overflow(n, d, &n) || n > kMaxTensorElements)
+      return std::nullopt;
+  return n;
 }
 
 LogicalResult AttentionOp::inferReturnTypes(MLIRContext *,

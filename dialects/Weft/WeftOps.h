@@ -33,6 +33,15 @@ OpFoldResult foldWeftOp(Operation *op, ArrayRef<Attribute> operands);
 /// Results larger than this many elements are not folded into constants.
 constexpr int64_t kMaxFoldElements = int64_t(1) << 22;
 
+/// The most elements one tensor may have: 2^53, so that element counts,
+/// offsets and byte sizes stay exact in int64 and in double.
+constexpr int64_t kMaxTensorElements = int64_t(1) << 53;
+
+/// The element count of a static shape, or nullopt when a dim is dynamic
+/// or negative or the count passes kMaxTensorElements (MLIR's own
+/// getNumElements would overflow).
+std::optional<int64_t> elementCount(ArrayRef<int64_t> shape);
+
 /// Infers the numpy-broadcast shape of two shapes, or fails.
 FailureOr<SmallVector<int64_t>> broadcastShapes(ArrayRef<int64_t> a,
                                                 ArrayRef<int64_t> b);

@@ -376,6 +376,17 @@ def shape_ops():
     model("reshape_runtime_shape",
           [node("Reshape", ["x", "shape"], ["z"], name="view")],
           [("x", F, [2, 6]), ("shape", I64, [2])], ["z"], invalid=True)
+    # Found by the ONNX fuzz target: steps of +-2^63 overflowed the slice's
+    # size; an Expand to 2^63 - 1 rows overflowed the element count.
+    model("slice_huge_steps",
+          [node("Slice", ["x", "starts", "ends", "axes", "steps"], ["z"])],
+          [("x", F, [4, 6])], ["z"],
+          inits={"starts": i64(0, 5), "ends": i64(4, INT64_MIN),
+                 "axes": i64(0, 1), "steps": i64(INT64_MAX, INT64_MIN)})
+    model("expand_huge",
+          [node("Expand", ["x", "shape"], ["z"], name="ex")],
+          [("x", F, [1, 1])], ["z"], inits={"shape": i64(INT64_MAX, 2)},
+          invalid=True)
     # 2^32 x 2^32 wrapped to 0 elements in int64 before it was checked.
     model("reshape_overflow",
           [node("Reshape", ["x", "shape"], ["z"], name="view")],
