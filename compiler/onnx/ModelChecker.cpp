@@ -336,10 +336,10 @@ private:
                   std::to_string(WEXITSTATUS(status)) + ")");
   }
 
-  static bool readAll(int fd, void *data, size_t size) {
-    auto *p = static_cast<char *>(data);
+  /// Calls `io(p, n)` (read or send) until `size` bytes went through.
+  template <typename Io> static bool transferAll(char *p, size_t size, Io io) {
     while (size) {
-      ssize_t n = ::read(fd, p, size);
+      ssize_t n = io(p, size);
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)
@@ -350,19 +350,16 @@ private:
     return true;
   }
 
+  static bool readAll(int fd, void *data, size_t size) {
+    return transferAll(static_cast<char *>(data), size,
+                       [fd](char *p, size_t n) { return ::read(fd, p, n); });
+  }
+
   static bool writeAll(int fd, const void *data, size_t size) {
-    const auto *p = static_cast<const char *>(data);
-    while (size) {
-      // MSG_NOSIGNAL: a dead peer is an error here, not SIGPIPE.
-      ssize_t n = ::send(fd, p, size, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        return false;
-      p += n;
-      size -= size_t(n);
-    }
-    return true;
+    // MSG_NOSIGNAL: a dead peer is an error here, not SIGPIPE.
+    return transferAll(
+        const_cast<char *>(static_cast<const char *>(data)), size,
+        [fd](char *p, size_t n) { return ::send(fd, p, n, MSG_NOSIGNAL); });
   }
 
   std::mutex mutex;
