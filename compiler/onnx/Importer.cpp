@@ -370,6 +370,25 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
                        << kMinOpset << " to " << kMaxOpset;
     return {};
   }
+  // Inline initializer bytes must match their dims and type before the
+  // ONNX library's shape inference reads them (by their dims, past the end
+  // of shorter ones).
+  for (const auto &init : model.proto.graph().initializer()) {
+    Type elem = onnxElementType(ctx, init.data_type());
+    if (!elem || !init.has_raw_data())
+      continue;
+    auto bytes = tensorBytes(init, elem);
+    if (!bytes) {
+      emitError(fileLoc) << llvm::toString(bytes.takeError());
+      return {};
+    }
+    if (uint64_t(*bytes) != init.raw_data().size()) {
+      emitError(fileLoc) << "initializer '" << init.name()
+                         << "': raw_data size does not match its shape and "
+                            "type";
+      return {};
+    }
+  }
   // The ONNX format and operator schemas first, so that what weft imports
   // is valid ONNX (ModelChecker.h).
   if (llvm::Error err = checkOnnxModel(model.proto)) {
