@@ -880,8 +880,7 @@ bool writeFile(const std::string &path, const std::string &text) {
   std::string tmp = path + ".tmp";
   FILE *f = std::fopen(tmp.c_str(), "w");
   if (!f) {
-    std::fprintf(stderr, "weft: error: cannot write '%s'\n",
-                 tmp.c_str());
+    std::fprintf(stderr, "weft: error: cannot write '%s'\n", tmp.c_str());
     return false;
   }
   bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
@@ -889,8 +888,7 @@ bool writeFile(const std::string &path, const std::string &text) {
             std::rename(tmp.c_str(), path.c_str()) == 0;
   if (!written) {
     std::remove(tmp.c_str());
-    std::fprintf(stderr, "weft: error: cannot write '%s'\n",
-                 path.c_str());
+    std::fprintf(stderr, "weft: error: cannot write '%s'\n", path.c_str());
   }
   return written;
 }
