@@ -362,6 +362,60 @@ void GraphImporter::eraseDeadOps() {
   }
 }
 
+/// Checks that every inline tensor of `graph` (initializers, sparse
+/// initializers' values and indices, tensor attributes, and those of
+/// subgraphs) holds as many raw bytes as its dims and type say.
+static llvm::Error checkInlineTensors(MLIRContext &ctx,
+                                      const onnx::GraphProto &graph) {
+  auto check = [&](const onnx::TensorProto &t,
+                   const std::string &what) -> llvm::Error {
+    Type elem = onnxElementType(ctx, t.data_type());
+    if (!elem || !t.has_raw_data())
+      return llvm::Error::success();
+    auto bytes = tensorBytes(t, elem, what);
+    if (!bytes)
+      return bytes.takeError();
+    if (uint64_t(*bytes) != t.raw_data().size())
+      return llvm::createStringError(
+          what + ": raw_data size does not match its shape and type");
+    return llvm::Error::success();
+  };
+  for (const auto &init : graph.initializer())
+    if (llvm::Error err = check(init, "initializer '" + init.name() + "'"))
+      return err;
+  for (const auto &sparse : graph.sparse_initializer()) {
+    std::string what = "sparse initializer '" + sparse.values().name() + "'";
+    if (llvm::Error err = check(sparse.values(), what + " values"))
+      return err;
+    if (llvm::Error err = check(sparse.indices(), what + " indices"))
+      return err;
+  }
+  for (const auto &node : graph.node())
+    for (const auto &attr : node.attribute()) {
+      std::string what = "node '" + node.name() + "' (" + node.op_type() +
+                         "): attribute '" + attr.name() + "'";
+      if (attr.has_t())
+        if (llvm::Error err = check(attr.t(), what))
+          return err;
+      for (const auto &t : attr.tensors())
+        if (llvm::Error err = check(t, what))
+          return err;
+      if (attr.has_sparse_tensor())
+        if (llvm::Error err = check(attr.sparse_tensor().values(), what))
+          return err;
+      for (const auto &sparse : attr.sparse_tensors())
+        if (llvm::Error err = check(sparse.values(), what))
+          return err;
+      if (attr.has_g())
+        if (llvm::Error err = checkInlineTensors(ctx, attr.g()))
+          return err;
+      for (const auto &g : attr.graphs())
+        if (llvm::Error err = checkInlineTensors(ctx, g))
+          return err;
+    }
+  return llvm::Error::success();
+}
+
 OwningOpRef<ModuleOp> GraphImporter::run() {
   Location fileLoc = FileLineColLoc::get(&ctx, model.path, 0, 0);
   if (model.opset < kMinOpset || model.opset > kMaxOpset) {
@@ -370,24 +424,12 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
                        << kMinOpset << " to " << kMaxOpset;
     return {};
   }
-  // Inline initializer bytes must match their dims and type before the
-  // ONNX library's shape inference reads them (by their dims, past the end
-  // of shorter ones).
-  for (const auto &init : model.proto.graph().initializer()) {
-    Type elem = onnxElementType(ctx, init.data_type());
-    if (!elem || !init.has_raw_data())
-      continue;
-    auto bytes = tensorBytes(init, elem);
-    if (!bytes) {
-      emitError(fileLoc) << llvm::toString(bytes.takeError());
-      return {};
-    }
-    if (uint64_t(*bytes) != init.raw_data().size()) {
-      emitError(fileLoc) << "initializer '" << init.name()
-                         << "': raw_data size does not match its shape and "
-                            "type";
-      return {};
-    }
+  // Inline tensor bytes must match their dims and type before the ONNX
+  // library's shape inference reads them (by their dims, past the end of
+  // shorter ones, and longer ones past the end of what it allocates).
+  if (llvm::Error err = checkInlineTensors(ctx, model.proto.graph())) {
+    emitError(fileLoc) << llvm::toString(std::move(err));
+    return {};
   }
   // The ONNX format and operator schemas first, so that what weft imports
   // is valid ONNX (ModelChecker.h).

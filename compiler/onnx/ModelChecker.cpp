@@ -21,6 +21,17 @@
 #include <unistd.h>
 #include <unordered_map>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define WEFT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WEFT_ASAN 1
+#endif
+#endif
+#ifdef WEFT_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 using llvm::createStringError;
 using llvm::inconvertibleErrorCode;
 
@@ -302,6 +313,11 @@ private:
     // A crash ends the child quietly; the parent reports it.
     for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE})
       std::signal(sig, SIG_DFL);
+#ifdef WEFT_ASAN
+    // So does a sanitizer's report: not the death callback the parent
+    // installed (a fuzzer's would record the parent's input as a crash).
+    __sanitizer_set_death_callback(nullptr);
+#endif
     for (;;) {
       uint64_t header[2];
       if (!readAll(fd, header, sizeof(header)))

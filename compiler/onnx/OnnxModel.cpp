@@ -166,17 +166,18 @@ static llvm::Expected<int64_t> externalLength(const onnx::TensorProto &tensor,
 }
 
 llvm::Expected<int64_t> mlir::weft::tensorBytes(const onnx::TensorProto &tensor,
-                                                Type elem) {
+                                                Type elem,
+                                                llvm::StringRef what) {
+  std::string name =
+      what.empty() ? "initializer '" + tensor.name() + "'" : what.str();
   int64_t bytes = bytesPerElement(elem);
   for (int64_t d : tensor.dims()) {
     if (d < 0)
       return createStringError(inconvertibleErrorCode(),
-                               "initializer '%s' has a negative dimension",
-                               tensor.name().c_str());
+                               "%s has a negative dimension", name.c_str());
     if (__builtin_mul_overflow(bytes, d, &bytes) || bytes > kMaxTensorBytes)
       return createStringError(inconvertibleErrorCode(),
-                               "initializer '%s' is larger than %lld bytes",
-                               tensor.name().c_str(),
+                               "%s is larger than %lld bytes", name.c_str(),
                                (long long)kMaxTensorBytes);
   }
   return bytes;

@@ -49,8 +49,10 @@ constexpr uint64_t kMaxModelBytes = uint64_t(2) << 30;
 constexpr int64_t kMaxTensorBytes = int64_t(1) << 40;
 
 /// The bytes `tensor` needs as `elem`: an error for a negative dim or a
-/// size beyond kMaxTensorBytes (before anything multiplies its dims).
-llvm::Expected<int64_t> tensorBytes(const onnx::TensorProto &tensor, Type elem);
+/// size beyond kMaxTensorBytes (before anything multiplies its dims), naming
+/// the tensor as `what` (default: "initializer 'NAME'").
+llvm::Expected<int64_t> tensorBytes(const onnx::TensorProto &tensor, Type elem,
+                                    llvm::StringRef what = "");
 
 /// Opens an initializer's external data file: a regular file whose real path
 /// (symlinks resolved) is inside `dir`; the error names the initializer.

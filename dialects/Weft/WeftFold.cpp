@@ -435,6 +435,9 @@ std::optional<Lit> evalGather(Operation *op, ArrayRef<Lit> in,
   const Lit &data = in[0], &ind = in[1];
   SmallVector<int64_t> ds = stridesOf(data.shape), idx;
   ArrayRef<int64_t> out = type.getShape();
+  // Every index into empty data is out of range: nothing to copy from.
+  if (data.size() == 0 && type.getNumElements() != 0)
+    return std::nullopt;
   bool ok = true;
   auto norm = [&](int64_t i, int64_t dim) {
     if (i < 0)
@@ -495,26 +498,60 @@ std::optional<Lit> evalGather(Operation *op, ArrayRef<Lit> in,
   return r;
 }
 
+/// The larger (or smaller) of two doubles; NaN propagates, as in the
+/// kernels.
+double extremum(bool max, double acc, double v) {
+  if (std::isnan(acc) || std::isnan(v))
+    return std::isnan(acc) ? acc : v;
+  return (max ? v > acc : v < acc) ? v : acc;
+}
+
 std::optional<Lit> evalReduce(ReduceOp op, const Lit &x,
                               RankedTensorType type) {
   SmallVector<int64_t> keep(x.shape);
   for (int64_t a : op.getAxes())
     keep[a] = 1;
   Lit r = makeResult(type);
-  std::vector<double> acc(r.size());
-  std::vector<int64_t> count(r.size(), 0);
+  if (r.isFloat != x.isFloat)
+    return std::nullopt;
   ReduceKind kind = op.getKind();
-  double init = kind == ReduceKind::max    ? -INFINITY
-                : kind == ReduceKind::min  ? INFINITY
-                : kind == ReduceKind::prod ? 1.0
-                                           : 0.0;
-  std::fill(acc.begin(), acc.end(), init);
+  // Floats accumulate in double; integers in int64, wrapping as the
+  // kernels do (a double holds neither every int64 nor their sums).
+  std::vector<double> acc(r.isFloat ? r.size() : 0);
+  std::vector<int64_t> iacc(r.isFloat ? 0 : r.size());
+  std::vector<int64_t> count(r.size(), 0);
+  std::fill(acc.begin(), acc.end(),
+            kind == ReduceKind::max    ? -INFINITY
+            : kind == ReduceKind::min  ? INFINITY
+            : kind == ReduceKind::prod ? 1.0
+                                       : 0.0);
+  std::fill(iacc.begin(), iacc.end(), kind == ReduceKind::prod ? 1 : 0);
   SmallVector<int64_t> ks = stridesOf(keep), idx;
   for (int64_t k = 0, n = x.size(); k < n; ++k) {
     unravel(k, x.shape, idx);
     int64_t o = 0;
     for (size_t d = 0; d < idx.size(); ++d)
       o += (keep[d] == 1 && x.shape[d] != 1 ? 0 : idx[d]) * ks[d];
+    bool first = count[o]++ == 0;
+    if (!r.isFloat) {
+      int64_t v = x.i[k], &a = iacc[o];
+      switch (kind) {
+      case ReduceKind::sum:
+      case ReduceKind::mean:
+        a = int64_t(uint64_t(a) + uint64_t(v));
+        break;
+      case ReduceKind::max:
+        a = first ? v : std::max(a, v);
+        break;
+      case ReduceKind::min:
+        a = first ? v : std::min(a, v);
+        break;
+      case ReduceKind::prod:
+        a = int64_t(uint64_t(a) * uint64_t(v));
+        break;
+      }
+      continue;
+    }
     double v = x.getF(k);
     switch (kind) {
     case ReduceKind::sum:
@@ -522,23 +559,33 @@ std::optional<Lit> evalReduce(ReduceOp op, const Lit &x,
       acc[o] += v;
       break;
     case ReduceKind::max:
-      acc[o] = std::max(acc[o], v);
-      break;
     case ReduceKind::min:
-      acc[o] = std::min(acc[o], v);
+      acc[o] = extremum(kind == ReduceKind::max, acc[o], v);
       break;
     case ReduceKind::prod:
       acc[o] *= v;
       break;
     }
-    ++count[o];
   }
   for (int64_t k = 0, n = r.size(); k < n; ++k) {
-    double v = kind == ReduceKind::mean ? acc[k] / count[k] : acc[k];
-    if (r.isFloat)
-      r.f[k] = v;
-    else
-      r.i[k] = int64_t(v);
+    if (r.isFloat) {
+      r.f[k] = kind == ReduceKind::mean ? acc[k] / count[k] : acc[k];
+      continue;
+    }
+    // The max, min or mean of no integers has no value: not folded.
+    bool needsOne = kind == ReduceKind::max || kind == ReduceKind::min ||
+                    kind == ReduceKind::mean;
+    if (needsOne && count[k] == 0)
+      return std::nullopt;
+    if (kind != ReduceKind::mean) {
+      r.i[k] = iacc[k];
+      continue;
+    }
+    // The kernels divide in double and convert.
+    double mean = double(iacc[k]) / double(count[k]);
+    if (!(mean >= -0x1p63 && mean < 0x1p63))
+      return std::nullopt;
+    r.i[k] = int64_t(mean);
   }
   return r;
 }

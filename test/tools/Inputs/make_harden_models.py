@@ -160,6 +160,19 @@ def main(out):
     del huge.graph.initializer[0].dims[:]
     huge.graph.initializer[0].dims.extend([2**62, 8])
     save(huge, os.path.join(out, "fuzz_huge_dims.onnx"))
+    # A Constant whose raw_data is longer than its dims and type (found by
+    # the fuzz target): the ONNX library's shape inference copied all of it
+    # into a buffer sized by its dims. Refused before the library sees it.
+    value = h.make_tensor("v", T.INT64, [1], [7])
+    value.raw_data = np.arange(5, dtype=np.int64).tobytes()[:37]
+    del value.int64_data[:]
+    const = h.make_node("Constant", [], ["c"], value=value, name="c")
+    shape = h.make_node("Reshape", ["X", "c"], ["Y"], name="reshape")
+    graph = h.make_graph([const, shape], "g", [
+        h.make_tensor_value_info("X", T.FLOAT, [3, 4])],
+        [h.make_tensor_value_info("Y", T.FLOAT, None)])
+    save(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]),
+         os.path.join(out, "fuzz_constant_raw_data.onnx"))
     # Protobuf (proto2 strings) parses a name that is not UTF-8; weft must not.
     save(linear("weights.bin", 0, 96, "bad-name"),
          os.path.join(out, "bad_name.onnx"), (b"NAMEXX", b"N\xff\xfeMXX"))
