@@ -82,7 +82,8 @@ public:
   Impl(ModelInfo model, ServerOptions options)
       : model(std::move(model)), options(std::move(options)),
         metrics("model_name=\"" + this->model.name + "\""), acceptor(ioc),
-        signals(ioc, SIGTERM, SIGINT) {
+        signals(ioc, SIGTERM, SIGINT),
+        replicas(std::max(1u, this->options.replicas)) {
     describeMetrics();
   }
 
@@ -94,9 +95,16 @@ public:
   void cancel(uint64_t jobId);
   std::string healthState() const;
 
-  // The scheduler.
+  // The schedulers, one per replica.
   Status runScheduler(gen::GenerationEngine &engine,
-                      gen::LeaderStepModel *leader);
+                      gen::LeaderStepModel *leader, size_t replica,
+                      uint32_t firstRank);
+  bool setReady();
+  void fail(const std::string &message);
+  std::string failureMessage() {
+    std::lock_guard lock(mutex);
+    return failure;
+  }
   void stopIo();
 
   ModelInfo model;
@@ -112,21 +120,32 @@ public:
   std::atomic<int64_t> openConnections{0};
 
 private:
+  /// One replica's scheduler: the inbox and cancellations the I/O threads
+  /// fill (under `mutex`), and its thread's own jobs.
+  struct Replica {
+    std::vector<std::shared_ptr<Job>> inbox;
+    std::vector<uint64_t> cancels;
+    /// Jobs by id, and each engine id's job.
+    std::map<uint64_t, std::shared_ptr<Job>> jobs;
+    std::map<uint64_t, Job *> bySequence;
+    gen::EngineStats lastStats;
+  };
+
   void describeMetrics();
-  void startJob(gen::GenerationEngine &engine, const std::shared_ptr<Job> &job);
+  void startJob(Replica &r, gen::GenerationEngine &engine,
+                const std::shared_ptr<Job> &job);
   void endJob(Job &job, ApiError error);
-  void recordStats(const gen::EngineStats &stats);
-  /// Every rank's counters into the metrics.
-  Status report(gen::LeaderStepModel &leader);
+  /// Replica `replica`'s engine counters, summed over the replicas, into
+  /// the metrics.
+  void recordStats(size_t replica, const gen::EngineStats &stats);
+  /// Every rank's counters into the metrics, ranks from `firstRank` on.
+  Status report(gen::LeaderStepModel &leader, uint32_t firstRank);
 
   std::mutex mutex;
   std::condition_variable wake;
-  std::vector<std::shared_ptr<Job>> inbox;
-  std::vector<uint64_t> cancels;
-  /// The scheduler's own: jobs by id, and each engine id's job.
-  std::map<uint64_t, std::shared_ptr<Job>> jobs;
-  std::map<uint64_t, Job *> bySequence;
-  gen::EngineStats lastStats;
+  std::vector<Replica> replicas;
+  size_t lastPick = 0;
+  unsigned readyReplicas = 0;
 };
 
 namespace {
@@ -594,6 +613,12 @@ void Server::Impl::describeMetrics() {
   d("weft:kv_cache_blocks", "gauge", "KV cache blocks per rank, by state.");
   d("weft:step_seconds", "histogram",
     "Time of one step of an entry point on rank 0, by entry.");
+  d("weft:replica_requests_total", "counter",
+    "Requests routed to each data-parallel replica (--dp).");
+  d("weft:replica_requests_running", "gauge",
+    "Sequences in each data-parallel replica's running batch (--dp).");
+  d("weft:replica_requests_waiting", "gauge",
+    "Sequences waiting in each data-parallel replica's queue (--dp).");
   d("weft:rank_steps_total", "counter", "Steps each rank ran.");
   d("weft:rank_step_seconds_total", "counter",
     "Time each rank spent in steps.");
@@ -681,22 +706,65 @@ void Server::Impl::accept() {
       });
 }
 
+size_t pickReplica(std::span<const uint64_t> depths, size_t last) {
+  size_t n = depths.size(), best = n;
+  for (size_t k = 1; k <= n; ++k) {
+    size_t d = (last + k) % n;
+    if (best == n || depths[d] < depths[best])
+      best = d;
+  }
+  return best;
+}
+
 bool Server::Impl::submit(const std::shared_ptr<Job> &job) {
-  std::lock_guard lock(mutex);
-  if (inbox.size() + lastStats.waiting >= options.maxQueue)
-    return false;
-  inbox.push_back(job);
-  wake.notify_one();
+  size_t chosen = 0;
+  {
+    std::lock_guard lock(mutex);
+    uint64_t waiting = 0;
+    std::vector<uint64_t> depths;
+    for (const Replica &r : replicas) {
+      uint64_t inbox = 0;
+      for (const std::shared_ptr<Job> &j : r.inbox)
+        inbox += j->request.sequences.size();
+      waiting += inbox + r.lastStats.waiting;
+      depths.push_back(inbox + r.lastStats.waiting + r.lastStats.running);
+    }
+    if (waiting >= options.maxQueue)
+      return false;
+    chosen = lastPick = pickReplica(depths, lastPick);
+    replicas[chosen].inbox.push_back(job);
+    wake.notify_all();
+  }
+  if (replicas.size() > 1)
+    metrics.add("weft:replica_requests_total", 1,
+                "replica=\"" + std::to_string(chosen) + "\"");
   return true;
 }
 
 void Server::Impl::cancel(uint64_t jobId) {
+  // Only the replica holding the job finds it.
   std::lock_guard lock(mutex);
-  cancels.push_back(jobId);
-  wake.notify_one();
+  for (Replica &r : replicas)
+    r.cancels.push_back(jobId);
+  wake.notify_all();
 }
 
-void Server::Impl::startJob(gen::GenerationEngine &engine,
+bool Server::Impl::setReady() {
+  std::lock_guard lock(mutex);
+  if (++readyReplicas >= replicas.size())
+    ready = true;
+  return ready;
+}
+
+void Server::Impl::fail(const std::string &message) {
+  std::lock_guard lock(mutex);
+  if (!failed)
+    failure = message;
+  failed = true;
+  wake.notify_all();
+}
+
+void Server::Impl::startJob(Replica &r, gen::GenerationEngine &engine,
                             const std::shared_ptr<Job> &job) {
   Job *j = job.get();
   size_t choices = job->request.sequences.size();
@@ -714,13 +782,13 @@ void Server::Impl::startJob(gen::GenerationEngine &engine,
       j->lastToken[i] = now;
       j->sink->onToken(i, token, std::string(text));
     };
-    sink.onFinish = [this, j, i](gen::SequenceResult result) {
+    sink.onFinish = [this, &r, j, i](gen::SequenceResult result) {
       metrics.add("vllm:request_success_total", 1,
                   std::string("finished_reason=\"") +
                       gen::finishReasonName(result.finishReason) + "\"");
       for (auto it = j->running.begin(); it != j->running.end(); ++it)
         if (it->second == i) {
-          bySequence.erase(it->first);
+          r.bySequence.erase(it->first);
           j->running.erase(it);
           break;
         }
@@ -736,7 +804,7 @@ void Server::Impl::startJob(gen::GenerationEngine &engine,
       // The choices already queued go too: their sinks point at the job.
       for (auto [seq, choice] : job->running) {
         engine.cancel(seq);
-        bySequence.erase(seq);
+        r.bySequence.erase(seq);
       }
       job->running.clear();
       ApiError e;
@@ -746,9 +814,9 @@ void Server::Impl::startJob(gen::GenerationEngine &engine,
       return;
     }
     job->running.emplace(*id, i);
-    bySequence.emplace(*id, j);
+    r.bySequence.emplace(*id, j);
   }
-  jobs.emplace(job->id, job);
+  r.jobs.emplace(job->id, job);
 }
 
 void Server::Impl::endJob(Job &job, ApiError error) {
@@ -761,10 +829,26 @@ void Server::Impl::endJob(Job &job, ApiError error) {
   job.sink->onError(std::move(error));
 }
 
-void Server::Impl::recordStats(const gen::EngineStats &stats) {
+void Server::Impl::recordStats(size_t replica, const gen::EngineStats &own) {
+  gen::EngineStats stats;
   {
     std::lock_guard lock(mutex);
-    lastStats = stats;
+    replicas[replica].lastStats = own;
+    for (const Replica &r : replicas) {
+      const gen::EngineStats &e = r.lastStats;
+      stats.running += e.running;
+      stats.waiting += e.waiting;
+      stats.totalBlocks += e.totalBlocks;
+      stats.freeBlocks += e.freeBlocks;
+      stats.preemptions += e.preemptions;
+      stats.promptTokens += e.promptTokens;
+      stats.generatedTokens += e.generatedTokens;
+    }
+  }
+  if (replicas.size() > 1) {
+    std::string label = "replica=\"" + std::to_string(replica) + "\"";
+    metrics.set("weft:replica_requests_running", double(own.running), label);
+    metrics.set("weft:replica_requests_waiting", double(own.waiting), label);
   }
   metrics.set("vllm:num_requests_running", static_cast<double>(stats.running));
   metrics.set("vllm:num_requests_waiting", static_cast<double>(stats.waiting));
@@ -784,62 +868,79 @@ void Server::Impl::recordStats(const gen::EngineStats &stats) {
 }
 
 Status Server::Impl::runScheduler(gen::GenerationEngine &engine,
-                                  gen::LeaderStepModel *leader) {
+                                  gen::LeaderStepModel *leader, size_t replica,
+                                  uint32_t firstRank) {
+  Replica &r = replicas[replica];
   Clock::time_point lastContact = Clock::now(), lastReport = lastContact;
   std::optional<Clock::time_point> drainUntil;
   auto cancelJob = [&](Job &job) {
     for (auto [seq, choice] : job.running) {
       engine.cancel(seq);
-      bySequence.erase(seq);
+      r.bySequence.erase(seq);
     }
     job.running.clear();
   };
   auto endAll = [&](const ApiError &error) {
-    for (auto &[id, job] : jobs) {
+    for (auto &[id, job] : r.jobs) {
       cancelJob(*job);
       endJob(*job, error);
     }
-    jobs.clear();
+    r.jobs.clear();
   };
   // A failed step or exchange: the server is failed, and every request in
   // flight ends with a 500 saying `what` failed.
-  auto failAll = [&](const Status &status, const std::string &what) {
-    failure = status.message();
-    failed = true;
+  auto failAll = [&](const Status &status, const std::string &what,
+                     bool own = true) {
+    std::string message = (own && replicas.size() > 1
+                               ? "replica " + std::to_string(replica) + ": "
+                               : std::string()) +
+                          status.message();
+    fail(message);
     ApiError e;
     e.status = 500;
     e.type = "InternalServerError";
-    e.message = what + status.message();
+    e.message = what + message;
     endAll(e);
-    recordStats(engine.stats());
+    recordStats(replica, engine.stats());
     return status;
   };
   auto sweep = [&] {
-    for (auto it = jobs.begin(); it != jobs.end();)
-      it = it->second->done ? jobs.erase(it) : std::next(it);
+    for (auto it = r.jobs.begin(); it != r.jobs.end();)
+      it = it->second->done ? r.jobs.erase(it) : std::next(it);
   };
-  recordStats(engine.stats());
+  recordStats(replica, engine.stats());
   while (true) {
     std::vector<std::shared_ptr<Job>> fresh;
     std::vector<uint64_t> gone;
+    std::optional<std::string> otherFailed;
     {
       std::unique_lock lock(mutex);
-      if (!engine.busy() && inbox.empty() && cancels.empty() && !draining)
+      if (!engine.busy() && r.inbox.empty() && r.cancels.empty() && !draining &&
+          !failed)
         wake.wait_for(lock, gen::kKeepAliveInterval, [&] {
-          return !inbox.empty() || !cancels.empty() || draining;
+          return !r.inbox.empty() || !r.cancels.empty() || draining || failed;
         });
-      fresh.swap(inbox);
-      gone.swap(cancels);
+      fresh.swap(r.inbox);
+      gone.swap(r.cancels);
+      if (failed)
+        otherFailed = failure;
+    }
+    // Another replica failed: the server exits, this one's requests too.
+    if (otherFailed) {
+      for (const std::shared_ptr<Job> &job : fresh)
+        r.jobs.emplace(job->id, job);
+      return failAll(errorStatus(*otherFailed), "another replica failed: ",
+                     /*own=*/false);
     }
     for (const std::shared_ptr<Job> &job : fresh)
-      startJob(engine, job);
+      startJob(r, engine, job);
     for (uint64_t id : gone)
-      if (auto it = jobs.find(id); it != jobs.end()) {
+      if (auto it = r.jobs.find(id); it != r.jobs.end()) {
         cancelJob(*it->second);
         it->second->done = true;
       }
     Clock::time_point now = Clock::now();
-    for (auto &[id, job] : jobs)
+    for (auto &[id, job] : r.jobs)
       if (!job->done && now > job->deadline) {
         cancelJob(*job);
         ApiError e;
@@ -854,7 +955,7 @@ Status Server::Impl::runScheduler(gen::GenerationEngine &engine,
     if (draining) {
       if (!drainUntil)
         drainUntil = now + options.shutdownGrace;
-      if (jobs.empty())
+      if (r.jobs.empty())
         break;
       if (now > *drainUntil) {
         ApiError e;
@@ -878,28 +979,28 @@ Status Server::Impl::runScheduler(gen::GenerationEngine &engine,
       lastContact = Clock::now();
     }
     if (leader && Clock::now() - lastReport >= gen::kKeepAliveInterval) {
-      if (Status s = report(*leader); !s.ok())
+      if (Status s = report(*leader, firstRank); !s.ok())
         return failAll(s, "a rank failed: ");
       lastReport = lastContact = Clock::now();
     }
-    recordStats(engine.stats());
+    recordStats(replica, engine.stats());
   }
-  recordStats(engine.stats());
+  recordStats(replica, engine.stats());
   if (leader) {
-    if (Status s = report(*leader); !s.ok())
+    if (Status s = report(*leader, firstRank); !s.ok())
       return s;
     return leader->stop();
   }
   return okStatus();
 }
 
-Status Server::Impl::report(gen::LeaderStepModel &leader) {
+Status Server::Impl::report(gen::LeaderStepModel &leader, uint32_t firstRank) {
   auto counters = leader.report();
   if (!counters.ok())
     return counters.status();
   for (size_t r = 0; r < counters->size(); ++r) {
     const gen::RankCounters &c = (*counters)[r];
-    std::string label = "rank=\"" + std::to_string(r) + "\"";
+    std::string label = "rank=\"" + std::to_string(firstRank + r) + "\"";
     metrics.set("weft:rank_steps_total", static_cast<double>(c.steps), label);
     metrics.set("weft:rank_step_seconds_total", c.stepSeconds, label);
     metrics.set("weft:rank_collective_seconds_total", c.collectiveSeconds,
@@ -941,15 +1042,14 @@ uint16_t Server::port() const {
   beast::error_code ec;
   return impl->acceptor.local_endpoint(ec).port();
 }
-void Server::setReady() { impl->ready = true; }
+bool Server::setReady() { return impl->setReady(); }
 Status Server::runScheduler(gen::GenerationEngine &engine,
-                            gen::LeaderStepModel *leader) {
-  return impl->runScheduler(engine, leader);
+                            gen::LeaderStepModel *leader, size_t replica,
+                            uint32_t firstRank) {
+  return impl->runScheduler(engine, leader, replica, firstRank);
 }
-void Server::fail(const std::string &message) {
-  impl->failure = message;
-  impl->failed = true;
-}
+void Server::fail(const std::string &message) { impl->fail(message); }
+std::string Server::failure() const { return impl->failureMessage(); }
 void Server::stop() { impl->stopIo(); }
 Metrics &Server::metrics() { return impl->metrics; }
 

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 
 namespace weft::runtime::serve {
@@ -35,7 +36,16 @@ struct ServerOptions {
   /// finish before they end with an error.
   std::chrono::milliseconds shutdownGrace{30000};
   unsigned ioThreads = 2;
+  /// Data-parallel replicas, each with its own engine and scheduler
+  /// thread; a request goes to the one with the fewest requests queued and
+  /// running.
+  unsigned replicas = 1;
 };
+
+/// The replica a new request goes to: the one with the smallest queue
+/// depth (requests waiting plus running); among equals, the first after
+/// `last` (the previous choice), so that an idle server takes turns.
+size_t pickReplica(std::span<const uint64_t> depths, size_t last);
 
 class Server {
 public:
@@ -47,17 +57,23 @@ public:
   Status listen();
   /// The port bound (after listen()).
   uint16_t port() const;
-  /// Every rank is up and the model loaded.
-  void setReady();
-  /// Runs `engine` on this thread until a shutdown signal has been handled
-  /// (ok) or a step fails (that error, after every request in flight got
-  /// an error answer). `leader` (null for one rank) is told to keep the
-  /// other ranks alive while idle and to stop at the end.
+  /// Every rank of a replica is up and the model loaded; the server is
+  /// ready once every replica is (then true).
+  bool setReady();
+  /// Runs `engine` (replica `replica`'s) on this thread until a shutdown
+  /// signal has been handled (ok) or a step fails (that error, after every
+  /// request in flight got an error answer); a replica's failure fails the
+  /// others' requests too. `leader` (null for one rank) is told to keep the
+  /// other ranks alive while idle and to stop at the end; its ranks are
+  /// reported from `firstRank` on.
   Status runScheduler(generate::GenerationEngine &engine,
-                      generate::LeaderStepModel *leader);
+                      generate::LeaderStepModel *leader, size_t replica = 0,
+                      uint32_t firstRank = 0);
   /// Fails the server before the scheduler runs (a rank did not come up):
   /// /health stays 503.
   void fail(const std::string &message);
+  /// The first failure's message (empty while none).
+  std::string failure() const;
   /// Stops the I/O threads once the answers in flight are written (or
   /// after a short deadline).
   void stop();

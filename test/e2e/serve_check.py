@@ -52,8 +52,10 @@ def ok(msg):
 class Server:
     started = []
 
-    def __init__(self, args, extra=()):
+    def __init__(self, args, extra=(), env=None):
         cmd = [args.weft, "serve", args.artifact, "--port", "0"] + list(extra)
+        if args.dp:
+            cmd += ["--dp", str(args.dp)]
         self.mpirun = bool(args.mpirun)
         self.hosts = []  # --nodes: the other "hosts"' weft serve
         if args.mpirun:
@@ -75,7 +77,8 @@ class Server:
             cmd += node + ["--node-rank", "0"]
         Server.started.append(self)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+                                     stderr=subprocess.STDOUT, text=True,
+                                     env=dict(os.environ, **(env or {})))
         self.lines = []
         self.port = None
         ready = threading.Event()
@@ -246,22 +249,45 @@ def check_basic(args, srv, model):
         fail("/v1/models lists %s" % models.data)
     ok("/tokenize and /detokenize agree with tokenizers; /v1/models")
 
-    # Every rank's counters: each rank runs every step.
+    # Every rank's counters: each rank of a replica runs its every step
+    # (with --dp, every replica has served some of the requests above).
+    dp = args.dp or 1
+
+    def replica_steps(steps):
+        ranks = sorted(steps, key=lambda k: int(re.search(
+            r'rank="(\d+)"', k).group(1)))
+        per = len(ranks) // dp
+        return [{steps[k] for k in ranks[d * per:(d + 1) * per]}
+                for d in range(dp)]
+
     for _ in range(50):
         steps = {k: v for k, v in srv.metrics().items()
                  if k.startswith("weft:rank_steps_total")}
+        groups = replica_steps(steps) if steps else []
         if steps and min(steps.values()) > 0 and \
-                len(set(steps.values())) == 1:
+                all(len(g) == 1 for g in groups):
             break
         time.sleep(0.1)
     else:
         fail("per-rank steps: %s" % steps)
+    if args.dp:
+        routed = {k: v for k, v in srv.metrics().items()
+                  if k.startswith("weft:replica_requests_total")}
+        if len(routed) != dp or min(routed.values()) <= 0:
+            fail("requests per replica: %s" % routed)
+        ok("/metrics: %d replicas, each served requests (%s)" % (
+            dp, ", ".join("%d" % v for v in routed.values())))
     coll = [v for k, v in srv.metrics().items()
             if k.startswith("weft:rank_collective_seconds_total")]
     if len(steps) > 1 and min(coll) <= 0:
         fail("per-rank collective seconds: %s" % coll)
-    ok("/metrics: %d rank(s), each %d steps" %
-       (len(steps), list(steps.values())[0]))
+    if args.dp:
+        ok("/metrics: %d rank(s); the ranks of each replica ran its steps "
+           "(%s)" % (len(steps), ", ".join(
+               "%d" % min(g) for g in replica_steps(steps))))
+    else:
+        ok("/metrics: %d rank(s), each %d steps" %
+           (len(steps), list(steps.values())[0]))
 
 
 def check_concurrent(args, srv, model):
@@ -509,6 +535,46 @@ def rank_processes(root):
     return ranks
 
 
+def check_replica_failure(args):
+    """--dp: one replica's steps fail (WEFT_TEST_FAIL_REPLICA) while every
+    replica has requests: every request ends (those of the failed replica
+    and of the others with an error, none hangs), and the server exits
+    non-zero naming the replica."""
+    srv = Server(args, [], env={"WEFT_TEST_FAIL_REPLICA": "1",
+                                "WEFT_TEST_FAIL_AFTER_STEPS": "6"})
+    model = srv.client.models.list().data[0].id
+
+    def one(i):
+        try:
+            text = ""
+            for chunk in srv.client.completions.create(
+                    model=model, prompt="Story %d: once upon a time" % i,
+                    max_tokens=100, temperature=0, stream=True,
+                    extra_body={"ignore_eos": True}):
+                for ch in chunk.choices:
+                    text += ch.text
+            return "finished"
+        except Exception as e:  # noqa: BLE001
+            return "error: %s" % e
+
+    start = time.time()
+    with cf.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one, range(8)))
+    try:
+        code = srv.proc.wait(60)
+    except subprocess.TimeoutExpired:
+        fail("weft serve did not exit after a replica failed")
+    errors = [r for r in results if r.startswith("error")]
+    out = "".join(srv.lines)
+    if not errors:
+        fail("no request ended with an error: %s" % results)
+    if code == 0 or "replica 1" not in out:
+        fail("after a replica failed: exit %d, output %s" % (code, out))
+    ok("a replica failing: all 8 requests end (%d with an error) and weft "
+       "serve exits %d naming replica 1, in %.0f s" % (
+           len(errors), code, time.time() - start))
+
+
 def check_rank_failure(args):
     """A rank killed (or, with --fault stop, hung) mid-stream: the request
     ends with an error, and the server exits non-zero naming the rank, all
@@ -586,17 +652,22 @@ def main():
                     help="rank-failure: SIGKILL or SIGSTOP the last rank")
     ap.add_argument("--world", type=int,
                     help="the artifact's ranks (default --nproc)")
+    ap.add_argument("--dp", type=int,
+                    help="serve this many data-parallel replicas (--dp)")
     args = ap.parse_args()
     if args.checks == "rank-failure":
         return check_rank_failure(args)
+    if args.checks == "replica-failure":
+        return check_replica_failure(args)
     srv = Server(args, ["--max-body-bytes", str(256 * 1024)])
     model = srv.client.models.list().data[0].id
     status, _, data = srv.request("GET", "/health")
     if status != 200:
         fail("/health answered %d" % status)
     check_basic(args, srv, model)
-    if args.checks == "all":
+    if args.checks in ("all", "concurrent"):
         check_concurrent(args, srv, model)
+    if args.checks == "all":
         check_errors(args, srv, model)
         check_disconnect(args, srv, model)
         m = srv.metrics()

@@ -24,11 +24,13 @@
 #include <charconv>
 #include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace gen = weft::runtime::generate;
@@ -46,11 +48,15 @@ constexpr const char *kProg = "weft serve";
 
 /// The KV cache's default memory budget per rank, by backend.
 constexpr double kCpuCacheGiB = 1, kCudaCacheGiB = 16;
+/// --dp at most.
+constexpr uint32_t kMaxReplicas = 64;
 
 struct ServeOptions {
   std::string artifact, backend = "cpu", modelName, modelDir;
   serve::ServerOptions server;
   std::optional<uint32_t> nproc;
+  /// Data-parallel replicas of the artifact's ranks (threads only).
+  uint32_t dp = 1;
   /// --nnodes and its company: this host's slice of a job of several.
   std::optional<weft::runtime::NodeSlice> slice;
   std::optional<uint32_t> nodes, nodeRank;
@@ -91,6 +97,12 @@ options:
                           ranks K*nproc .. K*nproc+nproc-1; host 0 serves
   --master-addr HOST      host 0's address, where the ranks meet
   --master-port N         the port they meet on (default 29500)
+  --dp N                  serve N data-parallel replicas of the
+                          artifact's ranks, each with its own KV cache
+                          and batch; a request goes to the replica with
+                          the fewest requests queued and running (ranks
+                          as threads of this process; on GPUs replica d
+                          uses devices d*W .. d*W+W-1 for W ranks)
   --threads N             worker threads per rank (0: automatic)
   --max-num-seqs N        sequences in the running batch at most (256)
   --max-queue N           requests waiting at most; more get 429 (1024)
@@ -183,6 +195,11 @@ std::optional<std::string> applyOption(ServeOptions &opts,
     if (!parseNumber(value, n) || n == 0)
       return bad("a positive integer");
     opts.nproc = n;
+  } else if (name == "--dp") {
+    uint32_t n = 0;
+    if (!parseNumber(value, n) || n == 0 || n > kMaxReplicas)
+      return bad("an integer from 1 to " + std::to_string(kMaxReplicas));
+    opts.dp = n;
   } else if (name == "--nnodes") {
     uint32_t n = 0;
     if (!parseNumber(value, n) || n == 0)
@@ -311,6 +328,7 @@ struct Prepared {
   Artifact artifact;
   serve::ModelInfo model;
   gen::EngineOptions engine;
+  uint32_t replicas = 1;
 };
 
 #if WEFT_HAVE_TOKENIZER
@@ -341,6 +359,7 @@ configSampling(const std::map<std::string, std::string> &files) {
 
 Result<Prepared> prepare(const ServeOptions &opts) {
   Prepared p;
+  p.replicas = opts.dp;
   auto artifact = weft::runtime::readManifest(opts.artifact);
   if (!artifact.ok())
     return artifact.status();
@@ -443,12 +462,45 @@ rankBackend(const ServeOptions &opts,
   return backend;
 }
 
-/// One rank: opens its session; rank 0 (which holds `server`) runs the
-/// scheduler, the others follow its steps.
+/// For tests of a replica's failure: WEFT_TEST_FAIL_REPLICA=D makes replica
+/// D's steps fail from its WEFT_TEST_FAIL_AFTER_STEPS-th on (default 0), as
+/// a rank's failure would.
+class FailingStepModel : public gen::StepModel {
+public:
+  FailingStepModel(gen::StepModel &inner, uint64_t after)
+      : inner(inner), after(after) {}
+  Result<std::vector<int32_t>>
+  runStep(const std::string &entry,
+          std::span<const weft::runtime::NpyArray *const> inputs) override {
+    if (steps++ >= after)
+      return errorStatus("failing on purpose (WEFT_TEST_FAIL_REPLICA)");
+    return inner.runStep(entry, inputs);
+  }
+
+private:
+  gen::StepModel &inner;
+  uint64_t after, steps = 0;
+};
+
+std::optional<uint64_t> failReplicaAfter(uint32_t replica) {
+  const char *target = std::getenv("WEFT_TEST_FAIL_REPLICA");
+  uint32_t d = 0;
+  if (!target || !parseNumber(std::string(target), d) || d != replica)
+    return std::nullopt;
+  uint64_t after = 0;
+  if (const char *n = std::getenv("WEFT_TEST_FAIL_AFTER_STEPS"))
+    (void)parseNumber(std::string(n), after);
+  return after;
+}
+
+/// One rank of replica `replica` (0 without --dp): opens its session; rank
+/// 0 (which holds `server`) runs the replica's scheduler, the others follow
+/// its steps.
 Status serveRank(const Prepared &p, uint32_t rank,
                  weft::runtime::comm::Transport &transport,
                  const weft::runtime::RankBackend &backend, unsigned threads,
-                 serve::Server *server, weft::runtime::RankState &state) {
+                 serve::Server *server, weft::runtime::RankState &state,
+                 uint32_t replica = 0) {
   weft::runtime::SessionOptions options;
   options.threads = threads;
   options.backend = backend.create;
@@ -482,20 +534,28 @@ Status serveRank(const Prepared &p, uint32_t rank,
   if (rank != 0)
     return gen::followSteps(local, transport, &timed, sampler);
   gen::LeaderStepModel leader(local, &transport, &timed, sampler);
-  serve::MeteredStepModel metered(leader, server->metrics());
+  std::optional<FailingStepModel> failing;
+  if (auto after = failReplicaAfter(replica))
+    failing.emplace(leader, *after);
+  serve::MeteredStepModel metered(
+      failing ? static_cast<gen::StepModel &>(*failing) : leader,
+      server->metrics());
   auto engine = gen::GenerationEngine::create(p.artifact.manifest.generation(),
                                               metered, p.engine);
   if (!engine.ok()) {
     (void)leader.stop();
     return engine.status();
   }
-  server->setReady();
-  std::cout << kProg << ": ready (" << world
-            << (world == 1 ? " rank, " : " ranks, ") << p.engine.kvCacheBlocks
-            << " KV cache blocks of "
-            << p.artifact.manifest.generation().block_size() << " tokens)"
-            << std::endl;
-  return server->runScheduler(**engine, &leader);
+  if (server->setReady()) {
+    std::cout << kProg << ": ready (";
+    if (p.replicas > 1)
+      std::cout << p.replicas << " replicas of ";
+    std::cout << world << (world == 1 ? " rank, " : " ranks, ")
+              << p.engine.kvCacheBlocks << " KV cache blocks of "
+              << p.artifact.manifest.generation().block_size() << " tokens"
+              << (p.replicas > 1 ? " each)" : ")") << std::endl;
+  }
+  return server->runScheduler(**engine, &leader, replica, replica * world);
 }
 
 Status listen(serve::Server &server, const ServeOptions &opts,
@@ -512,28 +572,49 @@ int serveThreads(const ServeOptions &opts) {
   auto prepared = prepare(opts);
   if (!prepared.ok())
     return dataError(prepared.message());
-  serve::Server server(prepared->model, opts.server);
+  serve::ServerOptions serverOptions = opts.server;
+  serverOptions.replicas = opts.dp;
+  serve::Server server(prepared->model, serverOptions);
   if (Status s = listen(server, opts, *prepared); !s.ok())
     return dataError(s.message());
   uint32_t world = prepared->artifact.manifest.world_size();
-  unsigned threads =
-      opts.threads ? opts.threads : weft::runtime::threadsPerRank(world);
-  weft::runtime::RankBackend backend = rankBackend(opts);
-  auto task = [&](uint32_t r, weft::runtime::comm::Transport &transport,
-                  weft::runtime::RankState &state) -> Status {
-    Status s = serveRank(*prepared, r, transport, backend, threads,
-                         r == 0 ? &server : nullptr, state);
-    if (!s.ok() && r == 0)
+  unsigned threads = opts.threads
+                         ? opts.threads
+                         : weft::runtime::threadsPerRank(world * opts.dp);
+  // Each replica is a world of its own; on GPUs, replica d's rank r takes
+  // device d * world + r.
+  auto runReplica = [&](uint32_t d) -> Status {
+    auto task = [&](uint32_t r, weft::runtime::comm::Transport &transport,
+                    weft::runtime::RankState &state) -> Status {
+      weft::runtime::RankBackend backend =
+          opts.dp > 1 ? rankBackend(opts, d * world + r) : rankBackend(opts);
+      Status s = serveRank(*prepared, r, transport, backend, threads,
+                           r == 0 ? &server : nullptr, state, d);
+      if (!s.ok() && r == 0)
+        server.fail(s.message());
+      return s;
+    };
+    Status s = weft::runtime::runLocalRankTasks(
+        world, std::chrono::duration<double>(opts.timeout), task);
+    if (!s.ok()) {
+      if (opts.dp > 1)
+        s = s.withPrefix("replica " + std::to_string(d) + ": ");
       server.fail(s.message());
+    }
     return s;
   };
-  Status status = weft::runtime::runLocalRankTasks(
-      world, std::chrono::duration<double>(opts.timeout), task);
-  if (!status.ok())
-    server.fail(status.message());
+  std::vector<Status> statuses(opts.dp, okStatus());
+  std::vector<std::thread> replicas;
+  for (uint32_t d = 1; d < opts.dp; ++d)
+    replicas.emplace_back([&, d] { statuses[d] = runReplica(d); });
+  statuses[0] = runReplica(0);
+  for (std::thread &t : replicas)
+    t.join();
   server.stop();
-  if (!status.ok())
-    return dataError(status.message());
+  // The first failure is the cause; the other replicas' follow from it.
+  for (const Status &s : statuses)
+    if (!s.ok())
+      return dataError(server.failure());
   return 0;
 }
 
@@ -611,6 +692,11 @@ int weft::runtime::serveMain(int argc, char **argv) {
     return usageError("--nproc cannot be used in a launched job (" +
                       (*detected)->sizeSource +
                       "): the launcher already started the ranks");
+  if (opts.dp > 1 && (opts.nproc || *detected))
+    return usageError(
+        "--dp runs its replicas as threads of this process: it cannot be "
+        "used with --nproc or in a launched job (run one server per "
+        "replica there)");
   if (opts.nproc)
     return serveProcesses(opts, argc, argv);
   if (*detected)

@@ -206,8 +206,8 @@ int compileForGeneration(GenerateRequest r) {
   };
   if (r.dp > 1 || r.microbatches > 1)
     return refuse("--generate: --dp and --microbatches are not supported "
-                  "for generation (use several servers for data "
-                  "parallelism)");
+                  "for generation (weft serve --dp N serves data-parallel "
+                  "replicas)");
   constexpr int64_t kMaxSeqLimit = int64_t(1) << 20;
   if (r.maxSeq < 4 || r.maxSeq > kMaxSeqLimit)
     return refuse(
