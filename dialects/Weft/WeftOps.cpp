@@ -311,7 +311,8 @@ LogicalResult ConcatOp::inferReturnTypes(MLIRContext *,
     for (int64_t i = 0; i < t.getRank(); ++i)
       if (i != axis && t.getDimSize(i) != first.getDimSize(i))
         return emitOptionalError(loc, "concat inputs differ on dimension ", i);
-    shape[axis] += t.getDimSize(axis);
+    if (__builtin_add_overflow(shape[axis], t.getDimSize(axis), &shape[axis]))
+      return emitOptionalError(loc, "concat result dimension overflows int64");
   }
   out.push_back(RankedTensorType::get(shape, first.getElementType()));
   return success();
@@ -377,9 +378,12 @@ LogicalResult TileOp::inferReturnTypes(MLIRContext *,
     return emitOptionalError(loc, "tile needs one repeat per dimension");
   SmallVector<int64_t> shape;
   for (auto [d, r] : llvm::zip(in.getShape(), reps)) {
+    int64_t n = 0;
     if (r < 0)
       return emitOptionalError(loc, "negative tile repeat");
-    shape.push_back(d * r);
+    if (__builtin_mul_overflow(d, r, &n))
+      return emitOptionalError(loc, "tile result dimension overflows int64");
+    shape.push_back(n);
   }
   out.push_back(RankedTensorType::get(shape, in.getElementType()));
   return success();

@@ -108,6 +108,13 @@ def fuzz_cases():
         h.make_node("Constant", [], ["d"], name="d",
                     value=h.make_tensor("d", T.DOUBLE, [], [1.0])),
         h.make_node("Range", ["s", "l", "d"], ["Y"], name="range")], [], ["Y"]
+    # Tile of a 2^40 + 1 long input 2^40 + 1 times: the result's dimension
+    # overflowed int64 while its type was inferred.
+    big = [h.make_tensor_value_info("X", T.FLOAT, [2**40 + 1])]
+    yield "tile_overflow", [
+        h.make_node("Constant", [], ["r"], name="r",
+                    value=h.make_tensor("r", T.INT64, [1], [2**40 + 1])),
+        h.make_node("Tile", ["X", "r"], ["Y"], name="tile")], big, ["Y"]
 
 
 def save(model, path, patch=None):
