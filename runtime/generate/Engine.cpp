@@ -136,6 +136,10 @@ public:
 private:
   void admit();
   Status prefillStep();
+  /// One prefill step of the running sequences' next tokens and prompt
+  /// chunks (EngineOptions::mixed); false (nothing run) if they do not fit
+  /// its rows.
+  Result<bool> mixedStep();
   /// Grows every running sequence's table by its next token, preempting
   /// the most recently admitted ones while blocks run out.
   void makeRoomForDecode();
@@ -279,6 +283,16 @@ Status GenerationEngine::Impl::step() {
   bool prefill =
       anyPrefill && !(options.alternate && lastWasPrefill && anyDecode);
   Status status = okStatus();
+  if (options.mixed && anyPrefill && anyDecode) {
+    auto mixed = mixedStep();
+    if (!mixed.ok() || *mixed) {
+      lastWasPrefill = true;
+      sweep();
+      return mixed.status();
+    }
+    // Too many running sequences for one prefill's rows: alternate.
+    prefill = !lastWasPrefill;
+  }
   if (prefill) {
     status = prefillStep();
   } else if (anyDecode) {
@@ -349,6 +363,43 @@ Status GenerationEngine::Impl::prefillStep() {
                                        : bucketFor(promptBuckets, used);
   return runRows(prefillEntry(bucket), entryShape(gen, true, bucket), batch,
                  true);
+}
+
+Result<bool> GenerationEngine::Impl::mixedStep() {
+  if (options.admission == Admission::OnDemand)
+    makeRoomForDecode();
+  std::vector<Row> batch;
+  bool anyPrompt = false;
+  for (Sequence *seq : admitted)
+    if (!seq->prefilling())
+      batch.push_back({seq, static_cast<int64_t>(seq->tokens.size()) - 1, 1});
+    else
+      anyPrompt = true;
+  int64_t most = promptBuckets.back();
+  int64_t maxRows = std::min(std::max<int64_t>(1, gen.prefill_rows()), most);
+  // A preemption may have left no decode, or no prompt; and every running
+  // sequence must fit with at least one prompt chunk.
+  if (batch.empty() || !anyPrompt ||
+      static_cast<int64_t>(batch.size()) >= maxRows)
+    return false;
+  int64_t used = static_cast<int64_t>(batch.size());
+  for (Sequence *seq : admitted) {
+    if (!seq->prefilling())
+      continue;
+    if (static_cast<int64_t>(batch.size()) == maxRows || used == most)
+      break;
+    // Chunked prefill: as much of the prompt as the bucket has room for.
+    int64_t count = std::min(seq->prefillTarget - seq->cached, most - used);
+    batch.push_back({seq, seq->cached, count});
+    used += count;
+  }
+  int64_t bucket = options.fixedShapes ? most : bucketFor(promptBuckets, used);
+  if (Status s = runRows(prefillEntry(bucket), entryShape(gen, true, bucket),
+                         batch, true);
+      !s.ok())
+    return s;
+  ++counters.mixedSteps;
+  return true;
 }
 
 Status GenerationEngine::Impl::decodeStep(std::span<Sequence *const> group) {
@@ -431,11 +482,12 @@ Status GenerationEngine::Impl::runRows(const std::string &entry,
     return errorStatus(entry + ": " + kNextIds + " has " +
                        std::to_string(next->size()) + " ids, expected " +
                        std::to_string(rows));
-  if (isPrefill)
-    counters.promptTokens += static_cast<uint64_t>(used);
   for (size_t r = 0; r < batch.size(); ++r) {
     const Row &row = batch[r];
     Sequence &seq = *row.seq;
+    // Prompt tokens (a mixed step's decode rows are none).
+    counters.promptTokens += static_cast<uint64_t>(std::max<int64_t>(
+        0, std::min(row.begin + row.count, seq.prefillTarget) - row.begin));
     seq.cached = row.begin + row.count;
     // Only the prompt's last chunk samples the first new token.
     if (seq.prefilling())

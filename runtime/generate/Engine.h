@@ -126,6 +126,13 @@ struct EngineOptions {
   /// their inter-token latency stays one prefill step, at some cost to the
   /// waiting prompts' time to first token.
   bool alternate = false;
+  /// While prompts wait and sequences run, one prefill step carries both:
+  /// each running sequence's next token as a one-token row, and prompt
+  /// chunks in the rest of the largest prompt bucket (chunked prefill), so
+  /// that no running sequence waits for a prefill. Needs the artifact's
+  /// prefill rows above the running sequences (else steps alternate as
+  /// with `alternate`).
+  bool mixed = false;
 };
 
 /// What happens to one sequence, told on the engine's thread.
@@ -147,6 +154,8 @@ struct EngineStats {
   /// Prompt tokens prefilled (again after a preemption too) and tokens
   /// generated.
   uint64_t promptTokens = 0, generatedTokens = 0;
+  /// Steps that carried decodes and prompt chunks (EngineOptions::mixed).
+  uint64_t mixedSteps = 0;
 };
 
 /// Iteration-level (continuous) batching over a generation artifact's

@@ -619,6 +619,9 @@ void Server::Impl::describeMetrics() {
     "Sequences in each data-parallel replica's running batch (--dp).");
   d("weft:replica_requests_waiting", "gauge",
     "Sequences waiting in each data-parallel replica's queue (--dp).");
+  d("weft:mixed_steps_total", "counter",
+    "Steps that carried the running sequences' next tokens and prompt "
+    "chunks together (--schedule mixed).");
   d("weft:rank_steps_total", "counter", "Steps each rank ran.");
   d("weft:rank_step_seconds_total", "counter",
     "Time each rank spent in steps.");
@@ -843,6 +846,7 @@ void Server::Impl::recordStats(size_t replica, const gen::EngineStats &own) {
       stats.preemptions += e.preemptions;
       stats.promptTokens += e.promptTokens;
       stats.generatedTokens += e.generatedTokens;
+      stats.mixedSteps += e.mixedSteps;
     }
   }
   if (replicas.size() > 1) {
@@ -865,6 +869,7 @@ void Server::Impl::recordStats(size_t replica, const gen::EngineStats &own) {
               static_cast<double>(stats.promptTokens));
   metrics.set("vllm:generation_tokens_total",
               static_cast<double>(stats.generatedTokens));
+  metrics.set("weft:mixed_steps_total", static_cast<double>(stats.mixedSteps));
 }
 
 Status Server::Impl::runScheduler(gen::GenerationEngine &engine,

@@ -56,6 +56,7 @@ class Server:
         cmd = [args.weft, "serve", args.artifact, "--port", "0"] + list(extra)
         if args.dp:
             cmd += ["--dp", str(args.dp)]
+        cmd += shlex.split(args.serve_args or "")
         self.mpirun = bool(args.mpirun)
         self.hosts = []  # --nodes: the other "hosts"' weft serve
         if args.mpirun:
@@ -322,6 +323,11 @@ def check_concurrent(args, srv, model):
              "e.g. %r: %r != %r" % (len(bad), bad[0][0], bad[0][1],
                                     alone[bad[0][0]]))
     ok("64 concurrent clients get the answers their prompts get alone")
+    if "mixed" in (args.serve_args or ""):
+        mixed = metric(srv.metrics(), "weft:mixed_steps_total")
+        if mixed <= 0:
+            fail("--schedule mixed ran no mixed step")
+        ok("%d steps carried decodes and prompt chunks together" % mixed)
 
 
 def check_errors(args, srv, model):
@@ -652,6 +658,7 @@ def main():
                     help="rank-failure: SIGKILL or SIGSTOP the last rank")
     ap.add_argument("--world", type=int,
                     help="the artifact's ranks (default --nproc)")
+    ap.add_argument("--serve-args", help="more options of weft serve")
     ap.add_argument("--dp", type=int,
                     help="serve this many data-parallel replicas (--dp)")
     args = ap.parse_args()

@@ -598,3 +598,59 @@ TEST(GenerateEngineTest, AlternateDecodesBetweenPrefills) {
             (std::vector<std::string>{"prefill@8", "decode@1", "prefill@8",
                                       "decode@2", "prefill@8"}));
 }
+
+TEST(GenerateEngineTest, MixedStepsCarryDecodesAndPromptChunks) {
+  // Two short prompts and one of 30 tokens (more than the largest bucket):
+  // the short ones are prefilled together, then every step until the long
+  // one is in carries their next tokens beside a chunk of it, filling the
+  // bucket; only then do pure decode steps follow.
+  auto gen = makeGeneration({8, 16}, {1, 2, 4}, 64, 4, /*prefillRows=*/4);
+  FakeModel model(gen, 64);
+  EngineOptions options;
+  options.kvCacheBlocks = 64;
+  options.admission = Admission::OnDemand;
+  options.mixed = true;
+  std::vector<Request> requests = {request(promptOf(5, 1), 6),
+                                   request(promptOf(30, 2), 3),
+                                   request(promptOf(5, 3), 6)};
+  auto results = runGeneration(gen, model, requests, options);
+  ASSERT_TRUE(results.ok()) << results.message();
+  for (size_t i = 0; i < requests.size(); ++i)
+    EXPECT_EQ((*results)[i].ids, reference(requests[i].promptIds,
+                                           requests[i].maxTokens))
+        << i;
+  // prefill@16: the two short prompts (10 tokens; the long one waits for a
+  // whole bucket). Then 2 decode tokens + 14 of the long prompt, twice,
+  // and 2 + its last 2 tokens; the rest are decodes of all three.
+  ASSERT_GE(model.entries.size(), 5u);
+  EXPECT_EQ(std::vector<std::string>(model.entries.begin(),
+                                     model.entries.begin() + 5),
+            (std::vector<std::string>{"prefill@16", "prefill@16", "prefill@16",
+                                      "prefill@8", "decode@4"}));
+  for (size_t i = 4; i < model.entries.size(); ++i)
+    EXPECT_EQ(model.entries[i].rfind("decode@", 0), 0u) << model.entries[i];
+  // The short sequences' 6 tokens: 1 from their prefill, 3 from the mixed
+  // steps, 2 from decodes (which also give the long one its 2 more).
+  EXPECT_EQ(model.entries.size(), 4u + 2u);
+}
+
+TEST(GenerateEngineTest, MixedStepsAlternateWhenRowsRunOut) {
+  // prefill_rows 2: two running sequences leave no row for a prompt, so
+  // the third prompt's prefill alternates with decodes instead.
+  auto gen = makeGeneration({8}, {1, 2, 4}, 64, 4, /*prefillRows=*/2);
+  FakeModel model(gen, 32);
+  EngineOptions options;
+  options.kvCacheBlocks = 32;
+  options.mixed = true;
+  std::vector<Request> requests;
+  for (uint32_t i = 0; i < 3; ++i)
+    requests.push_back(request(promptOf(3, i), 3));
+  auto results = runGeneration(gen, model, requests, options);
+  ASSERT_TRUE(results.ok()) << results.message();
+  for (size_t i = 0; i < 3; ++i)
+    EXPECT_EQ((*results)[i].ids, reference(requests[i].promptIds, 3)) << i;
+  ASSERT_GE(model.entries.size(), 3u);
+  EXPECT_EQ(std::vector<std::string>(model.entries.begin(),
+                                     model.entries.begin() + 3),
+            (std::vector<std::string>{"prefill@8", "decode@2", "prefill@8"}));
+}

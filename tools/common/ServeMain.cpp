@@ -67,7 +67,7 @@ struct ServeOptions {
   std::optional<uint64_t> kvBlocks;
   std::optional<double> kvGiB;
   double timeout = 300;
-  bool help = false, deterministic = false, alternate = true;
+  bool help = false, deterministic = false, alternate = true, mixed = false;
 };
 
 void printHelp(std::ostream &os) {
@@ -121,7 +121,10 @@ options:
   --schedule S            alternate (default): while prompts wait, a decode
                           step of the running sequences follows each
                           prefill step; prefill-first: every waiting
-                          prompt is prefilled before the next decode
+                          prompt is prefilled before the next decode;
+                          mixed: one prefill step carries the running
+                          sequences' next tokens and prompt chunks
+                          (needs --prefill-rows above --max-num-seqs)
   --deterministic         batch-invariant steps: every prefill and decode
                           runs the largest compiled bucket, so that a
                           sequence's output never depends on what shares
@@ -179,9 +182,10 @@ std::optional<std::string> applyOption(ServeOptions &opts,
       return bad("a name");
     opts.modelName = value;
   } else if (name == "--schedule") {
-    if (value != "alternate" && value != "prefill-first")
-      return bad("a schedule (alternate or prefill-first)");
+    if (value != "alternate" && value != "prefill-first" && value != "mixed")
+      return bad("a schedule (alternate, prefill-first or mixed)");
     opts.alternate = value == "alternate";
+    opts.mixed = value == "mixed";
   } else if (name == "--model-dir") {
     if (value.empty())
       return bad("a directory");
@@ -301,6 +305,11 @@ std::optional<std::string> parseArgs(int argc, char **argv,
   }
   if (opts.artifact.empty())
     return std::string("no ARTIFACT directory given");
+  if (opts.deterministic && opts.mixed)
+    return std::string(
+        "--deterministic cannot be used with --schedule mixed (whether a "
+        "token is computed in a prefill or a decode step would depend on "
+        "the load)");
   if (opts.kvBlocks && opts.kvGiB)
     return std::string(
         "--kv-cache-blocks and --kv-cache-gib cannot be used together");
@@ -449,6 +458,7 @@ Result<Prepared> prepare(const ServeOptions &opts) {
   p.engine.maxRunning = opts.maxNumSeqs;
   p.engine.fixedShapes = opts.deterministic;
   p.engine.alternate = opts.alternate;
+  p.engine.mixed = opts.mixed;
   return p;
 }
 
