@@ -8,6 +8,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <cctype>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -342,6 +343,20 @@ void HttpSession::handle() {
       return wrongMethod("GET");
     return respond(http::status::ok, server.metrics.text(),
                    "text/plain; version=0.0.4; charset=utf-8");
+  }
+  auto authorization = request[http::field::authorization];
+  if (!server.options.apiKey.empty() &&
+      !bearerMatches(
+          std::string_view(authorization.data(), authorization.size()),
+          server.options.apiKey)) {
+    ApiError e;
+    e.status = 401;
+    e.type = "AuthenticationError";
+    e.message = authorization.empty()
+                    ? "this server needs an API key: send 'Authorization: "
+                      "Bearer <key>'"
+                    : "the API key is not this server's";
+    return respondError(e);
   }
   if (target == "/v1/models") {
     if (method != http::verb::get)
@@ -707,6 +722,23 @@ void Server::Impl::accept() {
         }
         accept();
       });
+}
+
+bool bearerMatches(std::string_view header, std::string_view key) {
+  constexpr std::string_view scheme = "Bearer ";
+  if (header.size() < scheme.size())
+    return false;
+  for (size_t i = 0; i < scheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(header[i])) !=
+        std::tolower(static_cast<unsigned char>(scheme[i])))
+      return false;
+  std::string_view token = header.substr(scheme.size());
+  // Every byte of the key is compared, whatever matched before.
+  unsigned char diff = token.size() == key.size() ? 0 : 1;
+  for (size_t i = 0; i < key.size(); ++i)
+    diff |= static_cast<unsigned char>(key[i]) ^
+            static_cast<unsigned char>(i < token.size() ? token[i] : 0);
+  return diff == 0;
 }
 
 size_t pickReplica(std::span<const uint64_t> depths, size_t last) {

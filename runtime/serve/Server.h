@@ -40,7 +40,15 @@ struct ServerOptions {
   /// thread; a request goes to the one with the fewest requests queued and
   /// running.
   unsigned replicas = 1;
+  /// Non-empty: the API endpoints (/v1/..., /tokenize, /detokenize) need
+  /// `Authorization: Bearer <apiKey>`, else 401; /health and /metrics stay
+  /// open (probes, Prometheus).
+  std::string apiKey;
 };
+
+/// Whether an Authorization header's value carries `key` as its bearer
+/// token (compared in time independent of where they differ).
+bool bearerMatches(std::string_view header, std::string_view key);
 
 /// The replica a new request goes to: the one with the smallest queue
 /// depth (requests waiting plus running); among equals, the first after

@@ -581,6 +581,46 @@ def check_replica_failure(args):
            len(errors), code, time.time() - start))
 
 
+def check_auth(args):
+    """--api-key: the official client with the key is answered as without
+    one; a wrong key or none gets 401 with OpenAI's error object (the
+    client raises AuthenticationError); /health and /metrics stay open.
+    The key comes from WEFT_API_KEY, as a deployment would pass it."""
+    srv = Server(args, [], env={"WEFT_API_KEY": "k-42_secret"})
+    keyed = openai.OpenAI(base_url=srv.url + "/v1", api_key="k-42_secret",
+                          max_retries=0, timeout=120)
+    model = keyed.models.list().data[0].id
+    r = keyed.completions.create(model=model, prompt="The capital of France is",
+                                 max_tokens=8, temperature=0)
+    ref = generate_ref(args, "The capital of France is", 8, False)
+    if r.choices[0].text != ref["text"]:
+        fail("with the key: %r != weft generate's %r"
+             % (r.choices[0].text, ref["text"]))
+    for key in ["k-42_secreT", "none"]:
+        c = openai.OpenAI(base_url=srv.url + "/v1", api_key=key,
+                          max_retries=0, timeout=60)
+        try:
+            c.completions.create(model=model, prompt="Hi", max_tokens=2)
+            fail("a wrong API key was answered")
+        except openai.AuthenticationError as e:
+            if e.status_code != 401 or "not this server's" not in str(e):
+                fail("a wrong key: %s" % e)
+    for path, method, body in [("/v1/models", "GET", None),
+                               ("/v1/completions", "POST", "{}"),
+                               ("/tokenize", "POST", "{}")]:
+        status, _, data = srv.request(method, path, body)
+        err = json.loads(data).get("error", {})
+        if status != 401 or err.get("type") != "AuthenticationError":
+            fail("%s without a key: %d %s" % (path, status, data))
+    for path in ["/health", "/metrics"]:
+        status, _, _ = srv.request("GET", path)
+        if status != 200:
+            fail("%s with --api-key answered %d" % (path, status))
+    srv.stop()
+    ok("--api-key: the client with the key gets weft generate's text; a "
+       "wrong key or none gets 401; /health and /metrics stay open")
+
+
 def check_rank_failure(args):
     """A rank killed (or, with --fault stop, hung) mid-stream: the request
     ends with an error, and the server exits non-zero naming the rank, all
@@ -666,6 +706,8 @@ def main():
         return check_rank_failure(args)
     if args.checks == "replica-failure":
         return check_replica_failure(args)
+    if args.checks == "auth":
+        return check_auth(args)
     srv = Server(args, ["--max-body-bytes", str(256 * 1024)])
     model = srv.client.models.list().data[0].id
     status, _, data = srv.request("GET", "/health")

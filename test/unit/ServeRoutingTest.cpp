@@ -1,8 +1,10 @@
-// weft serve --dp: which replica a new request goes to.
+// weft serve: which replica a new request goes to (--dp), and the API key
+// check (--api-key).
 #include "runtime/serve/Server.h"
 
 #include <gtest/gtest.h>
 
+using weft::runtime::serve::bearerMatches;
 using weft::runtime::serve::pickReplica;
 
 namespace {
@@ -47,4 +49,18 @@ TEST(ServeRouting, ABusyReplicaIsLeftUntilTheOthersCatchUp) {
 
 TEST(ServeRouting, OneReplica) {
   EXPECT_EQ(pickReplica(std::vector<uint64_t>{9}, 0), 0u);
+}
+
+TEST(ServeApiKey, BearerTokenMustEqualTheKey) {
+  EXPECT_TRUE(bearerMatches("Bearer s3cret", "s3cret"));
+  // The scheme is case-insensitive (RFC 9110), the token is not.
+  EXPECT_TRUE(bearerMatches("bearer s3cret", "s3cret"));
+  EXPECT_FALSE(bearerMatches("Bearer S3cret", "s3cret"));
+  EXPECT_FALSE(bearerMatches("Bearer s3cre", "s3cret"));
+  EXPECT_FALSE(bearerMatches("Bearer s3crett", "s3cret"));
+  EXPECT_FALSE(bearerMatches("Bearer  s3cret", "s3cret"));
+  EXPECT_FALSE(bearerMatches("Basic s3cret", "s3cret"));
+  EXPECT_FALSE(bearerMatches("s3cret", "s3cret"));
+  EXPECT_FALSE(bearerMatches("", "s3cret"));
+  EXPECT_FALSE(bearerMatches("Bearer ", "s3cret"));
 }

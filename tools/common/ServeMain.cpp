@@ -85,6 +85,9 @@ options:
   --port N                port (default 8000; 0: any free port, printed)
   --served-model-name S   the model's name in the API (default: the
                           artifact directory's name)
+  --api-key KEY           the API endpoints need 'Authorization: Bearer
+                          KEY' (else 401); /health and /metrics stay open.
+                          Default: $WEFT_API_KEY, if set
   --backend cpu|cuda      where the plans run (default cpu)
   --model-dir DIR         where the source model's weight files are, when
                           not where the artifact was compiled from
@@ -160,6 +163,18 @@ bool parseSeconds(const std::string &text, std::chrono::milliseconds &out) {
   return true;
 }
 
+/// An API key is 1 to 4096 visible ASCII characters (it travels in an HTTP
+/// header); the error does not repeat it.
+std::optional<std::string> checkApiKey(const std::string &key) {
+  if (key.empty() || key.size() > 4096)
+    return std::string("must be 1 to 4096 characters long");
+  for (char c : key)
+    if (c < 0x21 || c > 0x7e)
+      return std::string("may hold only visible ASCII characters (no "
+                         "spaces or control characters)");
+  return std::nullopt;
+}
+
 std::optional<std::string> applyOption(ServeOptions &opts,
                                        const std::string &name,
                                        const std::string &value) {
@@ -177,6 +192,10 @@ std::optional<std::string> applyOption(ServeOptions &opts,
   } else if (name == "--port") {
     if (!parseNumber(value, s.port))
       return bad("a port number (0 to 65535)");
+  } else if (name == "--api-key") {
+    if (auto err = checkApiKey(value))
+      return "--api-key " + *err;
+    s.apiKey = value;
   } else if (name == "--served-model-name") {
     if (value.empty())
       return bad("a name");
@@ -305,6 +324,13 @@ std::optional<std::string> parseArgs(int argc, char **argv,
   }
   if (opts.artifact.empty())
     return std::string("no ARTIFACT directory given");
+  // The key from the environment keeps it out of the process list.
+  if (const char *key = std::getenv("WEFT_API_KEY");
+      key && *key && opts.server.apiKey.empty()) {
+    if (auto err = checkApiKey(key))
+      return "WEFT_API_KEY " + *err;
+    opts.server.apiKey = key;
+  }
   if (opts.deterministic && opts.mixed)
     return std::string(
         "--deterministic cannot be used with --schedule mixed (whether a "
