@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cctype>
 #include <charconv>
 #include <optional>
 #include <set>
@@ -241,6 +242,9 @@ struct K8sOptions {
   std::string volumeKind, volumeSource; // "pvc" CLAIM, "hostPath" DIR, "nfs"
   uint32_t replicas = 1;
   std::vector<std::pair<std::string, int64_t>> extraResources; // RDMA
+  /// The Secret (and its key) whose value the leader gets as WEFT_API_KEY;
+  /// empty: none.
+  std::string apiKeySecret, apiKeySecretKey;
 };
 
 json podTemplate(const LaunchSpec &s, const K8sOptions &k, bool leader) {
@@ -279,6 +283,13 @@ json podTemplate(const LaunchSpec &s, const K8sOptions &k, bool leader) {
     container["livenessProbe"] = {
         {"httpGet", health}, {"periodSeconds", 10}, {"failureThreshold", 3}};
   }
+  // The leader serves HTTP: weft serve reads its API key from the Secret.
+  if (leader && !k.apiKeySecret.empty())
+    container["env"] = json::array(
+        {{{"name", "WEFT_API_KEY"},
+          {"valueFrom",
+           {{"secretKeyRef",
+             {{"name", k.apiKeySecret}, {"key", k.apiKeySecretKey}}}}}}});
   if (!resources.empty())
     container["resources"] = {{"requests", resources}, {"limits", resources}};
   // RDMA registers (pins) memory, which needs the capability to lock it.
@@ -503,6 +514,11 @@ int ::weft::cli::runLaunch(int argc, char **argv) {
                             cl::desc("--k8s: the objects' name (default: "
                                      "weft-ARTIFACT)"),
                             cl::value_desc("NAME"), cl::cat(cat));
+  cl::opt<std::string> apiKeySecret(
+      "api-key-secret",
+      cl::desc("--k8s: the Secret whose key KEY (default api-key) the "
+               "leader's weft serve takes as its API key (WEFT_API_KEY)"),
+      cl::value_desc("NAME[:KEY]"), cl::cat(cat));
   // mpirun.
   cl::list<std::string> hosts(
       "hosts", cl::desc("--mpirun: the nodes, one per node of the layout"),
@@ -559,7 +575,8 @@ int ::weft::cli::runLaunch(int argc, char **argv) {
         Owned{ns, k8s, "--k8s"}, Owned{modelVolume, k8s, "--k8s"},
         Owned{mountPath, k8s, "--k8s"}, Owned{replicas, k8s, "--k8s"},
         Owned{rdma, k8s, "--k8s"}, Owned{name, k8s, "--k8s"},
-        Owned{hosts, mpirun, "--mpirun"}, Owned{hostfile, mpirun, "--mpirun"},
+        Owned{apiKeySecret, k8s, "--k8s"}, Owned{hosts, mpirun, "--mpirun"},
+        Owned{hostfile, mpirun, "--mpirun"},
         Owned{mpirunArgs, mpirun, "--mpirun"}})
     if (!o.launcher && o.option.getNumOccurrences())
       return usageError("--" + o.option.ArgStr.str() + " is only for " +
@@ -723,6 +740,24 @@ int ::weft::cli::runLaunch(int argc, char **argv) {
       return usageError("--model-volume '" + volume +
                         "' is not pvc:CLAIM, hostPath:/DIR or "
                         "nfs:SERVER:/PATH");
+    if (!apiKeySecret.empty()) {
+      std::string v = apiKeySecret;
+      size_t colon = v.find(':');
+      k.apiKeySecret = v.substr(0, colon);
+      k.apiKeySecretKey =
+          colon == std::string::npos ? "api-key" : v.substr(colon + 1);
+      // A Secret's name is a DNS subdomain; its keys are [-._a-zA-Z0-9]+.
+      bool keyOk = !k.apiKeySecretKey.empty() &&
+                   k.apiKeySecretKey.size() <= 253 &&
+                   llvm::all_of(k.apiKeySecretKey, [](char c) {
+                     return std::isalnum(static_cast<unsigned char>(c)) ||
+                            c == '-' || c == '_' || c == '.';
+                   });
+      if (!isDnsLabel(k.apiKeySecret, 253) || !keyOk)
+        return usageError("--api-key-secret '" + v +
+                          "' is not NAME[:KEY] (a Secret's name and one of "
+                          "its keys)");
+    }
     for (const std::string &r : rdma) {
       auto parsed = parseResource(r);
       if (!parsed)
