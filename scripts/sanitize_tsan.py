@@ -7,7 +7,8 @@ main build's own run of the same artifact:
   - weft-run, a 4-rank tensor-parallel forward pass, ranks as threads;
   - weft-generate, a 2-rank generation of 4 prompts, batched;
   - weft-serve, 2 ranks answering 24 concurrent completions (12 streamed),
-    then a SIGTERM shutdown.
+    then a SIGTERM shutdown; again with two replicas of them (--dp 2) and
+    mixed steps (--schedule mixed).
 
 Prints a `tsan:` line per run; exits 1 when a run fails or differs.
 ThreadSanitizer's reports go to stderr (scripts/sanitize reads them).
@@ -94,11 +95,11 @@ def generate(args, art):
           "build's" % len(prompts))
 
 
-def serve(args, art):
+def serve(args, art, extra=("--max-num-seqs", "8"), label="2 ranks"):
     proc = subprocess.Popen(
-        [os.path.join(args.bin, "weft-serve"), art, "--port", "0",
-         "--max-num-seqs", "8"], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        [os.path.join(args.bin, "weft-serve"), art, "--port", "0"] +
+        list(extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
     port, ready = [None], threading.Event()
     errors = []
 
@@ -157,8 +158,8 @@ def serve(args, art):
     if code != 0:
         sys.exit("tsan: FAILED: weft-serve exited %d:\n%s" %
                  (code, "".join(errors)))
-    print("tsan: weft-serve, 2 ranks: %d concurrent requests answered, then "
-          "a clean SIGTERM shutdown" % len(results))
+    print("tsan: weft-serve, %s: %d concurrent requests answered, then "
+          "a clean SIGTERM shutdown" % (label, len(results)))
 
 
 def main():
@@ -175,6 +176,10 @@ def main():
     art = generation_artifact(args, args.work)
     generate(args, art)
     serve(args, art)
+    # Two replicas of the 2 ranks (4 rank threads, 2 scheduler threads
+    # sharing the server), their steps mixing decodes and prompt chunks.
+    serve(args, art, ["--max-num-seqs", "4", "--dp", "2", "--schedule",
+                      "mixed"], "2 replicas (--dp 2) of 2 ranks, mixed steps")
 
 
 if __name__ == "__main__":
