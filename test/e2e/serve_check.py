@@ -54,9 +54,10 @@ class Server:
 
     def __init__(self, args, extra=(), env=None):
         cmd = [args.weft, "serve", args.artifact, "--port", "0"] + list(extra)
-        if args.dp:
+        # Other tests' arguments (serve_monitor.py) may lack these.
+        if getattr(args, "dp", None):
             cmd += ["--dp", str(args.dp)]
-        cmd += shlex.split(args.serve_args or "")
+        cmd += shlex.split(getattr(args, "serve_args", None) or "")
         self.mpirun = bool(args.mpirun)
         self.hosts = []  # --nodes: the other "hosts"' weft serve
         if args.mpirun:
