@@ -376,7 +376,7 @@ Result<bool> GenerationEngine::Impl::mixedStep() {
     else
       anyPrompt = true;
   int64_t most = promptBuckets.back();
-  int64_t maxRows = std::min(std::max<int64_t>(1, gen.prefill_rows()), most);
+  int64_t maxRows = entryShape(gen, true, most).rows;
   // A preemption may have left no decode, or no prompt; and every running
   // sequence must fit with at least one prompt chunk.
   if (batch.empty() || !anyPrompt ||
