@@ -620,6 +620,8 @@ int serveThreads(const ServeOptions &opts) {
   // Each replica is a world of its own; on GPUs, replica d's rank r takes
   // device d * world + r.
   auto runReplica = [&](uint32_t d) -> Status {
+    std::string where =
+        opts.dp > 1 ? "replica " + std::to_string(d) + ": " : "";
     auto task = [&](uint32_t r, weft::runtime::comm::Transport &transport,
                     weft::runtime::RankState &state) -> Status {
       weft::runtime::RankBackend backend =
@@ -627,16 +629,13 @@ int serveThreads(const ServeOptions &opts) {
       Status s = serveRank(*prepared, r, transport, backend, threads,
                            r == 0 ? &server : nullptr, state, d);
       if (!s.ok() && r == 0)
-        server.fail(s.message());
+        server.fail(where + s.message());
       return s;
     };
     Status s = weft::runtime::runLocalRankTasks(
         world, std::chrono::duration<double>(opts.timeout), task);
-    if (!s.ok()) {
-      if (opts.dp > 1)
-        s = s.withPrefix("replica " + std::to_string(d) + ": ");
-      server.fail(s.message());
-    }
+    if (!s.ok())
+      server.fail(where + s.message());
     return s;
   };
   std::vector<Status> statuses(opts.dp, okStatus());
