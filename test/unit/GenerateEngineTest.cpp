@@ -577,24 +577,41 @@ TEST(GenerateEngineTest, FixedShapesRunTheLargestBuckets) {
                                                      "decode@4", "decode@4"}));
 }
 
+namespace {
+
+/// Three prompts of `length` tokens, 3 new tokens each, on a cache of 32
+/// blocks: their ids checked against the reference; the entries that ran.
+std::vector<std::string> entriesOfThree(const weft::artifact::Generation &gen,
+                                        EngineOptions options, size_t length) {
+  FakeModel model(gen, 32);
+  options.kvCacheBlocks = 32;
+  std::vector<Request> requests;
+  for (uint32_t i = 0; i < 3; ++i)
+    requests.push_back(request(promptOf(length, i), 3));
+  auto results = runGeneration(gen, model, requests, options);
+  EXPECT_TRUE(results.ok()) << results.message();
+  if (results.ok()) {
+    for (size_t i = 0; i < 3; ++i)
+      EXPECT_EQ((*results)[i].ids, reference(requests[i].promptIds, 3)) << i;
+  }
+  return model.entries;
+}
+
+/// The first `n` of `entries` (all of them if fewer).
+std::vector<std::string> firstEntries(const std::vector<std::string> &entries,
+                                      size_t n) {
+  return {entries.begin(), entries.begin() + std::min(n, entries.size())};
+}
+
+} // namespace
+
 TEST(GenerateEngineTest, AlternateDecodesBetweenPrefills) {
   // Prompts admitted one at a time (prefill_rows 1): with `alternate`, the
   // first sequence decodes between the others' prefills.
   auto gen = makeGeneration({8}, {1, 2, 4}, 64, 4, /*prefillRows=*/1);
-  FakeModel model(gen, 32);
   EngineOptions options;
-  options.kvCacheBlocks = 32;
   options.alternate = true;
-  std::vector<Request> requests;
-  for (uint32_t i = 0; i < 3; ++i)
-    requests.push_back(request(promptOf(5, i), 3));
-  auto results = runGeneration(gen, model, requests, options);
-  ASSERT_TRUE(results.ok()) << results.message();
-  for (size_t i = 0; i < 3; ++i)
-    EXPECT_EQ((*results)[i].ids, reference(requests[i].promptIds, 3)) << i;
-  ASSERT_GE(model.entries.size(), 5u);
-  EXPECT_EQ(std::vector<std::string>(model.entries.begin(),
-                                     model.entries.begin() + 5),
+  EXPECT_EQ(firstEntries(entriesOfThree(gen, options, 5), 5),
             (std::vector<std::string>{"prefill@8", "decode@1", "prefill@8",
                                       "decode@2", "prefill@8"}));
 }
@@ -616,8 +633,8 @@ TEST(GenerateEngineTest, MixedStepsCarryDecodesAndPromptChunks) {
   auto results = runGeneration(gen, model, requests, options);
   ASSERT_TRUE(results.ok()) << results.message();
   for (size_t i = 0; i < requests.size(); ++i)
-    EXPECT_EQ((*results)[i].ids, reference(requests[i].promptIds,
-                                           requests[i].maxTokens))
+    EXPECT_EQ((*results)[i].ids,
+              reference(requests[i].promptIds, requests[i].maxTokens))
         << i;
   // prefill@16: the two short prompts (10 tokens; the long one waits for a
   // whole bucket). Then 2 decode tokens + 14 of the long prompt, twice,
@@ -638,19 +655,8 @@ TEST(GenerateEngineTest, MixedStepsAlternateWhenRowsRunOut) {
   // prefill_rows 2: two running sequences leave no row for a prompt, so
   // the third prompt's prefill alternates with decodes instead.
   auto gen = makeGeneration({8}, {1, 2, 4}, 64, 4, /*prefillRows=*/2);
-  FakeModel model(gen, 32);
   EngineOptions options;
-  options.kvCacheBlocks = 32;
   options.mixed = true;
-  std::vector<Request> requests;
-  for (uint32_t i = 0; i < 3; ++i)
-    requests.push_back(request(promptOf(3, i), 3));
-  auto results = runGeneration(gen, model, requests, options);
-  ASSERT_TRUE(results.ok()) << results.message();
-  for (size_t i = 0; i < 3; ++i)
-    EXPECT_EQ((*results)[i].ids, reference(requests[i].promptIds, 3)) << i;
-  ASSERT_GE(model.entries.size(), 3u);
-  EXPECT_EQ(std::vector<std::string>(model.entries.begin(),
-                                     model.entries.begin() + 3),
+  EXPECT_EQ(firstEntries(entriesOfThree(gen, options, 3), 3),
             (std::vector<std::string>{"prefill@8", "decode@2", "prefill@8"}));
 }
