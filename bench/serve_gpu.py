@@ -9,7 +9,7 @@ scripts/gpu-bundle on the build machine, carrying dist/gpu:
   python3 bench/serve_gpu.py [--models 1b,8b] [--peer-models 1b]
       [--num-prompts 256] [--input-len 512] [--output-len 128]
       [--rates 16,64,inf] [--moderate-rate 16] [--deterministic-models 1b]
-      [--kv-cache-gib 40] [--max-num-seqs 256]
+      [--kv-cache-gib 40] [--max-num-seqs 256] [--schedules alternate,mixed]
 
 For each model: the weights are filled (scripts/gpu/fill_weights.py, the
 seed bench/decode.py uses), then
@@ -19,9 +19,12 @@ seed bench/decode.py uses), then
   requests of --input-len random token ids and --output-len new tokens:
   the ladder over --rates (after its smoke step of 4 prompts), whose last
   step (inf: every request at once) gives the saturation throughput, and
-  the --moderate-rate step's TTFT and ITL p50/p99. With
+  the --moderate-rate step's TTFT and ITL p50/p99; the ladder and the
+  moderate step once for each of --schedules (a server started with
+  --schedule S each time, on the same artifact: 264 prefill rows, so that
+  a mixed step carries 256 running sequences). With
   --deterministic-models, the moderate run again against a server started
-  with --deterministic, for what batch invariance costs.
+  with --deterministic (which alternates), for what batch invariance costs.
   peer: LlamaForCausalLM (the same weights, SDPA attention) with
   generate_batch(inputs, GenerationConfig(max_new_tokens=N, do_sample=False,
   eos_token_id=-1)) on the same number of prompts of the same length
@@ -68,7 +71,12 @@ def parse_args(argv):
     p.add_argument("--kv-cache-gib", type=float, default=40)
     p.add_argument("--max-num-seqs", type=int, default=256)
     p.add_argument("--timeout", type=float, default=900)
+    p.add_argument("--schedules", type=sizes, default=["alternate"])
     a = p.parse_args(argv)
+    for s in a.schedules:
+        if s not in ("prefill-first", "alternate", "mixed"):
+            p.error(f"unknown schedule '{s}' (known: prefill-first, "
+                    "alternate, mixed)")
     for s in a.models + a.peer_models:
         if s not in C.BENCH_MODELS:
             p.error(f"unknown model '{s}' (known: {', '.join(C.BENCH_MODELS)})")
@@ -104,12 +112,16 @@ class WeftServer:
                                "".join(self.lines)[-2000:])
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def stop(self):
+    def stop(self, log_path=None):
         self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(120)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        if log_path:  # its output (WEFT_CUDA_PROFILE's tables among it)
+            time.sleep(0.5)
+            with open(log_path, "w") as f:
+                f.write("".join(self.lines))
 
 
 def bench(url, a, vocab, out_json, *flags):
@@ -159,6 +171,34 @@ def summary_row(s):
                 tpot_p50=pct("tpot_ms", "p50"))
 
 
+def weft_runs(artifact, name, size, schedule, a, vocab, scratch, log):
+    """The ladder and the moderate step against one weft-serve started with
+    --schedule SCHEDULE; returns their summaries and commands."""
+    runs = {}
+    srv = WeftServer(artifact, C.model_dir(name), a, ["--schedule", schedule])
+    log(f"{size}: {' '.join(srv.cmd)}")
+    try:
+        ladder, cmd = bench(srv.url, a, vocab, os.path.join(
+            scratch, f"ladder_{size}_{schedule}.json"), "--ladder",
+            "--ladder-rates", a.rates, "--saturation-gain", "0")
+        runs["ladder"] = [summary_row(st["summary"]) for st in ladder["steps"]]
+        runs["ladder_command"] = cmd
+        for row in runs["ladder"]:
+            log(f"{size} weft {schedule} rate {row['rate']}: "
+                f"{row['output_throughput']:.0f} tok/s, TTFT p50 "
+                f"{row['ttft_p50']} p99 {row['ttft_p99']} ms, ITL p50 "
+                f"{row['itl_p50']} p99 {row['itl_p99']} ms, failed "
+                f"{row['failed']}")
+        moderate, cmd = bench(srv.url, a, vocab, os.path.join(
+            scratch, f"moderate_{size}_{schedule}.json"), "--request-rate",
+            a.moderate_rate)
+        runs["moderate"] = summary_row(moderate["summary"])
+        runs["moderate_command"] = cmd
+    finally:
+        srv.stop(os.path.join(scratch, f"server_{size}_{schedule}.log"))
+    return runs
+
+
 def main(argv=None):
     a = parse_args(argv)
     C.setup_gpu_env()
@@ -198,29 +238,9 @@ def main(argv=None):
         gc.collect()
         torch.cuda.empty_cache()
         try:
-            srv = WeftServer(artifact, C.model_dir(name), a)
-            log(f"{size}: {' '.join(srv.cmd)}")
-            try:
-                ladder, cmd = bench(srv.url, a, vocab,
-                                    os.path.join(scratch, f"ladder_{size}.json"),
-                                    "--ladder", "--ladder-rates", a.rates,
-                                    "--saturation-gain", "0")
-                entry["ladder"] = [summary_row(st["summary"])
-                                   for st in ladder["steps"]]
-                entry["ladder_command"] = cmd
-                for row in entry["ladder"]:
-                    log(f"{size} weft rate {row['rate']}: "
-                        f"{row['output_throughput']:.0f} tok/s, TTFT p50 "
-                        f"{row['ttft_p50']} p99 {row['ttft_p99']} ms, ITL "
-                        f"p50 {row['itl_p50']} p99 {row['itl_p99']} ms, "
-                        f"failed {row['failed']}")
-                moderate, cmd = bench(srv.url, a, vocab, os.path.join(
-                    scratch, f"moderate_{size}.json"), "--request-rate",
-                    a.moderate_rate)
-                entry["moderate"] = summary_row(moderate["summary"])
-                entry["moderate_command"] = cmd
-            finally:
-                srv.stop()
+            for schedule in a.schedules:
+                entry[schedule] = weft_runs(artifact, name, size, schedule, a,
+                                            vocab, scratch, log)
             if size in a.deterministic_models:
                 srv = WeftServer(artifact, C.model_dir(name), a,
                                  ["--deterministic"])
@@ -241,22 +261,26 @@ def main(argv=None):
           "ITL p50 / p99 ms |", "|---|---|---|---|---|---|"]
     f = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
     for e in results:
-        for row in e.get("ladder", []):
-            load = (f"{row['completed']} prompts, {row['concurrency']} at a "
-                    f"time" if row.get("concurrency") else
-                    f"rate {row['rate']}")
-            md.append(f"| {e['model']} | weft | {load} | "
-                      f"{row['output_throughput']:.0f} | {f(row['ttft_p50'])}"
-                      f" / {f(row['ttft_p99'])} | {f(row['itl_p50'])} / "
-                      f"{f(row['itl_p99'])} |")
-        for key, label in (("moderate", "weft"),
-                           ("deterministic", "weft --deterministic")):
-            if key in e:
-                row = e[key]
-                md.append(f"| {e['model']} | {label} | rate {row['rate']} | "
+        for schedule in a.schedules:
+            runs, system = e.get(schedule, {}), f"weft {schedule}"
+            for row in runs.get("ladder", []):
+                load = (f"{row['completed']} prompts, {row['concurrency']} "
+                        f"at a time" if row.get("concurrency") else
+                        f"rate {row['rate']}")
+                md.append(f"| {e['model']} | {system} | {load} | "
                           f"{row['output_throughput']:.0f} | "
                           f"{f(row['ttft_p50'])} / {f(row['ttft_p99'])} | "
                           f"{f(row['itl_p50'])} / {f(row['itl_p99'])} |")
+            moderate = [(runs.get("moderate"), system)]
+            if schedule == a.schedules[-1]:
+                moderate.append((e.get("deterministic"),
+                                 "weft alternate --deterministic"))
+            for row, label in moderate:
+                if row:
+                    md.append(f"| {e['model']} | {label} | rate {row['rate']}"
+                              f" | {row['output_throughput']:.0f} | "
+                              f"{f(row['ttft_p50'])} / {f(row['ttft_p99'])} |"
+                              f" {f(row['itl_p50'])} / {f(row['itl_p99'])} |")
         if "peer" in e:
             md.append(f"| {e['model']} | transformers generate_batch | "
                       f"offline | {e['peer']['output_throughput']:.0f} | - | "

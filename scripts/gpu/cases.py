@@ -85,7 +85,10 @@ GEN_BENCH = [(model, BENCH_PRESET[model], GEN_BENCH_MAX_SEQ,
              for model in BENCH_MODELS.values()]
 GEN_BLOCK_SIZE = 16
 # The serving artifacts bench/serve_gpu.py times with weft-serve: prompts of
-# 512 packed up to 4 to a prefill, decode batches up to 256.
+# 512 packed up to 4 to a prefill, decode batches up to 256; 264 prefill rows
+# so that a mixed step (`--schedule mixed`) carries all 256 running
+# sequences' next tokens beside prompt chunks.
+GEN_SERVE_PREFILL_ROWS = 264
 GEN_SERVE = [(model, BENCH_PRESET[model], 2048, [512, 2048],
               [1, 8, 32, 64, 128, 256])
              for model in BENCH_MODELS.values()]
@@ -188,7 +191,7 @@ def serve_cases():
     return [dict(name=f"{model}.serve", model=model, preset=preset,
                  dtype="bf16", max_seq=max_seq, prompt_buckets=prompts,
                  batch_buckets=batches, block_size=GEN_BLOCK_SIZE, tp=1, pp=1,
-                 kind="generate")
+                 prefill_rows=GEN_SERVE_PREFILL_ROWS, kind="generate")
             for model, preset, max_seq, prompts, batches in GEN_SERVE]
 
 

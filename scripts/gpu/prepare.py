@@ -152,6 +152,8 @@ def compile_generation(weft, flags, case, out):
             "--prompt-buckets", join(case["prompt_buckets"]),
             "--batch-buckets", join(case["batch_buckets"]),
             "--block-size", str(case["block_size"]),
+            *(["--prefill-rows", str(case["prefill_rows"])]
+              if "prefill_rows" in case else []),
             "--dtype", case["dtype"], "--topology", C.TOPOLOGY,
             *flags, "-o", art, "--quiet"]
     r = run(argv)
