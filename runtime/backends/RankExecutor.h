@@ -50,6 +50,11 @@ public:
   /// may leave the outputs where they are computed (on the GPU), as a
   /// serving loop would.
   virtual Status runTimed() { return run(); }
+  /// As run(), but only the outputs `fetch` marks (one flag per output of
+  /// the selected entry) need be readable by output() afterwards: a backend
+  /// may leave the others where they were computed, as the generation
+  /// steps need the sampled ids and not the logits.
+  virtual Status runFetching(const std::vector<bool> &fetch) { return run(); }
   /// Graph output i of the last run, in host memory.
   virtual InTensor output(size_t i) const = 0;
 };

@@ -122,7 +122,9 @@ SessionStepModel::runStep(const std::string &entry,
   std::vector<const NpyArray *> all(inputs.begin(), inputs.end());
   for (const NpyArray &a : *extra)
     all.push_back(&a);
-  auto outcome = session.run(entry, all);
+  // Only the sampled ids leave the device: the logits ([rows, vocab]) stay.
+  static const std::string kWanted[] = {kNextIds};
+  auto outcome = session.run(entry, all, kWanted);
   if (!outcome.ok())
     return outcome.status();
   const NpyArray *ids = nullptr;

@@ -210,7 +210,8 @@ std::vector<std::string> Session::entryPoints() const {
 }
 
 Result<RankOutcome> Session::run(const std::string &entry,
-                                 std::span<const NpyArray *const> inputs) {
+                                 std::span<const NpyArray *const> inputs,
+                                 std::span<const std::string> only) {
   std::vector<std::string> entries = exec->entryPoints();
   if (std::find(entries.begin(), entries.end(), entry) == entries.end()) {
     std::string known;
@@ -221,19 +222,26 @@ Result<RankOutcome> Session::run(const std::string &entry,
   }
   if (Status s = exec->selectEntry(entry); !s.ok())
     return s;
-  return entry == kForwardEntry ? runForward(inputs) : runEntry(inputs);
+  return entry == kForwardEntry ? runForward(inputs) : runEntry(inputs, only);
 }
 
-Result<RankOutcome> Session::runEntry(std::span<const NpyArray *const> inputs) {
+Result<RankOutcome> Session::runEntry(std::span<const NpyArray *const> inputs,
+                                      std::span<const std::string> only) {
   RankExecutor &ex = *exec;
+  std::vector<bool> fetch(ex.numOutputs(), only.empty());
+  for (size_t i = 0; i < ex.numOutputs(); ++i)
+    if (std::find(only.begin(), only.end(), ex.outputName(i)) != only.end())
+      fetch[i] = true;
   // No manifest to match: the entry's inputs are found by name.
   if (Status s = setInputs(ex, artifact::Manifest(), inputs, 0, 1); !s.ok())
     return s;
-  if (Status s = ex.run(); !s.ok())
+  if (Status s = only.empty() ? ex.run() : ex.runFetching(fetch); !s.ok())
     return s;
   RankOutcome outcome;
   outcome.outputRank = rankIndex;
   for (size_t i = 0; i < ex.numOutputs(); ++i) {
+    if (!fetch[i])
+      continue;
     InTensor t = ex.output(i);
     NpyArray array{ex.outputName(i), t.dtype, t.shape,
                    std::vector<std::byte>(t.data, t.data + t.bytes())};

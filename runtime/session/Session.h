@@ -75,9 +75,13 @@ public:
   /// outputs. Other entries run once, their inputs found by name among
   /// `inputs`, and give back this rank's own outputs. State buffers keep
   /// what the run wrote. Collective over every rank; an unknown entry is
-  /// refused before any rank communicates.
+  /// refused before any rank communicates. `only`, if not empty, names the
+  /// outputs an entry other than "forward" gives back, of those this rank's
+  /// plan has (a GPU leaves the others on the device: a pipeline stage
+  /// before the last has no sampled ids, and gives back nothing).
   Result<RankOutcome> run(const std::string &entry,
-                          std::span<const NpyArray *const> inputs);
+                          std::span<const NpyArray *const> inputs,
+                          std::span<const std::string> only = {});
 
   /// After a run of "forward" on `inputs`: `warmup` untimed and then
   /// `iterations` timed runs of the whole batch, each started together on
@@ -94,7 +98,8 @@ private:
   Session(const Artifact &artifact, uint32_t rank, comm::Transport *transport)
       : artifact(artifact), rankIndex(rank), transport(transport) {}
   Result<RankOutcome> runForward(std::span<const NpyArray *const> inputs);
-  Result<RankOutcome> runEntry(std::span<const NpyArray *const> inputs);
+  Result<RankOutcome> runEntry(std::span<const NpyArray *const> inputs,
+                               std::span<const std::string> only);
 
   const Artifact &artifact;
   uint32_t rankIndex;

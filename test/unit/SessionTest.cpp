@@ -31,7 +31,8 @@ Buffer *addBuffer(Plan &plan, uint32_t id, Buffer::Kind kind,
 }
 
 /// A counter over f32 [2]: "forward" adds input x into the state buffer
-/// "total" and copies it to output y; the entry "peek" only copies it.
+/// "total" and copies it to output y; the entry "peek" only copies it, to
+/// y and to a second output z.
 struct CounterArtifact {
   CounterArtifact() {
     weft::artifact::Manifest manifest;
@@ -50,6 +51,7 @@ struct CounterArtifact {
     addBuffer(plan, 0, Buffer::INPUT, "x", 0);
     addBuffer(plan, 1, Buffer::STATE, "total");
     addBuffer(plan, 2, Buffer::OUTPUT, "y", 64);
+    addBuffer(plan, 3, Buffer::OUTPUT, "z", 96);
     plan.add_inputs(0);
     plan.add_outputs(2);
     Step *add = plan.add_steps();
@@ -65,7 +67,9 @@ struct CounterArtifact {
     weft::artifact::EntryPoint *peek = plan.add_entry_points();
     peek->set_name("peek");
     peek->add_outputs(2);
+    peek->add_outputs(3);
     *peek->add_steps() = copyStep();
+    *peek->add_steps() = copyStep(3);
 
     std::string planBytes = plan.SerializeAsString();
     writeFile(dir.file("rank0.plan.pb"), planBytes);
@@ -75,12 +79,12 @@ struct CounterArtifact {
     writeFile(dir.file("manifest.pb"), manifest.SerializeAsString());
   }
 
-  static Step copyStep() {
+  static Step copyStep(uint32_t to = 2) {
     Step copy;
     copy.set_kind(Step::COPY);
     copy.set_name("read");
     copy.add_inputs(1);
-    copy.add_outputs(2);
+    copy.add_outputs(to);
     return copy;
   }
 
@@ -144,6 +148,31 @@ TEST(Session, StateBuffersKeepTheirContentsAcrossRuns) {
   auto again = c.session->run("forward", inputs);
   ASSERT_TRUE(again.ok()) << again.message();
   EXPECT_EQ(floatsOf(again->outputs[0]), (std::vector<float>{4, 8}));
+}
+
+TEST(Session, GivesBackOnlyTheOutputsAsked) {
+  OpenCounter c;
+  ASSERT_TRUE(c.session);
+  NpyArray x = input({2, 5});
+  const NpyArray *inputs[] = {&x};
+  ASSERT_TRUE(c.session->run("forward", inputs).ok());
+  auto all = c.session->run("peek", {});
+  ASSERT_TRUE(all.ok()) << all.message();
+  ASSERT_EQ(all->outputs.size(), 2u);
+  EXPECT_EQ(all->outputs[0].name, "y");
+  EXPECT_EQ(all->outputs[1].name, "z");
+  // Names the plan has no output of are passed over (a pipeline stage
+  // without the sampled ids gives back nothing).
+  const std::string onlyZ[] = {"z", "weft.next_ids"};
+  auto some = c.session->run("peek", {}, onlyZ);
+  ASSERT_TRUE(some.ok()) << some.message();
+  ASSERT_EQ(some->outputs.size(), 1u);
+  EXPECT_EQ(some->outputs[0].name, "z");
+  EXPECT_EQ(floatsOf(some->outputs[0]), (std::vector<float>{2, 5}));
+  const std::string none[] = {"weft.next_ids"};
+  auto nothing = c.session->run("peek", {}, none);
+  ASSERT_TRUE(nothing.ok()) << nothing.message();
+  EXPECT_TRUE(nothing->outputs.empty());
 }
 
 TEST(Session, AFreshSessionStartsFromZeroedState) {

@@ -863,7 +863,7 @@ Status CudaExecutor::profile(Entry &e) {
   return okStatus();
 }
 
-Status CudaExecutor::runImpl(bool fetchOutputs) {
+Status CudaExecutor::runImpl(bool fetchOutputs, const std::vector<bool> *only) {
   cudaSetDevice(options.device);
   Entry &e = entry();
   if (e.ranOnce && profiling && !e.profiled) {
@@ -883,7 +883,8 @@ Status CudaExecutor::runImpl(bool fetchOutputs) {
                            : launchAll(e);
   for (size_t i = 0; fetchOutputs && i < e.outputIds.size() && launched.ok();
        ++i)
-    if (!e.hostOutputs[i].empty())
+    if (!e.hostOutputs[i].empty() &&
+        (!only || (i < only->size() && (*only)[i])))
       launched =
           cudaStatus(cudaMemcpyAsync(e.hostOutputs[i].data(),
                                      buffers.at(e.outputIds[i]).data,

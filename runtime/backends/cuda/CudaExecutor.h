@@ -54,6 +54,10 @@ public:
   Status run() override { return runImpl(true); }
   /// Leaves the outputs on the GPU.
   Status runTimed() override { return runImpl(false); }
+  /// Copies only the marked outputs to the host.
+  Status runFetching(const std::vector<bool> &fetch) override {
+    return runImpl(true, &fetch);
+  }
   InTensor output(size_t i) const override;
 
   /// Device bytes this rank holds: arena, weights, constants, workspace.
@@ -94,7 +98,8 @@ private:
   Entry &entry() { return entries[current]; }
   const Entry &entry() const { return entries[current]; }
   Status launchAll(Entry &e);
-  Status runImpl(bool fetchOutputs);
+  /// `only`, if given, marks the outputs fetched (all when null).
+  Status runImpl(bool fetchOutputs, const std::vector<bool> *only = nullptr);
   Status profile(Entry &e);
   Status capture(Entry &e);
   Result<void *> deviceAlloc(uint64_t bytes, const std::string &what);
