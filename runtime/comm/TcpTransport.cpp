@@ -23,6 +23,9 @@ namespace {
 constexpr uint32_t kMagic = 0x54464557; // "WEFT"
 /// A payload larger than this means a corrupted stream.
 constexpr uint64_t kMaxPayload = uint64_t(1) << 42;
+/// How much longer a wait for several ranks' parts lasts past its timeout,
+/// for one of them to report the rank it waits for in turn.
+constexpr auto kMissingRanksGrace = 1s;
 
 enum FrameType : uint32_t {
   kData = 1,       // send(): key = tag
@@ -372,6 +375,7 @@ TcpTransport::waitUntil(const std::function<bool()> &ready,
                         const std::function<std::vector<uint32_t>()> &needed,
                         const std::function<std::string()> &what) {
   auto deadline = deadlineAfter(timeout);
+  bool grace = false;
   while (true) {
     // What is done is done, even once another rank has failed.
     if (ready())
@@ -383,6 +387,14 @@ TcpTransport::waitUntil(const std::function<bool()> &ready,
       if (!peers[r]->sock.valid() || peers[r]->finished)
         return errorStatus(what() + ": rank " + std::to_string(r) +
                            " has finished (the ranks' plans do not match)");
+    // Several ranks missing: one may be stuck behind another that hangs
+    // (waiting for its part of an earlier call) and report that at its own
+    // timeout, which can fall a moment after this one; that report names
+    // the rank that hangs, so it is waited for a little longer.
+    if (Clock::now() >= deadline && !grace && needed().size() > 1) {
+      grace = true;
+      deadline = deadlineAfter(kMissingRanksGrace);
+    }
     if (Clock::now() >= deadline)
       return errorStatus("timed out after " + secondsString(timeout) + " in " +
                          what() +

@@ -584,6 +584,35 @@ TEST(TcpTransport, TimesOutNamingTheMissingRank) {
             "plan)");
 }
 
+TEST(TcpTransport, AWaitForSeveralRanksNamesTheOneTheOthersWaitFor) {
+  // Rank 2 hangs. Rank 1 is stuck behind it (in a call of ranks 1 and 2)
+  // and times out a moment after rank 0, which waits for ranks 1 and 2:
+  // rank 0 reports rank 1's news, naming rank 2, rather than its own
+  // timeout naming both.
+  auto statuses = onTcpRanks(
+      3,
+      [&](uint32_t r, comm::Bootstrap &, comm::TcpTransport &t) {
+        float x = 1, y;
+        auto *out = reinterpret_cast<std::byte *>(&y);
+        if (r == 2) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+          return okStatus();
+        }
+        if (r == 0)
+          return t.allReduceSum({0, 1, 2}, DType::F32, raw(&x), out, 1);
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        Status s = t.allReduceSum({1, 2}, DType::F32, raw(&x), out, 1);
+        if (!s.ok())
+          t.fail(s.message());
+        return s;
+      },
+      std::chrono::seconds(1));
+  EXPECT_EQ(statuses[0].message(),
+            "rank 1 failed: timed out after 1 s in all-reduce over ranks [1, "
+            "2], waiting for rank 2 (another rank failed, hangs or runs a "
+            "different plan)");
+}
+
 TEST(TcpTransport, AFinishedPeerEndsAWaitForIt) {
   auto statuses =
       onTcpRanks(2, [&](uint32_t r, comm::Bootstrap &, comm::TcpTransport &t) {
