@@ -105,7 +105,8 @@ class WeftServer:
                     ready.set()
             ready.set()
 
-        threading.Thread(target=pump, daemon=True).start()
+        self.pump = threading.Thread(target=pump, daemon=True)
+        self.pump.start()
         ready.wait(600)
         if self.proc.poll() is not None or self.port is None:
             raise RuntimeError("weft-serve did not start: " +
@@ -119,7 +120,7 @@ class WeftServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         if log_path:  # its output (WEFT_CUDA_PROFILE's tables among it)
-            time.sleep(0.5)
+            self.pump.join(10)
             with open(log_path, "w") as f:
                 f.write("".join(self.lines))
 
@@ -260,27 +261,27 @@ def main(argv=None):
           "| model | system | load | output tok/s | TTFT p50 / p99 ms | "
           "ITL p50 / p99 ms |", "|---|---|---|---|---|---|"]
     f = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
+
+    def md_row(model, system, load, row):
+        md.append(f"| {model} | {system} | {load} | "
+                  f"{row['output_throughput']:.0f} | {f(row['ttft_p50'])} / "
+                  f"{f(row['ttft_p99'])} | {f(row['itl_p50'])} / "
+                  f"{f(row['itl_p99'])} |")
+
     for e in results:
         for schedule in a.schedules:
             runs, system = e.get(schedule, {}), f"weft {schedule}"
             for row in runs.get("ladder", []):
-                load = (f"{row['completed']} prompts, {row['concurrency']} "
-                        f"at a time" if row.get("concurrency") else
-                        f"rate {row['rate']}")
-                md.append(f"| {e['model']} | {system} | {load} | "
-                          f"{row['output_throughput']:.0f} | "
-                          f"{f(row['ttft_p50'])} / {f(row['ttft_p99'])} | "
-                          f"{f(row['itl_p50'])} / {f(row['itl_p99'])} |")
-            moderate = [(runs.get("moderate"), system)]
-            if schedule == a.schedules[-1]:
-                moderate.append((e.get("deterministic"),
-                                 "weft alternate --deterministic"))
-            for row, label in moderate:
-                if row:
-                    md.append(f"| {e['model']} | {label} | rate {row['rate']}"
-                              f" | {row['output_throughput']:.0f} | "
-                              f"{f(row['ttft_p50'])} / {f(row['ttft_p99'])} |"
-                              f" {f(row['itl_p50'])} / {f(row['itl_p99'])} |")
+                md_row(e["model"], system,
+                       f"{row['completed']} prompts, {row['concurrency']} at "
+                       f"a time" if row.get("concurrency") else
+                       f"rate {row['rate']}", row)
+            if "moderate" in runs:
+                md_row(e["model"], system, f"rate {runs['moderate']['rate']}",
+                       runs["moderate"])
+        if "deterministic" in e:
+            md_row(e["model"], "weft alternate --deterministic",
+                   f"rate {e['deterministic']['rate']}", e["deterministic"])
         if "peer" in e:
             md.append(f"| {e['model']} | transformers generate_batch | "
                       f"offline | {e['peer']['output_throughput']:.0f} | - | "

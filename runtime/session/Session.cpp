@@ -235,7 +235,7 @@ Result<RankOutcome> Session::runEntry(std::span<const NpyArray *const> inputs,
   // No manifest to match: the entry's inputs are found by name.
   if (Status s = setInputs(ex, artifact::Manifest(), inputs, 0, 1); !s.ok())
     return s;
-  if (Status s = only.empty() ? ex.run() : ex.runFetching(fetch); !s.ok())
+  if (Status s = ex.runFetching(fetch); !s.ok())
     return s;
   RankOutcome outcome;
   outcome.outputRank = rankIndex;
