@@ -10,6 +10,7 @@ roofline. Run from the repository root after scripts/gpu-prepare (without
       [--prompts 128,512,2048] [--batches 1,8,32] [--new-tokens 128]
       [--peer-prompts 128] [--peer-batches 1] [--peer-iters 3]
       [--peer-warmup 2] [--weft dist/gpu/bin/weft] [--kv-cache-gib X]
+      [--weft-variant NAME:VAR=V,...] [--peer-compile generate|forward]
 
 The card's HBM copy bandwidth (bytes read + written per second of a 2 GiB
 device-to-device copy) is measured first, in the same run. A run is B
@@ -33,9 +34,17 @@ prompts). A prefill bucket's first run in a process is its first launch
 prefill of that bucket. A failed run (missing binary, non-zero exit, no
 JSON) prints FAIL with its command; the other numbers still come.
 
+--weft-variant NAME:VAR=V,... runs weft again under those environment
+variables (e.g. WEFT_GEMV=0 WEFT_GROUP_STEPS=0: every projection through
+cuBLASLt, each step its own launch), as system `weft (NAME)`, in the same
+run.
+
 peer: LlamaForCausalLM (same weights, SDPA attention) with
-generation_config.cache_implementation = "static" and model.forward =
-torch.compile(mode="reduce-overhead", fullgraph=True) (fullgraph=False if
+generation_config.cache_implementation = "static", compiled with
+mode="reduce-overhead", fullgraph=True: by generate() itself
+(generation_config.compile_config, the default --peer-compile generate:
+transformers compiles the decode step, not the prefill) or with
+--peer-compile forward by wrapping model.forward here (fullgraph=False if
 that fails), generate(max_new_tokens=N, min_new_tokens=N, greedy) after
 --peer-warmup untimed calls (the first compiles: `compile s`); ttft is the
 time to the first new token (a streamer's put), ms/token = (total - ttft)
@@ -100,7 +109,27 @@ def parse_args(argv=None):
                    "DIST/bin/weft-generate), or 'PATH/weft generate'")
     p.add_argument("--kv-cache-gib", type=float,
                    help="weft's KV cache per rank (default: weft's)")
+    p.add_argument("--weft-variant", action="append", default=[],
+                   metavar="NAME:VAR=V[,VAR=V...]",
+                   help="run weft again with these environment variables, "
+                   "as system 'weft (NAME)' (repeatable; e.g. "
+                   "cublaslt:WEFT_GEMV=0,WEFT_GROUP_STEPS=0)")
+    p.add_argument("--peer-compile", choices=["generate", "forward"],
+                   default="generate",
+                   help="generate: transformers compiles its decode step "
+                   "itself (generation_config.compile_config, mode "
+                   "reduce-overhead); forward: model.forward wrapped in "
+                   "torch.compile(mode='reduce-overhead') here")
     a = p.parse_args(argv)
+    variants = []
+    for v in a.weft_variant:
+        name, _, env = v.partition(":")
+        pairs = [x for x in env.split(",") if x]
+        if not name or not all("=" in x and not x.startswith("=")
+                               for x in pairs):
+            p.error(f"--weft-variant {v!r}: expected NAME:VAR=V[,VAR=V...]")
+        variants.append((name, pairs))
+    a.weft_variants = variants
     if a.new_tokens < 2:
         p.error("--new-tokens must be >= 2 (ms/token is after the first)")
     if a.peer_iters < 1 or a.peer_warmup < 1:
@@ -157,9 +186,10 @@ def prompt_ids(batch, prompt, vocab):
     return rng.integers(0, min(vocab, 32000), (batch, prompt)).tolist()
 
 
-def weft_runs(size, case, runs, new_tokens, vocab, a, log):
+def weft_runs(size, case, runs, new_tokens, vocab, a, log, variant=None):
     """weft's runs of one model: result dicts (FAIL/SKIP lines for the
-    others)."""
+    others). `variant`: (name, ["VAR=V", ...]) run under `env`."""
+    system = "weft" + (f" ({variant[0]})" if variant else "")
     if case is None:
         log(f"FAIL weft {size}: no generation artifact in cases.json "
             "(scripts/gpu-prepare without --no-bench)")
@@ -171,7 +201,9 @@ def weft_runs(size, case, runs, new_tokens, vocab, a, log):
         log(f"FAIL weft {size}: {a.weft} is missing or not executable (the "
             "runtime bundle must hold weft with its generate command)")
         return []
-    base = WEFT_GENERATE.format(weft=a.weft,
+    prefix = ("env " + " ".join(shlex.quote(x) for x in variant[1]) + " "
+              if variant and variant[1] else "")
+    base = prefix + WEFT_GENERATE.format(weft=a.weft,
                                 artifact=C.artifact_dir(case["name"]),
                                 model_dir=C.model_dir(case["model"]),
                                 tokens=new_tokens)
@@ -200,11 +232,11 @@ def weft_runs(size, case, runs, new_tokens, vocab, a, log):
         t0 = time.time()
         _, err = generate_check.run_weft(cmd, 1)
         if err:
-            log(f"FAIL weft {size} warm-up: {err.replace(cmd, shown)}")
+            log(f"FAIL {system} {size} warm-up: {err.replace(cmd, shown)}")
             return []
-        log(f"weft {size} warm-up: {time.time() - t0:.1f} s")
+        log(f"{system} {size} warm-up: {time.time() - t0:.1f} s")
         for batch, prompt in runs:
-            label = f"weft {size} {batch} x {prompt}"
+            label = f"{system} {size} {batch} x {prompt}"
             if prompt + new_tokens > case["max_seq"]:
                 log(f"SKIP {label}: {prompt} + {new_tokens} tokens exceed "
                     f"the artifact's max_seq {case['max_seq']}")
@@ -226,7 +258,7 @@ def weft_runs(size, case, runs, new_tokens, vocab, a, log):
                 log(f"FAIL {label}: {sorted(lengths)} tokens generated, "
                     f"not {new_tokens}: {shown}")
                 continue
-            out.append(dict(system="weft", batch=batch, prompt=prompt,
+            out.append(dict(system=system, batch=batch, prompt=prompt,
                             ttft_ms=ttft, ms_per_token=mpt, compile_s=None,
                             command=shown))
             log(f"{label}: ttft {ttft:.2f} ms, {mpt:.3f} ms/token "
@@ -282,15 +314,22 @@ def peer_runs(size, model, runs, new_tokens, vocab, a, log):
     times_class = streamer_class()
     config = model.generation_config
     config.cache_implementation = "static"
-    # generate() would compile the model's __call__ too (transformers
-    # >= 4.47 with a static cache): the forward compiled here is the one.
-    config.disable_compile = True
     if config.pad_token_id is None:
         config.pad_token_id = config.eos_token_id
     forward = model.forward
     fullgraph = True
-    model.forward = torch.compile(forward, mode="reduce-overhead",
-                                  fullgraph=True)
+    if a.peer_compile == "forward":
+        # generate() would compile the model's __call__ too (transformers
+        # >= 4.47 with a static cache): the forward compiled here is the
+        # one.
+        config.disable_compile = True
+        model.forward = torch.compile(forward, mode="reduce-overhead",
+                                      fullgraph=True)
+    else:
+        from transformers import CompileConfig
+        config.disable_compile = False
+        config.compile_config = CompileConfig(fullgraph=True,
+                                              mode="reduce-overhead")
     out = []
     for batch, prompt in runs:
         label = f"{PEER} {size} {batch} x {prompt}"
@@ -301,7 +340,7 @@ def peer_runs(size, model, runs, new_tokens, vocab, a, log):
             try:
                 peer_generate(model, ids, new_tokens, times_class)
             except Exception as e:
-                if not fullgraph:
+                if not fullgraph or a.peer_compile != "forward":
                     raise
                 log(f"{label}: fullgraph compile failed "
                     f"({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
@@ -324,7 +363,9 @@ def peer_runs(size, model, runs, new_tokens, vocab, a, log):
         ttft = statistics.median(t for t, _ in timed)
         mpt = statistics.median((total - t) / (new_tokens - 1)
                                 for t, total in timed)
-        out.append(dict(system=PEER + ("" if fullgraph else " (no fullgraph)"),
+        out.append(dict(system=PEER + ("" if fullgraph else " (no fullgraph)")
+                        + (" (generate)" if a.peer_compile == "generate"
+                           else ""),
                         batch=batch, prompt=prompt, ttft_ms=ttft,
                         ms_per_token=mpt, compile_s=compile_s, command=None))
         log(f"{label}: ttft {ttft:.2f} ms, {mpt:.3f} ms/token (first call "
@@ -390,6 +431,10 @@ def main(argv=None):
         if "weft" in a.systems:
             runs += weft_runs(size, generation.get(name), weft_plan,
                               a.new_tokens, cfg["vocab_size"], a, log)
+            for variant in a.weft_variants:
+                runs += weft_runs(size, generation.get(name), weft_plan,
+                                  a.new_tokens, cfg["vocab_size"], a, log,
+                                  variant)
         for r in runs:
             floor = floor_ms(cfg, r["batch"], r["prompt"], a.new_tokens, bw)
             r.update(model=size, new_tokens=a.new_tokens, floor_ms=floor,
