@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <sys/wait.h>
@@ -803,7 +804,7 @@ bool runGemv(const GemvCase &c, cuda::GemmContext &gemm, std::mt19937_64 &rng,
 }
 
 int gemvCases() {
-  // The skinny GEMV is opt-in (CudaGemm.cpp): these cases bind through it.
+  // WEFT_GEMV=0 would give these to cuBLASLt (CudaGemm.cpp).
   setenv("WEFT_GEMV", "1", 1);
   cudaStream_t stream;
   cudaStreamCreate(&stream);
@@ -849,6 +850,195 @@ int gemvCases() {
 }
 
 TEST(CudaGeneration, Gemv) { isolatedRun(gemvCases); }
+
+/// Several projections of the same activations in one launch (the q, k and
+/// v of attention; bias on the second, residual on the third), or a gated
+/// pair storing silu(gate) * up with gate, up and silu(gate) rounded to the
+/// dtype as the separate steps round them. The reference is computed in
+/// double from the same rounded inputs.
+bool runGemvGroup(DType dt, int64_t m, int64_t k, std::vector<int64_t> ns,
+                  bool swiglu, bool norm, cuda::GemmContext &gemm,
+                  std::mt19937_64 &rng, cudaStream_t stream) {
+  std::string widths;
+  for (int64_t n : ns)
+    widths += (widths.empty() ? "" : ",") + std::to_string(n);
+  char name[160];
+  std::snprintf(name, sizeof name, "gemv group %s m%lld k%lld n%s%s%s", dn(dt),
+                static_cast<long long>(m), static_cast<long long>(k),
+                widths.c_str(), swiglu ? " swiglu" : "",
+                norm ? " rms-norm" : "");
+  std::normal_distribution<double> normal;
+  size_t count = ns.size();
+  Tensor a(dt, {1, m, k});
+  std::vector<std::unique_ptr<Tensor>> ws, biases, residuals, outs;
+  for (size_t i = 0; i < count; ++i) {
+    ws.push_back(std::make_unique<Tensor>(dt, Shape{ns[i], k}));
+    biases.push_back(std::make_unique<Tensor>(dt, Shape{ns[i]}));
+    residuals.push_back(std::make_unique<Tensor>(dt, Shape{1, m, ns[i]}));
+    outs.push_back(std::make_unique<Tensor>(dt, Shape{1, m, ns[i]}));
+  }
+  Tensor product(dt, {1, m, ns[0]});
+  std::vector<Tensor *> filled = {&a};
+  for (size_t i = 0; i < count; ++i)
+    filled.insert(filled.end(),
+                  {ws[i].get(), biases[i].get(), residuals[i].get()});
+  for (Tensor *t : filled) {
+    for (int64_t i = 0; i < t->size(); ++i)
+      t->set(i, normal(rng) / (t == &a ? 1 : std::sqrt(double(k))));
+    t->upload();
+  }
+  // With the norm, a is the norm of x (host values: the reference) and
+  // the launch must not read it (poisoned on the device).
+  Tensor x(dt, {1, m, k}), scale(dt, {k});
+  const float eps = 1e-5f;
+  if (norm) {
+    for (int64_t i = 0; i < x.size(); ++i)
+      x.set(i, 2 * normal(rng));
+    for (int64_t i = 0; i < k; ++i)
+      scale.set(i, 1 + 0.3 * normal(rng));
+    x.upload();
+    scale.upload();
+    for (int64_t r = 0; r < m; ++r) {
+      double sq = 0;
+      for (int64_t i = 0; i < k; ++i)
+        sq += x.get(r * k + i) * x.get(r * k + i);
+      double inv = 1 / std::sqrt(sq / k + eps);
+      for (int64_t i = 0; i < k; ++i)
+        a.set(r * k + i, rounded(dt, x.get(r * k + i) * inv * scale.get(i)));
+    }
+    a.poison();
+  }
+  for (auto &o : outs)
+    o->poison();
+  product.poison();
+  bool bias1 = !swiglu && count > 1, residual2 = !swiglu && count > 2;
+  std::vector<Step> steps(count);
+  std::vector<std::vector<cuda::DeviceTensor>> ins(count), os(count);
+  std::vector<cuda::GemmContext::GemvMember> members;
+  for (size_t i = 0; i < count; ++i) {
+    steps[i].set_kind(Step::GEMM);
+    steps[i].set_name("proj" + std::to_string(i));
+    auto *attrs = steps[i].mutable_gemm();
+    attrs->set_transpose_b(true);
+    attrs->set_linear(true);
+    ins[i] = {a.device(), ws[i]->device()};
+    if (bias1 && i == 1) {
+      attrs->set_has_bias(true);
+      ins[i].push_back(biases[i]->device());
+    }
+    if (residual2 && i == 2) {
+      attrs->set_has_residual(true);
+      ins[i].push_back(residuals[i]->device());
+    }
+    os[i] = {outs[i]->device()};
+  }
+  for (size_t i = 0; i < count; ++i)
+    members.push_back({&steps[i], ins[i], os[i]});
+  cuda::DeviceTensor prod = product.device();
+  cuda::GemmContext::GemvNorm prologue{x.device(), scale.device(), eps};
+  auto bound = gemm.bindGemvGroup(members, swiglu ? &prod : nullptr,
+                                  norm ? &prologue : nullptr);
+  if (!bound.ok() || !(*bound)->launch(stream).ok() ||
+      cudaStreamSynchronize(stream) != cudaSuccess) {
+    std::printf("FAIL %s: %s\n", name,
+                bound.ok() ? "launch" : bound.message().c_str());
+    return false;
+  }
+  // sums[i][r * n + j]: projection i's unrounded output.
+  std::vector<std::vector<double>> sums(count);
+  for (size_t i = 0; i < count; ++i) {
+    sums[i].resize(m * ns[i]);
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t j = 0; j < ns[i]; ++j) {
+        double acc = 0;
+        for (int64_t kk = 0; kk < k; ++kk)
+          acc += a.get(r * k + kk) * ws[i]->get(j * k + kk);
+        if (bias1 && i == 1)
+          acc += biases[i]->get(j);
+        if (residual2 && i == 2)
+          acc += residuals[i]->get(r * ns[i] + j);
+        sums[i][r * ns[i] + j] = acc;
+      }
+  }
+  bool ok = true;
+  std::string detail;
+  auto check = [&](Tensor &t, const std::vector<double> &want,
+                   const char *what) {
+    t.download();
+    std::vector<double> got(t.size());
+    for (int64_t i = 0; i < t.size(); ++i)
+      got[i] = t.get(i);
+    double err = relError(got, want);
+    ok &= err <= tolFor(dt);
+    char buf[80];
+    std::snprintf(buf, sizeof buf, " %s rel %.2e", what, err);
+    detail += buf;
+  };
+  if (swiglu) {
+    std::vector<double> want(m * ns[0]);
+    for (size_t i = 0; i < want.size(); ++i) {
+      double g = rounded(dt, sums[0][i]), u = rounded(dt, sums[1][i]);
+      want[i] = rounded(dt, g / (1 + std::exp(-g))) * u;
+    }
+    check(product, want, "silu(gate)*up");
+    // The pair stores only the product.
+    outs[0]->download();
+    bool untouched = true;
+    for (std::byte b : outs[0]->host)
+      untouched &= b == std::byte{0xFF};
+    ok &= untouched;
+    detail += untouched ? "" : " (wrote the gate)";
+  } else {
+    for (size_t i = 0; i < count; ++i)
+      check(*outs[i], sums[i], steps[i].name().c_str());
+  }
+  std::printf("%s %s:%s (tol %.0e)\n", ok ? "PASS" : "FAIL", name,
+              detail.c_str(), tolFor(dt));
+  std::fflush(stdout);
+  return ok;
+}
+
+int gemvGroupCases() {
+  cudaStream_t stream;
+  cudaStreamCreate(&stream);
+  auto gemm = cuda::GemmContext::create(/*tune=*/false);
+  if (!gemm.ok()) {
+    std::printf("FAIL gemv group: %s\n", gemm.message().c_str());
+    return 1;
+  }
+  std::mt19937_64 rng(0x9a11);
+  int failures = 0;
+  struct Case {
+    int64_t k;
+    std::vector<int64_t> ns;
+    bool swiglu;
+  };
+  // q, k, v of a 1b-like layer; odd widths that pad a warp's pair; gated
+  // pairs.
+  const std::vector<Case> cases = {{2048, {2048, 512, 512}, false},
+                                   {1032, {517, 3, 1001}, false},
+                                   {520, {96, 40}, false},
+                                   {2048, {1536, 1536}, true},
+                                   {264, {7, 7}, true}};
+  for (DType dt : {DType::BF16, DType::F16})
+    for (int64_t m : {1, 3, 8})
+      for (const Case &c : cases)
+        for (bool norm : {false, true})
+          failures += runGemvGroup(dt, m, c.k, c.ns, c.swiglu, norm, **gemm,
+                                   rng, stream)
+                          ? 0
+                          : 1;
+  // A norm over 8 x 4096 (64 KiB of shared memory, over the default 48).
+  failures += runGemvGroup(DType::BF16, 8, 4096, {1024, 256, 256}, false, true,
+                           **gemm, rng, stream)
+                  ? 0
+                  : 1;
+  cudaStreamDestroy(stream);
+  std::printf("gemv group: %d failed\n", failures);
+  return failures;
+}
+
+TEST(CudaGeneration, GemvGroup) { isolatedRun(gemvGroupCases); }
 
 //===----------------------------------------------------------------------===//
 // The executor: entry points, state buffers, graph replay
@@ -1029,70 +1219,93 @@ int benchGemv() {
     cudaFree(src);
     cudaFree(dst);
   }
-  const int copies = 4; // weights rotated: 4 x 117 MB, far over the L2
+  // Weights rotated, far over the L2: 4 x 117 MB for the 8b's MLP shapes;
+  // the 1b's projections (w [n, k], as a Linear's) 16 of them.
+  struct Shape3 {
+    int64_t k, n;
+    bool transB;
+  };
+  std::vector<Shape3> shapes;
   for (auto [k, n] : {std::pair<int64_t, int64_t>{4096, 14336}, {14336, 4096}})
     for (bool transB : {true, false})
-      for (int64_t m : {1, 4, 8}) {
-        std::vector<void *> ws(copies);
-        size_t wBytes = size_t(k) * n * 2;
-        void *a = nullptr, *out = nullptr;
-        bool allocated = cudaMalloc(&a, m * k * 2) == cudaSuccess &&
-                         cudaMalloc(&out, m * n * 2) == cudaSuccess;
-        cudaMemset(a, 0x3c, m * k * 2);
-        for (void *&w : ws) {
-          allocated = allocated && cudaMalloc(&w, wBytes) == cudaSuccess;
-          if (allocated)
-            cudaMemset(w, 0x3c, wBytes); // bf16 ~0.0115
+      shapes.push_back({k, n, transB});
+  for (auto [k, n] : {std::pair<int64_t, int64_t>{2048, 2048},
+                      {2048, 512},
+                      {2048, 8192},
+                      {8192, 2048}})
+    shapes.push_back({k, n, true});
+  for (auto [k, n, transB] : shapes)
+    for (int64_t m : {1, 4, 8}) {
+      const int copies = k * n >= 4096 * 4096 ? 4 : 16;
+      std::vector<void *> ws(copies);
+      size_t wBytes = size_t(k) * n * 2;
+      void *a = nullptr, *out = nullptr;
+      bool allocated = cudaMalloc(&a, m * k * 2) == cudaSuccess &&
+                       cudaMalloc(&out, m * n * 2) == cudaSuccess;
+      cudaMemset(a, 0x3c, m * k * 2);
+      for (void *&w : ws) {
+        allocated = allocated && cudaMalloc(&w, wBytes) == cudaSuccess;
+        if (allocated)
+          cudaMemset(w, 0x3c, wBytes); // bf16 ~0.0115
+      }
+      if (!allocated) {
+        std::printf("BENCH FAIL gemv: cudaMalloc\n");
+        ++failures;
+        continue;
+      }
+      Step step;
+      step.set_kind(Step::GEMM);
+      step.set_name("gemv");
+      step.mutable_gemm()->set_transpose_b(transB);
+      step.mutable_gemm()->set_linear(true);
+      // The skinny GEMM bound directly (bind() gives it at most
+      // kGemvSingleMaxRows rows, and only w [n, k]), against cuBLASLt.
+      for (const char *path : {"gemv", "cublaslt"}) {
+        bool gemv = std::string(path) == "gemv";
+        if (gemv && !transB)
+          continue;
+        setenv("WEFT_GEMV", "0", 1);
+        auto gemm = cuda::GemmContext::create(/*tune=*/true);
+        std::vector<std::unique_ptr<cuda::BoundStep>> bound;
+        for (void *w : ws) {
+          std::vector<cuda::DeviceTensor> ins = {
+              {DType::BF16, {m, k}, a},
+              {DType::BF16, transB ? Shape{n, k} : Shape{k, n}, w}};
+          std::vector<cuda::DeviceTensor> outs = {{DType::BF16, {m, n}, out}};
+          if (gemv)
+            unsetenv("WEFT_GEMV");
+          cuda::GemmContext::GemvMember member{&step, ins, outs};
+          auto b = gemv ? (*gemm)->bindGemvGroup({&member, 1}, nullptr)
+                        : (*gemm)->bind(step, ins, outs, stream);
+          if (b.ok())
+            bound.push_back(std::move(*b));
         }
-        if (!allocated) {
-          std::printf("BENCH FAIL gemv: cudaMalloc\n");
+        if (bound.size() != ws.size()) {
+          std::printf("BENCH FAIL gemv bind\n");
           ++failures;
           continue;
         }
-        Step step;
-        step.set_kind(Step::GEMM);
-        step.set_name("gemv");
-        step.mutable_gemm()->set_transpose_b(transB);
-        step.mutable_gemm()->set_linear(true);
-        for (const char *path : {"gemv", "cublaslt"}) {
-          setenv("WEFT_GEMV", std::string(path) == "gemv" ? "1" : "0", 1);
-          auto gemm = cuda::GemmContext::create(/*tune=*/true);
-          std::vector<std::unique_ptr<cuda::BoundStep>> bound;
-          for (void *w : ws) {
-            std::vector<cuda::DeviceTensor> ins = {
-                {DType::BF16, {m, k}, a},
-                {DType::BF16, transB ? Shape{n, k} : Shape{k, n}, w}};
-            std::vector<cuda::DeviceTensor> outs = {{DType::BF16, {m, n}, out}};
-            auto b = (*gemm)->bind(step, ins, outs, stream);
-            if (b.ok())
-              bound.push_back(std::move(*b));
-          }
-          if (bound.size() != ws.size()) {
-            std::printf("BENCH FAIL gemv bind\n");
-            ++failures;
-            continue;
-          }
-          float ms = medianLaunchMs(
-              [&](int i) { (void)bound[i % copies]->launch(stream); }, stream,
-              40);
-          cudaError_t err = cudaGetLastError();
-          double bytes = double(wBytes) + m * k * 2 + m * n * 2;
-          std::printf(
-              "BENCH %-8s bf16 m=%lld k=%lld n=%lld %s: %.4f ms, %.0f "
-              "GB/s%s\n",
-              path, static_cast<long long>(m), static_cast<long long>(k),
-              static_cast<long long>(n), transB ? "w[n,k]" : "w[k,n]", ms,
-              bytes / (ms * 1e-3) / 1e9, err == cudaSuccess ? "" : " ERROR");
-          failures += err == cudaSuccess ? 0 : 1;
-          bound.clear();
-        }
-        unsetenv("WEFT_GEMV");
-        for (void *w : ws)
-          cudaFree(w);
-        cudaFree(a);
-        cudaFree(out);
-        std::fflush(stdout);
+        float ms = medianLaunchMs(
+            [&](int i) { (void)bound[i % copies]->launch(stream); }, stream,
+            40);
+        cudaError_t err = cudaGetLastError();
+        double bytes = double(wBytes) + m * k * 2 + m * n * 2;
+        std::printf("BENCH %-8s bf16 m=%lld k=%lld n=%lld %s: %.4f ms, %.0f "
+                    "GB/s%s\n",
+                    path, static_cast<long long>(m), static_cast<long long>(k),
+                    static_cast<long long>(n), transB ? "w[n,k]" : "w[k,n]", ms,
+                    bytes / (ms * 1e-3) / 1e9,
+                    err == cudaSuccess ? "" : " ERROR");
+        failures += err == cudaSuccess ? 0 : 1;
+        bound.clear();
       }
+      unsetenv("WEFT_GEMV");
+      for (void *w : ws)
+        cudaFree(w);
+      cudaFree(a);
+      cudaFree(out);
+      std::fflush(stdout);
+    }
   cudaStreamDestroy(stream);
   return failures;
 }

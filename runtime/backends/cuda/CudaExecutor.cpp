@@ -4,6 +4,8 @@
 #include "runtime/artifact/Sha256.h"
 #include "runtime/backends/cuda/CudaConvert.h"
 #include "runtime/backends/cuda/CudaGemm.h"
+#include "runtime/backends/cuda/StepGroups.h"
+#include "runtime/backends/cuda/kernels/Kernels.h"
 #include "runtime/steps/StepChecks.h"
 #include "runtime/support/SafeFile.h"
 
@@ -532,11 +534,14 @@ Status CudaExecutor::uploadConstants() {
   return okStatus();
 }
 
-Result<std::unique_ptr<BoundStep>>
-CudaExecutor::bindStep(const artifact::Step &step) {
+Result<std::unique_ptr<BoundStep>> CudaExecutor::bindStep(
+    const artifact::Step &step,
+    const std::unordered_map<uint32_t, DeviceTensor> &redirects) {
   std::vector<DeviceTensor> ins, outs;
-  for (uint32_t id : step.inputs())
-    ins.push_back(buffers.at(id));
+  for (uint32_t id : step.inputs()) {
+    auto moved = redirects.find(id);
+    ins.push_back(moved != redirects.end() ? moved->second : buffers.at(id));
+  }
   for (uint32_t id : step.outputs())
     outs.push_back(buffers.at(id));
 
@@ -720,13 +725,107 @@ Result<CudaExecutor::Entry> CudaExecutor::bindEntry(
   e.outputIds.assign(outputs.begin(), outputs.end());
   for (uint32_t id : e.outputIds)
     e.hostOutputs.emplace_back(buffers.at(id).bytes());
+  std::vector<const artifact::Step *> list;
+  for (const artifact::Step &step : entrySteps)
+    list.push_back(&step);
+  // Buffers a group's product moved to (StepGroup::productInto), for the
+  // steps that read it.
+  std::unordered_map<uint32_t, DeviceTensor> redirects;
+  auto tensors = [&](const google::protobuf::RepeatedField<uint32_t> &ids) {
+    std::vector<DeviceTensor> out;
+    for (uint32_t id : ids) {
+      auto moved = redirects.find(id);
+      out.push_back(moved != redirects.end() ? moved->second : buffers.at(id));
+    }
+    return out;
+  };
+  // Steps launched as one (StepGroups.h); WEFT_GROUP_STEPS=0 keeps every
+  // step its own launch.
+  std::vector<StepGroup> groups;
+  if (envFlag("WEFT_GROUP_STEPS", true)) {
+    auto region = [&](uint32_t id) {
+      const DeviceTensor &t = buffers.at(id);
+      return Region{t.data, t.bytes()};
+    };
+    auto groupable = [&](size_t i, size_t j) {
+      std::vector<DeviceTensor> ai = tensors(list[i]->inputs()),
+                                ao = tensors(list[i]->outputs()),
+                                bi = tensors(list[j]->inputs()),
+                                bo = tensors(list[j]->outputs());
+      return GemmContext::groupable(*list[i], ai, ao, *list[j], bi, bo);
+    };
+    auto normable = [&](size_t r, size_t i) {
+      std::vector<DeviceTensor> ni = tensors(list[r]->inputs()),
+                                no = tensors(list[r]->outputs()),
+                                mi = tensors(list[i]->inputs()),
+                                mo = tensors(list[i]->outputs());
+      return GemmContext::normable(*list[r], ni, no, *list[i], mi, mo);
+    };
+    groups = findStepGroups(list, region, groupable, normable, e.outputIds,
+                            kernels::kGemvMaxSegments);
+  }
+  std::vector<int> groupAt(list.size(), -1);
+  std::vector<bool> moved(list.size(), false);
+  for (size_t g = 0; g < groups.size(); ++g) {
+    groupAt[groups[g].at] = static_cast<int>(g);
+    for (size_t m : groups[g].members)
+      moved[m] = m != groups[g].at;
+    if (groups[g].norm)
+      moved[*groups[g].norm] = true;
+  }
   for (int i = 0; i < entrySteps.size(); ++i) {
     const artifact::Step &step = entrySteps[i];
-    std::string where = stepWhere(i, step);
-    auto bound = bindStep(step);
+    if (moved[i])
+      continue;
+    if (groupAt[i] < 0) {
+      std::string where = stepWhere(i, step);
+      auto bound = bindStep(step, redirects);
+      if (!bound.ok())
+        return bound.status().withPrefix(rank.planPath + ": " + where);
+      e.steps.push_back({&step, where, std::move(*bound), ""});
+      continue;
+    }
+    const StepGroup &group = groups[groupAt[i]];
+    std::vector<std::vector<DeviceTensor>> ins, outs;
+    std::vector<GemmContext::GemvMember> members;
+    std::string where = "steps",
+                label = "GEMV x" + std::to_string(group.members.size());
+    for (size_t m : group.members) {
+      ins.push_back(tensors(list[m]->inputs()));
+      outs.push_back(tensors(list[m]->outputs()));
+      where.append(" ").append(std::to_string(m));
+      where.append(" ('").append(list[m]->name()).append("')");
+    }
+    for (size_t m = 0; m < group.members.size(); ++m)
+      members.push_back({list[group.members[m]], ins[m], outs[m]});
+    std::optional<DeviceTensor> product;
+    if (group.swiglu) {
+      product = buffers.at(step.outputs(0));
+      if (group.productInto >= 0) {
+        product->data = outs[group.productInto][0].data;
+        redirects[step.outputs(0)] = *product;
+      }
+      where.append(" and ").append(std::to_string(i));
+      where.append(" ('").append(step.name()).append("')");
+      label += " + swiglu";
+    }
+    std::optional<GemmContext::GemvNorm> norm;
+    if (group.norm) {
+      const artifact::Step &r = *list[*group.norm];
+      norm = GemmContext::GemvNorm{buffers.at(r.inputs(0)),
+                                   buffers.at(r.inputs(1)),
+                                   static_cast<float>(r.norm().epsilon())};
+      where.append(" after ").append(std::to_string(*group.norm));
+      where.append(" ('").append(r.name()).append("')");
+      label = "RMS_NORM + " + label;
+    }
+    where += ", one launch: ";
+    auto bound = gemm->bindGemvGroup(members, product ? &*product : nullptr,
+                                     norm ? &*norm : nullptr);
     if (!bound.ok())
       return bound.status().withPrefix(rank.planPath + ": " + where);
-    e.steps.push_back({&step, where, std::move(*bound)});
+    e.steps.push_back({&step, where, std::move(*bound),
+                       label + " -> " + shapeString(outs.back()[0].shape)});
   }
   return e;
 }
@@ -829,10 +928,12 @@ Status CudaExecutor::profile(Entry &e) {
     float ms = 0;
     cudaEventElapsedTime(&ms, events[i], events[i + 1]);
     const artifact::Step &step = *steps[i].step;
-    std::string key =
-        artifact::Step::Kind_Name(step.kind()) + " " + step.name();
-    if (step.outputs_size())
-      key += " -> " + shapeString(buffers.at(step.outputs(0)).shape);
+    std::string key = steps[i].label;
+    if (key.empty()) {
+      key = artifact::Step::Kind_Name(step.kind()) + " " + step.name();
+      if (step.outputs_size())
+        key += " -> " + shapeString(buffers.at(step.outputs(0)).shape);
+    }
     auto &entry = byName[key];
     entry.first += ms;
     entry.second += 1;

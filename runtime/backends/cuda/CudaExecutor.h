@@ -68,6 +68,8 @@ private:
     const artifact::Step *step = nullptr;
     std::string where;
     std::unique_ptr<BoundStep> bound;
+    /// The profile's name of a group of steps launched as one.
+    std::string label;
   };
 
   /// An entry point: its bound steps, graph buffers and CUDA graph
@@ -94,7 +96,10 @@ private:
             const google::protobuf::RepeatedPtrField<artifact::Step> &steps,
             const google::protobuf::RepeatedField<uint32_t> &inputIds,
             const google::protobuf::RepeatedField<uint32_t> &outputIds);
-  Result<std::unique_ptr<BoundStep>> bindStep(const artifact::Step &step);
+  /// `redirects`: inputs read from elsewhere than their buffer.
+  Result<std::unique_ptr<BoundStep>>
+  bindStep(const artifact::Step &step,
+           const std::unordered_map<uint32_t, DeviceTensor> &redirects = {});
   Entry &entry() { return entries[current]; }
   const Entry &entry() const { return entries[current]; }
   Status launchAll(Entry &e);

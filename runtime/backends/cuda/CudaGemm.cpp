@@ -10,10 +10,11 @@
 // rounding. A `gelu` step is the GELU (tanh-approximated, as the CPU
 // kernel's) epilogue, after the bias.
 //
-// Products of at most kGemvMaxRows rows of 16-bit operands (the decode
-// projections) run the skinny-GEMM kernel instead: cuBLASLt reaches a
-// fraction of the memory bandwidth there, and the time is all in reading
-// the weight once.
+// Products of a few rows of 16-bit operands (the decode projections) run
+// the skinny-GEMM kernel instead (kernels/Gemv.cu): the time is all in
+// reading the weight once, and the kernel reads it faster than cuBLASLt
+// up to kGemvSingleMaxRows rows; grouped with the other projections of the
+// same activations (StepGroups.h, bindGemvGroup), up to kGemvMaxRows.
 #include "runtime/backends/cuda/CudaGemm.h"
 
 #include "runtime/backends/cuda/kernels/Kernels.h"
@@ -157,14 +158,20 @@ private:
   kernels::GemvParams params;
 };
 
-/// Whether the environment variable `name` is set to anything but "0".
-/// WEFT_GEMV=1 opts into the skinny GEMV for GEMMs of at most
-/// kGemvMaxRows rows: measured on an H100 (2026-12-06) it moved 852 GB/s
-/// where cuBLASLt moved 2311 GB/s (bf16, m 8, k 14336, n 4096), so
-/// cuBLASLt stays the default until the kernel is faster.
-bool envSet(const char *name) {
-  const char *v = std::getenv(name);
-  return v && *v && std::string(v) != "0";
+/// The skinny GEMM takes the products of a few rows of 16-bit operands
+/// (kGemvSingleMaxRows alone, kGemvMaxRows grouped) unless WEFT_GEMV=0
+/// gives them all to cuBLASLt (docs/perf.md compares the two).
+bool gemvEnabled() {
+  const char *v = std::getenv("WEFT_GEMV");
+  return !v || std::string(v) != "0";
+}
+
+bool aligned16(const void *p) {
+  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
+
+DType dtypeOf(const kernels::GemvParams &p) {
+  return static_cast<DType>(p.type);
 }
 
 int64_t product(const Shape &s) {
@@ -208,31 +215,7 @@ GemmContext::~GemmContext() {
     cublasLtDestroy(static_cast<cublasLtHandle_t>(handle));
 }
 
-Result<std::unique_ptr<BoundStep>>
-GemmContext::bindGemv(const artifact::Step &step,
-                      std::span<const DeviceTensor> inputs,
-                      std::span<const DeviceTensor> outputs, int64_t m,
-                      int64_t n, int64_t k, bool transB) {
-  kernels::GemvParams p;
-  p.a = inputs[0].data;
-  p.w = inputs[1].data;
-  p.out = outputs[0].data;
-  p.type = static_cast<int>(inputs[0].dtype);
-  p.outType = static_cast<int>(outputs[0].dtype);
-  p.m = m;
-  p.n = n;
-  p.k = k;
-  p.transW = transB;
-  p.gelu = step.gemm().gelu();
-  if (step.gemm().has_bias()) {
-    if (inputs[2].numElements() != n)
-      return errorStatus(
-          "the GPU GEMM takes a bias of n = " + std::to_string(n) +
-          " values, has " + shapeString(inputs[2].shape));
-    p.bias = inputs[2].data;
-  }
-  if (step.gemm().has_residual())
-    p.residual = inputs.back().data;
+Result<int> GemmContext::multiprocessors() {
   int device = 0, sms = 0;
   if (Status s = cudaStatus(cudaGetDevice(&device), "finding the GPU"); !s.ok())
     return s;
@@ -241,8 +224,197 @@ GemmContext::bindGemv(const artifact::Step &step,
           "reading the multiprocessor count");
       !s.ok())
     return s;
-  if (kernels::planGemv(p, sms, workspaceSize / sizeof(float)))
+  return sms;
+}
+
+Result<std::unique_ptr<BoundStep>> GemmContext::bindGemv(
+    const artifact::Step &step, std::span<const DeviceTensor> inputs,
+    std::span<const DeviceTensor> outputs, int64_t m, int64_t n, int64_t k) {
+  kernels::GemvParams p;
+  p.a = inputs[0].data;
+  p.seg[0].w = inputs[1].data;
+  p.seg[0].out = outputs[0].data;
+  p.seg[0].n = n;
+  p.type = static_cast<int>(inputs[0].dtype);
+  p.outType = static_cast<int>(outputs[0].dtype);
+  p.m = m;
+  p.k = k;
+  p.gelu = step.gemm().gelu();
+  if (step.gemm().has_bias()) {
+    if (inputs[2].numElements() != n)
+      return errorStatus(
+          "the GPU GEMM takes a bias of n = " + std::to_string(n) +
+          " values, has " + shapeString(inputs[2].shape));
+    p.seg[0].bias = inputs[2].data;
+  }
+  if (step.gemm().has_residual())
+    p.seg[0].residual = inputs.back().data;
+  auto sms = multiprocessors();
+  if (!sms.ok())
+    return sms.status();
+  if (kernels::planGemv(p, *sms, workspaceSize / sizeof(float)))
     p.partials = static_cast<float *>(workspace);
+  return std::unique_ptr<BoundStep>(new GemvStep(p));
+}
+
+std::optional<GemmContext::GemvProblem>
+GemmContext::gemvProblem(const artifact::Step &step,
+                         std::span<const DeviceTensor> inputs,
+                         std::span<const DeviceTensor> outputs) {
+  if (step.kind() != artifact::Step::GEMM || inputs.size() < 2 ||
+      outputs.size() != 1 || !gemvEnabled())
+    return std::nullopt;
+  std::vector<InTensor> ins;
+  std::vector<OutTensor> outs;
+  for (const DeviceTensor &t : inputs)
+    ins.push_back({t.dtype, t.shape, static_cast<const std::byte *>(t.data)});
+  for (const DeviceTensor &t : outputs)
+    outs.push_back({t.dtype, t.shape, static_cast<std::byte *>(t.data)});
+  steps::StepArgs args{step, ins, outs};
+  if (!steps::checkStep(args).ok())
+    return std::nullopt;
+  auto shape = steps::gemmShape(args);
+  if (!shape.ok())
+    return std::nullopt;
+  const steps::GemmShape &g = *shape;
+  DType dtype = inputs[0].dtype, outType = outputs[0].dtype;
+  if (dtype != DType::BF16 && dtype != DType::F16)
+    return std::nullopt;
+  bool widened = outType == DType::F32 && !step.gemm().has_bias() &&
+                 !step.gemm().has_residual() && !step.gemm().gelu();
+  for (const DeviceTensor &t : inputs)
+    if (t.dtype != dtype)
+      return std::nullopt;
+  if (outType != dtype && !widened)
+    return std::nullopt;
+  // The batch folds into m only where b is one matrix for all of it.
+  Shape bb = padded(g.batchB, g.batch.size());
+  if (!allOnes(bb) || g.transA || !g.transB)
+    return std::nullopt;
+  int64_t m = g.m * product(padded(g.batchA, g.batch.size()));
+  if (m < 1 || m > kernels::kGemvMaxRows)
+    return std::nullopt;
+  return GemvProblem{m, g.n, g.k};
+}
+
+bool GemmContext::groupable(const artifact::Step &a,
+                            std::span<const DeviceTensor> aInputs,
+                            std::span<const DeviceTensor> aOutputs,
+                            const artifact::Step &b,
+                            std::span<const DeviceTensor> bInputs,
+                            std::span<const DeviceTensor> bOutputs) {
+  auto pa = gemvProblem(a, aInputs, aOutputs);
+  auto pb = gemvProblem(b, bInputs, bOutputs);
+  auto fits = [](const artifact::Step &step, const GemvProblem &p,
+                 std::span<const DeviceTensor> ins,
+                 std::span<const DeviceTensor> outs) {
+    return !step.gemm().gelu() && p.k % 8 == 0 &&
+           outs[0].dtype == ins[0].dtype && aligned16(ins[0].data) &&
+           aligned16(ins[1].data);
+  };
+  return pa && pb && fits(a, *pa, aInputs, aOutputs) &&
+         fits(b, *pb, bInputs, bOutputs) && pa->m == pb->m && pa->k == pb->k &&
+         aInputs[0].data == bInputs[0].data &&
+         aInputs[0].dtype == bInputs[0].dtype;
+}
+
+bool GemmContext::normable(const artifact::Step &norm,
+                           std::span<const DeviceTensor> normInputs,
+                           std::span<const DeviceTensor> normOutputs,
+                           const artifact::Step &member,
+                           std::span<const DeviceTensor> memberInputs,
+                           std::span<const DeviceTensor> memberOutputs) {
+  auto p = gemvProblem(member, memberInputs, memberOutputs);
+  if (!p || norm.kind() != artifact::Step::RMS_NORM || norm.norm().has_bias() ||
+      normInputs.size() != 2 || normOutputs.size() != 1)
+    return false;
+  const DeviceTensor &x = normInputs[0], &scale = normInputs[1],
+                     &out = normOutputs[0];
+  int64_t rank = x.rank(), axis = norm.norm().axis();
+  if (axis < 0)
+    axis += rank;
+  return rank >= 1 && axis == rank - 1 && x.dtype == out.dtype &&
+         x.dtype == memberInputs[0].dtype && scale.dtype == x.dtype &&
+         x.shape == out.shape && x.shape.back() == p->k &&
+         scale.numElements() == p->k && x.numElements() == p->m * p->k &&
+         out.data == memberInputs[0].data && p->k % 8 == 0 &&
+         aligned16(x.data) && aligned16(scale.data) &&
+         p->m * p->k * 2 <= kernels::kGemvNormMaxBytes;
+}
+
+Result<std::unique_ptr<BoundStep>>
+GemmContext::bindGemvGroup(std::span<const GemvMember> members,
+                           const DeviceTensor *swigluOut,
+                           const GemvNorm *norm) {
+  if (members.empty() ||
+      members.size() > static_cast<size_t>(kernels::kGemvMaxSegments) ||
+      (swigluOut && members.size() != 2))
+    return errorStatus("a grouped skinny GEMM takes 1 to " +
+                       std::to_string(kernels::kGemvMaxSegments) +
+                       " steps (2 for a gated pair)");
+  const GemvMember &first = members[0];
+  auto problem = gemvProblem(*first.step, first.inputs, first.outputs);
+  kernels::GemvParams p;
+  for (const GemvMember &mem : members)
+    if (!problem || !groupable(*first.step, first.inputs, first.outputs,
+                               *mem.step, mem.inputs, mem.outputs))
+      return errorStatus("step '" + mem.step->name() +
+                         "' cannot join the skinny GEMM of step '" +
+                         first.step->name() + "'");
+  p.a = first.inputs[0].data;
+  p.type = p.outType = static_cast<int>(first.inputs[0].dtype);
+  p.m = problem->m;
+  p.k = problem->k;
+  p.segments = static_cast<int>(members.size());
+  for (size_t i = 0; i < members.size(); ++i) {
+    const GemvMember &mem = members[i];
+    const artifact::GemmAttrs &attrs = mem.step->gemm();
+    kernels::GemvSegment &seg = p.seg[i];
+    seg.w = mem.inputs[1].data;
+    seg.out = mem.outputs[0].data;
+    seg.n = mem.outputs[0].shape.back();
+    if (attrs.has_bias()) {
+      if (mem.inputs[2].numElements() != seg.n)
+        return errorStatus(
+            "the GPU GEMM takes a bias of n = " + std::to_string(seg.n) +
+            " values, has " + shapeString(mem.inputs[2].shape));
+      seg.bias = mem.inputs[2].data;
+    }
+    if (attrs.has_residual())
+      seg.residual = mem.inputs.back().data;
+  }
+  if (swigluOut) {
+    if (p.seg[0].n != p.seg[1].n || p.seg[0].bias || p.seg[1].bias ||
+        p.seg[0].residual || p.seg[1].residual ||
+        swigluOut->shape != members[0].outputs[0].shape ||
+        swigluOut->dtype != members[0].outputs[0].dtype)
+      return errorStatus("a gated pair needs two projections of one shape, "
+                         "without bias or residual, and an output of it");
+    p.swiglu = true;
+    p.seg[0].out = swigluOut->data;
+  }
+  if (norm) {
+    if (norm->scale.numElements() != p.k ||
+        norm->x.numElements() != p.m * p.k || norm->x.dtype != dtypeOf(p) ||
+        norm->scale.dtype != dtypeOf(p) || !aligned16(norm->x.data) ||
+        !aligned16(norm->scale.data) ||
+        p.m * p.k * 2 > kernels::kGemvNormMaxBytes)
+      return errorStatus("a grouped skinny GEMM normalizes an input of its "
+                         "activations' shape and dtype with a scale of k "
+                         "values");
+    p.normX = norm->x.data;
+    p.normW = norm->scale.data;
+    p.normEps = norm->epsilon;
+  }
+  auto sms = multiprocessors();
+  if (!sms.ok())
+    return sms.status();
+  if (kernels::planGemv(p, *sms, 0))
+    return errorStatus("a grouped skinny GEMM cannot split k");
+  if (Status s = cudaStatus(kernels::prepareGemv(p),
+                            "allowing the skinny GEMM's shared memory");
+      !s.ok())
+    return s;
   return std::unique_ptr<BoundStep>(new GemvStep(p));
 }
 
@@ -306,9 +478,9 @@ GemmContext::bind(const artifact::Step &step,
   } else {
     perMatrix = true;
   }
-  if (count == 1 && !g.transA && m <= kernels::kGemvMaxRows &&
-      dtype != DType::F32 && envSet("WEFT_GEMV"))
-    return bindGemv(step, inputs, outputs, m, n, k, g.transB);
+  if (auto skinny = gemvProblem(step, inputs, outputs);
+      skinny && skinny->m <= kernels::kGemvSingleMaxRows)
+    return bindGemv(step, inputs, outputs, skinny->m, skinny->n, skinny->k);
   int32_t batchCount = perMatrix ? 1 : static_cast<int32_t>(count);
   if (count > INT32_MAX || m > INT32_MAX || n > INT32_MAX || k > INT32_MAX)
     return errorStatus("a GEMM dim exceeds cuBLASLt's int32 limit");

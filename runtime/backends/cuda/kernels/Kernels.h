@@ -291,27 +291,58 @@ cudaError_t launchSample(const SampleParams &p, cudaStream_t stream);
 // Skinny GEMM (decode projections)
 //===----------------------------------------------------------------------===//
 
-/// out[m, n] = sum_k a[m, k] w(k, n) (+ bias[n]) (gelu) (+ residual[m, n])
-/// for a few rows m < kGemvMaxRows; w is [k, n] row-major, or [n, k] when
-/// `transW`. a, w, bias and residual are of `type` (f16 or bf16), out of
-/// `outType` (type or f32). `partials` holds splitK * m * n floats where
-/// the chosen split needs it.
-struct GemvParams {
-  const void *a = nullptr, *w = nullptr, *bias = nullptr, *residual = nullptr;
+/// out[m, n] = sum_k a[m, k] w[n, k] (+ bias[n]) (gelu) (+ residual[m, n])
+/// for a few rows m <= kGemvMaxRows (w as a Linear's weight). a, w, bias
+/// and residual are of `type` (f16 or bf16), out of `outType` (type or
+/// f32).
+///
+/// One launch may compute several such products of the same a
+/// (`segments`: the q, k and v projections), or (`swiglu`) the pair
+/// gate = a w0^T, up = a w1^T of equal n, storing only silu(gate) * up
+/// with gate, up and silu(gate) each rounded to `type` first, as the
+/// separate steps would. `partials` holds splitK * m * n floats where the
+/// chosen split needs it (one segment, without `swiglu` or a norm, only).
+struct GemvSegment {
+  const void *w = nullptr, *bias = nullptr, *residual = nullptr;
   void *out = nullptr;
+  int64_t n = 0;
+};
+constexpr int kGemvMaxSegments = 3;
+struct GemvParams {
+  const void *a = nullptr;
+  GemvSegment seg[kGemvMaxSegments];
+  int segments = 1;
   int type = kBF16, outType = kBF16;
-  int64_t m = 0, n = 0, k = 0;
-  bool transW = false, gelu = false;
-  int splitK = 1;
+  int64_t m = 0, k = 0;
+  bool gelu = false, swiglu = false;
+  // With normX: a = RMS_NORM(normX) * normW (normW [k]), computed by every
+  // block into shared memory as the norm step computes it (f32, one
+  // rounding to `type`), instead of read.
+  const void *normX = nullptr, *normW = nullptr;
+  float normEps = 0;
+  // Chosen by planGemv: the split of k and the columns a warp takes.
+  int splitK = 1, warpCols = 1;
   float *partials = nullptr;
 };
 /// At 8 rows the kernel does 16 flops per 2-byte weight: 24 TFLOP/s of f32
 /// FMA at 3 TB/s, under an H100's CUDA-core rate, so it stays bound by
 /// memory; with more rows the tensor cores (cuBLASLt) catch up.
 constexpr int64_t kGemvMaxRows = 8;
-/// Chooses splitK for `p` on `sms` multiprocessors with at most
-/// `maxPartials` floats of partial sums; the floats it needs (0: none).
+/// A product alone goes to the skinny GEMM up to this many rows: at 8 rows
+/// cuBLASLt moved 2389 GB/s where it moved 1913 (H100, k 4096, n 14336;
+/// docs/perf.md), while at 4 they were even. Grouped products (one launch
+/// for several steps) take it up to kGemvMaxRows.
+constexpr int64_t kGemvSingleMaxRows = 4;
+/// Chooses splitK and warpCols for `p` on `sms` multiprocessors with at
+/// most `maxPartials` floats of partial sums; the floats it needs (0:
+/// none).
 int64_t planGemv(GemvParams &p, int sms, int64_t maxPartials);
+/// Shared memory a block of `p`'s launch needs beyond the static limit is
+/// allowed (once per kernel, before a launch or a capture).
+cudaError_t prepareGemv(const GemvParams &p);
+/// The most shared memory a normalizing launch may take (m x k 16-bit
+/// activations): under an H100's 227 KiB a block, leaving room for two.
+constexpr int64_t kGemvNormMaxBytes = 96 << 10;
 cudaError_t launchGemv(const GemvParams &p, cudaStream_t stream);
 
 } // namespace weft::runtime::cuda::kernels
