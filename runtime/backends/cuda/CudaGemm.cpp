@@ -215,6 +215,28 @@ GemmContext::~GemmContext() {
     cublasLtDestroy(static_cast<cublasLtHandle_t>(handle));
 }
 
+namespace {
+
+/// Whether skinny GEMMs launch as programmatic dependents (Hopper and
+/// later; WEFT_PDL=0 turns it off).
+Result<bool> dependentLaunches() {
+  const char *v = std::getenv("WEFT_PDL");
+  if (v && std::string(v) == "0")
+    return false;
+  int device = 0, major = 0;
+  if (Status s = cudaStatus(cudaGetDevice(&device), "finding the GPU"); !s.ok())
+    return s;
+  if (Status s =
+          cudaStatus(cudaDeviceGetAttribute(
+                         &major, cudaDevAttrComputeCapabilityMajor, device),
+                     "reading the compute capability");
+      !s.ok())
+    return s;
+  return major >= 9;
+}
+
+} // namespace
+
 Result<int> GemmContext::multiprocessors() {
   int device = 0, sms = 0;
   if (Status s = cudaStatus(cudaGetDevice(&device), "finding the GPU"); !s.ok())
@@ -254,6 +276,10 @@ Result<std::unique_ptr<BoundStep>> GemmContext::bindGemv(
     return sms.status();
   if (kernels::planGemv(p, *sms, workspaceSize / sizeof(float)))
     p.partials = static_cast<float *>(workspace);
+  auto dependent = dependentLaunches();
+  if (!dependent.ok())
+    return dependent.status();
+  p.dependent = *dependent;
   return std::unique_ptr<BoundStep>(new GemvStep(p));
 }
 
@@ -415,6 +441,10 @@ GemmContext::bindGemvGroup(std::span<const GemvMember> members,
                             "allowing the skinny GEMM's shared memory");
       !s.ok())
     return s;
+  auto dependent = dependentLaunches();
+  if (!dependent.ok())
+    return dependent.status();
+  p.dependent = *dependent;
   return std::unique_ptr<BoundStep>(new GemvStep(p));
 }
 

@@ -83,6 +83,23 @@ __device__ __forceinline__ void unpack<__nv_bfloat16>(const uint4 &raw,
   }
 }
 
+/// Waits for the grid this one depends on programmatically (a no-op when
+/// launched without the attribute), and lets the next grid launch.
+__device__ __forceinline__ void waitForPrerequisite() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void allowDependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void prefetchL2(const void *p) {
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+}
+
 /// A 16-byte vector of a weight, read once: not kept in the L1, which
 /// holds the activations every warp of the block reads.
 __device__ __forceinline__ uint4 loadStreaming(const void *p) {
@@ -211,10 +228,6 @@ __global__ void __launch_bounds__(kRowsThreads) gemvRowsKernel(GemvParams p) {
   static_assert(!Swiglu || R == 2, "a gated pair is two rows");
   extern __shared__ uint4 normed[];
   const T *a = static_cast<const T *>(p.a);
-  if (Norm) {
-    normalize<T, M>(p, reinterpret_cast<T *>(normed));
-    a = reinterpret_cast<const T *>(normed);
-  }
   const int lane = threadIdx.x % 32;
   const int64_t unit = blockIdx.x * int64_t(kRowsWarps) + threadIdx.x / 32;
   const int split = blockIdx.y;
@@ -235,8 +248,7 @@ __global__ void __launch_bounds__(kRowsThreads) gemvRowsKernel(GemvParams p) {
     n0 = unit;
   }
   const GemvSegment seg = segmentAt(p, s);
-  if (n0 >= seg.n)
-    return;
+  const bool active = n0 < seg.n;
   const T *wr[R];
   if (Swiglu) {
     wr[0] = static_cast<const T *>(p.seg[0].w) + n0 * p.k;
@@ -244,12 +256,28 @@ __global__ void __launch_bounds__(kRowsThreads) gemvRowsKernel(GemvParams p) {
   } else {
 #pragma unroll
     for (int r = 0; r < R; ++r)
-      wr[r] = static_cast<const T *>(seg.w) + min(n0 + r, seg.n - 1) * p.k;
+      wr[r] = static_cast<const T *>(seg.w) +
+              max(int64_t(0), min(n0 + r, seg.n - 1)) * p.k;
   }
   // Split ranges are whole warp strides, so vectors stay aligned.
   const int64_t perSplit =
       ((p.k + p.splitK - 1) / p.splitK + kStride - 1) / kStride * kStride;
   const int64_t k0 = split * perSplit, k1 = min(p.k, k0 + perSplit);
+  // The weights do not depend on the kernel before: their first bytes are
+  // on their way while it finishes.
+  if (active)
+    for (int64_t k = k0 + lane * kVec; k < min(k1, k0 + kUnroll * kStride);
+         k += kStride)
+#pragma unroll
+      for (int r = 0; r < R; ++r)
+        prefetchL2(wr[r] + k);
+  waitForPrerequisite();
+  if (Norm) {
+    normalize<T, M>(p, reinterpret_cast<T *>(normed));
+    a = reinterpret_cast<const T *>(normed);
+  }
+  if (!active)
+    return;
   // Zeroed by unrolled loops: an aggregate initializer becomes a loop
   // that puts the array in local memory.
   float acc[M][R];
@@ -277,6 +305,8 @@ __global__ void __launch_bounds__(kRowsThreads) gemvRowsKernel(GemvParams p) {
       wv[r] = loadStreaming(wr[r] + k);
     accumulate<T, M, R, Norm>(a, p.k, k, wv, acc);
   }
+  // The weights are read: the next kernel may start its own.
+  allowDependents();
   if (Swiglu) {
     // Lane m stores row m's silu(gate) * up.
     float gate = 0, up = 0;
@@ -432,7 +462,19 @@ cudaError_t launchTyped(const GemvParams &p, cudaStream_t stream) {
     dim3 grid(
         static_cast<unsigned>((rowsUnits(p) + kRowsWarps - 1) / kRowsWarps),
         static_cast<unsigned>(p.splitK));
-    rowsKernelOf(p)<<<grid, kRowsThreads, sharedBytes(p), stream>>>(p);
+    cudaLaunchConfig_t config = {};
+    config.gridDim = grid;
+    config.blockDim = dim3(kRowsThreads);
+    config.dynamicSmemBytes = sharedBytes(p);
+    config.stream = stream;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    config.attrs = attr;
+    config.numAttrs = p.dependent ? 1 : 0;
+    if (cudaError_t err = cudaLaunchKernelEx(&config, rowsKernelOf(p), p);
+        err != cudaSuccess)
+      return err;
   } else {
     dim3 grid(static_cast<unsigned>((n + kWarps - 1) / kWarps),
               static_cast<unsigned>(p.splitK));

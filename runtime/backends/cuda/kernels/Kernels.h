@@ -320,6 +320,11 @@ struct GemvParams {
   // rounding to `type`), instead of read.
   const void *normX = nullptr, *normW = nullptr;
   float normEps = 0;
+  // Launched as a programmatic dependent of the kernel before it (Hopper
+  // and later): its blocks start while that kernel drains, prefetch the
+  // first bytes of their weight rows into the L2, and only then wait for
+  // its results.
+  bool dependent = false;
   // Chosen by planGemv: the split of k and the columns a warp takes.
   int splitK = 1, warpCols = 1;
   float *partials = nullptr;
