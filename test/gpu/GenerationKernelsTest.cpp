@@ -10,6 +10,7 @@
 #include "runtime/backends/cuda/CudaExecutor.h"
 #include "runtime/backends/cuda/CudaGemm.h"
 #include "runtime/backends/cuda/CudaStep.h"
+#include "runtime/backends/cuda/kernels/Kernels.h"
 #include "runtime/steps/Sampling.h"
 #include "test/unit/RuntimeTestUtil.h"
 
@@ -1175,6 +1176,33 @@ TEST(CudaGeneration, Executor) { isolatedRun(executorCases); }
 //===----------------------------------------------------------------------===//
 
 /// Median ms of `iters` launches of `launch(i)` (i rotating over copies).
+/// The median time of one launch among `iters` launched back to back
+/// (each launch's time is the batch's over its count): as they follow each
+/// other in a decode step's graph, overlaps included.
+float backToBackMs(const std::function<void(int)> &launch, cudaStream_t stream,
+                   int iters) {
+  for (int i = 0; i < 3; ++i)
+    launch(i);
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  std::vector<float> times;
+  for (int rep = 0; rep < 5; ++rep) {
+    cudaEventRecord(start, stream);
+    for (int i = 0; i < iters; ++i)
+      launch(i);
+    cudaEventRecord(stop, stream);
+    cudaEventSynchronize(stop);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    times.push_back(ms / iters);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
 float medianLaunchMs(const std::function<void(int)> &launch,
                      cudaStream_t stream, int iters) {
   for (int i = 0; i < 3; ++i)
@@ -1285,21 +1313,53 @@ int benchGemv() {
           ++failures;
           continue;
         }
-        float ms = medianLaunchMs(
-            [&](int i) { (void)bound[i % copies]->launch(stream); }, stream,
-            40);
+        auto run = [&](int i) { (void)bound[i % copies]->launch(stream); };
+        float ms = medianLaunchMs(run, stream, 40);
+        float chained = backToBackMs(run, stream, 4 * copies);
         cudaError_t err = cudaGetLastError();
         double bytes = double(wBytes) + m * k * 2 + m * n * 2;
         std::printf("BENCH %-8s bf16 m=%lld k=%lld n=%lld %s: %.4f ms, %.0f "
-                    "GB/s%s\n",
+                    "GB/s alone; %.4f ms, %.0f GB/s back to back%s\n",
                     path, static_cast<long long>(m), static_cast<long long>(k),
                     static_cast<long long>(n), transB ? "w[n,k]" : "w[k,n]", ms,
-                    bytes / (ms * 1e-3) / 1e9,
+                    bytes / (ms * 1e-3) / 1e9, chained,
+                    bytes / (chained * 1e-3) / 1e9,
                     err == cudaSuccess ? "" : " ERROR");
         failures += err == cudaSuccess ? 0 : 1;
         bound.clear();
       }
       unsetenv("WEFT_GEMV");
+      // The kernel with one and with two weight rows a warp, launched
+      // directly (planGemv chooses by the column count), back to back.
+      for (int cols : {1, 2}) {
+        if (!transB || m != 1)
+          break;
+        std::vector<cuda::kernels::GemvParams> ps(copies);
+        for (int i = 0; i < copies; ++i) {
+          cuda::kernels::GemvParams &p = ps[i];
+          p.a = a;
+          p.seg[0] = {ws[i], nullptr, nullptr, out, n};
+          p.m = m;
+          p.k = k;
+          cuda::kernels::planGemv(p, 132, 0);
+          p.warpCols = cols;
+          p.dependent = true;
+        }
+        float chained = backToBackMs(
+            [&](int i) {
+              (void)cuda::kernels::launchGemv(ps[i % copies], stream);
+            },
+            stream, 4 * copies);
+        cudaError_t err = cudaGetLastError();
+        double bytes = double(wBytes) + m * k * 2 + m * n * 2;
+        std::printf("BENCH gemv %d row%s a warp, bf16 m=1 k=%lld n=%lld: "
+                    "%.4f ms, %.0f GB/s back to back%s\n",
+                    cols, cols == 1 ? "" : "s", static_cast<long long>(k),
+                    static_cast<long long>(n), chained,
+                    bytes / (chained * 1e-3) / 1e9,
+                    err == cudaSuccess ? "" : " ERROR");
+        failures += err == cudaSuccess ? 0 : 1;
+      }
       for (void *w : ws)
         cudaFree(w);
       cudaFree(a);
