@@ -13,8 +13,8 @@
 // Products of a few rows of 16-bit operands (the decode projections) run
 // the skinny-GEMM kernel instead (kernels/Gemv.cu): the time is all in
 // reading the weight once, and the kernel reads it faster than cuBLASLt
-// up to kGemvSingleMaxRows rows; grouped with the other projections of the
-// same activations (StepGroups.h, bindGemvGroup), up to kGemvMaxRows.
+// up to kGemvMaxRows rows, alone or grouped with the other projections of
+// the same activations (StepGroups.h, bindGemvGroup).
 #include "runtime/backends/cuda/CudaGemm.h"
 
 #include "runtime/backends/cuda/kernels/Kernels.h"
@@ -159,7 +159,7 @@ private:
 };
 
 /// The skinny GEMM takes the products of a few rows of 16-bit operands
-/// (kGemvSingleMaxRows alone, kGemvMaxRows grouped) unless WEFT_GEMV=0
+/// (up to kGemvMaxRows) unless WEFT_GEMV=0
 /// gives them all to cuBLASLt (docs/perf.md compares the two).
 bool gemvEnabled() {
   const char *v = std::getenv("WEFT_GEMV");
@@ -508,8 +508,7 @@ GemmContext::bind(const artifact::Step &step,
   } else {
     perMatrix = true;
   }
-  if (auto skinny = gemvProblem(step, inputs, outputs);
-      skinny && skinny->m <= kernels::kGemvSingleMaxRows)
+  if (auto skinny = gemvProblem(step, inputs, outputs))
     return bindGemv(step, inputs, outputs, skinny->m, skinny->n, skinny->k);
   int32_t batchCount = perMatrix ? 1 : static_cast<int32_t>(count);
   if (count > INT32_MAX || m > INT32_MAX || n > INT32_MAX || k > INT32_MAX)

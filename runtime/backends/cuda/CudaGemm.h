@@ -36,8 +36,8 @@ public:
   struct GemvProblem {
     int64_t m = 0, n = 0, k = 0;
   };
-  /// The problem of a GEMM step the skinny GEMM can run (bind() gives it
-  /// one of at most kGemvSingleMaxRows rows); none for the others.
+  /// The problem of a GEMM step the skinny GEMM runs (at most
+  /// kGemvMaxRows rows); none for the others.
   static std::optional<GemvProblem>
   gemvProblem(const artifact::Step &step, std::span<const DeviceTensor> inputs,
               std::span<const DeviceTensor> outputs);

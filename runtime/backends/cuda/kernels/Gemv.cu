@@ -432,16 +432,8 @@ template <typename T> RowsKernel rowsKernelOf(const GemvParams &p) {
     return rowsKernelOf<T, 2>(p);
   case 3:
     return rowsKernelOf<T, 3>(p);
-  case 4:
-    return rowsKernelOf<T, 4>(p);
-  case 5:
-    return rowsKernelOf<T, 5>(p);
-  case 6:
-    return rowsKernelOf<T, 6>(p);
-  case 7:
-    return rowsKernelOf<T, 7>(p);
   default:
-    return rowsKernelOf<T, 8>(p);
+    return rowsKernelOf<T, 4>(p);
   }
 }
 
@@ -498,19 +490,16 @@ int64_t planGemv(GemvParams &p, int sms, int64_t maxPartials) {
   const bool rows = vectorizable(p);
   if (rows && (p.swiglu || p.segments > 1 || p.normX)) {
     // Never split (a split would normalize again, and the columns of
-    // several weights or the pairs fill the GPU); two a warp where that
-    // still leaves 8 warps a multiprocessor.
-    int64_t cols = 0;
-    for (int s = 0; s < p.segments; ++s)
-      cols += p.seg[s].n;
-    p.warpCols = p.swiglu || cols >= 16 * int64_t(sms) ? 2 : 1;
+    // several weights or the pairs fill the GPU). One weight row a warp
+    // (two, gate and up, for a pair): back to back, one row a warp read
+    // the weight faster than two in every shape measured (docs/perf.md).
+    p.warpCols = p.swiglu ? 2 : 1;
     return 0;
   }
   const int64_t n = p.seg[0].n;
   int64_t warps, minK;
   if (rows) {
-    p.warpCols = n >= 16 * int64_t(sms) ? 2 : 1;
-    warps = (n + p.warpCols - 1) / p.warpCols;
+    warps = n;
     // Split only where fewer than 4 warps a multiprocessor would stream,
     // up to about 8, each split at least one unrolled step of the loop.
     if (warps >= 4 * int64_t(sms))

@@ -329,15 +329,12 @@ struct GemvParams {
   int splitK = 1, warpCols = 1;
   float *partials = nullptr;
 };
-/// At 8 rows the kernel does 16 flops per 2-byte weight: 24 TFLOP/s of f32
-/// FMA at 3 TB/s, under an H100's CUDA-core rate, so it stays bound by
-/// memory; with more rows the tensor cores (cuBLASLt) catch up.
-constexpr int64_t kGemvMaxRows = 8;
-/// A product alone goes to the skinny GEMM up to this many rows: at 8 rows
-/// cuBLASLt moved 2389 GB/s where it moved 1913 (H100, k 4096, n 14336;
-/// docs/perf.md), while at 4 they were even. Grouped products (one launch
-/// for several steps) take it up to kGemvMaxRows.
-constexpr int64_t kGemvSingleMaxRows = 4;
+/// The skinny GEMM takes products of at most this many rows: at 8 rows
+/// cuBLASLt read the weight at 2749 GB/s back to back where it read 2087
+/// (H100, k 4096, n 14336), and a grouped launch that normalizes 8 rows in
+/// every block lost to separate launches (docs/perf.md); at 4 they were
+/// even.
+constexpr int64_t kGemvMaxRows = 4;
 /// Chooses splitK and warpCols for `p` on `sms` multiprocessors with at
 /// most `maxPartials` floats of partial sums; the floats it needs (0:
 /// none).
