@@ -166,6 +166,20 @@ bool gemvEnabled() {
   return !v || std::string(v) != "0";
 }
 
+/// Device operands as the step checks take them (the pointers are not
+/// dereferenced).
+struct HostView {
+  HostView(std::span<const DeviceTensor> inputs,
+           std::span<const DeviceTensor> outputs) {
+    for (const DeviceTensor &t : inputs)
+      ins.push_back({t.dtype, t.shape, static_cast<const std::byte *>(t.data)});
+    for (const DeviceTensor &t : outputs)
+      outs.push_back({t.dtype, t.shape, static_cast<std::byte *>(t.data)});
+  }
+  std::vector<InTensor> ins;
+  std::vector<OutTensor> outs;
+};
+
 bool aligned16(const void *p) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
@@ -290,13 +304,8 @@ GemmContext::gemvProblem(const artifact::Step &step,
   if (step.kind() != artifact::Step::GEMM || inputs.size() < 2 ||
       outputs.size() != 1 || !gemvEnabled())
     return std::nullopt;
-  std::vector<InTensor> ins;
-  std::vector<OutTensor> outs;
-  for (const DeviceTensor &t : inputs)
-    ins.push_back({t.dtype, t.shape, static_cast<const std::byte *>(t.data)});
-  for (const DeviceTensor &t : outputs)
-    outs.push_back({t.dtype, t.shape, static_cast<std::byte *>(t.data)});
-  steps::StepArgs args{step, ins, outs};
+  HostView view(inputs, outputs);
+  steps::StepArgs args{step, view.ins, view.outs};
   if (!steps::checkStep(args).ok())
     return std::nullopt;
   auto shape = steps::gemmShape(args);
@@ -452,13 +461,8 @@ Result<std::unique_ptr<BoundStep>>
 GemmContext::bind(const artifact::Step &step,
                   std::span<const DeviceTensor> inputs,
                   std::span<const DeviceTensor> outputs, cudaStream_t stream) {
-  std::vector<InTensor> ins;
-  std::vector<OutTensor> outs;
-  for (const DeviceTensor &t : inputs)
-    ins.push_back({t.dtype, t.shape, static_cast<const std::byte *>(t.data)});
-  for (const DeviceTensor &t : outputs)
-    outs.push_back({t.dtype, t.shape, static_cast<std::byte *>(t.data)});
-  steps::StepArgs args{step, ins, outs};
+  HostView view(inputs, outputs);
+  steps::StepArgs args{step, view.ins, view.outs};
   if (Status s = steps::checkStep(args); !s.ok())
     return s;
   auto shape = steps::gemmShape(args);
