@@ -534,14 +534,19 @@ Status CudaExecutor::uploadConstants() {
   return okStatus();
 }
 
+const DeviceTensor &CudaExecutor::bufferOf(
+    uint32_t id,
+    const std::unordered_map<uint32_t, DeviceTensor> &redirects) const {
+  auto moved = redirects.find(id);
+  return moved != redirects.end() ? moved->second : buffers.at(id);
+}
+
 Result<std::unique_ptr<BoundStep>> CudaExecutor::bindStep(
     const artifact::Step &step,
     const std::unordered_map<uint32_t, DeviceTensor> &redirects) {
   std::vector<DeviceTensor> ins, outs;
-  for (uint32_t id : step.inputs()) {
-    auto moved = redirects.find(id);
-    ins.push_back(moved != redirects.end() ? moved->second : buffers.at(id));
-  }
+  for (uint32_t id : step.inputs())
+    ins.push_back(bufferOf(id, redirects));
   for (uint32_t id : step.outputs())
     outs.push_back(buffers.at(id));
 
@@ -733,10 +738,8 @@ Result<CudaExecutor::Entry> CudaExecutor::bindEntry(
   std::unordered_map<uint32_t, DeviceTensor> redirects;
   auto tensors = [&](const google::protobuf::RepeatedField<uint32_t> &ids) {
     std::vector<DeviceTensor> out;
-    for (uint32_t id : ids) {
-      auto moved = redirects.find(id);
-      out.push_back(moved != redirects.end() ? moved->second : buffers.at(id));
-    }
+    for (uint32_t id : ids)
+      out.push_back(bufferOf(id, redirects));
     return out;
   };
   // Steps launched as one (StepGroups.h); WEFT_GROUP_STEPS=0 keeps every

@@ -96,6 +96,10 @@ private:
             const google::protobuf::RepeatedPtrField<artifact::Step> &steps,
             const google::protobuf::RepeatedField<uint32_t> &inputIds,
             const google::protobuf::RepeatedField<uint32_t> &outputIds);
+  /// Buffer `id`, or where `redirects` moved it.
+  const DeviceTensor &
+  bufferOf(uint32_t id,
+           const std::unordered_map<uint32_t, DeviceTensor> &redirects) const;
   /// `redirects`: inputs read from elsewhere than their buffer.
   Result<std::unique_ptr<BoundStep>>
   bindStep(const artifact::Step &step,

@@ -184,6 +184,21 @@ bool aligned16(const void *p) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
 
+/// The bias and residual of GEMM step `step` into `seg` (whose n is set).
+Status epilogueOperands(kernels::GemvSegment &seg, const artifact::Step &step,
+                        std::span<const DeviceTensor> inputs) {
+  if (step.gemm().has_bias()) {
+    if (inputs[2].numElements() != seg.n)
+      return errorStatus(
+          "the GPU GEMM takes a bias of n = " + std::to_string(seg.n) +
+          " values, has " + shapeString(inputs[2].shape));
+    seg.bias = inputs[2].data;
+  }
+  if (step.gemm().has_residual())
+    seg.residual = inputs.back().data;
+  return okStatus();
+}
+
 DType dtypeOf(const kernels::GemvParams &p) {
   return static_cast<DType>(p.type);
 }
@@ -276,15 +291,8 @@ Result<std::unique_ptr<BoundStep>> GemmContext::bindGemv(
   p.m = m;
   p.k = k;
   p.gelu = step.gemm().gelu();
-  if (step.gemm().has_bias()) {
-    if (inputs[2].numElements() != n)
-      return errorStatus(
-          "the GPU GEMM takes a bias of n = " + std::to_string(n) +
-          " values, has " + shapeString(inputs[2].shape));
-    p.seg[0].bias = inputs[2].data;
-  }
-  if (step.gemm().has_residual())
-    p.seg[0].residual = inputs.back().data;
+  if (Status s = epilogueOperands(p.seg[0], step, inputs); !s.ok())
+    return s;
   auto sms = multiprocessors();
   if (!sms.ok())
     return sms.status();
@@ -403,20 +411,12 @@ GemmContext::bindGemvGroup(std::span<const GemvMember> members,
   p.segments = static_cast<int>(members.size());
   for (size_t i = 0; i < members.size(); ++i) {
     const GemvMember &mem = members[i];
-    const artifact::GemmAttrs &attrs = mem.step->gemm();
     kernels::GemvSegment &seg = p.seg[i];
     seg.w = mem.inputs[1].data;
     seg.out = mem.outputs[0].data;
     seg.n = mem.outputs[0].shape.back();
-    if (attrs.has_bias()) {
-      if (mem.inputs[2].numElements() != seg.n)
-        return errorStatus(
-            "the GPU GEMM takes a bias of n = " + std::to_string(seg.n) +
-            " values, has " + shapeString(mem.inputs[2].shape));
-      seg.bias = mem.inputs[2].data;
-    }
-    if (attrs.has_residual())
-      seg.residual = mem.inputs.back().data;
+    if (Status s = epilogueOperands(seg, *mem.step, mem.inputs); !s.ok())
+      return s;
   }
   if (swigluOut) {
     if (p.seg[0].n != p.seg[1].n || p.seg[0].bias || p.seg[1].bias ||

@@ -112,6 +112,20 @@ findStepGroups(std::span<const Step *const> steps,
   auto isOutput = [&](uint32_t id) {
     return std::find(outputs.begin(), outputs.end(), id) != outputs.end();
   };
+  // Whether a step after `after` reads buffer `id`'s bytes through another
+  // buffer before they are written again (a reader the move would not
+  // see).
+  auto readThroughAlias = [&](uint32_t id, size_t after) {
+    const Region bytes = region(id);
+    for (size_t t = after + 1; t < n; ++t) {
+      for (uint32_t other : steps[t]->inputs())
+        if (other != id && overlaps(region(other), bytes))
+          return true;
+      if (anyOverlap(access[t].writes, {bytes}))
+        return false;
+    }
+    return false;
+  };
 
   // The RMS norm whose output only `group`'s members read (its first at
   // `lo`): its launch can normalize instead, if nothing overwrites the
@@ -141,14 +155,8 @@ findStepGroups(std::span<const Step *const> steps,
         written.push_back(access[m].writes[0]);
     if (anyOverlap(written, normReads))
       return;
-    const Region normed = region(act);
-    for (size_t t = *r + 1; t < n; ++t) {
-      for (uint32_t id : steps[t]->inputs())
-        if (id != act && overlaps(region(id), normed))
-          return;
-      if (anyOverlap(access[t].writes, {normed}))
-        break;
-    }
+    if (readThroughAlias(act, *r))
+      return;
     group.norm = *r;
     lock(*r, lo - 1);
   };
@@ -180,20 +188,13 @@ findStepGroups(std::span<const Step *const> steps,
       uint32_t productId = steps[s]->outputs(0);
       if (isOutput(productId))
         continue;
-      const Region product = region(productId);
       for (size_t t = s + 1; t < n; ++t)
         if (std::count(steps[t]->inputs().begin(), steps[t]->inputs().end(),
                        productId))
           until = t;
       // Until the product's bytes are written again, only the product
       // may be read from them.
-      bool aliased = false;
-      for (size_t t = s + 1; t < n && !aliased; ++t) {
-        for (uint32_t id : steps[t]->inputs())
-          aliased |= id != productId && overlaps(region(id), product);
-        if (anyOverlap(access[t].writes, {product}))
-          break;
-      }
+      bool aliased = readThroughAlias(productId, s);
       for (int member : {1, 0}) {
         const Region target = access[member == 0 ? *g : *u].writes[0];
         bool fits = !aliased;

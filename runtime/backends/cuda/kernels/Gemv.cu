@@ -2,12 +2,13 @@
 // matrix, bound by reading the weight once from memory.
 //
 // With the weight as [n, k] (nn.Linear's layout, the one the projections
-// have), each warp takes one or two rows of the weight (output columns)
-// over the whole of k, or over a split of it where the columns are too few
-// to fill the GPU: its lanes stream 16-byte vectors of those rows past the
-// L1 (kUnroll x columns loads in flight), multiply each by every activation
-// row (read through the L1, where the block's warps share them) into f32
-// registers, and add across the warp at the end. The number of rows is a
+// have), each warp takes one row of the weight (an output column; two for
+// a gated pair, the gate's and the up's) over the whole of k, or over a
+// split of it where the columns are too few to fill the GPU: its lanes
+// stream 16-byte vectors of those rows past the L1 (kUnroll loads a row in
+// flight), multiply each by every activation row (read through the L1,
+// where the block's warps share them) into f32 registers, and add across
+// the warp at the end. The number of rows is a
 // template argument, so that the accumulators stay in registers. One launch
 // may cover the columns of several weights that read the same activations
 // (the q, k and v projections), and the gate and up projections of a gated
