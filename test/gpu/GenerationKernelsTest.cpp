@@ -135,6 +135,10 @@ struct PagedCase {
   std::vector<RowSpan> rows;
   int64_t padding = 0; // padding tokens interleaved
   bool graph = false;  // replay inside a captured CUDA graph
+  /// q and k unrotated, the launch applying ROTARY (cos, sin [1, T, 1, d]
+  /// of the tokens' positions), interleaved or not; the output in q's
+  /// bytes with `inPlace`.
+  bool rotary = false, interleaved = false, inPlace = false;
 };
 
 bool runPaged(const PagedCase &c, std::mt19937_64 &rng, cudaStream_t stream) {
@@ -198,17 +202,67 @@ bool runPaged(const PagedCase &c, std::mt19937_64 &rng, cudaStream_t stream) {
       for (int64_t e = 0; e < c.hkv * c.dv; ++e)
         vc.set(slot(r, p) * c.hkv * c.dv + e, histV[r][p * c.hkv * c.dv + e]);
     }
+  // With rotary: each token's cos and sin, and its q and k before
+  // rotation; the history holds the rotated k, rounded as the ROTARY
+  // step's output would be.
+  // Interleaved cases take f32 tables (their scalar loads in 16-bit cases).
+  const DType tableType = c.interleaved ? DType::F32 : c.dtype;
+  Tensor cosT(tableType, {1, tokens, 1, c.d}),
+      sinT(tableType, {1, tokens, 1, c.d});
+  std::vector<double> qRotated(q.size());
+  auto rotateRow = [&](const std::vector<double> &x, int64_t t,
+                       std::vector<double> &out) {
+    const int64_t half = c.d / 2;
+    for (int64_t e = 0; e < c.d; ++e) {
+      double rot = c.interleaved ? (e % 2 ? x[e - 1] : -x[e + 1])
+                                 : (e < half ? -x[e + half] : x[e - half]);
+      out[e] = rounded(c.dtype, x[e] * cosT.get(t * c.d + e) +
+                                    rot * sinT.get(t * c.d + e));
+    }
+  };
+  if (c.rotary) {
+    for (int64_t t = 0; t < tokens; ++t)
+      for (int64_t e = 0; e < c.d; ++e) {
+        int64_t i = c.interleaved ? e / 2 : e % (c.d / 2);
+        double angle = double(order[t].second) *
+                       std::pow(10000.0, -2.0 * double(i) / double(c.d));
+        cosT.set(t * c.d + e, std::cos(angle));
+        sinT.set(t * c.d + e, std::sin(angle));
+      }
+    std::vector<double> x(c.d), y(c.d);
+    for (int64_t row = 0; row < tokens * c.hq; ++row) {
+      for (int64_t e = 0; e < c.d; ++e)
+        x[e] = q.get(row * c.d + e);
+      rotateRow(x, row / c.hq, y);
+      std::copy(y.begin(), y.end(), qRotated.begin() + row * c.d);
+    }
+  }
   for (int64_t t = 0; t < tokens; ++t) {
     auto [r, p] = order[t];
     seq.setInt(t, r);
     pos.setInt(t, p);
-    for (int64_t e = 0; e < c.hkv * c.d; ++e)
-      k.set(t * c.hkv * c.d + e, r >= 0 ? histK[r][p * c.hkv * c.d + e] : 9.0);
+    if (c.rotary && r >= 0) {
+      // k before rotation, and the history its rotation.
+      std::vector<double> x(c.d), y(c.d);
+      for (int64_t h = 0; h < c.hkv; ++h) {
+        for (int64_t e = 0; e < c.d; ++e)
+          x[e] = rounded(c.dtype, normal(rng));
+        rotateRow(x, t, y);
+        for (int64_t e = 0; e < c.d; ++e) {
+          k.set((t * c.hkv + h) * c.d + e, x[e]);
+          histK[r][(p * c.hkv + h) * c.d + e] = y[e];
+        }
+      }
+    } else {
+      for (int64_t e = 0; e < c.hkv * c.d; ++e)
+        k.set(t * c.hkv * c.d + e,
+              r >= 0 ? histK[r][p * c.hkv * c.d + e] : 9.0);
+    }
     for (int64_t e = 0; e < c.hkv * c.dv; ++e)
       v.set(t * c.hkv * c.dv + e,
             r >= 0 ? histV[r][p * c.hkv * c.dv + e] : 9.0);
   }
-  for (Tensor *t : {&q, &k, &v, &kc, &vc, &pos, &seq, &table})
+  for (Tensor *t : {&q, &k, &v, &kc, &vc, &pos, &seq, &table, &cosT, &sinT})
     t->upload();
   out.poison();
 
@@ -227,7 +281,8 @@ bool runPaged(const PagedCase &c, std::mt19937_64 &rng, cudaStream_t stream) {
       for (int64_t j = 0; j <= p; ++j) {
         double dot = 0;
         for (int64_t e = 0; e < c.d; ++e)
-          dot += q.get((t * c.hq + h) * c.d + e) *
+          dot += (c.rotary ? qRotated[(t * c.hq + h) * c.d + e]
+                           : q.get((t * c.hq + h) * c.d + e)) *
                  histK[r][(j * c.hkv + kh) * c.d + e];
         s[j] = dot * scale;
         mx = std::max(mx, s[j]);
@@ -253,9 +308,20 @@ bool runPaged(const PagedCase &c, std::mt19937_64 &rng, cudaStream_t stream) {
       q.device(),  k.device(),   v.device(),   kc.device(),
       vc.device(), pos.device(), seq.device(), table.device()};
   std::vector<cuda::DeviceTensor> outs = {out.device()};
-  auto bound = cuda::bindLibraryStep(step, ins, outs);
-  if (!bound.ok()) {
-    std::printf("FAIL %s: bind: %s\n", c.name.c_str(), bound.message().c_str());
+  if (c.inPlace)
+    outs[0].data = q.dev;
+  Step rotaryStep;
+  rotaryStep.set_kind(Step::ROTARY);
+  rotaryStep.mutable_rotary()->set_interleaved(c.interleaved);
+  cuda::PagedRotary rotary{&rotaryStep,   &rotaryStep,   q.device(),
+                           cosT.device(), sinT.device(), k.device(),
+                           cosT.device(), sinT.device()};
+  auto bound = c.rotary
+                   ? cuda::bindPagedAttentionRotary(step, ins, outs, rotary)
+                   : cuda::bindLibraryStep(step, ins, outs);
+  if (!bound.ok() || !*bound) {
+    std::printf("FAIL %s: bind: %s\n", c.name.c_str(),
+                bound.ok() ? "declined" : bound.message().c_str());
     return false;
   }
   cudaGraph_t graph = nullptr;
@@ -263,7 +329,10 @@ bool runPaged(const PagedCase &c, std::mt19937_64 &rng, cudaStream_t stream) {
   bool ok = true;
   std::string detail;
   for (int run = 0; run < 2 && ok; ++run) {
-    out.poison();
+    if (c.inPlace)
+      q.upload(); // the last run wrote its output there
+    else
+      out.poison();
     Status launched;
     if (c.graph) {
       if (!exec) {
@@ -285,7 +354,11 @@ bool runPaged(const PagedCase &c, std::mt19937_64 &rng, cudaStream_t stream) {
                   launched.message().c_str(), cudaGetErrorString(err));
       return false;
     }
-    out.download();
+    if (c.inPlace)
+      cudaMemcpy(out.host.data(), q.dev, out.host.size(),
+                 cudaMemcpyDeviceToHost);
+    else
+      out.download();
     std::vector<double> got(out.size());
     for (int64_t i = 0; i < out.size(); ++i)
       got[i] = out.get(i);
@@ -298,9 +371,15 @@ bool runPaged(const PagedCase &c, std::mt19937_64 &rng, cudaStream_t stream) {
       auto [r, p] = order[t];
       if (r < 0)
         continue;
-      for (int64_t e = 0; e < c.hkv * c.d && ok; ++e)
-        ok = kc.get(slot(r, p) * c.hkv * c.d + e) ==
-             histK[r][p * c.hkv * c.d + e];
+      // A rotated k may differ by a rounding of the last bit (fused
+      // multiply-adds on the device).
+      for (int64_t e = 0; e < c.hkv * c.d && ok; ++e) {
+        double got = kc.get(slot(r, p) * c.hkv * c.d + e),
+               want = histK[r][p * c.hkv * c.d + e];
+        ok = c.rotary ? std::abs(got - want) <=
+                            tolFor(c.dtype) * std::max(1.0, std::abs(want))
+                      : got == want;
+      }
       for (int64_t e = 0; e < c.hkv * c.dv && ok; ++e)
         ok = vc.get(slot(r, p) * c.hkv * c.dv + e) ==
              histV[r][p * c.hkv * c.dv + e];
@@ -327,6 +406,10 @@ int pagedAttentionCases() {
   cudaStreamCreate(&stream);
   std::mt19937_64 rng(0xa77e);
   int failures = 0;
+  // Decode steps of more than 64 tokens, one a row.
+  std::vector<RowSpan> manyRows;
+  for (int64_t r = 0; r < 80; ++r)
+    manyRows.push_back({(r * 37) % 120, (r * 37) % 120});
   for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
     std::string t = dn(dt);
     std::vector<PagedCase> cases = {
@@ -354,6 +437,73 @@ int pagedAttentionCases() {
          {{3000, 3000}, {17, 17}},
          0,
          true},
+        // One kv head and a long max_seq: more splits than a grid's z
+        // dimension holds (64), were they not capped.
+        {"decode mqa long " + t,
+         dt,
+         8,
+         1,
+         128,
+         128,
+         16,
+         2048,
+         {{20000, 20000}},
+         0},
+        // 80 rows of one token; 3 query heads a kv head.
+        {"decode many rows " + t, dt, 6, 2, 64, 64, 16, 8, manyRows, 0},
+        // A 256-wide head, the context split, padding, in a graph.
+        {"decode d256 graph " + t,
+         dt,
+         4,
+         2,
+         256,
+         256,
+         16,
+         64,
+         {{900, 900}, {3, 3}},
+         1,
+         true},
+        // ROTARY applied by the launch: decode rows, a packed prompt
+        // (new positions read from k), interleaved, the output over q.
+        {"rotary decode " + t,
+         dt,
+         32,
+         8,
+         128,
+         128,
+         16,
+         256,
+         {{3000, 3000}, {17, 17}, {0, 0}},
+         1,
+         true,
+         true},
+        {"rotary packed interleaved " + t,
+         dt,
+         8,
+         2,
+         64,
+         64,
+         16,
+         8,
+         {{0, 20}, {50, 60}, {99, 99}},
+         2,
+         false,
+         true,
+         true},
+        {"rotary in place " + t,
+         dt,
+         32,
+         8,
+         128,
+         128,
+         16,
+         32,
+         {{300, 300}, {40, 45}},
+         0,
+         true,
+         true,
+         false,
+         true},
         // MQA, d != dv, odd head dim, block size 8.
         {"decode mqa " + t, dt, 6, 1, 40, 24, 8, 20, {{100, 100}, {5, 5}}, 2},
         // Prefill: fresh prompts and a continued one, packed, with padding.
@@ -380,8 +530,19 @@ int pagedAttentionCases() {
          4,
          true},
     };
-    for (const PagedCase &c : cases)
-      failures += runPaged(c, rng, stream) ? 0 : 1;
+    // Each case through the one-launch decode kernel where it takes the
+    // shape, and through the general kernels (WEFT_PAGED_DECODE=0).
+    for (const char *general : {"1", "0"}) {
+      setenv("WEFT_PAGED_DECODE", general, 1);
+      for (PagedCase c : cases) {
+        if (*general == '0' && c.rotary)
+          continue; // only the decode kernel rotates
+        if (*general == '0')
+          c.name += " (general kernels)";
+        failures += runPaged(c, rng, stream) ? 0 : 1;
+      }
+    }
+    unsetenv("WEFT_PAGED_DECODE");
   }
   cudaStreamDestroy(stream);
   std::printf("paged attention: %d failed\n", failures);
@@ -1377,63 +1538,71 @@ int benchDecodeAttention() {
   cudaStreamCreate(&stream);
   int failures = 0;
   const int64_t hq = 32, hkv = 8, d = 128, bs = 16;
-  for (auto [rows, context] : {std::pair<int64_t, int64_t>{1, 4096},
+  for (auto [rows, context] : {std::pair<int64_t, int64_t>{1, 256},
+                               {1, 2048},
+                               {1, 4096},
                                {8, 4096},
                                {32, 1024},
-                               {32, 4096}}) {
-    int64_t bps = context / bs, blocks = rows * bps;
-    std::vector<cuda::DeviceTensor> ins = {
-        {DType::BF16, {1, rows, hq, d}, nullptr},
-        {DType::BF16, {1, rows, hkv, d}, nullptr},
-        {DType::BF16, {1, rows, hkv, d}, nullptr},
-        {DType::BF16, {blocks, bs, hkv, d}, nullptr},
-        {DType::BF16, {blocks, bs, hkv, d}, nullptr},
-        {DType::I64, {1, rows}, nullptr},
-        {DType::I32, {rows}, nullptr},
-        {DType::I32, {rows, bps}, nullptr}};
-    std::vector<cuda::DeviceTensor> outs = {
-        {DType::BF16, {1, rows, hq, d}, nullptr}};
-    for (auto *list : {&ins, &outs})
-      for (cuda::DeviceTensor &t : *list) {
-        cudaMalloc(&t.data, t.bytes());
-        cudaMemset(t.data, 0x3c, t.bytes());
+                               {32, 4096},
+                               {256, 640}})
+    for (const char *general : {"1", "0"}) {
+      setenv("WEFT_PAGED_DECODE", general, 1);
+      int64_t bps = context / bs, blocks = rows * bps;
+      std::vector<cuda::DeviceTensor> ins = {
+          {DType::BF16, {1, rows, hq, d}, nullptr},
+          {DType::BF16, {1, rows, hkv, d}, nullptr},
+          {DType::BF16, {1, rows, hkv, d}, nullptr},
+          {DType::BF16, {blocks, bs, hkv, d}, nullptr},
+          {DType::BF16, {blocks, bs, hkv, d}, nullptr},
+          {DType::I64, {1, rows}, nullptr},
+          {DType::I32, {rows}, nullptr},
+          {DType::I32, {rows, bps}, nullptr}};
+      std::vector<cuda::DeviceTensor> outs = {
+          {DType::BF16, {1, rows, hq, d}, nullptr}};
+      for (auto *list : {&ins, &outs})
+        for (cuda::DeviceTensor &t : *list) {
+          cudaMalloc(&t.data, t.bytes());
+          cudaMemset(t.data, 0x3c, t.bytes());
+        }
+      std::vector<int64_t> pos(rows, context - 1);
+      std::vector<int32_t> seq(rows), table(rows * bps);
+      std::iota(seq.begin(), seq.end(), 0);
+      std::iota(table.begin(), table.end(), 0);
+      std::shuffle(table.begin(), table.end(), std::mt19937(7));
+      cudaMemcpy(ins[5].data, pos.data(), rows * 8, cudaMemcpyHostToDevice);
+      cudaMemcpy(ins[6].data, seq.data(), rows * 4, cudaMemcpyHostToDevice);
+      cudaMemcpy(ins[7].data, table.data(), table.size() * 4,
+                 cudaMemcpyHostToDevice);
+      Step step;
+      step.set_kind(Step::PAGED_ATTENTION);
+      step.set_name("decode");
+      step.mutable_paged_attention()->set_scale(1.0 / std::sqrt(double(d)));
+      step.mutable_paged_attention()->set_block_size(bs);
+      auto bound = cuda::bindLibraryStep(step, ins, outs);
+      if (!bound.ok()) {
+        std::printf("BENCH FAIL paged decode: %s\n", bound.message().c_str());
+        ++failures;
+      } else {
+        float ms = medianLaunchMs([&](int) { (void)(*bound)->launch(stream); },
+                                  stream, 30);
+        cudaError_t err = cudaGetLastError();
+        double bytes = 2.0 * rows * context * hkv * d * 2;
+        std::printf("BENCH paged decode%s bf16 rows=%lld context=%lld Hq=%lld "
+                    "Hkv=%lld D=%lld: %.4f ms, %.0f GB/s of K/V%s\n",
+                    *general == '0' ? " (general kernels)" : "",
+                    static_cast<long long>(rows),
+                    static_cast<long long>(context), static_cast<long long>(hq),
+                    static_cast<long long>(hkv), static_cast<long long>(d), ms,
+                    bytes / (ms * 1e-3) / 1e9,
+                    err == cudaSuccess ? "" : " ERROR");
+        failures += err == cudaSuccess ? 0 : 1;
       }
-    std::vector<int64_t> pos(rows, context - 1);
-    std::vector<int32_t> seq(rows), table(rows * bps);
-    std::iota(seq.begin(), seq.end(), 0);
-    std::iota(table.begin(), table.end(), 0);
-    std::shuffle(table.begin(), table.end(), std::mt19937(7));
-    cudaMemcpy(ins[5].data, pos.data(), rows * 8, cudaMemcpyHostToDevice);
-    cudaMemcpy(ins[6].data, seq.data(), rows * 4, cudaMemcpyHostToDevice);
-    cudaMemcpy(ins[7].data, table.data(), table.size() * 4,
-               cudaMemcpyHostToDevice);
-    Step step;
-    step.set_kind(Step::PAGED_ATTENTION);
-    step.set_name("decode");
-    step.mutable_paged_attention()->set_scale(1.0 / std::sqrt(double(d)));
-    step.mutable_paged_attention()->set_block_size(bs);
-    auto bound = cuda::bindLibraryStep(step, ins, outs);
-    if (!bound.ok()) {
-      std::printf("BENCH FAIL paged decode: %s\n", bound.message().c_str());
-      ++failures;
-    } else {
-      float ms = medianLaunchMs([&](int) { (void)(*bound)->launch(stream); },
-                                stream, 30);
-      cudaError_t err = cudaGetLastError();
-      double bytes = 2.0 * rows * context * hkv * d * 2;
-      std::printf("BENCH paged decode bf16 rows=%lld context=%lld Hq=%lld "
-                  "Hkv=%lld D=%lld: %.4f ms, %.0f GB/s of K/V%s\n",
-                  static_cast<long long>(rows), static_cast<long long>(context),
-                  static_cast<long long>(hq), static_cast<long long>(hkv),
-                  static_cast<long long>(d), ms, bytes / (ms * 1e-3) / 1e9,
-                  err == cudaSuccess ? "" : " ERROR");
-      failures += err == cudaSuccess ? 0 : 1;
+      for (auto *list : {&ins, &outs})
+        for (cuda::DeviceTensor &t : *list)
+          cudaFree(t.data);
+      std::fflush(stdout);
     }
-    for (auto *list : {&ins, &outs})
-      for (cuda::DeviceTensor &t : *list)
-        cudaFree(t.data);
-    std::fflush(stdout);
-  }
+  unsetenv("WEFT_PAGED_DECODE");
   cudaStreamDestroy(stream);
   return failures;
 }

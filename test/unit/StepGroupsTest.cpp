@@ -442,5 +442,178 @@ TEST(StepGroups, SwigluProgramsAreRecognizedExactly) {
   EXPECT_FALSE(cuda::swigluInputs(longer).has_value());
 }
 
+//===----------------------------------------------------------------------===//
+// ROTARY applied by the paged attention launch
+//===----------------------------------------------------------------------===//
+
+/// A decode attention block: q 10, k 11 and v 12 projected; cos 13 and
+/// sin 14; ROTARY q -> 15 and k -> 16; PAGED_ATTENTION(15, 16, 12, caches
+/// 17 and 18, positions 19, token_seq 20, block tables 21) -> 22, placed
+/// over q's x (the planner's reuse: q's x is dead once rotated).
+struct AttentionPlan : Plan {
+  size_t rotaryQ = 0, rotaryK = 0, attention = 0;
+  AttentionPlan() {
+    place(10, 0);
+    place(11, 64);
+    place(12, 128);
+    place(13, 192);
+    place(14, 256);
+    place(15, 320);
+    place(16, 384);
+    place(17, 1 << 20);
+    place(18, 2 << 20);
+    place(19, 448);
+    place(20, 512);
+    place(21, 576);
+    place(22, 0);
+    place(2, 3 << 20); // weights
+    place(3, 4 << 20);
+    rotaryQ = other({10, 13, 14}, {15});
+    rotaryK = other({11, 13, 14}, {16});
+  }
+  void attend() {
+    Step s;
+    s.set_kind(Step::PAGED_ATTENTION);
+    s.set_name("paged_attention");
+    for (uint32_t id : {15, 16, 12, 17, 18, 19, 20, 21})
+      s.add_inputs(id);
+    s.add_outputs(22);
+    steps.push_back(s);
+    attention = steps.size() - 1;
+  }
+  std::vector<cuda::RotaryFusion> fusions() const {
+    std::vector<const Step *> list;
+    for (const Step &s : steps)
+      list.push_back(&s);
+    auto region = [&](uint32_t id) { return regions.at(id); };
+    return cuda::findRotaryFusions(list, region, outputs);
+  }
+  bool fused() const {
+    auto f = fusions();
+    return f.size() == 1 && f[0].attention == attention &&
+           f[0].rotaryQ == rotaryQ && f[0].rotaryK == rotaryK;
+  }
+};
+
+TEST(RotaryFusion, TheDecodeBlockFuses) {
+  AttentionPlan p;
+  p.attend();
+  p.place(30, 640);
+  p.gemm(22, 2, 30); // the o projection reads the attention's output
+  EXPECT_TRUE(p.fused());
+
+  AttentionPlan elsewhere; // the output clear of every operand
+  elsewhere.place(22, 4096);
+  elsewhere.attend();
+  EXPECT_TRUE(elsewhere.fused());
+}
+
+TEST(RotaryFusion, RefusedWhereAReadWouldChange) {
+  {
+    // The rotated q is read again after the attention.
+    AttentionPlan p;
+    p.attend();
+    p.place(30, 640);
+    p.gemm(15, 2, 30);
+    EXPECT_TRUE(p.fusions().empty());
+  }
+  {
+    // ... through another buffer over its bytes.
+    AttentionPlan p;
+    p.attend();
+    p.place(31, 320 + 16, 16);
+    p.place(30, 640);
+    p.gemm(31, 2, 30);
+    EXPECT_TRUE(p.fusions().empty());
+  }
+  {
+    // Read after being written whole again: that is another value.
+    AttentionPlan p;
+    p.attend();
+    p.place(30, 640);
+    p.gemm(22, 2, 15);
+    p.gemm(15, 3, 30);
+    EXPECT_TRUE(p.fused());
+  }
+  {
+    // The rotated k is an entry output.
+    AttentionPlan p;
+    p.attend();
+    p.outputs = {16};
+    EXPECT_TRUE(p.fusions().empty());
+  }
+  {
+    // A step between the rotary steps and the attention overwrites the
+    // cos the launch would read.
+    AttentionPlan p;
+    p.place(30, 192);
+    p.gemm(12, 2, 30);
+    p.attend();
+    EXPECT_TRUE(p.fusions().empty());
+  }
+  {
+    // A step between reads the rotated q.
+    AttentionPlan p;
+    p.place(30, 640);
+    p.gemm(15, 2, 30);
+    p.attend();
+    EXPECT_TRUE(p.fusions().empty());
+  }
+}
+
+TEST(RotaryFusion, RefusedWhereTheOutputMeetsAnOperand) {
+  {
+    // Over half of q's x and half of k's.
+    AttentionPlan p;
+    p.place(22, 32);
+    p.attend();
+    EXPECT_TRUE(p.fusions().empty());
+  }
+  {
+    // Over v.
+    AttentionPlan p;
+    p.place(22, 128);
+    p.attend();
+    EXPECT_TRUE(p.fusions().empty());
+  }
+  {
+    // Over the positions.
+    AttentionPlan p;
+    p.place(22, 448);
+    p.attend();
+    EXPECT_TRUE(p.fusions().empty());
+  }
+}
+
+TEST(RotaryFusion, OnlyRotaryStepsWritingExactlyQAndK) {
+  {
+    // q comes from a projection.
+    AttentionPlan p;
+    p.steps.clear();
+    p.rotaryQ = p.gemm(10, 2, 15);
+    p.rotaryK = p.other({11, 13, 14}, {16});
+    p.attend();
+    EXPECT_TRUE(p.fusions().empty());
+  }
+  {
+    // The rotary writes more than the bytes the attention reads as q.
+    AttentionPlan p;
+    p.place(15, 320, 128);
+    p.place(16, 448);
+    p.place(19, 2048);
+    p.place(32, 320);
+    p.attend();
+    p.steps[p.attention].set_inputs(0, 32);
+    EXPECT_TRUE(p.fusions().empty());
+  }
+  {
+    // One rotary step for both.
+    AttentionPlan p;
+    p.attend();
+    p.steps[p.attention].set_inputs(1, 15);
+    EXPECT_TRUE(p.fusions().empty());
+  }
+}
+
 } // namespace
 } // namespace weft::runtime::test

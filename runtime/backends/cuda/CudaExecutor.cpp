@@ -744,12 +744,12 @@ Result<CudaExecutor::Entry> CudaExecutor::bindEntry(
   };
   // Steps launched as one (StepGroups.h); WEFT_GROUP_STEPS=0 keeps every
   // step its own launch.
+  auto region = [&](uint32_t id) {
+    const DeviceTensor &t = buffers.at(id);
+    return Region{t.data, t.bytes()};
+  };
   std::vector<StepGroup> groups;
   if (envFlag("WEFT_GROUP_STEPS", true)) {
-    auto region = [&](uint32_t id) {
-      const DeviceTensor &t = buffers.at(id);
-      return Region{t.data, t.bytes()};
-    };
     auto groupable = [&](size_t i, size_t j) {
       std::vector<DeviceTensor> ai = tensors(list[i]->inputs()),
                                 ao = tensors(list[i]->outputs()),
@@ -768,18 +768,70 @@ Result<CudaExecutor::Entry> CudaExecutor::bindEntry(
                             kernels::kGemvMaxSegments);
   }
   std::vector<int> groupAt(list.size(), -1);
-  std::vector<bool> moved(list.size(), false);
+  std::vector<bool> moved(list.size(), false), grouped(list.size(), false);
   for (size_t g = 0; g < groups.size(); ++g) {
     groupAt[groups[g].at] = static_cast<int>(g);
-    for (size_t m : groups[g].members)
+    grouped[groups[g].at] = true;
+    for (size_t m : groups[g].members) {
       moved[m] = m != groups[g].at;
+      grouped[m] = true;
+    }
     if (groups[g].norm)
-      moved[*groups[g].norm] = true;
+      moved[*groups[g].norm] = grouped[*groups[g].norm] = true;
   }
+  // ROTARY steps applied by the paged attention after them (StepGroups.h),
+  // where no group reaches into the span and the attention's launch takes
+  // the shape; bound when the span starts, so that the redirects then are
+  // the attention's. WEFT_FUSE_ROTARY=0 runs them apart.
+  std::vector<RotaryFusion> fusions;
+  if (envFlag("WEFT_GROUP_STEPS", true) && envFlag("WEFT_FUSE_ROTARY", true))
+    for (const RotaryFusion &f : findRotaryFusions(list, region, e.outputIds)) {
+      size_t lo = std::min(f.rotaryQ, f.rotaryK);
+      if (std::none_of(grouped.begin() + lo, grouped.begin() + f.attention + 1,
+                       [](bool g) { return g; }))
+        fusions.push_back(f);
+    }
+  std::unordered_map<size_t, const RotaryFusion *> fusionFrom;
+  for (const RotaryFusion &f : fusions)
+    fusionFrom[std::min(f.rotaryQ, f.rotaryK)] = &f;
+  std::unordered_map<size_t, std::pair<std::unique_ptr<BoundStep>,
+                                       std::string>>
+      fused; // by attention step
   for (int i = 0; i < entrySteps.size(); ++i) {
     const artifact::Step &step = entrySteps[i];
+    if (auto f = fusionFrom.find(i); f != fusionFrom.end()) {
+      const RotaryFusion &rf = *f->second;
+      const artifact::Step &rq = *list[rf.rotaryQ], &rk = *list[rf.rotaryK],
+                           &att = *list[rf.attention];
+      std::vector<DeviceTensor> qIn = tensors(rq.inputs()),
+                                kIn = tensors(rk.inputs()),
+                                ins = tensors(att.inputs()),
+                                outs = tensors(att.outputs());
+      ins[0].data = qIn[0].data;
+      ins[1].data = kIn[0].data;
+      PagedRotary rotary{&rq,    &rk,    qIn[0], qIn[1],
+                         qIn[2], kIn[0], kIn[1], kIn[2]};
+      std::string where = "steps " + std::to_string(rf.rotaryQ) + " ('" +
+                          rq.name() + "'), " + std::to_string(rf.rotaryK) +
+                          " ('" + rk.name() + "') and " +
+                          std::to_string(rf.attention) + " ('" + att.name() +
+                          "'), one launch: ";
+      auto bound = bindPagedAttentionRotary(att, ins, outs, rotary);
+      if (!bound.ok())
+        return bound.status().withPrefix(rank.planPath + ": " + where);
+      if (*bound) {
+        moved[rf.rotaryQ] = moved[rf.rotaryK] = true;
+        fused[rf.attention] = {std::move(*bound), where};
+      }
+    }
     if (moved[i])
       continue;
+    if (auto f = fused.find(i); f != fused.end()) {
+      e.steps.push_back({&step, f->second.second, std::move(f->second.first),
+                         "ROTARY q, k + PAGED_ATTENTION -> " +
+                             shapeString(buffers.at(step.outputs(0)).shape)});
+      continue;
+    }
     if (groupAt[i] < 0) {
       std::string where = stepWhere(i, step);
       auto bound = bindStep(step, redirects);

@@ -67,6 +67,32 @@ bindPagedAttention(const artifact::Step &step,
                    std::span<const DeviceTensor> inputs,
                    std::span<const DeviceTensor> outputs);
 
+/// The ROTARY steps that produce a PAGED_ATTENTION step's q and k, to be
+/// applied by the attention launch itself: each step and its operands (x,
+/// cos, sin).
+struct PagedRotary {
+  const artifact::Step *qStep = nullptr, *kStep = nullptr;
+  DeviceTensor qx, qCos, qSin, kx, kCos, kSin;
+};
+
+/// Binds a PAGED_ATTENTION step that applies `rotary` to its q and k:
+/// `inputs` as bindPagedAttention's, q and k their unrotated bytes (the
+/// ROTARY steps' x). The output may be q's bytes exactly, no other input's.
+/// Null where the launch does not take the shape (the decode kernel's
+/// dtypes, head dims and step sizes; the whole head rotated): the steps
+/// then run apart.
+Result<std::unique_ptr<BoundStep>> bindPagedAttentionRotary(
+    const artifact::Step &step, std::span<const DeviceTensor> inputs,
+    std::span<const DeviceTensor> outputs, const PagedRotary &rotary);
+
+namespace kernels {
+struct RotaryTables;
+}
+/// The cos and sin row maps of a ROTARY step over `x`.
+Result<kernels::RotaryTables> rotaryTables(const DeviceTensor &x,
+                                           const DeviceTensor &cos,
+                                           const DeviceTensor &sin);
+
 /// Binds a SAMPLE step: inputs logits, params, seeds; output ids.
 Result<std::unique_ptr<BoundStep>>
 bindSample(const artifact::Step &step, std::span<const DeviceTensor> inputs,

@@ -31,6 +31,29 @@ struct Access {
   std::vector<Region> reads, writes;
 };
 
+std::vector<Access> accesses(std::span<const Step *const> steps,
+                             const std::function<Region(uint32_t)> &region) {
+  std::vector<Access> access(steps.size());
+  for (size_t i = 0; i < steps.size(); ++i) {
+    for (uint32_t id : steps[i]->inputs())
+      access[i].reads.push_back(region(id));
+    for (uint32_t id : steps[i]->outputs())
+      access[i].writes.push_back(region(id));
+  }
+  return access;
+}
+
+bool same(const Region &a, const Region &b) {
+  return a.data == b.data && a.bytes == b.bytes;
+}
+
+/// Whether `outer` holds every byte of `inner`.
+bool covers(const Region &outer, const Region &inner) {
+  auto *po = static_cast<const std::byte *>(outer.data);
+  auto *pi = static_cast<const std::byte *>(inner.data);
+  return po <= pi && pi + inner.bytes <= po + outer.bytes;
+}
+
 } // namespace
 
 std::optional<std::pair<int, int>> swigluInputs(const Step &step) {
@@ -75,13 +98,7 @@ findStepGroups(std::span<const Step *const> steps,
                const std::function<bool(size_t, size_t)> &normable,
                std::span<const uint32_t> outputs, size_t maxMembers) {
   const size_t n = steps.size();
-  std::vector<Access> access(n);
-  for (size_t i = 0; i < n; ++i) {
-    for (uint32_t id : steps[i]->inputs())
-      access[i].reads.push_back(region(id));
-    for (uint32_t id : steps[i]->outputs())
-      access[i].writes.push_back(region(id));
-  }
+  const std::vector<Access> access = accesses(steps, region);
   // A step inside a group's span belongs to that group's reasoning:
   // spans never overlap, so that no two moves interact.
   std::vector<bool> locked(n, false);
@@ -267,6 +284,78 @@ findStepGroups(std::span<const Step *const> steps,
   std::sort(groups.begin(), groups.end(),
             [](const StepGroup &a, const StepGroup &b) { return a.at < b.at; });
   return groups;
+}
+
+std::vector<RotaryFusion>
+findRotaryFusions(std::span<const Step *const> steps,
+                  const std::function<Region(uint32_t)> &region,
+                  std::span<const uint32_t> outputs) {
+  const size_t n = steps.size();
+  const std::vector<Access> access = accesses(steps, region);
+  std::vector<RotaryFusion> fusions;
+  for (size_t a = 0; a < n; ++a) {
+    const Step &att = *steps[a];
+    if (att.kind() != Step::PAGED_ATTENTION || att.inputs_size() != 8 ||
+        att.outputs_size() != 1)
+      continue;
+    // The ROTARY step that last wrote q's (k's) bytes, its output exactly
+    // them.
+    auto rotaryOf = [&](int input) -> std::optional<size_t> {
+      const Region bytes = access[a].reads[input];
+      for (size_t t = a; t-- > 0;) {
+        if (!anyOverlap(access[t].writes, {bytes}))
+          continue;
+        if (steps[t]->kind() != Step::ROTARY || steps[t]->inputs_size() != 3 ||
+            steps[t]->outputs_size() != 1 || !same(access[t].writes[0], bytes))
+          return std::nullopt;
+        return t;
+      }
+      return std::nullopt;
+    };
+    auto rq = rotaryOf(0), rk = rotaryOf(1);
+    if (!rq || !rk || *rq == *rk)
+      continue;
+    std::vector<Region> rotaryReads = access[*rq].reads;
+    rotaryReads.insert(rotaryReads.end(), access[*rk].reads.begin(),
+                       access[*rk].reads.end());
+    const std::vector<Region> rotated = {access[*rq].writes[0],
+                                         access[*rk].writes[0]};
+    // Between: x, cos and sin stay as they were, and nothing reads the
+    // rotated q or k.
+    bool fits = true;
+    for (size_t t = std::min(*rq, *rk) + 1; t < a && fits; ++t)
+      if (t != *rq && t != *rk)
+        fits = !anyOverlap(access[t].writes, rotaryReads) &&
+               !anyOverlap(access[t].reads, rotated);
+    // After: no reader of the rotated bytes (the attention's other
+    // operands included) until they are written whole again, nor an
+    // entry output among them.
+    for (const Region &bytes : rotated) {
+      bool live = true;
+      for (size_t t = a; t < n && fits && live; ++t) {
+        for (size_t r = t == a ? 2 : 0; r < access[t].reads.size(); ++r)
+          fits = fits && !overlaps(access[t].reads[r], bytes);
+        for (const Region &w : access[t].writes)
+          live = live && !covers(w, bytes);
+      }
+      for (uint32_t id : outputs)
+        fits = fits && !(live && overlaps(region(id), bytes));
+    }
+    // The output: q's x exactly, or clear of everything the launch reads.
+    const Region out = access[a].writes[0];
+    const Region qx = access[*rq].reads[0];
+    std::vector<Region> launchReads = {access[*rk].reads.begin(),
+                                       access[*rk].reads.end()};
+    launchReads.push_back(access[*rq].reads[1]);
+    launchReads.push_back(access[*rq].reads[2]);
+    launchReads.insert(launchReads.end(), access[a].reads.begin() + 2,
+                       access[a].reads.end());
+    fits = fits && (same(out, qx) || !overlaps(out, qx)) &&
+           !anyOverlap({out}, launchReads);
+    if (fits)
+      fusions.push_back({a, *rq, *rk});
+  }
+  return fusions;
 }
 
 } // namespace weft::runtime::cuda

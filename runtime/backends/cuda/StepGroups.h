@@ -6,6 +6,9 @@
 // launches of every attention block and four of every MLP down to one
 // each.
 //
+// The ROTARY steps of q and k are likewise applied by the paged attention
+// launch after them (findRotaryFusions).
+//
 // The plan is not changed: a group runs where its last step stands, which
 // is sound only where no step it moves past touches what the moved steps
 // read or write. That is decided on the bytes of the arena each step reads
@@ -68,6 +71,25 @@ findStepGroups(std::span<const artifact::Step *const> steps,
                const std::function<bool(size_t, size_t)> &groupable,
                const std::function<bool(size_t, size_t)> &normable,
                std::span<const uint32_t> outputs, size_t maxMembers);
+
+/// A PAGED_ATTENTION step whose q and k come straight from ROTARY steps,
+/// which its launch applies itself (the decode kernel): the ROTARY steps
+/// are not run, and the attention reads their x where it read their
+/// outputs.
+struct RotaryFusion {
+  size_t attention = 0, rotaryQ = 0, rotaryK = 0;
+};
+
+/// The fusions of `steps` that every read still sees as the plan has it:
+/// nothing but the attention reads the rotated q and k, nothing between
+/// overwrites the ROTARY steps' x, cos and sin, and the attention's output
+/// is clear of every byte the launch reads, except that it may be q's x
+/// exactly (each head's output replaces that head's q, read first by the
+/// same blocks). `outputs` are the entry's output buffer ids.
+std::vector<RotaryFusion>
+findRotaryFusions(std::span<const artifact::Step *const> steps,
+                  const std::function<Region(uint32_t)> &region,
+                  std::span<const uint32_t> outputs);
 
 } // namespace weft::runtime::cuda
 

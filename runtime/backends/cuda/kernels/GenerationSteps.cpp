@@ -5,7 +5,12 @@
 #include "runtime/backends/cuda/CudaStep.h"
 #include "runtime/backends/cuda/kernels/Kernels.h"
 
+#include <algorithm>
 #include <climits>
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+#include <tuple>
 
 namespace weft::runtime::cuda {
 
@@ -64,6 +69,14 @@ std::string stepName(const Step &step) {
   return Step::Kind_Name(step.kind()) + " step '" + step.name() + "'";
 }
 
+/// Whether paged attention may take its one-launch decode kernel
+/// (WEFT_PAGED_DECODE=0 keeps the store, attention and merge launches, for
+/// comparison).
+bool decodeKernelAllowed() {
+  const char *v = std::getenv("WEFT_PAGED_DECODE");
+  return !(v && std::string_view(v) == "0");
+}
+
 /// The dims of a [1, T, H, D] (or [T, H, D]) operand.
 bool tokenHeads(const DeviceTensor &t, int64_t &tokens, int64_t &heads,
                 int64_t &dim) {
@@ -79,9 +92,12 @@ bool tokenHeads(const DeviceTensor &t, int64_t &tokens, int64_t &heads,
 
 } // namespace
 
+namespace {
+
+/// bindPagedAttention, with `rotary` bindPagedAttentionRotary.
 Result<std::unique_ptr<BoundStep>>
-bindPagedAttention(const Step &step, std::span<const DeviceTensor> inputs,
-                   std::span<const DeviceTensor> outputs) {
+bindPaged(const Step &step, std::span<const DeviceTensor> inputs,
+          std::span<const DeviceTensor> outputs, const PagedRotary *rotary) {
   std::string what = stepName(step);
   auto refuse = [&](const std::string &why) {
     return errorStatus(what + ": " + why);
@@ -164,20 +180,81 @@ bindPagedAttention(const Step &step, std::span<const DeviceTensor> inputs,
   p.blocksPerSeq = table.shape[1];
   p.scale = static_cast<float>(step.paged_attention().scale());
 
+  auto aligned = [](const DeviceTensor &t) {
+    return reinterpret_cast<uintptr_t>(t.data) % 16 == 0;
+  };
+  p.decodeKernel = decodeKernelAllowed() &&
+                   std::all_of(inputs.begin(), inputs.begin() + 5, aligned) &&
+                   aligned(out);
+
   auto sms = multiprocessors();
   if (!sms.ok())
     return sms.status();
   int64_t floats = k::planPagedAttention(p, *sms);
-  auto partials = allocateFloats(floats, what);
+  if (rotary) {
+    // Declined (null) unless the decode kernel runs and rotates whole
+    // heads of q's and k's own dtype.
+    std::unique_ptr<BoundStep> declined;
+    if (!p.decodeKernel || rotary->qStep->rotary().interleaved() !=
+                               rotary->kStep->rotary().interleaved())
+      return declined;
+    for (auto [x, cos, sin, heads] :
+         {std::tuple{&rotary->qx, &rotary->qCos, &rotary->qSin, &q},
+          std::tuple{&rotary->kx, &rotary->kCos, &rotary->kSin, &kt}})
+      if (x->dtype != dt || x->numElements() != heads->numElements() ||
+          x->numElements() / d > UINT32_MAX || // 32-bit rotary rows
+          x->shape.empty() || x->shape.back() != d || cos->shape.empty() ||
+          cos->shape.back() != d || sin->shape.empty() ||
+          sin->shape.back() != d || !isFloat(cos->dtype) ||
+          !isFloat(sin->dtype))
+        return declined;
+    auto qTables = rotaryTables(rotary->qx, rotary->qCos, rotary->qSin);
+    auto kTables = rotaryTables(rotary->kx, rotary->kCos, rotary->kSin);
+    if (!qTables.ok() || !kTables.ok())
+      return declined;
+    p.rotary = true;
+    p.interleaved = rotary->qStep->rotary().interleaved();
+    p.qRotary = *qTables;
+    p.kRotary = *kTables;
+  }
+  // The decode kernel's split counters after the partials (ints, as wide
+  // as floats), zero before the first launch.
+  int64_t counters = p.decodeKernel && p.splits > 1 ? tokens * hkv : 0;
+  auto partials = allocateFloats(floats + counters, what);
   if (!partials.ok())
     return partials.status();
   p.partials = *partials;
+  if (counters > 0) {
+    p.counters = reinterpret_cast<int *>(p.partials + floats);
+    cudaError_t err = cudaMemset(p.counters, 0, counters * sizeof(int));
+    if (err == cudaSuccess)
+      err = cudaStreamSynchronize(cudaStreamLegacy);
+    if (err != cudaSuccess) {
+      cudaFree(p.partials);
+      return cudaStatus(err, "clearing the split counters of " + what);
+    }
+  }
   if (cudaError_t err = k::preparePagedAttention(p); err != cudaSuccess) {
     cudaFree(p.partials);
     return cudaStatus(err, "preparing " + what);
   }
   return std::unique_ptr<BoundStep>(new WorkspaceStep<k::PagedAttentionParams>(
       "launching " + what, p, k::launchPagedAttention, p.partials));
+}
+
+} // namespace
+
+Result<std::unique_ptr<BoundStep>>
+bindPagedAttention(const Step &step, std::span<const DeviceTensor> inputs,
+                   std::span<const DeviceTensor> outputs) {
+  return bindPaged(step, inputs, outputs, nullptr);
+}
+
+Result<std::unique_ptr<BoundStep>>
+bindPagedAttentionRotary(const Step &step, std::span<const DeviceTensor> inputs,
+                         std::span<const DeviceTensor> outputs,
+                         const PagedRotary &rotary) {
+  return bindPaged(step, inputs, outputs, &rotary);
 }
 
 Result<std::unique_ptr<BoundStep>>

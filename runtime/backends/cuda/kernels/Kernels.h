@@ -237,6 +237,14 @@ cudaError_t launchCumsum(const CumsumParams &p, cudaStream_t stream);
 // Generation: PAGED_ATTENTION, SAMPLE
 //===----------------------------------------------------------------------===//
 
+/// A ROTARY step's cos and sin: a rotary row (the leading dims of its x)
+/// to the first element of its cos and of its sin.
+struct RotaryTables {
+  const void *cos = nullptr, *sin = nullptr;
+  int cosType = kF32, sinType = kF32;
+  IndexMap cosRows, sinRows;
+};
+
 /// PAGED_ATTENTION: q [T, hq, d], k [T, hkv, d], v [T, hkv, dv] and the
 /// caches [blocks, blockSize, hkv, d | dv] (all of `dataType`); positions
 /// i64 [T], tokenSeq i32 [T], blockTables i32 [rows, blocksPerSeq]. Each
@@ -244,7 +252,8 @@ cudaError_t launchCumsum(const CumsumParams &p, cudaStream_t stream);
 /// split s of `splits` takes the chunks of kPagedChunk positions s, s +
 /// splits, s + 2 * splits, ... (so a short context still spreads over the
 /// splits that max_seq fixed); with several splits the partial results
-/// (partials) are merged by a second kernel. `splitLen` is the positions a
+/// (partials) are merged by the decode kernel's last split, or by a second
+/// kernel. `splitLen` is the positions a
 /// split covers at most, ceil(longest context / splits) rounded up to
 /// chunks.
 struct PagedAttentionParams {
@@ -261,6 +270,18 @@ struct PagedAttentionParams {
   /// [tokens, hq, splits, dv + 2] floats (the running max and sum last);
   /// needed when splits > 1.
   float *partials = nullptr;
+  /// The one-launch decode kernel: set by the caller where it may run (the
+  /// operands 16-byte aligned), kept by planPagedAttention where it takes
+  /// the shape. It needs `counters`, [tokens, hkv] ints, zero before the
+  /// first launch (each launch leaves them zero), when splits > 1.
+  bool decodeKernel = false;
+  int *counters = nullptr;
+  /// Only with decodeKernel: q and k arrive unrotated, and the kernel
+  /// applies ROTARY to them (the whole head, RotaryParams's arithmetic,
+  /// rounded to dataType), as the ROTARY steps it stands in for would
+  /// have: q's rotary rows are token * hq + head, k's token * hkv + head.
+  bool rotary = false, interleaved = false;
+  RotaryTables qRotary, kRotary;
 };
 
 /// Positions one pass of the attention kernel stages in shared memory.

@@ -203,7 +203,7 @@ Bound bindAttention(const Binding &b) {
   p.hkv = kt.shape[hd];
   p.t = kt.shape[sd];
   p.dv = v.shape[3];
-  auto strides = [&](const DeviceTensor &x, int64_t(&st)[3]) {
+  auto strides = [&](const DeviceTensor &x, int64_t (&st)[3]) {
     Shape rowMajor = steps::contiguousStrides(x.shape);
     st[0] = rowMajor[0];
     st[1] = rowMajor[hd];
@@ -305,27 +305,22 @@ Bound bindRotary(const Binding &b) {
   const DeviceTensor &x = b.in[0];
   k::RotaryParams p;
   p.x = x.data;
-  p.cos = b.in[1].data;
-  p.sin = b.in[2].data;
   p.out = b.out[0].data;
   p.xType = typeOf(x);
-  p.cosType = typeOf(b.in[1]);
-  p.sinType = typeOf(b.in[2]);
   p.outType = typeOf(b.out[0]);
   p.width = x.shape.back();
   p.rows = p.width ? x.numElements() / p.width : 0;
   p.rotaryDim = b.in[1].shape.back();
   p.interleaved = b.step.rotary().interleaved();
-  Shape rowShape(x.shape.begin(), x.shape.end() - 1), rotated = x.shape;
-  rotated.back() = p.rotaryDim;
-  for (int i = 1; i <= 2; ++i) {
-    Shape st = steps::broadcastStrides(b.in[i].shape, rotated);
-    st.pop_back();
-    auto map = indexMap(rowShape, st);
-    if (!map.ok())
-      return b.refuse((i == 1 ? "cos: " : "sin: ") + map.message());
-    (i == 1 ? p.cosRows : p.sinRows) = *map;
-  }
+  auto tables = rotaryTables(x, b.in[1], b.in[2]);
+  if (!tables.ok())
+    return b.refuse(tables.message());
+  p.cos = tables->cos;
+  p.sin = tables->sin;
+  p.cosType = tables->cosType;
+  p.sinType = tables->sinType;
+  p.cosRows = tables->cosRows;
+  p.sinRows = tables->sinRows;
   return b.bind({[p](cudaStream_t s) { return k::launchRotary(p, s); }});
 }
 
@@ -594,6 +589,27 @@ Bound bindTrilu(const Binding &b) {
 }
 
 } // namespace
+
+Result<k::RotaryTables> rotaryTables(const DeviceTensor &x,
+                                     const DeviceTensor &cos,
+                                     const DeviceTensor &sin) {
+  k::RotaryTables t;
+  t.cos = cos.data;
+  t.sin = sin.data;
+  t.cosType = typeOf(cos);
+  t.sinType = typeOf(sin);
+  Shape rowShape(x.shape.begin(), x.shape.end() - 1), rotated = x.shape;
+  rotated.back() = cos.shape.back();
+  for (int i = 1; i <= 2; ++i) {
+    Shape st = steps::broadcastStrides((i == 1 ? cos : sin).shape, rotated);
+    st.pop_back();
+    auto map = indexMap(rowShape, st);
+    if (!map.ok())
+      return errorStatus((i == 1 ? "cos: " : "sin: ") + map.message());
+    (i == 1 ? t.cosRows : t.sinRows) = *map;
+  }
+  return t;
+}
 
 Result<std::unique_ptr<BoundStep>>
 bindLibraryStep(const Step &step, std::span<const DeviceTensor> inputs,
