@@ -786,9 +786,11 @@ Result<CudaExecutor::Entry> CudaExecutor::bindEntry(
   std::vector<RotaryFusion> fusions;
   if (envFlag("WEFT_GROUP_STEPS", true) && envFlag("WEFT_FUSE_ROTARY", true))
     for (const RotaryFusion &f : findRotaryFusions(list, region, e.outputIds)) {
+      // Spans disjoint from the groups' and from each other.
       size_t lo = std::min(f.rotaryQ, f.rotaryK);
       if (std::none_of(grouped.begin() + lo, grouped.begin() + f.attention + 1,
-                       [](bool g) { return g; }))
+                       [](bool g) { return g; }) &&
+          (fusions.empty() || fusions.back().attention < lo))
         fusions.push_back(f);
     }
   std::unordered_map<size_t, const RotaryFusion *> fusionFrom;
