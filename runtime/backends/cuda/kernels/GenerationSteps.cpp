@@ -90,10 +90,6 @@ bool tokenHeads(const DeviceTensor &t, int64_t &tokens, int64_t &heads,
   return true;
 }
 
-} // namespace
-
-namespace {
-
 /// bindPagedAttention, with `rotary` bindPagedAttentionRotary.
 Result<std::unique_ptr<BoundStep>>
 bindPaged(const Step &step, std::span<const DeviceTensor> inputs,

@@ -203,7 +203,7 @@ Bound bindAttention(const Binding &b) {
   p.hkv = kt.shape[hd];
   p.t = kt.shape[sd];
   p.dv = v.shape[3];
-  auto strides = [&](const DeviceTensor &x, int64_t (&st)[3]) {
+  auto strides = [&](const DeviceTensor &x, int64_t(&st)[3]) {
     Shape rowMajor = steps::contiguousStrides(x.shape);
     st[0] = rowMajor[0];
     st[1] = rowMajor[hd];
