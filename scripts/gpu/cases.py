@@ -1,8 +1,8 @@
 """The GPU test and benchmark cases, shared by scripts/gpu/prepare.py (which
 compiles them on the build machine) and scripts/gpu/gpu_test.py,
-scripts/gpu/generate_check.py, bench/prefill.py and bench/decode.py (which
-run them on the GPU machine). Plain Python: nothing
-here needs onnx, torch or weft.
+scripts/gpu/generate_check.py, scripts/gpu/fault_check.py,
+bench/prefill.py, bench/decode.py and bench/serve_gpu.py (which run them
+on the GPU machine). Plain Python: nothing here needs onnx, torch or weft.
 
 A model is a directory dist/gpu/models/NAME/ holding model.onnx (and, for
 the make_llama.py graphs, model.weights once fill_weights.py has written it
@@ -93,6 +93,24 @@ GEN_SERVE = [(model, BENCH_PRESET[model], 2048, [512, 2048],
               [1, 8, 32, 64, 128, 256])
              for model in BENCH_MODELS.values()]
 
+# Several GPUs of one node (`gpu-prepare --multi-gpu`): the tiny generation
+# artifact at every multi-GPU layout, for generate_check.py (against
+# transformers and the 1-GPU artifact, ranks as threads and as processes,
+# `weft generate` and `weft serve`) and fault_check.py (a rank killed
+# mid-decode); the 8b's benchmark and serving artifacts at tp 2 and tp 4
+# for bench/decode.py --tp and bench/serve_gpu.py --tp; and the planner's
+# decode predictions for those (`weft plan`, run by prepare.py here, where
+# weft has the compiler) at PLANNER_BATCHES x PLANNER_PROMPT prompt tokens
+# + PLANNER_GEN new, on one node's topology of each GPU type. The scripts
+# skip what needs more GPUs than present.
+GEN_MULTI_LAYOUTS = MULTI
+GEN_MULTI_MODEL = "llama8b_bf16"
+GEN_MULTI_TP = [2, 4]
+PLANNER_TOPOLOGIES = {"H100": "h100x4", "H200": "h200x4"}
+PLANNER_BATCHES = [1, 8]
+PLANNER_PROMPT = 128
+PLANNER_GEN = 128
+
 
 def case_name(model, layout, batch=None, seq=None):
     return f"{model}.{layout}" + (f".b{batch}s{seq}" if batch else "")
@@ -168,31 +186,101 @@ def bench_cases():
     return out
 
 
-def generation_cases(bench=False, bench_max_seq=None):
+def gen_name(model, layout="1gpu", purpose="generate"):
+    """A generation artifact's case name: MODEL.generate or MODEL.serve on
+    one GPU, MODEL.LAYOUT.generate (.serve) at another layout."""
+    return f"{model}.{purpose}" if layout == "1gpu" else \
+        f"{model}.{layout}.{purpose}"
+
+
+def layout_name(tp, pp=1):
+    """The LAYOUTS name of tp x pp."""
+    for name, degrees in LAYOUTS.items():
+        if degrees == (tp, pp):
+            return name
+    raise KeyError(f"no layout of tp {tp} x pp {pp}")
+
+
+def _gen_case(model, preset, layout, purpose, max_seq, prompts, batches):
+    tp, pp = LAYOUTS[layout]
+    return dict(name=gen_name(model, layout, purpose), model=model,
+                preset=preset, dtype="bf16", max_seq=max_seq,
+                prompt_buckets=prompts, batch_buckets=batches,
+                block_size=GEN_BLOCK_SIZE, tp=tp, pp=pp, layout=layout,
+                kind="generate")
+
+
+def generation_cases(bench=False, bench_max_seq=None, layouts=("1gpu",),
+                     models=None):
     """The --generate artifacts: GEN_TEST's, or with `bench` GEN_BENCH's
-    (at bench_max_seq tokens if given). Dicts with name, model, preset,
-    dtype, max_seq, prompt_buckets, batch_buckets, block_size, tp, pp."""
+    (at bench_max_seq tokens if given), at each of `layouts` (of the
+    `models` named, default all). Dicts with name, model, preset, dtype,
+    max_seq, prompt_buckets, batch_buckets, block_size, tp, pp, layout."""
     out = []
     for model, preset, max_seq, prompts, batches in \
             (GEN_BENCH if bench else GEN_TEST):
+        if models is not None and model not in models:
+            continue
         if bench and bench_max_seq:
             max_seq = bench_max_seq
             prompts = [p for p in prompts if p <= max_seq]
-        out.append(dict(name=f"{model}.generate", model=model, preset=preset,
-                        dtype="bf16", max_seq=max_seq,
-                        prompt_buckets=prompts, batch_buckets=batches,
-                        block_size=GEN_BLOCK_SIZE, tp=1, pp=1,
-                        kind="generate"))
+        for layout in layouts:
+            out.append(_gen_case(model, preset, layout, "generate", max_seq,
+                                 prompts, batches))
     return out
 
 
-def serve_cases():
-    """The `MODEL.serve` artifacts of GEN_SERVE, as generation_cases'."""
-    return [dict(name=f"{model}.serve", model=model, preset=preset,
-                 dtype="bf16", max_seq=max_seq, prompt_buckets=prompts,
-                 batch_buckets=batches, block_size=GEN_BLOCK_SIZE, tp=1, pp=1,
-                 prefill_rows=GEN_SERVE_PREFILL_ROWS, kind="generate")
-            for model, preset, max_seq, prompts, batches in GEN_SERVE]
+def serve_cases(layouts=("1gpu",), models=None):
+    """The `MODEL.serve` artifacts of GEN_SERVE (MODEL.LAYOUT.serve at
+    another layout), as generation_cases'."""
+    out = []
+    for model, preset, max_seq, prompts, batches in GEN_SERVE:
+        if models is not None and model not in models:
+            continue
+        for layout in layouts:
+            out.append(dict(_gen_case(model, preset, layout, "serve",
+                                      max_seq, prompts, batches),
+                            prefill_rows=GEN_SERVE_PREFILL_ROWS))
+    return out
+
+
+def multi_gpu_cases(bench_max_seq=None):
+    """`gpu-prepare --multi-gpu`'s generation artifacts, by cases.json key:
+    `generation`: the tiny model at GEN_MULTI_LAYOUTS; `generation_bench`
+    and `generation_serve`: GEN_MULTI_MODEL at tp 1 (the baseline, also
+    without the other benchmark artifacts) and each of GEN_MULTI_TP."""
+    layouts = ["1gpu"] + [layout_name(tp) for tp in GEN_MULTI_TP]
+    return {"generation": generation_cases(layouts=GEN_MULTI_LAYOUTS),
+            "generation_bench": generation_cases(
+                bench=True, bench_max_seq=bench_max_seq, layouts=layouts,
+                models=[GEN_MULTI_MODEL]),
+            "generation_serve": serve_cases(layouts=layouts,
+                                            models=[GEN_MULTI_MODEL])}
+
+
+def find_generation(cases, model, tp, pp=1):
+    """The case of `cases` (a cases.json list) for `model` at tp x pp, or
+    None."""
+    for c in cases:
+        if c["model"] == model and c.get("tp", 1) == tp and \
+                c.get("pp", 1) == pp:
+            return c
+    return None
+
+
+def planner_topology(card):
+    """The topology whose calibration predicts for GPU `card` (its name as
+    torch gives it)."""
+    return PLANNER_TOPOLOGIES["H200" if "H200" in card.upper() else "H100"]
+
+
+def planner_prediction(index, topology, model, tp, batch, prompt, gen):
+    """cases.json's `planner_decode` entry for these, or None."""
+    for p in index.get("planner_decode", []):
+        if (p["topology"], p["model"], p["tp"], p["batch"], p["prompt"],
+                p["gen"]) == (topology, model, tp, batch, prompt, gen):
+            return p
+    return None
 
 
 def full_node_cases():

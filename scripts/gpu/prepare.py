@@ -15,7 +15,16 @@ serving buckets, for bench/serve_gpu.py) are compiled too and listed under
   prepare.py [--weft build/bin/weft] [--no-bench] [--check-cpu [SUBSTRING ...]]
              [--weft-run build/bin/weft-run] [--gen-max-seq N]
              [--codegen-check build/bin/weft-codegen-gpu-check]
-             [--no-codegen-check]
+             [--no-codegen-check] [--full-node] [--multi-gpu]
+
+--multi-gpu adds the generation artifacts of several GPUs (cases.py
+multi_gpu_cases: the tiny model at tp 2, tp 4, pp 2 and tp 2 x pp 2, the
+8b's benchmark and serving artifacts at tp 1, 2 and 4, also with
+--no-bench) compiled with `--tp N --pp M` beside `--generate`, and the
+planner's decode predictions for the 8b at those tp degrees (`weft plan
+... --json`, cases.json `planner_decode`), which bench/decode.py --tp sets
+beside its measurements. scripts/gpu-multi runs them on a machine of 2 or
+4 GPUs.
 
 --check-cpu runs every f32 case that can run here (the small models, and
 the tiny Llama with numpy random weights in a scratch directory, read via
@@ -154,6 +163,10 @@ def compile_generation(weft, flags, case, out):
             "--block-size", str(case["block_size"]),
             *(["--prefill-rows", str(case["prefill_rows"])]
               if "prefill_rows" in case else []),
+            # docs/generation.md: `weft compile --generate ... [--tp N]
+            # [--pp M]`; the topology (4 GPUs of a node) holds tp 4.
+            *(["--tp", str(case["tp"])] if case.get("tp", 1) > 1 else []),
+            *(["--pp", str(case["pp"])] if case.get("pp", 1) > 1 else []),
             "--dtype", case["dtype"], "--topology", C.TOPOLOGY,
             *flags, "-o", art, "--quiet"]
     r = run(argv)
@@ -162,6 +175,40 @@ def compile_generation(weft, flags, case, out):
     if r.returncode:
         return shown, (r.stderr.strip() or f"exit {r.returncode}")
     return shown, None
+
+
+def plan_decode(weft, out):
+    """The planner's decode time per token of GEN_MULTI_MODEL at each tp of
+    bench/decode.py --tp, on each PLANNER_TOPOLOGIES topology: (entries for
+    cases.json `planner_decode`, errors)."""
+    model = os.path.join(C.model_dir(C.GEN_MULTI_MODEL, out), "model.onnx")
+    entries, errors = [], []
+    for topology in sorted(set(C.PLANNER_TOPOLOGIES.values())):
+        for tp in [1] + C.GEN_MULTI_TP:
+            for batch in C.PLANNER_BATCHES:
+                argv = [weft, "plan", model, "--topology", topology,
+                        "--batch", str(batch), "--prompt",
+                        str(C.PLANNER_PROMPT), "--gen", str(C.PLANNER_GEN),
+                        "--dtype", "bf16", "--tp", str(tp), "--pp", "1",
+                        "--dp", "1", "--microbatches", "1", "--json"]
+                shown = " ".join(os.path.relpath(a, ROOT)
+                                 if a.startswith(ROOT) else a for a in argv)
+                r = run(argv)
+                try:
+                    layout = json.loads(r.stdout)["layouts"][0]
+                    ok = r.returncode == 0 and layout["fits"]
+                except (ValueError, KeyError, IndexError):
+                    ok = False
+                if not ok:
+                    errors.append(f"{shown}: exit {r.returncode}: "
+                                  + (r.stderr.strip() or r.stdout[:300]))
+                    continue
+                entries.append(dict(
+                    topology=topology, model=C.GEN_MULTI_MODEL, tp=tp,
+                    batch=batch, prompt=C.PLANNER_PROMPT, gen=C.PLANNER_GEN,
+                    decode_ms=layout["decode_s_per_token"] * 1e3,
+                    command=shown))
+    return entries, errors
 
 
 def prepare_codegen_check(tool, out):
@@ -274,6 +321,12 @@ def main(argv=None):
     p.add_argument("--full-node", action="store_true",
                    help="also the 8-GPU layouts of the 8b model (tp 8, "
                    "tp 4 x pp 2, tp 2 x pp 4), for an 8-GPU machine")
+    p.add_argument("--multi-gpu", action="store_true",
+                   help="also the generation artifacts of several GPUs (the "
+                   "tiny model at tp 2, tp 4, pp 2, tp 2 x pp 2; the 8b's "
+                   "benchmark and serving artifacts at tp 1, 2 and 4) and "
+                   "the planner's tp decode predictions, for "
+                   "scripts/gpu-multi on 2 or 4 GPUs")
     p.add_argument("--check-cpu", nargs="*", metavar="SUBSTRING",
                    help="run the f32-checkable cases, the tiny bf16 Llama "
                    "and its mutants on the CPU backend (those whose name "
@@ -299,7 +352,7 @@ def main(argv=None):
     shutil.rmtree(C.codegen_check_dir(out), ignore_errors=True)
     os.makedirs(out, exist_ok=True)
     flags = target_flags(a.weft)
-    generate_models(out, not a.no_bench or a.full_node)
+    generate_models(out, not a.no_bench or a.full_node or a.multi_gpu)
     index = {"topology": C.TOPOLOGY, "target_flags": flags,
              "commit": run(["git", "-C", ROOT, "rev-parse", "--short",
                             "HEAD"]).stdout.strip(),
@@ -313,6 +366,10 @@ def main(argv=None):
         tests, bench = C.full_node_cases()
         index["cases"] += tests
         index["bench"] += bench
+    if a.multi_gpu:
+        for key, extra in C.multi_gpu_cases(a.gen_max_seq).items():
+            have = {c["name"] for c in index[key]}
+            index[key] += [c for c in extra if c["name"] not in have]
     failed = 0
     compiled = {}  # a full-node artifact serves a test and a benchmark case
     for case in index["cases"] + index["bench"]:
@@ -345,6 +402,15 @@ def main(argv=None):
         print(f"{'FAIL' if err else 'ok  '} compile {case['name']} "
               f"({time.time() - t0:.1f} s{size})"
               + (f": {err}" if err else ""), flush=True)
+    if a.multi_gpu:
+        t0 = time.time()
+        index["planner_decode"], errors = plan_decode(a.weft, out)
+        failed += len(errors)
+        for err in errors:
+            print(f"FAIL plan {err}", flush=True)
+        print(f"{'FAIL' if errors else 'ok  '} plan: "
+              f"{len(index['planner_decode'])} decode predictions "
+              f"({time.time() - t0:.1f} s)", flush=True)
     codegen_ok = True
     if a.no_codegen_check:
         index["codegen_check"] = {"skipped": "--no-codegen-check"}
