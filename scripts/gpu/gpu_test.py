@@ -6,6 +6,7 @@ independent reference.
 
   gpu_test.py [--only SUBSTRING ...] [--skip-kernel-tests] [--keep-outputs]
               [--weft dist/gpu/bin/weft-generate]
+              [--weft-serve dist/gpu/bin/weft-serve]
 
 Steps: fill the weights of the make_llama.py models (fill_weights.py, seeded
 Hugging Face init on the GPU); run the kernel test binaries that were
@@ -27,8 +28,9 @@ with their base's weights) are checked against their base's references
 and must FAIL that rule; one that passes is a FAIL line. Layouts needing
 more GPUs than present are SKIPped. Last, the generation artifacts
 (cases.json `generation`) are checked by generate_check.py: `weft
-generate` (greedy and seeded sampling) against transformers' greedy
-generation with its KV cache. One PASS/FAIL/SKIP line per case, then `N
+generate` and `weft serve` (greedy, and seeded sampling) against
+transformers' greedy generation with its KV cache, and the artifacts of
+several GPUs (gpu-prepare --multi-gpu) against the one-GPU artifact. One PASS/FAIL/SKIP line per case, then `N
 passed, N failed, N skipped`; the exit status is 1 if anything failed.
 With $OUT set, the log goes to $OUT/gpu-test.log and the results to
 $OUT/gpu-test.json.
@@ -416,21 +418,30 @@ def run_case(case, log, refs, gpus, keep_dir, opts):
     log.result("PASS" if ok else "FAIL", name, f"{detail}, {wall:.1f} s")
 
 
-def run_generation(index, log, refs, opts):
-    """generate_check.py's checks of every generation case."""
+def run_generation(index, log, refs, opts, gpus):
+    """generate_check.py's checks of every generation case, model by
+    model (the one-GPU artifact first, the baseline of the others)."""
+    by_model = {}
     for case in index.get("generation", []):
-        name = f"generate {case['name']}"
-        model = refs.torch_models.get((case["preset"], "bf16"))
+        by_model.setdefault(case["model"], []).append(case)
+    for cases in by_model.values():
+        names = [f"generate {case['name']}" for case in cases]
+        model = refs.torch_models.get((cases[0]["preset"], "bf16"))
         if opts.backend != "cuda":
-            log.result("SKIP", name, "checked on the GPU only (transformers "
-                       "on CUDA, weights filled there)")
+            for name in names:
+                log.result("SKIP", name, "checked on the GPU only "
+                           "(transformers on CUDA, weights filled there)")
         elif model is None or not refs.filled:
-            log.result("FAIL", name, "no torch reference (fill failed)")
+            for name in names:
+                log.result("FAIL", name, "no torch reference (fill failed)")
         else:
             try:
-                generate_check.check_case(case, model, log, opts)
+                generate_check.check_model(
+                    cases, generate_check.TorchReference(model), log, opts,
+                    gpus)
             except Exception as e:  # every failure is reported, not raised
-                log.result("FAIL", name, f"{type(e).__name__}: {e}")
+                log.result("FAIL", f"generate {cases[0]['model']}",
+                           f"{type(e).__name__}: {e}")
 
 
 def main(argv=None):
@@ -447,6 +458,8 @@ def main(argv=None):
     p.add_argument("--weft-run", help="the runner (default DIST/bin/weft-run)")
     p.add_argument("--weft", help="the generate command (default "
                    "DIST/bin/weft-generate)")
+    p.add_argument("--weft-serve", help="the serve command of the "
+                   "generation checks (default DIST/bin/weft-serve)")
     p.add_argument("--backend", default="cuda", choices=["cuda", "cpu"],
                    help="cpu checks this script where there is no GPU: the "
                    "onnxruntime-referenced cases of the small models only, "
@@ -457,6 +470,7 @@ def main(argv=None):
     bin_dir = os.path.join(a.dist, "bin")
     a.weft_run = a.weft_run or os.path.join(bin_dir, "weft-run")
     a.weft = a.weft or os.path.join(bin_dir, "weft-generate")
+    a.weft_serve = a.weft_serve or os.path.join(bin_dir, "weft-serve")
     if a.only:
         for key in ("cases", "generation"):
             index[key] = [c for c in index.get(key, [])
@@ -498,7 +512,7 @@ def main(argv=None):
     os.makedirs(keep, exist_ok=True)
     for case in index["cases"]:
         run_case(case, log, refs, gpus, keep, a)
-    run_generation(index, log, refs, a)
+    run_generation(index, log, refs, a, gpus)
     counts = {s: sum(r["status"] == s for r in log.results)
               for s in ("PASS", "FAIL", "SKIP")}
     log(f"gpu-test: {time.time() - start:.0f} s")
