@@ -11,6 +11,7 @@ roofline. Run from the repository root after scripts/gpu-prepare (without
       [--peer-prompts 128] [--peer-batches 1] [--peer-iters 3]
       [--peer-warmup 2] [--weft dist/gpu/bin/weft] [--kv-cache-gib X]
       [--weft-variant NAME:VAR=V,...] [--peer-compile generate|forward]
+      [--tp 1,2,4] [--nproc]
 
 The card's HBM copy bandwidth (bytes read + written per second of a 2 GiB
 device-to-device copy) is measured first, in the same run. A run is B
@@ -33,6 +34,21 @@ prompts). A prefill bucket's first run in a process is its first launch
 (captured into a CUDA graph from the second), so weft's ttft is a cold
 prefill of that bucket. A failed run (missing binary, non-zero exit, no
 JSON) prints FAIL with its command; the other numbers still come.
+
+--tp 1,2,4 runs weft's runs once per tensor-parallel artifact of each
+model (`MODEL.generate`, `MODEL.tpN.generate`: scripts/gpu-prepare
+--multi-gpu compiles the 8b's at tp 2 and 4), ranks as threads (rank r on
+GPU r; with --nproc as processes), in the same run; a tp needing more GPUs
+than present is SKIPped. The table then has a tp column and `vs tp 1`,
+tp 1's ms/token over this one's (the decode speed-up; the targets: tp 2
+at least TP_TARGETS[2] and tp 4 at least TP_TARGETS[4] times tp 1 at
+batch 1, a line each says whether they are met). A tp N run's floor is
+the one-GPU floor / N: each GPU reads its share of the weights and the
+KV cache (the all-reduces left out). Where cases.json holds the
+planner's predictions (`planner_decode`, made by gpu-prepare
+--multi-gpu with `weft plan ... --tp N --json` for the card's GPU type),
+a second table sets weft's ms/token beside them, as docs/planner.md's
+decode tables.
 
 --weft-variant NAME:VAR=V,... runs weft again under those environment
 variables (e.g. WEFT_GEMV=0 WEFT_GROUP_STEPS=0: every projection through
@@ -80,11 +96,13 @@ WEFT_GENERATE = ("{weft} {artifact} --backend cuda --model-dir "
 WEFT_IDS = " --prompt-ids {ids}"
 WEFT_FILE = " --prompt-file {path}"
 WEFT_KV = " --kv-cache-gib {gib}"
+WEFT_NPROC = " --nproc {nproc}"
 WARMUP_TOKENS = 8
 # -----------------------------------------------------------------------------
 SYSTEMS = ["weft", "peer"]
 PEER = "torch compile-ro static"
 PROMPT_SEED = 5
+TP_TARGETS = {2: 1.6, 4: 2.4}  # decode speed-up over tp 1 at batch 1
 
 
 def parse_args(argv=None):
@@ -114,6 +132,12 @@ def parse_args(argv=None):
                    help="run weft again with these environment variables, "
                    "as system 'weft (NAME)' (repeatable; e.g. "
                    "cublaslt:WEFT_GEMV=0,WEFT_GROUP_STEPS=0)")
+    p.add_argument("--tp", type=csv(int), default=[1],
+                   help="tensor-parallel degrees of weft's artifacts, each "
+                   "run in turn (e.g. 1,2,4)")
+    p.add_argument("--nproc", action="store_true",
+                   help="run the ranks of a tp artifact as processes "
+                   "(weft generate --nproc N), not as threads")
     p.add_argument("--peer-compile", choices=["generate", "forward"],
                    default="generate",
                    help="generate: transformers compiles its decode step "
@@ -138,6 +162,9 @@ def parse_args(argv=None):
     for n in a.prompts + a.batches + a.peer_prompts + a.peer_batches:
         if n < 1:
             p.error(f"{n}: prompt lengths and batch sizes must be positive")
+    if any(n < 1 for n in a.tp) or len(set(a.tp)) != len(a.tp):
+        p.error(f"--tp {','.join(map(str, a.tp))}: positive degrees, each "
+                "once")
     return a
 
 
@@ -190,12 +217,14 @@ def weft_runs(size, case, runs, new_tokens, vocab, a, log, variant=None):
     """weft's runs of one model: result dicts (FAIL/SKIP lines for the
     others). `variant`: (name, ["VAR=V", ...]) run under `env`."""
     system = "weft" + (f" ({variant[0]})" if variant else "")
+    tp = case.get("tp", 1) if case else 1
+    where = size + (f" tp {tp}" if tp > 1 else "")
     if case is None:
         log(f"FAIL weft {size}: no generation artifact in cases.json "
             "(scripts/gpu-prepare without --no-bench)")
         return []
     if case.get("compile_error"):
-        log(f"FAIL weft {size}: did not compile: {case['compile_error']}")
+        log(f"FAIL weft {where}: did not compile: {case['compile_error']}")
         return []
     if not os.access(a.weft, os.X_OK):
         log(f"FAIL weft {size}: {a.weft} is missing or not executable (the "
@@ -209,6 +238,8 @@ def weft_runs(size, case, runs, new_tokens, vocab, a, log, variant=None):
                                 tokens=new_tokens)
     if a.kv_cache_gib:
         base += WEFT_KV.format(gib=a.kv_cache_gib)
+    if tp > 1 and getattr(a, "nproc", False):
+        base += WEFT_NPROC.format(nproc=tp)
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         def command(batch, prompt, tokens=None):
@@ -232,11 +263,12 @@ def weft_runs(size, case, runs, new_tokens, vocab, a, log, variant=None):
         t0 = time.time()
         _, err = generate_check.run_weft(cmd, 1)
         if err:
-            log(f"FAIL {system} {size} warm-up: {err.replace(cmd, shown)}")
+            log(f"FAIL {system} {where} warm-up: "
+                f"{err.replace(cmd, shown)}")
             return []
-        log(f"{system} {size} warm-up: {time.time() - t0:.1f} s")
+        log(f"{system} {where} warm-up: {time.time() - t0:.1f} s")
         for batch, prompt in runs:
-            label = f"{system} {size} {batch} x {prompt}"
+            label = f"{system} {where} {batch} x {prompt}"
             if prompt + new_tokens > case["max_seq"]:
                 log(f"SKIP {label}: {prompt} + {new_tokens} tokens exceed "
                     f"the artifact's max_seq {case['max_seq']}")
@@ -260,7 +292,7 @@ def weft_runs(size, case, runs, new_tokens, vocab, a, log, variant=None):
                 continue
             out.append(dict(system=system, batch=batch, prompt=prompt,
                             ttft_ms=ttft, ms_per_token=mpt, compile_s=None,
-                            command=shown))
+                            command=shown, tp=tp))
             log(f"{label}: ttft {ttft:.2f} ms, {mpt:.3f} ms/token "
                 f"({time.time() - t0:.1f} s wall)")
     return out
@@ -367,11 +399,62 @@ def peer_runs(size, model, runs, new_tokens, vocab, a, log):
                         + (" (generate)" if a.peer_compile == "generate"
                            else ""),
                         batch=batch, prompt=prompt, ttft_ms=ttft,
-                        ms_per_token=mpt, compile_s=compile_s, command=None))
+                        ms_per_token=mpt, compile_s=compile_s, command=None,
+                        tp=1))
         log(f"{label}: ttft {ttft:.2f} ms, {mpt:.3f} ms/token (first call "
             f"{compile_s:.1f} s)")
     model.forward = forward
     return out
+
+
+def add_speedups(results):
+    """Each result's `speedup`: the tp 1 run's ms/token (same model,
+    system, batch and prompt) over its own; None without that run."""
+    base = {(r["model"], r["system"], r["batch"], r["prompt"]):
+            r["ms_per_token"] for r in results if r.get("tp", 1) == 1}
+    for r in results:
+        ms = base.get((r["model"], r["system"], r["batch"], r["prompt"]))
+        r["speedup"] = ms / r["ms_per_token"] if ms else None
+
+
+def target_lines(results, batch, prompt):
+    """Whether each TP_TARGETS speed-up is met at `batch` x `prompt`."""
+    out = []
+    for r in results:
+        need = TP_TARGETS.get(r.get("tp", 1))
+        if need is None or r["system"] != "weft" or r["batch"] != batch \
+                or r["prompt"] != prompt:
+            continue
+        if r["speedup"] is None:
+            out.append(f"{r['model']} tp {r['tp']} at {batch} x {prompt}: "
+                       "no tp 1 run to compare with")
+            continue
+        out.append(f"{r['model']} tp {r['tp']} at {batch} x {prompt}: "
+                   f"{r['speedup']:.2f}x tp 1's decode speed (target "
+                   f"{need}x: {'met' if r['speedup'] >= need else 'NOT met'})")
+    return out
+
+
+def planner_rows(index, results, card, new_tokens):
+    """weft's runs beside the planner's prediction for the same model, tp,
+    batch and prompt (cases.json `planner_decode`, the card's topology)."""
+    rows = []
+    topology = C.planner_topology(card)
+    for r in results:
+        if r["system"] != "weft":
+            continue
+        p = C.planner_prediction(index, topology,
+                                 C.BENCH_MODELS[r["model"]], r.get("tp", 1),
+                                 r["batch"], r["prompt"], new_tokens)
+        if p:
+            rows.append(dict(model=r["model"], tp=r.get("tp", 1),
+                             batch=r["batch"], prompt=r["prompt"],
+                             gen=new_tokens, topology=topology,
+                             predicted_ms=p["decode_ms"],
+                             measured_ms=r["ms_per_token"],
+                             error=p["decode_ms"] / r["ms_per_token"] - 1,
+                             command=p["command"]))
+    return rows
 
 
 def main(argv=None):
@@ -396,7 +479,7 @@ def main(argv=None):
     bw = measure_bandwidth()
     log(f"{gpus} x {card}, torch {torch.__version__}, transformers "
         f"{transformers.__version__}: HBM copy {bw / 1e9:.0f} GB/s")
-    generation = {c["model"]: c for c in index.get("generation_bench", [])}
+    generation = index.get("generation_bench", [])
     weft_plan = runs_of(a.prompts, a.batches, a.prompts[0])
     peer_plan = runs_of(a.peer_prompts, a.peer_batches, a.prompts[0])
     results = []
@@ -428,37 +511,73 @@ def main(argv=None):
         gc.collect()
         torch._dynamo.reset()
         torch.cuda.empty_cache()
-        if "weft" in a.systems:
-            runs += weft_runs(size, generation.get(name), weft_plan,
-                              a.new_tokens, cfg["vocab_size"], a, log)
+        for tp in a.tp if "weft" in a.systems else []:
+            case = C.find_generation(generation, name, tp)
+            if tp > gpus:
+                log(f"SKIP weft {size} tp {tp}: needs {tp} GPUs, {gpus} "
+                    "present")
+                continue
+            if case is None and tp > 1:
+                log(f"FAIL weft {size} tp {tp}: no tp {tp} generation "
+                    "artifact in cases.json (scripts/gpu-prepare "
+                    "--multi-gpu)")
+                continue
+            runs += weft_runs(size, case, weft_plan, a.new_tokens,
+                              cfg["vocab_size"], a, log)
             for variant in a.weft_variants:
-                runs += weft_runs(size, generation.get(name), weft_plan,
-                                  a.new_tokens, cfg["vocab_size"], a, log,
-                                  variant)
+                runs += weft_runs(size, case, weft_plan, a.new_tokens,
+                                  cfg["vocab_size"], a, log, variant)
         for r in runs:
-            floor = floor_ms(cfg, r["batch"], r["prompt"], a.new_tokens, bw)
+            # tp ranks each read their share of the weights and KV cache.
+            floor = floor_ms(cfg, r["batch"], r["prompt"], a.new_tokens,
+                             bw) / r.get("tp", 1)
             r.update(model=size, new_tokens=a.new_tokens, floor_ms=floor,
                      fraction=floor / r["ms_per_token"],
                      tokens_per_s=r["batch"] * 1e3 / r["ms_per_token"])
         results += runs
+    add_speedups(results)
+    by_tp = a.tp != [1]
     date = datetime.date.today().isoformat()
     log("")
     log(f"Measured {date} on {gpus} x {card} (HBM copy {bw / 1e9:.0f} GB/s; "
         f"torch {torch.__version__}, transformers "
         f"{transformers.__version__}), `{command}`:")
     log("")
-    log("| date | card | model | system | batch x prompt | new tokens | "
-        "ttft ms | ms/token | decode tokens/s | floor ms/token | of floor | "
-        "compile s |")
-    log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- "
-        "| --- |")
+    # With --tp: a tp column after the system, the speed-up last.
+    log("| date | card | model | system | " + ("tp | " if by_tp else "") +
+        "batch x prompt | new tokens | ttft ms | ms/token | decode tokens/s "
+        "| floor ms/token | of floor | compile s |"
+        + (" vs tp 1 |" if by_tp else ""))
+    log("| --- " * (12 + 2 * by_tp) + "|")
     for r in results:
         comp = f"{r['compile_s']:.0f}" if r["compile_s"] else ""
+        speedup = f"{r['speedup']:.2f}x" if r["speedup"] else ""
         log(f"| {date} | {card} | {r['model']} | {r['system']} | "
+            + (f"{r['tp']} | " if by_tp else "") +
             f"{r['batch']} x {r['prompt']} | {r['new_tokens']} | "
             f"{r['ttft_ms']:.1f} | {r['ms_per_token']:.2f} | "
             f"{r['tokens_per_s']:.0f} | {r['floor_ms']:.2f} | "
-            f"{r['fraction']:.0%} | {comp} |")
+            f"{r['fraction']:.0%} | {comp} |"
+            + (f" {speedup} |" if by_tp else ""))
+    targets = target_lines(results, 1, a.prompts[0]) if by_tp else []
+    if targets:
+        log("")
+        for line in targets:
+            log(line)
+    planner = planner_rows(index, results, card, a.new_tokens)
+    if planner:
+        log("")
+        log(f"The planner's decode predictions ({planner[0]['command']}, "
+            f"the tp and batch of each row) against weft:")
+        log("")
+        log("| date | card | model | tp | batch x prompt + gen | predicted "
+            "decode (ms/token) | measured (ms/token) | error |")
+        log("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for row in planner:
+            log(f"| {date} | {card} | llama-{row['model']} (bf16) | "
+                f"{row['tp']} | {row['batch']} x {row['prompt']} + "
+                f"{row['gen']} | {row['predicted_ms']:.2f} | "
+                f"{row['measured_ms']:.2f} | {row['error']:+.0%} |")
     out = os.environ.get("OUT")
     if out:
         os.makedirs(out, exist_ok=True)
@@ -466,7 +585,8 @@ def main(argv=None):
             json.dump(dict(date=date, card=card, gpus=gpus, command=command,
                            torch=torch.__version__,
                            transformers=transformers.__version__,
-                           hbm_bytes_per_s=bw, results=results), f, indent=1)
+                           hbm_bytes_per_s=bw, results=results,
+                           targets=targets, planner=planner), f, indent=1)
         with open(os.path.join(out, "decode.md"), "w") as f:
             f.write("\n".join(lines) + "\n")
     return 0
