@@ -10,6 +10,7 @@ scripts/gpu-bundle on the build machine, carrying dist/gpu:
       [--num-prompts 256] [--input-len 512] [--output-len 128]
       [--rates 16,64,inf] [--moderate-rate 16] [--deterministic-models 1b]
       [--kv-cache-gib 40] [--max-num-seqs 256] [--schedules alternate,mixed]
+      [--tp 1,2,4] [--dp 1,2,4] [--out-name serve_gpu]
 
 For each model: the weights are filled (scripts/gpu/fill_weights.py, the
 seed bench/decode.py uses), then
@@ -32,8 +33,22 @@ seed bench/decode.py uses), then
   after one untimed warm-up call of 8 prompts. generate_batch is offline
   (every request at once), so it compares with weft's inf step.
 
-Prints a markdown table for docs/perf.md and writes $OUT/serve_gpu.json
-and $OUT/serve_gpu.md when $OUT is set.
+Several GPUs: --tp 1,2,4 serves the model's artifact at each
+tensor-parallel degree (`MODEL.serve`, `MODEL.tpN.serve`: scripts/gpu-prepare
+--multi-gpu compiles the 8b's at tp 2 and 4), ranks as threads, rank r on
+GPU r; --dp 1,2,4 serves each of them as that many data-parallel replicas
+of one process (`weft serve --dp N`, docs/serving.md: replica d's rank r
+on GPU d x tp + r, a KV cache and a scheduler each, a request routed to
+the replica with the fewest sequences), every (tp, dp) in the same run,
+those needing more GPUs than present SKIPped. --kv-cache-gib and
+--max-num-seqs are per rank and per replica, as weft serve takes them.
+Each layout's saturation throughput (the ladder's last step) is then set
+against the one-GPU server's (tp 1, one replica) of the same schedule in
+a line of its own. The peer runs once per model; --deterministic only at
+tp 1 with one replica.
+
+Prints a markdown table for docs/perf.md and writes $OUT/NAME.json and
+$OUT/NAME.md when $OUT is set (NAME: --out-name, default serve_gpu).
 """
 import argparse
 import datetime
@@ -72,7 +87,22 @@ def parse_args(argv):
     p.add_argument("--max-num-seqs", type=int, default=256)
     p.add_argument("--timeout", type=float, default=900)
     p.add_argument("--schedules", type=sizes, default=["alternate"])
+    p.add_argument("--tp", type=sizes, default=["1"],
+                   help="tensor-parallel degrees of the served artifacts")
+    p.add_argument("--dp", type=sizes, default=["1"],
+                   help="data-parallel replicas of each (weft serve --dp)")
+    p.add_argument("--out-name", default="serve_gpu",
+                   help="$OUT/NAME.json and $OUT/NAME.md")
     a = p.parse_args(argv)
+    for flag in ("tp", "dp"):
+        try:
+            values = [int(x) for x in getattr(a, flag)]
+        except ValueError:
+            values = [0]
+        if any(v < 1 for v in values) or len(set(values)) != len(values):
+            p.error(f"--{flag} {','.join(getattr(a, flag))}: positive "
+                    "numbers, each once")
+        setattr(a, flag, values)
     for s in a.schedules:
         if s not in ("prefill-first", "alternate", "mixed"):
             p.error(f"unknown schedule '{s}' (known: prefill-first, "
@@ -172,32 +202,67 @@ def summary_row(s):
                 tpot_p50=pct("tpot_ms", "p50"))
 
 
-def weft_runs(artifact, name, size, schedule, a, vocab, scratch, log):
+def layout_label(tp, dp):
+    """How a layout reads in the log and the table: '' for one GPU."""
+    return (f" tp {tp}" if tp > 1 else "") + (f" dp {dp}" if dp > 1 else "")
+
+
+def weft_runs(artifact, name, size, schedule, a, vocab, scratch, log,
+              extra=(), tag=""):
     """The ladder and the moderate step against one weft-serve started with
-    --schedule SCHEDULE; returns their summaries and commands."""
+    --schedule SCHEDULE (and `extra` flags); returns their summaries and
+    commands."""
     runs = {}
-    srv = WeftServer(artifact, C.model_dir(name), a, ["--schedule", schedule])
-    log(f"{size}: {' '.join(srv.cmd)}")
+    srv = WeftServer(artifact, C.model_dir(name), a,
+                     ["--schedule", schedule, *extra])
+    log(f"{size}{tag}: {' '.join(srv.cmd)}")
     try:
         ladder, cmd = bench(srv.url, a, vocab, os.path.join(
-            scratch, f"ladder_{size}_{schedule}.json"), "--ladder",
+            scratch, f"ladder_{size}{tag.replace(' ', '_')}_{schedule}"
+            ".json"), "--ladder",
             "--ladder-rates", a.rates, "--saturation-gain", "0")
         runs["ladder"] = [summary_row(st["summary"]) for st in ladder["steps"]]
         runs["ladder_command"] = cmd
         for row in runs["ladder"]:
-            log(f"{size} weft {schedule} rate {row['rate']}: "
+            log(f"{size}{tag} weft {schedule} rate {row['rate']}: "
                 f"{row['output_throughput']:.0f} tok/s, TTFT p50 "
                 f"{row['ttft_p50']} p99 {row['ttft_p99']} ms, ITL p50 "
                 f"{row['itl_p50']} p99 {row['itl_p99']} ms, failed "
                 f"{row['failed']}")
         moderate, cmd = bench(srv.url, a, vocab, os.path.join(
-            scratch, f"moderate_{size}_{schedule}.json"), "--request-rate",
+            scratch, f"moderate_{size}{tag.replace(' ', '_')}_{schedule}"
+            ".json"), "--request-rate",
             a.moderate_rate)
         runs["moderate"] = summary_row(moderate["summary"])
         runs["moderate_command"] = cmd
     finally:
-        srv.stop(os.path.join(scratch, f"server_{size}_{schedule}.log"))
+        srv.stop(os.path.join(scratch, f"server_{size}"
+                              f"{tag.replace(' ', '_')}_{schedule}.log"))
     return runs
+
+
+def saturation_lines(results, schedules):
+    """Each layout's saturation throughput (its ladder's last step) against
+    the one-GPU server's (tp 1, one replica) of the same model and
+    schedule: one line each."""
+    out = []
+    for schedule in schedules:
+        base = {e["model"]: e[schedule]["ladder"][-1]["output_throughput"]
+                for e in results if (e.get("tp", 1), e.get("dp", 1)) ==
+                (1, 1) and e.get(schedule, {}).get("ladder")}
+        for e in results:
+            tp, dp = e.get("tp", 1), e.get("dp", 1)
+            ladder = e.get(schedule, {}).get("ladder")
+            if (tp, dp) == (1, 1) or not ladder:
+                continue
+            got = ladder[-1]["output_throughput"]
+            line = (f"{e['model']} weft {schedule}{layout_label(tp, dp)} at "
+                    f"saturation: {got:.0f} output tok/s on {tp * dp} GPUs")
+            if e["model"] in base:
+                line += (f", {got / base[e['model']]:.2f}x the one-GPU "
+                         f"server's {base[e['model']]:.0f}")
+            out.append(line)
+    return out
 
 
 def main(argv=None):
@@ -214,6 +279,7 @@ def main(argv=None):
         lines.append(line)
 
     card = torch.cuda.get_device_name(0)
+    gpus = torch.cuda.device_count()
     command = "python3 bench/serve_gpu.py " + " ".join(
         shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
     log(f"{card}, torch {torch.__version__}, transformers "
@@ -222,40 +288,64 @@ def main(argv=None):
     for size in a.models:
         name = C.BENCH_MODELS[size]
         path = os.path.join(C.model_dir(name), "model.onnx")
-        artifact = C.artifact_dir(f"{name}.serve")
         t0 = time.time()
         model = fill_weights.fill(path, C.SEED, "cuda", quiet=True,
                                   attn="sdpa")
         vocab = model.config.vocab_size
         log(f"{size}: weights filled in {time.time() - t0:.1f} s")
-        entry = dict(model=size)
+        peer = None
         if size in a.peer_models:
             try:
                 model = model.to(torch.bfloat16).eval()
-                entry["peer"] = peer_run(model, a, vocab, log)
+                peer = peer_run(model, a, vocab, log)
             except Exception as e:  # noqa: BLE001
                 log(f"FAIL peer {size}: {type(e).__name__}: {e}")
         del model
         gc.collect()
         torch.cuda.empty_cache()
-        try:
-            for schedule in a.schedules:
-                entry[schedule] = weft_runs(artifact, name, size, schedule, a,
-                                            vocab, scratch, log)
-            if size in a.deterministic_models:
-                srv = WeftServer(artifact, C.model_dir(name), a,
-                                 ["--deterministic"])
-                try:
-                    det, _ = bench(srv.url, a, vocab, os.path.join(
-                        scratch, f"det_{size}.json"), "--request-rate",
-                        a.moderate_rate)
-                    entry["deterministic"] = summary_row(det["summary"])
-                finally:
-                    srv.stop()
-        except Exception as e:  # noqa: BLE001
-            log(f"FAIL weft {size}: {type(e).__name__}: {e}")
-        results.append(entry)
-        log(json.dumps(entry))
+        for tp in a.tp:
+            artifact = C.artifact_dir(C.gen_name(name, C.layout_name(tp),
+                                                 "serve"))
+            for dp in a.dp:
+                tag = layout_label(tp, dp)
+                entry = dict(model=size, tp=tp, dp=dp)
+                if peer and not any(e["model"] == size and "peer" in e
+                                    for e in results):
+                    entry["peer"] = peer
+                if tp * dp > gpus:
+                    log(f"SKIP weft {size}{tag}: needs {tp * dp} GPUs, "
+                        f"{gpus} present")
+                elif not os.path.isdir(artifact):
+                    log(f"FAIL weft {size}{tag}: {artifact} is missing "
+                        "(scripts/gpu-prepare --multi-gpu makes the tp "
+                        "artifacts)")
+                else:
+                    replicas = ["--dp", str(dp)] if dp > 1 else []
+                    try:
+                        for schedule in a.schedules:
+                            entry[schedule] = weft_runs(
+                                artifact, name, size, schedule, a, vocab,
+                                scratch, log, replicas, tag)
+                        if size in a.deterministic_models and \
+                                (tp, dp) == (1, 1):
+                            srv = WeftServer(artifact, C.model_dir(name), a,
+                                             ["--deterministic"])
+                            try:
+                                det, _ = bench(srv.url, a, vocab,
+                                               os.path.join(
+                                                   scratch,
+                                                   f"det_{size}.json"),
+                                               "--request-rate",
+                                               a.moderate_rate)
+                                entry["deterministic"] = summary_row(
+                                    det["summary"])
+                            finally:
+                                srv.stop()
+                    except Exception as e:  # noqa: BLE001
+                        log(f"FAIL weft {size}{tag}: {type(e).__name__}: "
+                            f"{e}")
+                results.append(entry)
+                log(json.dumps(entry))
     date = datetime.date.today().isoformat()
     md = [f"`{command}` ({date}, {card})", "",
           "| model | system | load | output tok/s | TTFT p50 / p99 ms | "
@@ -270,7 +360,9 @@ def main(argv=None):
 
     for e in results:
         for schedule in a.schedules:
-            runs, system = e.get(schedule, {}), f"weft {schedule}"
+            runs = e.get(schedule, {})
+            system = f"weft {schedule}" + layout_label(e.get("tp", 1),
+                                                       e.get("dp", 1))
             for row in runs.get("ladder", []):
                 md_row(e["model"], system,
                        f"{row['completed']} prompts, {row['concurrency']} at "
@@ -286,12 +378,15 @@ def main(argv=None):
             md.append(f"| {e['model']} | transformers generate_batch | "
                       f"offline | {e['peer']['output_throughput']:.0f} | - | "
                       f"- |")
+    scaling = saturation_lines(results, a.schedules)
+    if scaling:
+        md += [""] + scaling
     log("\n".join(md))
     if out_dir:
-        with open(os.path.join(out_dir, "serve_gpu.json"), "w") as fh:
-            json.dump(dict(command=command, date=date, card=card,
+        with open(os.path.join(out_dir, f"{a.out_name}.json"), "w") as fh:
+            json.dump(dict(command=command, date=date, card=card, gpus=gpus,
                            results=results, log=lines), fh, indent=1)
-        with open(os.path.join(out_dir, "serve_gpu.md"), "w") as fh:
+        with open(os.path.join(out_dir, f"{a.out_name}.md"), "w") as fh:
             fh.write("\n".join(md) + "\n")
     return 0
 
