@@ -15,7 +15,7 @@ serving buckets, for bench/serve_gpu.py) are compiled too and listed under
   prepare.py [--weft build/bin/weft] [--no-bench] [--check-cpu [SUBSTRING ...]]
              [--weft-run build/bin/weft-run] [--gen-max-seq N]
              [--codegen-check build/bin/weft-codegen-gpu-check]
-             [--no-codegen-check] [--full-node] [--multi-gpu]
+             [--no-codegen-check] [--full-node] [--multi-gpu [tiny]]
 
 --multi-gpu adds the generation artifacts of several GPUs (cases.py
 multi_gpu_cases: the tiny model at tp 2, tp 4, pp 2 and tp 2 x pp 2, the
@@ -24,7 +24,8 @@ multi_gpu_cases: the tiny model at tp 2, tp 4, pp 2 and tp 2 x pp 2, the
 planner's decode predictions for the 8b at those tp degrees (`weft plan
 ... --json`, cases.json `planner_decode`), which bench/decode.py --tp sets
 beside its measurements. scripts/gpu-multi runs them on a machine of 2 or
-4 GPUs.
+4 GPUs. `--multi-gpu tiny` makes only the tiny model's, for trying
+generate_check.py and fault_check.py on CPU ranks (--backend cpu).
 
 --check-cpu runs every f32 case that can run here (the small models, and
 the tiny Llama with numpy random weights in a scratch directory, read via
@@ -321,12 +322,14 @@ def main(argv=None):
     p.add_argument("--full-node", action="store_true",
                    help="also the 8-GPU layouts of the 8b model (tp 8, "
                    "tp 4 x pp 2, tp 2 x pp 4), for an 8-GPU machine")
-    p.add_argument("--multi-gpu", action="store_true",
+    p.add_argument("--multi-gpu", nargs="?", const="all",
+                   choices=["all", "tiny"],
                    help="also the generation artifacts of several GPUs (the "
                    "tiny model at tp 2, tp 4, pp 2, tp 2 x pp 2; the 8b's "
                    "benchmark and serving artifacts at tp 1, 2 and 4) and "
                    "the planner's tp decode predictions, for "
-                   "scripts/gpu-multi on 2 or 4 GPUs")
+                   "scripts/gpu-multi on 2 or 4 GPUs; `tiny`: only the tiny "
+                   "model's")
     p.add_argument("--check-cpu", nargs="*", metavar="SUBSTRING",
                    help="run the f32-checkable cases, the tiny bf16 Llama "
                    "and its mutants on the CPU backend (those whose name "
@@ -352,7 +355,8 @@ def main(argv=None):
     shutil.rmtree(C.codegen_check_dir(out), ignore_errors=True)
     os.makedirs(out, exist_ok=True)
     flags = target_flags(a.weft)
-    generate_models(out, not a.no_bench or a.full_node or a.multi_gpu)
+    generate_models(out, not a.no_bench or a.full_node or
+                    a.multi_gpu == "all")
     index = {"topology": C.TOPOLOGY, "target_flags": flags,
              "commit": run(["git", "-C", ROOT, "rev-parse", "--short",
                             "HEAD"]).stdout.strip(),
@@ -367,7 +371,10 @@ def main(argv=None):
         index["cases"] += tests
         index["bench"] += bench
     if a.multi_gpu:
-        for key, extra in C.multi_gpu_cases(a.gen_max_seq).items():
+        extra_cases = C.multi_gpu_cases(a.gen_max_seq)
+        if a.multi_gpu == "tiny":
+            extra_cases = {"generation": extra_cases["generation"]}
+        for key, extra in extra_cases.items():
             have = {c["name"] for c in index[key]}
             index[key] += [c for c in extra if c["name"] not in have]
     failed = 0
@@ -402,7 +409,7 @@ def main(argv=None):
         print(f"{'FAIL' if err else 'ok  '} compile {case['name']} "
               f"({time.time() - t0:.1f} s{size})"
               + (f": {err}" if err else ""), flush=True)
-    if a.multi_gpu:
+    if a.multi_gpu == "all":
         t0 = time.time()
         index["planner_decode"], errors = plan_decode(a.weft, out)
         failed += len(errors)

@@ -9,9 +9,14 @@ transformers:
 - bench/prefill.py's roofline cost against hand-computed FLOPs and bytes,
   and its command-line refusals;
 - bench/decode.py's roofline floor, its command-line refusals and its weft
-  runs against stand-in weft binaries (JSON lines, a failure, none);
-- generate_check.py's token comparison;
-- scripts/gpu/cases.py's case list fits the layouts and the presets.
+  runs against stand-in weft binaries (JSON lines, a failure, none), at
+  several tp degrees with their speed-ups, targets and planner rows;
+- bench/serve_gpu.py's --tp and --dp and its saturation lines;
+- generate_check.py's token comparisons (against the reference, against
+  the one-GPU run);
+- fault_check.py's reading of errors and timings, and its refusals;
+- scripts/gpu/cases.py's case list fits the layouts and the presets, with
+  gpu-prepare --multi-gpu's generation artifacts.
 
   check_gpu_scripts.py SRC_ROOT SCRATCH_DIR
 """
@@ -30,9 +35,11 @@ sys.path.insert(0, os.path.join(SRC, "scripts", "gpu"))
 sys.path.insert(0, os.path.join(SRC, "bench"))
 import cases as C  # noqa: E402
 import decode  # noqa: E402
+import fault_check as FC  # noqa: E402
 import fill_weights as F  # noqa: E402
 import generate_check as G  # noqa: E402
 import prefill  # noqa: E402
+import serve_gpu  # noqa: E402
 
 failures = []
 
@@ -280,6 +287,93 @@ expect(decode.weft_runs("1b", dict(gen_case, compile_error="weft: error: "
                         lines.append) == [] and "did not compile" in lines[0],
        "an artifact that did not compile: reported, no results")
 
+# --tp: each tp artifact's runs (ranks as processes with --nproc), the
+# speed-up over tp 1, the targets and the planner's rows.
+a = decode.parse_args(["--tp", "1,2,4", "--nproc", "--weft", fake])
+expect(a.tp == [1, 2, 4] and a.nproc, "decode.py parses --tp and --nproc")
+for argv, message in ((["--tp", "0"], "positive degrees"),
+                      (["--tp", "2,2"], "each once")):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            decode.parse_args(argv)
+            code = 0
+        except SystemExit as e:
+            code = e.code
+    expect(code == 2 and message in err.getvalue(),
+           f"decode.py {' '.join(argv)}: refused ({message})")
+tp2_case = C.find_generation(C.multi_gpu_cases()["generation_bench"],
+                             "llama8b_bf16", 2)
+lines = []
+runs = decode.weft_runs("8b", tp2_case, [(1, 128)], 16, 128256, a,
+                        lines.append)
+expect(len(runs) == 1 and runs[0]["tp"] == 2 and
+       "--nproc 2" in runs[0]["command"] and
+       "llama8b_bf16.tp2.generate.weft" in runs[0]["command"] and
+       lines[-1].startswith("weft 8b tp 2 1 x 128: "),
+       f"decode.py runs the tp 2 artifact as 2 processes: "
+       f"{runs[0]['command'] if runs else lines}")
+results = [dict(model="8b", system="weft", batch=b, prompt=128, tp=tp,
+                ms_per_token=ms)
+           for tp, b, ms in ((1, 1, 7.0), (2, 1, 4.0), (4, 1, 3.5),
+                             (1, 8, 8.0), (2, 8, 5.0))]
+results.append(dict(model="1b", system="weft", batch=1, prompt=128, tp=2,
+                    ms_per_token=1.0))
+decode.add_speedups(results)
+expect([r["speedup"] for r in results] == [1.0, 1.75, 2.0, 1.0, 1.6, None],
+       "speed-up: tp 1's ms/token over the run's, per model, batch and "
+       "prompt; none without a tp 1 run")
+targets = decode.target_lines(results, 1, 128)
+expect(targets == [
+    "8b tp 2 at 1 x 128: 1.75x tp 1's decode speed (target 1.6x: met)",
+    "8b tp 4 at 1 x 128: 2.00x tp 1's decode speed (target 2.4x: NOT met)",
+    "1b tp 2 at 1 x 128: no tp 1 run to compare with"],
+       f"decode.py says whether the tp targets are met: {targets}")
+plan_index = {"planner_decode": [
+    dict(topology="h100x4", model="llama8b_bf16", tp=2, batch=1, prompt=128,
+         gen=128, decode_ms=5.0, command="weft plan ..."),
+    dict(topology="h200x4", model="llama8b_bf16", tp=2, batch=1, prompt=128,
+         gen=128, decode_ms=9.0, command="weft plan ...")]}
+rows = decode.planner_rows(plan_index, results, "NVIDIA H100 80GB HBM3", 128)
+expect([(r["tp"], r["batch"], r["predicted_ms"], round(r["error"], 2))
+        for r in rows] == [(2, 1, 5.0, 0.25)],
+       "the planner's prediction beside the measurement of the same tp, "
+       "batch and prompt on the card's topology (error +25%)")
+expect(decode.planner_rows(plan_index, results, "NVIDIA H100", 64) == [],
+       "no planner row for another number of new tokens")
+expect(C.planner_topology("NVIDIA H200") == "h200x4" and
+       C.planner_topology("NVIDIA H100 80GB HBM3") == "h100x4",
+       "the planner's topology follows the card")
+
+# --- bench/serve_gpu.py's layouts ----------------------------------------------
+a = serve_gpu.parse_args(["--tp", "1,2,4", "--dp", "1,2", "--peer-models", ""])
+expect((a.tp, a.dp, a.peer_models) == ([1, 2, 4], [1, 2], []),
+       "serve_gpu.py parses --tp, --dp and an empty --peer-models")
+for argv, message in ((["--dp", "0"], "positive numbers"),
+                      (["--tp", "x"], "positive numbers"),
+                      (["--tp", "2,2"], "each once")):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            serve_gpu.parse_args(argv)
+            code = 0
+        except SystemExit as e:
+            code = e.code
+    expect(code == 2 and message in err.getvalue(),
+           f"serve_gpu.py {' '.join(argv)}: refused ({message})")
+ladder = lambda tok_s: {"ladder": [{"output_throughput": 10.0},  # noqa: E731
+                                   {"output_throughput": tok_s}]}
+served = [dict(model="8b", tp=1, dp=1, alternate=ladder(1000.0)),
+          dict(model="8b", tp=2, dp=1, alternate=ladder(1500.0)),
+          dict(model="8b", tp=1, dp=2, alternate=ladder(1900.0)),
+          dict(model="8b", tp=4, dp=1)]
+expect(serve_gpu.saturation_lines(served, ["alternate"]) == [
+    "8b weft alternate tp 2 at saturation: 1500 output tok/s on 2 GPUs, "
+    "1.50x the one-GPU server's 1000",
+    "8b weft alternate dp 2 at saturation: 1900 output tok/s on 2 GPUs, "
+    "1.90x the one-GPU server's 1000"],
+       "serve_gpu.py sets each layout's saturation against one GPU's")
+
 # --- generate_check.py's comparison -------------------------------------------
 logits = [np.array([0.0, 1.0, 0.95, 0.2]), np.array([0.0, 1.0, 0.5, 0.2])]
 expect(G.compare([1, 1], [1, 1], logits)[:2] == (2, True), "all agree")
@@ -290,6 +384,29 @@ expect(G.compare([1, 2], [1, 1], logits)[:2] == (1, False),
 expect(not G.compare([1], [1, 1], logits)[1], "too few tokens fail")
 expect(not G.compare([9, 1], [1, 1], logits)[1], "an id outside the "
        "vocabulary fails")
+# Against the one-GPU run: equal, or a near-tie in the reference's logits
+# after the prefix both share.
+calls = []
+
+
+def next_logits(ids):
+    calls.append(list(ids))
+    return np.array([0.0, 1.0, 0.95, 0.2])
+
+
+expect(G.compare_runs([1, 2], [1, 2], [7], next_logits)[:2] == (2, True)
+       and calls == [], "the one-GPU run's ids: all equal")
+expect(G.compare_runs([1, 2, 0], [1, 1, 1], [7], next_logits)[:2] ==
+       (1, True) and calls == [[7, 1]],
+       "a difference 0.05 apart in the reference's logits after the shared "
+       "prefix (prompt + ids before it): a near-tie")
+expect(G.compare_runs([1, 3], [1, 1], [7], next_logits)[:2] == (1, False),
+       "a difference 0.8 apart: a failure")
+expect(G.compare_runs([3, 1], [1, 1], [7], next_logits)[:2] == (0, False),
+       "the order does not matter (0.8 apart the other way)")
+expect(not G.compare_runs([1], [1, 1], [7], next_logits)[1] and
+       not G.compare_runs([9], [1], [7], next_logits)[1],
+       "too few tokens, or an id outside the vocabulary, fail")
 expect([len(p) for p in G.prompt_ids(256)] == G.PROMPT_LENS and
        max(G.PROMPT_LENS) > max(C.GEN_TEST[0][3]),
        "generate_check's prompts: one longer than the largest prompt bucket")
@@ -520,6 +637,62 @@ expect([c["name"] for c in gen] == ["tiny_bf16.generate",
            for c in gen), "3 generation artifacts, buckets within max_seq")
 expect([c["prompt_buckets"] for c in C.generation_cases(True, 1024)] ==
        [[128, 512]] * 2, "--gen-max-seq 1024 drops the 2048 bucket")
+
+# gpu-prepare --multi-gpu: the tiny model at every multi-GPU layout, the
+# 8b's benchmark and serving artifacts at tp 1, 2 and 4, each dividing the
+# heads, kv heads and layers evenly.
+multi = C.multi_gpu_cases()
+expect([c["name"] for c in multi["generation"]] ==
+       [f"tiny_bf16.{x}.generate" for x in C.MULTI] and
+       [(c["tp"], c["pp"]) for c in multi["generation"]] ==
+       [C.LAYOUTS[x] for x in C.MULTI],
+       "--multi-gpu: the tiny generation artifact at tp 2, tp 4, pp 2 and "
+       "tp 2 x pp 2")
+expect([c["name"] for c in multi["generation_bench"]] ==
+       ["llama8b_bf16.generate", "llama8b_bf16.tp2.generate",
+        "llama8b_bf16.tp4.generate"] and
+       [c["name"] for c in multi["generation_serve"]] ==
+       ["llama8b_bf16.serve", "llama8b_bf16.tp2.serve",
+        "llama8b_bf16.tp4.serve"] and
+       all("prefill_rows" in c for c in multi["generation_serve"]),
+       "--multi-gpu: the 8b's benchmark and serving artifacts at tp 1, 2, 4")
+tiny_cfg = F.llama_config_of(make("tiny", "bf16"))
+for c in multi["generation"] + multi["generation_bench"]:
+    cfg_c = tiny_cfg if c["preset"] == "tiny" else cfg8
+    expect(cfg_c["num_attention_heads"] % c["tp"] == 0 and
+           cfg_c["num_key_value_heads"] % c["tp"] == 0 and
+           cfg_c["num_hidden_layers"] % c["pp"] == 0 and
+           c["tp"] * c["pp"] <= 4,
+           f"{c['name']} splits its model evenly on at most 4 GPUs")
+expect(C.gen_name("m") == "m.generate" and
+       C.gen_name("m", "tp2", "serve") == "m.tp2.serve" and
+       C.layout_name(2, 2) == "tp2pp2",
+       "generation artifacts' names: the layout between model and purpose")
+expect(C.generation_cases()[0]["name"] == "tiny_bf16.generate",
+       "the one-GPU names stay as they were")
+
+# --- fault_check.py ------------------------------------------------------------
+err = ("weft: error: rank 3 was killed by signal 9 (Killed)\n"
+       "rank 13: unrelated\n")
+expect(FC.error_line(err, 3) == "weft: error: rank 3 was killed by signal "
+       "9 (Killed)" and FC.error_line(err, 1) is None and
+       FC.error_line("weft: error: rank 13: x", 1) is None,
+       "fault_check.py finds the error line naming the rank, not rank 13")
+expect(abs(FC.engine_seconds([
+    {"ttft_ms": 100.0, "ms_per_token": 2.0, "ids": [1] * 11},
+    {"ttft_ms": 500.0, "ms_per_token": 1.0, "ids": [1] * 101}]) - 0.6)
+       < 1e-9, "the engine's time: the last prompt's ttft and decode")
+for argv, message in ((["--layouts", "1gpu"], "not a layout of several"),
+                      (["--checks", "kill"], "not one of")):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            FC.main(argv)
+            code = 0
+        except SystemExit as e:
+            code = e.code
+    expect(code == 2 and message in err.getvalue(),
+           f"fault_check.py {' '.join(argv)}: refused ({message})")
 
 print(f"{'FAILED' if failures else 'PASSED'}: {len(failures)} failure(s)")
 sys.exit(1 if failures else 0)
