@@ -77,6 +77,7 @@ import datetime
 import gc
 import json
 import os
+import re
 import shlex
 import statistics
 import sys
@@ -567,8 +568,10 @@ def main(argv=None):
     planner = planner_rows(index, results, card, a.new_tokens)
     if planner:
         log("")
-        log(f"The planner's decode predictions ({planner[0]['command']}, "
-            f"the tp and batch of each row) against weft:")
+        command = re.sub(r"--tp \d+", "--tp T", re.sub(
+            r"--batch \d+", "--batch B", planner[0]["command"]))
+        log(f"The planner's decode predictions (`{command}`, B and T those "
+            "of each row) against weft:")
         log("")
         log("| date | card | model | tp | batch x prompt + gen | predicted "
             "decode (ms/token) | measured (ms/token) | error |")

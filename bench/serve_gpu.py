@@ -308,14 +308,15 @@ def main(argv=None):
                                                  "serve"))
             for dp in a.dp:
                 tag = layout_label(tp, dp)
+                if tp * dp > gpus:
+                    log(f"SKIP weft {size}{tag}: needs {tp * dp} GPUs, "
+                        f"{gpus} present")
+                    continue
                 entry = dict(model=size, tp=tp, dp=dp)
                 if peer and not any(e["model"] == size and "peer" in e
                                     for e in results):
                     entry["peer"] = peer
-                if tp * dp > gpus:
-                    log(f"SKIP weft {size}{tag}: needs {tp * dp} GPUs, "
-                        f"{gpus} present")
-                elif not os.path.isdir(artifact):
+                if not os.path.isdir(artifact):
                     log(f"FAIL weft {size}{tag}: {artifact} is missing "
                         "(scripts/gpu-prepare --multi-gpu makes the tp "
                         "artifacts)")
