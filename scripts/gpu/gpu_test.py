@@ -30,8 +30,9 @@ more GPUs than present are SKIPped. Last, the generation artifacts
 (cases.json `generation`) are checked by generate_check.py: `weft
 generate` and `weft serve` (greedy, and seeded sampling) against
 transformers' greedy generation with its KV cache, and the artifacts of
-several GPUs (gpu-prepare --multi-gpu) against the one-GPU artifact. One PASS/FAIL/SKIP line per case, then `N
-passed, N failed, N skipped`; the exit status is 1 if anything failed.
+several GPUs (gpu-prepare --multi-gpu) against the one-GPU artifact. One
+PASS/FAIL/SKIP line per case, then `N passed, N failed, N skipped`; the
+exit status is 1 if anything failed.
 With $OUT set, the log goes to $OUT/gpu-test.log and the results to
 $OUT/gpu-test.json.
 """
