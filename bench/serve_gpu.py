@@ -48,7 +48,8 @@ a line of its own. The peer runs once per model; --deterministic only at
 tp 1 with one replica.
 
 Prints a markdown table for docs/perf.md and writes $OUT/NAME.json and
-$OUT/NAME.md when $OUT is set (NAME: --out-name, default serve_gpu).
+$OUT/NAME.md when $OUT is set (NAME: --out-name, default serve_gpu); the
+JSON also after each layout, marked `partial`, for a run cut short.
 """
 import argparse
 import datetime
@@ -284,6 +285,8 @@ def main(argv=None):
         shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
     log(f"{card}, torch {torch.__version__}, transformers "
         f"{transformers.__version__}")
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
     scratch = out_dir or "/tmp"
     for size in a.models:
         name = C.BENCH_MODELS[size]
@@ -347,6 +350,12 @@ def main(argv=None):
                             f"{e}")
                 results.append(entry)
                 log(json.dumps(entry))
+                if out_dir:  # so far, should a later layout not finish
+                    with open(os.path.join(out_dir, f"{a.out_name}.json"),
+                              "w") as fh:
+                        json.dump(dict(command=command, card=card, gpus=gpus,
+                                       results=results, log=lines,
+                                       partial=True), fh, indent=1)
     date = datetime.date.today().isoformat()
     md = [f"`{command}` ({date}, {card})", "",
           "| model | system | load | output tok/s | TTFT p50 / p99 ms | "
