@@ -126,6 +126,15 @@ public:
     std::sort(batchBuckets.begin(), batchBuckets.end());
   }
 
+  /// The prompt bucket of a full prefill or mixed step.
+  int64_t stepBucket() const {
+    int64_t bucket = promptBuckets.front();
+    for (int64_t b : promptBuckets)
+      if (options.maxStepTokens <= 0 || b <= options.maxStepTokens)
+        bucket = b;
+    return bucket;
+  }
+
   Status checkShape() const;
   Result<uint64_t> add(Request request, SequenceSink sink);
   void cancel(uint64_t id);
@@ -343,7 +352,7 @@ void GenerationEngine::Impl::preempt(Sequence &seq) {
 }
 
 Status GenerationEngine::Impl::prefillStep() {
-  int64_t most = promptBuckets.back();
+  int64_t most = stepBucket();
   int64_t maxRows = std::max<int64_t>(1, gen.prefill_rows());
   std::vector<Row> batch;
   int64_t used = 0;
@@ -352,15 +361,14 @@ Status GenerationEngine::Impl::prefillStep() {
       continue;
     if (static_cast<int64_t>(batch.size()) == maxRows)
       break;
-    // A prompt longer than the largest bucket goes in chunks of it.
+    // A prompt longer than the step's bucket goes in chunks of it.
     int64_t count = std::min(seq->prefillTarget - seq->cached, most);
     if (used + count > most)
       continue;
     batch.push_back({seq, seq->cached, count});
     used += count;
   }
-  int64_t bucket = options.fixedShapes ? promptBuckets.back()
-                                       : bucketFor(promptBuckets, used);
+  int64_t bucket = options.fixedShapes ? most : bucketFor(promptBuckets, used);
   return runRows(prefillEntry(bucket), entryShape(gen, true, bucket), batch,
                  true);
 }
@@ -375,7 +383,7 @@ Result<bool> GenerationEngine::Impl::mixedStep() {
       batch.push_back({seq, static_cast<int64_t>(seq->tokens.size()) - 1, 1});
     else
       anyPrompt = true;
-  int64_t most = promptBuckets.back();
+  int64_t most = stepBucket();
   int64_t maxRows = entryShape(gen, true, most).rows;
   // A preemption may have left no decode, or no prompt; and every running
   // sequence must fit with at least one prompt chunk.

@@ -116,10 +116,11 @@ struct EngineOptions {
   /// OnDemand admission leaves this share of the cache's blocks free for
   /// the running sequences to grow into.
   double watermark = 0.01;
-  /// Batch invariance: every prefill runs the largest prompt bucket and
-  /// every decode the largest batch bucket, so that the kernels (and their
-  /// summation orders) a sequence's numbers go through never depend on
-  /// what else shares its step. Costs the padding of smaller steps.
+  /// Batch invariance: every prefill runs the step's prompt bucket (the
+  /// largest, or maxStepTokens's) and every decode the largest batch
+  /// bucket, so that the kernels (and their summation orders) a sequence's
+  /// numbers go through never depend on what else shares its step. Costs
+  /// the padding of smaller steps.
   bool fixedShapes = false;
   /// While prompts wait to be prefilled, a decode step of the running
   /// sequences follows each prefill step (instead of every prefill first):
@@ -128,11 +129,17 @@ struct EngineOptions {
   bool alternate = false;
   /// While prompts wait and sequences run, one prefill step carries both:
   /// each running sequence's next token as a one-token row, and prompt
-  /// chunks in the rest of the largest prompt bucket (chunked prefill), so
+  /// chunks in the rest of the step's prompt bucket (chunked prefill), so
   /// that no running sequence waits for a prefill. Needs the artifact's
   /// prefill rows above the running sequences (else steps alternate as
   /// with `alternate`).
   bool mixed = false;
+  /// The most tokens a prefill or mixed step carries (0: no limit): its
+  /// prompt bucket is the largest compiled one within this (the smallest
+  /// where none is), and longer prompts go in chunks of it. A smaller step
+  /// is a shorter wait for the sequences decoding beside or after it
+  /// (their inter-token latency), at the cost of more steps per prompt.
+  int64_t maxStepTokens = 0;
 };
 
 /// What happens to one sequence, told on the engine's thread.
@@ -163,7 +170,8 @@ struct EngineStats {
 /// steps. Each step() admits waiting sequences in arrival order while
 /// their blocks are free, runs one prefill of the admitted prompts packed
 /// into the smallest prompt bucket that holds them (prompts longer than
-/// the largest bucket in chunks of it) while any are left (with
+/// the step's bucket, options.maxStepTokens, in chunks of it) while any
+/// are left (with
 /// options.alternate, every other step), else decodes every running
 /// sequence, padded to the nearest batch bucket. Not
 /// thread-safe: one thread adds, cancels and steps.

@@ -651,6 +651,63 @@ TEST(GenerateEngineTest, MixedStepsCarryDecodesAndPromptChunks) {
   EXPECT_EQ(model.entries.size(), 4u + 2u);
 }
 
+TEST(GenerateEngineTest, MaxStepTokensCapsPrefillChunks) {
+  // Buckets 4 and 8, steps of at most 6 tokens: the 4 bucket (the largest
+  // within 6), so 21 prompt tokens take six prefills (5 x 4 + 1).
+  auto gen = makeGeneration({4, 8}, {1, 2});
+  FakeModel model(gen, 64);
+  EngineOptions options;
+  options.kvCacheBlocks = 64;
+  options.maxStepTokens = 6;
+  std::vector<uint32_t> prompt = promptOf(21, 5);
+  auto results = runGeneration(gen, model, {request(prompt, 6)}, options);
+  ASSERT_TRUE(results.ok()) << results.message();
+  EXPECT_EQ((*results)[0].ids, reference(prompt, 6));
+  ASSERT_EQ(model.entries.size(), 6u + 5u);
+  for (size_t i = 0; i < 6; ++i)
+    EXPECT_EQ(model.entries[i], "prefill@4") << i;
+  EXPECT_EQ(model.entries[6], "decode@1");
+}
+
+TEST(GenerateEngineTest, MaxStepTokensCapsMixedSteps) {
+  // As MixedStepsCarryDecodesAndPromptChunks, with steps of at most 8
+  // tokens: no step runs the 16 bucket, each mixed one fills 8 with the
+  // running sequences' tokens and prompt chunks, and every sequence still
+  // gets the reference's tokens.
+  auto gen = makeGeneration({8, 16}, {1, 2, 4}, 64, 4, /*prefillRows=*/4);
+  std::vector<Request> requests = {request(promptOf(5, 1), 6),
+                                   request(promptOf(30, 2), 3),
+                                   request(promptOf(5, 3), 6)};
+  auto steps = [&](int64_t maxStepTokens) {
+    FakeModel model(gen, 64);
+    EngineOptions options;
+    options.kvCacheBlocks = 64;
+    options.admission = Admission::OnDemand;
+    options.mixed = true;
+    options.maxStepTokens = maxStepTokens;
+    auto results = runGeneration(gen, model, requests, options);
+    EXPECT_TRUE(results.ok()) << results.message();
+    for (size_t i = 0; results.ok() && i < requests.size(); ++i)
+      EXPECT_EQ((*results)[i].ids,
+                reference(requests[i].promptIds, requests[i].maxTokens))
+          << maxStepTokens << " " << i;
+    return model.entries;
+  };
+  std::vector<std::string> capped = steps(8), whole = steps(0);
+  int prefills = 0;
+  for (const std::string &e : capped) {
+    EXPECT_NE(e, "prefill@16");
+    prefills += e == "prefill@8";
+  }
+  // 40 prompt tokens and the running sequences' tokens, 8 a step at most.
+  EXPECT_GE(prefills, 5);
+  EXPECT_GT(capped.size(), whole.size());
+  EXPECT_EQ(whole[0], "prefill@16");
+  // A cap of 15 is the 8 bucket too; one of 16 or more is no cap.
+  EXPECT_EQ(steps(15), capped);
+  EXPECT_EQ(steps(100), whole);
+}
+
 TEST(GenerateEngineTest, MixedStepsAlternateWhenRowsRunOut) {
   // prefill_rows 2: two running sequences leave no row for a prompt, so
   // the third prompt's prefill alternates with decodes instead.

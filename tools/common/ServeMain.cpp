@@ -21,9 +21,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <csignal>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -64,6 +66,8 @@ struct ServeOptions {
   std::optional<uint16_t> masterPort;
   unsigned threads = 0;
   uint64_t maxNumSeqs = 256;
+  /// The most tokens of a prefill or mixed step (0: the largest bucket's).
+  uint64_t maxNumBatchedTokens = 0;
   std::optional<uint64_t> kvBlocks;
   std::optional<double> kvGiB;
   double timeout = 300;
@@ -109,6 +113,12 @@ options:
   --threads N             worker threads per rank (0: automatic)
   --max-num-seqs N        sequences in the running batch at most (256)
   --max-queue N           requests waiting at most; more get 429 (1024)
+  --max-num-batched-tokens N
+                          tokens of a prefill or mixed step at most: the
+                          largest compiled prompt bucket within N, longer
+                          prompts in chunks of it (default: the largest
+                          bucket); shorter steps, shorter stalls of the
+                          decoding sequences
   --kv-cache-gib X        KV cache memory per rank (default 1 on the CPU,
                           16 on a GPU)
   --kv-cache-blocks N     KV cache blocks (instead of --kv-cache-gib)
@@ -249,6 +259,9 @@ std::optional<std::string> applyOption(ServeOptions &opts,
                  std::to_string(weft::runtime::kMaxThreadsPerRank));
   } else if (name == "--max-num-seqs") {
     if (!positive(opts.maxNumSeqs))
+      return bad("a positive integer");
+  } else if (name == "--max-num-batched-tokens") {
+    if (!positive(opts.maxNumBatchedTokens))
       return bad("a positive integer");
   } else if (name == "--max-queue") {
     if (!positive(s.maxQueue))
@@ -410,6 +423,16 @@ Result<Prepared> prepare(const ServeOptions &opts) {
         !s.ok())
       return s;
   const weft::artifact::Generation &generation = manifest.generation();
+  if (opts.maxNumBatchedTokens) {
+    int64_t smallest = INT64_MAX;
+    for (int64_t bucket : generation.prompt_buckets())
+      smallest = std::min(smallest, bucket);
+    if (static_cast<int64_t>(opts.maxNumBatchedTokens) < smallest)
+      return errorStatus("--max-num-batched-tokens " +
+                         std::to_string(opts.maxNumBatchedTokens) +
+                         " is below the artifact's smallest prompt bucket (" +
+                         std::to_string(smallest) + " tokens)");
+  }
   serve::ModelInfo &model = p.model;
   model.name = opts.modelName;
   if (model.name.empty())
@@ -485,6 +508,7 @@ Result<Prepared> prepare(const ServeOptions &opts) {
   p.engine.fixedShapes = opts.deterministic;
   p.engine.alternate = opts.alternate;
   p.engine.mixed = opts.mixed;
+  p.engine.maxStepTokens = static_cast<int64_t>(opts.maxNumBatchedTokens);
   return p;
 }
 
