@@ -56,17 +56,15 @@ import datetime
 import gc
 import json
 import os
-import re
 import shlex
-import signal
 import subprocess
 import sys
-import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts", "gpu"))
 import cases as C  # noqa: E402
+import generate_check as G  # noqa: E402
 
 WEFT_SERVE = os.path.join(C.DIST, "bin", "weft-serve")
 BENCH = os.path.join(ROOT, "bench", "serve.py")
@@ -114,46 +112,24 @@ def parse_args(argv):
     return a
 
 
-class WeftServer:
+class WeftServer(G.Server):
+    """weft-serve of one benchmark artifact, on a free port; `url` is what
+    bench/serve.py drives."""
+
     def __init__(self, artifact, model_dir, a, extra=()):
-        self.cmd = [WEFT_SERVE, artifact, "--backend", "cuda", "--port", "0",
-                    "--model-dir", model_dir, "--served-model-name", "m",
-                    "--kv-cache-gib", str(a.kv_cache_gib),
-                    "--max-num-seqs", str(a.max_num_seqs),
-                    "--max-queue", "100000", *extra]
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-        self.lines, self.port = [], None
-        ready = threading.Event()
-
-        def pump():
-            for line in self.proc.stdout:
-                self.lines.append(line)
-                m = re.search(r"listening on http://[^:]+:(\d+)", line)
-                if m:
-                    self.port = int(m.group(1))
-                if "ready" in line:
-                    ready.set()
-            ready.set()
-
-        self.pump = threading.Thread(target=pump, daemon=True)
-        self.pump.start()
-        ready.wait(600)
-        if self.proc.poll() is not None or self.port is None:
-            raise RuntimeError("weft-serve did not start: " +
-                               "".join(self.lines)[-2000:])
+        super().__init__(shlex.join(
+            [WEFT_SERVE, artifact, "--backend", "cuda", "--port", "0",
+             "--model-dir", model_dir, "--served-model-name", "m",
+             "--kv-cache-gib", str(a.kv_cache_gib),
+             "--max-num-seqs", str(a.max_num_seqs),
+             "--max-queue", "100000", *extra]), start_timeout=600)
         self.url = f"http://127.0.0.1:{self.port}"
 
     def stop(self, log_path=None):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(120)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        super().stop(wait=120)
         if log_path:  # its output (WEFT_CUDA_PROFILE's tables among it)
-            self.pump.join(10)
             with open(log_path, "w") as f:
-                f.write("".join(self.lines))
+                f.write(self.output())
 
 
 def bench(url, a, vocab, out_json, *flags):
@@ -216,7 +192,7 @@ def weft_runs(artifact, name, size, schedule, a, vocab, scratch, log,
     runs = {}
     srv = WeftServer(artifact, C.model_dir(name), a,
                      ["--schedule", schedule, *extra])
-    log(f"{size}{tag}: {' '.join(srv.cmd)}")
+    log(f"{size}{tag}: {srv.cmd}")
     try:
         ladder, cmd = bench(srv.url, a, vocab, os.path.join(
             scratch, f"ladder_{size}{tag.replace(' ', '_')}_{schedule}"

@@ -176,6 +176,22 @@ def engine_seconds(objs):
                for o in objs) / 1e3
 
 
+def exit_problems(code, opts, after):
+    """What is wrong with the exit status `code` (None: still running) of a
+    command that must fail within --timeout (+ SLACK_S) of `after`."""
+    if code is None:
+        return [f"still running {opts.timeout + SLACK_S} s after {after}"]
+    return ["exit 0"] if code == 0 else []
+
+
+def report(log, name, detail, problems, line):
+    """A check's PASS (every rank gone, with the error `line`) or FAIL."""
+    if problems:
+        log.result("FAIL", name, detail + "; " + "; ".join(problems))
+    else:
+        log.result("PASS", name, f"{detail}, every rank gone; {line}")
+
+
 def check_generate(case, opts, model_dir, vocab, log):
     """A rank of `weft generate --nproc N` killed mid-decode."""
     world = case["tp"] * case["pp"]
@@ -250,12 +266,7 @@ def check_generate(case, opts, model_dir, vocab, log):
         line = error_line(outs.get("err", ""), victim)
         printed = [x for x in outs.get("out", "").splitlines()
                    if x.startswith("{")]
-        problems = []
-        if code is None:
-            problems.append(f"still running {opts.timeout + SLACK_S} s "
-                            "after the kill")
-        elif code == 0:
-            problems.append("exit 0")
+        problems = exit_problems(code, opts, "the kill")
         if line is None:
             problems.append(f"no error line naming rank {victim}: "
                             + " | ".join(outs.get("err", "").strip()
@@ -267,10 +278,7 @@ def check_generate(case, opts, model_dir, vocab, log):
         detail = (f"rank {victim} of {world} killed {killed - t0:.1f} s in "
                   f"(the clean run: {wall:.1f} s, its engine from "
                   f"{start:.1f} s): exit {code} {took:.1f} s later")
-        if problems:
-            log.result("FAIL", name, detail + "; " + "; ".join(problems))
-        else:
-            log.result("PASS", name, f"{detail}, every rank gone; {line}")
+        report(log, name, detail, problems, line)
 
 
 class Stream(threading.Thread):
@@ -444,11 +452,7 @@ def check_serve(case, opts, model_dir, vocab, log, threads=False):
                         f"(answers: {statuses or 'none'})")
     if any(st == 200 for st, _ in health.seen[-1:]):
         problems.append("/health answered 200 last")
-    if code is None:
-        problems.append(f"still running {opts.timeout + SLACK_S} s after "
-                        "the fault")
-    elif code == 0:
-        problems.append("exit 0")
+    problems += exit_problems(code, opts, "the fault")
     if line is None:
         problems.append("no error line" + ("" if threads else
                                           f" naming rank {victim}"))
@@ -458,20 +462,12 @@ def check_serve(case, opts, model_dir, vocab, log, threads=False):
               f"{outcomes.count('finished')} finished; /health after the "
               f"fault: {', '.join(statuses) or 'none'}; exit {code} "
               f"{took:.1f} s after the fault")
-    if problems:
-        log.result("FAIL", name, detail + "; " + "; ".join(problems))
-    else:
-        log.result("PASS", name, f"{detail}, every rank gone; {line}")
+    report(log, name, detail, problems, line)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--dist", default=C.DIST,
-                   help="what gpu-prepare and gpu-bundle made (dist/gpu)")
-    p.add_argument("--weft", help="the generate command: weft-generate "
-                   "(default DIST/bin/weft-generate), or 'PATH/weft generate'")
-    p.add_argument("--weft-serve", help="the serve command: weft-serve "
-                   "(default DIST/bin/weft-serve), or 'PATH/weft serve'")
+    G.add_weft_args(p)
     p.add_argument("--backend", default="cuda", choices=["cuda", "cpu"])
     p.add_argument("--layouts", default=",".join(LAYOUTS),
                    help="layouts of the tiny model's generation artifact")
@@ -488,8 +484,7 @@ def main(argv=None):
     for x in a.checks:
         if x not in CHECKS:
             p.error(f"--checks: '{x}' is not one of {', '.join(CHECKS)}")
-    a.weft = a.weft or os.path.join(a.dist, "bin", "weft-generate")
-    a.weft_serve = a.weft_serve or os.path.join(a.dist, "bin", "weft-serve")
+    G.weft_defaults(a)
     C.setup_gpu_env()
     index = C.read_index(a.dist)
     log = G.Report()

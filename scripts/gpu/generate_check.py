@@ -195,12 +195,13 @@ class Server:
         self.pump.join(10)
         return "".join(self.lines)
 
-    def stop(self):
-        """SIGTERM, as an orchestrator stops it; returns the exit status."""
+    def stop(self, wait=60):
+        """SIGTERM, as an orchestrator stops it; after `wait` seconds,
+        SIGKILL. Returns the exit status (None: killed)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(60)
+            return self.proc.wait(wait)
         except subprocess.TimeoutExpired:
             self.kill()
             return None
@@ -506,14 +507,25 @@ def check_model(cases, ref, log, opts, gpus, model_dir=None):
             baseline = got
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_weft_args(p):
+    """--dist, --weft and --weft-serve, as this script and fault_check.py
+    take them (weft_defaults fills in the bundle's binaries)."""
     p.add_argument("--dist", default=C.DIST,
                    help="what gpu-prepare and gpu-bundle made (dist/gpu)")
     p.add_argument("--weft", help="the generate command: weft-generate "
                    "(default DIST/bin/weft-generate), or 'PATH/weft generate'")
     p.add_argument("--weft-serve", help="the serve command: weft-serve "
                    "(default DIST/bin/weft-serve), or 'PATH/weft serve'")
+
+
+def weft_defaults(a):
+    a.weft = a.weft or os.path.join(a.dist, "bin", "weft-generate")
+    a.weft_serve = a.weft_serve or os.path.join(a.dist, "bin", "weft-serve")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_weft_args(p)
     p.add_argument("--no-serve", action="store_true",
                    help="leave out the weft serve runs")
     p.add_argument("--backend", default="cuda", choices=["cuda", "cpu"],
@@ -522,8 +534,7 @@ def main(argv=None):
     p.add_argument("--only", nargs="*", metavar="SUBSTRING",
                    help="only the cases whose name contains one of these")
     a = p.parse_args(argv)
-    a.weft = a.weft or os.path.join(a.dist, "bin", "weft-generate")
-    a.weft_serve = a.weft_serve or os.path.join(a.dist, "bin", "weft-serve")
+    weft_defaults(a)
     C.setup_gpu_env()
     index = C.read_index(a.dist)
     log = Report()

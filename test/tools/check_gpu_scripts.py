@@ -50,6 +50,20 @@ def expect(cond, what):
         failures.append(what)
 
 
+def expect_refused(parse, argv, message, script):
+    """parse(argv) must exit 2 with `message` in its stderr (argparse's
+    usage error)."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            parse(argv)
+            code = 0
+        except SystemExit as e:
+            code = e.code
+    expect(code == 2 and message in err.getvalue(),
+           f"{script} {' '.join(argv)}: refused ({message})")
+
+
 def hf_llama_parameters(h, layers, heads, kv_heads, ff, vocab):
     """LlamaForCausalLM.named_parameters() shapes: nn.Linear weights are
     [out_features, in_features], no biases, untied LM head."""
@@ -184,15 +198,7 @@ for argv, message in ((["--models", "3b"], "'3b' is not one of 1b, 8b"),
                       (["--tp", "3"], "'3' is not one of 1, 2, 4"),
                       (["--batches", "0"], "0 is not a positive batch size"),
                       (["--iters", "0"], "--iters must be >= 1")):
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        try:
-            prefill.parse_args(argv)
-            code = 0
-        except SystemExit as e:
-            code = e.code
-    expect(code == 2 and message in err.getvalue(),
-           f"prefill.py {' '.join(argv)}: refused ({message})")
+    expect_refused(prefill.parse_args, argv, message, "prefill.py")
 a = prefill.parse_args(["--models", "8b", "--systems", "eager,weft",
                         "--batches", "1"])
 expect((a.models, a.systems, a.batches, a.tp) ==
@@ -221,15 +227,7 @@ for argv, message in ((["--models", "70b"], "'70b' is not one of 1b, 8b"),
                       (["--new-tokens", "1"], "--new-tokens must be >= 2"),
                       (["--batches", "0"], "must be positive"),
                       (["--peer-warmup", "0"], "the first call compiles")):
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        try:
-            decode.parse_args(argv)
-            code = 0
-        except SystemExit as e:
-            code = e.code
-    expect(code == 2 and message in err.getvalue(),
-           f"decode.py {' '.join(argv)}: refused ({message})")
+    expect_refused(decode.parse_args, argv, message, "decode.py")
 expect(decode.runs_of([128, 512, 2048], [1, 8, 32], 128) ==
        [(1, 128), (1, 512), (1, 2048), (8, 128), (32, 128)],
        "decode.py runs batch 1 at each prompt, each batch at the first")
@@ -293,15 +291,7 @@ a = decode.parse_args(["--tp", "1,2,4", "--nproc", "--weft", fake])
 expect(a.tp == [1, 2, 4] and a.nproc, "decode.py parses --tp and --nproc")
 for argv, message in ((["--tp", "0"], "positive degrees"),
                       (["--tp", "2,2"], "each once")):
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        try:
-            decode.parse_args(argv)
-            code = 0
-        except SystemExit as e:
-            code = e.code
-    expect(code == 2 and message in err.getvalue(),
-           f"decode.py {' '.join(argv)}: refused ({message})")
+    expect_refused(decode.parse_args, argv, message, "decode.py")
 tp2_case = C.find_generation(C.multi_gpu_cases()["generation_bench"],
                              "llama8b_bf16", 2)
 lines = []
@@ -352,15 +342,7 @@ expect((a.tp, a.dp, a.peer_models) == ([1, 2, 4], [1, 2], []),
 for argv, message in ((["--dp", "0"], "positive numbers"),
                       (["--tp", "x"], "positive numbers"),
                       (["--tp", "2,2"], "each once")):
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        try:
-            serve_gpu.parse_args(argv)
-            code = 0
-        except SystemExit as e:
-            code = e.code
-    expect(code == 2 and message in err.getvalue(),
-           f"serve_gpu.py {' '.join(argv)}: refused ({message})")
+    expect_refused(serve_gpu.parse_args, argv, message, "serve_gpu.py")
 ladder = lambda tok_s: {"ladder": [{"output_throughput": 10.0},  # noqa: E731
                                    {"output_throughput": tok_s}]}
 served = [dict(model="8b", tp=1, dp=1, alternate=ladder(1000.0)),
@@ -684,15 +666,7 @@ expect(abs(FC.engine_seconds([
        < 1e-9, "the engine's time: the last prompt's ttft and decode")
 for argv, message in ((["--layouts", "1gpu"], "not a layout of several"),
                       (["--checks", "kill"], "not one of")):
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        try:
-            FC.main(argv)
-            code = 0
-        except SystemExit as e:
-            code = e.code
-    expect(code == 2 and message in err.getvalue(),
-           f"fault_check.py {' '.join(argv)}: refused ({message})")
+    expect_refused(FC.main, argv, message, "fault_check.py")
 
 print(f"{'FAILED' if failures else 'PASSED'}: {len(failures)} failure(s)")
 sys.exit(1 if failures else 0)
