@@ -51,4 +51,39 @@ Status deliverMessage(std::span<const std::byte> message, std::byte *data,
   return okStatus();
 }
 
+Group SliceTransport::outer(const Group &group) const {
+  Group g(group);
+  for (uint32_t &r : g)
+    r += first;
+  return g;
+}
+
+Status SliceTransport::prepare(std::span<const Group> groups) {
+  std::vector<Group> outerGroups;
+  for (const Group &g : groups)
+    outerGroups.push_back(outer(g));
+  return inner.prepare(outerGroups);
+}
+
+Status SliceTransport::allReduceSum(const Group &group, DType dtype,
+                                    const std::byte *in, std::byte *out,
+                                    int64_t count) {
+  return inner.allReduceSum(outer(group), dtype, in, out, count);
+}
+
+Status SliceTransport::allGather(const Group &group, const std::byte *in,
+                                 uint64_t bytes, std::byte *out) {
+  return inner.allGather(outer(group), in, bytes, out);
+}
+
+Status SliceTransport::send(uint32_t peer, int64_t tag, const std::byte *data,
+                            uint64_t bytes) {
+  return inner.send(first + peer, tag, data, bytes);
+}
+
+Status SliceTransport::recv(uint32_t peer, int64_t tag, std::byte *data,
+                            uint64_t bytes) {
+  return inner.recv(first + peer, tag, data, bytes);
+}
+
 } // namespace weft::runtime::comm

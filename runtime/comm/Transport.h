@@ -68,6 +68,35 @@ public:
   virtual Status flush() { return okStatus(); }
 };
 
+/// Ranks [first, first + size) of another transport's world as a world of
+/// their own, numbered from 0: a data-parallel replica's ranks within a job
+/// of several replicas (weft serve --dp over processes). Groups and peers
+/// are translated; what fails names the job's ranks.
+class SliceTransport final : public Transport {
+public:
+  SliceTransport(Transport &inner, uint32_t first, uint32_t size)
+      : inner(inner), first(first), size(size) {}
+
+  uint32_t rank() const override { return inner.rank() - first; }
+  uint32_t worldSize() const override { return size; }
+  Status prepare(std::span<const Group> groups) override;
+  Status allReduceSum(const Group &group, DType dtype, const std::byte *in,
+                      std::byte *out, int64_t count) override;
+  Status allGather(const Group &group, const std::byte *in, uint64_t bytes,
+                   std::byte *out) override;
+  Status send(uint32_t peer, int64_t tag, const std::byte *data,
+              uint64_t bytes) override;
+  Status recv(uint32_t peer, int64_t tag, std::byte *data,
+              uint64_t bytes) override;
+  Status flush() override { return inner.flush(); }
+
+private:
+  Group outer(const Group &group) const;
+
+  Transport &inner;
+  uint32_t first, size;
+};
+
 /// Copies a received message into a receive's `bytes` bytes at `data`;
 /// a message of another size is an error naming `where` (the receive).
 Status deliverMessage(std::span<const std::byte> message, std::byte *data,

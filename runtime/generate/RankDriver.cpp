@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cstring>
 
+#include <sys/socket.h>
+
 namespace weft::runtime::generate {
 
 namespace {
@@ -20,7 +22,9 @@ enum MessageKind : int64_t {
   kStep = 1,
   kKeepAlive = 2,
   kStop = 3,
-  kReport = 4
+  kReport = 4,
+  /// A remote replica's rank 0 to the serving process: its ranks are up.
+  kReady = 5
 };
 
 using Clock = std::chrono::steady_clock;
@@ -324,6 +328,226 @@ Status followSteps(SessionStepModel &local, comm::Transport &transport,
       return ids.status().withPrefix(entry + ": ");
     ++own.steps;
     own.stepSeconds += secondsSince(start);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Replicas over a link
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// The largest message on a replica link (a step's inputs are a few MiB at
+/// most; 1 TiB is the followers' bound too).
+constexpr uint64_t kMaxLinkBytes = 1ull << 40;
+
+/// A frame on a replica link: two int64s (kind or status, payload bytes),
+/// then the payload.
+Status writeFrame(int fd, int64_t kind, std::span<const std::byte> payload,
+                  std::chrono::duration<double> timeout,
+                  const std::string &what) {
+  comm::Clock::time_point deadline = comm::deadlineAfter(timeout);
+  int64_t header[2] = {kind, static_cast<int64_t>(payload.size())};
+  if (Status s = comm::writeAll(fd, header, sizeof(header), deadline, what);
+      !s.ok())
+    return s;
+  return payload.empty() ? okStatus()
+                         : comm::writeAll(fd, payload.data(), payload.size(),
+                                          deadline, what);
+}
+
+Status readFrame(int fd, int64_t &kind, std::vector<std::byte> &payload,
+                 std::chrono::duration<double> timeout,
+                 const std::string &what) {
+  comm::Clock::time_point deadline = comm::deadlineAfter(timeout);
+  int64_t header[2] = {0, 0};
+  if (Status s = comm::readAll(fd, header, sizeof(header), deadline, what);
+      !s.ok())
+    return s;
+  if (header[1] < 0 || static_cast<uint64_t>(header[1]) > kMaxLinkBytes)
+    return errorStatus(what + ": a malformed frame");
+  kind = header[0];
+  payload.resize(static_cast<size_t>(header[1]));
+  return payload.empty() ? okStatus()
+                         : comm::readAll(fd, payload.data(), payload.size(),
+                                         comm::deadlineAfter(timeout), what);
+}
+
+std::span<const std::byte> textBytes(const std::string &text) {
+  return {reinterpret_cast<const std::byte *>(text.data()), text.size()};
+}
+
+std::vector<std::byte> encodeCounters(const std::vector<RankCounters> &all) {
+  Writer w;
+  w.put(static_cast<uint64_t>(all.size()));
+  for (const RankCounters &c : all) {
+    w.put(static_cast<double>(c.steps));
+    w.put(c.stepSeconds);
+    w.put(c.collectiveSeconds);
+    std::vector<std::byte> samples = encodeSamples(c.hardware);
+    w.put(static_cast<uint64_t>(samples.size()));
+    w.append(samples.data(), samples.size());
+  }
+  return std::move(w.bytes);
+}
+
+Result<std::vector<RankCounters>>
+decodeCounters(std::span<const std::byte> bytes) {
+  Reader r(bytes);
+  uint64_t count = 0;
+  if (!r.get(count) || count > bytes.size())
+    return errorStatus("a malformed report from the replica");
+  std::vector<RankCounters> all(count);
+  for (uint32_t rank = 0; rank < count; ++rank) {
+    RankCounters &c = all[rank];
+    double steps = 0;
+    uint64_t size = 0;
+    if (!r.get(steps) || !r.get(c.stepSeconds) || !r.get(c.collectiveSeconds) ||
+        !r.get(size) || size > bytes.size())
+      return errorStatus("a malformed report from the replica");
+    c.steps = static_cast<uint64_t>(steps);
+    std::vector<std::byte> samples(size);
+    if (!r.take(samples.data(), size))
+      return errorStatus("a malformed report from the replica");
+    auto decoded = decodeSamples(samples, rank);
+    if (!decoded.ok())
+      return decoded.status();
+    c.hardware = std::move(*decoded);
+  }
+  if (!r.done())
+    return errorStatus("a malformed report from the replica");
+  return all;
+}
+
+constexpr int64_t kReplyOk = 0, kReplyError = 1;
+
+} // namespace
+
+Result<std::vector<std::byte>>
+ReplicaLink::call(int64_t kind, const std::vector<std::byte> &payload) {
+  if (Status s =
+          writeFrame(link.get(), kind, payload, timeout, "sending to " + peer);
+      !s.ok())
+    return s;
+  int64_t status = 0;
+  std::vector<std::byte> reply;
+  if (Status s =
+          readFrame(link.get(), status, reply, timeout, "waiting for " + peer);
+      !s.ok())
+    return s;
+  if (status == kReplyError)
+    return errorStatus(std::string(reinterpret_cast<const char *>(reply.data()),
+                                   reply.size()));
+  if (status != kReplyOk)
+    return errorStatus("a malformed answer from " + peer);
+  return reply;
+}
+
+Status ReplicaLink::waitReady() {
+  int64_t kind = 0;
+  std::vector<std::byte> payload;
+  if (Status s =
+          readFrame(link.get(), kind, payload, timeout,
+                    "waiting for " + peer + " and its ranks to load the model");
+      !s.ok())
+    return s;
+  if (kind != kReady || !payload.empty())
+    return errorStatus("a malformed message from " + peer);
+  return okStatus();
+}
+
+Result<std::vector<int32_t>>
+ReplicaLink::runStep(const std::string &entry,
+                     std::span<const NpyArray *const> inputs) {
+  auto reply = call(kStep, encodeStep(entry, inputs));
+  if (!reply.ok())
+    return reply.status();
+  if (reply->size() % sizeof(int32_t))
+    return errorStatus("a malformed answer from " + peer);
+  std::vector<int32_t> ids(reply->size() / sizeof(int32_t));
+  if (!ids.empty())
+    std::memcpy(ids.data(), reply->data(), reply->size());
+  return ids;
+}
+
+Status ReplicaLink::keepAlive() { return call(kKeepAlive, {}).status(); }
+
+Result<std::vector<RankCounters>> ReplicaLink::report() {
+  auto reply = call(kReport, {});
+  if (!reply.ok())
+    return reply.status();
+  return decodeCounters(*reply);
+}
+
+Status ReplicaLink::stop() { return call(kStop, {}).status(); }
+
+void ReplicaLink::abort() {
+  if (link.valid())
+    ::shutdown(link.get(), SHUT_RDWR);
+}
+
+Status serveReplicaLink(StepDriver &driver, comm::Socket &link,
+                        std::chrono::duration<double> timeout, bool *linkLost) {
+  const std::string what = "the link to the serving process (rank 0)";
+  int fd = link.get();
+  auto lost = [&](Status s) {
+    if (linkLost)
+      *linkLost = true;
+    return s;
+  };
+  auto answer = [&](const Status &s,
+                    std::span<const std::byte> payload = {}) -> Status {
+    Status sent = s.ok() ? writeFrame(fd, kReplyOk, payload, timeout, what)
+                         : writeFrame(fd, kReplyError, textBytes(s.message()),
+                                      timeout, what);
+    // The serving process hears of a failure first; this rank then fails.
+    return s.ok() ? (sent.ok() ? sent : lost(sent)) : s;
+  };
+  if (Status s = writeFrame(fd, kReady, {}, timeout, what); !s.ok())
+    return lost(s);
+  std::vector<std::byte> payload;
+  std::vector<NpyArray> arrays;
+  std::string entry;
+  while (true) {
+    int64_t kind = 0;
+    if (Status s = readFrame(fd, kind, payload, timeout,
+                             "waiting for the serving process (rank 0)");
+        !s.ok())
+      return lost(s);
+    switch (kind) {
+    case kStep: {
+      if (Status s = decodeStep(payload, entry, arrays); !s.ok())
+        return lost(s);
+      std::vector<const NpyArray *> inputs;
+      for (const NpyArray &a : arrays)
+        inputs.push_back(&a);
+      auto ids = driver.runStep(entry, inputs);
+      if (!ids.ok())
+        return answer(ids.status());
+      if (Status s = answer(okStatus(),
+                            {reinterpret_cast<const std::byte *>(ids->data()),
+                             ids->size() * sizeof(int32_t)});
+          !s.ok())
+        return s;
+      break;
+    }
+    case kKeepAlive:
+      if (Status s = answer(driver.keepAlive()); !s.ok())
+        return s;
+      break;
+    case kReport: {
+      auto counters = driver.report();
+      if (!counters.ok())
+        return answer(counters.status());
+      if (Status s = answer(okStatus(), encodeCounters(*counters)); !s.ok())
+        return s;
+      break;
+    }
+    case kStop:
+      return answer(driver.stop());
+    default:
+      return lost(errorStatus("a malformed message from the serving process"));
+    }
   }
 }
 

@@ -2,9 +2,15 @@
 // schedules the requests) and sends it to the other ranks, which run what
 // they are sent until rank 0 says stop. While idle, rank 0 sends
 // keep-alives, so that the others' waits end only when it has failed.
+//
+// With data-parallel replicas over processes (weft serve --dp with --nproc
+// or a launcher), the serving process runs every replica's scheduler; a
+// replica whose ranks are other processes is driven over a link to its
+// rank 0 (ReplicaLink), which passes each call to its own ranks.
 #ifndef WEFT_RUNTIME_GENERATE_RANKDRIVER_H
 #define WEFT_RUNTIME_GENERATE_RANKDRIVER_H
 
+#include "runtime/comm/Socket.h"
 #include "runtime/comm/Transport.h"
 #include "runtime/generate/SessionModel.h"
 #include "runtime/monitor/Telemetry.h"
@@ -54,8 +60,20 @@ struct RankCounters {
   std::vector<monitor::MetricSample> hardware;
 };
 
+/// What a replica's scheduler drives: its steps, and its ranks'
+/// keep-alives, reports and stop.
+class StepDriver : public StepModel {
+public:
+  /// Tells the other ranks that rank 0 is alive and idle.
+  virtual Status keepAlive() = 0;
+  /// Every rank's counters, by rank (a round trip to each other rank).
+  virtual Result<std::vector<RankCounters>> report() = 0;
+  /// Tells the other ranks to stop following (followSteps returns).
+  virtual Status stop() = 0;
+};
+
 /// Rank 0's model: each step goes to every other rank, then runs here.
-class LeaderStepModel : public StepModel {
+class LeaderStepModel : public StepDriver {
 public:
   /// `transport` null: a world of one rank, nothing is sent. `timed`, if
   /// given, is the transport the session's collectives go through.
@@ -69,12 +87,9 @@ public:
   Result<std::vector<int32_t>>
   runStep(const std::string &entry,
           std::span<const NpyArray *const> inputs) override;
-  /// Tells the other ranks that rank 0 is alive and idle.
-  Status keepAlive();
-  /// Every rank's counters, by rank (a round trip to each other rank).
-  Result<std::vector<RankCounters>> report();
-  /// Tells the other ranks to stop following (followSteps returns).
-  Status stop();
+  Status keepAlive() override;
+  Result<std::vector<RankCounters>> report() override;
+  Status stop() override;
 
 private:
   Status sendAll(int64_t kind, const std::vector<std::byte> &payload);
@@ -94,6 +109,48 @@ private:
 Status followSteps(SessionStepModel &local, comm::Transport &transport,
                    const TimedTransport *timed = nullptr,
                    const monitor::RankSampler &sampler = {});
+
+/// The serving process's end of the link to a replica whose ranks are
+/// other processes: every call is sent to the replica's rank 0, which makes
+/// it on its ranks (serveReplicaLink) and answers. A call fails when the
+/// link closes or no answer comes within the timeout.
+class ReplicaLink : public StepDriver {
+public:
+  /// `firstRank`: the job's rank of the replica's rank 0, for messages.
+  ReplicaLink(comm::Socket link, std::chrono::duration<double> timeout,
+              uint32_t firstRank)
+      : link(std::move(link)), timeout(timeout),
+        peer("rank " + std::to_string(firstRank) + " (the replica's rank 0)") {}
+
+  /// Waits until the replica's ranks have loaded the model.
+  Status waitReady();
+  Result<std::vector<int32_t>>
+  runStep(const std::string &entry,
+          std::span<const NpyArray *const> inputs) override;
+  Status keepAlive() override;
+  Result<std::vector<RankCounters>> report() override;
+  Status stop() override;
+  /// Ends the link from another thread: a call waiting fails at once.
+  void abort();
+
+private:
+  Result<std::vector<std::byte>> call(int64_t kind,
+                                      const std::vector<std::byte> &payload);
+
+  comm::Socket link;
+  std::chrono::duration<double> timeout;
+  std::string peer;
+};
+
+/// A remote replica's rank 0: says it is ready, then makes each call that
+/// comes over `link` on `driver` (its ranks) and answers, until told to
+/// stop (ok). Fails if the link closes, nothing comes within `timeout`
+/// (the serving process keeps an idle replica alive every second), or the
+/// driver fails (the serving process hears why first). `linkLost`, if
+/// given, tells the two apart: true when the link failed.
+Status serveReplicaLink(StepDriver &driver, comm::Socket &link,
+                        std::chrono::duration<double> timeout,
+                        bool *linkLost = nullptr);
 
 } // namespace weft::runtime::generate
 

@@ -97,9 +97,8 @@ public:
   std::string healthState() const;
 
   // The schedulers, one per replica.
-  Status runScheduler(gen::GenerationEngine &engine,
-                      gen::LeaderStepModel *leader, size_t replica,
-                      uint32_t firstRank);
+  Status runScheduler(gen::GenerationEngine &engine, gen::StepDriver *leader,
+                      size_t replica, uint32_t firstRank);
   bool setReady();
   void fail(const std::string &message);
   std::string failureMessage() {
@@ -140,7 +139,7 @@ private:
   /// the metrics.
   void recordStats(size_t replica, const gen::EngineStats &stats);
   /// Every rank's counters into the metrics, ranks from `firstRank` on.
-  Status report(gen::LeaderStepModel &leader, uint32_t firstRank);
+  Status report(gen::StepDriver &leader, uint32_t firstRank);
 
   std::mutex mutex;
   std::condition_variable wake;
@@ -905,7 +904,7 @@ void Server::Impl::recordStats(size_t replica, const gen::EngineStats &own) {
 }
 
 Status Server::Impl::runScheduler(gen::GenerationEngine &engine,
-                                  gen::LeaderStepModel *leader, size_t replica,
+                                  gen::StepDriver *leader, size_t replica,
                                   uint32_t firstRank) {
   Replica &r = replicas[replica];
   Clock::time_point lastContact = Clock::now(), lastReport = lastContact;
@@ -1031,7 +1030,7 @@ Status Server::Impl::runScheduler(gen::GenerationEngine &engine,
   return okStatus();
 }
 
-Status Server::Impl::report(gen::LeaderStepModel &leader, uint32_t firstRank) {
+Status Server::Impl::report(gen::StepDriver &leader, uint32_t firstRank) {
   auto counters = leader.report();
   if (!counters.ok())
     return counters.status();
@@ -1081,7 +1080,7 @@ uint16_t Server::port() const {
 }
 bool Server::setReady() { return impl->setReady(); }
 Status Server::runScheduler(gen::GenerationEngine &engine,
-                            gen::LeaderStepModel *leader, size_t replica,
+                            gen::StepDriver *leader, size_t replica,
                             uint32_t firstRank) {
   return impl->runScheduler(engine, leader, replica, firstRank);
 }

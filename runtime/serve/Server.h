@@ -75,7 +75,7 @@ public:
   /// other ranks alive while idle and to stop at the end; its ranks are
   /// reported from `firstRank` on.
   Status runScheduler(generate::GenerationEngine &engine,
-                      generate::LeaderStepModel *leader, size_t replica = 0,
+                      generate::StepDriver *leader, size_t replica = 0,
                       uint32_t firstRank = 0);
   /// Fails the server before the scheduler runs (a rank did not come up):
   /// /health stays 503.

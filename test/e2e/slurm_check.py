@@ -11,7 +11,10 @@ private one on this host (test/slurm/local-slurm: two nodes, 127.0.0.1 and
     answers /health, and a chat completion through the openai client has
     the text of `weft generate --chat`; `scancel` ends the job within 30 s
     with every rank exiting 0 (rank 0 shuts down gracefully and stops the
-    other).
+    other);
+  - `weft launch --slurm --dp 2` of the one-rank SmolLM2 artifact: one job
+    of two replicas, one on each node, each answering a chat completion
+    with `weft generate --chat`'s text, then the same scancel.
 Slurm is stopped whatever happens (and by its watcher if this process is
 killed). Prints "ok: ..." lines; exits 1 on the first failure, with the job's
 output and the daemons' logs.
@@ -214,25 +217,37 @@ def wait_serving(job, log, port, timeout=180):
     raise Failure("weft serve did not become ready within %d s" % timeout)
 
 
-def check_serve(args, work, state):
-    """weft serve, pp 2, a rank on each node; scancel stops it cleanly."""
+def metric(text, name, labels):
+    """The value of `name{...labels...}` in Prometheus text, else 0."""
+    for line in text.splitlines():
+        if line.startswith(name + "{") and labels in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def check_serve(args, work, state, dp=1):
+    """weft serve, a rank on each node: pp 2, or with dp 2 two one-rank
+    replicas (one job, rank 0 routing by queue depth); scancel stops it
+    cleanly."""
     import openai
-    art = os.path.join(work, "smol-pp2")
+    art = os.path.join(work, "smol-pp2" if dp == 1 else "smol")
     run([args.weft, "compile", os.path.join(args.fixtures, "smollm2",
                                             "model.onnx"),
          "--generate", "--max-seq", "128", "--prompt-buckets", "16,64",
          "--batch-buckets", "1,4", "--tokenizer",
          os.path.join(args.fixtures, "smollm2"), "--target", "cpu",
-         "--pp", "2", "--topology", "h100x4", "--quiet", "-o", art])
+         "--quiet", "-o", art] +
+        (["--pp", "2", "--topology", "h100x4"] if dp == 1 else []))
     question = "What is the capital of France?"
     ref = run([args.weft, "generate", art, "--prompt", question,
                "--max-tokens", "24", "--json", "--chat"])
     ref = json.loads(ref.splitlines()[0])["text"]
 
     port = free_port()
-    log = os.path.join(work, "serve.log")
-    script = launch_script(args, art, os.path.join(work, "serve.sbatch"), log,
-                           1, ["--port", str(port)], ["--shutdown-grace", "5"])
+    log = os.path.join(work, "serve%d.log" % dp)
+    options = ["--port", str(port)] + (["--dp", str(dp)] if dp > 1 else [])
+    script = launch_script(args, art, os.path.join(work, "serve%d.sbatch" % dp),
+                           log, 1, options, ["--shutdown-grace", "5"])
     job = submit(script, log)
     try:
         wait_serving(job, log, port)
@@ -244,15 +259,32 @@ def check_serve(args, work, state):
             raise Failure("/health answered %d" % status)
         client = openai.OpenAI(base_url="http://127.0.0.1:%d/v1" % port,
                                api_key="none", max_retries=0, timeout=120)
-        r = client.chat.completions.create(
-            model=client.models.list().data[0].id, max_tokens=24,
-            temperature=0, messages=[{"role": "user", "content": question}])
-        text = r.choices[0].message.content
-        if text != ref:
-            raise Failure("chat text %r != weft generate's %r" % (text, ref))
-        ok("weft serve: 2 ranks on %s, /health 200, the chat completion "
-           "equals weft generate --chat: %r" % (job_field(job, "NodeList"),
-                                               text))
+        # An idle server takes turns: with dp 2, one request per replica.
+        for _ in range(dp):
+            r = client.chat.completions.create(
+                model=client.models.list().data[0].id, max_tokens=24,
+                temperature=0, messages=[{"role": "user",
+                                          "content": question}])
+            text = r.choices[0].message.content
+            if text != ref:
+                raise Failure("chat text %r != weft generate's %r"
+                              % (text, ref))
+        if dp == 1:
+            ok("weft serve: 2 ranks on %s, /health 200, the chat completion "
+               "equals weft generate --chat: %r"
+               % (job_field(job, "NodeList"), text))
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("GET", "/metrics")
+            metrics = conn.getresponse().read().decode()
+            conn.close()
+            served = [metric(metrics, "weft:replica_requests_total",
+                             'replica="%d"' % d) for d in range(dp)]
+            if min(served) < 1:
+                raise Failure("requests per replica: %s" % served)
+            ok("weft serve --dp %d: a replica on each of %s, each answered "
+               "a chat completion equal to weft generate --chat"
+               % (dp, job_field(job, "NodeList")))
     except Exception:
         subprocess.run(["scancel", job], timeout=30)
         raise
@@ -302,6 +334,7 @@ def main():
         check_run(args, work)
         check_failures(args, work)
         check_serve(args, work, state)
+        check_serve(args, work, state, dp=2)
     except (Failure, subprocess.TimeoutExpired) as e:
         failed = str(e)
     except Exception:  # noqa: BLE001

@@ -71,16 +71,16 @@ int runTcpRank(const comm::LaunchInfo &launch,
   if (!transport.ok())
     return rankError(launch.rank, transport.message());
   comm::TcpTransport &tcp = **transport;
-  Status s =
-      runGuarded(task, {tcp, launch.rank, launch.localRank, launch.localSize});
+  std::optional<uint32_t> causedBy;
+  Status s = runGuarded(
+      task, {tcp, launch.rank, launch.localRank, launch.localSize, &causedBy});
   if (s.ok())
     return 0;
   // The launcher hears first, so that it names this rank rather than one
   // that learns of the failure from it.
   auto peer = tcp.peerFailure();
-  int code =
-      rankError(launch.rank, s.message(),
-                peer ? std::optional<uint32_t>(peer->first) : std::nullopt);
+  int code = rankError(launch.rank, s.message(),
+                       peer ? std::optional<uint32_t>(peer->first) : causedBy);
   tcp.fail(s.message());
   return code;
 }

@@ -23,6 +23,10 @@ struct LaunchedRank {
   comm::Transport &transport;
   uint32_t rank;
   uint32_t localRank, localSize;
+  /// Where a failing task names the rank whose failure caused its own
+  /// when the transport did not see it (a link of its own closing), so
+  /// that the launcher names that rank.
+  std::optional<uint32_t> *causedBy = nullptr;
 };
 
 /// What a launched rank does once connected to the others.

@@ -27,13 +27,19 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <functional>
+#include <future>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 namespace gen = weft::runtime::generate;
 namespace serve = weft::runtime::serve;
@@ -57,7 +63,7 @@ struct ServeOptions {
   std::string artifact, backend = "cpu", modelName, modelDir;
   serve::ServerOptions server;
   std::optional<uint32_t> nproc;
-  /// Data-parallel replicas of the artifact's ranks (threads only).
+  /// Data-parallel replicas of the artifact's ranks.
   uint32_t dp = 1;
   /// --nnodes and its company: this host's slice of a job of several.
   std::optional<weft::runtime::NodeSlice> slice;
@@ -107,9 +113,10 @@ options:
   --dp N                  serve N data-parallel replicas of the
                           artifact's ranks, each with its own KV cache
                           and batch; a request goes to the replica with
-                          the fewest requests queued and running (ranks
-                          as threads of this process; on GPUs replica d
-                          uses devices d*W .. d*W+W-1 for W ranks)
+                          the fewest requests queued and running. Replica
+                          d is ranks d*W .. d*W+W-1 of W (on GPUs, those
+                          devices): threads of this process, or with
+                          --nproc (D*W in all) or a launcher, processes
   --threads N             worker threads per rank (0: automatic)
   --max-num-seqs N        sequences in the running batch at most (256)
   --max-queue N           requests waiting at most; more get 429 (1024)
@@ -377,6 +384,8 @@ struct Prepared {
   serve::ModelInfo model;
   gen::EngineOptions engine;
   uint32_t replicas = 1;
+  /// --timeout: how long a rank waits for another, or for a replica link.
+  std::chrono::duration<double> timeout{300};
 };
 
 #if WEFT_HAVE_TOKENIZER
@@ -408,6 +417,7 @@ configSampling(const std::map<std::string, std::string> &files) {
 Result<Prepared> prepare(const ServeOptions &opts) {
   Prepared p;
   p.replicas = opts.dp;
+  p.timeout = std::chrono::duration<double>(opts.timeout);
   auto artifact = weft::runtime::readManifest(opts.artifact);
   if (!artifact.ok())
     return artifact.status();
@@ -553,14 +563,48 @@ std::optional<uint64_t> failReplicaAfter(uint32_t replica) {
   return after;
 }
 
+/// Runs replica `replica`'s scheduler on `driver` (its ranks, in this
+/// process or behind a link) until a shutdown or a failure.
+Status scheduleReplica(const Prepared &p, serve::Server &server,
+                       gen::StepDriver &driver, uint32_t replica,
+                       uint32_t world) {
+  std::optional<FailingStepModel> failing;
+  if (auto after = failReplicaAfter(replica))
+    failing.emplace(driver, *after);
+  serve::MeteredStepModel metered(
+      failing ? static_cast<gen::StepModel &>(*failing) : driver,
+      server.metrics());
+  auto engine = gen::GenerationEngine::create(p.artifact.manifest.generation(),
+                                              metered, p.engine);
+  if (!engine.ok()) {
+    (void)driver.stop();
+    return engine.status();
+  }
+  if (server.setReady()) {
+    std::cout << kProg << ": ready (";
+    if (p.replicas > 1)
+      std::cout << p.replicas << " replicas of ";
+    std::cout << world << (world == 1 ? " rank, " : " ranks, ")
+              << p.engine.kvCacheBlocks << " KV cache blocks of "
+              << p.artifact.manifest.generation().block_size() << " tokens"
+              << (p.replicas > 1 ? " each)" : ")") << std::endl;
+  }
+  return server.runScheduler(**engine, &driver, replica, replica * world);
+}
+
 /// One rank of replica `replica` (0 without --dp): opens its session; rank
-/// 0 (which holds `server`) runs the replica's scheduler, the others follow
-/// its steps.
+/// 0 runs the replica's scheduler when it holds `server`, or passes on what
+/// the serving process sends over `link` (a replica of its own processes),
+/// and the others follow its steps. `loaded` runs once the replica's ranks
+/// have loaded the model.
 Status serveRank(const Prepared &p, uint32_t rank,
                  weft::runtime::comm::Transport &transport,
                  const weft::runtime::RankBackend &backend, unsigned threads,
                  serve::Server *server, weft::runtime::RankState &state,
-                 uint32_t replica = 0) {
+                 uint32_t replica = 0,
+                 weft::runtime::comm::Socket *link = nullptr,
+                 const std::function<void()> &loaded = {},
+                 bool *linkLost = nullptr) {
   weft::runtime::SessionOptions options;
   options.threads = threads;
   options.backend = backend.create;
@@ -585,6 +629,8 @@ Status serveRank(const Prepared &p, uint32_t rank,
   std::vector<std::byte> ups(world);
   if (Status s = transport.allGather(all, &up, 1, ups.data()); !s.ok())
     return s.withPrefix("waiting for every rank to load the model: ");
+  if (loaded)
+    loaded();
   // Each rank reports its GPU; the first rank of each host, the host's
   // InfiniBand ports.
   uint32_t hostIndex = backend.localRank.value_or(rank);
@@ -594,28 +640,9 @@ Status serveRank(const Prepared &p, uint32_t rank,
   if (rank != 0)
     return gen::followSteps(local, transport, &timed, sampler);
   gen::LeaderStepModel leader(local, &transport, &timed, sampler);
-  std::optional<FailingStepModel> failing;
-  if (auto after = failReplicaAfter(replica))
-    failing.emplace(leader, *after);
-  serve::MeteredStepModel metered(
-      failing ? static_cast<gen::StepModel &>(*failing) : leader,
-      server->metrics());
-  auto engine = gen::GenerationEngine::create(p.artifact.manifest.generation(),
-                                              metered, p.engine);
-  if (!engine.ok()) {
-    (void)leader.stop();
-    return engine.status();
-  }
-  if (server->setReady()) {
-    std::cout << kProg << ": ready (";
-    if (p.replicas > 1)
-      std::cout << p.replicas << " replicas of ";
-    std::cout << world << (world == 1 ? " rank, " : " ranks, ")
-              << p.engine.kvCacheBlocks << " KV cache blocks of "
-              << p.artifact.manifest.generation().block_size() << " tokens"
-              << (p.replicas > 1 ? " each)" : ")") << std::endl;
-  }
-  return server->runScheduler(**engine, &leader, replica, replica * world);
+  if (link)
+    return gen::serveReplicaLink(leader, *link, p.timeout, linkLost);
+  return scheduleReplica(p, *server, leader, replica, world);
 }
 
 Status listen(serve::Server &server, const ServeOptions &opts,
@@ -683,13 +710,120 @@ int serveProcesses(const ServeOptions &opts, int argc, char **argv) {
   auto prepared = prepare(opts);
   if (!prepared.ok())
     return dataError(prepared.message());
+  uint32_t world = prepared->artifact.manifest.world_size();
+  uint32_t nodes = opts.slice ? opts.slice->nodes : 1;
+  if (opts.dp > 1 && uint64_t{*opts.nproc} * nodes != uint64_t{world} * opts.dp)
+    return usageError(
+        "--nproc " + std::to_string(*opts.nproc) +
+        (opts.slice ? " x --nnodes " + std::to_string(nodes) : "") +
+        " does not match --dp " + std::to_string(opts.dp) +
+        " x the artifact's world size " + std::to_string(world) + " (" +
+        std::to_string(world * opts.dp) + " ranks)");
   return weft::runtime::runChildRanks(
-      kProg, *opts.nproc, prepared->artifact.manifest.world_size(), argc, argv,
+      kProg, *opts.nproc, world * opts.dp, argc, argv,
       /*forwardTerminationToRank0=*/true, opts.slice ? &*opts.slice : nullptr);
 }
 
+/// The links of --dp over processes: between the serving process (rank
+/// 0) and the first rank of each other replica.
+struct ReplicaLinks {
+  /// Rank 0's, by replica (replica 0's unused).
+  std::vector<weft::runtime::comm::Socket> toReplicas;
+  /// Another replica's first rank's.
+  std::optional<weft::runtime::comm::Socket> toServer;
+};
+
+/// Rank 0 listens on a free port of every interface and says where over
+/// the job's transport (MASTER_ADDR under a TCP launch, its host name under
+/// MPI); each other replica's first rank connects and names its replica.
+/// Collective over the job.
+Result<ReplicaLinks> linkReplicas(const weft::runtime::comm::LaunchInfo &launch,
+                                  weft::runtime::comm::Transport &transport,
+                                  uint32_t world, uint32_t dp,
+                                  std::chrono::duration<double> timeout) {
+  namespace comm = weft::runtime::comm;
+  uint32_t rank = transport.rank(), size = transport.worldSize();
+  comm::Group everyone(size);
+  for (uint32_t r = 0; r < size; ++r)
+    everyone[r] = r;
+  if (Status s = transport.prepare(std::vector<comm::Group>{everyone}); !s.ok())
+    return s;
+  ReplicaLinks links;
+  comm::Socket listener;
+  std::string where;
+  if (rank == 0) {
+    auto any = comm::resolve("0.0.0.0", 0, "the replicas' port");
+    if (!any.ok())
+      return any.status();
+    auto listening = comm::listenOn(*any, static_cast<int>(dp));
+    if (!listening.ok())
+      return listening.status().withPrefix("listening for the replicas: ");
+    listener = std::move(*listening);
+    auto port = comm::localPort(listener);
+    if (!port.ok())
+      return port.status();
+    std::string host = launch.masterAddr;
+    if (launch.kind != comm::LaunchInfo::Kind::Tcp) {
+      char name[256] = {};
+      if (::gethostname(name, sizeof(name) - 1) != 0)
+        return errorStatus("cannot read this host's name for the replicas");
+      host = name;
+    }
+    where = host + " " + std::to_string(*port);
+  }
+  std::vector<std::byte> blob(where.size());
+  std::memcpy(blob.data(), where.data(), where.size());
+  comm::TransportBootstrap boot(transport);
+  if (Status s = boot.broadcast(blob); !s.ok())
+    return s.withPrefix("telling the replicas where rank 0 is: ");
+  comm::Clock::time_point deadline = comm::deadlineAfter(timeout);
+  if (rank == 0) {
+    links.toReplicas.resize(dp);
+    for (uint32_t k = 1; k < dp; ++k) {
+      auto peer = comm::acceptBefore(listener, deadline, "a replica's link");
+      if (!peer.ok())
+        return peer.status();
+      uint32_t replica = 0;
+      if (Status s = comm::readAll(peer->get(), &replica, sizeof(replica),
+                                   deadline, "a replica's link");
+          !s.ok())
+        return s;
+      if (replica == 0 || replica >= dp || links.toReplicas[replica].valid())
+        return errorStatus("a malformed link from a replica (replica " +
+                           std::to_string(replica) + ")");
+      links.toReplicas[replica] = std::move(*peer);
+    }
+    return links;
+  }
+  if (rank % world != 0)
+    return links;
+  std::string text(reinterpret_cast<const char *>(blob.data()), blob.size());
+  size_t space = text.rfind(' ');
+  auto port = space == std::string::npos
+                  ? Result<uint16_t>(errorStatus("no port"))
+                  : comm::parsePort(text.substr(space + 1), "rank 0's port");
+  if (!port.ok())
+    return errorStatus("a malformed address from rank 0: '" + text + "'");
+  auto to =
+      comm::resolve(text.substr(0, space), *port, "rank 0's replica port");
+  if (!to.ok())
+    return to.status();
+  auto link = comm::connectBefore(*to, deadline, "rank 0's replica port");
+  if (!link.ok())
+    return link.status();
+  uint32_t replica = rank / world;
+  if (Status s = comm::writeAll(link->get(), &replica, sizeof(replica),
+                                deadline, "rank 0's replica port");
+      !s.ok())
+    return s;
+  links.toServer = std::move(*link);
+  return links;
+}
+
 /// One rank of a launched job (--nproc's children, mpirun, srun): rank 0
-/// serves HTTP.
+/// serves HTTP. With --dp, the job holds the replicas one after another
+/// (replica d is ranks d*W .. d*W+W-1); rank 0 runs every replica's
+/// scheduler, the other replicas' over their links.
 int serveLaunched(const weft::runtime::comm::LaunchInfo &launch,
                   const ServeOptions &opts) {
   auto prepared = prepare(opts);
@@ -698,6 +832,17 @@ int serveLaunched(const weft::runtime::comm::LaunchInfo &launch,
       return weft::runtime::rankError(launch.rank, prepared.message());
     return dataError("rank " + std::to_string(launch.rank) + ": " +
                      prepared.message());
+  }
+  uint32_t world = prepared->artifact.manifest.world_size();
+  if (opts.dp > 1 && launch.size != world * opts.dp) {
+    std::string message =
+        "--dp " + std::to_string(opts.dp) + " x the artifact's world_size " +
+        std::to_string(world) + " needs " + std::to_string(world * opts.dp) +
+        " processes, but this job has " + std::to_string(launch.size) + " (" +
+        launch.sizeSource + ")";
+    if (launch.kind == weft::runtime::comm::LaunchInfo::Kind::Tcp)
+      return weft::runtime::rankError(launch.rank, message);
+    return dataError("rank " + std::to_string(launch.rank) + ": " + message);
   }
   std::optional<serve::Server> server;
   // A terminal's Ctrl-C, mpirun's forwarded SIGTERM and Slurm's scancel
@@ -708,7 +853,9 @@ int serveLaunched(const weft::runtime::comm::LaunchInfo &launch,
     std::signal(SIGTERM, SIG_IGN);
   }
   if (launch.rank == 0) {
-    server.emplace(prepared->model, opts.server);
+    serve::ServerOptions serverOptions = opts.server;
+    serverOptions.replicas = opts.dp;
+    server.emplace(prepared->model, serverOptions);
     if (Status s = listen(*server, opts, *prepared); !s.ok())
       return weft::runtime::rankError(0, s.message());
   }
@@ -716,17 +863,77 @@ int serveLaunched(const weft::runtime::comm::LaunchInfo &launch,
     unsigned threads = opts.threads
                            ? opts.threads
                            : weft::runtime::threadsPerRank(self.localSize);
+    uint32_t replica = self.rank / world, rank = self.rank % world;
+    ReplicaLinks links;
+    std::optional<weft::runtime::comm::SliceTransport> slice;
+    if (opts.dp > 1) {
+      auto linked = linkReplicas(launch, self.transport, world, opts.dp,
+                                 prepared->timeout);
+      if (!linked.ok()) {
+        if (server)
+          server->fail(linked.message());
+        return linked.status();
+      }
+      links = std::move(*linked);
+      slice.emplace(self.transport, replica * world, world);
+    }
+    // Rank 0: the other replicas' schedulers, each on a thread. They wait
+    // for their replicas to load the model once replica 0 has (within
+    // --timeout, as a rank waits for the others).
+    std::vector<std::unique_ptr<gen::ReplicaLink>> remotes;
+    std::vector<Status> remoteStatus(opts.dp, okStatus());
+    std::vector<std::thread> schedulers;
+    std::promise<void> loadedHere;
+    std::shared_future<void> loaded = loadedHere.get_future().share();
+    std::once_flag loadedOnce;
+    auto setLoaded = [&] {
+      std::call_once(loadedOnce, [&] { loadedHere.set_value(); });
+    };
+    if (server)
+      for (uint32_t d = 1; d < opts.dp; ++d) {
+        // Twice --timeout: a replica's rank 0 waits up to --timeout on its
+        // ranks and answers with the one at fault first.
+        remotes.push_back(std::make_unique<gen::ReplicaLink>(
+            std::move(links.toReplicas[d]), 2 * prepared->timeout, d * world));
+        schedulers.emplace_back([&, d, remote = remotes.back().get()] {
+          loaded.wait();
+          Status s = remote->waitReady();
+          if (s.ok())
+            s = scheduleReplica(*prepared, *server, *remote, d, world);
+          if (!s.ok())
+            server->fail("replica " + std::to_string(d) + ": " + s.message());
+          remoteStatus[d] = s;
+        });
+      }
     weft::runtime::RankState state;
-    Status s = serveRank(*prepared, self.rank, self.transport,
-                         rankBackend(opts, self.localRank), threads,
-                         server ? &*server : nullptr, state);
-    if (!s.ok() && server)
-      server->fail(s.message());
+    bool linkLost = false;
+    weft::runtime::comm::Transport &transport =
+        slice ? static_cast<weft::runtime::comm::Transport &>(*slice)
+              : self.transport;
+    Status s = serveRank(
+        *prepared, rank, transport, rankBackend(opts, self.localRank), threads,
+        server ? &*server : nullptr, state, replica,
+        links.toServer ? &*links.toServer : nullptr, setLoaded, &linkLost);
+    setLoaded();
+    // A replica's rank 0 that lost its link failed because rank 0 did.
+    if (!s.ok() && linkLost && self.causedBy)
+      *self.causedBy = 0;
+    if (!s.ok() && server) {
+      server->fail((opts.dp > 1 ? "replica 0: " : "") + s.message());
+      for (auto &remote : remotes)
+        remote->abort();
+    }
+    for (std::thread &t : schedulers)
+      t.join();
+    if (s.ok())
+      for (const Status &r : remoteStatus)
+        if (!r.ok())
+          return errorStatus(server->failure());
     return s;
   };
   int code = weft::runtime::runLaunchedRank(
-      launch, prepared->artifact.manifest.world_size(),
-      std::chrono::duration<double>(opts.timeout), task, kProg);
+      launch, world * opts.dp, std::chrono::duration<double>(opts.timeout),
+      task, kProg);
   if (server)
     server->stop();
   return code;
@@ -751,11 +958,6 @@ int weft::runtime::serveMain(int argc, char **argv) {
     return usageError("--nproc cannot be used in a launched job (" +
                       (*detected)->sizeSource +
                       "): the launcher already started the ranks");
-  if (opts.dp > 1 && (opts.nproc || *detected))
-    return usageError(
-        "--dp runs its replicas as threads of this process: it cannot be "
-        "used with --nproc or in a launched job (run one server per "
-        "replica there)");
   if (opts.nproc)
     return serveProcesses(opts, argc, argv);
   if (*detected)

@@ -47,6 +47,8 @@ struct LaunchSpec {
   std::string weft;     // the weft executable on the nodes
   std::string artifact; // the artifact's path on the nodes
   uint32_t world = 1, tp = 1, pp = 1, dp = 1;
+  /// weft serve --dp: data-parallel replicas of the artifact in the job.
+  uint32_t serveReplicas = 1;
   uint32_t ranksPerNode = 1, nodes = 1;
   bool gpu = false;
   uint16_t port = 8000, rendezvousPort = 29500;
@@ -87,6 +89,8 @@ std::vector<std::string> rankCommand(const LaunchSpec &s) {
                {"--host", "0.0.0.0", "--port", std::to_string(s.port)});
   if (s.gpu)
     cmd.insert(cmd.end(), {"--backend", "cuda"});
+  if (s.serveReplicas > 1)
+    cmd.insert(cmd.end(), {"--dp", std::to_string(s.serveReplicas)});
   return cmd;
 }
 
@@ -404,8 +408,8 @@ parseResource(const std::string &spec) {
 
 /// Options weft launch sets itself, which may not come after "--".
 const std::set<std::string> kLaunchOwned = {
-    "--nproc",       "--nnodes", "--node-rank", "--master-addr",
-    "--master-port", "--host",   "--port",      "--backend"};
+    "--nproc", "--nnodes", "--node-rank", "--master-addr", "--master-port",
+    "--host",  "--port",   "--backend",   "--dp"};
 
 } // namespace
 
@@ -501,6 +505,12 @@ int ::weft::cli::runLaunch(int argc, char **argv) {
       cl::desc("--k8s: where the model volume is mounted "
                "(default /models)"),
       cl::value_desc("PATH"), cl::init("/models"), cl::cat(cat));
+  cl::opt<uint32_t> serveDp(
+      "dp",
+      cl::desc("weft serve's data-parallel replicas in this one job (default "
+               "1): it runs N x the artifact's ranks, and rank 0 routes "
+               "requests by queue depth"),
+      cl::value_desc("N"), cl::init(1), cl::cat(cat));
   cl::opt<uint32_t> replicas(
       "replicas",
       cl::desc("--k8s: replica groups, each a whole world (default 1)"),
@@ -593,6 +603,12 @@ int ::weft::cli::runLaunch(int argc, char **argv) {
                       "is");
   if (k8s && replicas == 0)
     return usageError("--replicas 0: at least one replica group");
+  if (serveDp == 0 || serveDp > 64)
+    return usageError("--dp " + std::to_string(serveDp) +
+                      ": weft serve takes 1 to 64 replicas");
+  if (serveDp > 1 && command != "serve")
+    return usageError("--dp is weft serve's (data-parallel replicas); a "
+                      "weft run artifact is compiled with its replicas");
 
   // The artifact: its layout.
   auto read = ::weft::runtime::readManifest(artifactArg);
@@ -606,10 +622,11 @@ int ::weft::cli::runLaunch(int argc, char **argv) {
   LaunchSpec spec;
   spec.command = command;
   spec.weft = weftPath;
-  spec.world = m.world_size();
+  spec.serveReplicas = serveDp;
+  spec.world = m.world_size() * serveDp;
   spec.tp = layout.tp;
   spec.pp = layout.pp;
-  spec.dp = layout.dp;
+  spec.dp = layout.dp * serveDp;
   spec.gpu = m.target() != "cpu";
   spec.port = static_cast<uint16_t>(port);
   spec.rendezvousPort = static_cast<uint16_t>(rendezvousPort);
@@ -653,7 +670,9 @@ int ::weft::cli::runLaunch(int argc, char **argv) {
   if (spec.world % perNode)
     return usageError("--ranks-per-node " + std::to_string(perNode) +
                       " does not divide the artifact's world size " +
-                      std::to_string(spec.world));
+                      (serveDp > 1 ? std::to_string(m.world_size()) +
+                                         " x --dp " + std::to_string(serveDp)
+                                   : std::to_string(spec.world)));
   spec.ranksPerNode = perNode;
   spec.nodes = spec.world / perNode;
 
