@@ -8,7 +8,9 @@ main build's own run of the same artifact:
   - weft-generate, a 2-rank generation of 4 prompts, batched;
   - weft-serve, 2 ranks answering 24 concurrent completions (12 streamed),
     then a SIGTERM shutdown; again with two replicas of them (--dp 2) and
-    mixed steps (--schedule mixed).
+    mixed steps (--schedule mixed); and the two replicas as four processes
+    (--nproc 4: rank 0's process runs both schedulers, one over the link
+    to the other replica's rank 0).
 
 Prints a `tsan:` line per run; exits 1 when a run fails or differs.
 ThreadSanitizer's reports go to stderr (scripts/sanitize reads them).
@@ -180,6 +182,10 @@ def main():
     # sharing the server), their steps mixing decodes and prompt chunks.
     serve(args, art, ["--max-num-seqs", "4", "--dp", "2", "--schedule",
                       "mixed"], "2 replicas (--dp 2) of 2 ranks, mixed steps")
+    # The same replicas as 4 processes: rank 0's process runs both
+    # schedulers, replica 1's over its link to rank 2.
+    serve(args, art, ["--max-num-seqs", "4", "--dp", "2", "--nproc", "4"],
+          "2 replicas (--dp 2) of 2 ranks as 4 processes (--nproc 4)")
 
 
 if __name__ == "__main__":
