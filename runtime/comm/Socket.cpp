@@ -11,6 +11,8 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -152,6 +154,29 @@ Result<uint16_t> freeLocalPort() {
   if (!s.ok())
     return s.status();
   return localPort(*s);
+}
+
+std::vector<std::string> interfaceAddresses() {
+  std::vector<std::string> out, loopback;
+  ifaddrs *all = nullptr;
+  if (getifaddrs(&all) != 0)
+    return {"127.0.0.1"};
+  for (ifaddrs *i = all; i; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
+        !(i->ifa_flags & IFF_UP))
+      continue;
+    char text[INET_ADDRSTRLEN] = {};
+    if (!inet_ntop(AF_INET,
+                   &reinterpret_cast<sockaddr_in *>(i->ifa_addr)->sin_addr,
+                   text, sizeof(text)))
+      continue;
+    ((i->ifa_flags & IFF_LOOPBACK) ? loopback : out).push_back(text);
+  }
+  freeifaddrs(all);
+  out.insert(out.end(), loopback.begin(), loopback.end());
+  if (out.empty())
+    out.push_back("127.0.0.1");
+  return out;
 }
 
 Result<Socket> acceptBefore(const Socket &listener, Clock::time_point deadline,

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <sys/socket.h>
 
@@ -68,6 +69,10 @@ Result<uint16_t> localPort(const Socket &s);
 Result<std::string> localHost(const Socket &s);
 /// A port on 127.0.0.1 that was free a moment ago.
 Result<uint16_t> freeLocalPort();
+/// The IPv4 addresses of this host's interfaces that are up, loopback last
+/// ("10.0.0.3", ..., "127.0.0.1"): where other hosts may reach it when its
+/// name does not resolve there.
+std::vector<std::string> interfaceAddresses();
 
 /// Accepts one connection (made nonblocking, no Nagle delay) before
 /// `deadline`.

@@ -762,14 +762,22 @@ Result<ReplicaLinks> linkReplicas(const weft::runtime::comm::LaunchInfo &launch,
     auto port = comm::localPort(listener);
     if (!port.ok())
       return port.status();
-    std::string host = launch.masterAddr;
-    if (launch.kind != comm::LaunchInfo::Kind::Tcp) {
+    // The addresses to try, in order, then the port: MASTER_ADDR, which
+    // every rank reached; under MPI, this host's name and the addresses of
+    // its interfaces (a name need not resolve on the other hosts).
+    std::vector<std::string> hosts;
+    if (launch.kind == comm::LaunchInfo::Kind::Tcp) {
+      hosts.push_back(launch.masterAddr);
+    } else {
       char name[256] = {};
-      if (::gethostname(name, sizeof(name) - 1) != 0)
-        return errorStatus("cannot read this host's name for the replicas");
-      host = name;
+      if (::gethostname(name, sizeof(name) - 1) == 0 && name[0])
+        hosts.push_back(name);
+      for (std::string &a : comm::interfaceAddresses())
+        hosts.push_back(std::move(a));
     }
-    where = host + " " + std::to_string(*port);
+    for (const std::string &h : hosts)
+      where += h + " ";
+    where += std::to_string(*port);
   }
   std::vector<std::byte> blob(where.size());
   std::memcpy(blob.data(), where.data(), where.size());
@@ -798,25 +806,47 @@ Result<ReplicaLinks> linkReplicas(const weft::runtime::comm::LaunchInfo &launch,
   if (rank % world != 0)
     return links;
   std::string text(reinterpret_cast<const char *>(blob.data()), blob.size());
-  size_t space = text.rfind(' ');
-  auto port = space == std::string::npos
-                  ? Result<uint16_t>(errorStatus("no port"))
-                  : comm::parsePort(text.substr(space + 1), "rank 0's port");
+  std::vector<std::string> words;
+  for (size_t at = 0; at < text.size();) {
+    size_t end = std::min(text.find(' ', at), text.size());
+    if (end > at)
+      words.push_back(text.substr(at, end - at));
+    at = end + 1;
+  }
+  auto port = words.size() < 2 ? Result<uint16_t>(errorStatus("no port"))
+                               : comm::parsePort(words.back(), "rank 0's port");
   if (!port.ok())
     return errorStatus("a malformed address from rank 0: '" + text + "'");
-  auto to =
-      comm::resolve(text.substr(0, space), *port, "rank 0's replica port");
-  if (!to.ok())
-    return to.status();
-  auto link = comm::connectBefore(*to, deadline, "rank 0's replica port");
-  if (!link.ok())
-    return link.status();
+  words.pop_back();
+  // Each address in turn, a few seconds each, until one answers.
+  std::optional<comm::Socket> connected;
+  while (!connected) {
+    for (const std::string &host : words) {
+      auto to = comm::resolve(host, *port, "rank 0's replica port");
+      if (!to.ok())
+        continue;
+      comm::Clock::time_point soon = std::min(
+          deadline, comm::Clock::now() + std::chrono::milliseconds(2000));
+      auto link = comm::connectBefore(*to, soon, "rank 0's replica port");
+      if (link.ok()) {
+        connected = std::move(*link);
+        break;
+      }
+    }
+    if (connected)
+      break;
+    if (comm::Clock::now() >= deadline)
+      return errorStatus("cannot reach rank 0's replica port " +
+                         std::to_string(*port) +
+                         " at any of: " + text.substr(0, text.rfind(' ')));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   uint32_t replica = rank / world;
-  if (Status s = comm::writeAll(link->get(), &replica, sizeof(replica),
+  if (Status s = comm::writeAll(connected->get(), &replica, sizeof(replica),
                                 deadline, "rank 0's replica port");
       !s.ok())
     return s;
-  links.toServer = std::move(*link);
+  links.toServer = std::move(*connected);
   return links;
 }
 
