@@ -259,10 +259,10 @@ def check_generate(case, opts, model_dir, vocab, log):
                                f"before the kill, {killed - t0:.1f} s in, "
                                f"three times")
                     return
+                kill_at = start + (kill_at - start) / 2
                 log(f"    rank {victim} had ended before the kill, "
                     f"{killed - t0:.1f} s in: again, killing at "
-                    f"{start + (kill_at - start) / 2:.1f} s")
-                kill_at = start + (kill_at - start) / 2
+                    f"{kill_at:.1f} s")
         try:
             code = proc.wait(opts.timeout + SLACK_S)
         except subprocess.TimeoutExpired:

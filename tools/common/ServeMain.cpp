@@ -911,7 +911,6 @@ int serveLaunched(const weft::runtime::comm::LaunchInfo &launch,
     // for their replicas to load the model once replica 0 has (within
     // --timeout, as a rank waits for the others).
     std::vector<std::unique_ptr<gen::ReplicaLink>> remotes;
-    std::vector<Status> remoteStatus(opts.dp, okStatus());
     std::vector<std::thread> schedulers;
     std::promise<void> loadedHere;
     std::shared_future<void> loaded = loadedHere.get_future().share();
@@ -932,7 +931,6 @@ int serveLaunched(const weft::runtime::comm::LaunchInfo &launch,
             s = scheduleReplica(*prepared, *server, *remote, d, world);
           if (!s.ok())
             server->fail("replica " + std::to_string(d) + ": " + s.message());
-          remoteStatus[d] = s;
         });
       }
     weft::runtime::RankState state;
@@ -955,10 +953,9 @@ int serveLaunched(const weft::runtime::comm::LaunchInfo &launch,
     }
     for (std::thread &t : schedulers)
       t.join();
-    if (s.ok())
-      for (const Status &r : remoteStatus)
-        if (!r.ok())
-          return errorStatus(server->failure());
+    // Another replica's failure fails the server, though this one's ended.
+    if (s.ok() && server && !server->failure().empty())
+      return errorStatus(server->failure());
     return s;
   };
   int code = weft::runtime::runLaunchedRank(
